@@ -1,0 +1,99 @@
+package match
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Input is the neutral view of a request that a Matcher evaluates. HTTP
+// requests and gRPC calls are both described by it.
+type Input struct {
+	// Method is the HTTP method; "POST" for gRPC.
+	Method string
+	// Scheme is "http" or "https".
+	Scheme string
+	// Authority is the Host header or the gRPC target's authority.
+	Authority string
+	// Path is the escaped path without its query string; for gRPC,
+	// "/package.Service/Method".
+	Path string
+	// Query is the raw query string, without the "?".
+	Query string
+	// Port is the port the request was addressed to.
+	Port uint32
+	// Header gives access to the request headers or gRPC metadata; nil
+	// means no headers.
+	Header Header
+}
+
+// HeaderName is a header name in the two spellings that header maps use.
+type HeaderName struct {
+	// Lower is the lower-case spelling, as in HTTP/2 and gRPC metadata.
+	Lower string
+	// Canonical is the MIME-canonical spelling, as in net/http.Header.
+	Canonical string
+}
+
+// NewHeaderName returns name in both spellings.
+func NewHeaderName(name string) HeaderName {
+	return HeaderName{Lower: strings.ToLower(name), Canonical: textproto.CanonicalMIMEHeaderKey(name)}
+}
+
+// Header looks up request headers.
+type Header interface {
+	// Lookup returns the value of the named header and whether it is
+	// present. Several values are joined with ",", as Envoy does.
+	Lookup(name HeaderName) (string, bool)
+}
+
+// HTTPHeader adapts an http.Header, whose keys are canonical.
+type HTTPHeader http.Header
+
+// Lookup implements Header.
+func (h HTTPHeader) Lookup(name HeaderName) (string, bool) {
+	vs, ok := h[name.Canonical]
+	switch {
+	case !ok:
+		return "", false
+	case len(vs) == 1:
+		return vs[0], true
+	default:
+		return strings.Join(vs, ","), true
+	}
+}
+
+// MapHeader adapts a map whose keys are lower-case, such as gRPC metadata.
+type MapHeader map[string][]string
+
+// Lookup implements Header.
+func (h MapHeader) Lookup(name HeaderName) (string, bool) {
+	vs, ok := h[name.Lower]
+	switch {
+	case !ok:
+		return "", false
+	case len(vs) == 1:
+		return vs[0], true
+	default:
+		return strings.Join(vs, ","), true
+	}
+}
+
+// lookupQuery returns the first value of key in the raw query string q, and
+// whether it is present ("?key" and "?key=" are present and empty). Values
+// are compared undecoded, as Envoy does.
+func lookupQuery(q, key string) (string, bool) {
+	for q != "" {
+		var pair string
+		if i := strings.IndexByte(q, '&'); i >= 0 {
+			pair, q = q[:i], q[i+1:]
+		} else {
+			pair, q = q, ""
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		if name == key {
+			return value, true
+		}
+	}
+	return "", false
+}
