@@ -1,0 +1,20 @@
+// Package balancer picks an endpoint of a cluster for each attempt: Istio's
+// DestinationRule loadBalancer.simple algorithms.
+//
+//   - LEAST_REQUEST (Istio's default): two distinct endpoints drawn at random
+//     (by weight when weights differ); the one with fewer active requests wins.
+//   - ROUND_ROBIN: a smooth weighted round robin whose schedule is computed
+//     once, when the picker is built.
+//   - RANDOM: a uniform draw, or a weighted one through an alias table.
+//
+// A [Picker] is immutable and built once per endpoint set; picks take no lock
+// and allocate nothing, in constant time whatever the number of endpoints.
+// The live state of an endpoint (its active requests) lives in a [State]
+// that outlives pickers, so rebuilding a picker on a configuration update
+// keeps it.
+//
+//	p, err := balancer.New(balancer.LeastRequest, endpoints, nil)
+//	ep, err := p.Pick()
+//	ep.State.Begin()
+//	defer ep.State.End()
+package balancer
