@@ -1,0 +1,165 @@
+package subset
+
+import (
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/retry"
+)
+
+// ServiceEntry is Istio's ServiceEntry: a service's hosts, ports and
+// endpoints.
+type ServiceEntry struct {
+	// Name is metadata.name.
+	Name string `json:"-"`
+	// Namespace is metadata.namespace.
+	Namespace string `json:"-"`
+	// Hosts are the names the service is called by.
+	Hosts []string `json:"hosts"`
+	// Addresses are virtual IPs of the service; accepted, not used.
+	Addresses []string `json:"addresses,omitempty"`
+	// Ports are the service ports.
+	Ports []Port `json:"ports,omitempty"`
+	// Location is MESH_EXTERNAL or MESH_INTERNAL; it does not change
+	// routing.
+	Location string `json:"location,omitempty"`
+	// Resolution is NONE, STATIC, DNS or DNS_ROUND_ROBIN.
+	Resolution string `json:"resolution,omitempty"`
+	// Endpoints are the service's workloads.
+	Endpoints []WorkloadEntry `json:"endpoints,omitempty"`
+	// ExportTo is accepted and has no effect in-process.
+	ExportTo []string `json:"exportTo,omitempty"`
+	// SubjectAltNames is accepted and has no effect in-process.
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+}
+
+// Port is Istio's ServicePort.
+type Port struct {
+	// Number is the service port.
+	Number uint32 `json:"number"`
+	// Protocol is HTTP, HTTP2, GRPC, HTTPS, TCP, …
+	Protocol string `json:"protocol,omitempty"`
+	// Name is referenced by WorkloadEntry.Ports.
+	Name string `json:"name,omitempty"`
+	// TargetPort is the endpoints' port when they name none; Number when
+	// zero.
+	TargetPort uint32 `json:"targetPort,omitempty"`
+}
+
+// WorkloadEntry is one endpoint of a ServiceEntry.
+type WorkloadEntry struct {
+	// Address is an IP address or, with DNS resolution, a host name.
+	Address string `json:"address,omitempty"`
+	// Ports maps service port names to this endpoint's ports.
+	Ports map[string]uint32 `json:"ports,omitempty"`
+	// Labels are selected on by DestinationRule subsets.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Network is accepted and has no effect in-process.
+	Network string `json:"network,omitempty"`
+	// Locality is "region/zone/subzone".
+	Locality string `json:"locality,omitempty"`
+	// Weight is the endpoint's load-balancing weight; 1 when zero.
+	Weight uint32 `json:"weight,omitempty"`
+	// ServiceAccount is accepted and has no effect in-process.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+}
+
+// DestinationRule is Istio's DestinationRule: traffic policy and subsets for
+// a host.
+type DestinationRule struct {
+	// Name is metadata.name.
+	Name string `json:"-"`
+	// Namespace is metadata.namespace.
+	Namespace string `json:"-"`
+	// Host is the service the rule applies to.
+	Host string `json:"host"`
+	// TrafficPolicy applies to every subset and port unless overridden.
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+	// Subsets are named groups of endpoints selected by labels.
+	Subsets []Subset `json:"subsets,omitempty"`
+	// ExportTo is accepted and has no effect in-process.
+	ExportTo []string `json:"exportTo,omitempty"`
+}
+
+// Subset is Istio's Subset.
+type Subset struct {
+	// Name is referenced by a route's destination.subset.
+	Name string `json:"name"`
+	// Labels select the endpoints that carry all of them.
+	Labels map[string]string `json:"labels,omitempty"`
+	// TrafficPolicy overrides the rule's, component by component.
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+}
+
+// TrafficPolicy is Istio's TrafficPolicy.
+type TrafficPolicy struct {
+	// LoadBalancer chooses the balancing algorithm.
+	LoadBalancer *balancer.Settings `json:"loadBalancer,omitempty"`
+	// ConnectionPool sets the cluster's limits.
+	ConnectionPool *outlier.ConnectionPool `json:"connectionPool,omitempty"`
+	// OutlierDetection ejects failing endpoints.
+	OutlierDetection *outlier.Config `json:"outlierDetection,omitempty"`
+	// TLS is the upstream TLS mode.
+	TLS *ClientTLS `json:"tls,omitempty"`
+	// PortLevelSettings replace the policy wholesale for one port.
+	PortLevelSettings []PortTrafficPolicy `json:"portLevelSettings,omitempty"`
+	// RetryBudget limits retries to a share of active requests.
+	RetryBudget *retry.Budget `json:"retryBudget,omitempty"`
+}
+
+// PortTrafficPolicy is Istio's TrafficPolicy.PortTrafficPolicy.
+type PortTrafficPolicy struct {
+	// Port the policy applies to.
+	Port PortSelector `json:"port"`
+	// LoadBalancer for this port.
+	LoadBalancer *balancer.Settings `json:"loadBalancer,omitempty"`
+	// ConnectionPool for this port.
+	ConnectionPool *outlier.ConnectionPool `json:"connectionPool,omitempty"`
+	// OutlierDetection for this port.
+	OutlierDetection *outlier.Config `json:"outlierDetection,omitempty"`
+	// TLS for this port.
+	TLS *ClientTLS `json:"tls,omitempty"`
+}
+
+// PortSelector is Istio's PortSelector.
+type PortSelector struct {
+	// Number is the port number.
+	Number uint32 `json:"number,omitempty"`
+}
+
+// ClientTLS is Istio's ClientTLSSettings.
+type ClientTLS struct {
+	// Mode is DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL.
+	Mode string `json:"mode,omitempty"`
+	// ClientCertificate is a file path (MUTUAL).
+	ClientCertificate string `json:"clientCertificate,omitempty"`
+	// PrivateKey is a file path (MUTUAL).
+	PrivateKey string `json:"privateKey,omitempty"`
+	// CACertificates is a file path.
+	CACertificates string `json:"caCertificates,omitempty"`
+	// CredentialName names a Kubernetes secret.
+	CredentialName string `json:"credentialName,omitempty"`
+	// SubjectAltNames to verify.
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+	// SNI to send.
+	SNI string `json:"sni,omitempty"`
+	// InsecureSkipVerify skips verification.
+	InsecureSkipVerify *bool `json:"insecureSkipVerify,omitempty"`
+	// CACrl is a file path.
+	CACrl string `json:"caCrl,omitempty"`
+}
+
+// Policy is the traffic policy in force for one cluster (host, subset,
+// port) after Istio's precedence rules; a nil component means Istio's
+// default.
+type Policy struct {
+	// LoadBalancer is the balancing configuration.
+	LoadBalancer *balancer.Settings
+	// ConnectionPool holds the cluster's limits.
+	ConnectionPool *outlier.ConnectionPool
+	// OutlierDetection configures ejection.
+	OutlierDetection *outlier.Config
+	// TLS is the upstream TLS mode.
+	TLS *ClientTLS
+	// RetryBudget limits retries.
+	RetryBudget *retry.Budget
+}

@@ -1,0 +1,101 @@
+package subset
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Lookup returns the service called host (lower-case, without a port),
+// matching "*." wildcard hosts by suffix, or nil.
+func (r *Registry) Lookup(host string) *Service {
+	if s, ok := r.services[host]; ok {
+		return s
+	}
+	for _, s := range r.wildcard {
+		if strings.HasSuffix(host, s.Host[1:]) {
+			return s
+		}
+	}
+	return nil
+}
+
+// Services returns the number of service hosts in the registry.
+func (r *Registry) Services() int { return len(r.services) }
+
+// Cluster returns the cluster of subset ("" for all endpoints) at port, or
+// nil.
+func (s *Service) Cluster(subset string, port uint32) *Cluster {
+	return s.clusters[clusterKey{subset, port}]
+}
+
+// Target is a route destination resolved against the registry: the clusters
+// of one (host, subset), of which the request's port selects one.
+type Target struct {
+	fixed    *Cluster
+	clusters []*Cluster // by port number
+}
+
+// Target resolves a route destination. A zero port means the port the
+// request was sent to, or the service's only port.
+func (r *Registry) Target(host, subset string, port uint32) (*Target, error) {
+	svc := r.Lookup(strings.ToLower(host))
+	if svc == nil {
+		return nil, fmt.Errorf("no ServiceEntry defines host %q; add one that lists its endpoints", host)
+	}
+	if subset != "" && (svc.rule == nil || !svc.hasSubset(subset)) {
+		if svc.rule == nil {
+			return nil, fmt.Errorf("subset %q of host %q is not defined: no DestinationRule has host %q", subset, host, svc.Host)
+		}
+		return nil, fmt.Errorf("subset %q of host %q is not defined in %s", subset, host, resource("DestinationRule", svc.rule.Namespace, svc.rule.Name))
+	}
+	t := &Target{}
+	if port != 0 {
+		if !svc.hasPort(port) {
+			return nil, fmt.Errorf("host %q has no port %d; its ports are %s", host, port, svc.portList())
+		}
+		t.fixed = svc.Cluster(subset, port)
+		return t, nil
+	}
+	for _, p := range svc.Ports {
+		t.clusters = append(t.clusters, svc.Cluster(subset, p.Number))
+	}
+	return t, nil
+}
+
+// Cluster returns the cluster for a request sent to requestPort, or nil when
+// the destination names no port, the service has several and none is
+// requestPort.
+func (t *Target) Cluster(requestPort uint32) *Cluster {
+	if t.fixed != nil {
+		return t.fixed
+	}
+	for _, c := range t.clusters {
+		if c.Port == requestPort {
+			return c
+		}
+	}
+	if len(t.clusters) == 1 {
+		return t.clusters[0]
+	}
+	return nil
+}
+
+func (s *Service) hasSubset(name string) bool {
+	for _, ss := range s.rule.Subsets {
+		if ss.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) portList() string {
+	var b strings.Builder
+	for i, p := range s.Ports {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, p.Number)
+	}
+	return b.String()
+}

@@ -1,0 +1,508 @@
+package subset
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
+)
+
+// Registry is the compiled form of a set of ServiceEntries and
+// DestinationRules. It is immutable and safe for concurrent use.
+type Registry struct {
+	services map[string]*Service
+	wildcard []*Service // services with a "*." host, longest suffix first
+}
+
+// Service is one compiled ServiceEntry host.
+type Service struct {
+	// Host is the name the service is called by.
+	Host string
+	// Ports are the service ports, by number.
+	Ports []Port
+	// Passthrough is true when the service has no endpoints of its own
+	// (resolution NONE): requests go to the address the caller asked for.
+	Passthrough bool
+
+	entry    *ServiceEntry
+	rule     *DestinationRule
+	clusters map[clusterKey]*Cluster
+}
+
+type clusterKey struct {
+	subset string
+	port   uint32
+}
+
+// Cluster is the set of endpoints for one (host, subset, port) with the
+// traffic policy in force for it, as Envoy's outbound cluster
+// "outbound|port|subset|host".
+type Cluster struct {
+	// Name is Envoy's cluster name, "outbound|9080|v1|reviews".
+	Name string
+	// Host, Subset and Port identify the cluster.
+	Host   string
+	Subset string
+	Port   uint32
+	// Policy is the traffic policy in force.
+	Policy Policy
+	// Passthrough is true when requests go to the address the caller
+	// asked for rather than to a picked endpoint.
+	Passthrough bool
+
+	picker balancer.Picker
+}
+
+// Pick returns the endpoint for the next attempt.
+func (c *Cluster) Pick() (*balancer.Endpoint, error) { return c.picker.Pick() }
+
+// Endpoints returns the cluster's endpoints (none for a nil or passthrough
+// cluster). The slice must not be modified.
+func (c *Cluster) Endpoints() []*balancer.Endpoint {
+	if c == nil || c.picker == nil {
+		return nil
+	}
+	return c.picker.Endpoints()
+}
+
+// Options are the inputs of Compile besides the configuration.
+type Options struct {
+	// Rand feeds the balancers; nil means math/rand/v2.
+	Rand balancer.Rand
+	// Previous is the registry being replaced, whose endpoint state is
+	// carried over; nil for the first.
+	Previous *Registry
+}
+
+// Compile validates ServiceEntries and DestinationRules and builds a
+// Registry. Every problem is reported, each naming its resource and field.
+func Compile(entries []ServiceEntry, rules []DestinationRule, opts Options) (*Registry, error) {
+	var errs fielderr.List
+	r := &Registry{services: map[string]*Service{}}
+	for i := range entries {
+		var e fielderr.List
+		compileEntry(r, &entries[i], &e)
+		e.Locate(resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
+		errs.Merge("", e.Err())
+	}
+	seenRule := map[string]string{}
+	for i := range rules {
+		dr := &rules[i]
+		where := resource("DestinationRule", dr.Namespace, dr.Name)
+		var e fielderr.List
+		host := strings.ToLower(dr.Host)
+		svc := r.services[host]
+		switch {
+		case dr.Host == "":
+			e.Add("spec.host", "required")
+		case seenRule[host] != "":
+			e.Add("spec.host", "host %q already has %s; merge the two rules", dr.Host, seenRule[host])
+		case svc == nil:
+			e.Add("spec.host", "no ServiceEntry defines host %q; add one that lists its endpoints", dr.Host)
+		default:
+			seenRule[host] = where
+			svc.rule = dr
+		}
+		validateRule(dr, svc, &e)
+		e.Locate(where)
+		errs.Merge("", e.Err())
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	for _, svc := range r.services {
+		if err := buildClusters(svc, opts); err != nil {
+			errs.Merge("", err)
+		}
+		if strings.HasPrefix(svc.Host, "*.") {
+			r.wildcard = append(r.wildcard, svc)
+		}
+	}
+	sort.Slice(r.wildcard, func(i, j int) bool { return len(r.wildcard[i].Host) > len(r.wildcard[j].Host) })
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func resource(kind, ns, name string) string {
+	if ns != "" {
+		name = ns + "/" + name
+	}
+	return fmt.Sprintf("%s %q", kind, name)
+}
+
+var (
+	resolutions = map[string]bool{"": true, "NONE": true, "STATIC": true, "DNS": true, "DNS_ROUND_ROBIN": true}
+	locations   = map[string]bool{"": true, "MESH_EXTERNAL": true, "MESH_INTERNAL": true}
+	protocols   = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "HTTPS": true, "GRPC": true, "GRPC-WEB": true, "TCP": true, "TLS": true, "MONGO": true, "REDIS": true, "MYSQL": true}
+)
+
+func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
+	if len(se.Hosts) == 0 {
+		errs.Add("spec.hosts", "at least one host is required")
+	}
+	if !resolutions[se.Resolution] {
+		errs.Add("spec.resolution", "unknown resolution %q; use NONE, STATIC, DNS or DNS_ROUND_ROBIN", se.Resolution)
+	}
+	if !locations[se.Location] {
+		errs.Add("spec.location", "unknown location %q; use MESH_EXTERNAL or MESH_INTERNAL", se.Location)
+	}
+	if len(se.Ports) == 0 {
+		errs.Add("spec.ports", "at least one port is required")
+	}
+	names := map[string]bool{}
+	numbers := map[uint32]bool{}
+	for i, p := range se.Ports {
+		path := fielderr.Index("spec.ports", i)
+		if p.Number == 0 || p.Number > 65535 {
+			errs.Add(fielderr.Join(path, "number"), "port %d is out of range 1-65535", p.Number)
+		}
+		if numbers[p.Number] {
+			errs.Add(fielderr.Join(path, "number"), "port %d is listed twice", p.Number)
+		}
+		numbers[p.Number] = true
+		if p.Name != "" {
+			if names[p.Name] {
+				errs.Add(fielderr.Join(path, "name"), "port name %q is used twice", p.Name)
+			}
+			names[p.Name] = true
+		}
+		if p.TargetPort > 65535 {
+			errs.Add(fielderr.Join(path, "targetPort"), "port %d is out of range 1-65535", p.TargetPort)
+		}
+		if !protocols[strings.ToUpper(p.Protocol)] {
+			errs.Add(fielderr.Join(path, "protocol"), "unknown protocol %q", p.Protocol)
+		}
+	}
+	resolution := se.Resolution
+	if resolution == "" {
+		resolution = "NONE"
+	}
+	switch {
+	case resolution == "NONE" && len(se.Endpoints) > 0:
+		errs.Add("spec.endpoints", "resolution NONE sends to the address the caller asked for and takes no endpoints; use STATIC or DNS")
+	case resolution == "STATIC" && len(se.Endpoints) == 0:
+		errs.Add("spec.endpoints", "resolution STATIC needs at least one endpoint")
+	}
+	for i, ep := range se.Endpoints {
+		path := fielderr.Index("spec.endpoints", i)
+		switch {
+		case ep.Address == "":
+			errs.Add(fielderr.Join(path, "address"), "required")
+		case strings.HasPrefix(ep.Address, "unix://"):
+			errs.Add(fielderr.Join(path, "address"), "unix domain sockets are not supported; give an IP address or host name")
+		case resolution == "STATIC":
+			if _, err := netip.ParseAddr(ep.Address); err != nil {
+				errs.Add(fielderr.Join(path, "address"), "%q is not an IP address, as resolution STATIC requires; use resolution DNS for host names", ep.Address)
+			}
+		}
+		for _, name := range sortedKeys(ep.Ports) {
+			if !names[name] {
+				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "no service port is named %q", name)
+			}
+			if n := ep.Ports[name]; n == 0 || n > 65535 {
+				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "port %d is out of range 1-65535", n)
+			}
+		}
+		if strings.Count(ep.Locality, "/") > 2 {
+			errs.Add(fielderr.Join(path, "locality"), "%q is not region/zone/subzone", ep.Locality)
+		}
+	}
+	for i, h := range se.Hosts {
+		path := fielderr.Index("spec.hosts", i)
+		host := strings.ToLower(h)
+		switch {
+		case h == "" || strings.ContainsAny(h, " /:"):
+			errs.Add(path, "%q is not a host name", h)
+			continue
+		case strings.Contains(host[1:], "*") || (strings.HasPrefix(host, "*") && !strings.HasPrefix(host, "*.")):
+			errs.Add(path, "%q: a wildcard must be a leading \"*.\"", h)
+			continue
+		case strings.HasPrefix(host, "*.") && resolution != "NONE":
+			errs.Add(path, "wildcard host %q needs resolution NONE", h)
+			continue
+		}
+		if prev, ok := r.services[host]; ok {
+			errs.Add(path, "host %q is already defined by %s", h, resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
+			continue
+		}
+		ports := append([]Port(nil), se.Ports...)
+		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
+		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE", entry: se}
+	}
+}
+
+func validateRule(dr *DestinationRule, svc *Service, errs *fielderr.List) {
+	validatePolicy(dr.TrafficPolicy, "spec.trafficPolicy", svc, errs)
+	seen := map[string]bool{}
+	for i, s := range dr.Subsets {
+		path := fielderr.Index("spec.subsets", i)
+		switch {
+		case s.Name == "":
+			errs.Add(fielderr.Join(path, "name"), "required")
+		case seen[s.Name]:
+			errs.Add(fielderr.Join(path, "name"), "subset %q is defined twice", s.Name)
+		}
+		seen[s.Name] = true
+		validatePolicy(s.TrafficPolicy, fielderr.Join(path, "trafficPolicy"), svc, errs)
+		if svc == nil {
+			continue
+		}
+		if svc.Passthrough && len(s.Labels) > 0 {
+			errs.Add(fielderr.Join(path, "labels"), "host %q has no endpoints (resolution NONE), so labels select nothing", svc.Host)
+			continue
+		}
+		n := 0
+		for _, ep := range svc.workloads() {
+			if selects(s.Labels, ep.Labels) {
+				n++
+			}
+		}
+		if n == 0 && !svc.Passthrough {
+			errs.Add(fielderr.Join(path, "labels"), "subset %q selects no endpoint of %q: no endpoint has labels %s", s.Name, svc.Host, formatLabels(s.Labels))
+		}
+	}
+}
+
+func validatePolicy(p *TrafficPolicy, path string, svc *Service, errs *fielderr.List) {
+	if p == nil {
+		return
+	}
+	if p.LoadBalancer == nil && p.ConnectionPool == nil && p.OutlierDetection == nil && p.TLS == nil &&
+		len(p.PortLevelSettings) == 0 && p.RetryBudget == nil {
+		errs.Add(path, "a traffic policy must set at least one field")
+	}
+	validateComponents(p.LoadBalancer, p.ConnectionPool != nil, p.OutlierDetection != nil, p.TLS, path, errs)
+	if p.RetryBudget != nil {
+		errs.Add(fielderr.Join(path, "retryBudget"), "not supported yet")
+	}
+	ports := map[uint32]bool{}
+	for i, pl := range p.PortLevelSettings {
+		pp := fielderr.Index(fielderr.Join(path, "portLevelSettings"), i)
+		switch n := pl.Port.Number; {
+		case n == 0:
+			errs.Add(fielderr.Join(pp, "port.number"), "required")
+		case ports[n]:
+			errs.Add(fielderr.Join(pp, "port.number"), "port %d has two entries", n)
+		case svc != nil && !svc.hasPort(n):
+			errs.Add(fielderr.Join(pp, "port.number"), "host %q has no port %d", svc.Host, n)
+		}
+		ports[pl.Port.Number] = true
+		validateComponents(pl.LoadBalancer, pl.ConnectionPool != nil, pl.OutlierDetection != nil, pl.TLS, pp, errs)
+	}
+}
+
+// validateComponents checks the policy components that a port-level entry
+// and a traffic policy share.
+func validateComponents(lb *balancer.Settings, pool, od bool, tls *ClientTLS, path string, errs *fielderr.List) {
+	if lb != nil {
+		lbPath := fielderr.Join(path, "loadBalancer")
+		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
+			errs.Add(fielderr.Join(lbPath, "simple"), "unknown algorithm %q; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH", lb.Simple)
+		}
+		if lb.ConsistentHash != nil {
+			errs.Add(fielderr.Join(lbPath, "consistentHash"), "not supported yet")
+		}
+		if lb.LocalityLbSetting != nil {
+			errs.Add(fielderr.Join(lbPath, "localityLbSetting"), "not supported yet")
+		}
+		if lb.Warmup != nil || lb.WarmupDurationSecs != 0 {
+			errs.Add(fielderr.Join(lbPath, "warmup"), "not supported yet")
+		}
+	}
+	if pool {
+		errs.Add(fielderr.Join(path, "connectionPool"), "not supported yet")
+	}
+	if od {
+		errs.Add(fielderr.Join(path, "outlierDetection"), "not supported yet")
+	}
+	if tls != nil {
+		switch tls.Mode {
+		case "", "DISABLE":
+		case "ISTIO_MUTUAL":
+			errs.Add(fielderr.Join(path, "tls.mode"), "ISTIO_MUTUAL needs Istio's workload certificates, which an in-process mesh does not have; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE")
+		case "SIMPLE", "MUTUAL":
+			errs.Add(fielderr.Join(path, "tls.mode"), "%s is not supported yet; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE", tls.Mode)
+		default:
+			errs.Add(fielderr.Join(path, "tls.mode"), "unknown mode %q; use DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL", tls.Mode)
+		}
+	}
+}
+
+func (s *Service) hasPort(n uint32) bool {
+	for _, p := range s.Ports {
+		if p.Number == n {
+			return true
+		}
+	}
+	return false
+}
+
+// workloads returns the service's endpoints: the ServiceEntry's endpoints
+// or, with DNS resolution and none listed, its hosts.
+func (s *Service) workloads() []WorkloadEntry {
+	if s.Passthrough {
+		return nil
+	}
+	if len(s.entry.Endpoints) > 0 {
+		return s.entry.Endpoints
+	}
+	out := make([]WorkloadEntry, 0, len(s.entry.Hosts))
+	for _, h := range s.entry.Hosts {
+		out = append(out, WorkloadEntry{Address: h})
+	}
+	return out
+}
+
+func selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func formatLabels(l map[string]string) string {
+	parts := make([]string, 0, len(l))
+	for _, k := range sortedKeys(l) {
+		parts = append(parts, k+"="+l[k])
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// buildClusters creates a cluster for every (subset, port) of svc, the
+// subset "" being all endpoints.
+func buildClusters(svc *Service, opts Options) error {
+	svc.clusters = map[clusterKey]*Cluster{}
+	subsets := []Subset{{}}
+	if svc.rule != nil {
+		subsets = append(subsets, svc.rule.Subsets...)
+	}
+	for _, ss := range subsets {
+		for _, port := range svc.Ports {
+			c := &Cluster{
+				Name:        "outbound|" + strconv.Itoa(int(port.Number)) + "|" + ss.Name + "|" + svc.Host,
+				Host:        svc.Host,
+				Subset:      ss.Name,
+				Port:        port.Number,
+				Policy:      resolvePolicy(svc.rule, ss, port.Number),
+				Passthrough: svc.Passthrough,
+			}
+			if lb := c.Policy.LoadBalancer; lb != nil && lb.Simple == balancer.SimplePassthrough {
+				c.Passthrough = true
+			}
+			if !c.Passthrough {
+				var prev *Cluster
+				if opts.Previous != nil {
+					if ps := opts.Previous.services[svc.Host]; ps != nil {
+						prev = ps.clusters[clusterKey{ss.Name, port.Number}]
+					}
+				}
+				eps := endpointsFor(svc, ss.Labels, port, prev)
+				policy := balancer.LeastRequest
+				if lb := c.Policy.LoadBalancer; lb != nil {
+					policy, _ = lb.Simple.Policy()
+				}
+				p, err := balancer.New(policy, eps, opts.Rand)
+				if err != nil {
+					return fmt.Errorf("cluster %s: %w", c.Name, err)
+				}
+				c.picker = p
+			}
+			svc.clusters[clusterKey{ss.Name, port.Number}] = c
+		}
+	}
+	return nil
+}
+
+// endpointsFor returns the endpoints of svc that carry all of labels, at
+// their address for port, reusing the live state of prev's endpoints.
+func endpointsFor(svc *Service, labels map[string]string, port Port, prev *Cluster) []*balancer.Endpoint {
+	prevState := map[string]*balancer.State{}
+	for _, e := range prev.Endpoints() {
+		prevState[e.Address] = e.State
+	}
+	var out []*balancer.Endpoint
+	for _, w := range svc.workloads() {
+		if !selects(labels, w.Labels) {
+			continue
+		}
+		n := port.Number
+		if port.TargetPort != 0 {
+			n = port.TargetPort
+		}
+		if p, ok := w.Ports[port.Name]; ok && port.Name != "" {
+			n = p
+		}
+		addr := net.JoinHostPort(w.Address, strconv.Itoa(int(n)))
+		st := prevState[addr]
+		if st == nil {
+			st = &balancer.State{}
+			prevState[addr] = st // two workloads at one address share state
+		}
+		out = append(out, &balancer.Endpoint{Address: addr, Labels: w.Labels, Weight: w.Weight, Locality: w.Locality, State: st})
+	}
+	return out
+}
+
+// resolvePolicy applies Istio's precedence (most specific first): subset
+// port-level settings, subset policy components, rule port-level settings,
+// rule policy.
+func resolvePolicy(dr *DestinationRule, ss Subset, port uint32) Policy {
+	var p Policy
+	if dr == nil {
+		return p
+	}
+	if tp := dr.TrafficPolicy; tp != nil {
+		p = Policy{LoadBalancer: tp.LoadBalancer, ConnectionPool: tp.ConnectionPool, OutlierDetection: tp.OutlierDetection, TLS: tp.TLS, RetryBudget: tp.RetryBudget}
+		if pl := portLevel(tp, port); pl != nil {
+			p = Policy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection, TLS: pl.TLS, RetryBudget: tp.RetryBudget}
+		}
+	}
+	if tp := ss.TrafficPolicy; tp != nil {
+		if tp.LoadBalancer != nil {
+			p.LoadBalancer = tp.LoadBalancer
+		}
+		if tp.ConnectionPool != nil {
+			p.ConnectionPool = tp.ConnectionPool
+		}
+		if tp.OutlierDetection != nil {
+			p.OutlierDetection = tp.OutlierDetection
+		}
+		if tp.TLS != nil {
+			p.TLS = tp.TLS
+		}
+		if tp.RetryBudget != nil {
+			p.RetryBudget = tp.RetryBudget
+		}
+		if pl := portLevel(tp, port); pl != nil {
+			p.LoadBalancer, p.ConnectionPool, p.OutlierDetection, p.TLS = pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pl.TLS
+		}
+	}
+	return p
+}
+
+func portLevel(tp *TrafficPolicy, port uint32) *PortTrafficPolicy {
+	for i := range tp.PortLevelSettings {
+		if tp.PortLevelSettings[i].Port.Number == port {
+			return &tp.PortLevelSettings[i]
+		}
+	}
+	return nil
+}

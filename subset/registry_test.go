@@ -1,0 +1,162 @@
+package subset
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/balancer"
+)
+
+func reviews() ServiceEntry {
+	return ServiceEntry{
+		Name: "reviews", Namespace: "default",
+		Hosts:      []string{"reviews"},
+		Ports:      []Port{{Number: 9080, Name: "http", Protocol: "HTTP"}, {Number: 9090, Name: "admin", TargetPort: 19090}},
+		Resolution: "STATIC",
+		Endpoints: []WorkloadEntry{
+			{Address: "10.0.0.1", Labels: map[string]string{"version": "v1"}},
+			{Address: "10.0.0.2", Labels: map[string]string{"version": "v2"}, Ports: map[string]uint32{"http": 8080}},
+			{Address: "fd00::3", Labels: map[string]string{"version": "v2"}, Weight: 3},
+		},
+	}
+}
+
+func addresses(c *Cluster) []string {
+	var out []string
+	for _, e := range c.Endpoints() {
+		out = append(out, e.Address)
+	}
+	return out
+}
+
+func TestClustersSelectEndpointsAndPorts(t *testing.T) {
+	r, err := Compile([]ServiceEntry{reviews()}, []DestinationRule{{
+		Name: "reviews", Host: "reviews",
+		Subsets: []Subset{{Name: "v2", Labels: map[string]string{"version": "v2"}}},
+	}}, Options{})
+	require.NoError(t, err)
+
+	svc := r.Lookup("reviews")
+	require.NotNil(t, svc)
+	all := svc.Cluster("", 9080)
+	assert.Equal(t, "outbound|9080||reviews", all.Name)
+	assert.Equal(t, []string{"10.0.0.1:9080", "10.0.0.2:8080", "[fd00::3]:9080"}, addresses(all))
+	assert.Equal(t, []string{"10.0.0.1:19090", "10.0.0.2:19090", "[fd00::3]:19090"}, addresses(svc.Cluster("", 9090)),
+		"targetPort applies when the endpoint names no port")
+	v2 := svc.Cluster("v2", 9080)
+	assert.Equal(t, "outbound|9080|v2|reviews", v2.Name)
+	assert.Equal(t, []string{"10.0.0.2:8080", "[fd00::3]:9080"}, addresses(v2))
+	assert.EqualValues(t, 3, v2.Endpoints()[1].Weight)
+}
+
+func TestTargetPicksClusterByPort(t *testing.T) {
+	r, err := Compile([]ServiceEntry{reviews()}, nil, Options{})
+	require.NoError(t, err)
+	tg, err := r.Target("reviews", "", 0)
+	require.NoError(t, err)
+	assert.EqualValues(t, 9090, tg.Cluster(9090).Port)
+	assert.Nil(t, tg.Cluster(80), "two ports and the request names neither")
+	tg, err = r.Target("reviews", "", 9090)
+	require.NoError(t, err)
+	assert.EqualValues(t, 9090, tg.Cluster(80).Port)
+
+	_, err = r.Target("ratings", "", 0)
+	assert.EqualError(t, err, `no ServiceEntry defines host "ratings"; add one that lists its endpoints`)
+	_, err = r.Target("reviews", "v9", 0)
+	assert.EqualError(t, err, `subset "v9" of host "reviews" is not defined: no DestinationRule has host "reviews"`)
+	_, err = r.Target("reviews", "", 7000)
+	assert.EqualError(t, err, `host "reviews" has no port 7000; its ports are 9080, 9090`)
+}
+
+func TestSinglePortServiceAnswersAnyRequestPort(t *testing.T) {
+	se := reviews()
+	se.Ports = se.Ports[:1]
+	r, err := Compile([]ServiceEntry{se}, nil, Options{})
+	require.NoError(t, err)
+	tg, err := r.Target("reviews", "", 0)
+	require.NoError(t, err)
+	assert.EqualValues(t, 9080, tg.Cluster(80).Port)
+}
+
+func TestDNSWithoutEndpointsUsesHosts(t *testing.T) {
+	r, err := Compile([]ServiceEntry{{
+		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []Port{{Number: 443}}, Resolution: "DNS",
+	}}, nil, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"api.example.com:443"}, addresses(r.Lookup("api.example.com").Cluster("", 443)))
+}
+
+func TestResolutionNoneIsPassthroughAndWildcardsMatch(t *testing.T) {
+	r, err := Compile([]ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []Port{{Number: 80}}}}, nil, Options{})
+	require.NoError(t, err)
+	svc := r.Lookup("www.example.com")
+	require.NotNil(t, svc)
+	assert.True(t, svc.Cluster("", 80).Passthrough)
+	assert.Nil(t, r.Lookup("example.com"))
+}
+
+func TestPolicyPrecedence(t *testing.T) {
+	rr := &balancer.Settings{Simple: balancer.SimpleRoundRobin}
+	random := &balancer.Settings{Simple: balancer.SimpleRandom}
+	lr := &balancer.Settings{Simple: balancer.SimpleLeastRequest}
+	dr := &DestinationRule{
+		Host: "reviews",
+		TrafficPolicy: &TrafficPolicy{
+			LoadBalancer:      rr,
+			PortLevelSettings: []PortTrafficPolicy{{Port: PortSelector{Number: 9090}}},
+		},
+	}
+	assert.Same(t, rr, resolvePolicy(dr, Subset{}, 9080).LoadBalancer, "rule policy")
+	assert.Nil(t, resolvePolicy(dr, Subset{}, 9090).LoadBalancer, "rule port-level entry replaces wholesale: default")
+	ss := Subset{Name: "v1", TrafficPolicy: &TrafficPolicy{LoadBalancer: random}}
+	assert.Same(t, random, resolvePolicy(dr, ss, 9080).LoadBalancer, "subset component overrides")
+	assert.Same(t, random, resolvePolicy(dr, ss, 9090).LoadBalancer, "subset component overrides rule port level")
+	ss.TrafficPolicy.PortLevelSettings = []PortTrafficPolicy{{Port: PortSelector{Number: 9080}, LoadBalancer: lr}}
+	assert.Same(t, lr, resolvePolicy(dr, ss, 9080).LoadBalancer, "subset port level is most specific")
+}
+
+func TestEndpointStateSurvivesRecompile(t *testing.T) {
+	r1, err := Compile([]ServiceEntry{reviews()}, nil, Options{})
+	require.NoError(t, err)
+	ep := r1.Lookup("reviews").Cluster("", 9080).Endpoints()[0]
+	ep.State.Begin()
+
+	se := reviews()
+	se.Endpoints = append(se.Endpoints, WorkloadEntry{Address: "10.0.0.9"})
+	r2, err := Compile([]ServiceEntry{se}, nil, Options{Previous: r1})
+	require.NoError(t, err)
+	eps := r2.Lookup("reviews").Cluster("", 9080).Endpoints()
+	require.Len(t, eps, 4)
+	assert.Same(t, ep.State, eps[0].State)
+	assert.EqualValues(t, 1, eps[0].State.Active())
+	assert.Zero(t, eps[3].State.Active())
+}
+
+func TestCompileErrors(t *testing.T) {
+	bad := reviews()
+	bad.Resolution = "DNZ"
+	bad.Ports = append(bad.Ports, Port{Number: 9080, Name: "http", Protocol: "QUIC"})
+	bad.Endpoints = append(bad.Endpoints, WorkloadEntry{Address: "reviews.local", Ports: map[string]uint32{"nope": 1}})
+	_, err := Compile([]ServiceEntry{bad}, nil, Options{})
+	require.Error(t, err)
+	assert.Equal(t, `ServiceEntry "default/reviews": spec.resolution: unknown resolution "DNZ"; use NONE, STATIC, DNS or DNS_ROUND_ROBIN
+ServiceEntry "default/reviews": spec.ports[2].number: port 9080 is listed twice
+ServiceEntry "default/reviews": spec.ports[2].name: port name "http" is used twice
+ServiceEntry "default/reviews": spec.ports[2].protocol: unknown protocol "QUIC"
+ServiceEntry "default/reviews": spec.endpoints[3].ports["nope"]: no service port is named "nope"`, err.Error())
+
+	_, err = Compile([]ServiceEntry{reviews()}, []DestinationRule{
+		{Name: "a", Host: "reviews", Subsets: []Subset{{Name: "v3", Labels: map[string]string{"version": "v3"}}, {Name: "v3"}},
+			TrafficPolicy: &TrafficPolicy{}},
+		{Name: "b", Host: "reviews"},
+		{Name: "c", Host: "ratings"},
+	}, Options{})
+	require.Error(t, err)
+	assert.Equal(t, `DestinationRule "a": spec.trafficPolicy: a traffic policy must set at least one field
+DestinationRule "a": spec.subsets[0].labels: subset "v3" selects no endpoint of "reviews": no endpoint has labels {version=v3}
+DestinationRule "a": spec.subsets[1].name: subset "v3" is defined twice
+DestinationRule "b": spec.host: host "reviews" already has DestinationRule "a"; merge the two rules
+DestinationRule "c": spec.host: no ServiceEntry defines host "ratings"; add one that lists its endpoints`, err.Error())
+}
