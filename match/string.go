@@ -14,11 +14,11 @@ type Kind uint8
 
 // The kinds of StringMatch.
 const (
-	KindAny    Kind = iota // no condition
-	KindExact              // equality
-	KindPrefix             // prefix
-	KindRegex              // full RE2 match
-	KindPresent            // present, any value
+	KindAny     Kind = iota // no condition
+	KindExact               // equality
+	KindPrefix              // prefix
+	KindRegex               // full RE2 match
+	KindPresent             // present, any value
 )
 
 var kindNames = [...]string{"any", "exact", "prefix", "regex", "present"}
