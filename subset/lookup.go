@@ -2,6 +2,7 @@ package subset
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -19,13 +20,36 @@ func (r *Registry) Lookup(host string) *Service {
 	return nil
 }
 
-// Services returns the number of service hosts in the registry.
-func (r *Registry) Services() int { return len(r.services) }
+// All returns the registry's services ordered by host.
+func (r *Registry) All() []*Service {
+	out := make([]*Service, 0, len(r.services))
+	for _, s := range r.services {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out
+}
 
 // Cluster returns the cluster of subset ("" for all endpoints) at port, or
 // nil.
 func (s *Service) Cluster(subset string, port uint32) *Cluster {
 	return s.clusters[clusterKey{subset, port}]
+}
+
+// Clusters returns every cluster of the service, ordered by subset and
+// port.
+func (s *Service) Clusters() []*Cluster {
+	out := make([]*Cluster, 0, len(s.clusters))
+	for _, c := range s.clusters {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Subset != out[j].Subset {
+			return out[i].Subset < out[j].Subset
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
 }
 
 // Target is a route destination resolved against the registry: the clusters

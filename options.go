@@ -1,0 +1,84 @@
+package switchyard
+
+import (
+	"maps"
+	"net/http"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/clock"
+)
+
+// Clock tells the time and schedules timers for the mesh (route timeouts).
+// The default is the real clock, which also runs virtual time inside
+// testing/synctest bubbles. Implementations must be safe for concurrent use.
+type Clock = clock.Clock
+
+// Timer is a call scheduled by a [Clock].
+type Timer = clock.Timer
+
+// Rand is a source of uniformly distributed 64-bit values for weighted
+// choices and balancer picks. The default is math/rand/v2's global source.
+// Implementations must be safe for concurrent use.
+type Rand = balancer.Rand
+
+// Option configures a [Mesh] built by [New]. Options carry dependencies and
+// the caller's identity; routing policy belongs in [Config].
+type Option interface {
+	apply(*options)
+}
+
+type options struct {
+	clock             Clock
+	rand              Rand
+	sourceLabels      map[string]string
+	sourceNamespace   string
+	endpointTransport func(address string) http.RoundTripper
+}
+
+type clockOption struct{ c Clock }
+
+func (o clockOption) apply(opts *options) { opts.clock = o.c }
+
+// WithClock makes the mesh read time and run timers from c, for tests that
+// drive time by hand. A nil c means the real clock.
+func WithClock(c Clock) Option { return clockOption{c} }
+
+type randOption struct{ r Rand }
+
+func (o randOption) apply(opts *options) { opts.rand = o.r }
+
+// WithRand makes the mesh draw weighted destinations and balancer choices
+// from r, for deterministic tests. A nil r means math/rand/v2.
+func WithRand(r Rand) Option { return randOption{r} }
+
+type sourceLabelsOption struct{ labels map[string]string }
+
+func (o sourceLabelsOption) apply(opts *options) { opts.sourceLabels = maps.Clone(o.labels) }
+
+// WithSourceLabels declares the calling workload's own labels, against which
+// match blocks' sourceLabels are evaluated. Without it, match blocks with
+// sourceLabels never apply.
+func WithSourceLabels(labels map[string]string) Option { return sourceLabelsOption{labels} }
+
+type sourceNamespaceOption struct{ ns string }
+
+func (o sourceNamespaceOption) apply(opts *options) { opts.sourceNamespace = o.ns }
+
+// WithSourceNamespace declares the calling workload's namespace, against
+// which match blocks' sourceNamespace is evaluated.
+func WithSourceNamespace(namespace string) Option { return sourceNamespaceOption{namespace} }
+
+type endpointTransportOption struct {
+	f func(address string) http.RoundTripper
+}
+
+func (o endpointTransportOption) apply(opts *options) { opts.endpointTransport = o.f }
+
+// WithEndpointTransport replaces the transports that [Mesh.Transport](nil)
+// builds for each endpoint: f is called once per endpoint address
+// ("host:port") and the RoundTripper it returns receives that endpoint's
+// requests unchanged, URL and Host as the caller wrote them. By default each
+// endpoint gets its own *http.Transport that dials the endpoint's address.
+func WithEndpointTransport(f func(address string) http.RoundTripper) Option {
+	return endpointTransportOption{f}
+}

@@ -1,0 +1,20 @@
+// Package route compiles VirtualServices into a routing [Table] and carries
+// out a request's route: the router for HTTP (and, through the neutral
+// match.Input, for gRPC).
+//
+// A request finds its virtual host by authority: a VirtualService host with
+// the request's port, then without, then "*." wildcards, longest first,
+// then the default route of a ServiceEntry host that has no VirtualService
+// (all its endpoints). The first route whose match blocks accept the
+// request wins; a known host whose routes all miss answers 404, as Envoy's
+// "no route" reply. The route's action is a redirect, a direct response, or
+// a forward to one of its weighted destinations, drawn once per request:
+// the destination's cluster picks an endpoint and a [Sender] sends the
+// request there.
+//
+// Header operations follow Envoy's order: removes before sets and adds, sets
+// and adds in key order; with one destination its operations follow the
+// route's (so a destination set wins), with several the destination's come
+// first (so a route set wins). A route timeout covers the whole exchange and
+// answers 504 "upstream request timeout".
+package route

@@ -1,0 +1,458 @@
+package route
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// Table is the compiled routing configuration: virtual hosts by host and
+// port, each with its ordered routes. It is immutable and safe for
+// concurrent use.
+type Table struct {
+	hosts    map[hostKey]*VirtualHost
+	wildcard []wildcardHost // longest suffix first
+	defaults map[*subset.Service]*VirtualHost
+	registry *subset.Registry
+}
+
+type hostKey struct {
+	host string
+	port uint32 // 0: any port
+}
+
+type wildcardHost struct {
+	suffix string // ".example.com", or "" for "*"
+	port   uint32
+	vh     *VirtualHost
+}
+
+// VirtualHost is the set of routes for one host.
+type VirtualHost struct {
+	// Name names the VirtualService the routes come from, or the
+	// ServiceEntry host for the default route of a host without one.
+	Name   string
+	routes []*Route
+}
+
+// Routes returns the virtual host's routes in order. The slice must not be
+// modified.
+func (vh *VirtualHost) Routes() []*Route { return vh.routes }
+
+type actionKind uint8
+
+const (
+	actionForward actionKind = iota
+	actionRedirect
+	actionDirect
+)
+
+// Route is one compiled HTTP route.
+type Route struct {
+	// Name is the route's name, or "<VirtualService>.<index>" when it has
+	// none.
+	Name string
+	// Timeout bounds the whole request; zero means none.
+	Timeout time.Duration
+
+	matcher  *match.Matcher
+	kind     actionKind
+	dests    []destination
+	total    uint64 // sum of weights
+	redirect *redirectAction
+	direct   *directAction
+	rewrite  *rewriteAction
+	// respOps are the response operations of a redirect or direct response.
+	respOps headerOps
+}
+
+// destination is one weighted destination with everything the request
+// path needs, precomputed.
+type destination struct {
+	host, subset string
+	target       *subset.Target
+	upTo         uint64 // cumulative weight bound: chosen when draw < upTo
+	reqOps       headerOps
+	respOps      headerOps
+	authority    string // host rewrite, "" for none
+	pathRewrite  bool   // the request must be copied
+}
+
+// Compile validates VirtualServices against the registry and builds a
+// Table. src describes the calling workload for sourceLabels and
+// sourceNamespace selectors. Every problem is reported, each naming its
+// resource and field.
+func Compile(services []VirtualService, reg *subset.Registry, src match.Source) (*Table, error) {
+	t := &Table{hosts: map[hostKey]*VirtualHost{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
+	var errs fielderr.List
+	owner := map[hostKey]string{}
+	for i := range services {
+		vs := &services[i]
+		where := resourceName(vs)
+		var e fielderr.List
+		vh := compileVirtualService(vs, reg, src, &e)
+		for j, h := range vs.Hosts {
+			path := fielderr.Index("spec.hosts", j)
+			key, err := parseHost(h)
+			if err != nil {
+				e.Add(path, "%v", err)
+				continue
+			}
+			if prev, ok := owner[key]; ok {
+				e.Add(path, "host %q is already routed by %s; Istio would use only one of them, so merge their routes", h, prev)
+				continue
+			}
+			owner[key] = where
+			if strings.HasPrefix(key.host, "*") {
+				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
+			} else {
+				t.hosts[key] = vh
+			}
+		}
+		if len(vs.Hosts) == 0 {
+			e.Add("spec.hosts", "at least one host is required")
+		}
+		e.Locate(where)
+		errs.Merge("", e.Err())
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
+	for _, svc := range reg.All() {
+		// A host with a ServiceEntry but no VirtualService is balanced over
+		// all its endpoints at the port the request was sent to.
+		tg, err := reg.Target(svc.Host, "", 0)
+		if err != nil {
+			return nil, err
+		}
+		m, _ := match.Compile(nil, src)
+		t.defaults[svc] = &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{{
+			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
+			dests: []destination{{host: svc.Host, target: tg, upTo: 1}},
+		}}}
+	}
+	return t, nil
+}
+
+func resourceName(vs *VirtualService) string {
+	name := vs.Name
+	if vs.Namespace != "" {
+		name = vs.Namespace + "/" + name
+	}
+	return fmt.Sprintf("VirtualService %q", name)
+}
+
+// parseHost splits a VirtualService host into name and optional port.
+func parseHost(h string) (hostKey, error) {
+	host := strings.ToLower(h)
+	var port uint32
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		p, err := strconv.ParseUint(host[i+1:], 10, 16)
+		if err != nil || p == 0 {
+			return hostKey{}, fmt.Errorf("%q: the port after ':' must be a number from 1 to 65535", h)
+		}
+		host, port = host[:i], uint32(p)
+	}
+	switch {
+	case host == "" || strings.ContainsAny(host, " /"):
+		return hostKey{}, fmt.Errorf("%q is not a host name", h)
+	case host == "*":
+	case strings.Contains(host[1:], "*") || (host[0] == '*' && !strings.HasPrefix(host, "*.")):
+		return hostKey{}, fmt.Errorf("%q: a wildcard must be a leading \"*.\"", h)
+	}
+	return hostKey{host: host, port: port}, nil
+}
+
+func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.Source, errs *fielderr.List) *VirtualHost {
+	vh := &VirtualHost{Name: resourceName(vs)}
+	for i, g := range vs.Gateways {
+		if g != "mesh" {
+			errs.Add(fielderr.Index("spec.gateways", i), "gateway %q: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", g)
+		}
+	}
+	if len(vs.HTTP) == 0 {
+		errs.Add("spec.http", "at least one HTTP route is required")
+	}
+	for i := range vs.HTTP {
+		path := fielderr.Index("spec.http", i)
+		r := compileRoute(&vs.HTTP[i], reg, src, path, errs)
+		if r.Name == "" {
+			r.Name = vs.Name + "." + strconv.Itoa(i)
+		}
+		if r.matcher != nil && !r.matcher.Never() {
+			vh.routes = append(vh.routes, r)
+		}
+	}
+	return vh
+}
+
+func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, path string, errs *fielderr.List) *Route {
+	r := &Route{Name: hr.Name, Timeout: hr.Timeout}
+	m, err := match.Compile(hr.Match, src)
+	errs.Merge(fielderr.Join(path, "match"), err)
+	r.matcher = m
+
+	actions := 0
+	for _, set := range []bool{len(hr.Route) > 0, hr.Redirect != nil, hr.DirectResponse != nil} {
+		if set {
+			actions++
+		}
+	}
+	switch {
+	case actions == 0:
+		errs.Add(path, "a route needs one of route, redirect or directResponse")
+	case actions > 1:
+		errs.Add(path, "route, redirect and directResponse are mutually exclusive")
+	}
+	if (hr.Redirect != nil || hr.DirectResponse != nil) && (hr.Rewrite != nil || hr.Fault != nil) {
+		errs.Add(path, "redirect and directResponse cannot be combined with rewrite or fault")
+	}
+	switch {
+	case hr.Timeout < 0:
+		errs.Add(fielderr.Join(path, "timeout"), "must not be negative")
+	case hr.Timeout > 0 && hr.Timeout < time.Millisecond:
+		errs.Add(fielderr.Join(path, "timeout"), "%v is below the 1ms minimum", hr.Timeout)
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{hr.Retries != nil, "retries"}, {hr.Fault != nil, "fault"}, {hr.Mirror != nil, "mirror"},
+		{len(hr.Mirrors) > 0, "mirrors"}, {hr.MirrorPercentage != nil, "mirrorPercentage"}, {hr.MirrorPercent != nil, "mirrorPercent"},
+	} {
+		if f.set {
+			errs.Add(fielderr.Join(path, f.name), "not supported yet")
+		}
+	}
+
+	var reqLevel, respLevel level
+	if hr.Headers != nil {
+		reqLevel = compileLevel(hr.Headers.Request, fielderr.Join(path, "headers.request"), true, errs)
+		respLevel = compileLevel(hr.Headers.Response, fielderr.Join(path, "headers.response"), false, errs)
+	}
+	if hr.Rewrite != nil {
+		r.rewrite = compileRewrite(hr.Rewrite, fielderr.Join(path, "rewrite"), errs)
+		if hr.Rewrite.Authority != "" && reqLevel.authority != "" {
+			errs.Add(fielderr.Join(path, "rewrite.authority"), "the authority is also set in headers.request; set it in one place")
+		}
+	}
+	switch {
+	case hr.Redirect != nil:
+		r.kind = actionRedirect
+		r.redirect = compileRedirect(hr.Redirect, hr.Match, fielderr.Join(path, "redirect"), errs)
+		r.respOps = ordered(respLevel)
+	case hr.DirectResponse != nil:
+		r.kind = actionDirect
+		r.direct = compileDirect(hr.DirectResponse, fielderr.Join(path, "directResponse"), errs)
+		r.respOps = ordered(respLevel)
+	default:
+		r.kind = actionForward
+		compileDestinations(r, hr, reg, reqLevel, respLevel, path, errs)
+	}
+	return r
+}
+
+func compileDestinations(r *Route, hr *HTTPRoute, reg *subset.Registry, reqLevel, respLevel level, path string, errs *fielderr.List) {
+	single := len(hr.Route) == 1
+	var total uint64
+	for i, rd := range hr.Route {
+		dp := fielderr.Index(fielderr.Join(path, "route"), i)
+		if rd.Weight < 0 {
+			errs.Add(fielderr.Join(dp, "weight"), "must not be negative")
+		}
+		d := destination{host: rd.Destination.Host, subset: rd.Destination.Subset}
+		var port uint32
+		if rd.Destination.Port != nil {
+			port = rd.Destination.Port.Number
+		}
+		if rd.Destination.Host == "" {
+			errs.Add(fielderr.Join(dp, "destination.host"), "required")
+		} else if tg, err := reg.Target(rd.Destination.Host, rd.Destination.Subset, port); err != nil {
+			errs.Add(fielderr.Join(dp, "destination"), "%v", err)
+		} else {
+			d.target = tg
+		}
+		var dReq, dResp level
+		if rd.Headers != nil {
+			dReq = compileLevel(rd.Headers.Request, fielderr.Join(dp, "headers.request"), true, errs)
+			dResp = compileLevel(rd.Headers.Response, fielderr.Join(dp, "headers.response"), false, errs)
+		}
+		if single {
+			// One destination: its operations are appended to the route
+			// level, so they come after (and win over) the route's own.
+			d.reqOps = ordered(reqLevel, dReq)
+			d.respOps = ordered(respLevel, dResp)
+			d.authority = firstNonEmpty(reqLevel.authority, dReq.authority)
+		} else {
+			// Several: the weighted-cluster level is evaluated first, then
+			// the route level, whose sets therefore win.
+			d.reqOps = append(ordered(dReq), ordered(reqLevel)...)
+			d.respOps = append(ordered(dResp), ordered(respLevel)...)
+			d.authority = firstNonEmpty(dReq.authority, reqLevel.authority)
+		}
+		if r.rewrite != nil && r.rewrite.authority != "" {
+			d.authority = r.rewrite.authority
+		}
+		w := uint64(max(rd.Weight, 0))
+		if single {
+			w = 1 // the weight of a lone destination is ignored
+		}
+		if w == 0 {
+			continue // weight 0 is dropped from the weighted set
+		}
+		total += w
+		d.upTo = total
+		r.dests = append(r.dests, d)
+	}
+	if len(hr.Route) > 1 && total == 0 {
+		errs.Add(fielderr.Join(path, "route"), "the weights of several destinations must sum to more than 0")
+	}
+	r.total = total
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// rewriteAction is a compiled HTTPRewrite.
+type rewriteAction struct {
+	uri       string
+	hasURI    bool
+	regex     *regexp.Regexp
+	template  string
+	authority string
+}
+
+func compileRewrite(rw *Rewrite, path string, errs *fielderr.List) *rewriteAction {
+	a := &rewriteAction{uri: rw.URI, hasURI: rw.URI != "", authority: rw.Authority}
+	if rw.URI == "" && rw.Authority == "" && rw.URIRegexRewrite == nil {
+		errs.Add(path, "a rewrite needs uri, uriRegexRewrite or authority")
+	}
+	if rr := rw.URIRegexRewrite; rr != nil {
+		if rw.URI != "" {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite"), "uri and uriRegexRewrite are mutually exclusive")
+		}
+		if rr.Match == "" || rr.Rewrite == "" {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite"), "match and rewrite are both required")
+		} else if re, err := regexp.Compile(rr.Match); err != nil {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "invalid RE2 expression %q: %v", rr.Match, err)
+		} else {
+			a.regex = re
+			a.template = envoyTemplate(rr.Rewrite)
+		}
+	}
+	return a
+}
+
+// envoyTemplate turns RE2-style "\1" group references into Go's "${1}".
+func envoyTemplate(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			b.WriteString("${")
+			b.WriteByte(s[i+1])
+			b.WriteByte('}')
+			i++
+		case s[i] == '$':
+			b.WriteString("$$")
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// redirectAction is a compiled HTTPRedirect.
+type redirectAction struct {
+	uri, authority, scheme, prefixRewrite string
+	port                                  uint32
+	fromRequestPort                       bool
+	code                                  int
+}
+
+func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *fielderr.List) *redirectAction {
+	a := &redirectAction{uri: rd.URI, authority: rd.Authority, scheme: rd.Scheme, prefixRewrite: rd.PrefixRewrite, port: rd.Port, code: int(rd.RedirectCode)}
+	if a.code == 0 {
+		a.code = 301
+	}
+	switch a.code {
+	case 301, 302, 303, 307, 308:
+	default:
+		errs.Add(fielderr.Join(path, "redirectCode"), "%d: Istio builds redirects only for 301, 302, 303, 307 and 308", rd.RedirectCode)
+	}
+	switch rd.DerivePort {
+	case "", "FROM_PROTOCOL_DEFAULT":
+	case "FROM_REQUEST_PORT":
+		a.fromRequestPort = true
+	default:
+		errs.Add(fielderr.Join(path, "derivePort"), "unknown value %q; use FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT", rd.DerivePort)
+	}
+	if rd.Port != 0 && rd.DerivePort != "" {
+		errs.Add(fielderr.Join(path, "port"), "port and derivePort are mutually exclusive")
+	}
+	if rd.Port > 65535 {
+		errs.Add(fielderr.Join(path, "port"), "%d is out of range 1-65535", rd.Port)
+	}
+	switch rd.Scheme {
+	case "", "http", "https":
+	default:
+		errs.Add(fielderr.Join(path, "scheme"), "%q: use http or https", rd.Scheme)
+	}
+	if rd.URI != "" && rd.PrefixRewrite != "" {
+		errs.Add(fielderr.Join(path, "prefixRewrite"), "uri and prefixRewrite are mutually exclusive")
+	}
+	if rd.PrefixRewrite != "" {
+		for i, m := range matches {
+			if m.URI == nil || m.URI.Prefix == nil {
+				errs.Add(fielderr.Join(path, "prefixRewrite"), "needs every uri match to be a prefix match, and match[%d] is not", i)
+				break
+			}
+		}
+	}
+	if rd.URI == "" && rd.Authority == "" && rd.Port == 0 && rd.DerivePort == "" && rd.Scheme == "" && rd.PrefixRewrite == "" {
+		errs.Add(path, "a redirect needs at least one of uri, prefixRewrite, authority, port, derivePort or scheme")
+	}
+	return a
+}
+
+// maxDirectBody is Istio's limit on a direct response body.
+const maxDirectBody = 1 << 20
+
+// directAction is a compiled HTTPDirectResponse.
+type directAction struct {
+	status int
+	body   []byte
+}
+
+func compileDirect(dr *DirectResponse, path string, errs *fielderr.List) *directAction {
+	a := &directAction{status: int(dr.Status)}
+	if dr.Status < 200 || dr.Status > 599 {
+		errs.Add(fielderr.Join(path, "status"), "%d is outside 200-599", dr.Status)
+	}
+	if b := dr.Body; b != nil {
+		switch {
+		case b.String != nil && b.Bytes != nil:
+			errs.Add(fielderr.Join(path, "body"), "string and bytes are mutually exclusive")
+		case b.String != nil:
+			a.body = []byte(*b.String)
+		default:
+			a.body = b.Bytes
+		}
+		if len(a.body) > maxDirectBody {
+			errs.Add(fielderr.Join(path, "body"), "%d bytes is over Istio's 1 MiB limit", len(a.body))
+		}
+	}
+	return a
+}

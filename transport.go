@@ -1,0 +1,87 @@
+package switchyard
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// Transport returns an http.RoundTripper that routes requests through the
+// mesh: requests to a host the configuration knows are matched, split,
+// balanced and sent to a chosen endpoint; requests to other hosts pass
+// through unchanged.
+//
+// When base is non-nil it receives every attempt with URL.Host set to the
+// chosen endpoint's "host:port" and Host left as the original authority,
+// and every request to an unknown host unchanged. When base is nil the mesh
+// uses its own transports: one per endpoint (see [WithEndpointTransport]),
+// which receive the request itself, and one for unknown hosts.
+//
+// The RoundTripper follows Envoy's local replies: 404 when no route of a
+// known host matches, 503 when no endpoint can be reached, 504 when a route
+// timeout fires. It returns an error only when the caller's context ends
+// first or the mesh is closed. It is safe for concurrent use.
+func (m *Mesh) Transport(base http.RoundTripper) http.RoundTripper {
+	return &meshTransport{m: m, base: base}
+}
+
+type meshTransport struct {
+	m    *Mesh
+	base http.RoundTripper
+}
+
+func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.m.closed.Load() {
+		closeBody(req)
+		return nil, ErrClosed
+	}
+	s := t.m.snap.Load()
+	authority := route.Authority(req)
+	host, port := route.SplitAuthority(authority, req.URL.Scheme)
+	vh := s.table.Lookup(host, port)
+	if vh == nil {
+		return t.passthrough(req)
+	}
+	in := route.NewInput(req, authority, port)
+	return vh.RoundTrip(req, &in, t, &t.m.env)
+}
+
+// Send implements route.Sender.
+func (t *meshTransport) Send(req *http.Request, c *subset.Cluster, ep *balancer.Endpoint) (*http.Response, error) {
+	if ep == nil {
+		return t.passthrough(req)
+	}
+	if t.base == nil {
+		return t.m.transportFor(ep.Address).RoundTrip(req)
+	}
+	// One allocation for the request and its URL together; headers and
+	// body are shared, as the base must not modify the request.
+	cp := &requestCopy{req: *req, url: *req.URL}
+	cp.url.Host = ep.Address
+	cp.req.URL = &cp.url
+	if cp.req.Host == "" {
+		cp.req.Host = req.URL.Host
+	}
+	return t.base.RoundTrip(&cp.req)
+}
+
+type requestCopy struct {
+	req http.Request
+	url url.URL
+}
+
+func (t *meshTransport) passthrough(req *http.Request) (*http.Response, error) {
+	if t.base != nil {
+		return t.base.RoundTrip(req)
+	}
+	return t.m.direct.RoundTrip(req)
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
