@@ -21,8 +21,14 @@ import (
 // value of the wrong type or a duplicate key is an error naming the field
 // path and line.
 type decoder struct {
-	errs *fielderr.List
+	errs   *fielderr.List
+	visits int // nodes decoded so far, aliases counted each time
+	over   bool
 }
+
+// maxVisits bounds the nodes one document may expand to, so that YAML
+// aliases cannot make decoding exponential ("billion laughs").
+const maxVisits = 1 << 20
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
@@ -53,6 +59,13 @@ var unsupportedFields = map[reflect.Type]map[string]string{
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if d.visits++; d.visits > maxVisits {
+		if !d.over {
+			d.over = true
+			d.add(n, path, "the document expands to more than %d values (through YAML aliases?); split or simplify it", maxVisits)
+		}
+		return
+	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}

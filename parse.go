@@ -76,9 +76,13 @@ func parse(file string, data []byte) (Config, error) {
 			errs.Locate(where)
 			break // the YAML stream cannot be resynchronised
 		}
-		if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-			parseResource(&cfg, n.Content[0], file, doc, "", &errs)
+		if n.Kind != yaml.DocumentNode || len(n.Content) != 1 {
+			continue
 		}
+		if r := n.Content[0]; r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+			continue // an empty document, as a trailing "---" makes
+		}
+		parseResource(&cfg, n.Content[0], file, doc, "", &errs)
 	}
 	return cfg, errs.Err()
 }
@@ -107,7 +111,11 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 	if meta.Namespace != "" {
 		name = meta.Namespace + "/" + meta.Name
 	}
-	where = docName(file, doc, item, kind+" "+fmt.Sprintf("%q", name))
+	label := kind
+	if meta.Name != "" {
+		label += fmt.Sprintf(" %q", name)
+	}
+	where = docName(file, doc, item, label)
 
 	if kind == "List" {
 		items := fields["items"]

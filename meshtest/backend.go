@@ -53,8 +53,8 @@ func (n *Network) Remove(addr string) {
 }
 
 // Transport returns a RoundTripper that delivers each request to the
-// backend named by its URL.Host; an address without a backend refuses the
-// connection. Pass it as the base of switchyard's Mesh.Transport.
+// backend named by its URL.Host (with the scheme's default port when it
+// names none); an address without a backend refuses the connection. Pass it as the base of switchyard's Mesh.Transport.
 func (n *Network) Transport() http.RoundTripper { return transport{n: n} }
 
 // EndpointTransport returns a RoundTripper that delivers every request to
@@ -73,6 +73,13 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	addr := t.addr
 	if addr == "" {
 		addr = req.URL.Host
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			port := "80"
+			if req.URL.Scheme == "https" {
+				port = "443"
+			}
+			addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+		}
 	}
 	b := t.n.Backend(addr)
 	if b == nil {
@@ -168,6 +175,15 @@ func (b *Backend) RefuseFirst(n int) *Backend {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refuseFirst = n
+	return b
+}
+
+// Heal clears scripted latency, hangs, failures and refusals: the backend
+// answers normally again, with its status or handler.
+func (b *Backend) Heal() *Backend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.latency, b.hang, b.failFirst, b.refuseFirst = 0, false, 0, 0
 	return b
 }
 

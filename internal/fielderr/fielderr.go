@@ -74,14 +74,22 @@ func (l *List) Locate(resource string) {
 // Len reports how many errors have been recorded.
 func (l *List) Len() int { return len(l.errs) }
 
-// Err returns the recorded errors joined with errors.Join, or nil.
+// MaxReported bounds how many errors Err reports; the rest are counted.
+const MaxReported = 100
+
+// Err returns the recorded errors joined with errors.Join, or nil. Past
+// MaxReported errors, a last one says how many more there are.
 func (l *List) Err() error {
 	if len(l.errs) == 0 {
 		return nil
 	}
-	errs := make([]error, len(l.errs))
-	for i, e := range l.errs {
+	n := min(len(l.errs), MaxReported)
+	errs := make([]error, n, n+1)
+	for i, e := range l.errs[:n] {
 		errs[i] = e
+	}
+	if more := len(l.errs) - n; more > 0 {
+		errs = append(errs, &Error{Msg: fmt.Sprintf("and %d more errors", more)})
 	}
 	return errors.Join(errs...)
 }

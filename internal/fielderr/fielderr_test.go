@@ -34,3 +34,13 @@ func TestJoin(t *testing.T) {
 	assert.Equal(t, `h["x-y"]`, Key("h", "x-y"))
 	assert.Nil(t, (&List{}).Err())
 }
+
+func TestErrCapsReportedErrors(t *testing.T) {
+	var l List
+	for i := range MaxReported + 5 {
+		l.Add("f", "problem %d", i)
+	}
+	errs := Flatten(l.Err())
+	assert.Len(t, errs, MaxReported+1)
+	assert.Equal(t, "and 5 more errors", errs[MaxReported].Error())
+}

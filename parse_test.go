@@ -1,0 +1,293 @@
+package switchyard_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard"
+)
+
+func TestParseAllKindsAndVersions(t *testing.T) {
+	cfg, err := switchyard.Parse([]byte(`
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: a}
+spec: {hosts: [a], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: a}
+spec: {host: a, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: prod}
+spec:
+  hosts: [a]
+  http:
+  - name: main
+    timeout: 1.5s
+    route: [{destination: {host: a}}]
+---
+`))
+	require.NoError(t, err)
+	require.Len(t, cfg.ServiceEntries, 1)
+	require.Len(t, cfg.DestinationRules, 1)
+	require.Len(t, cfg.VirtualServices, 1)
+	assert.Equal(t, "ROUND_ROBIN", string(cfg.DestinationRules[0].TrafficPolicy.LoadBalancer.Simple))
+	assert.Equal(t, "prod", cfg.VirtualServices[0].Namespace)
+	assert.Equal(t, "1.5s", cfg.VirtualServices[0].HTTP[0].Timeout.String())
+	_, err = switchyard.New(cfg)
+	assert.NoError(t, err)
+}
+
+func TestParseJSONAndKubernetesList(t *testing.T) {
+	cfg, err := switchyard.Parse([]byte(`{
+  "apiVersion": "v1", "kind": "List",
+  "items": [
+    {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+     "metadata": {"name": "a", "uid": "123", "resourceVersion": "9", "creationTimestamp": "2026-01-01T00:00:00Z",
+                  "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+     "spec": {"hosts": ["a"], "ports": [{"number": 80}], "resolution": "DNS"},
+     "status": {"validationMessages": []}}
+  ]}`))
+	require.NoError(t, err)
+	require.Len(t, cfg.ServiceEntries, 1)
+	assert.Equal(t, "a", cfg.ServiceEntries[0].Name)
+}
+
+func TestParseFilesNamesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mesh.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n"), 0o600))
+	_, err := switchyard.ParseFiles(p, filepath.Join(dir, "missing.yaml"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), p+`: document 1 (Gateway "g"): kind: "Gateway" is not supported; use ServiceEntry, DestinationRule or VirtualService`)
+	assert.Contains(t, err.Error(), "missing.yaml: no such file or directory")
+}
+
+// TestInvalidManifests is the catalogue of bad input: each manifest with the
+// exact error a user sees, naming the document, resource, field and what to
+// do. The 36-line Bookinfo fixture is prepended, so the manifest under test
+// is document 3 and starts at line 39.
+func TestInvalidManifests(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"misspelt field with suggestion", vs(`
+  - route: [{destination: {hots: reviews}}]`),
+			`document 3 (VirtualService "reviews"): spec.http[0].route[0].destination.hots: unknown field (did you mean "host"?) (line 47)`},
+		{"unknown field without suggestion", vs(`
+  - route: [{destination: {host: reviews}}]
+    retryPolicy: {}`),
+			`document 3 (VirtualService "reviews"): spec.http[0].retryPolicy: unknown field (line 48)`},
+		{"wrong type", vs(`
+  - route: [{destination: {host: reviews}, weight: heavy}]`),
+			`document 3 (VirtualService "reviews"): spec.http[0].route[0].weight: expected an integer, got the string "heavy" (line 47)`},
+		{"unquoted number where a string is needed", vs(`
+  - match: [{headers: {x-version: {exact: 2}}}]
+    route: [{destination: {host: reviews}}]`),
+			`document 3 (VirtualService "reviews"): spec.http[0].match[0].headers["x-version"].exact: expected a string, got the integer 2; quote it: "2" (line 47)`},
+		{"bad duration", vs(`
+  - timeout: 10 seconds
+    route: [{destination: {host: reviews}}]`),
+			`document 3 (VirtualService "reviews"): spec.http[0].timeout: "10 seconds" is not a duration; write it like "1.5s", "100ms" or "5m" (line 47)`},
+		{"negative duration", vs(`
+  - timeout: -1s
+    route: [{destination: {host: reviews}}]`),
+			`document 3 (VirtualService "reviews"): spec.http[0].timeout: "-1s": a duration must not be negative (line 47)`},
+		{"unknown kind", `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s}
+spec: {}`,
+			`document 3 (Sidecar "s"): kind: "Sidecar" is not supported; use ServiceEntry, DestinationRule or VirtualService`},
+		{"wrong apiVersion", `apiVersion: networking.istio.io/v2
+kind: VirtualService
+metadata: {name: x}
+spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}`,
+			`document 3 (VirtualService "x"): apiVersion: "networking.istio.io/v2" is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3`},
+		{"missing name", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {namespace: x}
+spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}`,
+			`document 3 (VirtualService): metadata.name: required`},
+		{"unsupported Istio field", vs(`
+  - route: [{destination: {host: reviews}}]
+    corsPolicy: {allowOrigins: [{exact: "*"}]}`),
+			`document 3 (VirtualService "reviews"): spec.http[0].corsPolicy: not supported: corsPolicy is enforced by the server-side proxy for browsers and has no meaning for an in-process client; remove it (line 48)`},
+		{"duplicate field", vs(`
+  - route: [{destination: {host: reviews, host: ratings}}]`),
+			`document 3 (VirtualService "reviews"): spec.http[0].route[0].destination.host: duplicate field (line 47)`},
+		{"broken YAML", "kind: [unclosed",
+			// Syntax errors carry the YAML parser's own line, which is
+			// not always the offending one (here 38 for line 39).
+			`document 3: line 38: did not find expected ',' or ']'`},
+		{"not an object", "- a\n- b",
+			`document 3: expected a resource (an object with apiVersion, kind, metadata and spec), got a list (line 39)`},
+		{"bad regex", vs(`
+  - match: [{uri: {regex: "/reviews/(["}}]
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].match[0].uri.regex: invalid RE2 expression "/reviews/([": missing closing ]: ` + "`[`"},
+		{"two oneof fields", vs(`
+  - match: [{uri: {exact: /a, prefix: /a}}]
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].match[0].uri: exact, prefix and regex are mutually exclusive; set one`},
+		{"upper-case header key", vs(`
+  - match: [{headers: {End-User: {exact: jason}}}]
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].match[0].headers["End-User"]: header names must be lower-case; write "end-user"`},
+		{"unknown subset", vs(`
+  - route: [{destination: {host: reviews, subset: v4}}]`),
+			`VirtualService "reviews": spec.http[0].route[0].destination: subset "v4" of host "reviews" is not defined in DestinationRule "default/reviews"`},
+		{"unknown destination host", vs(`
+  - route: [{destination: {host: ratings}}]`),
+			`VirtualService "reviews": spec.http[0].route[0].destination: no ServiceEntry defines host "ratings"; add one that lists its endpoints`},
+		{"weights sum to zero", vs(`
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 0}
+    - {destination: {host: reviews, subset: v2}, weight: 0}`),
+			`VirtualService "reviews": spec.http[0].route: the weights of several destinations must sum to more than 0`},
+		{"negative weight", vs(`
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: -10}
+    - {destination: {host: reviews, subset: v2}, weight: 110}`),
+			`VirtualService "reviews": spec.http[0].route[0].weight: must not be negative`},
+		{"route without action", vs(`
+  - name: empty`),
+			`VirtualService "reviews": spec.http[0]: a route needs one of route, redirect or directResponse`},
+		{"redirect with route", vs(`
+  - redirect: {uri: /x}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0]: route, redirect and directResponse are mutually exclusive`},
+		{"direct response status", vs(`
+  - directResponse: {status: 99}`),
+			`VirtualService "reviews": spec.http[0].directResponse.status: 99 is outside 200-599`},
+		{"redirect code", vs(`
+  - redirect: {uri: /x, redirectCode: 305}`),
+			`VirtualService "reviews": spec.http[0].redirect.redirectCode: 305: Istio builds redirects only for 301, 302, 303, 307 and 308`},
+		{"gateway other than mesh", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: [reviews]
+  gateways: [istio-system/ingressgateway]
+  http: [{route: [{destination: {host: reviews}}]}]`,
+			`VirtualService "edge": spec.gateways[0]: gateway "istio-system/ingressgateway": in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`},
+		{"host routed twice", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: second}
+spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: third}
+spec: {hosts: [REVIEWS], http: [{route: [{destination: {host: reviews}}]}]}`,
+			`VirtualService "third": spec.hosts[0]: host "REVIEWS" is already routed by VirtualService "second"; Istio would use only one of them, so merge their routes`},
+		{"subset selects nothing", `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dup}
+spec: {host: reviews, subsets: [{name: v5, labels: {version: v5}}]}`,
+			`DestinationRule "dup": spec.host: host "reviews" already has DestinationRule "default/reviews"; merge the two rules
+DestinationRule "dup": spec.subsets[0].labels: subset "v5" selects no endpoint of "reviews": no endpoint has labels {version=v5}`},
+		{"unknown load balancer", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec: {host: ratings, trafficPolicy: {loadBalancer: {simple: FASTEST}}}`,
+			`DestinationRule "r": spec.trafficPolicy.loadBalancer.simple: unknown algorithm "FASTEST"; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH`},
+		{"static endpoint that is not an IP", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: STATIC, endpoints: [{address: ratings.local}]}`,
+			`ServiceEntry "r": spec.endpoints[0].address: "ratings.local" is not an IP address, as resolution STATIC requires; use resolution DNS for host names`},
+		{"ServiceEntry without ports", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], resolution: DNS}`,
+			`ServiceEntry "r": spec.ports: at least one port is required`},
+		{"ISTIO_MUTUAL", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec: {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`,
+			`DestinationRule "r": spec.trafficPolicy.tls.mode: ISTIO_MUTUAL needs Istio's workload certificates, which an in-process mesh does not have; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE`},
+		{"timeout below 1ms", vs(`
+  - timeout: 500us
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].timeout: 500µs is below the 1ms minimum`},
+		{"pseudo-header set", vs(`
+  - headers: {request: {set: {":path": /x}}}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].headers.request.set[":path"]: ":path" cannot be set or added; pseudo-headers and host are not headers here`},
+		{"authority twice", vs(`
+  - headers: {request: {set: {host: a}}}
+    rewrite: {authority: b}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].rewrite.authority: the authority is also set in headers.request; set it in one place`},
+		{"feature of a later release", vs(`
+  - retries: {attempts: 3}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].retries: not supported yet`},
+	}
+	require.GreaterOrEqual(t, len(tests), 20)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := switchyard.Parse(append(bookinfo(t), []byte("\n---\n"+tt.yaml)...))
+			if err == nil {
+				_, err = switchyard.New(cfg)
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/bookinfo.yaml", "examples/canary/mesh.yaml"} {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(requestRouting))
+	f.Add([]byte(vs("  - {match: [{uri: {regex: 'a+'}}], route: [{destination: {host: reviews}, weight: 3}]}")))
+	f.Add([]byte(`{"kind":"List","items":[1]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := switchyard.Parse(data)
+		if err != nil {
+			if strings.TrimSpace(err.Error()) == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		m, err := switchyard.New(cfg)
+		if err != nil {
+			return
+		}
+		m.Close()
+	})
+}
+
+func TestAliasExpansionIsBounded(t *testing.T) {
+	// 1,000 routes × 2 matches × 1,000 aliased gateways is 2·10^6 values;
+	// the decoder stops at its budget with an error.
+	var b strings.Builder
+	b.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec:\n  hosts: [reviews]\n")
+	b.WriteString("  exportTo: &g [" + strings.Repeat("mesh, ", 999) + "mesh]\n")
+	b.WriteString("  http: &h [" + strings.Repeat("{match: [{gateways: *g}, {gateways: *g}]}, ", 999) + "{}]\n")
+	_, err := switchyard.Parse([]byte(b.String()))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the document expands to more than 1048576 values (through YAML aliases?); split or simplify it")
+}
