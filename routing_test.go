@@ -308,3 +308,22 @@ func TestOwnTransportsSendToTheEndpoint(t *testing.T) {
 	require.Len(t, reqs, 1)
 	assert.Equal(t, "http://reviews:9080/r", reqs[0].URL, "own transports receive the request as the caller wrote it")
 }
+
+func TestRelativeRedirectFromUpstreamIsRoutedAgain(t *testing.T) {
+	f := newFixture(t, requestRouting)
+	f.backend["v1"].Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/old" {
+			http.Redirect(w, r, "/new", http.StatusFound)
+			return
+		}
+		w.Write([]byte("at " + r.URL.Path))
+	}))
+	client := &http.Client{Transport: f.mesh.Transport(f.net.Transport())}
+	resp, err := client.Get("http://reviews:9080/old")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "http://reviews:9080/new", resp.Request.URL.String(), "the redirect is followed by name, through the mesh")
+	reqs := f.backend["v1"].Requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "reviews:9080", reqs[1].Host)
+}

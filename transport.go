@@ -65,7 +65,14 @@ func (t *meshTransport) Send(req *http.Request, c *subset.Cluster, ep *balancer.
 	if cp.req.Host == "" {
 		cp.req.Host = req.URL.Host
 	}
-	return t.base.RoundTrip(&cp.req)
+	resp, err := t.base.RoundTrip(&cp.req)
+	if resp != nil {
+		// The caller sees its own request: http.Client resolves relative
+		// redirects against resp.Request.URL, which must not be the
+		// endpoint's address.
+		resp.Request = req
+	}
+	return resp, err
 }
 
 type requestCopy struct {

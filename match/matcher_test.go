@@ -86,6 +86,35 @@ func TestMatchFields(t *testing.T) {
 	}
 }
 
+func TestRegexShortcutsAgreeWithTheEngine(t *testing.T) {
+	for _, tc := range []struct {
+		re, v string
+		want  bool
+	}{
+		{".*Mobile.*", "Mozilla (Mobile) Safari", true},
+		{".*Mobile.*", "Mozilla", false},
+		{".*Mobile.*", "line\nMobile", false}, // . does not match a newline
+		{"(?s).*Mobile.*", "line\nMobile", true},
+		{"/api/.*", "/api/x", true},
+		{"/api/.*", "/apix", false},
+		{".*\\.json", "/a/b.json", true},
+		{".*\\.json", "/a/bjson", false},
+		{"exact", "exact", true},
+		{"exact", "exactly", false},
+		{"(?i)exact", "EXACT", true},
+		{"/admin/[a-z]+/[0-9]+", "/admin/users/12", true},
+		{"/admin/[a-z]+/[0-9]+", "/reviews/1", false},
+		{"GET|HEAD", "HEAD", true},
+	} {
+		m, err := Compile([]Request{{Headers: map[string]*StringMatch{"v": Regex(tc.re)}}}, Source{})
+		require.NoError(t, err)
+		h := MapHeader{"v": {tc.v}}
+		_, got := m.Match(&Input{Header: h})
+		assert.Equal(t, tc.want, got, "%q against %q", tc.re, tc.v)
+		assert.Equal(t, regexp.MustCompile("^(?:"+tc.re+")$").MatchString(tc.v), got, "engine disagrees: %q %q", tc.re, tc.v)
+	}
+}
+
 func TestBlocksAreORedAndFirstIndexReported(t *testing.T) {
 	m, err := Compile([]Request{
 		{URI: Prefix("/a")},
@@ -181,6 +210,10 @@ func FuzzStringMatch(f *testing.F) {
 	f.Add("/rev", "/REVIEWS", uint8(2), true)
 	f.Add("a.*b", "axxb", uint8(3), false)
 	f.Add("(", "x", uint8(3), false)
+	f.Add(".*Mobile.*", "a\nMobile", uint8(3), false)
+	f.Add("(?s).*a.*", "x\na", uint8(3), false)
+	f.Add("(?i)abc.*", "ABCd", uint8(3), false)
+	f.Add("/v1/.*", "/v1/x", uint8(3), false)
 	f.Fuzz(func(t *testing.T, pattern, value string, kind uint8, fold bool) {
 		sm := &StringMatch{}
 		switch kind % 4 {

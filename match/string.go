@@ -2,7 +2,6 @@ package match
 
 import (
 	"errors"
-	"regexp"
 	"regexp/syntax"
 	"strings"
 
@@ -38,7 +37,7 @@ const maxRegexLen = 1024
 type stringMatcher struct {
 	kind  Kind
 	value string
-	re    *regexp.Regexp
+	re    *regexMatcher
 	fold  bool // case-insensitive exact/prefix (ignoreUriCase)
 }
 
@@ -79,7 +78,7 @@ func compileString(m *StringMatch, path string, allowEmptyPrefix bool, errs *fie
 			errs.Add(fielderr.Join(path, "regex"), "regex is %d characters long; the limit is %d", len(re), maxRegexLen)
 			return stringMatcher{kind: KindAny}
 		}
-		c, err := regexp.Compile("^(?:" + re + ")$")
+		c, err := compileRegex(re)
 		if err != nil {
 			errs.Add(fielderr.Join(path, "regex"), "invalid RE2 expression %q: %v", re, unwrapRegexErr(err))
 			return stringMatcher{kind: KindAny}
@@ -114,7 +113,7 @@ func (m *stringMatcher) match(v string) bool {
 		}
 		return strings.HasPrefix(v, m.value)
 	case KindRegex:
-		return m.re.MatchString(v)
+		return m.re.match(v)
 	default:
 		return true
 	}

@@ -1,0 +1,167 @@
+package switchyard_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard"
+)
+
+// realisticTable is DESIGN.md's benchmark table: ten routes with header,
+// prefix and regex matches ahead of a weighted split over three subsets,
+// least-request balancing.
+const realisticTable = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - match: [{headers: {x-canary: {exact: "true"}}, uri: {prefix: /reviews}}]
+    route: [{destination: {host: reviews, subset: v3}}]
+  - match: [{uri: {regex: '/admin/[a-z]+/[0-9]+'}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{uri: {prefix: /api/v2/}, method: {exact: POST}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - match: [{uri: {exact: /healthz}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{headers: {x-debug: {}}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{queryParams: {variant: {exact: b}}}]
+    route: [{destination: {host: reviews, subset: v3}}]
+  - match: [{uri: {prefix: /static/}}, {uri: {prefix: /assets/}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{headers: {user-agent: {regex: '.*Mobile.*'}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}
+    - {destination: {host: reviews, subset: v2}, weight: 15}
+    - {destination: {host: reviews, subset: v3}, weight: 5}
+`
+
+// bareTransport answers every request with one preallocated response: the
+// floor against which the mesh's overhead is measured.
+type bareTransport struct{ resp *http.Response }
+
+func newBare() *bareTransport {
+	return &bareTransport{resp: &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}}
+}
+
+func (b *bareTransport) RoundTrip(*http.Request) (*http.Response, error) { return b.resp, nil }
+
+func realisticMesh(tb testing.TB, opts ...switchyard.Option) *switchyard.Mesh {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/bookinfo.yaml")
+	require.NoError(tb, err)
+	cfg, err := switchyard.Parse(append(b, []byte("\n---\n"+realisticTable)...))
+	require.NoError(tb, err)
+	m, err := switchyard.New(cfg, opts...)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+func benchRequest() *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, "http://reviews:9080/reviews/1?page=2", nil)
+	req.Header.Set("User-Agent", "Go-http-client/1.1")
+	req.Header.Set("Accept", "application/json")
+	return req
+}
+
+// TestTransportAllocationBudget enforces DESIGN.md's budget for the
+// decision overhead: 0 allocations with the mesh's own per-endpoint
+// transports, at most 2 with a base transport (the request copy is 1).
+func TestTransportAllocationBudget(t *testing.T) {
+	bare := newBare()
+	req := benchRequest()
+	floor := testing.AllocsPerRun(1000, func() { bare.RoundTrip(req) })
+
+	own := realisticMesh(t, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)
+	allocs := testing.AllocsPerRun(1000, func() {
+		resp, err := own.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatal(resp, err)
+		}
+	})
+	assert.Zero(t, allocs-floor, "own transports, no header operations: 0 allocations")
+
+	withBase := realisticMesh(t).Transport(bare)
+	allocs = testing.AllocsPerRun(1000, func() {
+		resp, err := withBase.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatal(resp, err)
+		}
+	})
+	assert.LessOrEqual(t, allocs-floor, 2.0, "with a base transport: at most 2 allocations")
+}
+
+func BenchmarkTransport(b *testing.B) {
+	bare := newBare()
+	cases := []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"bare", bare},
+		{"mesh/own-transports", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
+		{"mesh/base", realisticMesh(b).Transport(bare)},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			req := benchRequest()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := benchRequest()
+				for pb.Next() {
+					if _, err := c.rt.RoundTrip(req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkRouteMatch(b *testing.B) {
+	// Where in a long table the matching route sits, against a table of
+	// exact-path routes: the cost of a linear scan.
+	for _, n := range []int{1, 10, 100, 1000} {
+		var sb strings.Builder
+		sb.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n")
+		for i := range n {
+			fmt.Fprintf(&sb, "  - match: [{uri: {prefix: /r%d/}}]\n    route: [{destination: {host: reviews, subset: v1}}]\n", i)
+		}
+		src, err := os.ReadFile("testdata/bookinfo.yaml")
+		require.NoError(b, err)
+		cfg, err := switchyard.Parse(append(src, []byte("\n---\n"+sb.String())...))
+		require.NoError(b, err)
+		bare := newBare()
+		m, err := switchyard.New(cfg, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }))
+		require.NoError(b, err)
+		rt := m.Transport(nil)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://reviews:9080/r%d/x", n-1), nil)
+		b.Run(fmt.Sprintf("routes=%d/last", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rt.RoundTrip(req)
+			}
+		})
+		m.Close()
+	}
+}
