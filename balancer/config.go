@@ -38,8 +38,9 @@ type Settings struct {
 	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
 	// LocalityLbSetting weighs and fails over by locality.
 	LocalityLbSetting *LocalitySettings `json:"localityLbSetting,omitempty"`
-	// WarmupDurationSecs is the deprecated form of Warmup.Duration.
-	WarmupDurationSecs time.Duration `json:"warmupDurationSecs,omitempty"`
+	// DeprecatedWarmupDuration is Istio's deprecated warmupDurationSecs,
+	// the older form of Warmup.Duration.
+	DeprecatedWarmupDuration time.Duration `json:"warmupDurationSecs,omitempty"`
 	// Warmup ramps new endpoints up slowly.
 	Warmup *Warmup `json:"warmup,omitempty"`
 }

@@ -82,7 +82,6 @@ type destination struct {
 	reqOps       headerOps
 	respOps      headerOps
 	authority    string // host rewrite, "" for none
-	pathRewrite  bool   // the request must be copied
 }
 
 // Compile validates VirtualServices against the registry and builds a

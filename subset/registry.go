@@ -312,7 +312,7 @@ func validateComponents(lb *balancer.Settings, pool, od bool, tls *ClientTLS, pa
 		if lb.LocalityLbSetting != nil {
 			errs.Add(fielderr.Join(lbPath, "localityLbSetting"), "not supported yet")
 		}
-		if lb.Warmup != nil || lb.WarmupDurationSecs != 0 {
+		if lb.Warmup != nil || lb.DeprecatedWarmupDuration != 0 {
 			errs.Add(fielderr.Join(lbPath, "warmup"), "not supported yet")
 		}
 	}

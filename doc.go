@@ -1,0 +1,47 @@
+// Package switchyard runs Istio's traffic management inside the calling Go
+// process. The process's own http.Client does what a client-side Envoy
+// sidecar does for a VirtualService, a DestinationRule and a ServiceEntry:
+// match requests on URI, headers, method and more, split traffic by weight
+// across labelled subsets, balance load over endpoints, rewrite, redirect,
+// answer directly and time out, with no proxy hop, no sidecar and no
+// control plane.
+//
+// # Use
+//
+// Parse Istio manifests (or build a [Config] from Go values), build a
+// [Mesh] and route an http.Client through it:
+//
+//	cfg, err := switchyard.ParseFiles("mesh.yaml")
+//	mesh, err := switchyard.New(cfg)
+//	defer mesh.Close()
+//	client := &http.Client{Transport: mesh.Transport(nil)}
+//	resp, err := client.Get("http://reviews:9080/reviews/1") // routed in-process
+//	err = mesh.Update(newCfg) // atomic swap; no request lost, no state reset
+//
+// A request to a host the configuration knows is matched against the
+// host's routes in order; the first match decides its fate. A forward is
+// sent to one of the route's weighted destinations (drawn once per request)
+// and, within the destination's subset, to an endpoint picked by the
+// DestinationRule's load balancer. Requests to hosts the configuration does
+// not know pass through unchanged.
+//
+// # Semantics
+//
+// The mesh follows Istio's API reference and the Envoy behaviour behind it:
+// first matching route wins, match blocks OR'ed and conditions AND'ed,
+// regexes are RE2 matched against the whole value, weights are relative,
+// least-request balancing is the default, header operations run in Envoy's
+// order, a known host with no matching route answers 404, an unreachable
+// upstream 503 and a route timeout 504 "upstream request timeout". The
+// manifests are validated in full; every problem is reported as a
+// [ConfigError] with its resource and field path, and a rejected
+// [Mesh.Update] leaves the running configuration in place.
+//
+// # Packages
+//
+// The root package is the facade. Beneath it, each package has one purpose:
+// match (request predicates), route (VirtualService routing), subset
+// (ServiceEntry and DestinationRule: endpoints, subsets, clusters) and
+// balancer (endpoint picking). meshtest provides in-memory backends for
+// tests, in the manner of net/http/httptest.
+package switchyard
