@@ -117,23 +117,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			key, ok := d.scalar(k, "", "a key", path)
-			if !ok {
-				continue
-			}
-			kp := fielderr.Key(path, key)
-			if seen[key] {
-				d.add(k, kp, "duplicate key")
-				continue
-			}
-			seen[key] = true
+		d.entries(n, path, "key", fielderr.Key, func(key string, _, val *yaml.Node, kp string) {
 			e := reflect.New(t.Elem()).Elem()
 			d.decode(val, e, kp)
 			m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
-		}
+		})
 		v.Set(m)
 	case reflect.String:
 		if s, ok := d.scalar(n, "!!str", "a string", path); ok {
@@ -186,29 +174,36 @@ func (d *decoder) object(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := jsonFields(v.Type())
+	d.entries(n, path, "field", fielderr.Join, func(key string, k, val *yaml.Node, fp string) {
+		idx, ok := fields[key]
+		switch {
+		case ok:
+			d.decode(val, v.Field(idx), fp)
+		case unsupportedFields[v.Type()][key] != "":
+			d.add(k, fp, "not supported: %s", unsupportedFields[v.Type()][key])
+		default:
+			d.add(k, fp, "unknown field%s", suggest(key, fields))
+		}
+	})
+}
+
+// entries calls f for each key of the mapping n with the key's path (made
+// by keyPath), reporting keys that are not scalars and keys given twice.
+func (d *decoder) entries(n *yaml.Node, path, noun string, keyPath func(string, string) string, f func(key string, k, val *yaml.Node, kp string)) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		key, ok := d.scalar(k, "", "a field name", path)
+		key, ok := d.scalar(k, "", "a "+noun+" name", path)
 		if !ok {
 			continue
 		}
-		fp := fielderr.Join(path, key)
+		kp := keyPath(path, key)
 		if seen[key] {
-			d.add(k, fp, "duplicate field")
+			d.add(k, kp, "duplicate %s", noun)
 			continue
 		}
 		seen[key] = true
-		idx, ok := fields[key]
-		if !ok {
-			if why, known := unsupportedFields[v.Type()][key]; known {
-				d.add(k, fp, "not supported: %s", why)
-				continue
-			}
-			d.add(k, fp, "unknown field%s", suggest(key, fields))
-			continue
-		}
-		d.decode(val, v.Field(idx), fp)
+		f(key, k, val, kp)
 	}
 }
 

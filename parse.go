@@ -154,24 +154,15 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 	}
 	switch kind {
 	case "ServiceEntry":
-		var se subset.ServiceEntry
-		if spec != nil {
-			d.decode(spec, reflect.ValueOf(&se).Elem(), "spec")
-		}
+		se := decodeSpec[subset.ServiceEntry](d, spec)
 		se.Name, se.Namespace = meta.Name, meta.Namespace
 		cfg.ServiceEntries = append(cfg.ServiceEntries, se)
 	case "DestinationRule":
-		var dr subset.DestinationRule
-		if spec != nil {
-			d.decode(spec, reflect.ValueOf(&dr).Elem(), "spec")
-		}
+		dr := decodeSpec[subset.DestinationRule](d, spec)
 		dr.Name, dr.Namespace = meta.Name, meta.Namespace
 		cfg.DestinationRules = append(cfg.DestinationRules, dr)
 	case "VirtualService":
-		var vs route.VirtualService
-		if spec != nil {
-			d.decode(spec, reflect.ValueOf(&vs).Elem(), "spec")
-		}
+		vs := decodeSpec[route.VirtualService](d, spec)
 		vs.Name, vs.Namespace = meta.Name, meta.Namespace
 		cfg.VirtualServices = append(cfg.VirtualServices, vs)
 	case "":
@@ -181,6 +172,15 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 	}
 	local.Locate(where)
 	errs.Merge("", local.Err())
+}
+
+// decodeSpec decodes a resource's spec, which may be absent.
+func decodeSpec[T any](d *decoder, spec *yaml.Node) T {
+	var v T
+	if spec != nil {
+		d.decode(spec, reflect.ValueOf(&v).Elem(), "spec")
+	}
+	return v
 }
 
 // objectMeta is the part of Kubernetes metadata that is read; the rest of

@@ -53,14 +53,7 @@ type HTTPHeader http.Header
 // Lookup implements Header.
 func (h HTTPHeader) Lookup(name HeaderName) (string, bool) {
 	vs, ok := h[name.Canonical]
-	switch {
-	case !ok:
-		return "", false
-	case len(vs) == 1:
-		return vs[0], true
-	default:
-		return strings.Join(vs, ","), true
-	}
+	return joined(vs, ok)
 }
 
 // MapHeader adapts a map whose keys are lower-case, such as gRPC metadata.
@@ -69,8 +62,14 @@ type MapHeader map[string][]string
 // Lookup implements Header.
 func (h MapHeader) Lookup(name HeaderName) (string, bool) {
 	vs, ok := h[name.Lower]
+	return joined(vs, ok)
+}
+
+// joined returns a header's values as one, joined with "," as Envoy does;
+// a single value is returned as is, without allocating.
+func joined(vs []string, present bool) (string, bool) {
 	switch {
-	case !ok:
+	case !present:
 		return "", false
 	case len(vs) == 1:
 		return vs[0], true

@@ -1,7 +1,8 @@
 package match
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
@@ -77,7 +78,7 @@ func compileBlock(r Request, path string, src Source, errs *fielderr.List) (bloc
 	b.authority = compileString(r.Authority, fielderr.Join(path, "authority"), false, errs)
 	b.headers = compileHeaders(r.Headers, fielderr.Join(path, "headers"), errs)
 	b.without = compileHeaders(r.WithoutHeaders, fielderr.Join(path, "withoutHeaders"), errs)
-	for _, k := range sortedKeys(r.QueryParams) {
+	for _, k := range slices.Sorted(maps.Keys(r.QueryParams)) {
 		if k == "" {
 			errs.Add(fielderr.Join(path, "queryParams"), "empty query parameter name")
 			continue
@@ -105,7 +106,7 @@ func compileBlock(r Request, path string, src Source, errs *fielderr.List) (bloc
 
 func compileHeaders(hs map[string]*StringMatch, path string, errs *fielderr.List) []headerMatcher {
 	var out []headerMatcher
-	for _, k := range sortedKeys(hs) {
+	for _, k := range slices.Sorted(maps.Keys(hs)) {
 		kp := fielderr.Key(path, k)
 		switch {
 		case k == "":
@@ -126,15 +127,6 @@ func compileHeaders(hs map[string]*StringMatch, path string, errs *fielderr.List
 		out = append(out, headerMatcher{name: NewHeaderName(k), m: compileString(hs[k], kp, false, errs)})
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Match reports whether in matches and, if so, the index (in the list given

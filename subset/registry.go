@@ -2,8 +2,10 @@ package subset
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -202,7 +204,7 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 				errs.Add(fielderr.Join(path, "address"), "%q is not an IP address, as resolution STATIC requires; use resolution DNS for host names", ep.Address)
 			}
 		}
-		for _, name := range sortedKeys(ep.Ports) {
+		for _, name := range slices.Sorted(maps.Keys(ep.Ports)) {
 			if !names[name] {
 				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "no service port is named %q", name)
 			}
@@ -371,19 +373,10 @@ func selects(selector, labels map[string]string) bool {
 
 func formatLabels(l map[string]string) string {
 	parts := make([]string, 0, len(l))
-	for _, k := range sortedKeys(l) {
+	for _, k := range slices.Sorted(maps.Keys(l)) {
 		parts = append(parts, k+"="+l[k])
 	}
 	return "{" + strings.Join(parts, ",") + "}"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // buildClusters creates a cluster for every (subset, port) of svc, the
