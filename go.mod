@@ -8,3 +8,5 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sync v0.24.0
 )
+
+require github.com/cenkalti/backoff/v4 v4.3.0 // indirect

@@ -1,0 +1,131 @@
+package retry
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Failure says how an attempt ended without a response.
+type Failure uint8
+
+// The kinds of failure, as Envoy tells them apart for retry_on.
+const (
+	// FailureReset is a connection reset or disconnect after the request
+	// started.
+	FailureReset Failure = iota
+	// FailureConnect is a failure to connect (refused, unreachable, connect
+	// timeout, name resolution).
+	FailureConnect
+	// FailureRefusedStream is an HTTP/2 REFUSED_STREAM.
+	FailureRefusedStream
+	// FailurePerTryTimeout is a per-try timeout, which Envoy treats as a
+	// local reset.
+	FailurePerTryTimeout
+)
+
+var failureNames = [...]string{"reset", "connect-failure", "refused-stream", "per-try-timeout"}
+
+func (f Failure) String() string {
+	if int(f) < len(failureNames) {
+		return failureNames[f]
+	}
+	return "Failure(" + strconv.Itoa(int(f)) + ")"
+}
+
+// Classify tells what kind of failure err is.
+func Classify(err error) Failure {
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, ErrPerTryTimeout):
+		return FailurePerTryTimeout
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.As(err, &dns), errors.As(err, &op) && op.Op == "dial":
+		return FailureConnect
+	case strings.Contains(err.Error(), "REFUSED_STREAM"):
+		return FailureRefusedStream
+	default:
+		return FailureReset
+	}
+}
+
+// final reports whether err ends the attempt loop whatever the policy: an
+// error whose Retriable method returns false (a connection-pool overflow,
+// no healthy upstream), or the caller's own cancellation.
+func final(req *http.Request, err error) bool {
+	var r interface{ Retriable() bool }
+	if errors.As(err, &r) && !r.Retriable() {
+		return true
+	}
+	return req.Context().Err() != nil
+}
+
+// RetryFailure reports whether the policy retries a failure of kind f.
+// Per Envoy, 5xx and gateway-error also cover resets and per-try timeouts.
+func (p *Policy) RetryFailure(f Failure) bool {
+	any := On5xx | OnGatewayError | OnReset
+	switch f {
+	case FailureConnect:
+		return p.on&(any|OnConnectFailure|OnResetBeforeRequest) != 0
+	case FailureRefusedStream:
+		return p.on&(any|OnRefusedStream|OnResetBeforeRequest) != 0
+	default:
+		return p.on&any != 0
+	}
+}
+
+// RetryResponse reports whether the policy retries resp, the answer to req,
+// checking Envoy's conditions in Envoy's order.
+func (p *Policy) RetryResponse(req *http.Request, resp *http.Response) bool {
+	if _, ok := resp.Header["X-Envoy-Ratelimited"]; ok {
+		return p.Has(OnEnvoyRateLimited)
+	}
+	s := resp.StatusCode
+	switch {
+	case p.Has(On5xx) && s >= 500 && s <= 599:
+		return true
+	case p.Has(OnGatewayError) && s >= 502 && s <= 504:
+		return true
+	case p.Has(OnRetriable4xx) && s == http.StatusConflict:
+		return true
+	case p.Has(OnRetriableStatusCodes) && p.retriableCode(req, s):
+		return true
+	case p.Has(OnRetriableHeaders) && retriableHeader(req, resp):
+		return true
+	}
+	if gs := resp.Header.Get("Grpc-Status"); gs != "" {
+		return p.on&grpcConditions[gs] != 0
+	}
+	return false
+}
+
+func (p *Policy) retriableCode(req *http.Request, s int) bool {
+	for _, c := range p.codes {
+		if c == s {
+			return true
+		}
+	}
+	for _, v := range req.Header.Values("X-Envoy-Retriable-Status-Codes") {
+		for _, tok := range strings.Split(v, ",") {
+			if c, err := strconv.Atoi(strings.TrimSpace(tok)); err == nil && c == s {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func retriableHeader(req *http.Request, resp *http.Response) bool {
+	for _, v := range req.Header.Values("X-Envoy-Retriable-Header-Names") {
+		for _, name := range strings.Split(v, ",") {
+			if _, ok := resp.Header[http.CanonicalHeaderKey(strings.TrimSpace(name))]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,25 @@
+package retry
+
+import (
+	"errors"
+	"strconv"
+)
+
+// ErrPerTryTimeout is the error of an attempt cut by its per-try timeout.
+var ErrPerTryTimeout = errors.New("retry: per-try timeout")
+
+// ExhaustedError is returned by Policy.RoundTripper when the last attempt
+// failed without a response and no retry was left or allowed.
+type ExhaustedError struct {
+	// Attempts is how many attempts were made.
+	Attempts int
+	// Last is the error of the last attempt.
+	Last error
+}
+
+func (e *ExhaustedError) Error() string {
+	return "retry: giving up after " + strconv.Itoa(e.Attempts) + " attempt(s): " + e.Last.Error()
+}
+
+// Unwrap returns the last attempt's error.
+func (e *ExhaustedError) Unwrap() error { return e.Last }
