@@ -2,6 +2,7 @@ package switchyard_test
 
 import (
 	"fmt"
+	"github.com/switchyard-go/switchyard/internal/israce"
 	"net/http"
 	"os"
 	"strings"
@@ -80,6 +81,9 @@ func benchRequest() *http.Request {
 // decision overhead: 0 allocations with the mesh's own per-endpoint
 // transports, at most 2 with a base transport (the request copy is 1).
 func TestTransportAllocationBudget(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("allocation budgets are measured without the race detector")
+	}
 	bare := newBare()
 	req := benchRequest()
 	floor := testing.AllocsPerRun(1000, func() { bare.RoundTrip(req) })

@@ -103,7 +103,7 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 		out, stop := p.attemptRequest(req, n, replay)
 		resp, err := a.Attempt(out, n)
 		if stop != nil {
-			stop(resp, &err)
+			err = stop(resp, err)
 		}
 		if inRetry {
 			a.RetryDone()
@@ -141,26 +141,27 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 // timeout, a function that settles the attempt's outcome: it stops the timer
 // once headers have arrived and turns the timer's cancellation into
 // ErrPerTryTimeout.
-func (p *Policy) attemptRequest(req *http.Request, n int, r *replay) (*http.Request, func(*http.Response, *error)) {
+func (p *Policy) attemptRequest(req *http.Request, n int, r *replay) (*http.Request, func(*http.Response, error) error) {
 	if n == 1 && p.perTry == 0 && !r.buffered {
 		return req, nil
 	}
 	ctx := req.Context()
-	var stop func(*http.Response, *error)
+	var stop func(*http.Response, error) error
 	if p.perTry > 0 {
 		actx, cancel := context.WithCancelCause(ctx)
 		t := p.env.clock.AfterFunc(p.perTry, func() { cancel(ErrPerTryTimeout) })
 		ctx = actx
-		stop = func(resp *http.Response, err *error) {
+		stop = func(resp *http.Response, err error) error {
 			t.Stop()
-			if *err != nil {
+			if err != nil {
 				if errors.Is(context.Cause(actx), ErrPerTryTimeout) && req.Context().Err() == nil {
-					*err = ErrPerTryTimeout
+					err = ErrPerTryTimeout
 				}
 				cancel(nil)
-				return
+				return err
 			}
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+			return nil
 		}
 	}
 	var out *http.Request
