@@ -1,3 +1,13 @@
-// Package fault holds Istio's fault injection configuration
-// (HTTPFaultInjection): delays and aborts drawn per request.
+// Package fault implements Istio's HTTPFaultInjection: a delay and an abort,
+// each drawn independently per request, as Envoy's fault filter does before
+// the router.
+//
+// The delay is decided first; if drawn, the request waits fixedDelay (or
+// until its context ends). Then the abort is drawn, and an aborted request is
+// answered locally — httpStatus with body "fault filter abort", or for a
+// gRPC request HTTP 200 with grpc-status — without reaching any upstream. A
+// percentage that is absent means never, as in Istio.
+//
+//	inj, err := fault.New(&fault.Config{Abort: &fault.Abort{HTTPStatus: 503, Percentage: &fault.Percent{Value: 10}}})
+//	client := &http.Client{Transport: inj.RoundTripper(http.DefaultTransport)}
 package fault

@@ -17,12 +17,11 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a pending call scheduled by [Clock.AfterFunc].
-type Timer interface {
-	// Stop prevents the call if it has not happened yet and reports whether
-	// it did so.
-	Stop() bool
-}
+// Timer is a pending call scheduled by [Clock.AfterFunc]: Stop prevents the
+// call if it has not happened yet and reports whether it did so. It is an
+// alias of an unnamed interface so that any clock can implement Clock
+// without importing this package (*time.Timer satisfies it).
+type Timer = interface{ Stop() bool }
 
 // Real is the wall clock of package time. It works inside testing/synctest
 // bubbles, where time is virtual.

@@ -1,0 +1,217 @@
+package fault
+
+import (
+	"context"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/rng"
+)
+
+// AbortBody is the body of an aborted request, as Envoy's.
+const AbortBody = "fault filter abort"
+
+// Rand is a source of uniformly distributed 64-bit values; it must be safe
+// for concurrent use.
+type Rand interface{ Uint64() uint64 }
+
+// Option configures an Injector's dependencies.
+type Option interface{ apply(*Injector) }
+
+type optionFunc func(*Injector)
+
+func (f optionFunc) apply(i *Injector) { f(i) }
+
+// WithClock makes delays wait on c.
+func WithClock(c clock.Clock) Option { return optionFunc(func(i *Injector) { i.clock = c }) }
+
+// WithRand makes the percentage draws come from r.
+func WithRand(r Rand) Option { return optionFunc(func(i *Injector) { i.rand = r }) }
+
+// Injector is a compiled fault. It is immutable and safe for concurrent use.
+type Injector struct {
+	delay          time.Duration
+	delayPerMillion uint64
+	abortPerMillion uint64
+	httpStatus     int
+	grpcStatus     int // -1 when the abort gives an HTTP status
+	hasAbort       bool
+	clock          clock.Clock
+	rand           Rand
+}
+
+// New validates cfg and compiles it.
+func New(cfg *Config, opts ...Option) (*Injector, error) {
+	var errs fielderr.List
+	inj := &Injector{grpcStatus: -1, clock: clock.Real{}, rand: rng.Runtime{}}
+	if cfg == nil || (cfg.Delay == nil && cfg.Abort == nil) {
+		errs.Add("", "a fault needs a delay, an abort or both")
+		return nil, errs.Err()
+	}
+	if d := cfg.Delay; d != nil {
+		if d.FixedDelay < time.Millisecond {
+			errs.Add("delay.fixedDelay", "required, at least 1ms")
+		}
+		inj.delay = d.FixedDelay
+		inj.delayPerMillion = perMillion(d.Percentage, d.Percent, "delay", &errs)
+	}
+	if a := cfg.Abort; a != nil {
+		inj.hasAbort = true
+		switch {
+		case a.HTTPStatus != 0 && a.GRPCStatus != "":
+			errs.Add("abort", "httpStatus and grpcStatus are mutually exclusive")
+		case a.GRPCStatus != "":
+			code, ok := ParseGRPCCode(a.GRPCStatus)
+			if !ok {
+				errs.Add("abort.grpcStatus", "unknown gRPC status %q; use a name such as UNAVAILABLE or a number 0-16", a.GRPCStatus)
+			}
+			inj.grpcStatus = code
+		case a.HTTPStatus < 200 || a.HTTPStatus > 599:
+			errs.Add("abort.httpStatus", "%d is outside 200-599", a.HTTPStatus)
+		default:
+			inj.httpStatus = int(a.HTTPStatus)
+		}
+		inj.abortPerMillion = perMillion(a.Percentage, 0, "abort", &errs)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(inj)
+		}
+	}
+	return inj, nil
+}
+
+// perMillion converts a percentage to Envoy's FractionalPercent per million:
+// value × 10000. Absent means 0.
+func perMillion(p *Percent, deprecated int32, what string, errs *fielderr.List) uint64 {
+	switch {
+	case p != nil:
+		if p.Value < 0 || p.Value > 100 || (p.Value > 0 && p.Value < 0.0001) || math.IsNaN(p.Value) {
+			errs.Add(what+".percentage.value", "%v must be 0 or within [0.0001, 100]", p.Value)
+			return 0
+		}
+		return uint64(math.Round(p.Value * 10000))
+	case deprecated != 0:
+		if deprecated < 0 || deprecated > 100 {
+			errs.Add(what+".percent", "%d is outside 0-100", deprecated)
+			return 0
+		}
+		return uint64(deprecated) * 10000
+	}
+	return 0
+}
+
+// Decision is what the fault does to one request.
+type Decision struct {
+	// Delay is how long to hold the request; zero for none.
+	Delay time.Duration
+	// Abort is true when the request is to be answered locally.
+	Abort bool
+}
+
+// drawn reports whether a draw falls within perMillion of a million.
+func (i *Injector) drawn(perMillion uint64) bool {
+	return perMillion > 0 && rng.N(i.rand.Uint64(), 1_000_000) < perMillion
+}
+
+// Apply runs the fault on a request: it waits out a drawn delay on ctx, then
+// draws the abort. It returns a non-nil local reply for an aborted request,
+// or ctx's error if the context ended during the delay.
+func (i *Injector) Apply(req *http.Request) (*http.Response, error) {
+	if i.drawn(i.delayPerMillion) {
+		if err := i.wait(req.Context(), i.delay); err != nil {
+			return nil, err
+		}
+	}
+	if i.hasAbort && i.drawn(i.abortPerMillion) {
+		return i.Abort(req), nil
+	}
+	return nil, nil
+}
+
+func (i *Injector) wait(ctx context.Context, d time.Duration) error {
+	done := make(chan struct{})
+	t := i.clock.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return context.Cause(ctx)
+	}
+}
+
+// Abort returns the local reply of an abort: the HTTP status with body
+// "fault filter abort"; for a gRPC request (or a grpcStatus abort), HTTP 200
+// with grpc-status and grpc-message, a trailers-only response.
+func (i *Injector) Abort(req *http.Request) *http.Response {
+	code := i.grpcStatus
+	if code < 0 && IsGRPC(req) {
+		code = GRPCCodeForHTTP(i.httpStatus)
+	}
+	if code >= 0 {
+		h := http.Header{
+			"Content-Type": {"application/grpc"},
+			"Grpc-Status":  {strconv.Itoa(code)},
+			"Grpc-Message": {url.PathEscape(AbortBody)},
+		}
+		return reply(req, http.StatusOK, h, "")
+	}
+	return reply(req, i.httpStatus, http.Header{"Content-Type": {"text/plain"}}, AbortBody)
+}
+
+// RoundTripper returns an http.RoundTripper that applies the fault to each
+// request before passing it to next (nil: http.DefaultTransport). It is
+// safe for concurrent use.
+func (i *Injector) RoundTripper(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripper{i: i, next: next}
+}
+
+type roundTripper struct {
+	i    *Injector
+	next http.RoundTripper
+}
+
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := rt.i.Apply(req)
+	if resp != nil || err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return resp, err
+	}
+	return rt.next.RoundTrip(req)
+}
+
+// IsGRPC reports whether req is a gRPC request.
+func IsGRPC(req *http.Request) bool {
+	return strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc")
+}
+
+func reply(req *http.Request, status int, h http.Header, body string) *http.Response {
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}
