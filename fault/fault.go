@@ -37,14 +37,14 @@ func WithRand(r Rand) Option { return optionFunc(func(i *Injector) { i.rand = r 
 
 // Injector is a compiled fault. It is immutable and safe for concurrent use.
 type Injector struct {
-	delay          time.Duration
+	delay           time.Duration
 	delayPerMillion uint64
 	abortPerMillion uint64
-	httpStatus     int
-	grpcStatus     int // -1 when the abort gives an HTTP status
-	hasAbort       bool
-	clock          clock.Clock
-	rand           Rand
+	httpStatus      int
+	grpcStatus      int // -1 when the abort gives an HTTP status
+	hasAbort        bool
+	clock           clock.Clock
+	rand            Rand
 }
 
 // New validates cfg and compiles it.
