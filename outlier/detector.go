@@ -1,0 +1,316 @@
+package outlier
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/clock"
+)
+
+// Istio's and Envoy's defaults for outlier detection.
+const (
+	DefaultConsecutive5xx      = 5
+	DefaultConsecutiveLocal    = 5
+	DefaultInterval            = 10 * time.Second
+	DefaultBaseEjectionTime    = 30 * time.Second
+	DefaultMaxEjectionPercent  = 10
+	defaultMaxEjectionTimeFlat = 300 * time.Second
+)
+
+// Local is a failure of local origin: no HTTP status came back.
+type Local uint8
+
+// The kinds of local-origin failure.
+const (
+	LocalNone    Local = iota // an HTTP response arrived
+	LocalConnect              // connect failure or reset: counts as 503
+	LocalTimeout              // a timeout: counts as 504
+)
+
+// Outcome is the result of one attempt, as outlier detection sees it.
+type Outcome struct {
+	// Status is the response's HTTP status (a gRPC status already mapped
+	// to HTTP); ignored when Local is set.
+	Status int
+	// Local is set when the attempt failed without a response.
+	Local Local
+}
+
+// params are a Config with Istio's defaults applied.
+type params struct {
+	c5xx, cgw, clocal uint32 // 0: disabled
+	split             bool
+	interval, base    time.Duration
+	maxEjectPct       int
+	minHealthPct      int
+}
+
+func paramsOf(c *Config) params {
+	p := params{c5xx: DefaultConsecutive5xx, interval: DefaultInterval, base: DefaultBaseEjectionTime, maxEjectPct: DefaultMaxEjectionPercent}
+	if c.Consecutive5xxErrors != nil {
+		p.c5xx = *c.Consecutive5xxErrors
+	}
+	if c.ConsecutiveGatewayErrors != nil {
+		p.cgw = *c.ConsecutiveGatewayErrors
+	}
+	if c.SplitExternalLocalOriginErrors {
+		p.split = true
+		p.clocal = DefaultConsecutiveLocal
+		if c.ConsecutiveLocalOriginFailures != nil {
+			p.clocal = *c.ConsecutiveLocalOriginFailures
+		}
+	}
+	if c.Interval > 0 {
+		p.interval = c.Interval
+	}
+	if c.BaseEjectionTime > 0 {
+		p.base = c.BaseEjectionTime
+	}
+	if c.MaxEjectionPercent > 0 {
+		p.maxEjectPct = int(c.MaxEjectionPercent)
+	}
+	p.minHealthPct = int(c.MinHealthPercent)
+	return p
+}
+
+// maxEjectionTime is Envoy's default cap: max(300s, base).
+func (p params) maxEjectionTime() time.Duration { return max(defaultMaxEjectionTimeFlat, p.base) }
+
+// host is the ejection state of one endpoint.
+type host struct {
+	ep                *balancer.Endpoint
+	c5xx, cgw, clocal atomic.Uint32
+	ejected           atomic.Bool
+	ejectedAt         time.Time // guarded by Detector.mu
+	backoff           int       // eject_time_backoff; guarded by Detector.mu
+}
+
+// Event is an ejection or a return, for observers.
+type Event struct {
+	// Endpoint is the endpoint concerned.
+	Endpoint *balancer.Endpoint
+	// Ejected is true for an ejection, false for a return.
+	Ejected bool
+	// Reason names the counter that triggered an ejection:
+	// "consecutive-5xx", "consecutive-gateway-errors" or
+	// "consecutive-local-origin-failures".
+	Reason string
+	// Duration is how long an ejected endpoint stays out, at least.
+	Duration time.Duration
+}
+
+// Detector ejects the failing endpoints of one cluster. It is safe for
+// concurrent use; Stop ends its sweeps.
+type Detector struct {
+	p        params
+	clock    clock.Clock
+	onChange func()
+	onEvent  func(Event)
+
+	mu      sync.Mutex
+	hosts   map[*balancer.State]*host
+	order   []*host
+	timer   clock.Timer
+	stopped bool
+}
+
+// DetectorOptions are a Detector's dependencies.
+type DetectorOptions struct {
+	// Clock runs the interval sweep; nil means the real clock.
+	Clock clock.Clock
+	// OnChange is called, without locks held, whenever the set of ejected
+	// endpoints changes.
+	OnChange func()
+	// OnEvent, if set, is told of every ejection and return.
+	OnEvent func(Event)
+	// Previous is the detector this one replaces: the state of endpoints
+	// that both have is carried over. It is stopped.
+	Previous *Detector
+}
+
+// NewDetector returns a detector for the endpoints of a cluster under cfg,
+// and starts its interval sweep.
+func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
+	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent, hosts: map[*balancer.State]*host{}}
+	if d.clock == nil {
+		d.clock = clock.Real{}
+	}
+	var prev map[*balancer.State]*host
+	if o.Previous != nil {
+		o.Previous.Stop()
+		o.Previous.mu.Lock()
+		prev = o.Previous.hosts
+		o.Previous.mu.Unlock()
+	}
+	for _, ep := range endpoints {
+		h := prev[ep.State]
+		if h == nil {
+			h = &host{}
+		}
+		h.ep = ep
+		d.hosts[ep.State] = h
+		d.order = append(d.order, h)
+	}
+	d.mu.Lock()
+	d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
+	d.mu.Unlock()
+	return d
+}
+
+// Stop ends the interval sweep. Recording outcomes still works.
+func (d *Detector) Stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
+// Ejected reports whether ep is ejected.
+func (d *Detector) Ejected(ep *balancer.Endpoint) bool {
+	h := d.hosts[ep.State]
+	return h != nil && h.ejected.Load()
+}
+
+// Available returns the endpoints to balance over: all of them but the
+// ejected, or all of them in panic mode (fewer than minHealthPercent
+// healthy). It may return none: every endpoint ejected and panic disabled.
+func (d *Detector) Available() []*balancer.Endpoint {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	healthy := make([]*balancer.Endpoint, 0, len(d.order))
+	all := make([]*balancer.Endpoint, 0, len(d.order))
+	for _, h := range d.order {
+		all = append(all, h.ep)
+		if !h.ejected.Load() {
+			healthy = append(healthy, h.ep)
+		}
+	}
+	if len(healthy) == len(all) {
+		return all
+	}
+	if d.p.minHealthPct > 0 && len(healthy)*100 < d.p.minHealthPct*len(all) {
+		return all // panic: balance over every endpoint
+	}
+	return healthy
+}
+
+// Record counts the outcome of an attempt to ep and ejects ep when a count
+// reaches its threshold.
+func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) {
+	h := d.hosts[ep.State]
+	if h == nil {
+		return // an endpoint of an older configuration
+	}
+	status := o.Status
+	if o.Local != LocalNone {
+		if d.p.split {
+			if n := h.clocal.Add(1); d.p.clocal > 0 && n == d.p.clocal {
+				d.eject(h, &h.clocal, "consecutive-local-origin-failures")
+			}
+			return
+		}
+		status = 503
+		if o.Local == LocalTimeout {
+			status = 504
+		}
+	} else if d.p.split {
+		h.clocal.Store(0) // a response means the connection worked
+	}
+	if status < 500 || status > 599 {
+		h.c5xx.Store(0)
+		h.cgw.Store(0)
+		return
+	}
+	n5 := h.c5xx.Add(1)
+	var ngw uint32
+	if status >= 502 && status <= 504 {
+		ngw = h.cgw.Add(1)
+	} else {
+		h.cgw.Store(0)
+	}
+	switch {
+	case d.p.c5xx > 0 && n5 == d.p.c5xx:
+		d.eject(h, &h.c5xx, "consecutive-5xx")
+	case d.p.cgw > 0 && ngw == d.p.cgw:
+		d.eject(h, &h.cgw, "consecutive-gateway-errors")
+	}
+}
+
+// eject ejects h unless it is ejected already or the share of ejected
+// endpoints has reached maxEjectionPercent, and resets the counter that
+// triggered.
+func (d *Detector) eject(h *host, counter *atomic.Uint32, reason string) {
+	d.mu.Lock()
+	if h.ejected.Load() {
+		d.mu.Unlock()
+		return
+	}
+	ejected := 0
+	for _, o := range d.order {
+		if o.ejected.Load() {
+			ejected++
+		}
+	}
+	if ejected*100 >= d.p.maxEjectPct*len(d.order) && ejected > 0 {
+		d.mu.Unlock()
+		return
+	}
+	counter.Store(0)
+	now := d.clock.Now()
+	if time.Duration(h.backoff)*d.p.base < d.p.maxEjectionTime()+d.p.base {
+		h.backoff++
+	}
+	h.ejected.Store(true)
+	h.ejectedAt = now
+	dur := min(time.Duration(h.backoff)*d.p.base, d.p.maxEjectionTime())
+	d.mu.Unlock()
+	if d.onEvent != nil {
+		d.onEvent(Event{Endpoint: h.ep, Ejected: true, Reason: reason, Duration: dur})
+	}
+	if d.onChange != nil {
+		d.onChange()
+	}
+}
+
+// sweep returns endpoints whose ejection time has passed and lets the
+// ejection multiplier of healthy ones decay, then schedules the next sweep.
+func (d *Detector) sweep() {
+	now := d.clock.Now()
+	var returned []*host
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return
+	}
+	for _, h := range d.order {
+		if !h.ejected.Load() {
+			if h.backoff > 0 {
+				h.backoff--
+			}
+			continue
+		}
+		if now.Sub(h.ejectedAt) >= min(time.Duration(h.backoff)*d.p.base, d.p.maxEjectionTime()) {
+			h.ejected.Store(false)
+			h.c5xx.Store(0)
+			h.cgw.Store(0)
+			returned = append(returned, h)
+		}
+	}
+	d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
+	d.mu.Unlock()
+	if len(returned) == 0 {
+		return
+	}
+	if d.onEvent != nil {
+		for _, h := range returned {
+			d.onEvent(Event{Endpoint: h.ep})
+		}
+	}
+	if d.onChange != nil {
+		d.onChange()
+	}
+}
