@@ -1,14 +1,12 @@
 package switchyard
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/match"
@@ -30,11 +28,18 @@ type Mesh struct {
 	snap   atomic.Pointer[snapshot]
 	closed atomic.Bool
 
-	// endpoint transports (base == nil), copy-on-write by address
-	transports atomic.Pointer[map[string]http.RoundTripper]
+	// endpoint transports (base == nil), copy-on-write, one per endpoint
+	// of each cluster (keyed by its live state), as Envoy's per-cluster
+	// connection pools
+	transports atomic.Pointer[map[*balancer.State]endpointTransport]
 	extraMu    sync.Mutex
-	extra      map[string]http.RoundTripper // created for addresses a snapshot race missed
-	direct     *http.Transport              // for hosts the configuration does not know
+	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
+	direct     *http.Transport                       // for hosts the configuration does not know
+}
+
+type endpointTransport struct {
+	rt       http.RoundTripper
+	settings transportSettings
 }
 
 // snapshot is one compiled configuration. Requests load it once and use it
@@ -60,11 +65,15 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	if m.opts.rand == nil {
 		m.opts.rand = rng.Runtime{}
 	}
-	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock}
-	m.direct = newTransport(nil)
+	if m.opts.mirrorLimit <= 0 {
+		m.opts.mirrorLimit = 64
+	}
+	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit)}
+	m.direct = settingsOf(nil).newTransport("")
 	m.direct.Proxy = http.ProxyFromEnvironment
 	s, err := m.compile(cfg, nil)
 	if err != nil {
+		m.env.Mirrorer.Close()
 		return nil, err
 	}
 	m.install(s)
@@ -89,22 +98,25 @@ func (m *Mesh) Update(cfg Config) error {
 	return nil
 }
 
-// Close releases the mesh's idle connections. Requests made afterwards fail
-// with ErrClosed; requests in flight finish.
+// Close stops outlier detection's sweeps, cancels mirrored copies in flight
+// and waits for them, and releases the mesh's idle connections. Requests
+// made afterwards fail with ErrClosed; requests in flight finish.
 func (m *Mesh) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Swap(true) {
 		return nil
 	}
+	m.snap.Load().registry.Stop()
+	m.env.Mirrorer.Close()
 	if ts := m.transports.Load(); ts != nil {
 		for _, t := range *ts {
-			closeIdle(t)
+			closeIdle(t.rt)
 		}
 	}
 	m.extraMu.Lock()
 	for _, t := range m.extra {
-		closeIdle(t)
+		closeIdle(t.rt)
 	}
 	m.extraMu.Unlock()
 	m.direct.CloseIdleConnections()
@@ -116,106 +128,89 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if prev != nil {
 		prevReg = prev.registry
 	}
-	reg, err := subset.Compile(cfg.ServiceEntries, cfg.DestinationRules, subset.Options{Rand: m.opts.rand, Previous: prevReg})
+	reg, err := subset.Compile(cfg.ServiceEntries, cfg.DestinationRules, subset.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg})
 	if err != nil {
 		return nil, err
 	}
-	table, err := route.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace})
+	table, err := route.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env)
 	if err != nil {
 		return nil, err
 	}
 	return &snapshot{cfg: cfg, registry: reg, table: table}, nil
 }
 
-// install publishes s and brings the endpoint transports in line with it.
+// install publishes s, puts its registry to work and brings the endpoint
+// transports in line with it.
 func (m *Mesh) install(s *snapshot) {
 	old := m.transports.Load()
-	next := map[string]http.RoundTripper{}
+	next := map[*balancer.State]endpointTransport{}
 	for _, svc := range s.registry.All() {
 		for _, c := range svc.Clusters() {
+			settings := settingsOf(c.Policy.ConnectionPool)
 			for _, ep := range c.Endpoints() {
-				if _, ok := next[ep.Address]; ok {
-					continue
-				}
 				if old != nil {
-					if t, ok := (*old)[ep.Address]; ok {
-						next[ep.Address] = t
+					if t, ok := (*old)[ep.State]; ok && t.settings == settings {
+						next[ep.State] = t
 						continue
 					}
 				}
-				next[ep.Address] = m.newEndpointTransport(ep.Address)
+				next[ep.State] = endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings}
 			}
 		}
 	}
+	var prev *subset.Registry
+	if p := m.snap.Load(); p != nil {
+		prev = p.registry
+	}
+	s.registry.Activate(prev)
 	m.transports.Store(&next)
 	m.snap.Store(s)
 	if old != nil {
-		for addr, t := range *old {
-			if _, kept := next[addr]; !kept {
-				closeIdle(t)
+		for st, t := range *old {
+			if n, kept := next[st]; !kept || n.rt != t.rt {
+				closeIdle(t.rt)
 			}
 		}
 	}
 	m.extraMu.Lock()
 	for _, t := range m.extra {
-		closeIdle(t)
+		closeIdle(t.rt)
 	}
 	m.extra = nil
 	m.extraMu.Unlock()
 }
 
-// transportFor returns the transport of an endpoint address.
-func (m *Mesh) transportFor(addr string) http.RoundTripper {
+// transportFor returns the transport of an endpoint of cluster c.
+func (m *Mesh) transportFor(c *subset.Cluster, ep *balancer.Endpoint) http.RoundTripper {
 	if ts := m.transports.Load(); ts != nil {
-		if t, ok := (*ts)[addr]; ok {
-			return t
+		if t, ok := (*ts)[ep.State]; ok {
+			return t.rt
 		}
 	}
 	// A request that started on an older snapshot picked an endpoint the
 	// current one no longer has.
 	m.extraMu.Lock()
 	defer m.extraMu.Unlock()
-	if t, ok := m.extra[addr]; ok {
-		return t
+	if t, ok := m.extra[ep.State]; ok {
+		return t.rt
 	}
 	if m.extra == nil {
-		m.extra = map[string]http.RoundTripper{}
+		m.extra = map[*balancer.State]endpointTransport{}
 	}
-	t := m.newEndpointTransport(addr)
-	m.extra[addr] = t
-	return t
+	settings := settingsOf(c.Policy.ConnectionPool)
+	t := endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings}
+	m.extra[ep.State] = t
+	return t.rt
 }
 
-func (m *Mesh) newEndpointTransport(addr string) http.RoundTripper {
+func (m *Mesh) newEndpointTransport(addr string, s transportSettings) http.RoundTripper {
 	if m.opts.endpointTransport != nil {
 		return m.opts.endpointTransport(addr)
 	}
-	return newTransport(&addr)
-}
-
-// newTransport returns an HTTP transport with Istio's connection defaults
-// (10s connect timeout, 1h idle timeout). With dialAddr set, it connects to
-// that address whatever the request's URL names, so a request keeps its URL,
-// Host and TLS server name while going to a chosen endpoint.
-func newTransport(dialAddr *string) *http.Transport {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       time.Hour,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
+	if s.maxConnDuration > 0 {
+		return &rotatingTransport{settings: s, addr: addr, clock: m.opts.clock}
 	}
-	if dialAddr != nil {
-		addr := *dialAddr
-		t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, addr)
-		}
-	}
-	return t
+	return s.newTransport(addr)
 }
 
 func closeIdle(t http.RoundTripper) {

@@ -33,6 +33,8 @@ type options struct {
 	sourceLabels      map[string]string
 	sourceNamespace   string
 	endpointTransport func(address string) http.RoundTripper
+	bodyLimit         int64
+	mirrorLimit       int
 }
 
 type clockOption struct{ c Clock }
@@ -82,3 +84,20 @@ func (o endpointTransportOption) apply(opts *options) { opts.endpointTransport =
 func WithEndpointTransport(f func(address string) http.RoundTripper) Option {
 	return endpointTransportOption{f}
 }
+
+type bodyLimitOption struct{ n int64 }
+
+func (o bodyLimitOption) apply(opts *options) { opts.bodyLimit = o.n }
+
+// WithBodyLimit bounds the request body the mesh keeps in memory to replay
+// on retries and to copy to mirrors; a larger body is sent once, neither
+// retried nor mirrored. The default is 64 KiB.
+func WithBodyLimit(n int64) Option { return bodyLimitOption{n} }
+
+type mirrorLimitOption struct{ n int }
+
+func (o mirrorLimitOption) apply(opts *options) { opts.mirrorLimit = o.n }
+
+// WithMirrorConcurrency bounds the mirrored copies in flight at once;
+// copies past it are dropped. The default is 64.
+func WithMirrorConcurrency(n int) Option { return mirrorLimitOption{n} }

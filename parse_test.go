@@ -237,10 +237,58 @@ spec: {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`,
     rewrite: {authority: b}
     route: [{destination: {host: reviews}}]`),
 			`VirtualService "reviews": spec.http[0].rewrite.authority: the authority is also set in headers.request; set it in one place`},
-		{"feature of a later release", vs(`
-  - retries: {attempts: 3}
+		{"feature of a later release", `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dup}
+spec: {host: reviews, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}}`,
+			`DestinationRule "dup": spec.host: host "reviews" already has DestinationRule "default/reviews"; merge the two rules
+DestinationRule "dup": spec.trafficPolicy.loadBalancer.consistentHash: not supported yet`},
+		{"unknown retry condition", vs(`
+  - retries: {attempts: 3, retryOn: "5xx,flaky"}
     route: [{destination: {host: reviews}}]`),
-			`VirtualService "reviews": spec.http[0].retries: not supported yet`},
+			`VirtualService "reviews": spec.http[0].retries.retryOn: unknown condition "flaky"; use Envoy's retry_on names (5xx, gateway-error, reset, connect-failure, retriable-4xx, …), gRPC names (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) or HTTP status codes`},
+		{"per-try timeout without attempts", vs(`
+  - retries: {perTryTimeout: 2s}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].retries.attempts: attempts 0 disables retries; perTryTimeout, retryOn and retryRemoteLocalities need attempts > 0`},
+		{"fault abort status", vs(`
+  - fault: {abort: {httpStatus: 600, percentage: {value: 10}}}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].fault.abort.httpStatus: 600 is outside 200-599`},
+		{"fault delay percentage", vs(`
+  - fault: {delay: {fixedDelay: 1s, percentage: {value: 150}}}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].fault.delay.percentage.value: 150 must be 0 or within [0.0001, 100]`},
+		{"mirror and mirrors", vs(`
+  - mirror: {host: reviews, subset: v2}
+    mirrors: [{destination: {host: reviews, subset: v3}}]
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].mirror: mirror and mirrors are mutually exclusive`},
+		{"mirror to an unknown subset", vs(`
+  - mirror: {host: reviews, subset: v7}
+    route: [{destination: {host: reviews}}]`),
+			`VirtualService "reviews": spec.http[0].mirror.destination: subset "v7" of host "reviews" is not defined in DestinationRule "default/reviews"`},
+		{"deprecated consecutiveErrors", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec: {host: ratings, trafficPolicy: {outlierDetection: {consecutiveErrors: 5, maxEjectionPercent: 120}}}`,
+			`DestinationRule "r": spec.trafficPolicy.outlierDetection.consecutiveErrors: deprecated and ignored by Istio; use consecutive5xxErrors or consecutiveGatewayErrors
+DestinationRule "r": spec.trafficPolicy.outlierDetection.maxEjectionPercent: 120 is outside 0-100`},
+		{"connection pool Go cannot honour", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec: {host: ratings, trafficPolicy: {connectionPool: {http: {maxConcurrentStreams: 10}}}}`,
+			`DestinationRule "r": spec.trafficPolicy.connectionPool.http.maxConcurrentStreams: not supported: Go's HTTP/2 client takes its stream limit from the server's SETTINGS frame`},
 	}
 	require.GreaterOrEqual(t, len(tests), 20)
 	for _, tt := range tests {

@@ -55,7 +55,7 @@ func (t *meshTransport) Send(req *http.Request, c *subset.Cluster, ep *balancer.
 		return t.passthrough(req)
 	}
 	if t.base == nil {
-		return t.m.transportFor(ep.Address).RoundTrip(req)
+		return t.m.transportFor(c, ep).RoundTrip(req)
 	}
 	// One allocation for the request and its URL together; headers and
 	// body are shared, as the base must not modify the request.

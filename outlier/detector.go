@@ -126,12 +126,12 @@ type DetectorOptions struct {
 	// OnEvent, if set, is told of every ejection and return.
 	OnEvent func(Event)
 	// Previous is the detector this one replaces: the state of endpoints
-	// that both have is carried over. It is stopped.
+	// that both have is carried over (shared until Previous is stopped).
 	Previous *Detector
 }
 
-// NewDetector returns a detector for the endpoints of a cluster under cfg,
-// and starts its interval sweep.
+// NewDetector returns a detector for the endpoints of a cluster under cfg.
+// Its interval sweep runs from Start to Stop.
 func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent, hosts: map[*balancer.State]*host{}}
 	if d.clock == nil {
@@ -139,7 +139,6 @@ func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions)
 	}
 	var prev map[*balancer.State]*host
 	if o.Previous != nil {
-		o.Previous.Stop()
 		o.Previous.mu.Lock()
 		prev = o.Previous.hosts
 		o.Previous.mu.Unlock()
@@ -153,10 +152,16 @@ func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions)
 		d.hosts[ep.State] = h
 		d.order = append(d.order, h)
 	}
-	d.mu.Lock()
-	d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
-	d.mu.Unlock()
 	return d
+}
+
+// Start begins the interval sweep.
+func (d *Detector) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer == nil && !d.stopped {
+		d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
+	}
 }
 
 // Stop ends the interval sweep. Recording outcomes still works.

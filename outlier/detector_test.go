@@ -39,6 +39,7 @@ func newDetector(t *testing.T, cfg *outlier.Config, n int) *fixture {
 		OnChange: func() { f.changes.Add(1) },
 		OnEvent:  func(e outlier.Event) { f.events = append(f.events, e) },
 	})
+	f.d.Start()
 	t.Cleanup(f.d.Stop)
 	return f
 }
@@ -167,6 +168,8 @@ func TestStatePassesToTheNextDetector(t *testing.T) {
 	f := newDetector(t, &outlier.Config{MaxEjectionPercent: 100}, 2)
 	f.record(0, 500, 5)
 	next := outlier.NewDetector(&outlier.Config{MaxEjectionPercent: 100}, f.eps, outlier.DetectorOptions{Clock: f.clk, Previous: f.d})
+	f.d.Stop()
+	next.Start()
 	defer next.Stop()
 	assert.True(t, next.Ejected(f.eps[0]), "ejections survive a configuration update")
 	f.clk.Advance(30 * time.Second)

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,9 +11,12 @@ import (
 	"strings"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -26,10 +30,31 @@ type Sender interface {
 
 // Env holds the runtime dependencies of the request path.
 type Env struct {
-	// Rand draws weighted destinations.
+	// Rand draws weighted destinations, fault and mirror percentages and
+	// back-off jitter.
 	Rand balancer.Rand
-	// Clock runs route timeouts.
+	// Clock runs route timeouts, per-try timeouts, back-off and delays.
 	Clock clock.Clock
+	// BodyLimit bounds the request body kept to replay on retries and
+	// mirrors; 0 means retry.DefaultBodyLimit.
+	BodyLimit int64
+	// Mirrorer sends mirrored copies; nil drops them.
+	Mirrorer *Mirrorer
+}
+
+func (e *Env) bodyLimit() int64 {
+	if e.BodyLimit > 0 {
+		return e.BodyLimit
+	}
+	return retry.DefaultBodyLimit
+}
+
+func (e *Env) retryOptions() []retry.Option {
+	return []retry.Option{retry.WithClock(e.Clock), retry.WithRand(e.Rand), retry.WithBodyLimit(e.bodyLimit())}
+}
+
+func (e *Env) faultOptions() []fault.Option {
+	return []fault.Option{fault.WithClock(e.Clock), fault.WithRand(e.Rand)}
 }
 
 // ErrRouteTimeout is the cause of a request context cancelled by a route
@@ -120,40 +145,73 @@ func NewInput(req *http.Request, authority string, port uint32) match.Input {
 	}
 }
 
-// RoundTrip routes req within virtual host vh: the first matching route's
-// redirect, direct response, or forward to a weighted destination through s.
-// It follows Envoy's local replies: 404 when no route matches, 503 when no
-// endpoint can be picked or the upstream cannot be reached, 504 when the
-// route timeout fires.
+// RoundTrip routes req within virtual host vh, in Envoy's order: the first
+// matching route; its redirect or direct response; else its fault (delay,
+// then abort), its timeout (which the delay counts against), one weighted
+// destination, mirrors, and the attempt loop of its retry policy, each
+// attempt picking an endpoint (avoiding those tried), passing the cluster's
+// admission limits, and reporting its outcome to outlier detection. Local
+// replies follow Envoy: 404 no route, 503 no healthy upstream, overflow
+// (with x-envoy-overloaded) or unreachable upstream, 504 on a timeout.
 func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, env *Env) (*http.Response, error) {
 	r, block := vh.Match(in)
 	if r == nil {
+		closeBody(req)
 		return localReply(req, http.StatusNotFound, "", nil), nil
 	}
 	switch r.kind {
 	case actionRedirect:
+		closeBody(req)
 		resp := localReply(req, r.redirect.code, "", nil)
 		resp.Header.Set("Location", r.redirect.location(in, r.matcher, block))
 		r.respOps.apply(resp.Header)
 		return resp, nil
 	case actionDirect:
+		closeBody(req)
 		resp := localReply(req, r.direct.status, "", r.direct.body)
 		r.respOps.apply(resp.Header)
 		return resp, nil
 	}
 
-	d := r.pick(env.Rand)
-	c := d.target.Cluster(in.Port)
-	if c == nil {
-		return localReply(req, http.StatusServiceUnavailable,
-			"no cluster: "+d.host+" has several ports and neither the route nor the request names one of them", nil), nil
-	}
 	out := req
 	var cancel context.CancelFunc
 	if r.Timeout > 0 {
 		var ctx context.Context
 		ctx, cancel = withTimeout(req.Context(), env.Clock, r.Timeout)
 		out = req.WithContext(ctx)
+	}
+	resp, err := forward(req, out, in, r, block, s, env)
+	if err != nil {
+		if cancel != nil {
+			cancel()
+		}
+		return nil, err
+	}
+	if cancel != nil {
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	}
+	return resp, nil
+}
+
+// forward carries out a forwarding route for req; out carries the route
+// timeout in its context.
+func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sender, env *Env) (*http.Response, error) {
+	if r.fault != nil {
+		resp, err := r.fault.Apply(out)
+		if err != nil || resp != nil {
+			closeBody(req)
+			if err != nil {
+				return failure(req, out, err)
+			}
+			return resp, nil
+		}
+	}
+	d := r.pick(env.Rand)
+	c := d.target.Cluster(in.Port)
+	if c == nil {
+		closeBody(req)
+		return localReply(req, http.StatusServiceUnavailable,
+			"no cluster: "+d.host+" has several ports and neither the route nor the request names one of them", nil), nil
 	}
 	if len(d.reqOps) > 0 || d.authority != "" || r.rewrite != nil {
 		if out == req {
@@ -174,49 +232,90 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 			r.rewrite.apply(out, in, r.matcher, block)
 		}
 	}
-
-	resp, err := send(out, c, s)
+	if len(r.mirrors) > 0 {
+		var err error
+		if out, err = mirrorRequest(out, req, r, in.Port, s, env); err != nil {
+			return failure(req, out, err)
+		}
+	}
+	a := getAttempter(c, s, r.retry)
+	resp, err := r.retry.Do(out, a)
+	putAttempter(a)
 	if err != nil {
-		if cancel != nil {
-			cause := context.Cause(out.Context())
-			cancel()
-			if errors.Is(cause, ErrRouteTimeout) && req.Context().Err() == nil {
-				return localReply(req, http.StatusGatewayTimeout, "upstream request timeout", nil), nil
-			}
-		}
-		if req.Context().Err() != nil {
-			return nil, err // the caller gave up
-		}
-		if errors.Is(err, balancer.ErrNoEndpoint) {
-			return localReply(req, http.StatusServiceUnavailable, "no healthy upstream", nil), nil
-		}
-		return localReply(req, http.StatusServiceUnavailable,
-			"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+err.Error(), nil), nil
+		return failure(req, out, err)
 	}
 	if resp.Header == nil {
 		resp.Header = http.Header{}
 	}
 	d.respOps.apply(resp.Header)
-	if cancel != nil {
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	}
 	return resp, nil
 }
 
-// send picks an endpoint of c and sends out to it, keeping the endpoint's
-// active-request count for the duration of the exchange of headers.
-func send(out *http.Request, c *subset.Cluster, s Sender) (*http.Response, error) {
-	if c.Passthrough {
-		return s.Send(out, c, nil)
+// mirrorRequest sends the route's mirrors a copy of out, keeping its body
+// (up to the body limit) so that the copies and the retries can replay it,
+// and returns the request to send upstream.
+func mirrorRequest(out, req *http.Request, r *Route, port uint32, s Sender, env *Env) (*http.Request, error) {
+	var body []byte
+	kept := true
+	if out.Body != nil && out.Body != http.NoBody {
+		limit := env.bodyLimit()
+		b, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
+		if err != nil {
+			out.Body.Close()
+			return out, err
+		}
+		if out == req {
+			out = req.WithContext(req.Context())
+		}
+		if int64(len(b)) > limit {
+			// Too large to keep: send the original once, unmirrored.
+			kept = false
+			rest := out.Body
+			out.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(b), rest), rest}
+			out.GetBody = nil
+		} else {
+			out.Body.Close()
+			body = b
+			out.Body = io.NopCloser(bytes.NewReader(b))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		}
 	}
-	ep, err := c.Pick()
-	if err != nil {
-		return nil, err
+	if env.Mirrorer != nil {
+		env.Mirrorer.send(out, r.mirrors, port, body, kept, s, env)
 	}
-	ep.State.Begin()
-	resp, err := s.Send(out, c, ep)
-	ep.State.End()
-	return resp, err
+	return out, nil
+}
+
+// failure turns the error of a forward into Envoy's local reply, or returns
+// it when the caller itself gave up.
+func failure(req, out *http.Request, err error) (*http.Response, error) {
+	if req.Context().Err() != nil {
+		return nil, err // the caller gave up
+	}
+	var overflow *outlier.OverflowError
+	switch {
+	case errors.Is(context.Cause(out.Context()), ErrRouteTimeout), errors.Is(err, retry.ErrPerTryTimeout):
+		return localReply(req, http.StatusGatewayTimeout, "upstream request timeout", nil), nil
+	case errors.As(err, &overflow):
+		return outlier.OverflowResponse(req), nil
+	case errors.Is(err, errNoHealthyUpstream):
+		return localReply(req, http.StatusServiceUnavailable, "no healthy upstream", nil), nil
+	case retry.Classify(err) == retry.FailureConnect:
+		return localReply(req, http.StatusServiceUnavailable,
+			"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+err.Error(), nil), nil
+	default:
+		return localReply(req, http.StatusServiceUnavailable,
+			"upstream connect error or disconnect/reset before headers. reset reason: connection termination", nil), nil
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }
 
 // pick draws a destination by weight: with cumulative bounds w1, w1+w2, …

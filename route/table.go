@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -71,6 +73,9 @@ type Route struct {
 	rewrite  *rewriteAction
 	// respOps are the response operations of a redirect or direct response.
 	respOps headerOps
+	retry   *retry.Policy   // with the per-try timeout capped by Timeout
+	fault   *fault.Injector // nil without a fault
+	mirrors []mirror
 }
 
 // destination is one weighted destination with everything the request
@@ -88,7 +93,7 @@ type destination struct {
 // Table. src describes the calling workload for sourceLabels and
 // sourceNamespace selectors. Every problem is reported, each naming its
 // resource and field.
-func Compile(services []VirtualService, reg *subset.Registry, src match.Source) (*Table, error) {
+func Compile(services []VirtualService, reg *subset.Registry, src match.Source, env *Env) (*Table, error) {
 	t := &Table{hosts: map[hostKey]*VirtualHost{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
 	var errs fielderr.List
 	owner := map[hostKey]string{}
@@ -96,7 +101,7 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source) 
 		vs := &services[i]
 		where := resourceName(vs)
 		var e fielderr.List
-		vh := compileVirtualService(vs, reg, src, &e)
+		vh := compileVirtualService(vs, reg, src, env, &e)
 		for j, h := range vs.Hosts {
 			path := fielderr.Index("spec.hosts", j)
 			key, err := parseHost(h)
@@ -133,9 +138,10 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source) 
 			return nil, err
 		}
 		m, _ := match.Compile(nil, src)
+		p, _ := retry.New(nil, env.retryOptions()...)
 		t.defaults[svc] = &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{{
 			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
-			dests: []destination{{host: svc.Host, target: tg, upTo: 1}},
+			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p,
 		}}}
 	}
 	return t, nil
@@ -170,7 +176,7 @@ func parseHost(h string) (hostKey, error) {
 	return hostKey{host: host, port: port}, nil
 }
 
-func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.Source, errs *fielderr.List) *VirtualHost {
+func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: resourceName(vs)}
 	for i, g := range vs.Gateways {
 		if g != "mesh" {
@@ -182,7 +188,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
-		r := compileRoute(&vs.HTTP[i], reg, src, path, errs)
+		r := compileRoute(&vs.HTTP[i], reg, src, env, path, errs)
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
@@ -193,7 +199,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 	return vh
 }
 
-func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, path string, errs *fielderr.List) *Route {
+func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, env *Env, path string, errs *fielderr.List) *Route {
 	r := &Route{Name: hr.Name, Timeout: hr.Timeout}
 	m, err := match.Compile(hr.Match, src)
 	errs.Merge(fielderr.Join(path, "match"), err)
@@ -220,17 +226,17 @@ func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, path st
 	case hr.Timeout > 0 && hr.Timeout < time.Millisecond:
 		errs.Add(fielderr.Join(path, "timeout"), "%v is below the 1ms minimum", hr.Timeout)
 	}
-	for _, f := range []struct {
-		set  bool
-		name string
-	}{
-		{hr.Retries != nil, "retries"}, {hr.Fault != nil, "fault"}, {hr.Mirror != nil, "mirror"},
-		{len(hr.Mirrors) > 0, "mirrors"}, {hr.MirrorPercentage != nil, "mirrorPercentage"}, {hr.MirrorPercent != nil, "mirrorPercent"},
-	} {
-		if f.set {
-			errs.Add(fielderr.Join(path, f.name), "not supported yet")
-		}
+	p, err := retry.New(hr.Retries, env.retryOptions()...)
+	errs.Merge(fielderr.Join(path, "retries"), err)
+	if p != nil {
+		r.retry = p.WithPerTryTimeoutCap(hr.Timeout)
 	}
+	if hr.Fault != nil {
+		inj, err := fault.New(hr.Fault, env.faultOptions()...)
+		errs.Merge(fielderr.Join(path, "fault"), err)
+		r.fault = inj
+	}
+	r.mirrors = compileMirrors(hr, reg, path, errs)
 
 	var reqLevel, respLevel level
 	if hr.Headers != nil {

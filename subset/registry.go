@@ -2,6 +2,7 @@ package subset
 
 import (
 	"fmt"
+	"sync/atomic"
 	"maps"
 	"net"
 	"net/netip"
@@ -11,7 +12,9 @@ import (
 	"strings"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/outlier"
 )
 
 // Registry is the compiled form of a set of ServiceEntries and
@@ -57,28 +60,138 @@ type Cluster struct {
 	// asked for rather than to a picked endpoint.
 	Passthrough bool
 
-	picker balancer.Picker
+	all      []*balancer.Endpoint
+	lb       balancer.Policy
+	rand     balancer.Rand
+	picker   atomic.Pointer[pickerBox] // over the available endpoints
+	detector *outlier.Detector         // nil without outlierDetection
+	limiter  *outlier.Limiter          // nil without limits
+	limits   outlier.Limits            // applied to limiter on Activate
 }
 
-// Pick returns the endpoint for the next attempt.
-func (c *Cluster) Pick() (*balancer.Endpoint, error) { return c.picker.Pick() }
+type pickerBox struct{ balancer.Picker }
 
-// Endpoints returns the cluster's endpoints (none for a nil or passthrough
-// cluster). The slice must not be modified.
+// Pick returns the endpoint for the next attempt, or balancer.ErrNoEndpoint
+// when none is available (every endpoint ejected).
+func (c *Cluster) Pick() (*balancer.Endpoint, error) { return c.picker.Load().Pick() }
+
+// PickAvoiding returns an endpoint not in tried: it picks up to attempts
+// times, as Envoy's previous_hosts predicate with
+// host_selection_retry_max_attempts, and then, where Envoy would settle for
+// a tried endpoint, takes the first available one not tried, so that a
+// retry reaches another endpoint whenever one exists. Only when every
+// available endpoint has been tried does it return a tried one.
+func (c *Cluster) PickAvoiding(tried []*balancer.Endpoint, attempts int) (*balancer.Endpoint, error) {
+	p := c.picker.Load()
+	var ep *balancer.Endpoint
+	for range max(attempts, 1) {
+		var err error
+		if ep, err = p.Pick(); err != nil {
+			return nil, err
+		}
+		if !contains(tried, ep) {
+			return ep, nil
+		}
+	}
+	for _, e := range p.Endpoints() {
+		if !contains(tried, e) {
+			return e, nil
+		}
+	}
+	return ep, nil
+}
+
+func contains(eps []*balancer.Endpoint, ep *balancer.Endpoint) bool {
+	for _, e := range eps {
+		if e == ep {
+			return true
+		}
+	}
+	return false
+}
+
+// Record reports the outcome of an attempt to ep to outlier detection.
+func (c *Cluster) Record(ep *balancer.Endpoint, o outlier.Outcome) {
+	if c.detector != nil {
+		c.detector.Record(ep, o)
+	}
+}
+
+// Limiter returns the cluster's admission limiter, or nil when the cluster
+// has no limits.
+func (c *Cluster) Limiter() *outlier.Limiter { return c.limiter }
+
+// Detector returns the cluster's outlier detector, or nil.
+func (c *Cluster) Detector() *outlier.Detector { return c.detector }
+
+// Endpoints returns all the cluster's endpoints, ejected ones included (none
+// for a nil or passthrough cluster). The slice must not be modified.
 func (c *Cluster) Endpoints() []*balancer.Endpoint {
-	if c == nil || c.picker == nil {
+	if c == nil {
 		return nil
 	}
-	return c.picker.Endpoints()
+	return c.all
+}
+
+// Available returns the endpoints the cluster currently balances over.
+func (c *Cluster) Available() []*balancer.Endpoint {
+	if c == nil || c.Passthrough {
+		return nil
+	}
+	return c.picker.Load().Endpoints()
+}
+
+// rebuild makes the picker balance over the detector's available endpoints.
+func (c *Cluster) rebuild() {
+	p, err := balancer.New(c.lb, c.detector.Available(), c.rand)
+	if err == nil {
+		c.picker.Store(&pickerBox{p})
+	}
 }
 
 // Options are the inputs of Compile besides the configuration.
 type Options struct {
 	// Rand feeds the balancers; nil means math/rand/v2.
 	Rand balancer.Rand
-	// Previous is the registry being replaced, whose endpoint state is
-	// carried over; nil for the first.
+	// Clock runs outlier detection's sweeps; nil means the real clock.
+	Clock clock.Clock
+	// OnEjection, if set, is told of every ejection and return.
+	OnEjection func(cluster *Cluster, e outlier.Event)
+	// Previous is the registry being replaced, whose endpoint state
+	// (active requests, ejections, pool counts) is carried over; nil for
+	// the first. Compile does not change it: Activate does.
 	Previous *Registry
+}
+
+// Activate puts a compiled registry to work: it starts outlier detection's
+// sweeps and applies connection-pool limits to limiters carried over from
+// the previous registry, whose sweeps it stops. Call it once, when the
+// registry starts serving.
+func (r *Registry) Activate(prev *Registry) {
+	if prev != nil {
+		prev.Stop()
+	}
+	for _, svc := range r.services {
+		for _, c := range svc.clusters {
+			if c.limiter != nil {
+				c.limiter.SetLimits(c.limits)
+			}
+			if c.detector != nil {
+				c.detector.Start()
+			}
+		}
+	}
+}
+
+// Stop ends the registry's outlier sweeps.
+func (r *Registry) Stop() {
+	for _, svc := range r.services {
+		for _, c := range svc.clusters {
+			if c.detector != nil {
+				c.detector.Stop()
+			}
+		}
+	}
 }
 
 // Compile validates ServiceEntries and DestinationRules and builds a
@@ -280,9 +393,9 @@ func validatePolicy(p *TrafficPolicy, path string, svc *Service, errs *fielderr.
 		len(p.PortLevelSettings) == 0 && p.RetryBudget == nil {
 		errs.Add(path, "a traffic policy must set at least one field")
 	}
-	validateComponents(p.LoadBalancer, p.ConnectionPool != nil, p.OutlierDetection != nil, p.TLS, path, errs)
-	if p.RetryBudget != nil {
-		errs.Add(fielderr.Join(path, "retryBudget"), "not supported yet")
+	validateComponents(p.LoadBalancer, p.ConnectionPool, p.OutlierDetection, p.TLS, path, errs)
+	if b := p.RetryBudget; b != nil && b.Percent != nil && (*b.Percent < 0 || *b.Percent > 100) {
+		errs.Add(fielderr.Join(path, "retryBudget.percent"), "%v is outside 0-100", *b.Percent)
 	}
 	ports := map[uint32]bool{}
 	for i, pl := range p.PortLevelSettings {
@@ -296,13 +409,13 @@ func validatePolicy(p *TrafficPolicy, path string, svc *Service, errs *fielderr.
 			errs.Add(fielderr.Join(pp, "port.number"), "host %q has no port %d", svc.Host, n)
 		}
 		ports[pl.Port.Number] = true
-		validateComponents(pl.LoadBalancer, pl.ConnectionPool != nil, pl.OutlierDetection != nil, pl.TLS, pp, errs)
+		validateComponents(pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pl.TLS, pp, errs)
 	}
 }
 
 // validateComponents checks the policy components that a port-level entry
 // and a traffic policy share.
-func validateComponents(lb *balancer.Settings, pool, od bool, tls *ClientTLS, path string, errs *fielderr.List) {
+func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od *outlier.Config, tls *ClientTLS, path string, errs *fielderr.List) {
 	if lb != nil {
 		lbPath := fielderr.Join(path, "loadBalancer")
 		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
@@ -318,11 +431,11 @@ func validateComponents(lb *balancer.Settings, pool, od bool, tls *ClientTLS, pa
 			errs.Add(fielderr.Join(lbPath, "warmup"), "not supported yet")
 		}
 	}
-	if pool {
-		errs.Add(fielderr.Join(path, "connectionPool"), "not supported yet")
+	if pool != nil {
+		errs.Merge(fielderr.Join(path, "connectionPool"), pool.Validate())
 	}
-	if od {
-		errs.Add(fielderr.Join(path, "outlierDetection"), "not supported yet")
+	if od != nil {
+		errs.Merge(fielderr.Join(path, "outlierDetection"), od.Validate())
 	}
 	if tls != nil {
 		switch tls.Mode {
@@ -400,27 +513,70 @@ func buildClusters(svc *Service, opts Options) error {
 			if lb := c.Policy.LoadBalancer; lb != nil && lb.Simple == balancer.SimplePassthrough {
 				c.Passthrough = true
 			}
-			if !c.Passthrough {
-				var prev *Cluster
-				if opts.Previous != nil {
-					if ps := opts.Previous.services[svc.Host]; ps != nil {
-						prev = ps.clusters[clusterKey{ss.Name, port.Number}]
-					}
+			var prev *Cluster
+			if opts.Previous != nil {
+				if ps := opts.Previous.services[svc.Host]; ps != nil {
+					prev = ps.clusters[clusterKey{ss.Name, port.Number}]
 				}
-				eps := endpointsFor(svc, ss.Labels, port, prev)
-				policy := balancer.LeastRequest
-				if lb := c.Policy.LoadBalancer; lb != nil {
-					policy, _ = lb.Simple.Policy()
-				}
-				p, err := balancer.New(policy, eps, opts.Rand)
-				if err != nil {
-					return fmt.Errorf("cluster %s: %w", c.Name, err)
-				}
-				c.picker = p
+			}
+			if err := buildCluster(c, svc, ss, port, prev, opts); err != nil {
+				return err
 			}
 			svc.clusters[clusterKey{ss.Name, port.Number}] = c
 		}
 	}
+	return nil
+}
+
+// buildCluster gives c its endpoints, balancer, outlier detector and
+// limiter, carrying state over from prev.
+func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster, opts Options) error {
+	c.rand = opts.Rand
+	c.lb = balancer.LeastRequest
+	if lb := c.Policy.LoadBalancer; lb != nil {
+		c.lb, _ = lb.Simple.Policy()
+	}
+	c.limits = outlier.LimitsFrom(c.Policy.ConnectionPool)
+	if b := c.Policy.RetryBudget; b != nil {
+		c.limits.Budget = &outlier.RetryBudget{Percent: 20, MinConcurrency: 3}
+		if b.Percent != nil {
+			c.limits.Budget.Percent = *b.Percent
+		}
+		if b.MinRetryConcurrency != 0 {
+			c.limits.Budget.MinConcurrency = int(b.MinRetryConcurrency)
+		}
+	}
+	if !c.limits.Unlimited() {
+		if prev != nil && prev.limiter != nil {
+			c.limiter = prev.limiter // counts carry over; limits apply on Activate
+		} else {
+			c.limiter = outlier.NewLimiter(c.limits)
+		}
+	}
+	if c.Passthrough {
+		return nil
+	}
+	c.all = endpointsFor(svc, ss.Labels, port, prev)
+	if od := c.Policy.OutlierDetection; od != nil {
+		var prevDetector *outlier.Detector
+		if prev != nil {
+			prevDetector = prev.detector
+		}
+		var onEvent func(outlier.Event)
+		if opts.OnEjection != nil {
+			onEvent = func(e outlier.Event) { opts.OnEjection(c, e) }
+		}
+		c.detector = outlier.NewDetector(od, c.all, outlier.DetectorOptions{
+			Clock: opts.Clock, OnChange: c.rebuild, OnEvent: onEvent, Previous: prevDetector,
+		})
+		c.rebuild()
+		return nil
+	}
+	p, err := balancer.New(c.lb, c.all, c.rand)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	c.picker.Store(&pickerBox{p})
 	return nil
 }
 

@@ -1,0 +1,133 @@
+package switchyard
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/outlier"
+)
+
+// transportSettings are the connection-level settings of Istio's
+// ConnectionPoolSettings that the mesh's own transports apply.
+type transportSettings struct {
+	connectTimeout    time.Duration
+	idleTimeout       time.Duration // 0: never close idle connections
+	keepAlive         net.KeepAliveConfig
+	disableKeepAlives bool
+	maxConnDuration   time.Duration
+	h2                string // "", "UPGRADE" (h2c prior knowledge) or "DO_NOT_UPGRADE"
+}
+
+// settingsOf applies Istio's defaults: 10s connect timeout, 1h idle timeout.
+func settingsOf(pool *outlier.ConnectionPool) transportSettings {
+	s := transportSettings{connectTimeout: 10 * time.Second, idleTimeout: time.Hour, keepAlive: net.KeepAliveConfig{Enable: true}}
+	if pool == nil {
+		return s
+	}
+	if t := pool.TCP; t != nil {
+		if t.ConnectTimeout > 0 {
+			s.connectTimeout = t.ConnectTimeout
+		}
+		if t.IdleTimeout != nil {
+			s.idleTimeout = *t.IdleTimeout
+		}
+		if k := t.TCPKeepalive; k != nil {
+			s.keepAlive = net.KeepAliveConfig{Enable: true, Idle: k.Time, Interval: k.Interval, Count: int(k.Probes)}
+		}
+		s.maxConnDuration = t.MaxConnectionDuration
+	}
+	if h := pool.HTTP; h != nil {
+		if h.IdleTimeout != nil {
+			s.idleTimeout = *h.IdleTimeout
+		}
+		s.disableKeepAlives = h.MaxRequestsPerConnection == 1
+		if !h.UseClientProtocol {
+			switch h.H2UpgradePolicy {
+			case "UPGRADE", "DO_NOT_UPGRADE":
+				s.h2 = h.H2UpgradePolicy
+			}
+		}
+	}
+	return s
+}
+
+// newTransport returns an HTTP transport with these settings. With dialAddr
+// set, it connects to that address whatever the request's URL names, so a
+// request keeps its URL, Host and TLS server name while going to a chosen
+// endpoint.
+func (s transportSettings) newTransport(dialAddr string) *http.Transport {
+	dialer := &net.Dialer{Timeout: s.connectTimeout, KeepAliveConfig: s.keepAlive}
+	t := &http.Transport{
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       s.idleTimeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableKeepAlives:     s.disableKeepAlives,
+	}
+	switch s.h2 {
+	case "UPGRADE":
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+		t.Protocols.SetHTTP2(true)
+	case "DO_NOT_UPGRADE":
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP1(true)
+		t.ForceAttemptHTTP2 = false
+	}
+	if dialAddr != "" {
+		t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, dialAddr)
+		}
+	}
+	return t
+}
+
+// rotatingTransport bounds connection age (tcp.maxConnectionDuration) the
+// way Envoy drains: past the duration, new requests go to a fresh
+// transport, and the old one's connections close as they fall idle.
+type rotatingTransport struct {
+	settings transportSettings
+	addr     string
+	clock    clock.Clock
+
+	mu      sync.Mutex
+	current *http.Transport
+	since   time.Time
+	old     []*http.Transport
+}
+
+func (r *rotatingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	now := r.clock.Now()
+	if r.current == nil || now.Sub(r.since) >= r.settings.maxConnDuration {
+		if r.current != nil {
+			r.current.CloseIdleConnections()
+			r.old = append(r.old[:0:0], r.current)
+		}
+		r.current, r.since = r.settings.newTransport(r.addr), now
+	}
+	t := r.current
+	for _, o := range r.old {
+		o.CloseIdleConnections() // drain connections that fell idle
+	}
+	r.mu.Unlock()
+	return t.RoundTrip(req)
+}
+
+func (r *rotatingTransport) CloseIdleConnections() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current != nil {
+		r.current.CloseIdleConnections()
+	}
+	for _, o := range r.old {
+		o.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,120 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/retry"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// maxTried bounds the endpoints remembered to avoid on retries.
+const maxTried = 8
+
+// attempter carries out the attempts of one request on one cluster: pick
+// (avoiding endpoints tried before), admit, send, record. It implements
+// retry.Attempter; attempters are pooled.
+type attempter struct {
+	c      *subset.Cluster
+	s      Sender
+	avoid  bool
+	tries  int
+	tried  [maxTried]*balancer.Endpoint
+	ntried int
+}
+
+var attempters = sync.Pool{New: func() any { return new(attempter) }}
+
+func getAttempter(c *subset.Cluster, s Sender, p *retry.Policy) *attempter {
+	a := attempters.Get().(*attempter)
+	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts()}
+	return a
+}
+
+func putAttempter(a *attempter) {
+	*a = attempter{}
+	attempters.Put(a)
+}
+
+// errNoHealthyUpstream ends the attempt loop: no endpoint can be picked.
+type noHealthyUpstream struct{}
+
+func (noHealthyUpstream) Error() string   { return "route: no healthy upstream" }
+func (noHealthyUpstream) Retriable() bool { return false }
+
+var errNoHealthyUpstream error = noHealthyUpstream{}
+
+func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
+	c := a.c
+	if c.Passthrough {
+		return a.s.Send(req, c, nil)
+	}
+	var tried []*balancer.Endpoint
+	if a.avoid {
+		tried = a.tried[:a.ntried]
+	}
+	ep, err := c.PickAvoiding(tried, a.tries)
+	if err != nil {
+		return nil, errNoHealthyUpstream
+	}
+	if a.ntried < maxTried {
+		a.tried[a.ntried] = ep
+		a.ntried++
+	}
+	if lim := c.Limiter(); lim != nil {
+		if err := lim.Acquire(req.Context()); err != nil {
+			return nil, err // an overflow is never retried nor counted
+		}
+		defer lim.Release()
+	}
+	ep.State.Begin()
+	resp, err := a.s.Send(req, c, ep)
+	ep.State.End()
+	if o, ok := outcome(req, resp, err); ok {
+		c.Record(ep, o)
+	}
+	return resp, err
+}
+
+func (a *attempter) AllowRetry() bool {
+	if lim := a.c.Limiter(); lim != nil {
+		return lim.AllowRetry()
+	}
+	return true
+}
+
+func (a *attempter) RetryDone() {
+	if lim := a.c.Limiter(); lim != nil {
+		lim.RetryDone()
+	}
+}
+
+// outcome reduces an attempt's result to what outlier detection counts; it
+// reports false when the caller gave up, which says nothing of the
+// endpoint.
+func outcome(req *http.Request, resp *http.Response, err error) (outlier.Outcome, bool) {
+	if err != nil {
+		cause := context.Cause(req.Context())
+		switch {
+		case errors.Is(cause, retry.ErrPerTryTimeout), errors.Is(cause, ErrRouteTimeout):
+			return outlier.Outcome{Local: outlier.LocalTimeout}, true
+		case req.Context().Err() != nil:
+			return outlier.Outcome{}, false
+		}
+		return outlier.Outcome{Local: outlier.LocalConnect}, true
+	}
+	// A grpc-status in the response headers (a trailers-only response)
+	// counts as its HTTP equivalent, as Envoy does.
+	if gs := resp.Header.Get("Grpc-Status"); gs != "" {
+		if code, err := strconv.Atoi(gs); err == nil {
+			return outlier.Outcome{Status: fault.HTTPStatusForGRPC(code)}, true
+		}
+	}
+	return outlier.Outcome{Status: resp.StatusCode}, true
+}
