@@ -2,7 +2,6 @@ package subset
 
 import (
 	"fmt"
-	"sync/atomic"
 	"maps"
 	"net"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
