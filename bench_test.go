@@ -58,11 +58,25 @@ func newBare() *bareTransport {
 
 func (b *bareTransport) RoundTrip(*http.Request) (*http.Response, error) { return b.resp, nil }
 
+// armedTable is realisticTable with the catch-all route's resilience armed
+// but idle: explicit retries that do not fire and faults at 0%.
+var armedTable = strings.Replace(realisticTable, `  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}`, `  - retries: {attempts: 3, retryOn: "5xx,reset,connect-failure"}
+    fault:
+      delay: {fixedDelay: 1s, percentage: {value: 0}}
+      abort: {httpStatus: 503, percentage: {value: 0}}
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}`, 1)
+
 func realisticMesh(tb testing.TB, opts ...switchyard.Option) *switchyard.Mesh {
+	return tableMesh(tb, realisticTable, opts...)
+}
+
+func tableMesh(tb testing.TB, table string, opts ...switchyard.Option) *switchyard.Mesh {
 	tb.Helper()
 	b, err := os.ReadFile("testdata/bookinfo.yaml")
 	require.NoError(tb, err)
-	cfg, err := switchyard.Parse(append(b, []byte("\n---\n"+realisticTable)...))
+	cfg, err := switchyard.Parse(append(b, []byte("\n---\n"+table)...))
 	require.NoError(tb, err)
 	m, err := switchyard.New(cfg, opts...)
 	require.NoError(tb, err)
@@ -97,6 +111,15 @@ func TestTransportAllocationBudget(t *testing.T) {
 	})
 	assert.Zero(t, allocs-floor, "own transports, no header operations: 0 allocations")
 
+	armed := tableMesh(t, armedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)
+	allocs = testing.AllocsPerRun(1000, func() {
+		resp, err := armed.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatal(resp, err)
+		}
+	})
+	assert.Zero(t, allocs-floor, "retries armed but not firing, faults at 0%: 0 allocations")
+
 	withBase := realisticMesh(t).Transport(bare)
 	allocs = testing.AllocsPerRun(1000, func() {
 		resp, err := withBase.RoundTrip(req)
@@ -116,6 +139,7 @@ func BenchmarkTransport(b *testing.B) {
 		{"bare", bare},
 		{"mesh/own-transports", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
 		{"mesh/base", realisticMesh(b).Transport(bare)},
+		{"mesh/own-transports/armed", tableMesh(b, armedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

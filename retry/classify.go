@@ -97,8 +97,8 @@ func (p *Policy) RetryResponse(req *http.Request, resp *http.Response) bool {
 	case p.Has(OnRetriableHeaders) && retriableHeader(req, resp):
 		return true
 	}
-	if gs := resp.Header.Get("Grpc-Status"); gs != "" {
-		return p.on&grpcConditions[gs] != 0
+	if gs := resp.Header["Grpc-Status"]; len(gs) > 0 {
+		return p.on&grpcConditions[gs[0]] != 0
 	}
 	return false
 }
@@ -109,7 +109,9 @@ func (p *Policy) retriableCode(req *http.Request, s int) bool {
 			return true
 		}
 	}
-	for _, v := range req.Header.Values("X-Envoy-Retriable-Status-Codes") {
+	// Header names here are canonical already: index the map directly
+	// rather than pay for canonicalisation on every response.
+	for _, v := range req.Header["X-Envoy-Retriable-Status-Codes"] {
 		for _, tok := range strings.Split(v, ",") {
 			if c, err := strconv.Atoi(strings.TrimSpace(tok)); err == nil && c == s {
 				return true
@@ -120,7 +122,7 @@ func (p *Policy) retriableCode(req *http.Request, s int) bool {
 }
 
 func retriableHeader(req *http.Request, resp *http.Response) bool {
-	for _, v := range req.Header.Values("X-Envoy-Retriable-Header-Names") {
+	for _, v := range req.Header["X-Envoy-Retriable-Header-Names"] {
 		for _, name := range strings.Split(v, ",") {
 			if _, ok := resp.Header[http.CanonicalHeaderKey(strings.TrimSpace(name))]; ok {
 				return true

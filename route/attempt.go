@@ -76,8 +76,10 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 	ep.State.Begin()
 	resp, err := a.s.Send(req, c, ep)
 	ep.State.End()
-	if o, ok := outcome(req, resp, err); ok {
-		c.Record(ep, o)
+	if c.Detector() != nil {
+		if o, ok := outcome(req, resp, err); ok {
+			c.Record(ep, o)
+		}
 	}
 	return resp, err
 }
@@ -111,8 +113,8 @@ func outcome(req *http.Request, resp *http.Response, err error) (outlier.Outcome
 	}
 	// A grpc-status in the response headers (a trailers-only response)
 	// counts as its HTTP equivalent, as Envoy does.
-	if gs := resp.Header.Get("Grpc-Status"); gs != "" {
-		if code, err := strconv.Atoi(gs); err == nil {
+	if gs := resp.Header["Grpc-Status"]; len(gs) > 0 {
+		if code, err := strconv.Atoi(gs[0]); err == nil {
 			return outlier.Outcome{Status: fault.HTTPStatusForGRPC(code)}, true
 		}
 	}
