@@ -3,8 +3,9 @@
 // sidecar does for a VirtualService, a DestinationRule and a ServiceEntry:
 // match requests on URI, headers, method and more, split traffic by weight
 // across labelled subsets, balance load over endpoints, rewrite, redirect,
-// answer directly and time out, with no proxy hop, no sidecar and no
-// control plane.
+// answer directly, inject faults, retry, time out, eject failing endpoints,
+// shed load past connection-pool limits and mirror traffic, with no proxy
+// hop, no sidecar and no control plane.
 //
 // # Use
 //
@@ -19,11 +20,15 @@
 //	err = mesh.Update(newCfg) // atomic swap; no request lost, no state reset
 //
 // A request to a host the configuration knows is matched against the
-// host's routes in order; the first match decides its fate. A forward is
-// sent to one of the route's weighted destinations (drawn once per request)
-// and, within the destination's subset, to an endpoint picked by the
-// DestinationRule's load balancer. Requests to hosts the configuration does
-// not know pass through unchanged.
+// host's routes in order; the first match decides its fate. A forward runs
+// the route's fault (delay, then abort) within its timeout, goes to one of
+// its weighted destinations (drawn once per request), sends copies to its
+// mirrors, and runs the retry policy's attempt loop: each attempt picks an
+// endpoint of the destination's subset with the DestinationRule's load
+// balancer (avoiding endpoints already tried and those outlier detection
+// ejected), passes the cluster's connection-pool limits, and reports its
+// outcome. Requests to hosts the configuration does not know pass through
+// unchanged.
 //
 // # Semantics
 //
@@ -31,8 +36,10 @@
 // first matching route wins, match blocks OR'ed and conditions AND'ed,
 // regexes are RE2 matched against the whole value, weights are relative,
 // least-request balancing is the default, header operations run in Envoy's
-// order, a known host with no matching route answers 404, an unreachable
-// upstream 503 and a route timeout 504 "upstream request timeout". The
+// order, Istio's default retry policy applies when a route sets none, a
+// known host with no matching route answers 404, an overflow 503 with
+// x-envoy-overloaded, an unreachable upstream 503 and a timeout 504
+// "upstream request timeout". The
 // manifests are validated in full; every problem is reported as a
 // [ConfigError] with its resource and field path, and a rejected
 // [Mesh.Update] leaves the running configuration in place.
@@ -41,7 +48,9 @@
 //
 // The root package is the facade. Beneath it, each package has one purpose:
 // match (request predicates), route (VirtualService routing), subset
-// (ServiceEntry and DestinationRule: endpoints, subsets, clusters) and
-// balancer (endpoint picking). meshtest provides in-memory backends for
+// (ServiceEntry and DestinationRule: endpoints, subsets, clusters),
+// balancer (endpoint picking), outlier (ejection and admission), retry and
+// fault. retry, fault and outlier's Limiter also wrap any RoundTripper on
+// their own. meshtest provides in-memory backends for
 // tests, in the manner of net/http/httptest.
 package switchyard
