@@ -8,9 +8,11 @@
 // (all its endpoints). The first route whose match blocks accept the
 // request wins; a known host whose routes all miss answers 404, as Envoy's
 // "no route" reply. The route's action is a redirect, a direct response, or
-// a forward to one of its weighted destinations, drawn once per request:
-// the destination's cluster picks an endpoint and a [Sender] sends the
-// request there.
+// a forward: the route's fault (delay, then abort) runs within its timeout,
+// one weighted destination is drawn, mirrors get their copies, and the
+// retry policy's attempt loop sends attempts through a [Sender], each to an
+// endpoint its cluster picks (avoiding those tried), admitted by the
+// cluster's limits and reported to its outlier detection.
 //
 // Header operations follow Envoy's order: removes before sets and adds, sets
 // and adds in key order; with one destination its operations follow the
