@@ -1,8 +1,6 @@
 package fault
 
 import (
-	"context"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
 
@@ -129,7 +128,7 @@ func (i *Injector) drawn(perMillion uint64) bool {
 // or ctx's error if the context ended during the delay.
 func (i *Injector) Apply(req *http.Request) (*http.Response, error) {
 	if i.drawn(i.delayPerMillion) {
-		if err := i.wait(req.Context(), i.delay); err != nil {
+		if err := clock.Sleep(req.Context(), i.clock, i.delay); err != nil {
 			return nil, err
 		}
 	}
@@ -137,18 +136,6 @@ func (i *Injector) Apply(req *http.Request) (*http.Response, error) {
 		return i.Abort(req), nil
 	}
 	return nil, nil
-}
-
-func (i *Injector) wait(ctx context.Context, d time.Duration) error {
-	done := make(chan struct{})
-	t := i.clock.AfterFunc(d, func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return context.Cause(ctx)
-	}
 }
 
 // Abort returns the local reply of an abort: the HTTP status with body
@@ -165,9 +152,9 @@ func (i *Injector) Abort(req *http.Request) *http.Response {
 			"Grpc-Status":  {strconv.Itoa(code)},
 			"Grpc-Message": {url.PathEscape(AbortBody)},
 		}
-		return reply(req, http.StatusOK, h, "")
+		return reply.New(req, http.StatusOK, h, "")
 	}
-	return reply(req, i.httpStatus, http.Header{"Content-Type": {"text/plain"}}, AbortBody)
+	return reply.New(req, i.httpStatus, nil, AbortBody)
 }
 
 // RoundTripper returns an http.RoundTripper that applies the fault to each
@@ -199,19 +186,4 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 // IsGRPC reports whether req is a gRPC request.
 func IsGRPC(req *http.Request) bool {
 	return strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc")
-}
-
-func reply(req *http.Request, status int, h http.Header, body string) *http.Response {
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}
 }

@@ -3,17 +3,17 @@ package meshtest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/switchyard-go/switchyard/internal/reply"
 )
 
 // Network is a set of in-memory backends addressed by "host:port". It is
@@ -255,19 +255,7 @@ func (b *Backend) serve(req *http.Request) (*http.Response, error) {
 		resp.Request = req
 		return resp, nil
 	}
-	text := b.Name
-	h := http.Header{"X-Backend": {b.Name}, "Content-Type": {"text/plain"}, "Content-Length": {strconv.Itoa(len(text))}}
-	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(text)),
-		ContentLength: int64(len(text)),
-		Request:       req,
-	}, nil
+	return reply.New(req, status, http.Header{"X-Backend": {b.Name}}, b.Name), nil
 }
 
 func wait(ctx context.Context, latency time.Duration, hang bool) error {

@@ -2,11 +2,11 @@ package outlier
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/switchyard-go/switchyard/internal/reply"
 )
 
 // OverflowError is the error of a request refused by a connection-pool
@@ -248,15 +248,5 @@ const OverflowBody = "upstream connect error or disconnect/reset before headers.
 // OverflowResponse is Envoy's reply to a request refused by a limit: 503
 // with x-envoy-overloaded: true.
 func OverflowResponse(req *http.Request) *http.Response {
-	return &http.Response{
-		Status:        "503 Service Unavailable",
-		StatusCode:    http.StatusServiceUnavailable,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        http.Header{"X-Envoy-Overloaded": {"true"}, "Content-Type": {"text/plain"}},
-		Body:          io.NopCloser(strings.NewReader(OverflowBody)),
-		ContentLength: int64(len(OverflowBody)),
-		Request:       req,
-	}
+	return reply.New(req, http.StatusServiceUnavailable, http.Header{"X-Envoy-Overloaded": {"true"}}, OverflowBody)
 }

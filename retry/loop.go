@@ -130,7 +130,7 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 		if resp != nil {
 			drain(resp)
 		}
-		if err := p.sleep(req.Context(), wait); err != nil {
+		if err := clock.Sleep(req.Context(), p.env.clock, wait); err != nil {
 			a.RetryDone()
 			return nil, err
 		}
@@ -175,21 +175,6 @@ func (p *Policy) attemptRequest(req *http.Request, n int, r *replay) (*http.Requ
 		out.Body = body
 	}
 	return out, stop
-}
-
-func (p *Policy) sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	done := make(chan struct{})
-	t := p.env.clock.AfterFunc(d, func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return context.Cause(ctx)
-	}
 }
 
 // drain reads a little of a discarded response so that its connection can
