@@ -471,3 +471,28 @@ func TestGRPCAbortThroughTheMesh(t *testing.T) {
 	assert.Equal(t, "14", resp.Header.Get("Grpc-Status"))
 	assert.Equal(t, fmt.Sprint(0), fmt.Sprint(f.backend["v1"].Count()))
 }
+
+type closeTracker struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeTracker) Close() error { c.closed = true; return nil }
+
+func TestRequestBodyClosedWhenNothingIsSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, ejectionMesh)
+		for _, v := range []string{"v1", "v2", "v3"} {
+			f.backend[v].Respond(503)
+		}
+		for range 9 {
+			f.get("http://ratings:9080/")
+		}
+		body := &closeTracker{Reader: strings.NewReader("x")}
+		req, _ := http.NewRequest(http.MethodPost, "http://ratings:9080/", body)
+		req.GetBody = nil
+		resp, _ := f.do(req)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.True(t, body.closed, "no healthy upstream: the body is closed all the same")
+	})
+}

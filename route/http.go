@@ -293,6 +293,9 @@ func mirrorRequest(out, req *http.Request, r *Route, port uint32, s Sender, env 
 // failure turns the error of a forward into Envoy's local reply, or returns
 // it when the caller itself gave up.
 func failure(req, out *http.Request, err error) (*http.Response, error) {
+	// The request may never have been sent (overflow, no healthy
+	// upstream): its body is still ours to close, as RoundTrip must.
+	closeBody(req)
 	if req.Context().Err() != nil {
 		return nil, err // the caller gave up
 	}
