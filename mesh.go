@@ -35,6 +35,8 @@ type Mesh struct {
 	extraMu    sync.Mutex
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
+
+	resolvers grpcResolvers // gRPC resolvers, told of updates
 }
 
 type endpointTransport struct {
@@ -165,6 +167,8 @@ func (m *Mesh) install(s *snapshot) {
 	s.registry.Activate(prev)
 	m.transports.Store(&next)
 	m.snap.Store(s)
+	m.updateResolvers()
+	m.updateResolvers()
 	if old != nil {
 		for st, t := range *old {
 			if n, kept := next[st]; !kept || n.rt != t.rt {

@@ -253,6 +253,17 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
+// Backoff returns the back-off before retry n (from 1), drawn anew: uniform
+// in [0, min(2^(n-1)·base, 10·base)).
+func (p *Policy) Backoff(n int) time.Duration {
+	j := newFullJitter(p.backoff, p.env.rand)
+	var d time.Duration
+	for range max(n, 1) {
+		d = j.NextBackOff()
+	}
+	return d
+}
+
 // fullJitter draws each back-off uniformly from [0, window), where the
 // windows come from an exponential back-off with no randomisation: base,
 // 2·base, 4·base, … capped at 10·base, as Envoy's

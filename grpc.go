@@ -1,0 +1,246 @@
+package switchyard
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/base"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/status"
+
+	"github.com/switchyard-go/switchyard/route"
+)
+
+// balancerName is the gRPC load-balancing policy that picks by the mesh's
+// routing decisions.
+const balancerName = "switchyard_mesh"
+
+func init() {
+	balancer.Register(base.NewBalancerBuilder(balancerName, pickerBuilder{}, base.Config{HealthCheck: false}))
+}
+
+// DialOptions returns the options that make a grpc.ClientConn obey the
+// mesh, for grpc.NewClient(target, mesh.DialOptions()...). The target's
+// host (say "reviews:9080") names the service.
+//
+// The integration follows gRPC's own xDS design without a control plane: a
+// resolver, registered for this ClientConn only, lists the endpoints of the
+// target's ServiceEntry; a balancer keeps a SubConn per endpoint, each
+// dialled through the ClientConn's own options (credentials, context
+// dialer) with the endpoint's "host:port" as address; interceptors make the
+// route decision once per call (match on "/pkg.Service/Method" and metadata,
+// fault, timeout, weighted destination, admission) and run the retry loop;
+// and the picker picks each attempt's endpoint within the chosen cluster,
+// avoiding endpoints tried and ejected, and reports how the attempt ended to
+// outlier detection. Targets the configuration does not know resolve
+// through DNS as usual.
+func (m *Mesh) DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithResolvers(&resolverBuilder{m: m, scheme: "dns"}, &resolverBuilder{m: m, scheme: "passthrough"}),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + balancerName + `":{}}]}`),
+		grpc.WithChainUnaryInterceptor(m.unaryInterceptor),
+		grpc.WithChainStreamInterceptor(m.streamInterceptor),
+	}
+}
+
+// targetHost returns the host:port part of a ClientConn's target.
+func targetHost(target string) string {
+	if i := strings.Index(target, "://"); i >= 0 {
+		target = target[i+3:]
+		if j := strings.IndexByte(target, '/'); j >= 0 {
+			target = target[j+1:]
+		}
+	}
+	return target
+}
+
+// route looks up the virtual host of a ClientConn's target.
+func (m *Mesh) routeFor(cc *grpc.ClientConn) (*route.VirtualHost, string, uint32, *snapshot) {
+	authority := targetHost(cc.Target())
+	host, port := route.SplitAuthority(authority, "http")
+	s := m.snap.Load()
+	return s.table.Lookup(host, port), authority, port, s
+}
+
+func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if m.closed.Load() {
+		return status.Error(codes.Unavailable, ErrClosed.Error())
+	}
+	vh, authority, port, _ := m.routeFor(cc)
+	if vh == nil {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	in := route.GRPCInput(ctx, method, authority, port)
+	return vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+}
+
+func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if m.closed.Load() {
+		return nil, status.Error(codes.Unavailable, ErrClosed.Error())
+	}
+	vh, authority, port, _ := m.routeFor(cc)
+	if vh == nil {
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	in := route.GRPCInput(ctx, method, authority, port)
+	return vh.Stream(ctx, &in, &m.env, func(ctx context.Context) (grpc.ClientStream, error) {
+		return streamer(ctx, desc, cc, method, opts...)
+	})
+}
+
+// resolverBuilder resolves the mesh's hosts to their endpoints and hands
+// other targets to gRPC's own resolver of the same scheme.
+type resolverBuilder struct {
+	m      *Mesh
+	scheme string
+}
+
+func (b *resolverBuilder) Scheme() string { return b.scheme }
+
+func (b *resolverBuilder) Build(target resolver.Target, cc resolver.ClientConn, opts resolver.BuildOptions) (resolver.Resolver, error) {
+	authority := target.Endpoint()
+	host, _ := route.SplitAuthority(authority, "http")
+	if b.m.snap.Load().registry.Lookup(host) == nil {
+		if fallback := resolver.Get(b.scheme); fallback != nil {
+			return fallback.Build(target, cc, opts)
+		}
+	}
+	r := &meshResolver{m: b.m, host: host, authority: authority, cc: cc}
+	b.m.addResolver(r)
+	r.update()
+	return r, nil
+}
+
+// meshResolver lists the endpoints of every cluster of one host, and lists
+// them again when the mesh's configuration changes.
+type meshResolver struct {
+	m         *Mesh
+	host      string
+	authority string
+	cc        resolver.ClientConn
+	closed    atomic.Bool
+}
+
+func (r *meshResolver) update() {
+	if r.closed.Load() {
+		return
+	}
+	svc := r.m.snap.Load().registry.Lookup(r.host)
+	var addrs []resolver.Address
+	seen := map[string]bool{}
+	if svc != nil {
+		for _, c := range svc.Clusters() {
+			if c.Passthrough && !seen[r.authority] {
+				seen[r.authority] = true
+				addrs = append(addrs, resolver.Address{Addr: r.authority})
+			}
+			for _, ep := range c.Endpoints() {
+				if !seen[ep.Address] {
+					seen[ep.Address] = true
+					addrs = append(addrs, resolver.Address{Addr: ep.Address})
+				}
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		r.cc.ReportError(status.Error(codes.Unavailable, "switchyard: host "+r.host+" has no endpoints"))
+		return
+	}
+	r.cc.UpdateState(resolver.State{Addresses: addrs})
+}
+
+func (r *meshResolver) ResolveNow(resolver.ResolveNowOptions) {}
+
+func (r *meshResolver) Close() {
+	r.closed.Store(true)
+	r.m.removeResolver(r)
+}
+
+// grpcResolvers are the mesh's live resolvers, told of every Update.
+type grpcResolvers struct {
+	mu  sync.Mutex
+	set map[*meshResolver]struct{}
+}
+
+func (m *Mesh) addResolver(r *meshResolver) {
+	m.resolvers.mu.Lock()
+	defer m.resolvers.mu.Unlock()
+	if m.resolvers.set == nil {
+		m.resolvers.set = map[*meshResolver]struct{}{}
+	}
+	m.resolvers.set[r] = struct{}{}
+}
+
+func (m *Mesh) removeResolver(r *meshResolver) {
+	m.resolvers.mu.Lock()
+	defer m.resolvers.mu.Unlock()
+	delete(m.resolvers.set, r)
+}
+
+// updateResolvers relists the endpoints of every live resolver.
+func (m *Mesh) updateResolvers() {
+	m.resolvers.mu.Lock()
+	rs := make([]*meshResolver, 0, len(m.resolvers.set))
+	for r := range m.resolvers.set {
+		rs = append(rs, r)
+	}
+	m.resolvers.mu.Unlock()
+	for _, r := range rs {
+		r.update()
+	}
+}
+
+// pickerBuilder builds a picker over the ready SubConns.
+type pickerBuilder struct{}
+
+func (pickerBuilder) Build(info base.PickerBuildInfo) balancer.Picker {
+	p := &picker{ready: make(map[string]balancer.SubConn, len(info.ReadySCs))}
+	for sc, sci := range info.ReadySCs {
+		p.ready[sci.Address.Addr] = sc
+		p.all = append(p.all, sc)
+	}
+	return p
+}
+
+// picker picks the SubConn of the endpoint the call's cluster chooses.
+type picker struct {
+	ready map[string]balancer.SubConn
+	all   []balancer.SubConn
+	next  atomic.Uint32
+}
+
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	call := route.CallFromContext(info.Ctx)
+	if call == nil || call.Cluster.Passthrough {
+		// A call the interceptors did not route (or a passthrough host):
+		// round robin over the ready connections.
+		if len(p.all) == 0 {
+			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+		}
+		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
+	}
+	ep, err := call.Pick(p.isReady)
+	if err == route.ErrNotReady {
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	}
+	if err != nil {
+		return balancer.PickResult{}, err
+	}
+	ep.State.Begin()
+	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
+		ep.State.End()
+		call.Record(ep, di.Err)
+	}}, nil
+}
+
+func (p *picker) isReady(addr string) bool {
+	_, ok := p.ready[addr]
+	return ok
+}

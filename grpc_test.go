@@ -1,0 +1,375 @@
+package switchyard_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/stat"
+	"github.com/switchyard-go/switchyard/meshtest"
+)
+
+// grpcBackend is a real grpc-go TestService that answers with its name.
+type grpcBackend struct {
+	testpb.UnimplementedTestServiceServer
+	name string
+
+	mu        sync.Mutex
+	calls     int
+	failFirst int
+	failCode  codes.Code
+	fail      codes.Code // every call, when not OK
+	hang      bool
+	attempts  []string // grpc-previous-rpc-attempts seen
+}
+
+func (b *grpcBackend) script() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	if b.failFirst > 0 {
+		b.failFirst--
+		return status.Error(b.failCode, "scripted failure")
+	}
+	if b.fail != codes.OK {
+		return status.Error(b.fail, "scripted failure")
+	}
+	return nil
+}
+
+func (b *grpcBackend) UnaryCall(ctx context.Context, _ *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	b.mu.Lock()
+	b.attempts = append(b.attempts, append(md.Get("grpc-previous-rpc-attempts"), "")[0])
+	hang := b.hang
+	b.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	if err := b.script(); err != nil {
+		return nil, err
+	}
+	return &testpb.SimpleResponse{Payload: &testpb.Payload{Body: []byte(b.name)}}, nil
+}
+
+func (b *grpcBackend) FullDuplexCall(stream testpb.TestService_FullDuplexCallServer) error {
+	if err := b.script(); err != nil {
+		return err
+	}
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		body := append([]byte(b.name+":"), req.GetPayload().GetBody()...)
+		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: body}}); err != nil {
+			return err
+		}
+	}
+}
+
+func (b *grpcBackend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls
+}
+
+// grpcFixture runs one grpc-go server per endpoint on bufconn, and a
+// ClientConn through the mesh.
+type grpcFixture struct {
+	mesh    *switchyard.Mesh
+	client  testpb.TestServiceClient
+	backend map[string]*grpcBackend
+}
+
+func newGRPCFixture(t *testing.T, manifests string, opts ...switchyard.Option) *grpcFixture {
+	t.Helper()
+	cfg, err := switchyard.Parse(append(bookinfo(t), []byte("\n---\n"+manifests)...))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg, opts...)
+	require.NoError(t, err)
+	f := &grpcFixture{mesh: m, backend: map[string]*grpcBackend{}}
+	listeners := map[string]*bufconn.Listener{}
+	for i, v := range []string{"v1", "v2", "v3"} {
+		lis := bufconn.Listen(1 << 20)
+		srv := grpc.NewServer()
+		b := &grpcBackend{name: v}
+		testpb.RegisterTestServiceServer(srv, b)
+		go srv.Serve(lis)
+		t.Cleanup(srv.Stop)
+		listeners[fmt.Sprintf("10.0.0.%d:9080", i+1)] = lis
+		f.backend[v] = b
+	}
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		if lis, ok := listeners[addr]; ok {
+			return lis.DialContext(ctx)
+		}
+		return nil, fmt.Errorf("no server at %s", addr)
+	}
+	conn, err := grpc.NewClient("reviews:9080", append(m.DialOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dialer))...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		conn.Close()
+		m.Close()
+	})
+	f.client = testpb.NewTestServiceClient(conn)
+	return f
+}
+
+func (f *grpcFixture) call(t *testing.T, kv ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if len(kv) > 0 {
+		ctx = metadata.AppendToOutgoingContext(ctx, kv...)
+	}
+	resp, err := f.client.UnaryCall(ctx, &testpb.SimpleRequest{})
+	if err != nil {
+		return "", err
+	}
+	return string(resp.GetPayload().GetBody()), nil
+}
+
+func grpcVS(http string) string { return vs(http) }
+
+func TestGRPCRoutesByMetadataAndMethod(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - match: [{uri: {prefix: /grpc.testing.TestService/Full}}]
+    route: [{destination: {host: reviews, subset: v3}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+`))
+	for range 20 {
+		got, err := f.call(t)
+		require.NoError(t, err)
+		require.Equal(t, "v1", got)
+		got, err = f.call(t, "end-user", "jason")
+		require.NoError(t, err)
+		require.Equal(t, "v2", got, "metadata are headers")
+	}
+	stream, err := f.client.FullDuplexCall(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("hi")}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, "v3:hi", string(resp.GetPayload().GetBody()), "the method path is the uri")
+	require.NoError(t, stream.CloseSend())
+	_, err = stream.Recv()
+	assert.ErrorIs(t, err, io.EOF)
+}
+
+func TestGRPCWeightedSplit(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+`), switchyard.WithRand(meshtest.NewRand(21)))
+	const n = 2000
+	for range n {
+		_, err := f.call(t)
+		require.NoError(t, err)
+	}
+	lo, hi := stat.BinomialInterval(n, 0.1)
+	got := f.backend["v2"].count()
+	assert.True(t, got >= lo && got <= hi, "v2 got %d of %d, want %d..%d", got, n, lo, hi)
+	assert.Equal(t, n, got+f.backend["v1"].count())
+}
+
+func TestGRPCFaultAborts(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - match: [{headers: {end-user: {exact: a}}}]
+    fault: {abort: {grpcStatus: RESOURCE_EXHAUSTED, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - match: [{headers: {end-user: {exact: b}}}]
+    fault: {abort: {httpStatus: 404, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	_, err := f.call(t, "end-user", "a")
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	_, err = f.call(t, "end-user", "b")
+	assert.Equal(t, codes.Unimplemented, status.Code(err), "httpStatus 404 maps to UNIMPLEMENTED")
+	_, err = f.call(t, "end-user", "c")
+	assert.Equal(t, codes.Unimplemented, status.Code(err), "no route matched: Envoy's 404")
+	assert.Zero(t, f.backend["v1"].count())
+}
+
+func TestGRPCRouteTimeoutIsDeadlineExceeded(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - timeout: 50ms
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	f.backend["v1"].hang = true
+	start := time.Now()
+	_, err := f.call(t)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestGRPCRetriesWithExactAttempts(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - retries: {attempts: 3, retryOn: unavailable}
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	b := f.backend["v1"]
+	b.failFirst, b.failCode = 2, codes.Unavailable
+	got, err := f.call(t)
+	require.NoError(t, err)
+	assert.Equal(t, "v1", got)
+	assert.Equal(t, 3, b.count())
+	assert.Equal(t, []string{"", "1", "2"}, b.attempts, "grpc-previous-rpc-attempts on retries")
+
+	b.failFirst, b.failCode = 1, codes.Internal
+	_, err = f.call(t)
+	assert.Equal(t, codes.Internal, status.Code(err), "INTERNAL is not in retryOn")
+	assert.Equal(t, 4, b.count())
+}
+
+func TestGRPCOutlierEjection(t *testing.T) {
+	f := newGRPCFixture(t, `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3, interval: 1m, baseEjectionTime: 1m, maxEjectionPercent: 100}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}]
+---
+`+grpcVS(`
+  - retries: {attempts: 0}
+    route: [{destination: {host: ratings}}]
+`), switchyard.WithRand(meshtest.NewRand(6)))
+	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
+	failures := 0
+	for range 60 {
+		if _, err := f.call(t); err != nil {
+			failures++
+		}
+	}
+	assert.Equal(t, 3, failures, "ejected at its third consecutive INTERNAL")
+	assert.Equal(t, 3, f.backend["v2"].count())
+}
+
+func TestGRPCPoolOverflowIsUnavailableAndNotRetried(t *testing.T) {
+	f := newGRPCFixture(t, `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 1}}}
+---
+`+grpcVS(`
+  - retries: {attempts: 3, retryOn: unavailable}
+    route: [{destination: {host: ratings}}]
+`))
+	f.backend["v1"].hang = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.client.UnaryCall(ctx, &testpb.SimpleRequest{})
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		f.backend["v1"].mu.Lock()
+		defer f.backend["v1"].mu.Unlock()
+		return len(f.backend["v1"].attempts) == 1
+	}, 5*time.Second, time.Millisecond)
+	_, err := f.call(t)
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Contains(t, status.Convert(err).Message(), "overflow")
+	f.backend["v1"].mu.Lock()
+	assert.Len(t, f.backend["v1"].attempts, 1, "the overflow was neither sent nor retried")
+	f.backend["v1"].mu.Unlock()
+	cancel()
+	<-done
+}
+
+func TestGRPCStreamRetriedBeforeFirstResponse(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - retries: {attempts: 2, retryOn: unavailable}
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	b := f.backend["v1"]
+	b.failFirst, b.failCode = 1, codes.Unavailable
+	stream, err := f.client.FullDuplexCall(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("a")}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err, "the failed first attempt is retried and the sent message replayed")
+	assert.Equal(t, "v1:a", string(resp.GetPayload().GetBody()))
+	require.NoError(t, stream.CloseSend())
+	_, err = stream.Recv()
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Equal(t, 2, b.count())
+}
+
+func TestGRPCOnLoopbackTCP(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	testpb.RegisterTestServiceServer(srv, &grpcBackend{name: "loopback"})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	_, port, _ := net.SplitHostPort(lis.Addr().String())
+	cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {grpc: %s}}]
+`, port)))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	defer m.Close()
+	conn, err := grpc.NewClient("ratings:9080", append(m.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := testpb.NewTestServiceClient(conn).UnaryCall(ctx, &testpb.SimpleRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, "loopback", string(resp.GetPayload().GetBody()))
+}

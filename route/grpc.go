@@ -1,0 +1,209 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/retry"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// Call is the routing decision of one gRPC call, carried in the context of
+// each attempt so that the ClientConn's picker picks within the chosen
+// cluster, avoiding endpoints already tried.
+type Call struct {
+	// Cluster is the destination cluster drawn for the call.
+	Cluster *subset.Cluster
+	avoid   bool
+	tries   int
+	tried   [maxTried]*balancer.Endpoint
+	ntried  int
+}
+
+type callKey struct{}
+
+// CallFromContext returns the call state the mesh's interceptors put in an
+// attempt's context, or nil.
+func CallFromContext(ctx context.Context) *Call {
+	c, _ := ctx.Value(callKey{}).(*Call)
+	return c
+}
+
+// ErrNotReady is returned by Call.Pick when no endpoint of the cluster has
+// a ready connection.
+var ErrNotReady = errors.New("route: no endpoint of the cluster has a ready connection")
+
+// Pick returns an endpoint of the call's cluster for which ready reports a
+// connection, avoiding endpoints tried by earlier attempts when the retry
+// policy asks it, and remembers it as tried.
+func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
+	var avoid [2 * maxTried]*balancer.Endpoint
+	n := 0
+	if c.avoid {
+		n = copy(avoid[:], c.tried[:c.ntried])
+	}
+	for range maxTried {
+		ep, err := c.Cluster.PickAvoiding(avoid[:n], c.tries)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, "no healthy upstream")
+		}
+		if ready(ep.Address) {
+			if c.ntried < maxTried {
+				c.tried[c.ntried] = ep
+				c.ntried++
+			}
+			return ep, nil
+		}
+		if n < len(avoid) {
+			avoid[n] = ep
+			n++
+		}
+	}
+	return nil, ErrNotReady
+}
+
+// Record reports the end of an attempt to ep: the error the RPC finished
+// with (nil for OK).
+func (c *Call) Record(ep *balancer.Endpoint, err error) {
+	if c.Cluster.Detector() == nil {
+		return
+	}
+	if err == nil {
+		c.Cluster.Record(ep, outlier.Outcome{Status: 200})
+		return
+	}
+	s, ok := status.FromError(err)
+	switch {
+	case !ok:
+		c.Cluster.Record(ep, outlier.Outcome{Local: outlier.LocalConnect})
+	case s.Code() == codes.Canceled:
+		// the caller gave up: nothing to say about the endpoint
+	default:
+		c.Cluster.Record(ep, outlier.Outcome{Status: fault.HTTPStatusForGRPC(int(s.Code()))})
+	}
+}
+
+// GRPCInput describes a gRPC call for matching: its method path is the URI,
+// its outgoing metadata the headers, its target the authority.
+func GRPCInput(ctx context.Context, method, authority string, port uint32) match.Input {
+	return match.Input{Method: "POST", Scheme: "http", Authority: authority, Path: method, Port: port, Header: outgoingMD{ctx}}
+}
+
+type outgoingMD struct{ ctx context.Context }
+
+func (m outgoingMD) Lookup(name match.HeaderName) (string, bool) {
+	if name.Lower == "content-type" {
+		return "application/grpc", true
+	}
+	vs := metadata.ValueFromOutgoingContext(m.ctx, name.Lower)
+	if len(vs) == 0 {
+		return "", false
+	}
+	return strings.Join(vs, ","), true
+}
+
+// overflowStatus is a pool overflow as a gRPC status: UNAVAILABLE, never
+// retried.
+type overflowStatus struct{ *status.Status }
+
+func (o overflowStatus) Error() string              { return o.Err().Error() }
+func (o overflowStatus) GRPCStatus() *status.Status { return o.Status }
+func (o overflowStatus) Retriable() bool            { return false }
+
+// Invoke carries out a gRPC call within virtual host vh, in the same order
+// as RoundTrip: first matching route, fault (delay, then abort as a status),
+// route timeout (DEADLINE_EXCEEDED), one weighted destination, the
+// cluster's admission limits (overflow: UNAVAILABLE, not retried), and the
+// retry policy's attempt loop on the gRPC retry conditions. invoke sends one
+// attempt with the given context, in which the picker finds the Call.
+func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error) error {
+	r, _ := vh.Match(in)
+	if r == nil {
+		return status.Error(codes.Unimplemented, "no route matched "+in.Path) // Envoy's 404 → UNIMPLEMENTED
+	}
+	switch r.kind {
+	case actionRedirect:
+		return status.Error(codes.Unimplemented, "the route answers with a redirect, which gRPC cannot follow")
+	case actionDirect:
+		if r.direct.status == 200 {
+			return status.Error(codes.Unknown, "the route answers with a direct response, which carries no gRPC message")
+		}
+		return status.Error(codes.Code(fault.GRPCCodeForHTTP(r.direct.status)), string(r.direct.body))
+	}
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = withTimeout(ctx, env.Clock, r.Timeout)
+		defer cancel()
+	}
+	if r.fault != nil {
+		if err := r.fault.ApplyGRPC(ctx); err != nil {
+			return deadlineStatus(ctx, err)
+		}
+	}
+	d := r.pick(env.Rand)
+	c := d.target.Cluster(in.Port)
+	if c == nil {
+		return status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
+	}
+	if len(d.reqOps) > 0 {
+		ctx = appendMetadata(ctx, d.reqOps)
+	}
+	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts()}
+	ctx = context.WithValue(ctx, callKey{}, call)
+	limits := retry.GRPCAttempts(retry.Unlimited{})
+	if lim := c.Limiter(); lim != nil {
+		limits = lim
+	}
+	err := r.retry.InvokeGRPC(ctx, limits, func(ctx context.Context, _ int) error {
+		if lim := c.Limiter(); lim != nil {
+			if err := lim.Acquire(ctx); err != nil {
+				if errors.Is(err, outlier.ErrOverflow) {
+					return overflowStatus{status.New(codes.Unavailable, outlier.OverflowBody)}
+				}
+				return status.FromContextError(err).Err()
+			}
+			defer lim.Release()
+		}
+		return invoke(ctx)
+	})
+	return deadlineStatus(ctx, err)
+}
+
+// deadlineStatus reports a route timeout as DEADLINE_EXCEEDED.
+func deadlineStatus(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), ErrRouteTimeout) {
+		return status.Error(codes.DeadlineExceeded, "upstream request timeout")
+	}
+	return err
+}
+
+// appendMetadata applies request header operations to the outgoing
+// metadata: removes and sets replace, adds append.
+func appendMetadata(ctx context.Context, ops headerOps) context.Context {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	md = md.Copy()
+	if md == nil {
+		md = metadata.MD{}
+	}
+	for _, op := range ops {
+		k := strings.ToLower(op.name)
+		switch op.kind {
+		case opRemove:
+			delete(md, k)
+		case opSet:
+			md[k] = []string{op.value}
+		case opAdd:
+			md[k] = append(md[k], op.value)
+		}
+	}
+	return metadata.NewOutgoingContext(ctx, md)
+}
