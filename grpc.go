@@ -2,6 +2,7 @@ package switchyard
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/switchyard-go/switchyard/route"
 )
@@ -78,7 +80,31 @@ func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply a
 	in := route.GRPCInput(ctx, method, authority, port)
 	return vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
 		return invoker(ctx, method, req, reply, cc, opts...)
+	}, func() func(context.Context) error {
+		// A mirrored copy gets messages of its own, made before the call
+		// starts: it must share nothing the call or the caller writes.
+		rq, rp := cloneMessage(req), newMessageLike(reply)
+		return func(ctx context.Context) error { return invoker(ctx, method, rq, rp, cc, opts...) }
 	})
+}
+
+// cloneMessage copies a protobuf message; other messages are shared.
+func cloneMessage(m any) any {
+	if pm, ok := m.(proto.Message); ok {
+		return proto.Clone(pm)
+	}
+	return m
+}
+
+// newMessageLike returns a new empty message of m's type.
+func newMessageLike(m any) any {
+	if pm, ok := m.(proto.Message); ok {
+		return pm.ProtoReflect().New().Interface()
+	}
+	if t := reflect.TypeOf(m); t != nil && t.Kind() == reflect.Pointer {
+		return reflect.New(t.Elem()).Interface()
+	}
+	return m
 }
 
 func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {

@@ -373,3 +373,17 @@ spec:
 	require.NoError(t, err)
 	assert.Equal(t, "loopback", string(resp.GetPayload().GetBody()))
 }
+
+func TestGRPCMirrorsUnaryCalls(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: reviews, subset: v2}
+`))
+	for range 5 {
+		got, err := f.call(t)
+		require.NoError(t, err)
+		require.Equal(t, "v1", got, "the caller gets the primary's answer")
+	}
+	require.Eventually(t, func() bool { return f.backend["v2"].count() == 5 }, 5*time.Second, time.Millisecond,
+		"every call was mirrored to v2")
+}

@@ -123,9 +123,12 @@ func (o overflowStatus) Retriable() bool            { return false }
 // as RoundTrip: first matching route, fault (delay, then abort as a status),
 // route timeout (DEADLINE_EXCEEDED), one weighted destination, the
 // cluster's admission limits (overflow: UNAVAILABLE, not retried), and the
-// retry policy's attempt loop on the gRPC retry conditions. invoke sends one
-// attempt with the given context, in which the picker finds the Call.
-func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error) error {
+// retry policy's attempt loop on the gRPC retry conditions; mirrors get a
+// fire-and-forget copy of the call. invoke sends one attempt with the given
+// context, in which the picker finds the Call; mirrorCall, called before
+// the call starts, prepares a copy of it (its own request and reply
+// messages) for a mirror.
+func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error, mirrorCall func() func(ctx context.Context) error) error {
 	r, _ := vh.Match(in)
 	if r == nil {
 		return status.Error(codes.Unimplemented, "no route matched "+in.Path) // Envoy's 404 → UNIMPLEMENTED
@@ -156,6 +159,9 @@ func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, in
 	}
 	if len(d.reqOps) > 0 {
 		ctx = appendMetadata(ctx, d.reqOps)
+	}
+	if len(r.mirrors) > 0 && env.Mirrorer != nil {
+		env.Mirrorer.sendGRPC(ctx, r.mirrors, in.Port, mirrorCall, env)
 	}
 	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts()}
 	ctx = context.WithValue(ctx, callKey{}, call)

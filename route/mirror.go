@@ -156,3 +156,36 @@ func mirrorSend(req *http.Request, c *subset.Cluster, s Sender) (*http.Response,
 	defer ep.State.End()
 	return s.Send(req, c, ep)
 }
+
+// sendGRPC mirrors a unary call to each target whose percentage is drawn,
+// bounded as send is; prepare returns the sender of one copy.
+func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, prepare func() func(ctx context.Context) error, env *Env) {
+	for i := range mirrors {
+		mr := &mirrors[i]
+		if mr.perMillion < 1_000_000 && rng.N(env.Rand.Uint64(), 1_000_000) >= mr.perMillion {
+			continue
+		}
+		c := mr.target.Cluster(port)
+		if c == nil || m.closed.Load() {
+			m.Dropped.Add(1)
+			continue
+		}
+		select {
+		case m.slots <- struct{}{}:
+		default:
+			m.Dropped.Add(1)
+			continue
+		}
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(m.ctx, cancel)
+		mctx = context.WithValue(mctx, callKey{}, &Call{Cluster: c})
+		send := prepare()
+		m.Sent.Add(1)
+		m.wg.Go(func() {
+			defer func() { <-m.slots }()
+			defer cancel()
+			defer stop()
+			send(mctx)
+		})
+	}
+}
