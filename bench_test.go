@@ -14,39 +14,16 @@ import (
 	"github.com/switchyard-go/switchyard"
 )
 
-// realisticTable is DESIGN.md's benchmark table: ten routes with header,
-// prefix and regex matches ahead of a weighted split over three subsets,
-// least-request balancing.
-const realisticTable = `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
-  - match: [{headers: {end-user: {exact: jason}}}]
-    route: [{destination: {host: reviews, subset: v2}}]
-  - match: [{headers: {x-canary: {exact: "true"}}, uri: {prefix: /reviews}}]
-    route: [{destination: {host: reviews, subset: v3}}]
-  - match: [{uri: {regex: '/admin/[a-z]+/[0-9]+'}}]
-    route: [{destination: {host: reviews, subset: v1}}]
-  - match: [{uri: {prefix: /api/v2/}, method: {exact: POST}}]
-    route: [{destination: {host: reviews, subset: v2}}]
-  - match: [{uri: {exact: /healthz}}]
-    route: [{destination: {host: reviews, subset: v1}}]
-  - match: [{headers: {x-debug: {}}}]
-    route: [{destination: {host: reviews, subset: v1}}]
-  - match: [{queryParams: {variant: {exact: b}}}]
-    route: [{destination: {host: reviews, subset: v3}}]
-  - match: [{uri: {prefix: /static/}}, {uri: {prefix: /assets/}}]
-    route: [{destination: {host: reviews, subset: v1}}]
-  - match: [{headers: {user-agent: {regex: '.*Mobile.*'}}}]
-    route: [{destination: {host: reviews, subset: v2}}]
-  - route:
-    - {destination: {host: reviews, subset: v1}, weight: 80}
-    - {destination: {host: reviews, subset: v2}, weight: 15}
-    - {destination: {host: reviews, subset: v3}, weight: 5}
-`
+// realisticTable is DESIGN.md's benchmark table (testdata/realistic.yaml):
+// ten routes with header, prefix and regex matches ahead of a weighted split
+// over three subsets, least-request balancing.
+var realisticTable = func() string {
+	b, err := os.ReadFile("testdata/realistic.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // bareTransport answers every request with one preallocated response: the
 // floor against which the mesh's overhead is measured.
