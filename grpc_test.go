@@ -21,8 +21,10 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/stat"
 	"github.com/switchyard-go/switchyard/meshtest"
+	"github.com/switchyard-go/switchyard/retry"
 )
 
 // grpcBackend is a real grpc-go TestService that answers with its name.
@@ -386,4 +388,81 @@ func TestGRPCMirrorsUnaryCalls(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return f.backend["v2"].count() == 5 }, 5*time.Second, time.Millisecond,
 		"every call was mirrored to v2")
+}
+
+func TestGRPCUpdateReachesALiveClientConn(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - route: [{destination: {host: reviews, subset: v1}}]
+`))
+	got, err := f.call(t)
+	require.NoError(t, err)
+	require.Equal(t, "v1", got)
+	require.NoError(t, f.mesh.Update(parse(t, grpcVS(`
+  - route: [{destination: {host: reviews, subset: v3}}]
+`))))
+	got, err = f.call(t)
+	require.NoError(t, err)
+	assert.Equal(t, "v3", got, "the same ClientConn routes by the new configuration")
+}
+
+func TestGRPCFaultDelayAgainstRouteTimeout(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - fault: {delay: {fixedDelay: 5s, percentage: {value: 100}}}
+    timeout: 30ms
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	start := time.Now()
+	_, err := f.call(t)
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Zero(t, f.backend["v1"].count())
+}
+
+// Standalone interceptors on a plain ClientConn, without a mesh.
+func TestStandaloneGRPCInterceptors(t *testing.T) {
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	b := &grpcBackend{name: "plain"}
+	testpb.RegisterTestServiceServer(srv, b)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	p, err := retry.New(&retry.Config{Attempts: 2, RetryOn: "unavailable"})
+	require.NoError(t, err)
+	inj, err := fault.New(&fault.Config{Abort: &fault.Abort{GRPCStatus: "ABORTED", Percentage: &fault.Percent{Value: 100}}})
+	require.NoError(t, err)
+	dial := func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }
+	conn, err := grpc.NewClient("passthrough:///svc", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dial), grpc.WithChainUnaryInterceptor(p.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(p.StreamClientInterceptor()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := testpb.NewTestServiceClient(conn)
+
+	b.failFirst, b.failCode = 2, codes.Unavailable
+	_, err = client.UnaryCall(context.Background(), &testpb.SimpleRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, 3, b.count(), "retry.UnaryClientInterceptor: 1+2 attempts")
+
+	b.failFirst, b.failCode = 1, codes.Unavailable
+	stream, err := client.FullDuplexCall(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("x")}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err, "retry.StreamClientInterceptor retries before the first response")
+	assert.Equal(t, "plain:x", string(resp.GetPayload().GetBody()))
+	require.NoError(t, stream.CloseSend())
+	_, err = stream.Recv()
+	assert.ErrorIs(t, err, io.EOF)
+
+	faulty, err := grpc.NewClient("passthrough:///svc", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dial), grpc.WithChainUnaryInterceptor(inj.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(inj.StreamClientInterceptor()))
+	require.NoError(t, err)
+	defer faulty.Close()
+	before := b.count()
+	_, err = testpb.NewTestServiceClient(faulty).UnaryCall(context.Background(), &testpb.SimpleRequest{})
+	assert.Equal(t, codes.Aborted, status.Code(err))
+	_, err = testpb.NewTestServiceClient(faulty).FullDuplexCall(context.Background())
+	assert.Equal(t, codes.Aborted, status.Code(err))
+	assert.Equal(t, before, b.count(), "fault interceptors abort before the server")
 }
