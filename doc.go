@@ -19,6 +19,10 @@
 //	resp, err := client.Get("http://reviews:9080/reviews/1") // routed in-process
 //	err = mesh.Update(newCfg) // atomic swap; no request lost, no state reset
 //
+// A grpc.ClientConn obeys the same configuration through [Mesh.DialOptions]:
+//
+//	conn, err := grpc.NewClient("reviews:9080", mesh.DialOptions()...)
+//
 // A request to a host the configuration knows is matched against the
 // host's routes in order; the first match decides its fate. A forward runs
 // the route's fault (delay, then abort) within its timeout, goes to one of
