@@ -92,17 +92,19 @@ func (m *Mirrorer) Close() {
 	m.wg.Wait()
 }
 
-// send mirrors req to each target whose percentage is drawn. body is the
-// request body for the copies (nil for none); copies of a request whose body
-// could not be kept are dropped.
-func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body []byte, bodyKept bool, s Sender, env *Env) {
+// dispatch fires a copy at each mirror whose percentage is drawn: prepare,
+// called at once, readies the copy for cluster c and returns what sends it,
+// which runs in its own goroutine with a context that keeps the caller's
+// values but not its cancellation, and ends with Close. Copies past the
+// concurrency bound, or that cannot be made (kept false), are dropped.
+func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, kept bool, env *Env, prepare func(ctx context.Context, c *subset.Cluster) func()) {
 	for i := range mirrors {
 		mr := &mirrors[i]
 		if mr.perMillion < 1_000_000 && rng.N(env.Rand.Uint64(), 1_000_000) >= mr.perMillion {
 			continue
 		}
 		c := mr.target.Cluster(port)
-		if c == nil || !bodyKept || m.closed.Load() {
+		if c == nil || !kept || m.closed.Load() {
 			m.Dropped.Add(1)
 			continue
 		}
@@ -112,30 +114,45 @@ func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body [
 			m.Dropped.Add(1)
 			continue
 		}
-		// The copy lives on after the caller's request: it keeps the
-		// caller's values but not its cancellation, and ends with Close.
-		ctx, cancel := context.WithCancel(context.WithoutCancel(req.Context()))
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		stop := context.AfterFunc(m.ctx, cancel)
-		cp := req.Clone(ctx)
-		if body != nil {
-			cp.Body = io.NopCloser(bytes.NewReader(body))
-			cp.ContentLength = int64(len(body))
-		} else {
-			cp.Body = nil
-		}
-		cp.GetBody = nil
+		send := prepare(mctx, c)
 		m.Sent.Add(1)
 		m.wg.Go(func() {
 			defer func() { <-m.slots }()
 			defer cancel()
 			defer stop()
-			resp, err := mirrorSend(cp, c, s)
-			if err == nil {
+			send()
+		})
+	}
+}
+
+// send mirrors an HTTP request; body is its body for the copies (nil for
+// none), kept false when the body was too large to copy.
+func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body []byte, kept bool, s Sender, env *Env) {
+	m.dispatch(req.Context(), mirrors, port, kept, env, func(ctx context.Context, c *subset.Cluster) func() {
+		cp := req.Clone(ctx)
+		cp.Body, cp.GetBody = nil, nil
+		if body != nil {
+			cp.Body = io.NopCloser(bytes.NewReader(body))
+			cp.ContentLength = int64(len(body))
+		}
+		return func() {
+			if resp, err := mirrorSend(cp, c, s); err == nil {
 				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()
 			}
-		})
-	}
+		}
+	})
+}
+
+// sendGRPC mirrors a unary call; prepare returns the sender of one copy.
+func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, prepare func() func(ctx context.Context) error, env *Env) {
+	m.dispatch(ctx, mirrors, port, true, env, func(ctx context.Context, c *subset.Cluster) func() {
+		ctx = context.WithValue(ctx, callKey{}, &Call{Cluster: c})
+		send := prepare()
+		return func() { send(ctx) }
+	})
 }
 
 func mirrorSend(req *http.Request, c *subset.Cluster, s Sender) (*http.Response, error) {
@@ -155,37 +172,4 @@ func mirrorSend(req *http.Request, c *subset.Cluster, s Sender) (*http.Response,
 	ep.State.Begin()
 	defer ep.State.End()
 	return s.Send(req, c, ep)
-}
-
-// sendGRPC mirrors a unary call to each target whose percentage is drawn,
-// bounded as send is; prepare returns the sender of one copy.
-func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, prepare func() func(ctx context.Context) error, env *Env) {
-	for i := range mirrors {
-		mr := &mirrors[i]
-		if mr.perMillion < 1_000_000 && rng.N(env.Rand.Uint64(), 1_000_000) >= mr.perMillion {
-			continue
-		}
-		c := mr.target.Cluster(port)
-		if c == nil || m.closed.Load() {
-			m.Dropped.Add(1)
-			continue
-		}
-		select {
-		case m.slots <- struct{}{}:
-		default:
-			m.Dropped.Add(1)
-			continue
-		}
-		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		stop := context.AfterFunc(m.ctx, cancel)
-		mctx = context.WithValue(mctx, callKey{}, &Call{Cluster: c})
-		send := prepare()
-		m.Sent.Add(1)
-		m.wg.Go(func() {
-			defer func() { <-m.slots }()
-			defer cancel()
-			defer stop()
-			send(mctx)
-		})
-	}
 }
