@@ -78,3 +78,10 @@ func uniformWeights(eps []*Endpoint) bool {
 	}
 	return true
 }
+
+func randOrDefault(r Rand) Rand {
+	if r == nil {
+		return rng.Runtime{}
+	}
+	return r
+}
