@@ -70,7 +70,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	if m.opts.mirrorLimit <= 0 {
 		m.opts.mirrorLimit = 64
 	}
-	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit)}
+	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit), SourceIP: m.opts.sourceIP}
 	m.direct = settingsOf(nil).newTransport("")
 	m.direct.Proxy = http.ProxyFromEnvironment
 	s, err := m.compile(cfg, nil)

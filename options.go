@@ -35,6 +35,7 @@ type options struct {
 	endpointTransport func(address string) http.RoundTripper
 	bodyLimit         int64
 	mirrorLimit       int
+	sourceIP          string
 }
 
 type clockOption struct{ c Clock }
@@ -101,3 +102,12 @@ func (o mirrorLimitOption) apply(opts *options) { opts.mirrorLimit = o.n }
 // WithMirrorConcurrency bounds the mirrored copies in flight at once;
 // copies past it are dropped. The default is 64.
 func WithMirrorConcurrency(n int) Option { return mirrorLimitOption{n} }
+
+type sourceIPOption struct{ ip string }
+
+func (o sourceIPOption) apply(opts *options) { opts.sourceIP = o.ip }
+
+// WithSourceIP declares the calling workload's own address, which
+// consistentHash.useSourceIp hashes. Without it, useSourceIp has no key and
+// picks at random.
+func WithSourceIP(ip string) Option { return sourceIPOption{ip} }

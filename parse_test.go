@@ -240,9 +240,30 @@ spec: {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`,
 		{"feature of a later release", `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: dup}
-spec: {host: reviews, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}}`,
+spec: {host: reviews, trafficPolicy: {loadBalancer: {localityLbSetting: {enabled: true}}}}`,
 			`DestinationRule "dup": spec.host: host "reviews" already has DestinationRule "default/reviews"; merge the two rules
-DestinationRule "dup": spec.trafficPolicy.loadBalancer.consistentHash: not supported yet`},
+DestinationRule "dup": spec.trafficPolicy.loadBalancer.localityLbSetting: not supported yet`},
+		{"consistent hash with two keys and a bad maglev table", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec: {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user, useSourceIp: true, maglev: {tableSize: 1000}}}}}`,
+			`DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash: set exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName
+DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize: required: a prime below 5000011, such as 65537`},
+		{"consistent hash cookie without a name", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec: {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 0s}}}}}`,
+			`DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name: required`},
 		{"unknown retry condition", vs(`
   - retries: {attempts: 3, retryOn: "5xx,flaky"}
     route: [{destination: {host: reviews}}]`),

@@ -78,6 +78,10 @@ func joined(vs []string, present bool) (string, bool) {
 	}
 }
 
+// QueryValue returns the first value of key in the raw query string q and
+// whether it is present, undecoded, without allocating.
+func QueryValue(q, key string) (string, bool) { return lookupQuery(q, key) }
+
 // lookupQuery returns the first value of key in the raw query string q, and
 // whether it is present ("?key" and "?key=" are present and empty). Values
 // are compared undecoded, as Envoy does.

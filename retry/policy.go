@@ -79,6 +79,7 @@ type Policy struct {
 	perTry         time.Duration
 	backoff        time.Duration
 	avoidPrevious  bool
+	avoidExplicit  bool // retryIgnorePreviousHosts was set
 	remoteLocality bool
 	env            env
 }
@@ -94,6 +95,7 @@ func Compile(cfg *Config) (*Policy, error) {
 	p := &Policy{retries: int(cfg.Attempts), perTry: cfg.PerTryTimeout, backoff: cfg.Backoff, avoidPrevious: true}
 	if cfg.RetryIgnorePreviousHosts != nil {
 		p.avoidPrevious = *cfg.RetryIgnorePreviousHosts
+		p.avoidExplicit = true
 	}
 	if cfg.RetryRemoteLocalities != nil {
 		p.remoteLocality = *cfg.RetryRemoteLocalities
@@ -149,6 +151,12 @@ func (p *Policy) PerTryTimeout() time.Duration { return p.perTry }
 // AvoidPreviousHosts reports whether a retry should pick an endpoint not
 // tried yet (retryIgnorePreviousHosts, true by default).
 func (p *Policy) AvoidPreviousHosts() bool { return p.avoidPrevious }
+
+// AvoidPreviousHostsWhenHashing reports whether retries to a
+// consistent-hash destination avoid endpoints tried: Istio drops the
+// previous-hosts predicate there, to keep affinity, unless
+// retryIgnorePreviousHosts is set to true explicitly.
+func (p *Policy) AvoidPreviousHostsWhenHashing() bool { return p.avoidExplicit && p.avoidPrevious }
 
 // HostSelectionAttempts is how many picks a retry makes to find an endpoint
 // not tried yet before it takes the last one picked (Istio's

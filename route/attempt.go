@@ -21,19 +21,23 @@ const maxTried = 8
 // (avoiding endpoints tried before), admit, send, record. It implements
 // retry.Attempter; attempters are pooled.
 type attempter struct {
-	c      *subset.Cluster
-	s      Sender
-	avoid  bool
-	tries  int
-	tried  [maxTried]*balancer.Endpoint
-	ntried int
+	c     *subset.Cluster
+	s     Sender
+	avoid bool
+	tries int
+	// a consistent-hash key, when the cluster hashes and the request has one
+	hash      uint64
+	hashed    bool
+	hashAvoid bool
+	tried     [maxTried]*balancer.Endpoint
+	ntried    int
 }
 
 var attempters = sync.Pool{New: func() any { return new(attempter) }}
 
 func getAttempter(c *subset.Cluster, s Sender, p *retry.Policy) *attempter {
 	a := attempters.Get().(*attempter)
-	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts()}
+	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing()}
 	return a
 }
 
@@ -55,11 +59,23 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 	if c.Passthrough {
 		return a.s.Send(req, c, nil)
 	}
-	var tried []*balancer.Endpoint
-	if a.avoid {
-		tried = a.tried[:a.ntried]
+	var ep *balancer.Endpoint
+	var err error
+	if a.hashed {
+		// Keep affinity: every attempt goes to the key's endpoint unless
+		// retryIgnorePreviousHosts asks retries to move along the ring.
+		offset := 0
+		if a.hashAvoid {
+			offset = n - 1
+		}
+		ep, err = c.PickHash(a.hash, offset)
+	} else {
+		var tried []*balancer.Endpoint
+		if a.avoid {
+			tried = a.tried[:a.ntried]
+		}
+		ep, err = c.PickAvoiding(tried, a.tries)
 	}
-	ep, err := c.PickAvoiding(tried, a.tries)
 	if err != nil {
 		return nil, errNoHealthyUpstream
 	}

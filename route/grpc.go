@@ -27,6 +27,8 @@ type Call struct {
 	tries   int
 	tried   [maxTried]*balancer.Endpoint
 	ntried  int
+	hash    uint64
+	hashed  bool
 }
 
 type callKey struct{}
@@ -51,8 +53,14 @@ func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
 	if c.avoid {
 		n = copy(avoid[:], c.tried[:c.ntried])
 	}
-	for range maxTried {
-		ep, err := c.Cluster.PickAvoiding(avoid[:n], c.tries)
+	for i := range maxTried {
+		var ep *balancer.Endpoint
+		var err error
+		if c.hashed {
+			ep, err = c.Cluster.PickHash(c.hash, c.ntried+i) // along the ring past tried or unready endpoints
+		} else {
+			ep, err = c.Cluster.PickAvoiding(avoid[:n], c.tries)
+		}
 		if err != nil {
 			return nil, status.Error(codes.Unavailable, "no healthy upstream")
 		}
@@ -164,6 +172,7 @@ func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, in
 		env.Mirrorer.sendGRPC(ctx, r.mirrors, in.Port, mirrorCall, env)
 	}
 	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts()}
+	call.hash, call.hashed = grpcHash(ctx, c, env)
 	ctx = context.WithValue(ctx, callKey{}, call)
 	limits := retry.GRPCAttempts(retry.Unlimited{})
 	if lim := c.Limiter(); lim != nil {
@@ -212,4 +221,22 @@ func appendMetadata(ctx context.Context, ops headerOps) context.Context {
 		}
 	}
 	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// grpcHash returns the consistent-hash key of a call: a metadata value for
+// httpHeaderName, the caller's address for useSourceIp. Cookies and query
+// parameters do not exist in gRPC.
+func grpcHash(ctx context.Context, c *subset.Cluster, env *Env) (uint64, bool) {
+	h := c.Hash()
+	switch {
+	case h == nil:
+		return 0, false
+	case h.HTTPHeaderName != "":
+		if vs := metadata.ValueFromOutgoingContext(ctx, strings.ToLower(h.HTTPHeaderName)); len(vs) > 0 {
+			return balancer.Hash(vs[0]), true
+		}
+	case h.UseSourceIP && env.SourceIP != "":
+		return balancer.Hash(env.SourceIP), true
+	}
+	return 0, false
 }

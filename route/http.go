@@ -41,6 +41,8 @@ type Env struct {
 	BodyLimit int64
 	// Mirrorer sends mirrored copies; nil drops them.
 	Mirrorer *Mirrorer
+	// SourceIP is the caller's own address, hashed by useSourceIp.
+	SourceIP string
 }
 
 func (e *Env) bodyLimit() int64 {
@@ -240,6 +242,10 @@ func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sen
 		}
 	}
 	a := getAttempter(c, s, r.retry)
+	var cookie string
+	if h := c.Hash(); h != nil {
+		a.hash, a.hashed, cookie = requestHash(req, h, env)
+	}
 	resp, err := r.retry.Do(out, a)
 	putAttempter(a)
 	if err != nil {
@@ -249,6 +255,9 @@ func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sen
 		resp.Header = http.Header{}
 	}
 	d.respOps.apply(resp.Header)
+	if cookie != "" {
+		resp.Header.Add("Set-Cookie", cookie)
+	}
 	return resp, nil
 }
 

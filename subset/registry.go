@@ -67,9 +67,25 @@ type Cluster struct {
 	detector *outlier.Detector         // nil without outlierDetection
 	limiter  *outlier.Limiter          // nil without limits
 	limits   outlier.Limits            // applied to limiter on Activate
+	hash     *balancer.ConsistentHash  // nil unless consistent hashing
 }
 
 type pickerBox struct{ balancer.Picker }
+
+// Hash returns the cluster's consistent-hash settings, or nil when it does
+// not hash.
+func (c *Cluster) Hash() *balancer.ConsistentHash { return c.hash }
+
+// PickHash returns the endpoint for hash h (attempt > 0 moves off the first
+// choice for a retry) on a consistent-hash cluster; other clusters pick as
+// Pick does.
+func (c *Cluster) PickHash(h uint64, attempt int) (*balancer.Endpoint, error) {
+	p := c.picker.Load()
+	if hp, ok := p.Picker.(balancer.HashPicker); ok {
+		return hp.PickHash(h, attempt)
+	}
+	return p.Pick()
+}
 
 // Pick returns the endpoint for the next attempt, or balancer.ErrNoEndpoint
 // when none is available (every endpoint ejected).
@@ -143,10 +159,24 @@ func (c *Cluster) Available() []*balancer.Endpoint {
 
 // rebuild makes the picker balance over the detector's available endpoints.
 func (c *Cluster) rebuild() {
-	p, err := balancer.New(c.lb, c.detector.Available(), c.rand)
-	if err == nil {
+	if p, err := c.newPicker(c.detector.Available()); err == nil {
 		c.picker.Store(&pickerBox{p})
 	}
+}
+
+// newPicker builds the cluster's balancer over eps.
+func (c *Cluster) newPicker(eps []*balancer.Endpoint) (balancer.Picker, error) {
+	if h := c.hash; h != nil {
+		switch {
+		case h.Maglev != nil:
+			return balancer.NewMaglev(eps, h.Maglev.TableSize, c.rand)
+		case h.RingHash != nil:
+			return balancer.NewRingHash(eps, h.RingHash.MinimumRingSize, c.rand)
+		default:
+			return balancer.NewRingHash(eps, h.MinimumRingSize, c.rand)
+		}
+	}
+	return balancer.New(c.lb, eps, c.rand)
 }
 
 // Options are the inputs of Compile besides the configuration.
@@ -421,8 +451,8 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
 			errs.Add(fielderr.Join(lbPath, "simple"), "unknown algorithm %q; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH", lb.Simple)
 		}
-		if lb.ConsistentHash != nil {
-			errs.Add(fielderr.Join(lbPath, "consistentHash"), "not supported yet")
+		if ch := lb.ConsistentHash; ch != nil {
+			validateHash(ch, fielderr.Join(lbPath, "consistentHash"), errs)
 		}
 		if lb.LocalityLbSetting != nil {
 			errs.Add(fielderr.Join(lbPath, "localityLbSetting"), "not supported yet")
@@ -446,6 +476,40 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 			errs.Add(fielderr.Join(path, "tls.mode"), "%s is not supported yet; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE", tls.Mode)
 		default:
 			errs.Add(fielderr.Join(path, "tls.mode"), "unknown mode %q; use DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL", tls.Mode)
+		}
+	}
+}
+
+func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List) {
+	keys := 0
+	for _, set := range []bool{ch.HTTPHeaderName != "", ch.HTTPCookie != nil, ch.UseSourceIP, ch.HTTPQueryParameterName != ""} {
+		if set {
+			keys++
+		}
+	}
+	if keys != 1 {
+		errs.Add(path, "set exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName")
+	}
+	if c := ch.HTTPCookie; c != nil {
+		if c.Name == "" {
+			errs.Add(fielderr.Join(path, "httpCookie.name"), "required")
+		}
+		if c.TTL != nil && *c.TTL < 0 {
+			errs.Add(fielderr.Join(path, "httpCookie.ttl"), "must not be negative")
+		}
+	}
+	if ch.RingHash != nil && ch.Maglev != nil {
+		errs.Add(path, "ringHash and maglev are mutually exclusive")
+	}
+	if ch.MinimumRingSize != 0 && (ch.RingHash != nil || ch.Maglev != nil) {
+		errs.Add(fielderr.Join(path, "minimumRingSize"), "deprecated; with ringHash or maglev set, use ringHash.minimumRingSize")
+	}
+	if r := ch.RingHash; r != nil && r.MinimumRingSize > balancer.MaximumRingSize {
+		errs.Add(fielderr.Join(path, "ringHash.minimumRingSize"), "%d is above Envoy's maximum ring size of %d", r.MinimumRingSize, balancer.MaximumRingSize)
+	}
+	if m := ch.Maglev; m != nil {
+		if _, err := balancer.NewMaglev(nil, m.TableSize, nil); err != nil || m.TableSize == 0 {
+			errs.Add(fielderr.Join(path, "maglev.tableSize"), "required: a prime below 5000011, such as 65537")
 		}
 	}
 }
@@ -535,6 +599,7 @@ func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster,
 	c.lb = balancer.LeastRequest
 	if lb := c.Policy.LoadBalancer; lb != nil {
 		c.lb, _ = lb.Simple.Policy()
+		c.hash = lb.ConsistentHash
 	}
 	c.limits = outlier.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
@@ -572,7 +637,7 @@ func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster,
 		c.rebuild()
 		return nil
 	}
-	p, err := balancer.New(c.lb, c.all, c.rand)
+	p, err := c.newPicker(c.all)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
