@@ -1,6 +1,9 @@
 package balancer
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Endpoint is one upstream address of a cluster. Pickers share Endpoints and
 // never modify them.
@@ -29,7 +32,15 @@ func (e *Endpoint) weight() uint64 {
 // updates for as long as the endpoint exists. It is safe for concurrent use.
 type State struct {
 	active atomic.Int64
+	since  time.Time // when the endpoint joined its cluster
 }
+
+// NewState returns the state of an endpoint that joined its cluster at
+// since (the start of a warm-up window).
+func NewState(since time.Time) *State { return &State{since: since} }
+
+// Since returns when the endpoint joined its cluster.
+func (s *State) Since() time.Time { return s.since }
 
 // Begin records that a request to the endpoint has started.
 func (s *State) Begin() { s.active.Add(1) }

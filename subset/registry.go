@@ -3,6 +3,7 @@ package subset
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
@@ -68,9 +70,24 @@ type Cluster struct {
 	limiter  *outlier.Limiter          // nil without limits
 	limits   outlier.Limits            // applied to limiter on Activate
 	hash     *balancer.ConsistentHash  // nil unless consistent hashing
+	warmup   *warmup                   // nil without slow start
+	clock    clock.Clock
 }
 
-type pickerBox struct{ balancer.Picker }
+// warmup is a cluster's slow-start configuration.
+type warmup struct {
+	window     time.Duration
+	minPercent float64
+	aggression float64
+}
+
+// pickerBox holds the current picker; under warm-up it is valid until
+// the endpoints' weights next change noticeably.
+type pickerBox struct {
+	balancer.Picker
+	until time.Time // zero: valid until the endpoint set changes
+	base  []*balancer.Endpoint
+}
 
 // Hash returns the cluster's consistent-hash settings, or nil when it does
 // not hash.
@@ -80,7 +97,7 @@ func (c *Cluster) Hash() *balancer.ConsistentHash { return c.hash }
 // choice for a retry) on a consistent-hash cluster; other clusters pick as
 // Pick does.
 func (c *Cluster) PickHash(h uint64, attempt int) (*balancer.Endpoint, error) {
-	p := c.picker.Load()
+	p := c.current()
 	if hp, ok := p.Picker.(balancer.HashPicker); ok {
 		return hp.PickHash(h, attempt)
 	}
@@ -89,7 +106,50 @@ func (c *Cluster) PickHash(h uint64, attempt int) (*balancer.Endpoint, error) {
 
 // Pick returns the endpoint for the next attempt, or balancer.ErrNoEndpoint
 // when none is available (every endpoint ejected).
-func (c *Cluster) Pick() (*balancer.Endpoint, error) { return c.picker.Load().Pick() }
+func (c *Cluster) Pick() (*balancer.Endpoint, error) { return c.current().Pick() }
+
+// current returns the picker, re-deriving warming endpoints' weights when
+// they are due.
+func (c *Cluster) current() *pickerBox {
+	p := c.picker.Load()
+	if p.until.IsZero() {
+		return p
+	}
+	now := c.clock.Now()
+	if now.Before(p.until) {
+		return p
+	}
+	next := c.warmed(p.base, now)
+	c.picker.CompareAndSwap(p, next)
+	return next
+}
+
+// warmed builds a picker over eps with Envoy's slow-start weights at now,
+// valid for a twentieth of the window or until every endpoint is warm.
+func (c *Cluster) warmed(eps []*balancer.Endpoint, now time.Time) *pickerBox {
+	w := c.warmup
+	scaled := make([]*balancer.Endpoint, len(eps))
+	warming := false
+	for i, e := range eps {
+		age := now.Sub(e.State.Since())
+		f := balancer.WarmupFactor(age, w.window, w.minPercent, w.aggression)
+		if f < 1 {
+			warming = true
+		}
+		cp := *e
+		cp.Weight = uint32(max(1, math.Round(float64(max(e.Weight, 1))*f*1000)))
+		scaled[i] = &cp
+	}
+	p, err := balancer.New(c.lb, scaled, c.rand)
+	if err != nil {
+		p, _ = balancer.New(c.lb, eps, c.rand)
+	}
+	box := &pickerBox{Picker: p, base: eps}
+	if warming {
+		box.until = now.Add(max(w.window/20, time.Millisecond))
+	}
+	return box
+}
 
 // PickAvoiding returns an endpoint not in tried: it picks up to attempts
 // times, as Envoy's previous_hosts predicate with
@@ -98,7 +158,7 @@ func (c *Cluster) Pick() (*balancer.Endpoint, error) { return c.picker.Load().Pi
 // retry reaches another endpoint whenever one exists. Only when every
 // available endpoint has been tried does it return a tried one.
 func (c *Cluster) PickAvoiding(tried []*balancer.Endpoint, attempts int) (*balancer.Endpoint, error) {
-	p := c.picker.Load()
+	p := c.current()
 	var ep *balancer.Endpoint
 	for range max(attempts, 1) {
 		var err error
@@ -117,9 +177,11 @@ func (c *Cluster) PickAvoiding(tried []*balancer.Endpoint, attempts int) (*balan
 	return ep, nil
 }
 
+// contains reports whether ep is in eps, by live state: warm-up re-creates
+// Endpoint values with other weights.
 func contains(eps []*balancer.Endpoint, ep *balancer.Endpoint) bool {
 	for _, e := range eps {
-		if e == ep {
+		if e.State == ep.State {
 			return true
 		}
 	}
@@ -154,14 +216,24 @@ func (c *Cluster) Available() []*balancer.Endpoint {
 	if c == nil || c.Passthrough {
 		return nil
 	}
-	return c.picker.Load().Endpoints()
+	return c.current().Endpoints()
 }
 
 // rebuild makes the picker balance over the detector's available endpoints.
-func (c *Cluster) rebuild() {
-	if p, err := c.newPicker(c.detector.Available()); err == nil {
-		c.picker.Store(&pickerBox{p})
+func (c *Cluster) rebuild() { c.install(c.detector.Available()) }
+
+// install makes the cluster balance over eps.
+func (c *Cluster) install(eps []*balancer.Endpoint) error {
+	if c.warmup != nil && c.hash == nil {
+		c.picker.Store(c.warmed(eps, c.clock.Now()))
+		return nil
 	}
+	p, err := c.newPicker(eps)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	c.picker.Store(&pickerBox{Picker: p, base: eps})
+	return nil
 }
 
 // newPicker builds the cluster's balancer over eps.
@@ -457,8 +529,20 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 		if lb.LocalityLbSetting != nil {
 			errs.Add(fielderr.Join(lbPath, "localityLbSetting"), "not supported yet")
 		}
-		if lb.Warmup != nil || lb.DeprecatedWarmupDuration != 0 {
-			errs.Add(fielderr.Join(lbPath, "warmup"), "not supported yet")
+		if w := lb.Warmup; w != nil {
+			wp := fielderr.Join(lbPath, "warmup")
+			if w.Duration < time.Millisecond {
+				errs.Add(fielderr.Join(wp, "duration"), "required, at least 1ms")
+			}
+			if w.MinimumPercent != nil && (*w.MinimumPercent < 0 || *w.MinimumPercent > 100) {
+				errs.Add(fielderr.Join(wp, "minimumPercent"), "%v is outside 0-100", *w.MinimumPercent)
+			}
+			if w.Aggression != nil && *w.Aggression < 1 {
+				errs.Add(fielderr.Join(wp, "aggression"), "%v must be at least 1", *w.Aggression)
+			}
+		}
+		if (lb.Warmup != nil || lb.DeprecatedWarmupDuration != 0) && (lb.ConsistentHash != nil || lb.Simple == balancer.SimpleRandom) {
+			errs.Add(fielderr.Join(lbPath, "warmup"), "applies to ROUND_ROBIN and LEAST_REQUEST only, as in Envoy")
 		}
 	}
 	if pool != nil {
@@ -621,7 +705,24 @@ func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster,
 	if c.Passthrough {
 		return nil
 	}
-	c.all = endpointsFor(svc, ss.Labels, port, prev)
+	c.clock = opts.Clock
+	if c.clock == nil {
+		c.clock = clock.Real{}
+	}
+	c.all = endpointsFor(svc, ss.Labels, port, prev, c.clock.Now())
+	if lb := c.Policy.LoadBalancer; lb != nil {
+		if w := lb.Warmup; w != nil {
+			c.warmup = &warmup{window: w.Duration, minPercent: 10, aggression: 1}
+			if w.MinimumPercent != nil {
+				c.warmup.minPercent = *w.MinimumPercent
+			}
+			if w.Aggression != nil {
+				c.warmup.aggression = *w.Aggression
+			}
+		} else if lb.DeprecatedWarmupDuration > 0 {
+			c.warmup = &warmup{window: lb.DeprecatedWarmupDuration, minPercent: 10, aggression: 1}
+		}
+	}
 	if od := c.Policy.OutlierDetection; od != nil {
 		var prevDetector *outlier.Detector
 		if prev != nil {
@@ -637,17 +738,12 @@ func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster,
 		c.rebuild()
 		return nil
 	}
-	p, err := c.newPicker(c.all)
-	if err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Name, err)
-	}
-	c.picker.Store(&pickerBox{p})
-	return nil
+	return c.install(c.all)
 }
 
 // endpointsFor returns the endpoints of svc that carry all of labels, at
 // their address for port, reusing the live state of prev's endpoints.
-func endpointsFor(svc *Service, labels map[string]string, port Port, prev *Cluster) []*balancer.Endpoint {
+func endpointsFor(svc *Service, labels map[string]string, port Port, prev *Cluster, now time.Time) []*balancer.Endpoint {
 	prevState := map[string]*balancer.State{}
 	for _, e := range prev.Endpoints() {
 		prevState[e.Address] = e.State
@@ -667,7 +763,7 @@ func endpointsFor(svc *Service, labels map[string]string, port Port, prev *Clust
 		addr := net.JoinHostPort(w.Address, strconv.Itoa(int(n)))
 		st := prevState[addr]
 		if st == nil {
-			st = &balancer.State{}
+			st = balancer.NewState(now)
 			prevState[addr] = st // two workloads at one address share state
 		}
 		out = append(out, &balancer.Endpoint{Address: addr, Labels: w.Labels, Weight: w.Weight, Locality: w.Locality, State: st})
