@@ -260,9 +260,10 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		return balancer.PickResult{}, err
 	}
 	ep.State.Begin()
+	start := call.Start()
 	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
 		ep.State.End()
-		call.Record(ep, di.Err)
+		call.Record(ep, start, di.Err)
 	}}, nil
 }
 

@@ -43,6 +43,9 @@ type Settings struct {
 	DeprecatedWarmupDuration time.Duration `json:"warmupDurationSecs,omitempty"`
 	// Warmup ramps new endpoints up slowly.
 	Warmup *Warmup `json:"warmup,omitempty"`
+	// PeakEWMA, set from Go only, balances by latency × active requests
+	// instead of Simple; see PeakEWMA.
+	PeakEWMA *PeakEWMA `json:"-"`
 }
 
 // ConsistentHash is Istio's LoadBalancerSettings.ConsistentHashLB.

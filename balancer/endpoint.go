@@ -33,6 +33,7 @@ func (e *Endpoint) weight() uint64 {
 type State struct {
 	active atomic.Int64
 	since  time.Time // when the endpoint joined its cluster
+	ewma   ewma      // latency average, for Peak-EWMA
 }
 
 // NewState returns the state of an endpoint that joined its cluster at

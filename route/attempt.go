@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
@@ -29,15 +31,16 @@ type attempter struct {
 	hash      uint64
 	hashed    bool
 	hashAvoid bool
+	clock     clock.Clock
 	tried     [maxTried]*balancer.Endpoint
 	ntried    int
 }
 
 var attempters = sync.Pool{New: func() any { return new(attempter) }}
 
-func getAttempter(c *subset.Cluster, s Sender, p *retry.Policy) *attempter {
+func getAttempter(c *subset.Cluster, s Sender, p *retry.Policy, clk clock.Clock) *attempter {
 	a := attempters.Get().(*attempter)
-	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing()}
+	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing(), clock: clk}
 	return a
 }
 
@@ -90,8 +93,17 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 		defer lim.Release()
 	}
 	ep.State.Begin()
+	var start time.Time
+	pe := c.PeakEWMA()
+	if pe != nil {
+		start = a.clock.Now()
+	}
 	resp, err := a.s.Send(req, c, ep)
 	ep.State.End()
+	if pe != nil {
+		now := a.clock.Now()
+		ep.State.Observe(now.Sub(start), err != nil || resp.StatusCode >= 500, now, *pe)
+	}
 	if c.Detector() != nil {
 		if o, ok := outcome(req, resp, err); ok {
 			c.Record(ep, o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
@@ -29,6 +31,16 @@ type Call struct {
 	ntried  int
 	hash    uint64
 	hashed  bool
+	clock   clock.Clock
+}
+
+// Start notes the start of an attempt to ep, for latency-aware balancing;
+// the returned time goes to Record.
+func (c *Call) Start() time.Time {
+	if c.Cluster.PeakEWMA() == nil || c.clock == nil {
+		return time.Time{}
+	}
+	return c.clock.Now()
 }
 
 type callKey struct{}
@@ -79,9 +91,13 @@ func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
 	return nil, ErrNotReady
 }
 
-// Record reports the end of an attempt to ep: the error the RPC finished
-// with (nil for OK).
-func (c *Call) Record(ep *balancer.Endpoint, err error) {
+// Record reports the end of an attempt to ep that started at start (from
+// Start): the error the RPC finished with (nil for OK).
+func (c *Call) Record(ep *balancer.Endpoint, start time.Time, err error) {
+	if pe := c.Cluster.PeakEWMA(); pe != nil && !start.IsZero() {
+		now := c.clock.Now()
+		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
+	}
 	if c.Cluster.Detector() == nil {
 		return
 	}
@@ -171,7 +187,7 @@ func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, in
 	if len(r.mirrors) > 0 && env.Mirrorer != nil {
 		env.Mirrorer.sendGRPC(ctx, r.mirrors, in.Port, mirrorCall, env)
 	}
-	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts()}
+	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
 	ctx = context.WithValue(ctx, callKey{}, call)
 	limits := retry.GRPCAttempts(retry.Unlimited{})

@@ -241,7 +241,7 @@ func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sen
 			return failure(req, out, err)
 		}
 	}
-	a := getAttempter(c, s, r.retry)
+	a := getAttempter(c, s, r.retry, env.Clock)
 	var cookie string
 	if h := c.Hash(); h != nil {
 		a.hash, a.hashed, cookie = requestHash(req, h, env)

@@ -59,7 +59,7 @@ func (vh *VirtualHost) Stream(ctx context.Context, in *match.Input, env *Env, op
 		}
 		release = lim.Release
 	}
-	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts()}
+	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
 	limits := retry.GRPCAttempts(retry.Unlimited{})
 	if lim := c.Limiter(); lim != nil {

@@ -70,6 +70,7 @@ type Cluster struct {
 	limiter  *outlier.Limiter          // nil without limits
 	limits   outlier.Limits            // applied to limiter on Activate
 	hash     *balancer.ConsistentHash  // nil unless consistent hashing
+	pewma    *balancer.PeakEWMA        // nil unless Peak-EWMA
 	warmup   *warmup                   // nil without slow start
 	clock    clock.Clock
 }
@@ -224,7 +225,7 @@ func (c *Cluster) rebuild() { c.install(c.detector.Available()) }
 
 // install makes the cluster balance over eps.
 func (c *Cluster) install(eps []*balancer.Endpoint) error {
-	if c.warmup != nil && c.hash == nil {
+	if c.warmup != nil && c.hash == nil && c.pewma == nil {
 		c.picker.Store(c.warmed(eps, c.clock.Now()))
 		return nil
 	}
@@ -248,8 +249,15 @@ func (c *Cluster) newPicker(eps []*balancer.Endpoint) (balancer.Picker, error) {
 			return balancer.NewRingHash(eps, h.MinimumRingSize, c.rand)
 		}
 	}
+	if c.pewma != nil {
+		return balancer.NewPeakEWMA(eps, *c.pewma, c.rand), nil
+	}
 	return balancer.New(c.lb, eps, c.rand)
 }
+
+// PeakEWMA returns the cluster's Peak-EWMA settings, or nil: the mesh then
+// observes every attempt's latency.
+func (c *Cluster) PeakEWMA() *balancer.PeakEWMA { return c.pewma }
 
 // Options are the inputs of Compile besides the configuration.
 type Options struct {
@@ -541,6 +549,9 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 				errs.Add(fielderr.Join(wp, "aggression"), "%v must be at least 1", *w.Aggression)
 			}
 		}
+		if lb.PeakEWMA != nil && (lb.ConsistentHash != nil || lb.Simple != "" || lb.Warmup != nil) {
+			errs.Add(fielderr.Join(lbPath, "peakEWMA"), "replaces simple, consistentHash and warmup; set it alone")
+		}
 		if (lb.Warmup != nil || lb.DeprecatedWarmupDuration != 0) && (lb.ConsistentHash != nil || lb.Simple == balancer.SimpleRandom) {
 			errs.Add(fielderr.Join(lbPath, "warmup"), "applies to ROUND_ROBIN and LEAST_REQUEST only, as in Envoy")
 		}
@@ -684,6 +695,7 @@ func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster,
 	if lb := c.Policy.LoadBalancer; lb != nil {
 		c.lb, _ = lb.Simple.Policy()
 		c.hash = lb.ConsistentHash
+		c.pewma = lb.PeakEWMA
 	}
 	c.limits = outlier.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
