@@ -130,7 +130,8 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if prev != nil {
 		prevReg = prev.registry
 	}
-	reg, err := subset.Compile(cfg.ServiceEntries, cfg.DestinationRules, subset.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg})
+	reg, err := subset.Compile(cfg.ServiceEntries, cfg.DestinationRules, subset.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
+		Client: subset.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}})
 	if err != nil {
 		return nil, err
 	}

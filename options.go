@@ -36,6 +36,7 @@ type options struct {
 	bodyLimit         int64
 	mirrorLimit       int
 	sourceIP          string
+	locality          string
 }
 
 type clockOption struct{ c Clock }
@@ -111,3 +112,14 @@ func (o sourceIPOption) apply(opts *options) { opts.sourceIP = o.ip }
 // consistentHash.useSourceIp hashes. Without it, useSourceIp has no key and
 // picks at random.
 func WithSourceIP(ip string) Option { return sourceIPOption{ip} }
+
+type localityOption struct{ l string }
+
+func (o localityOption) apply(opts *options) { opts.locality = o.l }
+
+// WithLocality declares the calling workload's locality,
+// "region/zone/subzone", for locality load balancing: with outlier
+// detection (Istio's mesh default) traffic fails over from the caller's own
+// locality outwards, and localityLbSetting.distribute rules match it.
+// Without it, locality load balancing is off.
+func WithLocality(locality string) Option { return localityOption{locality} }

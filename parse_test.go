@@ -237,12 +237,24 @@ spec: {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`,
     rewrite: {authority: b}
     route: [{destination: {host: reviews}}]`),
 			`VirtualService "reviews": spec.http[0].rewrite.authority: the authority is also set in headers.request; set it in one place`},
-		{"feature of a later release", `apiVersion: networking.istio.io/v1
+		{"locality settings", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {name: dup}
-spec: {host: reviews, trafficPolicy: {loadBalancer: {localityLbSetting: {enabled: true}}}}`,
-			`DestinationRule "dup": spec.host: host "reviews" already has DestinationRule "default/reviews"; merge the two rules
-DestinationRule "dup": spec.trafficPolicy.loadBalancer.localityLbSetting: not supported yet`},
+metadata: {name: r}
+spec:
+  host: ratings
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute: [{from: "us-east/*", to: {"us-east/*": 80, "us-west/*": 10}}]
+        failover: [{from: us-east, to: us-east}]`,
+			`DestinationRule "r": spec.trafficPolicy.loadBalancer.localityLbSetting: distribute and failover are mutually exclusive
+DestinationRule "r": spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to: weights sum to 90; they must sum to 100
+DestinationRule "r": spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]: from and to must differ`},
 		{"consistent hash with two keys and a bad maglev table", `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: r}

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/outlier"
 )
 
@@ -65,13 +66,15 @@ type Cluster struct {
 	all      []*balancer.Endpoint
 	lb       balancer.Policy
 	rand     balancer.Rand
-	picker   atomic.Pointer[pickerBox] // over the available endpoints
-	detector *outlier.Detector         // nil without outlierDetection
-	limiter  *outlier.Limiter          // nil without limits
-	limits   outlier.Limits            // applied to limiter on Activate
-	hash     *balancer.ConsistentHash  // nil unless consistent hashing
-	pewma    *balancer.PeakEWMA        // nil unless Peak-EWMA
-	warmup   *warmup                   // nil without slow start
+	picker   atomic.Pointer[pickerBox]  // over the available endpoints
+	detector *outlier.Detector          // nil without outlierDetection
+	limiter  *outlier.Limiter           // nil without limits
+	limits   outlier.Limits             // applied to limiter on Activate
+	hash     *balancer.ConsistentHash   // nil unless consistent hashing
+	pewma    *balancer.PeakEWMA         // nil unless Peak-EWMA
+	locality *balancer.LocalitySettings // nil unless locality load balancing
+	client   Client
+	warmup   *warmup // nil without slow start
 	clock    clock.Clock
 }
 
@@ -225,6 +228,14 @@ func (c *Cluster) rebuild() { c.install(c.detector.Available()) }
 
 // install makes the cluster balance over eps.
 func (c *Cluster) install(eps []*balancer.Endpoint) error {
+	if c.locality != nil {
+		p, err := c.localityPicker(eps)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		c.picker.Store(&pickerBox{Picker: p, base: eps})
+		return nil
+	}
 	if c.warmup != nil && c.hash == nil && c.pewma == nil {
 		c.picker.Store(c.warmed(eps, c.clock.Now()))
 		return nil
@@ -255,6 +266,10 @@ func (c *Cluster) newPicker(eps []*balancer.Endpoint) (balancer.Picker, error) {
 	return balancer.New(c.lb, eps, c.rand)
 }
 
+func localityDisabled(lb *balancer.Settings) bool {
+	return lb != nil && lb.LocalityLbSetting != nil && lb.LocalityLbSetting.Enabled != nil && !*lb.LocalityLbSetting.Enabled
+}
+
 // PeakEWMA returns the cluster's Peak-EWMA settings, or nil: the mesh then
 // observes every attempt's latency.
 func (c *Cluster) PeakEWMA() *balancer.PeakEWMA { return c.pewma }
@@ -265,6 +280,9 @@ type Options struct {
 	Rand balancer.Rand
 	// Clock runs outlier detection's sweeps; nil means the real clock.
 	Clock clock.Clock
+	// Client describes the caller for locality load balancing; with no
+	// locality, locality load balancing is off.
+	Client Client
 	// OnEjection, if set, is told of every ejection and return.
 	OnEjection func(cluster *Cluster, e outlier.Event)
 	// Previous is the registry being replaced, whose endpoint state
@@ -534,8 +552,8 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 		if ch := lb.ConsistentHash; ch != nil {
 			validateHash(ch, fielderr.Join(lbPath, "consistentHash"), errs)
 		}
-		if lb.LocalityLbSetting != nil {
-			errs.Add(fielderr.Join(lbPath, "localityLbSetting"), "not supported yet")
+		if ls := lb.LocalityLbSetting; ls != nil {
+			validateLocality(ls, fielderr.Join(lbPath, "localityLbSetting"), errs)
 		}
 		if w := lb.Warmup; w != nil {
 			wp := fielderr.Join(lbPath, "warmup")
@@ -691,11 +709,26 @@ func buildClusters(svc *Service, opts Options) error {
 // limiter, carrying state over from prev.
 func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster, opts Options) error {
 	c.rand = opts.Rand
+	if c.rand == nil {
+		c.rand = rng.Runtime{}
+	}
 	c.lb = balancer.LeastRequest
 	if lb := c.Policy.LoadBalancer; lb != nil {
 		c.lb, _ = lb.Simple.Policy()
 		c.hash = lb.ConsistentHash
 		c.pewma = lb.PeakEWMA
+		if ls := lb.LocalityLbSetting; ls != nil && (ls.Enabled == nil || *ls.Enabled) {
+			c.locality = ls
+		}
+	}
+	// Istio's mesh default enables locality load balancing: with outlier
+	// detection, a caller that declares its locality fails over by it.
+	if c.locality == nil && c.Policy.OutlierDetection != nil && !localityDisabled(c.Policy.LoadBalancer) {
+		c.locality = &balancer.LocalitySettings{}
+	}
+	c.client = opts.Client
+	if c.client.Locality == "" || c.hash != nil {
+		c.locality = nil
 	}
 	c.limits = outlier.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
