@@ -98,3 +98,33 @@ func TestLocalityDistribute(t *testing.T) {
 	assert.Zero(t, c["v2"], "a locality not listed gets no traffic")
 	assert.Equal(t, n, c["v1"]+c["v3"])
 }
+
+func TestRetryRemoteLocalities(t *testing.T) {
+	f := newFixture(t, `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: http}]
+  resolution: STATIC
+  endpoints:
+  - {address: 10.0.0.1, locality: us-east/a/1}
+  - {address: 10.0.0.2, locality: us-east/a/1}
+  - {address: 10.0.0.3, locality: us-west/a/1}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http: [{retries: {attempts: 1, retryOn: 5xx, retryRemoteLocalities: true}, route: [{destination: {host: ratings}}]}]
+`, switchyard.WithRand(meshtest.NewRand(2)))
+	f.backend["v1"].Respond(503)
+	f.backend["v2"].Respond(503)
+	for range 30 {
+		resp, body := f.get("http://ratings:9080/")
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "v3", body, "a retry leaves the locality it failed in")
+	}
+}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -51,4 +52,20 @@ func TestPeakEWMAPickAllocatesNothing(t *testing.T) {
 	}
 	p := NewPeakEWMA(endpoints(1, 1, 1), PeakEWMA{}, nil)
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { p.Pick() }))
+}
+
+func BenchmarkPeakEWMAPick(b *testing.B) {
+	for _, n := range []int{2, 100, 10_000} {
+		ws := make([]uint32, n)
+		for i := range ws {
+			ws[i] = 1
+		}
+		p := NewPeakEWMA(endpoints(ws...), PeakEWMA{}, nil)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Pick()
+			}
+		})
+	}
 }

@@ -158,6 +158,10 @@ func (p *Policy) AvoidPreviousHosts() bool { return p.avoidPrevious }
 // retryIgnorePreviousHosts is set to true explicitly.
 func (p *Policy) AvoidPreviousHostsWhenHashing() bool { return p.avoidExplicit && p.avoidPrevious }
 
+// RetryRemoteLocalities reports whether retries go to localities not tried
+// yet (retryRemoteLocalities).
+func (p *Policy) RetryRemoteLocalities() bool { return p.remoteLocality }
+
 // HostSelectionAttempts is how many picks a retry makes to find an endpoint
 // not tried yet before it takes the last one picked (Istio's
 // host_selection_retry_max_attempts).

@@ -31,6 +31,7 @@ type attempter struct {
 	hash      uint64
 	hashed    bool
 	hashAvoid bool
+	remote    bool // retryRemoteLocalities
 	clock     clock.Clock
 	tried     [maxTried]*balancer.Endpoint
 	ntried    int
@@ -40,7 +41,7 @@ var attempters = sync.Pool{New: func() any { return new(attempter) }}
 
 func getAttempter(c *subset.Cluster, s Sender, p *retry.Policy, clk clock.Clock) *attempter {
 	a := attempters.Get().(*attempter)
-	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing(), clock: clk}
+	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing(), remote: p.RetryRemoteLocalities(), clock: clk}
 	return a
 }
 
@@ -77,7 +78,13 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 		if a.avoid {
 			tried = a.tried[:a.ntried]
 		}
-		ep, err = c.PickAvoiding(tried, a.tries)
+		var ok bool
+		if a.remote && n > 1 {
+			ep, ok = c.PickRemote(a.tried[:a.ntried])
+		}
+		if !ok {
+			ep, err = c.PickAvoiding(tried, a.tries)
+		}
 	}
 	if err != nil {
 		return nil, errNoHealthyUpstream

@@ -183,6 +183,31 @@ func (c *Cluster) PickAvoiding(tried []*balancer.Endpoint, attempts int) (*balan
 
 // contains reports whether ep is in eps, by live state: warm-up re-creates
 // Endpoint values with other weights.
+// PickRemote returns an available endpoint in a locality none of tried is
+// in, starting from a random one, or false when there is none: Envoy's
+// previous_priorities for retryRemoteLocalities.
+func (c *Cluster) PickRemote(tried []*balancer.Endpoint) (*balancer.Endpoint, bool) {
+	eps := c.current().Endpoints()
+	if len(eps) == 0 {
+		return nil, false
+	}
+	start := int(rng.N(c.rand.Uint64(), uint64(len(eps))))
+	for i := range eps {
+		e := eps[(start+i)%len(eps)]
+		remote := true
+		for _, t := range tried {
+			if t.Locality == e.Locality {
+				remote = false
+				break
+			}
+		}
+		if remote {
+			return e, true
+		}
+	}
+	return nil, false
+}
+
 func contains(eps []*balancer.Endpoint, ep *balancer.Endpoint) bool {
 	for _, e := range eps {
 		if e.State == ep.State {
