@@ -6,6 +6,14 @@
 //   - ROUND_ROBIN: a smooth weighted round robin whose schedule is computed
 //     once, when the picker is built.
 //   - RANDOM: a uniform draw, or a weighted one through an alias table.
+//   - consistentHash: Envoy's ring hash ([NewRingHash]) and Maglev
+//     ([NewMaglev]) over xxHash64, picked by a hash of the request
+//     ([HashPicker]).
+//   - Peak-EWMA ([NewPeakEWMA], beyond Istio): two distinct choices by
+//     latency average × active requests.
+//
+// [WarmupFactor] is Envoy's slow-start weight, which the subset package
+// applies to endpoints that joined recently.
 //
 // A [Picker] is immutable and built once per endpoint set; picks take no lock
 // and allocate nothing, in constant time whatever the number of endpoints.
