@@ -1,0 +1,201 @@
+package switchyard_test
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard"
+)
+
+// The policy the chaos tests run under unless they say otherwise: retries on
+// every failure, outlier detection that ejects after 3 consecutive errors.
+const (
+	chaosDR = `    outlierDetection: {consecutive5xxErrors: 3, interval: 100ms, baseEjectionTime: 1s, maxEjectionPercent: 50}`
+	chaosVS = `  - retries: {attempts: 2, perTryTimeout: 300ms, retryOn: "5xx,reset,connect-failure"}
+    route: [{destination: {host: api}}]`
+)
+
+func accountEveryRequest(t *testing.T, r loadResult, deadline time.Duration) {
+	t.Helper()
+	for i, o := range r.outcomes {
+		if o.err != nil {
+			require.True(t, clearError(o.err), "request %d ended in an unclear error: %v", i, o.err)
+		} else {
+			require.NotZero(t, o.status, "request %d has neither a response nor an error", i)
+		}
+		require.Less(t, o.took, deadline+500*time.Millisecond, "request %d outlasted its deadline", i)
+	}
+}
+
+// An endpoint killed mid-load and restarted: retries and outlier detection
+// keep success at 99.9% or more after the first ejection.
+func TestChaosEndpointKilledAndRestarted(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b"), newChaosServer(t, "c")}
+	_, client := chaosMesh(t, servers, chaosDR, chaosVS)
+	const n = 3000
+	r := runLoad(t, client, n, 16, 3*time.Second, nil, func(i int) {
+		switch i {
+		case n / 3:
+			servers[1].kill()
+		case 2 * n / 3:
+			servers[1].restart()
+		}
+	})
+	accountEveryRequest(t, r, 3*time.Second)
+	var killedAt time.Duration
+	for _, o := range r.outcomes[n/3:] {
+		killedAt = o.at
+		break
+	}
+	s := r.from(killedAt)
+	t.Logf("after the kill: %v", s)
+	assert.GreaterOrEqual(t, s.successRate(), 0.999, "retries + ejection keep success ≥ 99.9%%")
+}
+
+// A black-holed endpoint (accepts, never answers) never stalls a request
+// beyond its per-try timeout: the retry goes elsewhere.
+func TestChaosBlackHoledEndpoint(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b"), newChaosServer(t, "c")}
+	servers[2].mode.Store(modeBlackHole)
+	_, client := chaosMesh(t, servers, chaosDR, chaosVS)
+	r := runLoad(t, client, 600, 16, 3*time.Second, nil, nil)
+	accountEveryRequest(t, r, 3*time.Second)
+	s := r.from(0)
+	t.Logf("black hole: %v", s)
+	assert.Equal(t, s.total, s.ok, "every request is rescued by a retry")
+	assert.Less(t, s.maxTook, 300*time.Millisecond+250*time.Millisecond, "no request waits much past one per-try timeout (plus back-off)")
+}
+
+// Connections reset mid-body end in a clear error for the caller, never a
+// hang: the response headers had arrived, so the body read fails.
+func TestChaosResetMidBody(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b")}
+	servers[1].mode.Store(modeResetBody)
+	_, client := chaosMesh(t, servers, `    loadBalancer: {simple: ROUND_ROBIN}`, `  - route: [{destination: {host: api}}]`)
+	r := runLoad(t, client, 400, 8, 3*time.Second, nil, nil)
+	accountEveryRequest(t, r, 3*time.Second)
+	s := r.from(0)
+	t.Logf("reset mid-body: %v", s)
+	assert.Equal(t, 200, s.ok, "the healthy endpoint's half")
+	assert.Equal(t, 200, s.errs, "the other half end in a body error")
+}
+
+// A 5xx storm on one endpoint: no retry storm — every request makes at most
+// 1+attempts upstream requests, and ejection stops the storm's traffic.
+func TestChaos5xxStorm(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b"), newChaosServer(t, "c")}
+	servers[0].mode.Store(modeFail503)
+	_, client := chaosMesh(t, servers, chaosDR, chaosVS)
+	const n = 1500
+	r := runLoad(t, client, n, 16, 3*time.Second, nil, nil)
+	accountEveryRequest(t, r, 3*time.Second)
+	upstream := servers[0].hits.Load() + servers[1].hits.Load() + servers[2].hits.Load()
+	s := r.from(0)
+	t.Logf("5xx storm: %v; %d upstream requests (%.3f per request), %d to the failing endpoint", s, upstream, float64(upstream)/n, servers[0].hits.Load())
+	assert.LessOrEqual(t, upstream, int64(3*n), "attempts per request are bounded by the policy")
+	assert.Less(t, servers[0].hits.Load(), int64(n/10), "ejection keeps the storm away")
+	assert.Equal(t, n, s.ok)
+}
+
+// Flapping health: an endpoint alternates every 50ms between failing and
+// healthy; every request is accounted for and nearly all succeed.
+func TestChaosFlappingEndpoint(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b"), newChaosServer(t, "c")}
+	_, client := chaosMesh(t, servers, chaosDR, chaosVS)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				servers[1].mode.Store(int32(i%2) * modeFail503)
+			}
+		}
+	}()
+	r := runLoad(t, client, 2000, 16, 3*time.Second, nil, nil)
+	close(stop)
+	<-done
+	accountEveryRequest(t, r, 3*time.Second)
+	s := r.from(0)
+	t.Logf("flapping: %v", s)
+	assert.GreaterOrEqual(t, s.successRate(), 0.999)
+}
+
+// Slow endpoints: a route timeout cuts them with 504, never longer.
+func TestChaosSlowEndpoints(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b")}
+	servers[0].mode.Store(modeSlow)
+	servers[1].mode.Store(modeSlow)
+	_, client := chaosMesh(t, servers, `    loadBalancer: {simple: ROUND_ROBIN}`, `  - timeout: 50ms
+    route: [{destination: {host: api}}]`)
+	r := runLoad(t, client, 200, 16, 3*time.Second, nil, nil)
+	accountEveryRequest(t, r, 3*time.Second)
+	s := r.from(0)
+	t.Logf("slow: %v", s)
+	assert.Equal(t, s.total, s.status5xx, "every request is cut with 504")
+	assert.Less(t, s.maxTook, 150*time.Millisecond)
+}
+
+// A configuration Update every few milliseconds under load loses nothing.
+func TestChaosUpdateUnderLoad(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b"), newChaosServer(t, "c")}
+	m, client := chaosMesh(t, servers, chaosDR, chaosVS)
+	cfgs := []switchyard.Config{
+		chaosConfig(t, servers, chaosDR, chaosVS),
+		chaosConfig(t, servers, `    loadBalancer: {simple: ROUND_ROBIN}`, chaosVS),
+	}
+	var updates atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				require.NoError(t, m.Update(cfgs[i%2]))
+				updates.Add(1)
+			}
+		}
+	}()
+	r := runLoad(t, client, 3000, 16, 3*time.Second, nil, nil)
+	close(stop)
+	<-done
+	accountEveryRequest(t, r, 3*time.Second)
+	s := r.from(0)
+	t.Logf("%d updates under load: %v", updates.Load(), s)
+	assert.Equal(t, s.total, s.ok, "no request lost or failed across updates")
+	assert.Greater(t, updates.Load(), int64(20))
+}
+
+// 10 MiB request bodies: the mesh buffers at most its body limit for retries
+// and mirrors; larger bodies stream through once, so memory stays bounded.
+func TestChaosLargeBodiesStayBounded(t *testing.T) {
+	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b")}
+	_, client := chaosMesh(t, servers, `    loadBalancer: {simple: ROUND_ROBIN}`, chaosVS+`
+    mirror: {host: api}`)
+	const size, n = 10 << 20, 24
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	payload := bytes.Repeat([]byte("x"), size)
+	r := runLoad(t, client, n, 4, 10*time.Second, func() io.Reader { return bytes.NewReader(payload) }, nil)
+	runtime.ReadMemStats(&after)
+	accountEveryRequest(t, r, 10*time.Second)
+	s := r.from(0)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d × 10 MiB bodies: %v; %d MiB allocated in all", n, s, allocated>>20)
+	assert.Equal(t, n, s.ok)
+	assert.Less(t, allocated, uint64(n*size/4), "far less than the bodies' size: nothing buffers a whole body")
+}
