@@ -1,15 +1,20 @@
 package switchyard_test
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/meshtest"
 )
 
 func TestParseAllKindsAndVersions(t *testing.T) {
@@ -371,4 +376,54 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	_, err := switchyard.Parse([]byte(b.String()))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the document expands to more than 1048576 values (through YAML aliases?); split or simplify it")
+}
+
+// FuzzUpdate hands a running mesh any configuration: Update either applies
+// it or rejects it, and either way the mesh keeps answering requests (a
+// rejected update leaves the running configuration serving).
+func FuzzUpdate(f *testing.F) {
+	base, err := os.ReadFile("testdata/bookinfo.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(requestRouting))
+	f.Add([]byte(vs("  - {route: [{destination: {host: reviews, subset: v9}}]}")))
+	f.Add([]byte(vs("  - {fault: {abort: {httpStatus: 503, percentage: {value: 50}}}, route: [{destination: {host: reviews}}]}")))
+	f.Add([]byte("kind: [unclosed"))
+	f.Fuzz(func(t *testing.T, extra []byte) {
+		cfg, err := switchyard.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := switchyard.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		net := meshtest.NewNetwork()
+		net.Add("10.0.0.1:9080", "v1", nil)
+		net.Add("10.0.0.2:9080", "v2", nil)
+		net.Add("10.0.0.3:9080", "v3", nil)
+		client := &http.Client{Transport: m.Transport(net.Transport())}
+		next, err := switchyard.Parse(append(append(append([]byte{}, base...), "\n---\n"...), extra...))
+		if err == nil {
+			err = m.Update(next)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://reviews:9080/reviews/1", nil)
+		resp, rerr := client.Do(req)
+		if rerr != nil {
+			// An applied configuration may hold requests past the deadline
+			// (a fault delay); anything else is the mesh failing.
+			if err == nil && errors.Is(rerr, context.DeadlineExceeded) {
+				return
+			}
+			t.Fatalf("the mesh stopped answering (update error %v): %v", err, rerr)
+		}
+		resp.Body.Close()
+		if err != nil && resp.StatusCode != 200 {
+			t.Fatalf("a rejected update changed the running configuration: status %d", resp.StatusCode)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,4 +57,39 @@ func TestHeaderLevelOrder(t *testing.T) {
 	}
 	assert.Equal(t, []string{"remove D", "remove E", "set A", "set B", "add C", "set A"}, got,
 		"removes first, then each level's sets (sorted) and adds")
+}
+
+// FuzzHeaderOperations checks Envoy's order on any operations: removes come
+// first, so a header both removed and set ends with the set value; a set
+// header has exactly its value (then any added one); invalid names are
+// rejected, never applied.
+func FuzzHeaderOperations(f *testing.F) {
+	f.Add("x-a", "1", "x-a", "2", "x-a", "X-A", "old")
+	f.Add("host", "h", "x-b", "v", ":path", "x-c", "")
+	f.Add("bad name", "v", "x-d", "", "x-d", "x-d", "keep")
+	f.Fuzz(func(t *testing.T, setK, setV, addK, addV, removeK, existingK, existingV string) {
+		var errs fielderr.List
+		l := compileLevel(&HeaderOperations{
+			Set: map[string]string{setK: setV}, Add: map[string]string{addK: addV}, Remove: []string{removeK},
+		}, "h", true, &errs)
+		h := http.Header{}
+		if validHeaderName(existingK) {
+			h.Set(existingK, existingV)
+		}
+		ordered(l).apply(h)
+		for k := range h {
+			if !validHeaderName(k) {
+				t.Fatalf("an invalid header name was applied: %q", k)
+			}
+		}
+		if len(l.sets) == 1 {
+			got := h.Values(l.sets[0].name)
+			if len(got) == 0 || got[0] != setV {
+				t.Fatalf("set %q=%q: header has %q", setK, setV, got)
+			}
+		}
+		if errs.Len() == 0 && len(l.sets) == 0 && len(l.adds) == 0 && len(l.removes) == 0 && l.authority == "" {
+			t.Fatalf("valid operations compiled to nothing: set %q add %q remove %q", setK, addK, removeK)
+		}
+	})
 }
