@@ -1,6 +1,7 @@
 package switchyard
 
 import (
+	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -24,4 +25,24 @@ func (c Config) Append(other Config) Config {
 	c.DestinationRules = append(c.DestinationRules[:len(c.DestinationRules):len(c.DestinationRules)], other.DestinationRules...)
 	c.VirtualServices = append(c.VirtualServices[:len(c.VirtualServices):len(c.VirtualServices)], other.VirtualServices...)
 	return c
+}
+
+// Clone returns a copy of c whose resource slices, and each VirtualService's
+// routes and their destination lists, may be changed without touching c.
+// Other pointed-to values are shared.
+func (c Config) Clone() Config {
+	out := Config{
+		ServiceEntries:   append([]subset.ServiceEntry(nil), c.ServiceEntries...),
+		DestinationRules: append([]subset.DestinationRule(nil), c.DestinationRules...),
+		VirtualServices:  append([]route.VirtualService(nil), c.VirtualServices...),
+	}
+	for i := range out.VirtualServices {
+		vs := &out.VirtualServices[i]
+		vs.HTTP = append([]route.HTTPRoute(nil), vs.HTTP...)
+		for j := range vs.HTTP {
+			vs.HTTP[j].Route = append([]route.RouteDestination(nil), vs.HTTP[j].Route...)
+			vs.HTTP[j].Match = append([]match.Request(nil), vs.HTTP[j].Match...)
+		}
+	}
+	return out
 }

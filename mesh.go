@@ -70,7 +70,8 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	if m.opts.mirrorLimit <= 0 {
 		m.opts.mirrorLimit = 64
 	}
-	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit), SourceIP: m.opts.sourceIP}
+	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit),
+		SourceIP: m.opts.sourceIP, Observers: &route.Observers{}}
 	m.direct = settingsOf(nil).newTransport("")
 	m.direct.Proxy = http.ProxyFromEnvironment
 	s, err := m.compile(cfg, nil)
@@ -99,6 +100,45 @@ func (m *Mesh) Update(cfg Config) error {
 	m.install(s)
 	return nil
 }
+
+// Config returns the configuration in force. Its values are shared with the
+// running mesh: copy before changing them (Modify does).
+func (m *Mesh) Config() Config { return m.snap.Load().cfg }
+
+// Modify replaces the configuration with f's change to the one in force, as
+// one atomic step: no Update can slip between the read and the write. If f
+// or the new configuration fails, nothing changes. f must not modify its
+// argument's slices or pointed-to values in place; Config.Clone gives a
+// copy it may change.
+func (m *Mesh) Modify(f func(Config) (Config, error)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	cur := m.snap.Load()
+	next, err := f(cur.cfg)
+	if err != nil {
+		return err
+	}
+	s, err := m.compile(next, cur)
+	if err != nil {
+		return err
+	}
+	m.install(s)
+	return nil
+}
+
+// Observation is the outcome of one request forwarded by the mesh: the
+// destination host and subset, the status the caller got (0 for an error),
+// whether it failed (5xx or error) and the time to the response headers.
+type Observation = route.Observation
+
+// Observe calls f with the outcome of every HTTP request the mesh forwards,
+// until the returned function is called. f runs on the request's goroutine
+// and must be quick and safe for concurrent use. Without observers the
+// request path pays one atomic load.
+func (m *Mesh) Observe(f func(Observation)) (stop func()) { return m.env.Observers.Add(f) }
 
 // Close stops outlier detection's sweeps, cancels mirrored copies in flight
 // and waits for them, and releases the mesh's idle connections. Requests

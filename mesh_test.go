@@ -151,3 +151,38 @@ func TestDeterministicWithInjectedRand(t *testing.T) {
 	}
 	assert.Equal(t, run(), run())
 }
+
+func TestObserveAndModify(t *testing.T) {
+	f := newFixture(t, allTo("v1"))
+	var seen []switchyard.Observation
+	stop := f.mesh.Observe(func(o switchyard.Observation) { seen = append(seen, o) })
+	f.backend["v1"].FailFirst(1, 503)
+	f.get("http://reviews:9080/")
+	f.get("http://reviews:9080/")
+	stop()
+	f.get("http://reviews:9080/")
+	require.Len(t, seen, 2, "told of every request until stopped")
+	assert.Equal(t, "reviews", seen[0].Host)
+	assert.Equal(t, "v1", seen[0].Subset)
+	assert.Equal(t, 503, seen[0].Status)
+	assert.True(t, seen[0].Failed)
+	assert.False(t, seen[1].Failed)
+
+	before := f.mesh.Config()
+	require.NoError(t, f.mesh.Modify(func(c switchyard.Config) (switchyard.Config, error) {
+		c = c.Clone()
+		c.VirtualServices[0].HTTP[0].Route[0].Destination.Subset = "v2"
+		return c, nil
+	}))
+	_, body := f.get("http://reviews:9080/")
+	assert.Equal(t, "v2", body)
+	assert.Equal(t, "v1", before.VirtualServices[0].HTTP[0].Route[0].Destination.Subset, "Clone left the old configuration alone")
+	err := f.mesh.Modify(func(c switchyard.Config) (switchyard.Config, error) {
+		c = c.Clone()
+		c.VirtualServices[0].HTTP[0].Route[0].Destination.Subset = "v9"
+		return c, nil
+	})
+	assert.Error(t, err)
+	_, body = f.get("http://reviews:9080/")
+	assert.Equal(t, "v2", body, "a rejected Modify changes nothing")
+}

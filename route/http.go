@@ -43,6 +43,8 @@ type Env struct {
 	Mirrorer *Mirrorer
 	// SourceIP is the caller's own address, hashed by useSourceIp.
 	SourceIP string
+	// Observers are told of every forwarded request.
+	Observers *Observers
 }
 
 func (e *Env) bodyLimit() int64 {
@@ -216,6 +218,23 @@ func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sen
 		return localReply(req, http.StatusServiceUnavailable,
 			"no cluster: "+d.host+" has several ports and neither the route nor the request names one of them", nil), nil
 	}
+	if env.Observers.active() {
+		start := env.Clock.Now()
+		resp, err := send(req, out, in, r, block, d, c, s, env)
+		o := Observation{Host: d.host, Subset: d.subset, Latency: env.Clock.Now().Sub(start), Failed: err != nil}
+		if resp != nil {
+			o.Status = resp.StatusCode
+			o.Failed = resp.StatusCode >= 500
+		}
+		env.Observers.notify(o)
+		return resp, err
+	}
+	return send(req, out, in, r, block, d, c, s, env)
+}
+
+// send forwards req to destination d's cluster c: request operations,
+// mirrors, the attempt loop, response operations.
+func send(req, out *http.Request, in *match.Input, r *Route, block int, d *destination, c *subset.Cluster, s Sender, env *Env) (*http.Response, error) {
 	if len(d.reqOps) > 0 || d.authority != "" || r.rewrite != nil {
 		if out == req {
 			out = req.Clone(req.Context())
