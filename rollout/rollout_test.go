@@ -57,10 +57,10 @@ type fixture struct {
 	client *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...switchyard.Option) *fixture {
 	cfg, err := switchyard.Parse([]byte(manifests))
 	require.NoError(t, err)
-	m, err := switchyard.New(cfg, switchyard.WithRand(meshtest.NewRand(1)))
+	m, err := switchyard.New(cfg, append([]switchyard.Option{switchyard.WithRand(meshtest.NewRand(1))}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
 	f := &fixture{t: t, mesh: m, net: meshtest.NewNetwork()}
@@ -300,8 +300,10 @@ func TestStopEndsTheController(t *testing.T) {
 }
 
 func TestWithFakeClock(t *testing.T) {
-	f := newFixture(t)
+	// The mesh and the controller share the fake clock, so latencies, like
+	// intervals, are what the clock says.
 	clk := meshtest.NewClock(time.Unix(0, 0))
+	f := newFixture(t, switchyard.WithClock(clk))
 	c, err := rollout.New(f.mesh, cfg(), rollout.WithClock(clk))
 	require.NoError(t, err)
 	require.NoError(t, c.Start())
