@@ -173,6 +173,21 @@ func (m *Matcher) Name(i int) string {
 	return ""
 }
 
+// URIConditions calls f with the uri condition of every block that applies:
+// its kind, its value and whether it ignores case (KindAny for a block
+// without one). A Matcher with no blocks matches every path: f is called
+// once with KindAny. Routers use it to index routes by path.
+func (m *Matcher) URIConditions(f func(kind Kind, value string, fold bool)) {
+	if len(m.blocks) == 0 && !m.never {
+		f(KindAny, "", false)
+		return
+	}
+	for i := range m.blocks {
+		u := &m.blocks[i].uri
+		f(u.kind, u.value, u.fold)
+	}
+}
+
 // Blocks reports how many blocks apply to the calling workload.
 func (m *Matcher) Blocks() int { return len(m.blocks) }
 

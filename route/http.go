@@ -92,6 +92,9 @@ func (t *Table) Lookup(host string, port uint32) *VirtualHost {
 // Match returns the first route that matches in and the index of the match
 // block that matched (-1 for a route without match blocks), or nil.
 func (vh *VirtualHost) Match(in *match.Input) (*Route, int) {
+	if vh.index != nil {
+		return vh.index.match(vh.routes, in)
+	}
 	for _, r := range vh.routes {
 		if i, ok := r.matcher.Match(in); ok {
 			return r, i

@@ -42,6 +42,7 @@ type VirtualHost struct {
 	// ServiceEntry host for the default route of a host without one.
 	Name   string
 	routes []*Route
+	index  *routeIndex // nil: scan
 }
 
 // Routes returns the virtual host's routes in order. The slice must not be
@@ -196,6 +197,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 			vh.routes = append(vh.routes, r)
 		}
 	}
+	vh.index = buildIndex(vh.routes)
 	return vh
 }
 
