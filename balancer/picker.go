@@ -21,6 +21,7 @@ const (
 
 var policyNames = [...]string{"LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"}
 
+// String returns Istio's name of the algorithm.
 func (p Policy) String() string {
 	if int(p) < len(policyNames) {
 		return policyNames[p]

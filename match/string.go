@@ -22,6 +22,7 @@ const (
 
 var kindNames = [...]string{"any", "exact", "prefix", "regex", "present"}
 
+// String returns the kind's name.
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]

@@ -124,10 +124,12 @@ type Backend struct {
 type Request struct {
 	// Attempt is the backend's count of requests, from 1.
 	Attempt int
-	// Method, Host (the Host header) and URL as received.
+	// Method is the request method.
 	Method string
-	Host   string
-	URL    string
+	// Host is the Host header as received.
+	Host string
+	// URL is the request URL as received.
+	URL string
 	// Header is a copy of the request headers.
 	Header http.Header
 	// Body is the request body, up to 1 MiB.

@@ -17,6 +17,7 @@ type OverflowError struct {
 	Limit string
 }
 
+// Error names the limit that overflowed.
 func (e *OverflowError) Error() string { return "outlier: overflow of " + e.Limit }
 
 // Retriable reports false: an overflow is never retried.
@@ -51,7 +52,9 @@ type Limits struct {
 // RetryBudget is a retry budget: concurrent retries ≤ max(MinConcurrency,
 // Percent% of outstanding requests).
 type RetryBudget struct {
-	Percent        float64
+	// Percent of outstanding requests that may be retries.
+	Percent float64
+	// MinConcurrency is the number of concurrent retries always allowed.
 	MinConcurrency int
 }
 

@@ -29,6 +29,7 @@ const (
 
 var failureNames = [...]string{"reset", "connect-failure", "refused-stream", "per-try-timeout"}
 
+// String returns the failure's retry_on name.
 func (f Failure) String() string {
 	if int(f) < len(failureNames) {
 		return failureNames[f]

@@ -17,6 +17,7 @@ type ExhaustedError struct {
 	Last error
 }
 
+// Error says how many attempts were made and why the last failed.
 func (e *ExhaustedError) Error() string {
 	return "retry: giving up after " + strconv.Itoa(e.Attempts) + " attempt(s): " + e.Last.Error()
 }

@@ -110,11 +110,15 @@ const (
 
 // Stats are what the mesh observed for one subset over an interval.
 type Stats struct {
-	Requests  int
-	ErrorRate float64 // percent
-	P50, P99  time.Duration
+	// Requests is the number of requests observed.
+	Requests int
+	// ErrorRate is the share of 5xx and failed requests, in percent.
+	ErrorRate float64
+	// P50 and P99 are latency percentiles, to the response headers.
+	P50, P99 time.Duration
 }
 
+// String describes the figures on one line.
 func (s Stats) String() string {
 	return fmt.Sprintf("%d requests, %.2f%% errors, p50 %v, p99 %v", s.Requests, s.ErrorRate, s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond))
 }
@@ -135,18 +139,24 @@ const (
 
 // Event reports a change of a rollout.
 type Event struct {
-	Kind   EventKind
-	At     time.Time
-	Phase  Phase
-	Weight int32 // the canary's weight after the event
+	// Kind says what happened.
+	Kind EventKind
+	// At is when, by the controller's clock.
+	At time.Time
+	// Phase is the rollout's phase after the event.
+	Phase Phase
+	// Weight is the canary's weight after the event, in percent.
+	Weight int32
 	// Canary and Stable are the interval's figures, for analysis, waiting
 	// and the events that follow an analysis.
 	Canary, Stable Stats
-	// Passed and Reason tell the analysis's verdict.
+	// Passed is the analysis's verdict.
 	Passed bool
+	// Reason explains the verdict or the change.
 	Reason string
 }
 
+// String describes the event on one line, with its figures.
 func (e Event) String() string {
 	s := fmt.Sprintf("%s phase=%s canary=%d%%", e.Kind, e.Phase, e.Weight)
 	if e.Canary.Requests > 0 || e.Stable.Requests > 0 {

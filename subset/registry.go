@@ -53,10 +53,12 @@ type clusterKey struct {
 type Cluster struct {
 	// Name is Envoy's cluster name, "outbound|9080|v1|reviews".
 	Name string
-	// Host, Subset and Port identify the cluster.
-	Host   string
+	// Host is the service host.
+	Host string
+	// Subset is the DestinationRule subset, "" for all endpoints.
 	Subset string
-	Port   uint32
+	// Port is the service port.
+	Port uint32
 	// Policy is the traffic policy in force.
 	Policy Policy
 	// Passthrough is true when requests go to the address the caller

@@ -20,6 +20,7 @@ type Error struct {
 	Msg string
 }
 
+// Error formats the problem as "resource: path: message".
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Resource != "" {
