@@ -199,3 +199,21 @@ func ExampleChain() {
 	// Output:
 	// GET http://reviews:9080/reviews/1 -> 200
 }
+
+// Explain shows how a request would be routed, and why the routes before
+// the match did not match, without sending it.
+func ExampleMesh_Explain() {
+	cfg, _ := switchyard.Parse([]byte(exampleMesh))
+	mesh, _ := switchyard.New(cfg, switchyard.WithRand(meshtest.NewRand(1)))
+	defer mesh.Close()
+	req, _ := http.NewRequest(http.MethodGet, "http://reviews:9080/reviews/1", nil)
+	req.Header.Set("End-User", "alice")
+	fmt.Print(mesh.Explain(req))
+	// Output:
+	// reviews:9080 → VirtualService "reviews"
+	//   route reviews.0: no match
+	//       match[0]: header end-user "alice" does not match exact "jason"
+	//   route reviews.1: matched → forward
+	//   destination reviews subset v1: 100.0% of traffic, cluster outbound|9080|v1|reviews, next pick 10.0.0.1:9080
+	//     10.0.0.1:9080 weight 1 active 0 available
+}

@@ -129,6 +129,29 @@ func (m *Mesh) Modify(f func(Config) (Config, error)) error {
 	return nil
 }
 
+// Explanation says how the mesh would route a request: see [Mesh.Explain].
+type Explanation = route.Explanation
+
+// Explain says how the mesh would route req, without sending it: the routes
+// tried in order and why each one before the match did not match, the
+// action, the destinations with their share of traffic, their clusters'
+// endpoints with their live state (active requests, ejected or not), and
+// the endpoint an attempt would pick now. Its String method renders it for
+// a person. For a gRPC call, describe it as a request: POST to
+// "/package.Service/Method" with the metadata as headers.
+func (m *Mesh) Explain(req *http.Request) Explanation {
+	authority := route.Authority(req)
+	host, port := route.SplitAuthority(authority, req.URL.Scheme)
+	vh := m.snap.Load().table.Lookup(host, port)
+	if vh == nil {
+		return Explanation{Host: host, Port: port, Action: "passthrough"}
+	}
+	in := route.NewInput(req, authority, port)
+	e := vh.Explain(&in)
+	e.Host, e.Port = host, port
+	return e
+}
+
 // Observation is the outcome of one request forwarded by the mesh: the
 // destination host and subset, the status the caller got (0 for an error),
 // whether it failed (5xx or error) and the time to the response headers.

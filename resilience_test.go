@@ -498,3 +498,39 @@ func TestRequestBodyClosedWhenNothingIsSent(t *testing.T) {
 		assert.True(t, body.closed, "no healthy upstream: the body is closed all the same")
 	})
 }
+
+func TestExplainShowsEjectionsAndOutcomes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, ejectionMesh)
+		f.backend["v2"].Respond(500)
+		for range 30 {
+			f.get("http://ratings:9080/")
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://ratings:9080/x", nil)
+		e := f.mesh.Explain(req)
+		assert.Equal(t, "forward", e.Action)
+		require.Len(t, e.Destinations, 1)
+		states := map[string]bool{}
+		for _, ep := range e.Destinations[0].Endpoints {
+			states[ep.Address] = ep.Available
+		}
+		assert.Equal(t, map[string]bool{"10.0.0.1:9080": true, "10.0.0.2:9080": false, "10.0.0.3:9080": true}, states)
+		assert.Contains(t, e.String(), "10.0.0.2:9080 weight 1 active 0 ejected")
+		assert.NotEqual(t, "10.0.0.2:9080", e.Destinations[0].Pick)
+
+		other, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+		assert.Equal(t, "passthrough", f.mesh.Explain(other).Action)
+	})
+}
+
+func TestExplainNoRoute(t *testing.T) {
+	f := newFixture(t, vs(`
+  - match: [{uri: {exact: /only}}]
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	req, _ := http.NewRequest(http.MethodGet, "http://reviews:9080/other", nil)
+	e := f.mesh.Explain(req)
+	assert.Equal(t, "no route (404)", e.Action)
+	assert.Equal(t, []string{`match[0]: uri "/other" does not match exact "/only"`}, e.Routes[0].Why)
+	assert.Contains(t, e.String(), "→ no route (404)")
+}

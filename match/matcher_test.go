@@ -280,3 +280,23 @@ func BenchmarkMatch(b *testing.B) {
 		m.Match(input)
 	}
 }
+
+func TestExplainSaysWhyNot(t *testing.T) {
+	m, err := Compile([]Request{
+		{URI: Prefix("/reviews"), Headers: map[string]*StringMatch{"end-user": Exact("jason")}},
+		{URI: Regex("/ratings/[0-9]+")},
+		{QueryParams: map[string]*StringMatch{"v": Present()}},
+	}, Source{})
+	require.NoError(t, err)
+	_, ok, reasons := m.Explain(in("GET", "/reviews/1", "End-User", "alice"))
+	assert.False(t, ok)
+	assert.Equal(t, []string{
+		`match[0]: header end-user "alice" does not match exact "jason"`,
+		`match[1]: uri "/reviews/1" does not match regex "/ratings/[0-9]+"`,
+		`match[2]: query parameter v is absent (want presence)`,
+	}, reasons)
+	block, ok, reasons := m.Explain(in("GET", "/ratings/7"))
+	assert.True(t, ok)
+	assert.Equal(t, 1, block)
+	assert.Equal(t, []string{`match[0]: uri "/ratings/7" does not match prefix "/reviews"`}, reasons)
+}

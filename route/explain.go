@@ -1,0 +1,161 @@
+package route
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/match"
+)
+
+// Explanation says how the mesh would route a request, without sending it.
+type Explanation struct {
+	// Host and Port are what the request is addressed to.
+	Host string
+	Port uint32
+	// VirtualHost names where its routes come from; empty for a host the
+	// configuration does not know, which passes through.
+	VirtualHost string
+	// Routes are the routes tried, in order, up to the one that matched.
+	Routes []RouteTrace
+	// Action is "forward", "redirect", "direct response", "no route (404)"
+	// or "passthrough".
+	Action string
+	// Destinations are the matched route's weighted destinations.
+	Destinations []DestinationTrace
+}
+
+// RouteTrace is one route tried.
+type RouteTrace struct {
+	// Name is the route's name.
+	Name string
+	// Matched is true for the route that matched.
+	Matched bool
+	// Why lists, for each match block that did not match, the first
+	// condition that failed.
+	Why []string
+}
+
+// DestinationTrace is one weighted destination and its cluster now.
+type DestinationTrace struct {
+	// Host and Subset name the destination.
+	Host, Subset string
+	// Share is the destination's share of the route's traffic, 0-1.
+	Share float64
+	// Cluster is the cluster the request's port selects, "" if none.
+	Cluster string
+	// Endpoints are the cluster's endpoints and their live state.
+	Endpoints []EndpointTrace
+	// Pick is the endpoint an attempt would pick now ("" if none). The
+	// pick is a real one: it advances a round-robin cursor.
+	Pick string
+}
+
+// EndpointTrace is one endpoint's live state.
+type EndpointTrace struct {
+	Address  string
+	Weight   uint32
+	Locality string
+	// Active is the requests in flight to it.
+	Active int64
+	// Available is false when outlier detection has ejected it (and no
+	// panic mode brings it back).
+	Available bool
+}
+
+// Explain traces the routing of in within vh.
+func (vh *VirtualHost) Explain(in *match.Input) Explanation {
+	e := Explanation{VirtualHost: vh.Name, Action: "no route (404)"}
+	for _, r := range vh.routes {
+		_, ok, why := r.matcher.Explain(in)
+		e.Routes = append(e.Routes, RouteTrace{Name: r.Name, Matched: ok, Why: why})
+		if !ok {
+			continue
+		}
+		switch r.kind {
+		case actionRedirect:
+			e.Action = "redirect"
+		case actionDirect:
+			e.Action = "direct response"
+		default:
+			e.Action = "forward"
+			for _, d := range r.dests {
+				e.Destinations = append(e.Destinations, explainDestination(r, d, in.Port))
+			}
+		}
+		break
+	}
+	return e
+}
+
+func explainDestination(r *Route, d destination, port uint32) DestinationTrace {
+	prev := uint64(0)
+	for _, o := range r.dests {
+		if o.upTo == d.upTo {
+			break
+		}
+		prev = o.upTo
+	}
+	t := DestinationTrace{Host: d.host, Subset: d.subset, Share: float64(d.upTo-prev) / float64(r.total)}
+	c := d.target.Cluster(port)
+	if c == nil {
+		return t
+	}
+	t.Cluster = c.Name
+	avail := map[*balancer.State]bool{}
+	for _, ep := range c.Available() {
+		avail[ep.State] = true
+	}
+	for _, ep := range c.Endpoints() {
+		t.Endpoints = append(t.Endpoints, EndpointTrace{Address: ep.Address, Weight: ep.Weight, Locality: ep.Locality, Active: ep.State.Active(), Available: avail[ep.State]})
+	}
+	if c.Passthrough {
+		t.Pick = "(the address the request names)"
+	} else if ep, err := c.Pick(); err == nil {
+		t.Pick = ep.Address
+	}
+	return t
+}
+
+// String renders the explanation for a person.
+func (e Explanation) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d", e.Host, e.Port)
+	if e.VirtualHost == "" {
+		b.WriteString(" is not in the configuration: passthrough\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, " → %s\n", e.VirtualHost)
+	for _, r := range e.Routes {
+		if r.Matched {
+			fmt.Fprintf(&b, "  route %s: matched → %s\n", r.Name, e.Action)
+		} else {
+			fmt.Fprintf(&b, "  route %s: no match\n", r.Name)
+		}
+		for _, w := range r.Why {
+			fmt.Fprintf(&b, "      %s\n", w)
+		}
+	}
+	if len(e.Routes) == 0 || !e.Routes[len(e.Routes)-1].Matched {
+		fmt.Fprintf(&b, "  → %s\n", e.Action)
+	}
+	for _, d := range e.Destinations {
+		name := d.Host
+		if d.Subset != "" {
+			name += " subset " + d.Subset
+		}
+		fmt.Fprintf(&b, "  destination %s: %.1f%% of traffic, cluster %s, next pick %s\n", name, 100*d.Share, d.Cluster, d.Pick)
+		for _, ep := range d.Endpoints {
+			state := "available"
+			if !ep.Available {
+				state = "ejected"
+			}
+			loc := ""
+			if ep.Locality != "" {
+				loc = " " + ep.Locality
+			}
+			fmt.Fprintf(&b, "    %s weight %d%s active %d %s\n", ep.Address, max(ep.Weight, 1), loc, ep.Active, state)
+		}
+	}
+	return b.String()
+}
