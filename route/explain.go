@@ -10,8 +10,9 @@ import (
 
 // Explanation says how the mesh would route a request, without sending it.
 type Explanation struct {
-	// Host and Port are what the request is addressed to.
+	// Host is the host the request is addressed to.
 	Host string
+	// Port is the port it is addressed to.
 	Port uint32
 	// VirtualHost names where its routes come from; empty for a host the
 	// configuration does not know, which passes through.
@@ -53,8 +54,11 @@ type DestinationTrace struct {
 
 // EndpointTrace is one endpoint's live state.
 type EndpointTrace struct {
-	Address  string
-	Weight   uint32
+	// Address is the endpoint's "host:port".
+	Address string
+	// Weight is its load-balancing weight (0 counts as 1).
+	Weight uint32
+	// Locality is its "region/zone/subzone".
 	Locality string
 	// Active is the requests in flight to it.
 	Active int64
