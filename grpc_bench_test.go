@@ -10,8 +10,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/test/bufconn"
-
-	"github.com/switchyard-go/switchyard"
 )
 
 // BenchmarkGRPCUnary compares a unary call over bufconn through a plain
@@ -54,5 +52,3 @@ func BenchmarkGRPCUnary(b *testing.B) {
 		})
 	}
 }
-
-var _ = switchyard.ErrClosed
