@@ -143,67 +143,103 @@ func (o overflowStatus) Error() string              { return o.Err().Error() }
 func (o overflowStatus) GRPCStatus() *status.Status { return o.Status }
 func (o overflowStatus) Retriable() bool            { return false }
 
-// Invoke carries out a gRPC call within virtual host vh, in the same order
-// as RoundTrip: first matching route, fault (delay, then abort as a status),
-// route timeout (DEADLINE_EXCEEDED), one weighted destination, the
-// cluster's admission limits (overflow: UNAVAILABLE, not retried), and the
-// retry policy's attempt loop on the gRPC retry conditions; mirrors get a
-// fire-and-forget copy of the call. invoke sends one attempt with the given
-// context, in which the picker finds the Call; mirrorCall, called before
-// the call starts, prepares a copy of it (its own request and reply
-// messages) for a mirror.
-func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error, mirrorCall func() func(ctx context.Context) error) error {
+// grpcDecision is the routing decision of a gRPC call or stream: the
+// route, the destination cluster, and the context its attempts run in
+// (route timeout, metadata operations, the Call the picker reads).
+type grpcDecision struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	route  *Route
+	call   *Call
+	limits retry.GRPCAttempts
+}
+
+// decideGRPC routes a call within vh as RoundTrip routes a request: the
+// first matching route (a known host without one answers UNIMPLEMENTED, as
+// Envoy's 404 maps), its route timeout (DEADLINE_EXCEEDED), its fault
+// (delay, then abort as a status), one weighted destination. On success
+// the caller must call cancel when the call ends.
+func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env) (*grpcDecision, error) {
 	r, _ := vh.Match(in)
 	if r == nil {
-		return status.Error(codes.Unimplemented, "no route matched "+in.Path) // Envoy's 404 → UNIMPLEMENTED
+		return nil, status.Error(codes.Unimplemented, "no route matched "+in.Path)
 	}
 	switch r.kind {
 	case actionRedirect:
-		return status.Error(codes.Unimplemented, "the route answers with a redirect, which gRPC cannot follow")
+		return nil, status.Error(codes.Unimplemented, "the route answers with a redirect, which gRPC cannot follow")
 	case actionDirect:
 		if r.direct.status == 200 {
-			return status.Error(codes.Unknown, "the route answers with a direct response, which carries no gRPC message")
+			return nil, status.Error(codes.Unknown, "the route answers with a direct response, which carries no gRPC message")
 		}
-		return status.Error(codes.Code(fault.GRPCCodeForHTTP(r.direct.status)), string(r.direct.body))
+		return nil, status.Error(codes.Code(fault.GRPCCodeForHTTP(r.direct.status)), string(r.direct.body))
 	}
+	cancel := context.CancelFunc(func() {})
 	if r.Timeout > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = withTimeout(ctx, env.Clock, r.Timeout)
-		defer cancel()
 	}
 	if r.fault != nil {
 		if err := r.fault.ApplyGRPC(ctx); err != nil {
-			return deadlineStatus(ctx, err)
+			err = deadlineStatus(ctx, err)
+			cancel()
+			return nil, err
 		}
 	}
 	d := r.pick(env.Rand)
 	c := d.target.Cluster(in.Port)
 	if c == nil {
-		return status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
+		cancel()
+		return nil, status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
 	}
 	if len(d.reqOps) > 0 {
 		ctx = appendMetadata(ctx, d.reqOps)
 	}
-	if len(r.mirrors) > 0 && env.Mirrorer != nil {
-		env.Mirrorer.sendGRPC(ctx, r.mirrors, in.Port, mirrorCall, env)
-	}
 	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
-	ctx = context.WithValue(ctx, callKey{}, call)
-	limits := retry.GRPCAttempts(retry.Unlimited{})
+	dec := &grpcDecision{ctx: ctx, cancel: cancel, route: r, call: call, limits: retry.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
-		limits = lim
+		dec.limits = lim
 	}
-	err := r.retry.InvokeGRPC(ctx, limits, func(ctx context.Context, _ int) error {
-		if lim := c.Limiter(); lim != nil {
-			if err := lim.Acquire(ctx); err != nil {
-				if errors.Is(err, outlier.ErrOverflow) {
-					return overflowStatus{status.New(codes.Unavailable, outlier.OverflowBody)}
-				}
-				return status.FromContextError(err).Err()
-			}
-			defer lim.Release()
+	return dec, nil
+}
+
+// admit passes the cluster's admission limits; an overflow is UNAVAILABLE
+// and never retried. release must be called when the call or stream ends.
+func admit(ctx context.Context, c *subset.Cluster) (release func(), err error) {
+	lim := c.Limiter()
+	if lim == nil {
+		return func() {}, nil
+	}
+	if err := lim.Acquire(ctx); err != nil {
+		if errors.Is(err, outlier.ErrOverflow) {
+			return nil, overflowStatus{status.New(codes.Unavailable, outlier.OverflowBody)}
 		}
+		return nil, status.FromContextError(err).Err()
+	}
+	return lim.Release, nil
+}
+
+// Invoke carries out a unary gRPC call within virtual host vh: the routing
+// decision of decideGRPC, mirrors, then the retry policy's attempt loop on
+// the gRPC retry conditions, each attempt admitted by the cluster's limits.
+// invoke sends one attempt with the given context, in which the picker
+// finds the Call; mirrorCall, called before the call starts, prepares a copy
+// of it (its own request and reply messages) for a mirror.
+func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error, mirrorCall func() func(ctx context.Context) error) error {
+	dec, err := vh.decideGRPC(ctx, in, env)
+	if err != nil {
+		return err
+	}
+	defer dec.cancel()
+	if len(dec.route.mirrors) > 0 && env.Mirrorer != nil {
+		env.Mirrorer.sendGRPC(dec.ctx, dec.route.mirrors, in.Port, mirrorCall, env)
+	}
+	ctx = context.WithValue(dec.ctx, callKey{}, dec.call)
+	err = dec.route.retry.InvokeGRPC(ctx, dec.limits, func(ctx context.Context, _ int) error {
+		release, err := admit(ctx, dec.call.Cluster)
+		if err != nil {
+			return err
+		}
+		defer release()
 		return invoke(ctx)
 	})
 	return deadlineStatus(ctx, err)
