@@ -27,15 +27,7 @@ var grpcCodeConditions = map[codes.Code]Condition{
 // resource-exhausted, unavailable), as proxyless gRPC honours them.
 func (p *Policy) RetryGRPC(code codes.Code) bool { return p.on&grpcCodeConditions[code] != 0 }
 
-// GRPCAttempts bounds a gRPC call's attempts: AllowRetry is asked before
-// each retry and RetryDone told when the retried attempt has ended, as for
-// Attempter.
-type GRPCAttempts interface {
-	AllowRetry() bool
-	RetryDone()
-}
-
-// Unlimited is a GRPCAttempts that allows every retry.
+// Unlimited is a Limits that allows every retry.
 type Unlimited struct{}
 
 // AllowRetry returns true.
@@ -54,8 +46,8 @@ const PreviousAttemptsKey = "grpc-previous-rpc-attempts"
 // with DEADLINE_EXCEEDED and is retried only under 5xx, gateway-error or
 // reset, as in Envoy; the caller's own deadline is never retried. An error
 // whose Retriable method returns false ends the loop at once.
-func (p *Policy) InvokeGRPC(ctx context.Context, limits GRPCAttempts, call func(ctx context.Context, n int) error) error {
-	var jitter *fullJitter
+func (p *Policy) InvokeGRPC(ctx context.Context, limits Limits, call func(ctx context.Context, n int) error) error {
+	b := schedule{p: p}
 	inRetry := false
 	for n := 1; ; n++ {
 		actx := ctx
@@ -99,11 +91,8 @@ func (p *Policy) InvokeGRPC(ctx context.Context, limits GRPCAttempts, call func(
 			return err
 		}
 		inRetry = true
-		if jitter == nil {
-			jitter = newFullJitter(p.backoff, p.env.rand)
-		}
-		wait := jitter.NextBackOff()
-		if dl, ok := ctx.Deadline(); ok && p.env.clock.Now().Add(wait).After(dl) {
+		wait, ok := b.next(ctx)
+		if !ok {
 			limits.RetryDone()
 			return err
 		}

@@ -15,6 +15,15 @@ import (
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
 
+// Limits bounds concurrent retries (a cluster's retry budget or
+// maxRetries) for HTTP requests and gRPC calls alike: AllowRetry is asked
+// before each retry and, when it returns true, RetryDone is called once the
+// retried attempt has completed.
+type Limits interface {
+	AllowRetry() bool
+	RetryDone()
+}
+
 // Attempter sends the attempts of a request. The mesh's attempter picks an
 // endpoint, admits the attempt against the cluster's limits, sends it and
 // records the outcome; Policy.RoundTripper's calls the next RoundTripper.
@@ -22,13 +31,9 @@ type Attempter interface {
 	// Attempt sends attempt n (from 1) of req. An error with a method
 	// Retriable() bool that returns false is never retried.
 	Attempt(req *http.Request, n int) (*http.Response, error)
-	// AllowRetry reports whether a retry may be scheduled now (the
-	// cluster's retry budget or retry limit). When it returns true, the
-	// retry counts as active until RetryDone is called, which Do does once
-	// the retried attempt has completed.
-	AllowRetry() bool
-	// RetryDone ends a retry that AllowRetry allowed.
-	RetryDone()
+	// Limits bounds the retries: Do asks AllowRetry before each and calls
+	// RetryDone once the retried attempt has completed.
+	Limits
 }
 
 // Rand is a source of uniformly distributed 64-bit values; it must be safe
@@ -97,7 +102,7 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 	if !replay.ok {
 		retries = 0
 	}
-	var jitter *fullJitter
+	b := schedule{p: p}
 	inRetry := false
 	for n := 1; ; n++ {
 		out, stop := p.attemptRequest(req, n, replay)
@@ -119,11 +124,8 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 			return resp, err
 		}
 		inRetry = true
-		if jitter == nil {
-			jitter = newFullJitter(p.backoff, p.env.rand)
-		}
-		wait := jitter.NextBackOff()
-		if dl, ok := req.Context().Deadline(); ok && p.env.clock.Now().Add(wait).After(dl) {
+		wait, ok := b.next(req.Context())
+		if !ok {
 			a.RetryDone() // the back-off would outlast the request
 			return resp, err
 		}
@@ -253,15 +255,24 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// Backoff returns the back-off before retry n (from 1), drawn anew: uniform
-// in [0, min(2^(n-1)·base, 10·base)).
-func (p *Policy) Backoff(n int) time.Duration {
-	j := newFullJitter(p.backoff, p.env.rand)
-	var d time.Duration
-	for range max(n, 1) {
-		d = j.NextBackOff()
+// schedule is one request's back-off schedule: Envoy's windows, drawn with
+// full jitter, never reaching past the request's deadline.
+type schedule struct {
+	p      *Policy
+	jitter *fullJitter
+}
+
+// next returns the wait before the next retry, and false when that wait
+// would outlast ctx's deadline (the retry is then not worth starting).
+func (b *schedule) next(ctx context.Context) (time.Duration, bool) {
+	if b.jitter == nil {
+		b.jitter = newFullJitter(b.p.backoff, b.p.env.rand)
 	}
-	return d
+	wait := b.jitter.NextBackOff()
+	if dl, ok := ctx.Deadline(); ok && b.p.env.clock.Now().Add(wait).After(dl) {
+		return wait, false
+	}
+	return wait, true
 }
 
 // fullJitter draws each back-off uniformly from [0, window), where the

@@ -21,11 +21,11 @@ import (
 // grpc-previous-rpc-attempts. onEnd, if not nil, is called once when the
 // stream ends (an error or io.EOF from RecvMsg, or a failure to open).
 // limits bounds concurrent retries.
-func (p *Policy) OpenStream(ctx context.Context, limits GRPCAttempts, open func(ctx context.Context) (grpc.ClientStream, error), onEnd func()) (grpc.ClientStream, error) {
+func (p *Policy) OpenStream(ctx context.Context, limits Limits, open func(ctx context.Context) (grpc.ClientStream, error), onEnd func()) (grpc.ClientStream, error) {
 	if onEnd == nil {
 		onEnd = func() {}
 	}
-	s := &retryingStream{ctx: ctx, open: open, policy: p, clock: p.env.clock, limits: limits, finish: onEnd}
+	s := &retryingStream{ctx: ctx, open: open, policy: p, clock: p.env.clock, limits: limits, finish: onEnd, backoff: schedule{p: p}}
 	if err := s.start(); err != nil {
 		s.end()
 		return nil, err
@@ -46,12 +46,13 @@ func (p *Policy) StreamClientInterceptor() grpc.StreamClientInterceptor {
 // retryingStream is a client stream that can be reopened until its first
 // response message has arrived.
 type retryingStream struct {
-	ctx    context.Context
-	open   func(ctx context.Context) (grpc.ClientStream, error)
-	policy *Policy
-	clock  clock.Clock
-	limits GRPCAttempts
-	finish func()
+	ctx     context.Context
+	open    func(ctx context.Context) (grpc.ClientStream, error)
+	policy  *Policy
+	clock   clock.Clock
+	limits  Limits
+	finish  func()
+	backoff schedule
 
 	mu        sync.Mutex
 	cur       grpc.ClientStream
@@ -91,8 +92,8 @@ func (s *retryingStream) retry(err error) bool {
 		return false
 	}
 	defer s.limits.RetryDone()
-	wait := s.policy.Backoff(s.attempt)
-	return clock.Sleep(s.ctx, s.clock, wait) == nil
+	wait, ok := s.backoff.next(s.ctx)
+	return ok && clock.Sleep(s.ctx, s.clock, wait) == nil
 }
 
 // reopen opens a new attempt and replays what the caller sent.

@@ -151,7 +151,7 @@ type grpcDecision struct {
 	cancel context.CancelFunc
 	route  *Route
 	call   *Call
-	limits retry.GRPCAttempts
+	limits retry.Limits
 }
 
 // decideGRPC routes a call within vh as RoundTrip routes a request: the
