@@ -88,17 +88,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 // carries over for endpoints that remain. If cfg is invalid, Update returns
 // every problem and the running configuration stays in place.
 func (m *Mesh) Update(cfg Config) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed.Load() {
-		return ErrClosed
-	}
-	s, err := m.compile(cfg, m.snap.Load())
-	if err != nil {
-		return err
-	}
-	m.install(s)
-	return nil
+	return m.Modify(func(Config) (Config, error) { return cfg, nil })
 }
 
 // Config returns the configuration in force. Its values are shared with the
