@@ -61,19 +61,18 @@ func targetHost(target string) string {
 	return target
 }
 
-// route looks up the virtual host of a ClientConn's target.
-func (m *Mesh) routeFor(cc *grpc.ClientConn) (*route.VirtualHost, string, uint32, *snapshot) {
+// routeFor looks up the virtual host of a ClientConn's target.
+func (m *Mesh) routeFor(cc *grpc.ClientConn) (*route.VirtualHost, string, uint32) {
 	authority := targetHost(cc.Target())
 	host, port := route.SplitAuthority(authority, "http")
-	s := m.snap.Load()
-	return s.table.Lookup(host, port), authority, port, s
+	return m.snap.Load().table.Lookup(host, port), authority, port
 }
 
 func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if m.closed.Load() {
 		return status.Error(codes.Unavailable, ErrClosed.Error())
 	}
-	vh, authority, port, _ := m.routeFor(cc)
+	vh, authority, port := m.routeFor(cc)
 	if vh == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
@@ -111,7 +110,7 @@ func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc 
 	if m.closed.Load() {
 		return nil, status.Error(codes.Unavailable, ErrClosed.Error())
 	}
-	vh, authority, port, _ := m.routeFor(cc)
+	vh, authority, port := m.routeFor(cc)
 	if vh == nil {
 		return streamer(ctx, desc, cc, method, opts...)
 	}

@@ -89,7 +89,7 @@ func New(m *switchyard.Mesh, cfg Config, opts ...Option) (*Controller, error) {
 func findRoute(cfg switchyard.Config, rc Config) (*route.HTTPRoute, error) {
 	for i := range cfg.VirtualServices {
 		vs := &cfg.VirtualServices[i]
-		if vs.Name != rc.VirtualService && vs.Namespace+"/"+vs.Name != rc.VirtualService {
+		if !named(vs, rc.VirtualService) {
 			continue
 		}
 		for j := range vs.HTTP {
@@ -100,6 +100,12 @@ func findRoute(cfg switchyard.Config, rc Config) (*route.HTTPRoute, error) {
 		return nil, fmt.Errorf("rollout: VirtualService %q has no route named %q", rc.VirtualService, rc.Route)
 	}
 	return nil, fmt.Errorf("rollout: no VirtualService %q", rc.VirtualService)
+}
+
+// named reports whether vs is the VirtualService called name ("name" or
+// "namespace/name").
+func named(vs *route.VirtualService, name string) bool {
+	return vs.Name == name || vs.Namespace+"/"+vs.Name == name
 }
 
 // Start applies the first stage — the dark launch, or the first weight —
@@ -393,7 +399,7 @@ const darkSuffix = "-dark-launch"
 func (c *Controller) rewrite(cfg *switchyard.Config) error {
 	for i := range cfg.VirtualServices {
 		vs := &cfg.VirtualServices[i]
-		if vs.Name != c.cfg.VirtualService && vs.Namespace+"/"+vs.Name != c.cfg.VirtualService {
+		if !named(vs, c.cfg.VirtualService) {
 			continue
 		}
 		var routes []route.HTTPRoute
