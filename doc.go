@@ -55,6 +55,11 @@
 // (ServiceEntry and DestinationRule: endpoints, subsets, clusters),
 // balancer (endpoint picking), outlier (ejection and admission), retry and
 // fault. retry, fault and outlier's Limiter also wrap any RoundTripper on
-// their own. meshtest provides in-memory backends for
-// tests, in the manner of net/http/httptest.
+// their own, and retry and fault give gRPC interceptors. rollout runs
+// canary analysis with promotion and rollback over a Mesh. meshtest provides
+// in-memory backends for tests, in the manner of net/http/httptest.
+//
+// [Mesh.Explain] says how a request would be routed; [Mesh.Observe] and
+// [Mesh.Modify] let a controller watch outcomes and change the
+// configuration atomically.
 package switchyard

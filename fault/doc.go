@@ -10,4 +10,8 @@
 //
 //	inj, err := fault.New(&fault.Config{Abort: &fault.Abort{HTTPStatus: 503, Percentage: &fault.Percent{Value: 10}}})
 //	client := &http.Client{Transport: inj.RoundTripper(http.DefaultTransport)}
+//
+// For gRPC, [Injector.ApplyGRPC] answers an abort as a status, and
+// [Injector.UnaryClientInterceptor] and [Injector.StreamClientInterceptor]
+// wrap a plain grpc.ClientConn.
 package fault

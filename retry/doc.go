@@ -21,4 +21,9 @@
 // and never sleeps past the request's deadline. Request bodies are replayed
 // through GetBody, or buffered up to a limit (64 KiB by default); a larger
 // body is sent once and not retried.
+//
+// For gRPC, [Policy.InvokeGRPC] runs the same loop on the gRPC conditions
+// with grpc-previous-rpc-attempts, [Policy.OpenStream] retries a stream
+// until its first response message, and [Policy.UnaryClientInterceptor] and
+// [Policy.StreamClientInterceptor] wrap a plain grpc.ClientConn.
 package retry
