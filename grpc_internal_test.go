@@ -5,33 +5,34 @@ import (
 	"os"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/switchyard-go/switchyard/internal/israce"
 )
 
 type fakeSubConn struct{ balancer.SubConn }
 
-// BenchmarkGRPCDecision measures what the mesh adds to a unary call: the
-// interceptor's routing on a realistic table, the retry loop armed, and the
-// picker's pick and Done, around a no-op invoker.
-func BenchmarkGRPCDecision(b *testing.B) {
+// grpcDecisionFixture is a mesh on the realistic table, a ClientConn to
+// reviews, and an invoker that picks and finishes through the mesh's picker.
+func grpcDecisionFixture(tb testing.TB) (*Mesh, *grpc.ClientConn, grpc.UnaryInvoker) {
 	bookinfo, err := os.ReadFile("testdata/bookinfo.yaml")
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	table, err := os.ReadFile("testdata/realistic.yaml")
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	cfg, err := Parse(append(bookinfo, append([]byte("\n---\n"), table...)...))
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	m, err := New(cfg)
-	require.NoError(b, err)
-	defer m.Close()
+	require.NoError(tb, err)
+	tb.Cleanup(func() { m.Close() })
 	cc, err := grpc.NewClient("reviews:9080", grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(b, err)
-	defer cc.Close()
-
+	require.NoError(tb, err)
+	tb.Cleanup(func() { cc.Close() })
 	info := base.PickerBuildInfo{ReadySCs: map[balancer.SubConn]base.SubConnInfo{}}
 	for _, a := range []string{"10.0.0.1:9080", "10.0.0.2:9080", "10.0.0.3:9080"} {
 		info.ReadySCs[&fakeSubConn{}] = base.SubConnInfo{Address: resolver.Address{Addr: a}}
@@ -45,6 +46,30 @@ func BenchmarkGRPCDecision(b *testing.B) {
 		res.Done(balancer.DoneInfo{})
 		return nil
 	}
+	return m, cc, invoker
+}
+
+// TestGRPCDecisionAllocationBudget holds the gRPC path to its budget:
+// DESIGN.md allows 5 allocations per unary call; the path makes 4.
+func TestGRPCDecisionAllocationBudget(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("allocation budgets are measured without the race detector")
+	}
+	m, cc, invoker := grpcDecisionFixture(t)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := m.unaryInterceptor(ctx, "/reviews.Reviews/Get", nil, nil, cc, invoker); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 4.0)
+}
+
+// BenchmarkGRPCDecision measures what the mesh adds to a unary call: the
+// interceptor's routing on a realistic table, the retry loop armed, and the
+// picker's pick and Done, around a no-op invoker.
+func BenchmarkGRPCDecision(b *testing.B) {
+	m, cc, invoker := grpcDecisionFixture(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -159,19 +159,19 @@ type grpcDecision struct {
 // Envoy's 404 maps), its route timeout (DEADLINE_EXCEEDED), its fault
 // (delay, then abort as a status), one weighted destination. On success
 // the caller must call cancel when the call ends.
-func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env) (*grpcDecision, error) {
+func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env) (grpcDecision, error) {
 	r, _ := vh.Match(in)
 	if r == nil {
-		return nil, status.Error(codes.Unimplemented, "no route matched "+in.Path)
+		return grpcDecision{}, status.Error(codes.Unimplemented, "no route matched "+in.Path)
 	}
 	switch r.kind {
 	case actionRedirect:
-		return nil, status.Error(codes.Unimplemented, "the route answers with a redirect, which gRPC cannot follow")
+		return grpcDecision{}, status.Error(codes.Unimplemented, "the route answers with a redirect, which gRPC cannot follow")
 	case actionDirect:
 		if r.direct.status == 200 {
-			return nil, status.Error(codes.Unknown, "the route answers with a direct response, which carries no gRPC message")
+			return grpcDecision{}, status.Error(codes.Unknown, "the route answers with a direct response, which carries no gRPC message")
 		}
-		return nil, status.Error(codes.Code(fault.GRPCCodeForHTTP(r.direct.status)), string(r.direct.body))
+		return grpcDecision{}, status.Error(codes.Code(fault.GRPCCodeForHTTP(r.direct.status)), string(r.direct.body))
 	}
 	cancel := context.CancelFunc(func() {})
 	if r.Timeout > 0 {
@@ -181,21 +181,21 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 		if err := r.fault.ApplyGRPC(ctx); err != nil {
 			err = deadlineStatus(ctx, err)
 			cancel()
-			return nil, err
+			return grpcDecision{}, err
 		}
 	}
 	d := r.pick(env.Rand)
 	c := d.target.Cluster(in.Port)
 	if c == nil {
 		cancel()
-		return nil, status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
+		return grpcDecision{}, status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
 	}
 	if len(d.reqOps) > 0 {
 		ctx = appendMetadata(ctx, d.reqOps)
 	}
 	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
-	dec := &grpcDecision{ctx: ctx, cancel: cancel, route: r, call: call, limits: retry.Unlimited{}}
+	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, call: call, limits: retry.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
 		dec.limits = lim
 	}
