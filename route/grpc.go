@@ -98,6 +98,11 @@ func (c *Call) Record(ep *balancer.Endpoint, start time.Time, err error) {
 		now := c.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
 	}
+	if err != nil {
+		if s, ok := status.FromError(err); !ok || s.Code() != codes.Canceled && fault.HTTPStatusForGRPC(int(s.Code())) >= 500 {
+			ep.State.Fail()
+		}
+	}
 	if c.Cluster.Detector() == nil {
 		return
 	}

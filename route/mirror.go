@@ -171,5 +171,9 @@ func mirrorSend(req *http.Request, c *subset.Cluster, s Sender) (*http.Response,
 	}
 	ep.State.Begin()
 	defer ep.State.End()
-	return s.Send(req, c, ep)
+	resp, err := s.Send(req, c, ep)
+	if err != nil || resp.StatusCode >= 500 {
+		ep.State.Fail()
+	}
+	return resp, err
 }
