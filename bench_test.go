@@ -1,8 +1,8 @@
 package switchyard_test
 
 import (
+	"context"
 	"fmt"
-	"github.com/switchyard-go/switchyard/internal/israce"
 	"net/http"
 	"os"
 	"strings"
@@ -10,8 +10,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/israce"
 )
 
 // realisticTable is DESIGN.md's benchmark table (testdata/realistic.yaml):
@@ -117,6 +120,10 @@ func BenchmarkTransport(b *testing.B) {
 		{"mesh/own-transports", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
 		{"mesh/base", realisticMesh(b).Transport(bare)},
 		{"mesh/own-transports/armed", tableMesh(b, armedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
+		{"mesh/own-transports/metrics", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }),
+			switchyard.WithMeterProvider(benchMeterProvider(b))).Transport(nil)},
+		{"mesh/own-transports/traces+metrics", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }),
+			switchyard.WithMeterProvider(benchMeterProvider(b)), switchyard.WithTracerProvider(benchTracerProvider(b))).Transport(nil)},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -170,3 +177,25 @@ func BenchmarkRouteMatch(b *testing.B) {
 		m.Close()
 	}
 }
+
+// benchMeterProvider is the OTel SDK's meter provider with a reader that is
+// never collected: the cost of recording.
+func benchMeterProvider(b *testing.B) *sdkmetric.MeterProvider {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp
+}
+
+// benchTracerProvider is the OTel SDK's tracer provider sampling every span
+// into a batch processor with an exporter that drops them: the cost of
+// making spans, as a production setup pays it on the request's goroutine.
+func benchTracerProvider(b *testing.B) *sdktrace.TracerProvider {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return tp
+}
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }

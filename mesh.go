@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/rng"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
@@ -37,6 +38,9 @@ type Mesh struct {
 	direct     *http.Transport                       // for hosts the configuration does not know
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
+
+	tel     *telemetry.T
+	history history // recent updates and ejections, for the admin handler
 }
 
 type endpointTransport struct {
@@ -70,8 +74,9 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	if m.opts.mirrorLimit <= 0 {
 		m.opts.mirrorLimit = 64
 	}
+	m.tel = telemetry.New(m.opts.telemetry, m.observeEjected)
 	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit),
-		SourceIP: m.opts.sourceIP, Observers: &route.Observers{}}
+		SourceIP: m.opts.sourceIP, Observers: &route.Observers{}, Telemetry: m.tel}
 	m.direct = settingsOf(nil).newTransport("")
 	m.direct.Proxy = http.ProxyFromEnvironment
 	s, err := m.compile(cfg, nil)
@@ -80,6 +85,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		return nil, err
 	}
 	m.install(s)
+	m.recordUpdate(cfg, nil)
 	return m, nil
 }
 
@@ -112,6 +118,7 @@ func (m *Mesh) Modify(f func(Config) (Config, error)) error {
 		return err
 	}
 	s, err := m.compile(next, cur)
+	m.recordUpdate(next, err)
 	if err != nil {
 		return err
 	}
@@ -175,6 +182,7 @@ func (m *Mesh) Close() error {
 	}
 	m.extraMu.Unlock()
 	m.direct.CloseIdleConnections()
+	m.tel.Close()
 	return nil
 }
 
@@ -184,7 +192,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		prevReg = prev.registry
 	}
 	reg, err := subset.Compile(cfg.ServiceEntries, cfg.DestinationRules, subset.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: subset.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}})
+		Client: subset.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +229,6 @@ func (m *Mesh) install(s *snapshot) {
 	s.registry.Activate(prev)
 	m.transports.Store(&next)
 	m.snap.Store(s)
-	m.updateResolvers()
 	m.updateResolvers()
 	if old != nil {
 		for st, t := range *old {

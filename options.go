@@ -5,7 +5,12 @@ import (
 	"net/http"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
 )
 
 // Clock tells the time and schedules timers for the mesh (route timeouts).
@@ -37,6 +42,7 @@ type options struct {
 	mirrorLimit       int
 	sourceIP          string
 	locality          string
+	telemetry         telemetry.Providers
 }
 
 type clockOption struct{ c Clock }
@@ -123,3 +129,37 @@ func (o localityOption) apply(opts *options) { opts.locality = o.l }
 // locality outwards, and localityLbSetting.distribute rules match it.
 // Without it, locality load balancing is off.
 func WithLocality(locality string) Option { return localityOption{locality} }
+
+type tracerProviderOption struct{ tp trace.TracerProvider }
+
+func (o tracerProviderOption) apply(opts *options) { opts.telemetry.Tracer = o.tp }
+
+// WithTracerProvider makes the mesh trace through tp: a span per routed
+// request ("route <name>", with the route, destination host, subset and
+// cluster, faults as events, the status) and a client span per attempt
+// (the endpoint, attempt number, retry reason, overflow and ejection
+// events), whose trace context goes upstream in the request headers.
+// Without it the mesh follows otel.GetTracerProvider, and costs nothing
+// while that is the default no-op. The README lists every attribute.
+func WithTracerProvider(tp trace.TracerProvider) Option { return tracerProviderOption{tp} }
+
+type meterProviderOption struct{ mp metric.MeterProvider }
+
+func (o meterProviderOption) apply(opts *options) { opts.telemetry.Meter = o.mp }
+
+// WithMeterProvider makes the mesh record its metrics with mp: requests and
+// their duration by route, destination and subset; attempts as OTel's
+// http.client.request.duration; retries by reason; injected faults; pool
+// overflows; ejections and the endpoints ejected now; configuration updates.
+// Endpoint addresses stay off metrics, so cardinality is bounded by the
+// configuration. Without it the mesh follows otel.GetMeterProvider, and
+// costs nothing while that is the default no-op.
+func WithMeterProvider(mp metric.MeterProvider) Option { return meterProviderOption{mp} }
+
+type propagatorOption struct{ p propagation.TextMapPropagator }
+
+func (o propagatorOption) apply(opts *options) { opts.telemetry.Propagator = o.p }
+
+// WithPropagator sets how trace context is written into upstream requests;
+// the default is W3C trace context and baggage.
+func WithPropagator(p propagation.TextMapPropagator) Option { return propagatorOption{p} }

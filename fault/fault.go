@@ -127,15 +127,25 @@ func (i *Injector) drawn(perMillion uint64) bool {
 // draws the abort. It returns a non-nil local reply for an aborted request,
 // or ctx's error if the context ended during the delay.
 func (i *Injector) Apply(req *http.Request) (*http.Response, error) {
+	resp, _, err := i.Inject(req)
+	return resp, err
+}
+
+// Inject is Apply that also reports what the fault did: the delay it
+// waited (or began to wait) and whether it aborted.
+func (i *Injector) Inject(req *http.Request) (*http.Response, Decision, error) {
+	var d Decision
 	if i.drawn(i.delayPerMillion) {
+		d.Delay = i.delay
 		if err := clock.Sleep(req.Context(), i.clock, i.delay); err != nil {
-			return nil, err
+			return nil, d, err
 		}
 	}
 	if i.hasAbort && i.drawn(i.abortPerMillion) {
-		return i.Abort(req), nil
+		d.Abort = true
+		return i.Abort(req), d, nil
 	}
-	return nil, nil
+	return nil, d, nil
 }
 
 // Abort returns the local reply of an abort: the HTTP status with body

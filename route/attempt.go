@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
@@ -35,6 +36,10 @@ type attempter struct {
 	clock     clock.Clock
 	tried     [maxTried]*balancer.Endpoint
 	ntried    int
+	rec       *recorder // nil unless someone listens
+	// how the last attempt ended, for the next one's retry reason
+	failure string
+	status  int
 }
 
 var attempters = sync.Pool{New: func() any { return new(attempter) }}
@@ -59,6 +64,30 @@ func (noHealthyUpstream) Retriable() bool { return false }
 var errNoHealthyUpstream error = noHealthyUpstream{}
 
 func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
+	if a.rec == nil {
+		return a.attempt(req, n, nil)
+	}
+	reason := ""
+	if n > 1 {
+		reason = a.failure
+		if reason == "" {
+			reason = telemetry.StatusText(a.status)
+		}
+	}
+	ar, out := a.rec.beginAttempt(req, n, reason)
+	resp, err := a.attempt(out, n, ar)
+	ar.end(out, resp, err)
+	a.failure, a.status = "", 0
+	if err != nil {
+		a.failure = errorType(out.Context(), err)
+	} else {
+		a.status = resp.StatusCode
+	}
+	return resp, err
+}
+
+// attempt carries out attempt n, reporting to ar (nil: nobody listens).
+func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.Response, error) {
 	c := a.c
 	if c.Passthrough {
 		return a.s.Send(req, c, nil)
@@ -93,8 +122,14 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 		a.tried[a.ntried] = ep
 		a.ntried++
 	}
+	if ar != nil {
+		ar.picked(ep)
+	}
 	if lim := c.Limiter(); lim != nil {
 		if err := lim.Acquire(req.Context()); err != nil {
+			if ar != nil && isOverflow(err) {
+				ar.overflow(req.Context(), c)
+			}
 			return nil, err // an overflow is never retried nor counted
 		}
 		defer lim.Release()
@@ -111,12 +146,31 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 		now := a.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil || resp.StatusCode >= 500, now, *pe)
 	}
-	if c.Detector() != nil {
+	if d := c.Detector(); d != nil || err != nil || resp.StatusCode >= 500 {
 		if o, ok := outcome(req, resp, err); ok {
-			c.Record(ep, o)
+			if o.Local != outlier.LocalNone || o.Status >= 500 {
+				ep.State.Fail()
+			}
+			if d == nil {
+				return resp, err
+			}
+			if ar == nil {
+				c.Record(ep, o)
+			} else {
+				was := d.Ejected(ep)
+				c.Record(ep, o)
+				if !was && d.Ejected(ep) {
+					ar.ejected()
+				}
+			}
 		}
 	}
 	return resp, err
+}
+
+func isOverflow(err error) bool {
+	var overflow *outlier.OverflowError
+	return errors.As(err, &overflow)
 }
 
 func (a *attempter) AllowRetry() bool {

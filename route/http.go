@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/rng"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
@@ -45,6 +46,8 @@ type Env struct {
 	SourceIP string
 	// Observers are told of every forwarded request.
 	Observers *Observers
+	// Telemetry reports to OpenTelemetry; nil reports nothing.
+	Telemetry *telemetry.T
 }
 
 func (e *Env) bodyLimit() int64 {
@@ -204,12 +207,33 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 // forward carries out a forwarding route for req; out carries the route
 // timeout in its context.
 func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sender, env *Env) (*http.Response, error) {
+	rec, ctx := newRecorder(out.Context(), req, r, env)
+	if rec == nil {
+		return forwardTo(req, out, in, r, block, s, env, nil)
+	}
+	if ctx != out.Context() {
+		out = out.WithContext(ctx)
+	}
+	resp, err := forwardTo(req, out, in, r, block, s, env, rec)
+	rec.end(out.Context(), resp, err)
+	rec.release()
+	return resp, err
+}
+
+// forwardTo is forward reporting to rec, which may be nil.
+func forwardTo(req, out *http.Request, in *match.Input, r *Route, block int, s Sender, env *Env, rec *recorder) (*http.Response, error) {
 	if r.fault != nil {
-		resp, err := r.fault.Apply(out)
+		resp, did, err := r.fault.Inject(out)
+		if rec != nil && did.Delay > 0 {
+			rec.fault("delay", 0)
+		}
 		if err != nil || resp != nil {
 			closeBody(req)
 			if err != nil {
 				return failure(req, out, err)
+			}
+			if rec != nil {
+				rec.fault("abort", resp.StatusCode)
 			}
 			return resp, nil
 		}
@@ -221,23 +245,13 @@ func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sen
 		return localReply(req, http.StatusServiceUnavailable,
 			"no cluster: "+d.host+" has several ports and neither the route nor the request names one of them", nil), nil
 	}
-	if env.Observers.active() {
-		start := env.Clock.Now()
-		resp, err := send(req, out, in, r, block, d, c, s, env)
-		o := Observation{Host: d.host, Subset: d.subset, Latency: env.Clock.Now().Sub(start), Failed: err != nil}
-		if resp != nil {
-			o.Status = resp.StatusCode
-			o.Failed = resp.StatusCode >= 500
-		}
-		env.Observers.notify(o)
-		return resp, err
-	}
-	return send(req, out, in, r, block, d, c, s, env)
+	rec.destination(d, c)
+	return send(req, out, in, r, block, d, c, s, env, rec)
 }
 
 // send forwards req to destination d's cluster c: request operations,
 // mirrors, the attempt loop, response operations.
-func send(req, out *http.Request, in *match.Input, r *Route, block int, d *destination, c *subset.Cluster, s Sender, env *Env) (*http.Response, error) {
+func send(req, out *http.Request, in *match.Input, r *Route, block int, d *destination, c *subset.Cluster, s Sender, env *Env, rec *recorder) (*http.Response, error) {
 	if len(d.reqOps) > 0 || d.authority != "" || r.rewrite != nil {
 		if out == req {
 			out = req.Clone(req.Context())
@@ -264,6 +278,7 @@ func send(req, out *http.Request, in *match.Input, r *Route, block int, d *desti
 		}
 	}
 	a := getAttempter(c, s, r.retry, env.Clock)
+	a.rec = rec
 	var cookie string
 	if h := c.Hash(); h != nil {
 		a.hash, a.hashed, cookie = requestHash(req, h, env)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
@@ -74,8 +75,9 @@ type Route struct {
 	rewrite  *rewriteAction
 	// respOps are the response operations of a redirect or direct response.
 	respOps headerOps
-	retry   *retry.Policy   // with the per-try timeout capped by Timeout
-	fault   *fault.Injector // nil without a fault
+	labels  *telemetry.Labels // metric attributes: the route alone
+	retry   *retry.Policy     // with the per-try timeout capped by Timeout
+	fault   *fault.Injector   // nil without a fault
 	mirrors []mirror
 }
 
@@ -88,6 +90,8 @@ type destination struct {
 	reqOps       headerOps
 	respOps      headerOps
 	authority    string // host rewrite, "" for none
+	// metric attribute sets: route, host, subset
+	labels, attemptLabels *telemetry.Labels
 }
 
 // Compile validates VirtualServices against the registry and builds a
@@ -140,10 +144,12 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source, 
 		}
 		m, _ := match.Compile(nil, src)
 		p, _ := retry.New(nil, env.retryOptions()...)
-		t.defaults[svc] = &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{{
+		r := &Route{
 			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
 			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p,
-		}}}
+		}
+		r.label()
+		t.defaults[svc] = &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
 	}
 	return t, nil
 }
@@ -193,6 +199,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
+		r.label()
 		if r.matcher != nil && !r.matcher.Never() {
 			vh.routes = append(vh.routes, r)
 		}

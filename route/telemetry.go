@@ -1,0 +1,268 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/retry"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// label gives the route's destinations their metric attribute sets, once
+// the route has its name.
+func (r *Route) label() {
+	r.labels = telemetry.NewLabels(telemetry.KeyRoute.String(r.Name))
+	for i := range r.dests {
+		d := &r.dests[i]
+		d.labels = telemetry.NewLabels(telemetry.KeyRoute.String(r.Name), telemetry.KeyHost.String(d.host), telemetry.KeySubset.String(d.subset))
+		d.attemptLabels = telemetry.NewLabels(telemetry.KeyRoute.String(r.Name), telemetry.KeyServerAddress.String(d.host), telemetry.KeySubset.String(d.subset))
+	}
+}
+
+// recorder reports one routed request to OpenTelemetry and the mesh's
+// observers; a nil *recorder reports nothing. The request path creates one
+// only when someone listens.
+type recorder struct {
+	env     *Env
+	route   *Route
+	method  string
+	start   time.Time
+	span    trace.Span // nil without tracing
+	tracer  trace.Tracer
+	metrics *telemetry.Instruments
+	dest    *destination
+	cluster *subset.Cluster
+	attempt attemptRecord // the current attempt's; attempts are sequential
+}
+
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+// release returns rec to the pool once the request has ended.
+func (rec *recorder) release() {
+	*rec = recorder{}
+	recorders.Put(rec)
+}
+
+// newRecorder starts the telemetry of a request routed by r, or returns nil
+// when nobody listens. ctx is the request's context; the returned one
+// carries the request span.
+func newRecorder(ctx context.Context, req *http.Request, r *Route, env *Env) (*recorder, context.Context) {
+	tr, ms := env.Telemetry.Tracer(), env.Telemetry.Metrics()
+	if tr == nil && ms == nil && !env.Observers.active() {
+		return nil, ctx
+	}
+	rec := recorders.Get().(*recorder)
+	*rec = recorder{env: env, route: r, method: telemetry.Method(req.Method), start: env.Clock.Now(), tracer: tr, metrics: ms}
+	if tr != nil {
+		ctx, rec.span = tr.Start(ctx, "route "+r.Name, trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(telemetry.KeyRoute.String(r.Name), telemetry.KeyMethod.String(rec.method)))
+	}
+	return rec, ctx
+}
+
+// fault records an injected delay or abort.
+func (rec *recorder) fault(kind string, status int) {
+	if rec == nil {
+		return
+	}
+	if rec.span != nil {
+		rec.span.AddEvent("fault", trace.WithAttributes(telemetry.KeyFault.String(kind), telemetry.KeyStatus.Int(status)))
+		rec.span.SetAttributes(telemetry.KeyFault.String(kind))
+	}
+	if rec.metrics != nil {
+		kv := []attribute.KeyValue{telemetry.KeyRoute.String(rec.route.Name), telemetry.KeyFault.String(kind)}
+		if status != 0 {
+			kv = append(kv, telemetry.KeyStatus.Int(status))
+		}
+		rec.metrics.Faults.Add(context.Background(), 1, metric.WithAttributes(kv...))
+	}
+}
+
+// destination records the destination drawn.
+func (rec *recorder) destination(d *destination, c *subset.Cluster) {
+	if rec == nil {
+		return
+	}
+	rec.dest, rec.cluster = d, c
+	if rec.span != nil {
+		rec.span.SetAttributes(telemetry.KeyHost.String(d.host), telemetry.KeySubset.String(d.subset))
+		if c != nil {
+			rec.span.SetAttributes(telemetry.KeyCluster.String(c.Name))
+		}
+	}
+}
+
+// end records the request's outcome: the response the caller gets, or the
+// error.
+func (rec *recorder) end(ctx context.Context, resp *http.Response, err error) {
+	if rec == nil {
+		return
+	}
+	now := rec.env.Clock.Now()
+	latency := now.Sub(rec.start)
+	status, errType := 0, ""
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Header.Get("X-Envoy-Overloaded") != "" {
+			errType = "overflow"
+		}
+	} else if err != nil {
+		errType = errorType(ctx, err)
+	}
+	if rec.span != nil {
+		if status != 0 {
+			rec.span.SetAttributes(telemetry.KeyStatus.Int(status))
+		}
+		switch {
+		case err != nil:
+			rec.span.RecordError(err)
+			rec.span.SetStatus(codes.Error, err.Error())
+		case status >= 500:
+			rec.span.SetStatus(codes.Error, strconv.Itoa(status))
+		}
+		rec.span.End()
+	}
+	if rec.metrics != nil {
+		labels := rec.route.labels // a request answered before a destination was drawn
+		if rec.dest != nil {
+			labels = rec.dest.labels
+		}
+		opts := labels.For(telemetry.Outcome{Status: status, Error: errType})
+		rec.metrics.Requests.Add(ctx, 1, opts.Add...)
+		rec.metrics.RequestDuration.Record(ctx, latency.Seconds(), opts.Record...)
+	}
+	if rec.env.Observers.active() && rec.dest != nil {
+		o := Observation{Host: rec.dest.host, Subset: rec.dest.subset, Latency: latency, Failed: err != nil, Status: status}
+		if resp != nil {
+			o.Failed = status >= 500
+		}
+		rec.env.Observers.notify(o)
+	}
+}
+
+// attemptRecord is the telemetry of one attempt.
+type attemptRecord struct {
+	rec   *recorder
+	n     int
+	start time.Time
+	span  trace.Span
+	ep    *balancer.Endpoint
+}
+
+// beginAttempt starts the telemetry of attempt n, giving it reason, the
+// reason the previous attempt was retried. It returns the request to send,
+// which carries the attempt span and its trace context.
+func (rec *recorder) beginAttempt(req *http.Request, n int, reason string) (*attemptRecord, *http.Request) {
+	ar := &rec.attempt
+	*ar = attemptRecord{rec: rec, n: n, start: rec.env.Clock.Now()}
+	if n > 1 && rec.metrics != nil && rec.dest != nil {
+		rec.metrics.Retries.Add(req.Context(), 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
+			telemetry.KeyHost.String(rec.dest.host), telemetry.KeySubset.String(rec.dest.subset), telemetry.KeyRetryReason.String(reason)))
+	}
+	if rec.tracer == nil {
+		return ar, req
+	}
+	attrs := []attribute.KeyValue{telemetry.KeyAttempt.Int(n), telemetry.KeyMethod.String(rec.method)}
+	if n > 1 {
+		attrs = append(attrs, telemetry.KeyResendCount.Int(n-1), telemetry.KeyRetryReason.String(reason))
+	}
+	if rec.dest != nil {
+		attrs = append(attrs, telemetry.KeyServerAddress.String(rec.dest.host), telemetry.KeySubset.String(rec.dest.subset))
+	}
+	ctx, span := rec.tracer.Start(req.Context(), rec.method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ar.span = span
+	if n > 1 {
+		span.AddEvent("retry", trace.WithAttributes(telemetry.KeyRetryReason.String(reason)))
+	}
+	out := req.WithContext(ctx)
+	out.Header = req.Header.Clone()
+	if out.Header == nil {
+		out.Header = http.Header{}
+	}
+	rec.env.Telemetry.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	return ar, out
+}
+
+// picked records the endpoint the attempt goes to.
+func (ar *attemptRecord) picked(ep *balancer.Endpoint) {
+	ar.ep = ep
+	if ar.span != nil {
+		ar.span.SetAttributes(telemetry.KeyEndpoint.String(ep.Address))
+	}
+}
+
+// overflow records that connection-pool limits shed the attempt.
+func (ar *attemptRecord) overflow(ctx context.Context, c *subset.Cluster) {
+	if ar.span != nil {
+		ar.span.AddEvent("overflow")
+	}
+	if ms := ar.rec.metrics; ms != nil {
+		ms.Overflows.Add(ctx, 1, metric.WithAttributes(telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset)))
+	}
+}
+
+// ejected records that the attempt's outcome ejected its endpoint.
+func (ar *attemptRecord) ejected() {
+	if ar.span != nil {
+		ar.span.AddEvent("ejected", trace.WithAttributes(telemetry.KeyEndpoint.String(ar.ep.Address)))
+	}
+}
+
+// end records the attempt's outcome.
+func (ar *attemptRecord) end(req *http.Request, resp *http.Response, err error) {
+	status, errType := 0, ""
+	if resp != nil {
+		status = resp.StatusCode
+	} else if err != nil {
+		errType = errorType(req.Context(), err)
+	}
+	if ar.span != nil {
+		if status != 0 {
+			ar.span.SetAttributes(telemetry.KeyStatus.Int(status))
+		}
+		if errType != "" {
+			ar.span.SetAttributes(telemetry.KeyErrorType.String(errType))
+			ar.span.SetStatus(codes.Error, err.Error())
+		} else if status >= 500 {
+			ar.span.SetStatus(codes.Error, strconv.Itoa(status))
+		}
+		ar.span.End()
+	}
+	rec := ar.rec
+	if rec.metrics != nil && rec.dest != nil && (ar.ep != nil || rec.cluster != nil && rec.cluster.Passthrough) {
+		opts := rec.dest.attemptLabels.For(telemetry.Outcome{Status: status, Error: errType, Method: rec.method})
+		rec.metrics.AttemptDuration.Record(req.Context(), rec.env.Clock.Now().Sub(ar.start).Seconds(), opts.Record...)
+	}
+}
+
+// errorType names an error for error.type and retry reasons: Envoy's
+// failure kinds, a timeout, an overflow, or no healthy upstream.
+func errorType(ctx context.Context, err error) string {
+	var overflow *outlier.OverflowError
+	switch {
+	case errors.Is(err, retry.ErrPerTryTimeout), errors.Is(context.Cause(ctx), retry.ErrPerTryTimeout):
+		return "per-try-timeout"
+	case errors.Is(context.Cause(ctx), ErrRouteTimeout):
+		return "timeout"
+	case errors.As(err, &overflow):
+		return "overflow"
+	case errors.Is(err, errNoHealthyUpstream):
+		return "no-healthy-upstream"
+	case ctx.Err() != nil:
+		return "canceled"
+	}
+	return retry.Classify(err).String()
+}
