@@ -59,7 +59,13 @@
 // canary analysis with promotion and rollback over a Mesh. meshtest provides
 // in-memory backends for tests, in the manner of net/http/httptest.
 //
+// # Observability
+//
 // [Mesh.Explain] says how a request would be routed; [Mesh.Observe] and
 // [Mesh.Modify] let a controller watch outcomes and change the
-// configuration atomically.
+// configuration atomically. [WithTracerProvider] and [WithMeterProvider]
+// report spans and metrics through OpenTelemetry (the global providers
+// when absent, at no cost while they are no-ops), and [Mesh.AdminHandler]
+// serves a live page and JSON of routes, clusters, endpoint health,
+// updates and ejections.
 package switchyard

@@ -217,3 +217,38 @@ func ExampleMesh_Explain() {
 	//   destination reviews subset v1: 100.0% of traffic, cluster outbound|9080|v1|reviews, next pick 10.0.0.1:9080
 	//     10.0.0.1:9080 weight 1 active 0 available
 }
+
+// The admin handler serves the mesh's live state as JSON beside its page;
+// mount it where only operators can reach it.
+func ExampleMesh_AdminHandler() {
+	cfg, err := switchyard.Parse([]byte(exampleMesh))
+	if err != nil {
+		panic(err)
+	}
+	mesh, err := switchyard.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer mesh.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/debug/switchyard/", http.StripPrefix("/debug/switchyard", mesh.AdminHandler()))
+
+	st := mesh.AdminState() // what GET /debug/switchyard/state returns
+	for _, c := range st.Clusters {
+		for _, ep := range c.Endpoints {
+			fmt.Println(c.Name, ep.Address, ep.Health)
+		}
+	}
+	for _, r := range st.Routes[0].Routes {
+		for _, d := range r.Destinations {
+			fmt.Printf("%s → %s %s %.0f%%\n", r.Name, d.Host, d.Subset, d.Share)
+		}
+	}
+	// Output:
+	// outbound|9080||reviews 10.0.0.1:9080 healthy
+	// outbound|9080||reviews 10.0.0.2:9080 healthy
+	// outbound|9080|v1|reviews 10.0.0.1:9080 healthy
+	// outbound|9080|v2|reviews 10.0.0.2:9080 healthy
+	// reviews.0 → reviews v2 100%
+	// reviews.1 → reviews v1 100%
+}
