@@ -39,6 +39,7 @@ type grpcBackend struct {
 	fail      codes.Code // every call, when not OK
 	hang      bool
 	attempts  []string // grpc-previous-rpc-attempts seen
+	parents   []string // traceparent seen
 }
 
 func (b *grpcBackend) script() error {
@@ -59,6 +60,7 @@ func (b *grpcBackend) UnaryCall(ctx context.Context, _ *testpb.SimpleRequest) (*
 	md, _ := metadata.FromIncomingContext(ctx)
 	b.mu.Lock()
 	b.attempts = append(b.attempts, append(md.Get("grpc-previous-rpc-attempts"), "")[0])
+	b.parents = append(b.parents, append(md.Get("traceparent"), "")[0])
 	hang := b.hang
 	b.mu.Unlock()
 	if hang {

@@ -19,6 +19,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc/codes"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/israce"
@@ -409,4 +412,50 @@ func TestTelemetryNoopProvidersKeepTheAllocationBudget(t *testing.T) {
 		})
 		assert.Zero(t, allocs-floor, "%s: 0 allocations", name)
 	}
+}
+
+func TestTelemetryGRPC(t *testing.T) {
+	rig := newOtelRig(t)
+	f := newGRPCFixture(t, grpcVS(`
+  - name: grpc-retried
+    match: [{uri: {prefix: /grpc.testing.TestService/Unary}}]
+    retries: {attempts: 3, retryOn: unavailable}
+    route: [{destination: {host: reviews, subset: v1}}]
+  - name: grpc-aborted
+    fault: {abort: {grpcStatus: RESOURCE_EXHAUSTED, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v1}}]
+`), rig.options()...)
+	b := f.backend["v1"]
+	b.failFirst, b.failCode = 2, codes.Unavailable
+	got, err := f.call(t)
+	require.NoError(t, err)
+	require.Equal(t, "v1", got)
+
+	rs := rig.ended("route grpc-retried")
+	require.Len(t, rs, 1)
+	assert.Equal(t, "v1", attr(rs[0], "switchyard.destination.subset").AsString())
+	assert.Equal(t, int64(0), attr(rs[0], "rpc.grpc.status_code").AsInt64())
+	attempts := rig.ended("/grpc.testing.TestService/UnaryCall")
+	require.Len(t, attempts, 3)
+	for _, a := range attempts {
+		assert.Equal(t, rs[0].SpanContext().SpanID(), a.Parent().SpanID())
+	}
+	// Each attempt's trace context reached the server.
+	b.mu.Lock()
+	parents := slices.Clone(b.parents)
+	b.mu.Unlock()
+	require.Len(t, parents, 3)
+	for _, a := range attempts {
+		assert.Contains(t, parents, "00-"+a.SpanContext().TraceID().String()+"-"+a.SpanContext().SpanID().String()+"-01")
+	}
+	assert.Equal(t, int64(2), rig.sum("switchyard.retries", kRoute.String("grpc-retried"), attribute.String("switchyard.retry.reason", "Unavailable")))
+	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("grpc-retried"), kSubset.String("v1"), attribute.Int("rpc.grpc.status_code", 0)))
+
+	_, err = f.client.EmptyCall(context.Background(), &testpb.Empty{})
+	require.Equal(t, codes.ResourceExhausted, status.Code(err))
+	ab := rig.ended("route grpc-aborted")
+	require.Len(t, ab, 1)
+	assert.Equal(t, []string{"fault"}, events(ab[0]))
+	assert.Equal(t, int64(1), rig.sum("switchyard.faults", kRoute.String("grpc-aborted"), attribute.String("switchyard.fault", "abort")))
+	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("grpc-aborted"), attribute.Int("rpc.grpc.status_code", int(codes.ResourceExhausted))))
 }

@@ -186,7 +186,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 		if err := r.fault.ApplyGRPC(ctx); err != nil {
 			err = deadlineStatus(ctx, err)
 			cancel()
-			return grpcDecision{}, err
+			return grpcDecision{route: r}, err // the route, for telemetry
 		}
 	}
 	d := r.pick(env.Rand)
@@ -230,7 +230,18 @@ func admit(ctx context.Context, c *subset.Cluster) (release func(), err error) {
 // finds the Call; mirrorCall, called before the call starts, prepares a copy
 // of it (its own request and reply messages) for a mirror.
 func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error, mirrorCall func() func(ctx context.Context) error) error {
+	if tr, ms := env.Telemetry.Tracer(), env.Telemetry.Metrics(); tr != nil || ms != nil {
+		return vh.invokeObserved(ctx, in, env, invoke, mirrorCall, tr, ms)
+	}
+	return vh.invoke(ctx, in, env, invoke, mirrorCall, nil)
+}
+
+// invoke is Invoke, reporting attempts to rec (nil: nobody listens).
+func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error, mirrorCall func() func(ctx context.Context) error, rec *grpcRecorder) error {
 	dec, err := vh.decideGRPC(ctx, in, env)
+	if rec != nil {
+		rec.decided(&dec, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -239,15 +250,26 @@ func (vh *VirtualHost) Invoke(ctx context.Context, in *match.Input, env *Env, in
 		env.Mirrorer.sendGRPC(dec.ctx, dec.route.mirrors, in.Port, mirrorCall, env)
 	}
 	ctx = context.WithValue(dec.ctx, callKey{}, dec.call)
-	err = dec.route.retry.InvokeGRPC(ctx, dec.limits, func(ctx context.Context, _ int) error {
-		release, err := admit(ctx, dec.call.Cluster)
-		if err != nil {
+	err = dec.route.retry.InvokeGRPC(ctx, dec.limits, func(ctx context.Context, n int) error {
+		if rec != nil {
+			var end func(error)
+			ctx, end = rec.attempt(ctx, n, dec.call.Cluster)
+			err := invokeAdmitted(ctx, dec.call.Cluster, invoke)
+			end(err)
 			return err
 		}
-		defer release()
-		return invoke(ctx)
+		return invokeAdmitted(ctx, dec.call.Cluster, invoke)
 	})
 	return deadlineStatus(ctx, err)
+}
+
+func invokeAdmitted(ctx context.Context, c *subset.Cluster, invoke func(ctx context.Context) error) error {
+	release, err := admit(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return invoke(ctx)
 }
 
 // deadlineStatus reports a route timeout as DEADLINE_EXCEEDED.

@@ -13,9 +13,13 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
@@ -265,4 +269,149 @@ func errorType(ctx context.Context, err error) string {
 		return "canceled"
 	}
 	return retry.Classify(err).String()
+}
+
+// grpcRecorder reports one routed unary gRPC call: a request span and an
+// attempt span per attempt (their context goes upstream in the metadata),
+// and the requests, retries, faults and overflows metrics with
+// rpc.grpc.status_code in place of the HTTP status.
+type grpcRecorder struct {
+	env     *Env
+	method  string
+	start   time.Time
+	span    trace.Span
+	tracer  trace.Tracer
+	metrics *telemetry.Instruments
+	route   *Route
+	cluster *subset.Cluster
+	last    grpccodes.Code // the previous attempt's status, the retry reason
+}
+
+func (vh *VirtualHost) invokeObserved(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error,
+	mirrorCall func() func(ctx context.Context) error, tr trace.Tracer, ms *telemetry.Instruments) error {
+	rec := &grpcRecorder{env: env, method: in.Path, start: env.Clock.Now(), tracer: tr, metrics: ms}
+	if tr != nil {
+		ctx, rec.span = tr.Start(ctx, "route", trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(telemetry.KeyRPCMethod.String(in.Path)))
+	}
+	err := vh.invoke(ctx, in, env, invoke, mirrorCall, rec)
+	rec.end(err)
+	return err
+}
+
+// decided records the routing decision: the route, the destination, or a
+// fault's abort.
+func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
+	rec.route = dec.route
+	if dec.call != nil {
+		rec.cluster = dec.call.Cluster
+	}
+	if rec.span != nil && rec.route != nil {
+		rec.span.SetName("route " + rec.route.Name)
+		rec.span.SetAttributes(telemetry.KeyRoute.String(rec.route.Name))
+		if c := rec.cluster; c != nil {
+			rec.span.SetAttributes(telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyCluster.String(c.Name))
+		}
+	}
+	if err != nil && rec.route != nil && rec.route.fault != nil && dec.call == nil {
+		code := grpcstatus.Code(err)
+		if code != grpccodes.DeadlineExceeded && code != grpccodes.Canceled {
+			if rec.span != nil {
+				rec.span.AddEvent("fault", trace.WithAttributes(telemetry.KeyFault.String("abort"), telemetry.KeyGRPCStatus.Int(int(code))))
+				rec.span.SetAttributes(telemetry.KeyFault.String("abort"))
+			}
+			if rec.metrics != nil {
+				rec.metrics.Faults.Add(context.Background(), 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
+					telemetry.KeyFault.String("abort"), telemetry.KeyGRPCStatus.Int(int(code))))
+			}
+		}
+	}
+}
+
+// attempt starts attempt n on cluster c; end records its outcome.
+func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) (context.Context, func(error)) {
+	if n > 1 && rec.metrics != nil {
+		rec.metrics.Retries.Add(ctx, 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
+			telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyRetryReason.String(rec.last.String())))
+	}
+	var span trace.Span
+	if rec.tracer != nil {
+		attrs := []attribute.KeyValue{telemetry.KeyAttempt.Int(n), telemetry.KeyRPCMethod.String(rec.method),
+			telemetry.KeyServerAddress.String(c.Host), telemetry.KeySubset.String(c.Subset)}
+		if n > 1 {
+			attrs = append(attrs, telemetry.KeyRetryReason.String(rec.last.String()))
+		}
+		ctx, span = rec.tracer.Start(ctx, rec.method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		if n > 1 {
+			span.AddEvent("retry", trace.WithAttributes(telemetry.KeyRetryReason.String(rec.last.String())))
+		}
+		md, _ := metadata.FromOutgoingContext(ctx)
+		md = md.Copy()
+		if md == nil {
+			md = metadata.MD{}
+		}
+		rec.env.Telemetry.Inject(ctx, metadataCarrier(md))
+		ctx = metadata.NewOutgoingContext(ctx, md)
+	}
+	return ctx, func(err error) {
+		code := grpcstatus.Code(err)
+		rec.last = code
+		var overflow overflowStatus
+		isOverflow := errors.As(err, &overflow)
+		if isOverflow && rec.metrics != nil {
+			rec.metrics.Overflows.Add(ctx, 1, metric.WithAttributes(telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset)))
+		}
+		if span == nil {
+			return
+		}
+		span.SetAttributes(telemetry.KeyGRPCStatus.Int(int(code)))
+		if isOverflow {
+			span.AddEvent("overflow")
+		}
+		if code != grpccodes.OK {
+			span.SetStatus(codes.Error, code.String())
+		}
+		span.End()
+	}
+}
+
+func (rec *grpcRecorder) end(err error) {
+	code := grpcstatus.Code(err)
+	if rec.span != nil {
+		rec.span.SetAttributes(telemetry.KeyGRPCStatus.Int(int(code)))
+		if code != grpccodes.OK {
+			rec.span.SetStatus(codes.Error, code.String())
+		}
+		rec.span.End()
+	}
+	if rec.metrics == nil || rec.route == nil {
+		return
+	}
+	kv := []attribute.KeyValue{telemetry.KeyRoute.String(rec.route.Name), telemetry.KeyGRPCStatus.Int(int(code))}
+	if c := rec.cluster; c != nil {
+		kv = append(kv, telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset))
+	}
+	opt := metric.WithAttributes(kv...)
+	rec.metrics.Requests.Add(context.Background(), 1, opt)
+	rec.metrics.RequestDuration.Record(context.Background(), rec.env.Clock.Now().Sub(rec.start).Seconds(), opt)
+}
+
+// metadataCarrier writes trace context into gRPC metadata.
+type metadataCarrier metadata.MD
+
+func (c metadataCarrier) Get(key string) string {
+	if vs := metadata.MD(c).Get(key); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+
+func (c metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
