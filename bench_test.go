@@ -153,7 +153,7 @@ func BenchmarkTransport(b *testing.B) {
 func BenchmarkRouteMatch(b *testing.B) {
 	// Where in a long table the matching route sits, against a table of
 	// exact-path routes: the cost of a linear scan.
-	for _, n := range []int{1, 10, 100, 1000} {
+	for _, n := range []int{1, 10, 100, 1000, 10000} {
 		var sb strings.Builder
 		sb.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n")
 		for i := range n {
@@ -173,6 +173,15 @@ func BenchmarkRouteMatch(b *testing.B) {
 			for b.Loop() {
 				rt.RoundTrip(req)
 			}
+		})
+		b.Run(fmt.Sprintf("routes=%d/last/parallel", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := req.Clone(context.Background())
+				for pb.Next() {
+					rt.RoundTrip(req)
+				}
+			})
 		})
 		m.Close()
 	}

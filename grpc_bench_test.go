@@ -50,5 +50,16 @@ func BenchmarkGRPCUnary(b *testing.B) {
 				}
 			}
 		})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }

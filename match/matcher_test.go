@@ -275,10 +275,20 @@ func BenchmarkMatch(b *testing.B) {
 	}, Source{})
 	require.NoError(b, err)
 	input := in("GET", "/reviews/123", "End-User", "jason")
-	b.ReportAllocs()
-	for b.Loop() {
-		m.Match(input)
-	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.Match(input)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				m.Match(input)
+			}
+		})
+	})
 }
 
 func TestExplainSaysWhyNot(t *testing.T) {
