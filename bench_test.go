@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,6 +65,25 @@ func tableMesh(tb testing.TB, table string, opts ...switchyard.Option) *switchya
 	return m
 }
 
+// spreadMesh is the realistic table over nine endpoints, three per subset,
+// where realisticMesh has one per subset: fewer requests share one
+// endpoint's counters.
+func spreadMesh(tb testing.TB, opts ...switchyard.Option) *switchyard.Mesh {
+	m := realisticMesh(tb, opts...)
+	cfg := m.Config().Clone()
+	se := cfg.ServiceEntries[0]
+	eps := slices.Clone(se.Endpoints)
+	for i := 4; i <= 9; i++ {
+		e := eps[(i-1)%3]
+		e.Address = fmt.Sprintf("10.0.0.%d", i)
+		eps = append(eps, e)
+	}
+	se.Endpoints = eps
+	cfg.ServiceEntries[0] = se
+	require.NoError(tb, m.Update(cfg))
+	return m
+}
+
 func benchRequest() *http.Request {
 	req, _ := http.NewRequest(http.MethodGet, "http://reviews:9080/reviews/1?page=2", nil)
 	req.Header.Set("User-Agent", "Go-http-client/1.1")
@@ -120,6 +140,7 @@ func BenchmarkTransport(b *testing.B) {
 		{"mesh/own-transports", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
 		{"mesh/base", realisticMesh(b).Transport(bare)},
 		{"mesh/own-transports/armed", tableMesh(b, armedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
+		{"mesh/own-transports/spread", spreadMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
 		{"mesh/own-transports/metrics", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }),
 			switchyard.WithMeterProvider(benchMeterProvider(b))).Transport(nil)},
 		{"mesh/own-transports/traces+metrics", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }),
