@@ -88,22 +88,22 @@ func (r *otelRig) sum(name string, want ...attribute.KeyValue) int64 {
 	if !ok {
 		return 0
 	}
-	var n int64
 	switch d := m.Data.(type) {
 	case metricdata.Sum[int64]:
-		for _, p := range d.DataPoints {
-			if hasAll(p.Attributes, want) {
-				n += p.Value
-			}
-		}
+		return addPoints(d.DataPoints, want)
 	case metricdata.Gauge[int64]:
-		for _, p := range d.DataPoints {
-			if hasAll(p.Attributes, want) {
-				n += p.Value
-			}
+		return addPoints(d.DataPoints, want)
+	}
+	r.t.Fatalf("%s is a %T", name, m.Data)
+	return 0
+}
+
+func addPoints(points []metricdata.DataPoint[int64], want []attribute.KeyValue) int64 {
+	var n int64
+	for _, p := range points {
+		if hasAll(p.Attributes, want) {
+			n += p.Value
 		}
-	default:
-		r.t.Fatalf("%s is a %T", name, m.Data)
 	}
 	return n
 }
