@@ -468,3 +468,24 @@ func TestStandaloneGRPCInterceptors(t *testing.T) {
 	assert.Equal(t, codes.Aborted, status.Code(err))
 	assert.Equal(t, before, b.count(), "fault interceptors abort before the server")
 }
+
+func TestExplainGRPC(t *testing.T) {
+	f := newGRPCFixture(t, grpcVS(`
+  - name: jason
+    match: [{headers: {end-user: {exact: jason}}, uri: {prefix: /grpc.testing.TestService/}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - name: rest
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "end-user", "jason")
+	matched := func(e switchyard.Explanation) string {
+		last := e.Routes[len(e.Routes)-1]
+		require.True(t, last.Matched, e.String())
+		return last.Name
+	}
+	e := f.mesh.ExplainGRPC(ctx, "reviews:9080", "/grpc.testing.TestService/UnaryCall")
+	assert.Equal(t, "jason", matched(e), e.String())
+	e = f.mesh.ExplainGRPC(context.Background(), "dns:///reviews:9080", "/grpc.testing.TestService/UnaryCall")
+	assert.Equal(t, "rest", matched(e), e.String())
+	assert.Contains(t, e.String(), "end-user")
+}

@@ -1,10 +1,14 @@
 package switchyard
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
+
+	"google.golang.org/grpc/metadata"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
@@ -147,6 +151,23 @@ func (m *Mesh) Explain(req *http.Request) Explanation {
 	e := vh.Explain(&in)
 	e.Host, e.Port = host, port
 	return e
+}
+
+// ExplainGRPC says how the mesh would route a unary or streaming call of
+// method ("/package.Service/Method") on a ClientConn for target
+// ("reviews:9080"), with ctx's outgoing metadata as its headers: the gRPC
+// form of [Mesh.Explain].
+func (m *Mesh) ExplainGRPC(ctx context.Context, target, method string) Explanation {
+	req := &http.Request{Method: http.MethodPost, URL: &url.URL{Scheme: "http", Host: targetHost(target), Path: method},
+		Header: http.Header{"Content-Type": {"application/grpc"}}}
+	req.Host = req.URL.Host
+	md, _ := metadata.FromOutgoingContext(ctx)
+	for k, vs := range md {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return m.Explain(req.WithContext(ctx))
 }
 
 // Observation is the outcome of one request forwarded by the mesh: the
