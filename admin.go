@@ -66,20 +66,27 @@ type AdminRoute struct {
 
 // AdminDestination is one weighted destination of a route.
 type AdminDestination struct {
-	Host   string  `json:"host"`
-	Subset string  `json:"subset,omitempty"`
-	Weight int32   `json:"weight"`
-	Share  float64 `json:"share"`
+	// Host is the destination host.
+	Host string `json:"host"`
+	// Subset is the DestinationRule subset, "" for all endpoints.
+	Subset string `json:"subset,omitempty"`
+	// Weight is the configured weight.
+	Weight int32 `json:"weight"`
+	// Share is the weight's share of the route's traffic, in percent.
+	Share float64 `json:"share"`
 }
 
 // AdminCluster is one cluster (a host's subset on a port) and its
 // endpoints.
 type AdminCluster struct {
 	// Name is Envoy's cluster name, "outbound|9080|v1|reviews".
-	Name   string `json:"name"`
-	Host   string `json:"host"`
+	Name string `json:"name"`
+	// Host is the service host.
+	Host string `json:"host"`
+	// Subset is the DestinationRule subset, "" for all endpoints.
 	Subset string `json:"subset,omitempty"`
-	Port   uint32 `json:"port"`
+	// Port is the service port.
+	Port uint32 `json:"port"`
 	// LoadBalancer names the algorithm.
 	LoadBalancer string `json:"loadBalancer"`
 	// OutlierDetection is true when endpoints can be ejected.
@@ -90,17 +97,21 @@ type AdminCluster struct {
 
 // AdminEndpoint is the live state of one endpoint.
 type AdminEndpoint struct {
-	Address  string            `json:"address"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Locality string            `json:"locality,omitempty"`
-	Weight   uint32            `json:"weight"`
+	// Address is the "host:port" requests are sent to.
+	Address string `json:"address"`
+	// Labels are the endpoint's labels.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Locality is "region/zone/subzone", possibly shorter or empty.
+	Locality string `json:"locality,omitempty"`
+	// Weight is the load-balancing weight.
+	Weight uint32 `json:"weight"`
 	// Health is "healthy" or "ejected".
 	Health string `json:"health"`
 	// Active is the requests in flight.
 	Active int64 `json:"active"`
-	// Requests and Failures count attempts sent and failed (5xx or
-	// error) since the endpoint joined.
+	// Requests counts the attempts sent since the endpoint joined.
 	Requests uint64 `json:"requests"`
+	// Failures counts those that failed: a 5xx or an error.
 	Failures uint64 `json:"failures"`
 }
 

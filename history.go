@@ -32,21 +32,24 @@ type UpdateRecord struct {
 	Applied bool `json:"applied"`
 	// Error is why the update was rejected.
 	Error string `json:"error,omitempty"`
-	// ServiceEntries, DestinationRules and VirtualServices count the
-	// resources of the configuration.
-	ServiceEntries   int `json:"serviceEntries"`
+	// ServiceEntries counts the configuration's ServiceEntries.
+	ServiceEntries int `json:"serviceEntries"`
+	// DestinationRules counts its DestinationRules.
 	DestinationRules int `json:"destinationRules"`
-	VirtualServices  int `json:"virtualServices"`
+	// VirtualServices counts its VirtualServices.
+	VirtualServices int `json:"virtualServices"`
 }
 
 // EjectionRecord is one ejection or return by outlier detection.
 type EjectionRecord struct {
 	// Time is when it happened.
 	Time time.Time `json:"time"`
-	// Cluster, Host and Subset name the endpoint's cluster.
+	// Cluster is the endpoint's cluster, "outbound|9080|v1|reviews".
 	Cluster string `json:"cluster"`
-	Host    string `json:"host"`
-	Subset  string `json:"subset,omitempty"`
+	// Host is the cluster's service host.
+	Host string `json:"host"`
+	// Subset is the cluster's subset, "" for all endpoints.
+	Subset string `json:"subset,omitempty"`
 	// Endpoint is the endpoint's address.
 	Endpoint string `json:"endpoint"`
 	// Ejected is true for an ejection, false for a return.

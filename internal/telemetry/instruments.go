@@ -143,7 +143,9 @@ type Outcome struct {
 
 // Options are ready-made measurement options for Add and Record.
 type Options struct {
-	Add    []metric.AddOption
+	// Add is for counters' Add.
+	Add []metric.AddOption
+	// Record is for histograms' Record.
 	Record []metric.RecordOption
 }
 
