@@ -2,6 +2,7 @@ package switchyard_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -458,4 +459,40 @@ func TestTelemetryGRPC(t *testing.T) {
 	assert.Equal(t, []string{"fault"}, events(ab[0]))
 	assert.Equal(t, int64(1), rig.sum("switchyard.faults", kRoute.String("grpc-aborted"), attribute.String("switchyard.fault", "abort")))
 	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("grpc-aborted"), attribute.Int("rpc.grpc.status_code", int(codes.ResourceExhausted))))
+}
+
+func TestTelemetryGRPCStream(t *testing.T) {
+	rig := newOtelRig(t)
+	f := newGRPCFixture(t, grpcVS(`
+  - name: streamed
+    retries: {attempts: 2, retryOn: unavailable}
+    route: [{destination: {host: reviews, subset: v1}}]
+`), rig.options()...)
+	b := f.backend["v1"]
+	b.failFirst, b.failCode = 1, codes.Unavailable
+	stream, err := f.client.FullDuplexCall(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("a")}}))
+	_, err = stream.Recv()
+	require.NoError(t, err)
+	require.NoError(t, stream.CloseSend())
+	_, err = stream.Recv()
+	require.ErrorIs(t, err, io.EOF)
+
+	rs := rig.ended("route streamed")
+	require.Len(t, rs, 1, "the request span ends with the stream")
+	assert.Equal(t, int64(0), attr(rs[0], "rpc.grpc.status_code").AsInt64())
+	attempts := rig.ended("/grpc.testing.TestService/FullDuplexCall")
+	require.Len(t, attempts, 2)
+	slices.SortFunc(attempts, func(a, b sdktrace.ReadOnlySpan) int {
+		return int(attr(a, "switchyard.attempt").AsInt64() - attr(b, "switchyard.attempt").AsInt64())
+	})
+	assert.Equal(t, int64(codes.Unavailable), attr(attempts[0], "rpc.grpc.status_code").AsInt64())
+	assert.Equal(t, "Unavailable", attr(attempts[1], "switchyard.retry.reason").AsString())
+	assert.Equal(t, int64(0), attr(attempts[1], "rpc.grpc.status_code").AsInt64())
+	for _, a := range attempts {
+		assert.Equal(t, rs[0].SpanContext().SpanID(), a.Parent().SpanID())
+	}
+	assert.Equal(t, int64(1), rig.sum("switchyard.retries", kRoute.String("streamed")))
+	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("streamed"), attribute.Int("rpc.grpc.status_code", 0)))
 }

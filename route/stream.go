@@ -2,6 +2,8 @@ package route
 
 import (
 	"context"
+	"io"
+	"sync"
 
 	"google.golang.org/grpc"
 
@@ -15,9 +17,31 @@ import (
 // sent until then are kept (cloned, for protobuf messages) and replayed on
 // the new attempt.
 func (vh *VirtualHost) Stream(ctx context.Context, in *match.Input, env *Env, open func(ctx context.Context) (grpc.ClientStream, error)) (grpc.ClientStream, error) {
+	tr, ms := env.Telemetry.Tracer(), env.Telemetry.Metrics()
+	if tr == nil && ms == nil {
+		return vh.stream(ctx, in, env, open, nil)
+	}
+	rec := newGRPCRecorder(in, env, tr, ms)
+	ctx = rec.begin(ctx)
+	cs, err := vh.stream(ctx, in, env, open, rec)
+	if err != nil {
+		rec.end(err)
+		return nil, err
+	}
+	return &tracedStream{ClientStream: cs, end: rec.end}, nil
+}
+
+// stream is Stream, reporting to rec (nil: nobody listens).
+func (vh *VirtualHost) stream(ctx context.Context, in *match.Input, env *Env, open func(ctx context.Context) (grpc.ClientStream, error), rec *grpcRecorder) (grpc.ClientStream, error) {
 	dec, err := vh.decideGRPC(ctx, in, env)
+	if rec != nil {
+		rec.decided(&dec, err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if rec != nil {
+		open = rec.tracedOpen(open, dec.call.Cluster)
 	}
 	release, err := admit(dec.ctx, dec.call.Cluster)
 	if err != nil {
@@ -39,3 +63,25 @@ type deadlineStream struct {
 }
 
 func (d deadlineStream) RecvMsg(m any) error { return deadlineStatus(d.ctx, d.ClientStream.RecvMsg(m)) }
+
+// tracedStream ends a telemetry record when the stream ends: the first
+// error RecvMsg returns, io.EOF counting as OK.
+type tracedStream struct {
+	grpc.ClientStream
+	end  func(error)
+	once sync.Once
+}
+
+func (t *tracedStream) RecvMsg(m any) error {
+	err := t.ClientStream.RecvMsg(m)
+	if err != nil {
+		t.once.Do(func() {
+			if err == io.EOF {
+				t.end(nil)
+			} else {
+				t.end(err)
+			}
+		})
+	}
+	return err
+}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
@@ -287,16 +288,41 @@ type grpcRecorder struct {
 	last    grpccodes.Code // the previous attempt's status, the retry reason
 }
 
+func newGRPCRecorder(in *match.Input, env *Env, tr trace.Tracer, ms *telemetry.Instruments) *grpcRecorder {
+	return &grpcRecorder{env: env, method: in.Path, start: env.Clock.Now(), tracer: tr, metrics: ms}
+}
+
+// begin starts the request span; the returned context carries it.
+func (rec *grpcRecorder) begin(ctx context.Context) context.Context {
+	if rec.tracer != nil {
+		ctx, rec.span = rec.tracer.Start(ctx, "route", trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(telemetry.KeyRPCMethod.String(rec.method)))
+	}
+	return ctx
+}
+
 func (vh *VirtualHost) invokeObserved(ctx context.Context, in *match.Input, env *Env, invoke func(ctx context.Context) error,
 	mirrorCall func() func(ctx context.Context) error, tr trace.Tracer, ms *telemetry.Instruments) error {
-	rec := &grpcRecorder{env: env, method: in.Path, start: env.Clock.Now(), tracer: tr, metrics: ms}
-	if tr != nil {
-		ctx, rec.span = tr.Start(ctx, "route", trace.WithSpanKind(trace.SpanKindInternal),
-			trace.WithAttributes(telemetry.KeyRPCMethod.String(in.Path)))
-	}
-	err := vh.invoke(ctx, in, env, invoke, mirrorCall, rec)
+	rec := newGRPCRecorder(in, env, tr, ms)
+	err := vh.invoke(rec.begin(ctx), in, env, invoke, mirrorCall, rec)
 	rec.end(err)
 	return err
+}
+
+// tracedOpen wraps a stream's open so that each attempt (each open) is
+// recorded, ending when its stream fails or finishes.
+func (rec *grpcRecorder) tracedOpen(open func(ctx context.Context) (grpc.ClientStream, error), c *subset.Cluster) func(ctx context.Context) (grpc.ClientStream, error) {
+	n := 0 // opens are sequential: the retrying stream holds its lock
+	return func(ctx context.Context) (grpc.ClientStream, error) {
+		n++
+		ctx, end := rec.attempt(ctx, n, c)
+		cs, err := open(ctx)
+		if err != nil {
+			end(err)
+			return nil, err
+		}
+		return &tracedStream{ClientStream: cs, end: end}, nil
+	}
 }
 
 // decided records the routing decision: the route, the destination, or a
