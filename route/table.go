@@ -74,11 +74,12 @@ type Route struct {
 	direct   *directAction
 	rewrite  *rewriteAction
 	// respOps are the response operations of a redirect or direct response.
-	respOps headerOps
-	labels  *telemetry.Labels // metric attributes: the route alone
-	retry   *retry.Policy     // with the per-try timeout capped by Timeout
-	fault   *fault.Injector   // nil without a fault
-	mirrors []mirror
+	respOps  headerOps
+	labels   *telemetry.Labels // metric attributes: the route alone
+	spanName string            // "route <Name>"
+	retry    *retry.Policy     // with the per-try timeout capped by Timeout
+	fault    *fault.Injector   // nil without a fault
+	mirrors  []mirror
 }
 
 // destination is one weighted destination with everything the request

@@ -29,6 +29,7 @@ import (
 // label gives the route's destinations their metric attribute sets, once
 // the route has its name.
 func (r *Route) label() {
+	r.spanName = "route " + r.Name
 	r.labels = telemetry.NewLabels(telemetry.KeyRoute.String(r.Name))
 	for i := range r.dests {
 		d := &r.dests[i]
@@ -72,7 +73,7 @@ func newRecorder(ctx context.Context, req *http.Request, r *Route, env *Env) (*r
 	rec := recorders.Get().(*recorder)
 	*rec = recorder{env: env, route: r, method: telemetry.Method(req.Method), start: env.Clock.Now(), tracer: tr, metrics: ms}
 	if tr != nil {
-		ctx, rec.span = tr.Start(ctx, "route "+r.Name, trace.WithSpanKind(trace.SpanKindInternal),
+		ctx, rec.span = tr.Start(ctx, r.spanName, trace.WithSpanKind(trace.SpanKindInternal),
 			trace.WithAttributes(telemetry.KeyRoute.String(r.Name), telemetry.KeyMethod.String(rec.method)))
 	}
 	return rec, ctx
@@ -333,7 +334,7 @@ func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 		rec.cluster = dec.call.Cluster
 	}
 	if rec.span != nil && rec.route != nil {
-		rec.span.SetName("route " + rec.route.Name)
+		rec.span.SetName(rec.route.spanName)
 		rec.span.SetAttributes(telemetry.KeyRoute.String(rec.route.Name))
 		if c := rec.cluster; c != nil {
 			rec.span.SetAttributes(telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyCluster.String(c.Name))
