@@ -368,8 +368,9 @@ var (
 	marshalerType = reflect.TypeFor[json.Marshaler]()
 )
 
-// plain turns a configuration value into maps, slices and scalars for JSON,
-// following its json tags, with durations written as Istio writes them.
+// plain turns a configuration value into maps, slices and scalars for JSON:
+// the fields Parse decodes (jsonFields), with durations written as Istio
+// writes them.
 func plain(v reflect.Value) any {
 	if v.Type() == durationType {
 		return time.Duration(v.Int()).String()
@@ -386,21 +387,11 @@ func plain(v reflect.Value) any {
 		}
 		return plain(v.Elem())
 	case reflect.Struct:
+		// The fields Parse reads, under the names it reads them by.
 		out := map[string]any{}
-		t := v.Type()
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = strings.ToLower(f.Name[:1]) + f.Name[1:]
-			}
+		for name, i := range jsonFields(v.Type()) {
 			fv := v.Field(i)
+			_, opts, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
 			if strings.Contains(opts, "omitempty") && fv.IsZero() {
 				continue
 			}
