@@ -127,7 +127,7 @@ func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.
 	}
 	if lim := c.Limiter(); lim != nil {
 		if err := lim.Acquire(req.Context()); err != nil {
-			if ar != nil && isOverflow(err) {
+			if ar != nil && errorType(req.Context(), err) == "overflow" {
 				ar.overflow(req.Context(), c)
 			}
 			return nil, err // an overflow is never retried nor counted
@@ -166,11 +166,6 @@ func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.
 		}
 	}
 	return resp, err
-}
-
-func isOverflow(err error) bool {
-	var overflow *outlier.OverflowError
-	return errors.As(err, &overflow)
 }
 
 func (a *attempter) AllowRetry() bool {

@@ -345,15 +345,14 @@ func failure(req, out *http.Request, err error) (*http.Response, error) {
 	if req.Context().Err() != nil {
 		return nil, err // the caller gave up
 	}
-	var overflow *outlier.OverflowError
-	switch {
-	case errors.Is(context.Cause(out.Context()), ErrRouteTimeout), errors.Is(err, retry.ErrPerTryTimeout):
+	switch kind := errorType(out.Context(), err); kind {
+	case "timeout", "per-try-timeout":
 		return localReply(req, http.StatusGatewayTimeout, "upstream request timeout", nil), nil
-	case errors.As(err, &overflow):
+	case "overflow":
 		return outlier.OverflowResponse(req), nil
-	case errors.Is(err, errNoHealthyUpstream):
+	case "no-healthy-upstream":
 		return localReply(req, http.StatusServiceUnavailable, "no healthy upstream", nil), nil
-	case retry.Classify(err) == retry.FailureConnect:
+	case "connect-failure":
 		return localReply(req, http.StatusServiceUnavailable,
 			"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+err.Error(), nil), nil
 	default:

@@ -254,8 +254,11 @@ func (ar *attemptRecord) end(req *http.Request, resp *http.Response, err error) 
 	}
 }
 
-// errorType names an error for error.type and retry reasons: Envoy's
-// failure kinds, a timeout, an overflow, or no healthy upstream.
+// errorType names how a request or attempt on ctx failed with err — a
+// route or per-try timeout, an overflow, no healthy upstream, the caller's
+// cancellation, or Envoy's failure kinds (reset, connect-failure,
+// refused-stream) — for the local reply (failure), error.type and retry
+// reasons.
 func errorType(ctx context.Context, err error) string {
 	var overflow *outlier.OverflowError
 	switch {
