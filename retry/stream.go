@@ -96,13 +96,18 @@ func (s *retryingStream) retry(err error) bool {
 	return ok && clock.Sleep(s.ctx, s.clock, wait) == nil
 }
 
-// reopen opens a new attempt and replays what the caller sent.
+// reopen opens a new attempt and replays what the caller sent. An attempt
+// that ends while being replayed to (io.EOF) is left for RecvMsg, which
+// reads its status.
 func (s *retryingStream) reopen() error {
 	if err := s.start(); err != nil {
 		return err
 	}
 	for _, m := range s.sent {
 		if err := s.cur.SendMsg(m); err != nil {
+			if err == io.EOF {
+				return nil
+			}
 			return err
 		}
 	}
@@ -114,17 +119,25 @@ func (s *retryingStream) reopen() error {
 
 func (s *retryingStream) end() { s.endOnce.Do(s.finish) }
 
+// SendMsg sends m on the current attempt. Until the stream commits, m is
+// also kept for replay, and io.EOF — the attempt has already ended, its
+// status waiting for RecvMsg — is not the caller's error: RecvMsg decides
+// whether a new attempt replays m or the stream fails with that status.
 func (s *retryingStream) SendMsg(m any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.committed {
-		if pm, ok := m.(proto.Message); ok {
-			s.sent = append(s.sent, proto.Clone(pm))
-		} else {
-			s.sent = append(s.sent, m)
-		}
+	if s.committed {
+		return s.cur.SendMsg(m)
 	}
-	return s.cur.SendMsg(m)
+	if pm, ok := m.(proto.Message); ok {
+		s.sent = append(s.sent, proto.Clone(pm))
+	} else {
+		s.sent = append(s.sent, m)
+	}
+	if err := s.cur.SendMsg(m); err != io.EOF {
+		return err
+	}
+	return nil
 }
 
 func (s *retryingStream) CloseSend() error {

@@ -1,0 +1,125 @@
+package retry_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/switchyard-go/switchyard/retry"
+)
+
+// endedStream is an attempt whose server has already ended the stream with
+// status: SendMsg reports io.EOF, as grpc-go does, and RecvMsg the status.
+type endedStream struct {
+	grpc.ClientStream
+	status error
+	sent   []any
+}
+
+func (s *endedStream) SendMsg(m any) error { s.sent = append(s.sent, m); return io.EOF }
+func (s *endedStream) CloseSend() error    { return nil }
+func (s *endedStream) RecvMsg(any) error   { return s.status }
+
+// echoStream answers each message sent with itself, then io.EOF.
+type echoStream struct {
+	grpc.ClientStream
+	sent []any
+}
+
+func (s *echoStream) SendMsg(m any) error { s.sent = append(s.sent, m); return nil }
+func (s *echoStream) CloseSend() error    { return nil }
+func (s *echoStream) RecvMsg(m any) error {
+	if len(s.sent) == 0 {
+		return io.EOF
+	}
+	*m.(*string) = *s.sent[0].(*string)
+	s.sent = s.sent[1:]
+	return nil
+}
+
+// A message sent after the attempt has already failed is kept and replayed:
+// the failure surfaces (and is retried) in RecvMsg, never as io.EOF from
+// SendMsg, whichever of the server's status and the caller's send comes
+// first.
+func TestStreamSendAfterTheAttemptEndedIsReplayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"})
+		first := &endedStream{status: status.Error(codes.Unavailable, "down")}
+		second := &echoStream{}
+		attempts := []grpc.ClientStream{first, second}
+		cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+			next := attempts[0]
+			attempts = attempts[1:]
+			return next, nil
+		}, nil)
+		require.NoError(t, err)
+		msg := "a"
+		require.NoError(t, cs.SendMsg(&msg), "the attempt's end is not the caller's error")
+		require.NoError(t, cs.CloseSend())
+		var got string
+		require.NoError(t, cs.RecvMsg(&got))
+		assert.Equal(t, "a", got, "replayed on the second attempt")
+		assert.ErrorIs(t, cs.RecvMsg(&got), io.EOF)
+		assert.Len(t, first.sent, 1)
+	})
+}
+
+// An attempt that ends while the kept messages are replayed to it fails the
+// stream with its own status, never a clean io.EOF.
+func TestStreamReplayToAnEndedAttemptReportsItsStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := policy(t, &retry.Config{Attempts: 1, RetryOn: "unavailable"})
+		attempts := []grpc.ClientStream{
+			&endedStream{status: status.Error(codes.Unavailable, "down")},
+			&endedStream{status: status.Error(codes.Internal, "broken")},
+		}
+		cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+			next := attempts[0]
+			attempts = attempts[1:]
+			return next, nil
+		}, nil)
+		require.NoError(t, err)
+		msg := "a"
+		require.NoError(t, cs.SendMsg(&msg))
+		var got string
+		assert.Equal(t, codes.Internal, status.Code(cs.RecvMsg(&got)))
+		assert.Empty(t, attempts, "one retry")
+	})
+}
+
+// Once a response has arrived the stream is committed: SendMsg reports the
+// attempt's io.EOF as grpc-go does, and nothing is kept for replay.
+func TestStreamSendAfterCommitReportsEOF(t *testing.T) {
+	p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"})
+	s := &answeredThenEnded{}
+	cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) { return s, nil }, nil)
+	require.NoError(t, err)
+	var got string
+	require.NoError(t, cs.RecvMsg(&got))
+	msg := "late"
+	assert.ErrorIs(t, cs.SendMsg(&msg), io.EOF)
+	assert.Equal(t, codes.Unavailable, status.Code(cs.RecvMsg(&got)), "no retry after the first response")
+}
+
+// answeredThenEnded sends one response, then ends with UNAVAILABLE.
+type answeredThenEnded struct {
+	grpc.ClientStream
+	answered bool
+}
+
+func (s *answeredThenEnded) SendMsg(any) error { return io.EOF }
+func (s *answeredThenEnded) RecvMsg(m any) error {
+	if !s.answered {
+		s.answered = true
+		*m.(*string) = "first"
+		return nil
+	}
+	return status.Error(codes.Unavailable, "down")
+}
