@@ -259,10 +259,11 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		return balancer.PickResult{}, err
 	}
 	ep.State.Begin()
+	call.Picked(info.Ctx, ep)
 	start := call.Start()
 	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
 		ep.State.End()
-		call.Record(ep, start, di.Err)
+		call.Record(info.Ctx, ep, start, di.Err)
 	}}, nil
 }
 

@@ -440,6 +440,7 @@ func TestTelemetryGRPC(t *testing.T) {
 	require.Len(t, attempts, 3)
 	for _, a := range attempts {
 		assert.Equal(t, rs[0].SpanContext().SpanID(), a.Parent().SpanID())
+		assert.Equal(t, "10.0.0.1:9080", attr(a, "switchyard.endpoint").AsString(), "the endpoint the picker chose")
 	}
 	// Each attempt's trace context reached the server.
 	b.mu.Lock()
@@ -459,6 +460,55 @@ func TestTelemetryGRPC(t *testing.T) {
 	assert.Equal(t, []string{"fault"}, events(ab[0]))
 	assert.Equal(t, int64(1), rig.sum("switchyard.faults", kRoute.String("grpc-aborted"), attribute.String("switchyard.fault", "abort")))
 	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("grpc-aborted"), attribute.Int("rpc.grpc.status_code", int(codes.ResourceExhausted))))
+}
+
+func TestTelemetryGRPCEjection(t *testing.T) {
+	rig := newOtelRig(t)
+	f := newGRPCFixture(t, `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3, interval: 1m, baseEjectionTime: 1m, maxEjectionPercent: 100}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}]
+---
+`+grpcVS(`
+  - name: rated
+    retries: {attempts: 0}
+    route: [{destination: {host: ratings}}]
+`), append(rig.options(), switchyard.WithRand(meshtest.NewRand(6)))...)
+	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
+	for range 30 {
+		f.call(t)
+	}
+	attempts := rig.ended("/grpc.testing.TestService/UnaryCall")
+	require.Len(t, attempts, 30)
+	var ejecting []string
+	toV2 := 0
+	for _, a := range attempts {
+		ep := attr(a, "switchyard.endpoint").AsString()
+		assert.Contains(t, []string{"10.0.0.1:9080", "10.0.0.2:9080", "10.0.0.3:9080"}, ep)
+		if ep == "10.0.0.2:9080" {
+			toV2++
+			assert.Equal(t, int64(codes.Internal), attr(a, "rpc.grpc.status_code").AsInt64())
+		}
+		if slices.Contains(events(a), "ejected") {
+			ejecting = append(ejecting, ep)
+		}
+	}
+	assert.Equal(t, 3, toV2, "ejected at its third consecutive INTERNAL")
+	assert.Equal(t, []string{"10.0.0.2:9080"}, ejecting, "the attempt whose INTERNAL ejected its endpoint says so")
+	assert.Equal(t, int64(1), rig.sum("switchyard.ejections", kHost.String("ratings"), kSubset.String(""),
+		attribute.String("switchyard.ejection.reason", "consecutive-5xx")))
 }
 
 func TestTelemetryGRPCStream(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -13,6 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
@@ -32,6 +34,7 @@ type Call struct {
 	hash    uint64
 	hashed  bool
 	clock   clock.Clock
+	traced  bool // the attempt contexts carry the mesh's attempt spans
 }
 
 // Start notes the start of an attempt to ep, for latency-aware balancing;
@@ -91,9 +94,19 @@ func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
 	return nil, ErrNotReady
 }
 
+// Picked notes on the attempt's span, in ctx, the endpoint the attempt goes
+// to, when the mesh traces the call.
+func (c *Call) Picked(ctx context.Context, ep *balancer.Endpoint) {
+	if c.traced {
+		trace.SpanFromContext(ctx).SetAttributes(telemetry.KeyEndpoint.String(ep.Address))
+	}
+}
+
 // Record reports the end of an attempt to ep that started at start (from
-// Start): the error the RPC finished with (nil for OK).
-func (c *Call) Record(ep *balancer.Endpoint, start time.Time, err error) {
+// Start): the error the RPC finished with (nil for OK). ctx is the
+// attempt's: when the mesh traces the call and this outcome ejects ep, its
+// span gets an "ejected" event.
+func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Time, err error) {
 	if pe := c.Cluster.PeakEWMA(); pe != nil && !start.IsZero() {
 		now := c.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
@@ -103,21 +116,28 @@ func (c *Call) Record(ep *balancer.Endpoint, start time.Time, err error) {
 			ep.State.Fail()
 		}
 	}
-	if c.Cluster.Detector() == nil {
+	d := c.Cluster.Detector()
+	if d == nil {
 		return
 	}
+	var o outlier.Outcome
 	if err == nil {
-		c.Cluster.Record(ep, outlier.Outcome{Status: 200})
+		o.Status = 200
+	} else if s, ok := status.FromError(err); !ok {
+		o.Local = outlier.LocalConnect
+	} else if s.Code() == codes.Canceled {
+		return // the caller gave up: nothing to say about the endpoint
+	} else {
+		o.Status = fault.HTTPStatusForGRPC(int(s.Code()))
+	}
+	if !c.traced || err == nil {
+		c.Cluster.Record(ep, o)
 		return
 	}
-	s, ok := status.FromError(err)
-	switch {
-	case !ok:
-		c.Cluster.Record(ep, outlier.Outcome{Local: outlier.LocalConnect})
-	case s.Code() == codes.Canceled:
-		// the caller gave up: nothing to say about the endpoint
-	default:
-		c.Cluster.Record(ep, outlier.Outcome{Status: fault.HTTPStatusForGRPC(int(s.Code()))})
+	was := d.Ejected(ep)
+	c.Cluster.Record(ep, o)
+	if !was && d.Ejected(ep) {
+		trace.SpanFromContext(ctx).AddEvent("ejected", trace.WithAttributes(telemetry.KeyEndpoint.String(ep.Address)))
 	}
 }
 

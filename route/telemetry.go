@@ -335,6 +335,7 @@ func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 	rec.route = dec.route
 	if dec.call != nil {
 		rec.cluster = dec.call.Cluster
+		dec.call.traced = rec.tracer != nil
 	}
 	if rec.span != nil && rec.route != nil {
 		rec.span.SetName(rec.route.spanName)
