@@ -20,10 +20,34 @@ import (
 // port, each with its ordered routes. It is immutable and safe for
 // concurrent use.
 type Table struct {
-	hosts    map[hostKey]*VirtualHost
-	wildcard []wildcardHost // longest suffix first
+	hosts    map[string]*hostEntry // exact hosts: one string-keyed lookup per request
+	wildcard []wildcardHost        // longest suffix first
 	defaults map[*subset.Service]*VirtualHost
 	registry *subset.Registry
+}
+
+// hostEntry holds what routes requests to one exact host: VirtualService
+// hosts with a port, one without, and the default route of its
+// ServiceEntry.
+type hostEntry struct {
+	ports []portHost
+	any   *VirtualHost
+	def   *VirtualHost
+}
+
+type portHost struct {
+	port uint32
+	vh   *VirtualHost
+}
+
+// entry returns the entry for host, creating it.
+func (t *Table) entry(host string) *hostEntry {
+	e := t.hosts[host]
+	if e == nil {
+		e = &hostEntry{}
+		t.hosts[host] = e
+	}
+	return e
 }
 
 type hostKey struct {
@@ -100,7 +124,7 @@ type destination struct {
 // sourceNamespace selectors. Every problem is reported, each naming its
 // resource and field.
 func Compile(services []VirtualService, reg *subset.Registry, src match.Source, env *Env) (*Table, error) {
-	t := &Table{hosts: map[hostKey]*VirtualHost{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
+	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
 	var errs fielderr.List
 	owner := map[hostKey]string{}
 	for i := range services {
@@ -122,8 +146,10 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source, 
 			owner[key] = where
 			if strings.HasPrefix(key.host, "*") {
 				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
+			} else if e := t.entry(key.host); key.port == 0 {
+				e.any = vh
 			} else {
-				t.hosts[key] = vh
+				e.ports = append(e.ports, portHost{key.port, vh})
 			}
 		}
 		if len(vs.Hosts) == 0 {
@@ -150,7 +176,11 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source, 
 			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p,
 		}
 		r.label()
-		t.defaults[svc] = &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
+		vh := &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
+		t.defaults[svc] = vh
+		if !strings.HasPrefix(svc.Host, "*") {
+			t.entry(svc.Host).def = vh
+		}
 	}
 	return t, nil
 }
