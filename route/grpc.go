@@ -175,6 +175,7 @@ type grpcDecision struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	route  *Route
+	dest   *destination
 	call   *Call
 	limits retry.Limits
 }
@@ -220,7 +221,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	}
 	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
-	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, call: call, limits: retry.Unlimited{}}
+	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, dest: d, call: call, limits: retry.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
 		dec.limits = lim
 	}

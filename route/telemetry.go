@@ -288,6 +288,7 @@ type grpcRecorder struct {
 	tracer  trace.Tracer
 	metrics *telemetry.Instruments
 	route   *Route
+	dest    *destination
 	cluster *subset.Cluster
 	last    grpccodes.Code // the previous attempt's status, the retry reason
 }
@@ -332,7 +333,7 @@ func (rec *grpcRecorder) tracedOpen(open func(ctx context.Context) (grpc.ClientS
 // decided records the routing decision: the route, the destination, or a
 // fault's abort.
 func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
-	rec.route = dec.route
+	rec.route, rec.dest = dec.route, dec.dest
 	if dec.call != nil {
 		rec.cluster = dec.call.Cluster
 		dec.call.traced = rec.tracer != nil
@@ -418,13 +419,13 @@ func (rec *grpcRecorder) end(err error) {
 	if rec.metrics == nil || rec.route == nil {
 		return
 	}
-	kv := []attribute.KeyValue{telemetry.KeyRoute.String(rec.route.Name), telemetry.KeyGRPCStatus.Int(int(code))}
-	if c := rec.cluster; c != nil {
-		kv = append(kv, telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset))
+	labels := rec.route.labels // a call answered before a destination was drawn
+	if rec.dest != nil {
+		labels = rec.dest.labels
 	}
-	opt := metric.WithAttributes(kv...)
-	rec.metrics.Requests.Add(context.Background(), 1, opt)
-	rec.metrics.RequestDuration.Record(context.Background(), rec.env.Clock.Now().Sub(rec.start).Seconds(), opt)
+	opts := labels.For(telemetry.Outcome{Status: int(code), GRPC: true})
+	rec.metrics.Requests.Add(context.Background(), 1, opts.Add...)
+	rec.metrics.RequestDuration.Record(context.Background(), rec.env.Clock.Now().Sub(rec.start).Seconds(), opts.Record...)
 }
 
 // metadataCarrier writes trace context into gRPC metadata.

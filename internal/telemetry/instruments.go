@@ -139,6 +139,9 @@ type Outcome struct {
 	Error string
 	// Method is the HTTP method, "" to leave it out.
 	Method string
+	// GRPC makes Status a gRPC status code, rpc.grpc.status_code, which
+	// is always present (0 is OK).
+	GRPC bool
 }
 
 // Options are ready-made measurement options for Add and Record.
@@ -168,7 +171,10 @@ func (l *Labels) For(o Outcome) *Options {
 		}
 	}
 	kv := append([]attribute.KeyValue(nil), l.base...)
-	if o.Status != 0 {
+	switch {
+	case o.GRPC:
+		kv = append(kv, KeyGRPCStatus.Int(o.Status))
+	case o.Status != 0:
 		kv = append(kv, KeyStatus.Int(o.Status))
 	}
 	if o.Error != "" {
