@@ -250,8 +250,9 @@ func TestGRPCRetriesWithExactAttempts(t *testing.T) {
 	assert.Equal(t, 4, b.count())
 }
 
-func TestGRPCOutlierEjection(t *testing.T) {
-	f := newGRPCFixture(t, `
+// grpcEjectingRatings is ratings over the three gRPC backends, ejecting an
+// endpoint at its third consecutive 5xx, routed without retries.
+var grpcEjectingRatings = `
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ratings}
@@ -268,10 +269,14 @@ spec:
   resolution: STATIC
   endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}]
 ---
-`+grpcVS(`
-  - retries: {attempts: 0}
+` + grpcVS(`
+  - name: rated
+    retries: {attempts: 0}
     route: [{destination: {host: ratings}}]
-`), switchyard.WithRand(meshtest.NewRand(6)))
+`)
+
+func TestGRPCOutlierEjection(t *testing.T) {
+	f := newGRPCFixture(t, grpcEjectingRatings, switchyard.WithRand(meshtest.NewRand(6)))
 	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
 	failures := 0
 	for range 60 {

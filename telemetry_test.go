@@ -464,28 +464,7 @@ func TestTelemetryGRPC(t *testing.T) {
 
 func TestTelemetryGRPCEjection(t *testing.T) {
 	rig := newOtelRig(t)
-	f := newGRPCFixture(t, `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ratings}
-spec:
-  host: ratings
-  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3, interval: 1m, baseEjectionTime: 1m, maxEjectionPercent: 100}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  ports: [{number: 9080, name: grpc, protocol: GRPC}]
-  resolution: STATIC
-  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}]
----
-`+grpcVS(`
-  - name: rated
-    retries: {attempts: 0}
-    route: [{destination: {host: ratings}}]
-`), append(rig.options(), switchyard.WithRand(meshtest.NewRand(6)))...)
+	f := newGRPCFixture(t, grpcEjectingRatings, append(rig.options(), switchyard.WithRand(meshtest.NewRand(6)))...)
 	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
 	for range 30 {
 		f.call(t)
