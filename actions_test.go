@@ -269,6 +269,24 @@ func TestCallerCancellationIsAnError(t *testing.T) {
 	})
 }
 
+// A caller's deadline later than the route timeout leaves the route
+// timeout in charge: a 504 at exactly the route's 2s.
+func TestRouteTimeoutUnderALaterCallerDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, vs(slowRoute))
+		f.backend["v1"].Hang()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://reviews:9080/", nil)
+		start := time.Now()
+		resp, err := f.client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
+		assert.Equal(t, 2*time.Second, time.Since(start))
+	})
+}
+
 func TestTimeoutReleasedWhenBodyClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, vs(slowRoute))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,6 +39,16 @@ func newBare() *bareTransport {
 }
 
 func (b *bareTransport) RoundTrip(*http.Request) (*http.Response, error) { return b.resp, nil }
+
+// resettingBare is bareTransport for routes with a timeout, whose mesh
+// wraps the response body to release the timeout on Close: it restores the
+// shared response's body each time, so that wrappers do not pile up.
+type resettingBare struct{ *bareTransport }
+
+func (b resettingBare) RoundTrip(*http.Request) (*http.Response, error) {
+	b.resp.Body = http.NoBody
+	return b.resp, nil
+}
 
 // armedTable is realisticTable with the catch-all route's resilience armed
 // but idle: explicit retries that do not fire and faults at 0%.
@@ -130,41 +141,88 @@ func TestTransportAllocationBudget(t *testing.T) {
 	assert.LessOrEqual(t, allocs-floor, 2.0, "with a base transport: at most 2 allocations")
 }
 
+// timedTable is realisticTable with a one-hour route timeout on the
+// catch-all route (long enough never to fire while a benchmark runs).
+var timedTable = strings.Replace(realisticTable, `  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}`, `  - timeout: 1h
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}`, 1)
+
+// A route timeout costs a timer, a context and the request copy that
+// carries it — unless the caller's own deadline comes first, when the route
+// timeout could never fire and the mesh adds nothing.
+func TestRouteTimeoutUnderAnEarlierCallerDeadlineAllocatesNothing(t *testing.T) {
+	if israce.Enabled {
+		t.Skip("allocation budgets are measured without the race detector")
+	}
+	bare := resettingBare{newBare()}
+	rt := tableMesh(t, timedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)
+	allocs := func(deadline time.Duration) float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		req := benchRequest().WithContext(ctx)
+		return testing.AllocsPerRun(1000, func() {
+			resp, err := rt.RoundTrip(req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatal(resp, err)
+			}
+			resp.Body.Close()
+		})
+	}
+	assert.Zero(t, allocs(time.Minute), "the caller's deadline comes before the route's hour")
+	assert.Positive(t, allocs(2*time.Hour), "the route's hour comes first: its timer and context")
+}
+
 func BenchmarkTransport(b *testing.B) {
 	bare := newBare()
+	callerDeadline, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	cases := []struct {
 		name string
 		rt   http.RoundTripper
+		ctx  context.Context // the request's, if not Background
 	}{
-		{"bare", bare},
-		{"mesh/own-transports", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
-		{"mesh/base", realisticMesh(b).Transport(bare)},
-		{"mesh/own-transports/armed", tableMesh(b, armedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
-		{"mesh/own-transports/spread", spreadMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil)},
+		{"bare", bare, nil},
+		{"mesh/own-transports", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil), nil},
+		{"mesh/base", realisticMesh(b).Transport(bare), nil},
+		{"mesh/own-transports/armed", tableMesh(b, armedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil), nil},
+		{"mesh/own-transports/spread", spreadMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare })).Transport(nil), nil},
 		{"mesh/own-transports/metrics", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }),
-			switchyard.WithMeterProvider(benchMeterProvider(b))).Transport(nil)},
+			switchyard.WithMeterProvider(benchMeterProvider(b))).Transport(nil), nil},
 		{"mesh/own-transports/traces+metrics", realisticMesh(b, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return bare }),
-			switchyard.WithMeterProvider(benchMeterProvider(b)), switchyard.WithTracerProvider(benchTracerProvider(b))).Transport(nil)},
+			switchyard.WithMeterProvider(benchMeterProvider(b)), switchyard.WithTracerProvider(benchTracerProvider(b))).Transport(nil), nil},
+		{"mesh/own-transports/route-timeout", tableMesh(b, timedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return resettingBare{newBare()} })).Transport(nil), nil},
+		{"mesh/own-transports/route-timeout/caller-deadline-first", tableMesh(b, timedTable, switchyard.WithEndpointTransport(func(string) http.RoundTripper { return resettingBare{newBare()} })).Transport(nil), callerDeadline},
+	}
+	request := func(ctx context.Context) *http.Request {
+		if ctx == nil {
+			return benchRequest()
+		}
+		return benchRequest().WithContext(ctx)
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			req := benchRequest()
+			req := request(c.ctx)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.rt.RoundTrip(req); err != nil {
+				resp, err := c.rt.RoundTrip(req)
+				if err != nil {
 					b.Fatal(err)
 				}
+				resp.Body.Close() // releases a route timeout
 			}
 		})
 		b.Run(c.name+"/parallel", func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				req := benchRequest()
+				req := request(c.ctx)
 				for pb.Next() {
-					if _, err := c.rt.RoundTrip(req); err != nil {
+					resp, err := c.rt.RoundTrip(req)
+					if err != nil {
 						b.Error(err)
 						return
 					}
+					resp.Body.Close()
 				}
 			})
 		})

@@ -201,7 +201,9 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	}
 	cancel := context.CancelFunc(func() {})
 	if r.Timeout > 0 {
-		ctx, cancel = withTimeout(ctx, env.Clock, r.Timeout)
+		if tctx, tcancel := withTimeout(ctx, env.Clock, r.Timeout); tcancel != nil {
+			ctx, cancel = tctx, tcancel
+		}
 	}
 	if r.fault != nil {
 		if err := r.fault.ApplyGRPC(ctx); err != nil {

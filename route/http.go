@@ -215,8 +215,9 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 	var cancel context.CancelFunc
 	if r.Timeout > 0 {
 		var ctx context.Context
-		ctx, cancel = withTimeout(req.Context(), env.Clock, r.Timeout)
-		out = req.WithContext(ctx)
+		if ctx, cancel = withTimeout(req.Context(), env.Clock, r.Timeout); cancel != nil {
+			out = req.WithContext(ctx)
+		}
 	}
 	resp, err := forward(req, out, in, r, block, s, env)
 	if err != nil {
