@@ -141,6 +141,26 @@ func newGRPCFixture(t *testing.T, manifests string, opts ...switchyard.Option) *
 	return f
 }
 
+// warm calls until every backend has answered, then forgets those calls: a
+// cluster of several endpoints picks only among those whose connection is
+// ready, and a test that counts calls per endpoint needs them all ready.
+func (f *grpcFixture) warm(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, b := range f.backend {
+		for b.count() == 0 {
+			require.True(t, time.Now().Before(deadline), "backend %s never answered", b.name)
+			_, err := f.call(t)
+			require.NoError(t, err)
+		}
+	}
+	for _, b := range f.backend {
+		b.mu.Lock()
+		b.calls, b.attempts, b.parents = 0, nil, nil
+		b.mu.Unlock()
+	}
+}
+
 func (f *grpcFixture) call(t *testing.T, kv ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -277,6 +297,7 @@ spec:
 
 func TestGRPCOutlierEjection(t *testing.T) {
 	f := newGRPCFixture(t, grpcEjectingRatings, switchyard.WithRand(meshtest.NewRand(6)))
+	f.warm(t)
 	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
 	failures := 0
 	for range 60 {
