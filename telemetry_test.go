@@ -452,6 +452,11 @@ func TestTelemetryGRPC(t *testing.T) {
 	}
 	assert.Equal(t, int64(2), rig.sum("switchyard.retries", kRoute.String("grpc-retried"), attribute.String("switchyard.retry.reason", "Unavailable")))
 	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("grpc-retried"), kSubset.String("v1"), attribute.Int("rpc.grpc.status_code", 0)))
+	// Each attempt is a point of OTel's rpc.client.call.duration.
+	attempt := []attribute.KeyValue{kRoute.String("grpc-retried"), attribute.String("server.address", "reviews"), kSubset.String("v1"),
+		attribute.String("rpc.method", "/grpc.testing.TestService/UnaryCall")}
+	assert.Equal(t, uint64(2), rig.count("rpc.client.call.duration", append(attempt, attribute.Int("rpc.grpc.status_code", int(codes.Unavailable)))...))
+	assert.Equal(t, uint64(1), rig.count("rpc.client.call.duration", append(attempt, attribute.Int("rpc.grpc.status_code", 0))...))
 
 	_, err = f.client.EmptyCall(context.Background(), &testpb.Empty{})
 	require.Equal(t, codes.ResourceExhausted, status.Code(err))
@@ -465,6 +470,8 @@ func TestTelemetryGRPC(t *testing.T) {
 func TestTelemetryGRPCEjection(t *testing.T) {
 	rig := newOtelRig(t)
 	f := newGRPCFixture(t, grpcEjectingRatings, append(rig.options(), switchyard.WithRand(meshtest.NewRand(6)))...)
+	f.warm(t)
+	rig.spans.Reset()
 	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
 	for range 30 {
 		f.call(t)
@@ -523,5 +530,6 @@ func TestTelemetryGRPCStream(t *testing.T) {
 		assert.Equal(t, rs[0].SpanContext().SpanID(), a.Parent().SpanID())
 	}
 	assert.Equal(t, int64(1), rig.sum("switchyard.retries", kRoute.String("streamed")))
+	assert.Equal(t, uint64(2), rig.count("rpc.client.call.duration", kRoute.String("streamed")), "each open is an attempt")
 	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("streamed"), attribute.Int("rpc.grpc.status_code", 0)))
 }

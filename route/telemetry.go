@@ -385,13 +385,20 @@ func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) 
 		rec.env.Telemetry.Inject(ctx, metadataCarrier(md))
 		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
+	start := rec.env.Clock.Now()
 	return ctx, func(err error) {
 		code := grpcstatus.Code(err)
 		rec.last = code
 		var overflow overflowStatus
 		isOverflow := errors.As(err, &overflow)
-		if isOverflow && rec.metrics != nil {
-			rec.metrics.Overflows.Add(ctx, 1, metric.WithAttributes(telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset)))
+		if rec.metrics != nil {
+			switch {
+			case isOverflow:
+				rec.metrics.Overflows.Add(ctx, 1, metric.WithAttributes(telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset)))
+			case rec.dest != nil:
+				opts := rec.dest.attemptLabels.For(telemetry.Outcome{Status: int(code), GRPC: true, Method: rec.method})
+				rec.metrics.RPCAttemptDuration.Record(ctx, rec.env.Clock.Now().Sub(start).Seconds(), opts.Record...)
+			}
 		}
 		if span == nil {
 			return

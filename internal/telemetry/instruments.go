@@ -38,6 +38,7 @@ const (
 	NameRequests        = "switchyard.requests"
 	NameRequestDuration = "switchyard.request.duration"
 	NameAttemptDuration = "http.client.request.duration"
+	NameRPCAttempt      = "rpc.client.call.duration"
 	NameRetries         = "switchyard.retries"
 	NameFaults          = "switchyard.faults"
 	NameOverflows       = "switchyard.overflows"
@@ -65,6 +66,9 @@ type Instruments struct {
 	// AttemptDuration is OTel's http.client.request.duration: one
 	// measurement per attempt sent upstream.
 	AttemptDuration metric.Float64Histogram
+	// RPCAttemptDuration is OTel's rpc.client.call.duration: one
+	// measurement per gRPC attempt (for a stream, until it ends).
+	RPCAttemptDuration metric.Float64Histogram
 	// Retries counts retries by reason.
 	Retries metric.Int64Counter
 	// Faults counts injected delays and aborts.
@@ -94,6 +98,9 @@ func (in *Instruments) create(m metric.Meter, ejected EjectedFunc) {
 		metric.WithExplicitBucketBoundaries(durationBounds...))
 	in.AttemptDuration, _ = m.Float64Histogram(NameAttemptDuration, metric.WithUnit("s"),
 		metric.WithDescription("Duration of each attempt sent upstream (OTel HTTP client semantic conventions)."),
+		metric.WithExplicitBucketBoundaries(durationBounds...))
+	in.RPCAttemptDuration, _ = m.Float64Histogram(NameRPCAttempt, metric.WithUnit("s"),
+		metric.WithDescription("Duration of each gRPC attempt sent upstream (OTel RPC client semantic conventions)."),
 		metric.WithExplicitBucketBoundaries(durationBounds...))
 	in.Retries, _ = m.Int64Counter(NameRetries, metric.WithUnit("{retry}"),
 		metric.WithDescription("Retries, by the reason the previous attempt was retried."))
@@ -137,7 +144,8 @@ type Outcome struct {
 	Status int
 	// Error is error.type, "" for none.
 	Error string
-	// Method is the HTTP method, "" to leave it out.
+	// Method is the HTTP method (the gRPC method, rpc.method, with GRPC),
+	// "" to leave it out.
 	Method string
 	// GRPC makes Status a gRPC status code, rpc.grpc.status_code, which
 	// is always present (0 is OK).
@@ -180,7 +188,11 @@ func (l *Labels) For(o Outcome) *Options {
 	if o.Error != "" {
 		kv = append(kv, KeyErrorType.String(o.Error))
 	}
-	if o.Method != "" {
+	switch {
+	case o.Method == "":
+	case o.GRPC:
+		kv = append(kv, KeyRPCMethod.String(o.Method))
+	default:
 		kv = append(kv, KeyMethod.String(o.Method))
 	}
 	set := metric.WithAttributeSet(attribute.NewSet(kv...))
