@@ -150,9 +150,8 @@ func (o meterProviderOption) apply(opts *options) { opts.telemetry.Meter = o.mp 
 // WithMeterProvider makes the mesh record its metrics with mp: requests and
 // their duration by route, destination and subset; attempts as OTel's
 // http.client.request.duration (gRPC attempts: rpc.client.call.duration);
-// retries by reason; injected faults; pool
-// overflows; ejections and the endpoints ejected now; configuration updates.
-// Endpoint addresses stay off metrics, so cardinality is bounded by the
+// retries by reason; injected faults; pool overflows; ejections and the
+// endpoints ejected now; configuration updates. Endpoint addresses stay off metrics, so cardinality is bounded by the
 // configuration. Without it the mesh follows otel.GetMeterProvider, and
 // costs nothing while that is the default no-op.
 func WithMeterProvider(mp metric.MeterProvider) Option { return meterProviderOption{mp} }
