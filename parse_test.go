@@ -199,15 +199,7 @@ metadata: {name: dup}
 spec: {host: reviews, subsets: [{name: v5, labels: {version: v5}}]}`,
 			`DestinationRule "dup": spec.host: host "reviews" already has DestinationRule "default/reviews"; merge the two rules
 DestinationRule "dup": spec.subsets[0].labels: subset "v5" selects no endpoint of "reviews": no endpoint has labels {version=v5}`},
-		{"unknown load balancer", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec: {host: ratings, trafficPolicy: {loadBalancer: {simple: FASTEST}}}`,
+		{"unknown load balancer", ratingsDR(` {host: ratings, trafficPolicy: {loadBalancer: {simple: FASTEST}}}`),
 			`DestinationRule "r": spec.trafficPolicy.loadBalancer.simple: unknown algorithm "FASTEST"; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH`},
 		{"static endpoint that is not an IP", `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -219,15 +211,7 @@ kind: ServiceEntry
 metadata: {name: r}
 spec: {hosts: [ratings], resolution: DNS}`,
 			`ServiceEntry "r": spec.ports: at least one port is required`},
-		{"ISTIO_MUTUAL", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec: {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`,
+		{"ISTIO_MUTUAL", ratingsDR(` {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`),
 			`DestinationRule "r": spec.trafficPolicy.tls.mode: ISTIO_MUTUAL needs Istio's workload certificates, which an in-process mesh does not have; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE`},
 		{"timeout below 1ms", vs(`
   - timeout: 500us
@@ -242,44 +226,20 @@ spec: {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`,
     rewrite: {authority: b}
     route: [{destination: {host: reviews}}]`),
 			`VirtualService "reviews": spec.http[0].rewrite.authority: the authority is also set in headers.request; set it in one place`},
-		{"locality settings", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec:
+		{"locality settings", ratingsDR(`
   host: ratings
   trafficPolicy:
     loadBalancer:
       localityLbSetting:
         distribute: [{from: "us-east/*", to: {"us-east/*": 80, "us-west/*": 10}}]
-        failover: [{from: us-east, to: us-east}]`,
+        failover: [{from: us-east, to: us-east}]`),
 			`DestinationRule "r": spec.trafficPolicy.loadBalancer.localityLbSetting: distribute and failover are mutually exclusive
 DestinationRule "r": spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to: weights sum to 90; they must sum to 100
 DestinationRule "r": spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]: from and to must differ`},
-		{"consistent hash with two keys and a bad maglev table", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec: {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user, useSourceIp: true, maglev: {tableSize: 1000}}}}}`,
+		{"consistent hash with two keys and a bad maglev table", ratingsDR(` {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user, useSourceIp: true, maglev: {tableSize: 1000}}}}}`),
 			`DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash: set exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName
 DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize: required: a prime below 5000011, such as 65537`},
-		{"consistent hash cookie without a name", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec: {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 0s}}}}}`,
+		{"consistent hash cookie without a name", ratingsDR(` {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 0s}}}}}`),
 			`DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name: required`},
 		{"unknown retry condition", vs(`
   - retries: {attempts: 3, retryOn: "5xx,flaky"}
@@ -306,26 +266,10 @@ spec: {host: ratings, trafficPolicy: {loadBalancer: {consistentHash: {httpCookie
   - mirror: {host: reviews, subset: v7}
     route: [{destination: {host: reviews}}]`),
 			`VirtualService "reviews": spec.http[0].mirror.destination: subset "v7" of host "reviews" is not defined in DestinationRule "default/reviews"`},
-		{"deprecated consecutiveErrors", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec: {host: ratings, trafficPolicy: {outlierDetection: {consecutiveErrors: 5, maxEjectionPercent: 120}}}`,
+		{"deprecated consecutiveErrors", ratingsDR(` {host: ratings, trafficPolicy: {outlierDetection: {consecutiveErrors: 5, maxEjectionPercent: 120}}}`),
 			`DestinationRule "r": spec.trafficPolicy.outlierDetection.consecutiveErrors: deprecated and ignored by Istio; use consecutive5xxErrors or consecutiveGatewayErrors
 DestinationRule "r": spec.trafficPolicy.outlierDetection.maxEjectionPercent: 120 is outside 0-100`},
-		{"connection pool Go cannot honour", `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: r}
-spec: {host: ratings, trafficPolicy: {connectionPool: {http: {maxConcurrentStreams: 10}}}}`,
+		{"connection pool Go cannot honour", ratingsDR(` {host: ratings, trafficPolicy: {connectionPool: {http: {maxConcurrentStreams: 10}}}}`),
 			`DestinationRule "r": spec.trafficPolicy.connectionPool.http.maxConcurrentStreams: not supported: Go's HTTP/2 client takes its stream limit from the server's SETTINGS frame`},
 	}
 	require.GreaterOrEqual(t, len(tests), 20)
@@ -428,4 +372,18 @@ func FuzzUpdate(f *testing.F) {
 			t.Fatalf("a rejected update changed the running configuration: status %d", resp.StatusCode)
 		}
 	})
+}
+
+// ratingsDR is a ServiceEntry for ratings and a DestinationRule "r" for it
+// whose spec is the YAML after "spec:".
+func ratingsDR(spec string) string {
+	return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec:` + spec
 }
