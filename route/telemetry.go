@@ -385,7 +385,10 @@ func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) 
 		rec.env.Telemetry.Inject(ctx, metadataCarrier(md))
 		ctx = metadata.NewOutgoingContext(ctx, md)
 	}
-	start := rec.env.Clock.Now()
+	var start time.Time // for rpc.client.call.duration
+	if rec.metrics != nil {
+		start = rec.env.Clock.Now()
+	}
 	return ctx, func(err error) {
 		code := grpcstatus.Code(err)
 		rec.last = code
