@@ -68,6 +68,10 @@ type transport struct {
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		closeBody(req) // never sent, as net/http's transport does
+		return nil, err
+	}
 	addr := t.addr
 	if addr == "" {
 		addr = req.URL.Host

@@ -233,3 +233,15 @@ func httptestRequest(url string) *http.Request {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	return req
 }
+
+// A request whose context has ended already is not sent.
+func TestEndedRequestIsNotSent(t *testing.T) {
+	n := meshtest.NewNetwork()
+	b := n.Add("a:80", "a", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://a/", nil)
+	_, err := n.Transport().RoundTrip(req)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, b.Count())
+}
