@@ -315,7 +315,7 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) {
 	m.ejected.Store(true)
 	m.ejectedAt = now
 	dur := min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime())
-	others := d.othersWith(m.host, nil)
+	others := d.othersWith(m, nil)
 	d.l.mu.Unlock()
 	if d.onEvent != nil {
 		d.onEvent(Event{Endpoint: m.ep, Ejected: true, Reason: reason, Duration: dur})
@@ -324,18 +324,16 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) {
 }
 
 // othersWith adds to out the started detectors of the lineage, d aside,
-// that have h, and counts a change of h's ejection; d.l.mu is held.
-func (d *Detector) othersWith(h *host, out []*Detector) []*Detector {
+// that have m's endpoint, and counts a change of its ejection; d.l.mu is
+// held.
+func (d *Detector) othersWith(m *member, out []*Detector) []*Detector {
 	d.l.gen++
 	for _, o := range d.l.live {
 		if o == d || slices.Contains(out, o) {
 			continue
 		}
-		for _, m := range o.order {
-			if m.host == h {
-				out = append(out, o)
-				break
-			}
+		if om := o.hosts[m.ep.State]; om != nil && om.host == m.host {
+			out = append(out, o)
 		}
 	}
 	return out
@@ -377,7 +375,7 @@ func (d *Detector) sweep() {
 			m.c5xx.Store(0)
 			m.cgw.Store(0)
 			returned = append(returned, m)
-			others = d.othersWith(m.host, others)
+			others = d.othersWith(m, others)
 		}
 	}
 	d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
