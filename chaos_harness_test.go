@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +27,16 @@ const (
 	modeFail503         // answers 503
 	modeBlackHole       // accepts, never answers
 	modeResetBody       // sends headers and half the body, then resets
-	modeSlow            // answers after 100ms
+	modeSlow            // answers after slowDelay, unless the request is cancelled first
 )
+
+// slowDelay is how long a slow endpoint takes to answer: long enough next
+// to the route timeouts that cut it (tens of ms) that a request the timeout
+// failed to cut is told apart on any machine, however loaded.
+const slowDelay = 2 * time.Second
+
+// requestHeader carries a load request's index to the servers.
+const requestHeader = "X-Chaos-Request"
 
 // chaosServer is a real HTTP server on 127.0.0.1 whose behaviour can change
 // under load, and which can be killed and restarted on the same port.
@@ -41,6 +51,14 @@ type chaosServer struct {
 	srv   *http.Server
 	lis   net.Listener
 	conns map[net.Conn]bool
+	seen  map[string]int // requests received, by requestHeader
+}
+
+// received returns how many times the server received each load request.
+func (s *chaosServer) received() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.seen)
 }
 
 func newChaosServer(t *testing.T, name string) *chaosServer {
@@ -82,6 +100,14 @@ func (s *chaosServer) start(lis net.Listener) {
 
 func (s *chaosServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.hits.Add(1)
+	if id := r.Header.Get(requestHeader); id != "" {
+		s.mu.Lock()
+		if s.seen == nil {
+			s.seen = map[string]int{}
+		}
+		s.seen[id]++
+		s.mu.Unlock()
+	}
 	io.Copy(io.Discard, r.Body)
 	switch s.mode.Load() {
 	case modeFail503:
@@ -99,7 +125,7 @@ func (s *chaosServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case modeSlow:
 		select {
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(slowDelay):
 		case <-r.Context().Done():
 			return
 		}
@@ -232,6 +258,7 @@ func runLoad(t *testing.T, client *http.Client, n, workers int, deadline time.Du
 					method = http.MethodPost
 				}
 				req, _ := http.NewRequestWithContext(ctx, method, "http://api/", rb)
+				req.Header.Set(requestHeader, strconv.Itoa(i))
 				t0 := time.Now()
 				o := outcome{at: t0.Sub(start)}
 				resp, err := client.Do(req)

@@ -3,7 +3,9 @@ package switchyard_test
 import (
 	"bytes"
 	"io"
+	"net/http"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +24,11 @@ const (
     route: [{destination: {host: api}}]`
 )
 
+// accountEveryRequest checks that every request ended in a response or a
+// clear error, and none far past its deadline. The margin is the deadline
+// again: past a deadline, a request waits only for the scheduler, which a
+// loaded machine under -race stretches to hundreds of milliseconds; one that
+// ignored its deadline would not end at all.
 func accountEveryRequest(t *testing.T, r loadResult, deadline time.Duration) {
 	t.Helper()
 	for i, o := range r.outcomes {
@@ -30,7 +37,7 @@ func accountEveryRequest(t *testing.T, r loadResult, deadline time.Duration) {
 		} else {
 			require.NotZero(t, o.status, "request %d has neither a response nor an error", i)
 		}
-		require.Less(t, o.took, deadline+500*time.Millisecond, "request %d outlasted its deadline", i)
+		require.Less(t, o.took, 2*deadline, "request %d outlasted its deadline", i)
 	}
 }
 
@@ -59,18 +66,32 @@ func TestChaosEndpointKilledAndRestarted(t *testing.T) {
 	assert.GreaterOrEqual(t, s.successRate(), 0.999, "retries + ejection keep success ≥ 99.9%%")
 }
 
-// A black-holed endpoint (accepts, never answers) never stalls a request
-// beyond its per-try timeout: the retry goes elsewhere.
+// A black-holed endpoint (accepts, never answers) never holds a request
+// past its per-try timeout: the retry goes elsewhere and rescues it. No
+// wall-clock bound: a request left waiting on the black hole would reach its
+// 3 s deadline and fail, and one sent there twice would show in the black
+// hole's log; what time says is only that no per-try timeout fires early.
+// The per-try timeout is chaosVS's policy with 1 s rather than 300 ms: a
+// healthy endpoint's answer must never reach it, and under -race on one
+// loaded core it came close to 300 ms.
 func TestChaosBlackHoledEndpoint(t *testing.T) {
+	const perTry = time.Second
 	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b"), newChaosServer(t, "c")}
 	servers[2].mode.Store(modeBlackHole)
-	_, client := chaosMesh(t, servers, chaosDR, chaosVS)
+	_, client := chaosMesh(t, servers, chaosDR, `  - retries: {attempts: 2, perTryTimeout: 1s, retryOn: "5xx,reset,connect-failure"}
+    route: [{destination: {host: api}}]`)
 	r := runLoad(t, client, 600, 16, 3*time.Second, nil, nil)
 	accountEveryRequest(t, r, 3*time.Second)
 	s := r.from(0)
 	t.Logf("black hole: %v", s)
 	assert.Equal(t, s.total, s.ok, "every request is rescued by a retry")
-	assert.Less(t, s.maxTook, 300*time.Millisecond+250*time.Millisecond, "no request waits much past one per-try timeout (plus back-off)")
+	held := servers[2].received()
+	assert.NotEmpty(t, held, "the black hole took some requests")
+	for id, n := range held {
+		assert.Equal(t, 1, n, "request %s reached the black hole more than once", id)
+		i, _ := strconv.Atoi(id)
+		assert.GreaterOrEqual(t, r.outcomes[i].took, perTry, "request %s was rescued only once its per-try timeout fired", id)
+	}
 }
 
 // Connections reset mid-body end in a clear error for the caller, never a
@@ -131,8 +152,13 @@ func TestChaosFlappingEndpoint(t *testing.T) {
 	assert.GreaterOrEqual(t, s.successRate(), 0.999)
 }
 
-// Slow endpoints: a route timeout cuts them with 504, never longer.
+// Slow endpoints: a route timeout cuts every request with a 504, never
+// before the timeout and without waiting for the endpoint. The bounds come
+// from the configuration, not from the machine's speed: the timeout (50 ms)
+// below, the endpoint's answer (slowDelay, 2 s) above, a request that was not
+// cut would be answered 200 by the endpoint at slowDelay.
 func TestChaosSlowEndpoints(t *testing.T) {
+	const timeout = 50 * time.Millisecond
 	servers := []*chaosServer{newChaosServer(t, "a"), newChaosServer(t, "b")}
 	servers[0].mode.Store(modeSlow)
 	servers[1].mode.Store(modeSlow)
@@ -142,8 +168,11 @@ func TestChaosSlowEndpoints(t *testing.T) {
 	accountEveryRequest(t, r, 3*time.Second)
 	s := r.from(0)
 	t.Logf("slow: %v", s)
-	assert.Equal(t, s.total, s.status5xx, "every request is cut with 504")
-	assert.Less(t, s.maxTook, 150*time.Millisecond)
+	for i, o := range r.outcomes {
+		require.Equal(t, http.StatusGatewayTimeout, o.status, "request %d is cut with 504", i)
+		require.GreaterOrEqual(t, o.took, timeout, "request %d: never before the route timeout", i)
+		require.Less(t, o.took, slowDelay, "request %d: never waiting for the endpoint", i)
+	}
 }
 
 // A configuration Update every few milliseconds under load loses nothing.

@@ -1,13 +1,11 @@
 package meshtest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,6 +68,10 @@ type transport struct {
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		closeBody(req) // never sent, as net/http's transport does
+		return nil, err
+	}
 	addr := t.addr
 	if addr == "" {
 		addr = req.URL.Host
@@ -101,6 +103,14 @@ func (a staticAddr) String() string  { return string(a) }
 // Backend is one in-memory server. Its scripting methods may be called at
 // any time, also while requests are served; they return the backend so they
 // can be chained.
+//
+// A backend behaves as a server reached over the network does when the
+// caller gives up: whatever it is doing for a request — reading its body,
+// waiting out a latency or a hang, running a handler — ends when the
+// request's context does, and the round trip fails with the context's
+// error; reading a response body after that context has ended fails with
+// the context's error too. So route timeouts and cancellations fire
+// against in-memory backends as they do over sockets.
 type Backend struct {
 	// Addr is the "host:port" the backend is reached at.
 	Addr string
@@ -132,7 +142,8 @@ type Request struct {
 	URL string
 	// Header is a copy of the request headers.
 	Header http.Header
-	// Body is the request body, up to 1 MiB.
+	// Body is the request body, up to 1 MiB; a backend reads that much
+	// before it answers (or fails, if the request's context ends first).
 	Body []byte
 }
 
@@ -190,7 +201,16 @@ func (b *Backend) Heal() *Backend {
 }
 
 // Handle makes h answer the backend's requests (after any scripted latency
-// and failures).
+// and failures). h runs on its own goroutine, as on a server: the caller
+// gets the response once its headers are sent (at h's first Flush, when
+// h has written more than a connection buffers, or when h returns), and
+// reads the body as h writes it. If the request's context ends first, the
+// round trip fails with the context's error at once; h's context ends when
+// the request's does, when the caller closes the response body, or when h
+// returns, and its writes fail once the caller is gone. A handler that
+// ignores its context runs on after the caller has given up, as on a real
+// server: in a testing/synctest bubble, wait for it before the bubble ends.
+// h reads the request body as sent; the log keeps its first 1 MiB.
 func (b *Backend) Handle(h http.Handler) *Backend {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -222,14 +242,16 @@ func (b *Backend) Reset() {
 // maxLoggedBody bounds the request body a backend keeps.
 const maxLoggedBody = 1 << 20
 
+// serve answers req as a server reached over the network would: whatever
+// it is doing — reading the request body, waiting out a latency or a hang,
+// running a handler — ends when the request's context does, with the
+// context's error, and the response body's reads fail once it has ended.
 func (b *Backend) serve(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		body, _ = io.ReadAll(io.LimitReader(req.Body, maxLoggedBody))
-		req.Body.Close()
-	}
+	ctx := req.Context()
+	body := watchBody(ctx, req.Body)
+	logged, readErr := io.ReadAll(io.LimitReader(body, maxLoggedBody))
 	b.mu.Lock()
-	rec := Request{Attempt: len(b.log) + 1, Method: req.Method, Host: req.Host, URL: req.URL.String(), Header: req.Header.Clone(), Body: body}
+	rec := Request{Attempt: len(b.log) + 1, Method: req.Method, Host: req.Host, URL: req.URL.String(), Header: req.Header.Clone(), Body: logged}
 	b.log = append(b.log, rec)
 	refuse := b.refuseFirst > 0
 	if refuse {
@@ -243,21 +265,29 @@ func (b *Backend) serve(req *http.Request) (*http.Response, error) {
 	b.mu.Unlock()
 
 	if refuse {
+		body.Close()
 		return nil, refused(b.Addr)
 	}
-	if err := wait(req.Context(), latency, hang); err != nil {
+	if err := ctx.Err(); err != nil {
+		body.Close()
+		return nil, err
+	}
+	if handler == nil {
+		body.Close() // what is past the logged part is not read
+		if readErr != nil {
+			return nil, readErr
+		}
+	}
+	if err := wait(ctx, latency, hang); err != nil {
+		body.Close()
 		return nil, err
 	}
 	if handler != nil {
-		r := req.Clone(req.Context())
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, r)
-		resp := w.Result()
-		resp.Request = req
-		return resp, nil
+		return b.handle(req, handler, logged, body)
 	}
-	return reply.New(req, status, http.Header{"X-Backend": {b.Name}}, b.Name), nil
+	resp := reply.New(req, status, http.Header{"X-Backend": {b.Name}}, b.Name)
+	resp.Body = &staticBody{ctx: ctx, r: resp.Body}
+	return resp, nil
 }
 
 func wait(ctx context.Context, latency time.Duration, hang bool) error {

@@ -6,7 +6,11 @@
 // name it answers with (in the body and the X-Backend header), labels for
 // the ServiceEntry endpoint it stands for, scripted behaviour (status,
 // latency, hangs, failures for the first attempts, connection refusals, or
-// any http.Handler) and a log of the requests it received.
+// any http.Handler) and a log of the requests it received. A backend
+// behaves as a server across the network does when its caller gives up:
+// whatever it is doing ends with the request's context, so route timeouts
+// and cancellations fire against it as they do over sockets, and handlers
+// run on their own goroutines, streaming their responses.
 //
 //	net := meshtest.NewNetwork()
 //	v1 := net.Add("10.0.0.1:9080", "reviews-v1", map[string]string{"version": "v1"})

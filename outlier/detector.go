@@ -1,6 +1,7 @@
 package outlier
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,13 +79,31 @@ func paramsOf(c *Config) params {
 // maxEjectionTime is Envoy's default cap: max(300s, base).
 func (p params) maxEjectionTime() time.Duration { return max(defaultMaxEjectionTimeFlat, p.base) }
 
-// host is the ejection state of one endpoint.
+// host is the ejection state of one endpoint. Detectors that replace one
+// another across Updates share the hosts of the endpoints they have in
+// common, and one lock, their lineage's, guards it.
 type host struct {
-	ep                *balancer.Endpoint
 	c5xx, cgw, clocal atomic.Uint32
 	ejected           atomic.Bool
-	ejectedAt         time.Time // guarded by Detector.mu
-	backoff           int       // eject_time_backoff; guarded by Detector.mu
+	ejectedAt         time.Time // guarded by lineage.mu
+	backoff           int       // eject_time_backoff; guarded by lineage.mu
+}
+
+// member is one endpoint of a detector and its shared state.
+type member struct {
+	ep *balancer.Endpoint
+	*host
+}
+
+// lineage is what the detectors of one cluster share across Updates: the
+// lock over their endpoints' ejection state, a count of ejections and
+// returns, and the detectors started and not yet stopped, which are told
+// of every ejection and return of an endpoint they have, whichever
+// detector made it.
+type lineage struct {
+	mu   sync.Mutex
+	gen  uint64
+	live []*Detector
 }
 
 // Event is an ejection or a return, for observers.
@@ -108,12 +127,16 @@ type Detector struct {
 	clock    clock.Clock
 	onChange func()
 	onEvent  func(Event)
+	l        *lineage
 
-	mu      sync.Mutex
-	hosts   map[*balancer.State]*host
-	order   []*host
+	hosts map[*balancer.State]*member // set by NewDetector, then read-only
+	order []*member
+
+	// Guarded by l.mu.
 	timer   clock.Timer
+	started bool
 	stopped bool
+	seen    uint64 // l.gen when Available last ran
 }
 
 // DetectorOptions are a Detector's dependencies.
@@ -125,73 +148,93 @@ type DetectorOptions struct {
 	OnChange func()
 	// OnEvent, if set, is told of every ejection and return.
 	OnEvent func(Event)
-	// Previous is the detector this one replaces: the state of endpoints
-	// that both have is carried over (shared until Previous is stopped).
+	// Previous is the detector this one replaces. The endpoints both have
+	// keep their state, shared from then on under one lock: an outcome
+	// recorded through either detector (Previous still serves requests in
+	// flight on the old configuration) counts once, an ejection through
+	// either is one ejection, and every started detector that has the
+	// endpoint is told of it through OnChange.
 	Previous *Detector
 }
 
 // NewDetector returns a detector for the endpoints of a cluster under cfg.
 // Its interval sweep runs from Start to Stop.
 func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
-	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent, hosts: map[*balancer.State]*host{}}
+	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent,
+		hosts: make(map[*balancer.State]*member, len(endpoints)), order: make([]*member, 0, len(endpoints))}
 	if d.clock == nil {
 		d.clock = clock.Real{}
 	}
-	var prev map[*balancer.State]*host
+	var prev map[*balancer.State]*member
 	if o.Previous != nil {
-		o.Previous.mu.Lock()
-		prev = o.Previous.hosts
-		o.Previous.mu.Unlock()
+		d.l, prev = o.Previous.l, o.Previous.hosts
+	} else {
+		d.l = &lineage{}
 	}
 	for _, ep := range endpoints {
-		h := prev[ep.State]
-		if h == nil {
-			h = &host{}
+		m := &member{ep: ep}
+		if p := prev[ep.State]; p != nil {
+			m.host = p.host
+		} else {
+			m.host = &host{}
 		}
-		h.ep = ep
-		d.hosts[ep.State] = h
-		d.order = append(d.order, h)
+		d.hosts[ep.State] = m
+		d.order = append(d.order, m)
 	}
 	return d
 }
 
-// Start begins the interval sweep.
+// Start begins the interval sweep. If an endpoint was ejected or returned
+// through another detector of the cluster since Available last ran, Start
+// calls OnChange.
 func (d *Detector) Start() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer == nil && !d.stopped {
-		d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
+	d.l.mu.Lock()
+	if d.started || d.stopped {
+		d.l.mu.Unlock()
+		return
+	}
+	d.started = true
+	d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
+	d.l.live = append(d.l.live, d)
+	stale := d.seen != d.l.gen
+	d.l.mu.Unlock()
+	if stale && d.onChange != nil {
+		d.onChange()
 	}
 }
 
 // Stop ends the interval sweep. Recording outcomes still works.
 func (d *Detector) Stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.l.mu.Lock()
+	defer d.l.mu.Unlock()
 	d.stopped = true
 	if d.timer != nil {
 		d.timer.Stop()
+	}
+	if i := slices.Index(d.l.live, d); i >= 0 {
+		d.l.live = slices.Delete(d.l.live, i, i+1)
 	}
 }
 
 // Ejected reports whether ep is ejected.
 func (d *Detector) Ejected(ep *balancer.Endpoint) bool {
-	h := d.hosts[ep.State]
-	return h != nil && h.ejected.Load()
+	m := d.hosts[ep.State]
+	return m != nil && m.ejected.Load()
 }
 
 // Available returns the endpoints to balance over: all of them but the
 // ejected, or all of them in panic mode (fewer than minHealthPercent
 // healthy). It may return none: every endpoint ejected and panic disabled.
 func (d *Detector) Available() []*balancer.Endpoint {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.l.mu.Lock()
+	defer d.l.mu.Unlock()
+	d.seen = d.l.gen
 	healthy := make([]*balancer.Endpoint, 0, len(d.order))
 	all := make([]*balancer.Endpoint, 0, len(d.order))
-	for _, h := range d.order {
-		all = append(all, h.ep)
-		if !h.ejected.Load() {
-			healthy = append(healthy, h.ep)
+	for _, m := range d.order {
+		all = append(all, m.ep)
+		if !m.ejected.Load() {
+			healthy = append(healthy, m.ep)
 		}
 	}
 	if len(healthy) == len(all) {
@@ -208,7 +251,7 @@ func (d *Detector) Available() []*balancer.Endpoint {
 func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) {
 	h := d.hosts[ep.State]
 	if h == nil {
-		return // an endpoint of an older configuration
+		return // an endpoint of another configuration
 	}
 	status := o.Status
 	if o.Local != LocalNone {
@@ -245,13 +288,13 @@ func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) {
 	}
 }
 
-// eject ejects h unless it is ejected already or the share of ejected
+// eject ejects m unless it is ejected already or the share of ejected
 // endpoints has reached maxEjectionPercent, and resets the counter that
 // triggered.
-func (d *Detector) eject(h *host, counter *atomic.Uint32, reason string) {
-	d.mu.Lock()
-	if h.ejected.Load() {
-		d.mu.Unlock()
+func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) {
+	d.l.mu.Lock()
+	if m.ejected.Load() {
+		d.l.mu.Unlock()
 		return
 	}
 	ejected := 0
@@ -261,23 +304,51 @@ func (d *Detector) eject(h *host, counter *atomic.Uint32, reason string) {
 		}
 	}
 	if ejected*100 >= d.p.maxEjectPct*len(d.order) && ejected > 0 {
-		d.mu.Unlock()
+		d.l.mu.Unlock()
 		return
 	}
 	counter.Store(0)
 	now := d.clock.Now()
-	if time.Duration(h.backoff)*d.p.base < d.p.maxEjectionTime()+d.p.base {
-		h.backoff++
+	if time.Duration(m.backoff)*d.p.base < d.p.maxEjectionTime()+d.p.base {
+		m.backoff++
 	}
-	h.ejected.Store(true)
-	h.ejectedAt = now
-	dur := min(time.Duration(h.backoff)*d.p.base, d.p.maxEjectionTime())
-	d.mu.Unlock()
+	m.ejected.Store(true)
+	m.ejectedAt = now
+	dur := min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime())
+	others := d.othersWith(m, nil)
+	d.l.mu.Unlock()
 	if d.onEvent != nil {
-		d.onEvent(Event{Endpoint: h.ep, Ejected: true, Reason: reason, Duration: dur})
+		d.onEvent(Event{Endpoint: m.ep, Ejected: true, Reason: reason, Duration: dur})
 	}
+	d.changed(others)
+}
+
+// othersWith adds to out the started detectors of the lineage, d aside,
+// that have m's endpoint, and counts a change of its ejection; d.l.mu is
+// held.
+func (d *Detector) othersWith(m *member, out []*Detector) []*Detector {
+	d.l.gen++
+	for _, o := range d.l.live {
+		if o == d || slices.Contains(out, o) {
+			continue
+		}
+		if om := o.hosts[m.ep.State]; om != nil && om.host == m.host {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// changed tells d and others that the set of ejected endpoints changed;
+// no lock is held.
+func (d *Detector) changed(others []*Detector) {
 	if d.onChange != nil {
 		d.onChange()
+	}
+	for _, o := range others {
+		if o.onChange != nil {
+			o.onChange()
+		}
 	}
 }
 
@@ -285,37 +356,37 @@ func (d *Detector) eject(h *host, counter *atomic.Uint32, reason string) {
 // ejection multiplier of healthy ones decay, then schedules the next sweep.
 func (d *Detector) sweep() {
 	now := d.clock.Now()
-	var returned []*host
-	d.mu.Lock()
+	var returned []*member
+	var others []*Detector
+	d.l.mu.Lock()
 	if d.stopped {
-		d.mu.Unlock()
+		d.l.mu.Unlock()
 		return
 	}
-	for _, h := range d.order {
-		if !h.ejected.Load() {
-			if h.backoff > 0 {
-				h.backoff--
+	for _, m := range d.order {
+		if !m.ejected.Load() {
+			if m.backoff > 0 {
+				m.backoff--
 			}
 			continue
 		}
-		if now.Sub(h.ejectedAt) >= min(time.Duration(h.backoff)*d.p.base, d.p.maxEjectionTime()) {
-			h.ejected.Store(false)
-			h.c5xx.Store(0)
-			h.cgw.Store(0)
-			returned = append(returned, h)
+		if now.Sub(m.ejectedAt) >= min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime()) {
+			m.ejected.Store(false)
+			m.c5xx.Store(0)
+			m.cgw.Store(0)
+			returned = append(returned, m)
+			others = d.othersWith(m, others)
 		}
 	}
 	d.timer = d.clock.AfterFunc(d.p.interval, d.sweep)
-	d.mu.Unlock()
+	d.l.mu.Unlock()
 	if len(returned) == 0 {
 		return
 	}
 	if d.onEvent != nil {
-		for _, h := range returned {
-			d.onEvent(Event{Endpoint: h.ep})
+		for _, m := range returned {
+			d.onEvent(Event{Endpoint: m.ep})
 		}
 	}
-	if d.onChange != nil {
-		d.onChange()
-	}
+	d.changed(others)
 }

@@ -17,6 +17,13 @@
 // over all of them; with the default 0 it never panics, and with every
 // endpoint ejected requests get 503 "no healthy upstream".
 //
+// A detector built with [DetectorOptions.Previous] (on Update) carries the
+// ejection state of the endpoints it shares with the one it replaces, and
+// shares it from then on under one lock: requests still in flight on the old
+// configuration keep recording through the old detector, their failures
+// count with the new ones, and an ejection through either detector is one
+// ejection that every started detector of the cluster is told of.
+//
 // # Admission
 //
 // tcp.maxConnections bounds the requests active at once (one per connection,

@@ -30,14 +30,19 @@ func WithClock(clk switchyard.Clock) Option { return optionFunc(func(c *Controll
 // OnEvent calls f with every event, without locks held.
 func OnEvent(f func(Event)) Option { return optionFunc(func(c *Controller) { c.onEvent = f }) }
 
-// Controller runs one rollout. It is safe for concurrent use.
+// Controller runs one rollout. It is safe for concurrent use. The
+// observations it takes from every request to the host never wait for a
+// configuration change in flight; its methods (Status, Pause, …) may, while
+// a step is being applied.
 type Controller struct {
 	mesh    *switchyard.Mesh
+	modify  func(func(switchyard.Config) (switchyard.Config, error)) error // mesh.Modify
 	cfg     Config
 	host    string
 	clock   clock.Clock
 	onEvent func(Event)
 
+	// mu orders the rollout's state changes and is held across Modify.
 	mu      sync.Mutex
 	phase   Phase
 	step    int // index into StepWeights; -1 during the dark launch
@@ -47,10 +52,15 @@ type Controller struct {
 	paused  bool
 	stopped bool
 	timer   clock.Timer
-	window  map[string]*window // by subset
 	unsub   func()
 	events  []Event
 	lastErr error
+
+	// windowMu guards the interval's figures, which every request to the
+	// host updates: it is never held across anything slow, and never
+	// while taking mu.
+	windowMu sync.Mutex
+	window   map[string]*window // by subset
 }
 
 type window struct {
@@ -67,7 +77,7 @@ func New(m *switchyard.Mesh, cfg Config, opts ...Option) (*Controller, error) {
 	if cfg.MaxWaits == 0 {
 		cfg.MaxWaits = 2
 	}
-	c := &Controller{mesh: m, cfg: cfg, clock: clock.Real{}, phase: PhaseIdle}
+	c := &Controller{mesh: m, modify: m.Modify, cfg: cfg, clock: clock.Real{}, phase: PhaseIdle}
 	for _, o := range opts {
 		o.apply(c)
 	}
@@ -211,8 +221,8 @@ func (c *Controller) observe(o switchyard.Observation) {
 	if o.Host != c.host || (o.Subset != c.cfg.Stable && o.Subset != c.cfg.Canary) {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.windowMu.Lock()
+	defer c.windowMu.Unlock()
 	w := c.window[o.Subset]
 	if w == nil {
 		return
@@ -226,10 +236,31 @@ func (c *Controller) observe(o switchyard.Observation) {
 	}
 }
 
+// resetWindow starts a new interval's figures.
 func (c *Controller) resetWindow() {
-	c.window = map[string]*window{c.cfg.Stable: {}, c.cfg.Canary: {}}
+	fresh := map[string]*window{c.cfg.Stable: {}, c.cfg.Canary: {}}
+	c.windowMu.Lock()
+	c.window = fresh
+	c.windowMu.Unlock()
 }
 
+// windowStats returns the figures of the interval so far.
+func (c *Controller) windowStats() (canary, stable Stats) {
+	c.windowMu.Lock()
+	cw, sw := c.window[c.cfg.Canary].copy(), c.window[c.cfg.Stable].copy()
+	c.windowMu.Unlock()
+	return stats(cw), stats(sw)
+}
+
+// copy returns a copy of w that observations do not change.
+func (w *window) copy() *window {
+	if w == nil {
+		return nil
+	}
+	return &window{requests: w.requests, failed: w.failed, latencies: slices.Clone(w.latencies)}
+}
+
+// schedule arms the end of the interval; c.mu is held.
 func (c *Controller) schedule() {
 	if c.stopped {
 		return
@@ -249,7 +280,7 @@ func (c *Controller) tick() {
 		c.mu.Unlock()
 		return
 	}
-	canary, stable := stats(c.window[c.cfg.Canary]), stats(c.window[c.cfg.Stable])
+	canary, stable := c.windowStats()
 	var evs []Event
 	verdict, reason := c.judge(canary, stable)
 	switch verdict {
@@ -352,13 +383,13 @@ func (c *Controller) judge(canary, stable Stats) (verdict, string) {
 	return verdictPass, "all checks passed"
 }
 
+// stats summarises w, sorting its latencies.
 func stats(w *window) Stats {
 	if w == nil || w.requests == 0 {
 		return Stats{}
 	}
 	s := Stats{Requests: w.requests, ErrorRate: 100 * float64(w.failed) / float64(w.requests)}
-	if len(w.latencies) > 0 {
-		l := slices.Clone(w.latencies)
+	if l := w.latencies; len(l) > 0 {
 		slices.Sort(l)
 		s.P50 = l[len(l)/2]
 		s.P99 = l[min(len(l)-1, len(l)*99/100)]
@@ -381,7 +412,7 @@ func (c *Controller) emit(ev Event) {
 // apply writes the current stage into the mesh's configuration through
 // Mesh.Modify; c.mu is held.
 func (c *Controller) apply() error {
-	err := c.mesh.Modify(func(cfg switchyard.Config) (switchyard.Config, error) {
+	err := c.modify(func(cfg switchyard.Config) (switchyard.Config, error) {
 		cfg = cfg.Clone()
 		return cfg, c.rewrite(&cfg)
 	})

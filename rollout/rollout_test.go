@@ -318,6 +318,51 @@ func TestWithFakeClock(t *testing.T) {
 	assert.Equal(t, rollout.PhasePromoted, phase)
 }
 
+// Every request to the host reports to the controller. A step holds a
+// configuration change in flight for as long as the mesh takes to compile
+// it; a request that completes meanwhile must not wait for it.
+func TestObservationNeverWaitsForAStepInFlight(t *testing.T) {
+	clk := meshtest.NewClock(time.Unix(0, 0))
+	f := newFixture(t, switchyard.WithClock(clk))
+	c, err := rollout.New(f.mesh, cfg(), rollout.WithClock(clk))
+	require.NoError(t, err)
+	require.NoError(t, c.Start())
+	defer c.Stop()
+	type modifyFunc = func(func(switchyard.Config) (switchyard.Config, error)) error
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock()
+	rollout.WrapModify(c, func(next modifyFunc) modifyFunc {
+		return func(change func(switchyard.Config) (switchyard.Config, error)) error {
+			close(inFlight)
+			<-release
+			return next(change)
+		}
+	})
+	f.drive(300)
+	var step sync.WaitGroup
+	step.Go(func() { clk.Advance(time.Minute) }) // the analysis passes: a step to 50%
+	<-inFlight
+
+	served := make(chan map[string]int, 1)
+	go func() { served <- f.drive(20) }()
+	// The timer only bounds how long a failure takes to show: the requests
+	// complete at once, or never while the step is held.
+	select {
+	case got := <-served:
+		assert.Equal(t, 20, got["v1"]+got["v2"])
+	case <-time.After(10 * time.Second):
+		t.Error("requests waited for the step's configuration change")
+		unblock()
+		<-served
+	}
+	unblock()
+	step.Wait()
+	_, w := c.Status()
+	assert.EqualValues(t, 50, w, "the step completes once the change is applied")
+}
+
 func TestValidation(t *testing.T) {
 	f := newFixture(t)
 	bad := rollout.Config{VirtualService: "reviews", Route: "split", Stable: "v1", Canary: "v1", StepWeights: []int32{50, 20, 100}}

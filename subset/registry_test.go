@@ -2,11 +2,14 @@ package subset
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/outlier"
 )
 
 func reviews() ServiceEntry {
@@ -132,6 +135,36 @@ func TestEndpointStateSurvivesRecompile(t *testing.T) {
 	assert.Same(t, ep.State, eps[0].State)
 	assert.EqualValues(t, 1, eps[0].State.Active())
 	assert.Zero(t, eps[3].State.Active())
+}
+
+// A request still in flight on the configuration an Update replaced can
+// eject an endpoint both configurations have: the new cluster stops
+// picking it at once, as if the new configuration had seen the failures.
+func TestEjectionOnTheReplacedRegistryReachesTheNewCluster(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	dr := []DestinationRule{{Name: "reviews", Host: "reviews", TrafficPolicy: &TrafficPolicy{
+		OutlierDetection: &outlier.Config{MaxEjectionPercent: 100, BaseEjectionTime: time.Minute}}}}
+	r1, err := Compile([]ServiceEntry{reviews()}, dr, Options{Clock: clk})
+	require.NoError(t, err)
+	r1.Activate(nil)
+	r2, err := Compile([]ServiceEntry{reviews()}, dr, Options{Clock: clk, Previous: r1})
+	require.NoError(t, err)
+	r2.Activate(r1)
+	defer r2.Stop()
+
+	old, next := r1.Lookup("reviews").Cluster("", 9080), r2.Lookup("reviews").Cluster("", 9080)
+	ep := old.Endpoints()[0]
+	for range 5 {
+		old.Record(ep, outlier.Outcome{Status: 503})
+	}
+	require.Len(t, next.Available(), 2, "the new cluster no longer balances over %s", ep.Address)
+	for range 50 {
+		got, err := next.Pick()
+		require.NoError(t, err)
+		require.NotEqual(t, ep.Address, got.Address)
+	}
+	clk.Advance(time.Minute)
+	assert.Len(t, next.Available(), 3, "and takes it back on its own sweep")
 }
 
 func TestCompileErrors(t *testing.T) {
