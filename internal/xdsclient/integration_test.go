@@ -425,6 +425,14 @@ func TestSotWDeletion(t *testing.T) {
 	drain(t, c, xdsclient.ClusterTypeURL, "reviews-v1")
 	kept.quiet()
 	eds.quiet()
+	if s := dumpOf(c, xdsclient.ClusterTypeURL, "reviews-v2"); s.Status != xdsclient.StatusDoesNotExist || s.Resource != nil {
+		t.Fatalf("removed cluster: %s, cached %v", s.Status, s.Resource)
+	}
+	late := newRecorder(t)
+	watch(t, c, xdsclient.ClusterTypeURL, "reviews-v2", late)
+	if e := late.nextKind("error"); !isErr(e.err, xdsclient.ErrResourceNotFound) {
+		t.Fatalf("late watcher: %v", e.err)
+	}
 }
 
 // TestIgnoreResourceDeletion: with the server feature, an absent Cluster is
@@ -528,6 +536,19 @@ func TestCancel(t *testing.T) {
 	drain(t, c, xdsclient.EndpointTypeURL, "reviews-v1")
 	a.quiet()
 
+	// A callback already queued when its watch is cancelled never runs: a
+	// blocked callback holds the queue while a cached delivery to a2 waits
+	// behind it.
+	blocker := &blocking{release: make(chan struct{}), entered: make(chan struct{})}
+	watch(t, c, xdsclient.EndpointTypeURL, "reviews-v1", blocker)
+	wait(t, blocker.entered)
+	a2 := newRecorder(t)
+	cancelA2 := watch(t, c, xdsclient.EndpointTypeURL, "reviews-v1", a2)
+	cancelA2()
+	close(blocker.release)
+	drain(t, c, xdsclient.EndpointTypeURL, "reviews-v1")
+	a2.quiet()
+
 	// Cancelling from inside the callback.
 	self := &cancelling{cancel: make(chan func(), 1), got: make(chan struct{})}
 	self.cancel <- watch(t, c, xdsclient.EndpointTypeURL, "reviews-v2", self)
@@ -547,6 +568,22 @@ func hasEarlier(reqs []*discoveryv3.DiscoveryRequest, r *discoveryv3.DiscoveryRe
 	}
 	return false
 }
+
+type blocking struct {
+	release, entered chan struct{}
+	once             bool
+}
+
+func (w *blocking) ResourceChanged(_ xdsclient.ResourceData, done func()) {
+	if !w.once {
+		w.once = true
+		close(w.entered)
+		<-w.release
+	}
+	done()
+}
+func (w *blocking) ResourceError(_ error, done func()) { done() }
+func (w *blocking) AmbientError(_ error, done func())  { done() }
 
 type cancelling struct {
 	cancel chan func()
