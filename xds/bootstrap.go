@@ -60,10 +60,10 @@ type Server struct {
 	Features []string
 }
 
-// IgnoresResourceDeletion reports whether the server advertises
+// ignoresResourceDeletion reports whether s advertises
 // "ignore_resource_deletion": Listeners and Clusters it omits from a
 // response are then kept instead of deleted.
-func (s Server) IgnoresResourceDeletion() bool {
+func ignoresResourceDeletion(s Server) bool {
 	return slices.Contains(s.Features, "ignore_resource_deletion")
 }
 

@@ -113,7 +113,7 @@ func TestParseBootstrapValid(t *testing.T) {
 			{"server_uri": "a", "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3", "ignore_resource_deletion", "some_future_feature"]},
 			{"server_uri": "b", "channel_creds": [{"type": "insecure"}]}]}`,
 			func(t *testing.T, b *Bootstrap) {
-				if len(b.Servers) != 2 || !b.Servers[0].IgnoresResourceDeletion() || b.Servers[1].IgnoresResourceDeletion() {
+				if len(b.Servers) != 2 || !ignoresResourceDeletion(b.Servers[0]) || ignoresResourceDeletion(b.Servers[1]) {
 					t.Fatalf("servers %+v", b.Servers)
 				}
 			}},

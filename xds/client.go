@@ -35,7 +35,7 @@ func (b *Bootstrap) clientConfig(types []xdsclient.ResourceType) (xdsclient.Conf
 		Server: xdsclient.ServerConfig{
 			URI:                    s.URI,
 			DialOptions:            []grpc.DialOption{grpc.WithTransportCredentials(creds)},
-			IgnoreResourceDeletion: s.IgnoresResourceDeletion(),
+			IgnoreResourceDeletion: ignoresResourceDeletion(s),
 		},
 		Node:          node,
 		ResourceTypes: types,

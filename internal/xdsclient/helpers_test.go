@@ -42,7 +42,7 @@ const nodeID = "sidecar~10.0.0.1~client.default~default.svc.cluster.local"
 // controlPlane is go-control-plane's ADS server with its snapshot cache, on
 // loopback TCP. It records every request as the client sent it.
 type controlPlane struct {
-	t     *testing.T
+	t     testing.TB
 	cache cachev3.SnapshotCache
 	addr  string
 
@@ -53,7 +53,7 @@ type controlPlane struct {
 }
 
 // startControlPlane serves on a free loopback port.
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlane(t testing.TB) *controlPlane {
 	t.Helper()
 	cp := &controlPlane{t: t, cache: cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil), seen: make(chan struct{}, 1)}
 	cp.start("127.0.0.1:0")
@@ -235,7 +235,7 @@ func mesh(port uint32) map[resourcev3.Type][]types.Resource {
 }
 
 // newClient connects a client to cp with fast, deterministic reconnection.
-func newClient(t *testing.T, cp *controlPlane, mod func(*xdsclient.Config)) *xdsclient.Client {
+func newClient(t testing.TB, cp *controlPlane, mod func(*xdsclient.Config)) *xdsclient.Client {
 	t.Helper()
 	meta, err := structpb.NewStruct(map[string]any{"NAMESPACE": "default", "GENERATOR": "grpc"})
 	if err != nil {
@@ -277,6 +277,7 @@ func fastDial() []grpc.DialOption {
 // event is one watcher call.
 type event struct {
 	kind    string // changed, error, ambient, set
+	at      time.Time
 	data    xdsclient.ResourceData
 	err     error
 	changed map[string]xdsclient.ResourceData
@@ -286,12 +287,12 @@ type event struct {
 // recorder is a watcher that logs its calls on a channel, calling done at
 // once unless hold is set.
 type recorder struct {
-	t    *testing.T
+	t    testing.TB
 	ch   chan event
 	hold chan func() // if not nil, done funcs go here instead of being called
 }
 
-func newRecorder(t *testing.T) *recorder { return &recorder{t: t, ch: make(chan event, 1000)} }
+func newRecorder(t testing.TB) *recorder { return &recorder{t: t, ch: make(chan event, 1000)} }
 
 func (r *recorder) finish(done func()) {
 	if r.hold != nil {
@@ -302,7 +303,7 @@ func (r *recorder) finish(done func()) {
 }
 
 func (r *recorder) ResourceChanged(d xdsclient.ResourceData, done func()) {
-	r.ch <- event{kind: "changed", data: d}
+	r.ch <- event{kind: "changed", data: d, at: time.Now()}
 	r.finish(done)
 }
 
@@ -373,7 +374,7 @@ func (r *recorder) quiet() {
 	}
 }
 
-func msg[M proto.Message](t *testing.T, d xdsclient.ResourceData) M {
+func msg[M proto.Message](t testing.TB, d xdsclient.ResourceData) M {
 	t.Helper()
 	pr, ok := d.(*xdsclient.ProtoResource[M])
 	if !ok {
@@ -388,7 +389,7 @@ func isErr(err, target error) bool { return errors.Is(err, target) }
 func fakeClock() *clock.Fake { return clock.NewFake(time.Unix(1_800_000_000, 0)) }
 
 // wait waits for ch to be closed or signalled.
-func wait(t *testing.T, ch <-chan struct{}) {
+func wait(t testing.TB, ch <-chan struct{}) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -398,7 +399,7 @@ func wait(t *testing.T, ch <-chan struct{}) {
 }
 
 // take receives from ch.
-func take[T any](t *testing.T, ch <-chan T) T {
+func take[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:

@@ -23,7 +23,7 @@ import (
 )
 
 // watch starts a watch that must succeed.
-func watch(t *testing.T, c *xdsclient.Client, typeURL, name string, w xdsclient.ResourceWatcher) func() {
+func watch(t testing.TB, c *xdsclient.Client, typeURL, name string, w xdsclient.ResourceWatcher) func() {
 	t.Helper()
 	cancel, err := c.Watch(typeURL, name, w)
 	if err != nil {
@@ -43,7 +43,7 @@ func drain(t *testing.T, c *xdsclient.Client, typeURL, cachedName string) {
 	cancel()
 }
 
-func port(t *testing.T, d xdsclient.ResourceData) uint32 {
+func port(t testing.TB, d xdsclient.ResourceData) uint32 {
 	t.Helper()
 	cla := msg[*endpointv3.ClusterLoadAssignment](t, d)
 	return cla.GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetPortValue()

@@ -3,9 +3,10 @@ package xdsclient
 import "errors"
 
 // ResourceWatcher hears about one resource, watched by name. The client calls
-// its methods one at a time, never after the watch's cancel func or the
-// client's Close has returned (except that a cancel made from inside one of
-// the watcher's own callbacks lets that callback finish). Each method gets a
+// its methods one at a time, on one goroutine. No call starts after the
+// watch's cancel func has returned (a call already running, such as the one
+// that calls cancel, finishes), and none runs after the client's Close has
+// returned. Each method gets a
 // done func that must be called, once, when the watcher has finished with
 // the event (possibly later, from another goroutine): the client reads the
 // control plane's next response only after every watcher is done with the
