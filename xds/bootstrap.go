@@ -25,7 +25,7 @@ const (
 
 // ErrNoBootstrap is returned by [BootstrapFromEnv] when neither
 // GRPC_XDS_BOOTSTRAP nor GRPC_XDS_BOOTSTRAP_CONFIG is set.
-var ErrNoBootstrap = errors.New("xds: no bootstrap: neither " + envBootstrapFile + " nor " + envBootstrapConfig + " is set")
+var ErrNoBootstrap = errors.New("xds: no bootstrap: neither GRPC_XDS_BOOTSTRAP nor GRPC_XDS_BOOTSTRAP_CONFIG is set")
 
 // Bootstrap is gRPC's xDS bootstrap configuration
 // (https://github.com/grpc/proposal/blob/master/A27-xds-global-load-balancing.md),
