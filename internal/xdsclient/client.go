@@ -1,0 +1,536 @@
+package xdsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchyard-go/switchyard/internal/clock"
+)
+
+// DefaultWatchExpiryTimeout is how long a subscribed resource may go unsent
+// before the client decides it does not exist, as in Envoy and gRPC.
+const DefaultWatchExpiryTimeout = 15 * time.Second
+
+// Client features the client advertises in its node identity.
+const (
+	// FeatureResourceInSotW: resources wrapped in a discovery Resource
+	// envelope are understood in SotW responses.
+	FeatureResourceInSotW = "xds.config.resource-in-sotw"
+)
+
+// userAgentName is the node's user_agent_name.
+const userAgentName = "switchyard"
+
+// modulePath is switchyard's module, whose version is the node's
+// user_agent_version.
+const modulePath = "github.com/switchyard-go/switchyard"
+
+// ServerConfig says how to reach a control plane.
+type ServerConfig struct {
+	// URI is the gRPC target ("dns:///istiod.istio-system.svc:15010",
+	// "unix:///etc/istio/proxy/XDS", "127.0.0.1:18000").
+	URI string
+	// DialOptions carry at least the transport credentials.
+	DialOptions []grpc.DialOption
+	// IgnoreResourceDeletion keeps a Listener or Cluster that a SotW
+	// response omits instead of deleting it (server feature
+	// "ignore_resource_deletion", gRFC A53).
+	IgnoreResourceDeletion bool
+}
+
+// Config configures a Client. It is not modified by New and may be reused.
+type Config struct {
+	// Server is the control plane.
+	Server ServerConfig
+	// Node identifies the client. The client copies it and sets
+	// user_agent_name, user_agent_version and adds its client_features.
+	Node *corev3.Node
+	// ResourceTypes are the types that can be watched; each TypeURL once.
+	ResourceTypes []ResourceType
+	// WatchExpiryTimeout is how long after a request names a resource the
+	// client waits for it before reporting that it does not exist. If zero,
+	// DefaultWatchExpiryTimeout.
+	WatchExpiryTimeout time.Duration
+	// Clock schedules the expiry timers and the reconnection backoff. If
+	// nil, the wall clock.
+	Clock clock.Clock
+	// Backoff returns the delays between failed connection attempts. If
+	// nil, gRPC's connection backoff: 1 s growing ×1.6 to 120 s, ±20 %.
+	Backoff func() backoff.BackOff
+}
+
+// Status is where a watched resource stands.
+type Status int
+
+// Statuses of a resource, as in Envoy's client status dump.
+const (
+	// StatusRequested: subscribed, nothing received yet.
+	StatusRequested Status = iota
+	// StatusACKed: the cached version is the last one the server sent.
+	StatusACKed
+	// StatusNACKed: the last version sent was rejected; the cached one,
+	// if any, stays in force.
+	StatusNACKed
+	// StatusDoesNotExist: not sent within the expiry timeout, or removed.
+	StatusDoesNotExist
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusRequested:
+		return "REQUESTED"
+	case StatusACKed:
+		return "ACKED"
+	case StatusNACKed:
+		return "NACKED"
+	case StatusDoesNotExist:
+		return "DOES_NOT_EXIST"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// ResourceStatus is one resource in a [Client.Dump].
+type ResourceStatus struct {
+	TypeURL string
+	Name    string
+	Status  Status
+	// Version is the version_info of the response that carried Resource.
+	Version string
+	// Resource is the cached good version, if any.
+	Resource ResourceData
+	// Err says why the last version sent was rejected (StatusNACKed).
+	Err error
+}
+
+// Client is an ADS client. Its methods are safe for concurrent use. Close it
+// when done.
+type Client struct {
+	server     ServerConfig
+	types      map[string]ResourceType
+	order      []string // type URLs in configuration order: requests go out in it
+	node       *corev3.Node
+	expiry     time.Duration
+	clk        clock.Clock
+	newBackoff func() backoff.BackOff
+
+	cc        *grpc.ClientConn
+	cbs       *serializer
+	ctx       context.Context
+	cancel    context.CancelFunc
+	runDone   chan struct{}
+	closeOnce sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	state  map[string]*typeState
+	stream *adsStream // the stream up now; nil between streams
+}
+
+// New validates cfg and returns a client that connects in the background;
+// it does not wait for the control plane.
+func New(cfg Config) (*Client, error) {
+	var errs []error
+	if cfg.Server.URI == "" {
+		errs = append(errs, errors.New("xdsclient: Server.URI is empty"))
+	}
+	if cfg.WatchExpiryTimeout < 0 {
+		errs = append(errs, fmt.Errorf("xdsclient: WatchExpiryTimeout %v is negative", cfg.WatchExpiryTimeout))
+	}
+	if len(cfg.ResourceTypes) == 0 {
+		errs = append(errs, errors.New("xdsclient: no ResourceTypes"))
+	}
+	types := make(map[string]ResourceType, len(cfg.ResourceTypes))
+	var order []string
+	for i, rt := range cfg.ResourceTypes {
+		switch {
+		case rt.TypeURL == "":
+			errs = append(errs, fmt.Errorf("xdsclient: ResourceTypes[%d]: TypeURL is empty", i))
+		case rt.Decoder == nil:
+			errs = append(errs, fmt.Errorf("xdsclient: ResourceTypes[%d] (%s): Decoder is nil", i, rt.TypeURL))
+		case types[rt.TypeURL].TypeURL != "":
+			errs = append(errs, fmt.Errorf("xdsclient: ResourceTypes[%d]: type %s given twice", i, rt.TypeURL))
+		default:
+			if rt.TypeName == "" {
+				rt.TypeName = rt.TypeURL
+			}
+			types[rt.TypeURL] = rt
+			order = append(order, rt.TypeURL)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cc, err := grpc.NewClient(cfg.Server.URI, cfg.Server.DialOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("xdsclient: server %q: %w", cfg.Server.URI, err)
+	}
+	c := &Client{
+		server:     cfg.Server,
+		types:      types,
+		order:      order,
+		node:       nodeProto(cfg.Node),
+		expiry:     cfg.WatchExpiryTimeout,
+		clk:        cfg.Clock,
+		newBackoff: cfg.Backoff,
+		cc:         cc,
+		cbs:        newSerializer(),
+		runDone:    make(chan struct{}),
+		state:      make(map[string]*typeState, len(types)),
+	}
+	c.server.DialOptions = slices.Clone(cfg.Server.DialOptions)
+	if c.expiry == 0 {
+		c.expiry = DefaultWatchExpiryTimeout
+	}
+	if c.clk == nil {
+		c.clk = clock.Real{}
+	}
+	if c.newBackoff == nil {
+		c.newBackoff = defaultBackoff
+	}
+	for url, rt := range types {
+		c.state[url] = &typeState{rt: rt, resources: make(map[string]*resourceState)}
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.run()
+	return c, nil
+}
+
+// defaultBackoff is gRPC's connection backoff
+// (https://github.com/grpc/grpc/blob/master/doc/connection-backoff.md).
+func defaultBackoff() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(time.Second),
+		backoff.WithMultiplier(1.6),
+		backoff.WithRandomizationFactor(0.2),
+		backoff.WithMaxInterval(120*time.Second),
+		backoff.WithMaxElapsedTime(0),
+	)
+}
+
+// nodeProto copies n and adds what the client says about itself.
+func nodeProto(n *corev3.Node) *corev3.Node {
+	out := &corev3.Node{}
+	if n != nil {
+		out = proto.Clone(n).(*corev3.Node)
+	}
+	out.UserAgentName = userAgentName
+	out.UserAgentVersionType = &corev3.Node_UserAgentVersion{UserAgentVersion: moduleVersion()}
+	if !slices.Contains(out.ClientFeatures, FeatureResourceInSotW) {
+		out.ClientFeatures = append(out.ClientFeatures, FeatureResourceInSotW)
+	}
+	return out
+}
+
+// moduleVersion is switchyard's version as the build recorded it.
+func moduleVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if bi.Main.Path == modulePath {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == modulePath {
+			if d.Replace != nil && d.Replace.Version != "" {
+				return d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return "unknown"
+}
+
+// typeState is what the client knows of one resource type. Guarded by
+// Client.mu.
+type typeState struct {
+	rt        ResourceType
+	version   string // version_info last accepted: survives reconnection
+	nonce     string // nonce of the last response on the current stream
+	nack      error  // detail of the NACK still to send
+	pending   bool   // a request must go out on the current stream
+	resources map[string]*resourceState
+	wildcards map[*wildcardWatch]struct{}
+
+	// On the current stream:
+	sent  bool // a request for the type went out
+	named bool // a request naming resources went out: legacy wildcard is over
+}
+
+type watchPhase int
+
+const (
+	phaseStarted   watchPhase = iota // not yet requested on the current stream
+	phaseRequested                   // requested; the expiry timer runs
+	phaseReceived                    // the server has sent it (valid or not)
+	phaseTimedOut                    // the expiry timer fired
+)
+
+// resourceState is one resource: its watchers and its cache. It exists while
+// some watcher names it, or while it is part of a wildcard set.
+type resourceState struct {
+	watchers        map[*namedWatch]struct{}
+	cache           ResourceData
+	version         string // version_info that carried cache
+	status          Status
+	err             error // why the last version was rejected
+	phase           watchPhase
+	timer           clock.Timer
+	timerGen        uint64
+	deletionIgnored bool
+}
+
+type namedWatch struct {
+	entry watchEntry
+	w     ResourceWatcher
+}
+
+type wildcardWatch struct {
+	entry  watchEntry
+	w      WildcardWatcher
+	synced bool // has had its first ResourcesChanged
+}
+
+// Watch starts watching the resource of type typeURL called name. Events
+// about it go to w until cancel is called; what is cached is delivered at
+// once. cancel is idempotent and does not block.
+func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), err error) {
+	ts := c.state[typeURL]
+	switch {
+	case ts == nil:
+		return nil, fmt.Errorf("xdsclient: watch of %q: unknown resource type %q", name, typeURL)
+	case name == "":
+		return nil, fmt.Errorf("xdsclient: watch of a %s with an empty name", ts.rt.TypeName)
+	case w == nil:
+		return nil, fmt.Errorf("xdsclient: watch of %s %q: nil watcher", ts.rt.TypeName, name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	nw := &namedWatch{w: w}
+	rs := ts.resources[name]
+	if rs == nil {
+		rs = &resourceState{status: StatusRequested}
+		ts.resources[name] = rs
+	}
+	if rs.watchers == nil {
+		rs.watchers = make(map[*namedWatch]struct{})
+	}
+	rs.watchers[nw] = struct{}{}
+	if len(rs.watchers) == 1 {
+		c.requestLocked(ts)
+	}
+	if rs.cache != nil {
+		data := rs.cache
+		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceChanged(data, done) })
+	}
+	switch rs.status {
+	case StatusNACKed:
+		c.notifyInvalidLocked(nw, rs, rs.err, nil)
+	case StatusDoesNotExist:
+		err := c.notFound(ts, name, rs)
+		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
+	}
+	return sync.OnceFunc(func() {
+		c.cbs.cancel(&nw.entry)
+		c.unwatch(ts, name, rs, nw)
+	}), nil
+}
+
+func (c *Client) unwatch(ts *typeState, name string, rs *resourceState, nw *namedWatch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(rs.watchers, nw)
+	if len(rs.watchers) > 0 || ts.resources[name] != rs || c.closed {
+		return
+	}
+	c.stopTimerLocked(rs)
+	if rs.phase == phaseRequested {
+		rs.phase = phaseStarted
+	}
+	if len(ts.wildcards) == 0 || rs.cache == nil {
+		delete(ts.resources, name)
+	}
+	c.requestLocked(ts)
+}
+
+// WatchWildcard starts watching every resource of type typeURL, which must
+// be a type whose SotW responses list all resources (Listener, Cluster).
+// cancel is idempotent and does not block.
+func (c *Client) WatchWildcard(typeURL string, w WildcardWatcher) (cancel func(), err error) {
+	ts := c.state[typeURL]
+	switch {
+	case ts == nil:
+		return nil, fmt.Errorf("xdsclient: wildcard watch: unknown resource type %q", typeURL)
+	case !ts.rt.AllResourcesRequiredInSotW:
+		return nil, fmt.Errorf("xdsclient: wildcard watch of %s: not supported for a type whose responses need not list every resource", ts.rt.TypeName)
+	case w == nil:
+		return nil, fmt.Errorf("xdsclient: wildcard watch of %s: nil watcher", ts.rt.TypeName)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	ww := &wildcardWatch{w: w}
+	if ts.wildcards == nil {
+		ts.wildcards = make(map[*wildcardWatch]struct{})
+	}
+	ts.wildcards[ww] = struct{}{}
+	if len(ts.wildcards) == 1 {
+		c.requestLocked(ts)
+	} else {
+		// Another wildcard watcher has synced: the set is known.
+		for o := range ts.wildcards {
+			if o.synced {
+				c.deliverSetLocked(ts, ww, nil)
+				break
+			}
+		}
+	}
+	return sync.OnceFunc(func() {
+		c.cbs.cancel(&ww.entry)
+		c.unwatchWildcard(ts, ww)
+	}), nil
+}
+
+func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(ts.wildcards, ww)
+	if len(ts.wildcards) > 0 || c.closed {
+		return
+	}
+	for name, rs := range ts.resources {
+		if len(rs.watchers) == 0 {
+			delete(ts.resources, name)
+		}
+	}
+	c.requestLocked(ts)
+}
+
+// deliverSetLocked gives ww the whole cached set of ts.
+func (c *Client) deliverSetLocked(ts *typeState, ww *wildcardWatch, fl *flow) {
+	set := make(map[string]ResourceData, len(ts.resources))
+	for name, rs := range ts.resources {
+		if rs.cache != nil {
+			set[name] = rs.cache
+		}
+	}
+	ww.synced = true
+	c.schedule(&ww.entry, fl, func(done func()) { ww.w.ResourcesChanged(set, nil, done) })
+}
+
+// requestLocked asks for a request of ts's type on the current stream.
+func (c *Client) requestLocked(ts *typeState) {
+	ts.pending = true
+	if c.stream != nil {
+		c.stream.signal()
+	}
+}
+
+// Dump returns the state of every resource the client holds, sorted by type
+// and name.
+func (c *Client) Dump() []ResourceStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []ResourceStatus
+	for _, url := range c.order {
+		ts := c.state[url]
+		for name, rs := range ts.resources {
+			out = append(out, ResourceStatus{
+				TypeURL: url, Name: name, Status: rs.status, Version: rs.version,
+				Resource: rs.cache, Err: rs.err,
+			})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].TypeURL != out[j].TypeURL {
+			return slices.Index(c.order, out[i].TypeURL) < slices.Index(c.order, out[j].TypeURL)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Close stops the client: the stream, the timers and the callbacks. When it
+// returns no watcher will be called again and the client's goroutines have
+// ended. It is idempotent, and must not be called from a watcher callback.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		for _, ts := range c.state {
+			for _, rs := range ts.resources {
+				c.stopTimerLocked(rs)
+			}
+		}
+		c.mu.Unlock()
+		c.cancel()
+		<-c.runDone
+		c.cc.Close()
+		c.cbs.close()
+	})
+	return nil
+}
+
+// flow counts the callbacks of one response that have not called done yet.
+type flow struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{}
+}
+
+func newFlow() *flow { return &flow{n: 1, zero: make(chan struct{})} }
+
+func (f *flow) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *flow) release() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 {
+		close(f.zero)
+	}
+	f.mu.Unlock()
+}
+
+// wait drops the response's own hold and waits for every callback's done;
+// false if ctx ended first.
+func (f *flow) wait(ctx context.Context) bool {
+	f.release()
+	select {
+	case <-f.zero:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func noop() {}
+
+// schedule queues a watcher call. With fl, the call's done releases fl.
+func (c *Client) schedule(e *watchEntry, fl *flow, call func(done func())) {
+	done := noop
+	if fl != nil {
+		fl.add()
+		done = sync.OnceFunc(fl.release)
+	}
+	c.cbs.schedule(callback{entry: e, fn: func() { call(done) }, skip: done})
+}

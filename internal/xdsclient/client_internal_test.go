@@ -1,0 +1,25 @@
+package xdsclient
+
+import (
+	"testing"
+	"time"
+)
+
+// TestDefaultBackoff: gRPC's connection backoff — 1 s, ×1.6 per failure,
+// ±20 % jitter, capped at 120 s, never giving up.
+func TestDefaultBackoff(t *testing.T) {
+	bo := defaultBackoff()
+	bo.Reset()
+	want := float64(time.Second)
+	for i := range 40 {
+		d := float64(bo.NextBackOff())
+		if d < 0.8*want || d > 1.2*want {
+			t.Fatalf("attempt %d: %v, want %v ±20%%", i, time.Duration(d), time.Duration(want))
+		}
+		want = min(want*1.6, float64(120*time.Second))
+	}
+	bo.Reset()
+	if d := bo.NextBackOff(); d < 800*time.Millisecond || d > 1200*time.Millisecond {
+		t.Fatalf("after Reset: %v", d)
+	}
+}

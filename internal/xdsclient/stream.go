@@ -1,0 +1,508 @@
+package xdsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cenkalti/backoff/v4"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/switchyard-go/switchyard/internal/clock"
+)
+
+// adsStream is the client's side of one ADS stream.
+type adsStream struct {
+	wake  chan struct{} // capacity 1: requests are pending
+	first bool          // the next request is the stream's first: it carries the node
+}
+
+func (s *adsStream) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps a stream up until Close, backing off after failed attempts.
+func (c *Client) run() {
+	defer close(c.runDone)
+	bo := c.newBackoff()
+	bo.Reset()
+	for {
+		received := c.runStream()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if received {
+			// The server answered on that stream: it is reachable, and the
+			// stream may have ended for an ordinary reason. Reconnect now.
+			bo.Reset()
+			continue
+		}
+		d := bo.NextBackOff()
+		if d == backoff.Stop {
+			bo.Reset()
+			d = bo.NextBackOff()
+		}
+		if clock.Sleep(c.ctx, c.clk, d) != nil {
+			return
+		}
+	}
+}
+
+// runStream runs one stream to its end and reports whether the server sent
+// anything on it.
+func (c *Client) runStream() (received bool) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.cc).StreamAggregatedResources(ctx)
+	if err != nil {
+		c.streamEnded(nil, err, false)
+		return false
+	}
+	st := &adsStream{wake: make(chan struct{}, 1), first: true}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.stream = st
+	for _, ts := range c.state {
+		ts.nonce = ""
+		ts.nack = nil
+		ts.sent, ts.named = false, false
+		ts.pending = ts.subscribed()
+	}
+	c.mu.Unlock()
+	st.signal()
+
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		c.send(ctx, cancel, st, stream)
+	}()
+	err = c.recv(ctx, st, stream, &received)
+	cancel()
+	<-sendDone
+	c.streamEnded(st, err, received)
+	return received
+}
+
+// subscribed reports whether anything of the type is wanted.
+func (ts *typeState) subscribed() bool {
+	if len(ts.wildcards) > 0 {
+		return true
+	}
+	for _, rs := range ts.resources {
+		if len(rs.watchers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// send writes the requests the state calls for, until the stream ends. It is
+// the only writer of the stream.
+func (c *Client) send(ctx context.Context, cancel context.CancelFunc, st *adsStream, stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.wake:
+		}
+		for _, req := range c.requests(st) {
+			if err := stream.Send(req); err != nil {
+				cancel() // recv sees the stream end
+				return
+			}
+		}
+	}
+}
+
+// requests builds the pending requests of st, in type order, and starts the
+// expiry timers of the resources they name for the first time.
+func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != st || c.closed {
+		return nil
+	}
+	var reqs []*discoveryv3.DiscoveryRequest
+	for _, url := range c.order {
+		ts := c.state[url]
+		if !ts.pending {
+			continue
+		}
+		ts.pending = false
+		wildcard := len(ts.wildcards) > 0
+		var names []string
+		for name, rs := range ts.resources {
+			if len(rs.watchers) > 0 {
+				names = append(names, name)
+			}
+		}
+		if !ts.sent && !wildcard && len(names) == 0 {
+			continue // never asked for on this stream, and nothing wanted now
+		}
+		sort.Strings(names)
+		legacy := false
+		switch {
+		case wildcard && !ts.named:
+			// Legacy wildcard (an empty list on a stream that has named
+			// nothing of the type), which every server understands; named
+			// resources are part of the wildcard set.
+			names, legacy = nil, true
+		case wildcard:
+			names = append([]string{"*"}, names...)
+		}
+		req := &discoveryv3.DiscoveryRequest{
+			TypeUrl:       url,
+			VersionInfo:   ts.version,
+			ResponseNonce: ts.nonce,
+			ResourceNames: names,
+		}
+		if ts.nack != nil {
+			req.ErrorDetail = &statuspb.Status{Code: int32(code.Code_INVALID_ARGUMENT), Message: ts.nack.Error()}
+			ts.nack = nil
+		}
+		if st.first {
+			req.Node = c.node
+			st.first = false
+		}
+		ts.sent = true
+		if !legacy {
+			ts.named = true
+		}
+		for name, rs := range ts.resources {
+			if len(rs.watchers) > 0 && rs.phase == phaseStarted {
+				c.startTimerLocked(ts, name, rs)
+			}
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs
+}
+
+func (c *Client) startTimerLocked(ts *typeState, name string, rs *resourceState) {
+	rs.phase = phaseRequested
+	rs.timerGen++
+	gen := rs.timerGen
+	rs.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, name, rs, gen) })
+}
+
+func (c *Client) stopTimerLocked(rs *resourceState) {
+	if rs.timer != nil {
+		rs.timer.Stop()
+		rs.timer = nil
+	}
+	rs.timerGen++
+}
+
+// expire runs when a requested resource has not come within the timeout.
+func (c *Client) expire(ts *typeState, name string, rs *resourceState, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || rs.timerGen != gen || rs.phase != phaseRequested || ts.resources[name] != rs {
+		return
+	}
+	rs.timer = nil
+	rs.phase = phaseTimedOut
+	rs.cache, rs.version, rs.err = nil, "", nil
+	rs.status = StatusDoesNotExist
+	err := c.notFound(ts, name, rs)
+	for nw := range rs.watchers {
+		c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
+	}
+}
+
+// notFound is the error of a resource in StatusDoesNotExist.
+func (c *Client) notFound(ts *typeState, name string, rs *resourceState) error {
+	if rs.phase == phaseTimedOut {
+		return fmt.Errorf("%w: %s %q: not sent by %s within %v of the request", ErrResourceNotFound, ts.rt.TypeName, name, c.server.URI, c.expiry)
+	}
+	return fmt.Errorf("%w: %s %q: removed by %s", ErrResourceNotFound, ts.rt.TypeName, name, c.server.URI)
+}
+
+// recv reads responses until the stream ends, and returns why it ended.
+func (c *Client) recv(ctx context.Context, st *adsStream, stream discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, received *bool) error {
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		*received = true
+		if fl := c.handleResponse(st, resp); fl != nil && !fl.wait(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+// streamEnded forgets the stream's nonces and pauses the expiry timers of
+// what it had requested; when the server never answered, every watcher hears
+// that it is unreachable.
+func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if st != nil && c.stream == st {
+		c.stream = nil
+	}
+	for _, ts := range c.state {
+		ts.nonce = ""
+		ts.nack = nil
+		ts.pending = false
+		for _, rs := range ts.resources {
+			if rs.phase == phaseRequested {
+				c.stopTimerLocked(rs)
+				rs.phase = phaseStarted
+			}
+		}
+	}
+	if received {
+		return
+	}
+	err := fmt.Errorf("%w: %s: %v", ErrUnreachable, c.server.URI, cause)
+	for _, url := range c.order {
+		ts := c.state[url]
+		for _, rs := range ts.resources {
+			for nw := range rs.watchers {
+				if rs.cache == nil {
+					c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
+				} else {
+					c.schedule(&nw.entry, nil, func(done func()) { nw.w.AmbientError(err, done) })
+				}
+			}
+		}
+		for ww := range ts.wildcards {
+			c.schedule(&ww.entry, nil, func(done func()) { ww.w.AmbientError(err, done) })
+		}
+	}
+}
+
+// decoded is one resource of a response.
+type decoded struct {
+	name string
+	data ResourceData
+	err  error
+}
+
+// decode decodes every resource of resp. Resources it cannot name are
+// reported apart, by position.
+func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (named []decoded, unnamed []error) {
+	opts := DecodeOptions{Server: c.server}
+	index := make(map[string]int, len(resp.GetResources()))
+	for i, a := range resp.GetResources() {
+		name, data, err := decodeOne(rt, a, opts)
+		if name == "" {
+			if err == nil {
+				err = errors.New("the decoder gave no name")
+			}
+			unnamed = append(unnamed, fmt.Errorf("resource [%d]: %v", i, err))
+			continue
+		}
+		if j, dup := index[name]; dup {
+			named[j] = decoded{name: name, err: errors.New("sent more than once in the response")}
+			continue
+		}
+		index[name] = len(named)
+		named = append(named, decoded{name: name, data: data, err: err})
+	}
+	return named, unnamed
+}
+
+// decodeOne unwraps a discovery Resource envelope if there is one, checks the
+// type and runs the decoder, turning a panic into an error.
+func decodeOne(rt ResourceType, a *anypb.Any, opts DecodeOptions) (name string, data ResourceData, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			data, err = nil, fmt.Errorf("the %s decoder panicked: %v", rt.TypeName, p)
+		}
+	}()
+	if a.GetTypeUrl() == resourceWrapperURL {
+		var env discoveryv3.Resource
+		if err := proto.Unmarshal(a.GetValue(), &env); err != nil {
+			return "", nil, fmt.Errorf("cannot deserialise the Resource envelope: %v", err)
+		}
+		name = env.GetName()
+		if env.GetResource() == nil {
+			return name, nil, errors.New("the Resource envelope carries no resource (TTL heartbeats are not supported)")
+		}
+		a = env.GetResource()
+	}
+	if a.GetTypeUrl() != rt.TypeURL {
+		return name, nil, fmt.Errorf("a %s in a response of type %s", a.GetTypeUrl(), rt.TypeURL)
+	}
+	res, err := rt.Decoder.Decode(a, opts)
+	if res != nil && res.Name != "" {
+		name = res.Name
+	}
+	if err != nil {
+		return name, nil, err
+	}
+	if res == nil || res.Resource == nil {
+		return name, nil, errors.New("the decoder returned no resource")
+	}
+	return name, res.Resource, nil
+}
+
+// nackDetail is the error_detail of a NACK: each rejected resource and why.
+func nackDetail(rt ResourceType, version string, named []decoded, unnamed []error) error {
+	var parts []string
+	for _, d := range named {
+		if d.err != nil {
+			parts = append(parts, fmt.Sprintf("%s %q: %v", rt.TypeName, d.name, d.err))
+		}
+	}
+	if len(parts) == 0 && len(unnamed) == 0 {
+		return nil
+	}
+	sort.Strings(parts)
+	for _, e := range unnamed {
+		parts = append(parts, e.Error())
+	}
+	return fmt.Errorf("%s response version %q rejected: %s", rt.TypeName, version, strings.Join(parts, "; "))
+}
+
+// handleResponse applies a response: valid resources replace the cache,
+// invalid ones are NACKed and keep their last good version, absent Listeners
+// and Clusters are deleted. It queues the watchers' callbacks and the
+// ACK/NACK, and returns the flow to wait on before reading on (nil if
+// nothing was queued).
+func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryResponse) *flow {
+	rt, ok := c.types[resp.GetTypeUrl()]
+	if !ok {
+		// Not a type the client asked for: neither ACK nor NACK, as gRPC.
+		return nil
+	}
+	named, unnamed := c.decode(rt, resp)
+	version := resp.GetVersionInfo()
+	nack := nackDetail(rt, version, named, unnamed)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != st || c.closed {
+		return nil
+	}
+	ts := c.state[rt.TypeURL]
+	if !ts.sent {
+		return nil
+	}
+	ts.nonce = resp.GetNonce()
+	ts.nack = nack
+	if nack == nil {
+		ts.version = version
+	}
+	c.requestLocked(ts) // the ACK or NACK
+
+	fl := newFlow()
+	wildcard := len(ts.wildcards) > 0
+	changed := make(map[string]ResourceData)
+	seen := make(map[string]bool, len(named))
+	for _, d := range named {
+		seen[d.name] = true
+		rs := ts.resources[d.name]
+		if rs == nil {
+			if !wildcard {
+				continue // not asked for
+			}
+			rs = &resourceState{status: StatusRequested}
+			ts.resources[d.name] = rs
+		}
+		if rs.phase != phaseReceived {
+			c.stopTimerLocked(rs)
+			rs.phase = phaseReceived
+		}
+		if d.err != nil {
+			err := fmt.Errorf("%w: %s %q in response version %q: %v", ErrInvalidResource, rt.TypeName, d.name, version, d.err)
+			repeat := rs.status == StatusNACKed && rs.err != nil && rs.err.Error() == err.Error()
+			rs.status, rs.err = StatusNACKed, err
+			if repeat {
+				continue
+			}
+			for nw := range rs.watchers {
+				c.notifyInvalidLocked(nw, rs, err, fl)
+			}
+			for ww := range ts.wildcards {
+				if ww.synced {
+					c.schedule(&ww.entry, fl, func(done func()) { ww.w.AmbientError(err, done) })
+				}
+			}
+			continue
+		}
+		rs.deletionIgnored = false
+		if rs.cache == nil || !rs.cache.Equal(d.data) || rs.status != StatusACKed {
+			rs.cache = d.data
+			changed[d.name] = d.data
+			for nw := range rs.watchers {
+				data := d.data
+				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
+			}
+		}
+		rs.version, rs.status, rs.err = version, StatusACKed, nil
+	}
+
+	var removed []string
+	// A resource that could not be named may be any of the absent ones:
+	// deleting on such a response would turn a bad encoding into an outage.
+	if rt.AllResourcesRequiredInSotW && len(unnamed) == 0 {
+		for name, rs := range ts.resources {
+			if seen[name] || rs.cache == nil {
+				continue
+			}
+			if c.server.IgnoreResourceDeletion {
+				if !rs.deletionIgnored {
+					rs.deletionIgnored = true
+					err := fmt.Errorf("%s %q is absent from response version %q; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, version)
+					for nw := range rs.watchers {
+						c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
+					}
+				}
+				continue
+			}
+			rs.cache, rs.version, rs.err = nil, "", nil
+			rs.status = StatusDoesNotExist
+			removed = append(removed, name)
+			err := c.notFound(ts, name, rs)
+			for nw := range rs.watchers {
+				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
+			}
+			if len(rs.watchers) == 0 {
+				delete(ts.resources, name)
+			}
+		}
+		sort.Strings(removed)
+	}
+
+	for ww := range ts.wildcards {
+		if !ww.synced {
+			c.deliverSetLocked(ts, ww, fl)
+			continue
+		}
+		if len(changed) > 0 || len(removed) > 0 {
+			ch, rm := maps.Clone(changed), slices.Clone(removed)
+			c.schedule(&ww.entry, fl, func(done func()) { ww.w.ResourcesChanged(ch, rm, done) })
+		}
+	}
+	return fl
+}
+
+// notifyInvalidLocked tells nw that the resource was rejected: an ambient
+// error if a good version is cached, a resource error otherwise.
+func (c *Client) notifyInvalidLocked(nw *namedWatch, rs *resourceState, err error, fl *flow) {
+	if rs.cache != nil {
+		c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
+	} else {
+		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
+	}
+}
