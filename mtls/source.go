@@ -300,7 +300,8 @@ func newMaterial(m Material) (*material, error) {
 		if len(c.Certificate) == 0 || c.PrivateKey == nil {
 			return nil, errors.New("mtls: the certificate needs a chain and a private key")
 		}
-		if c.Leaf == nil {
+		switch {
+		case c.Leaf == nil:
 			leaf, err := x509.ParseCertificate(c.Certificate[0])
 			if err != nil {
 				return nil, fmt.Errorf("mtls: leaf certificate: %v", err)
@@ -308,6 +309,8 @@ func newMaterial(m Material) (*material, error) {
 			cc := *c
 			cc.Leaf = leaf
 			out.cert = &cc
+		case !bytes.Equal(c.Leaf.Raw, c.Certificate[0]):
+			return nil, errors.New("mtls: the certificate's Leaf is not the first certificate of its chain")
 		}
 		signer, ok := c.PrivateKey.(crypto.Signer)
 		if !ok {

@@ -76,6 +76,11 @@ func TestNewSourceFromTLSValues(t *testing.T) {
 	pair.PrivateKey = other.PrivateKey
 	_, err = mtls.NewSource(mtls.Material{Certificate: &pair})
 	assert.ErrorContains(t, err, "private key does not match the leaf certificate")
+	mixed, err := tls.X509KeyPair(a.chainPEM, a.keyPEM)
+	require.NoError(t, err)
+	mixed.Leaf = b.cert
+	_, err = mtls.NewSource(mtls.Material{Certificate: &mixed})
+	assert.ErrorContains(t, err, "Leaf is not the first certificate of its chain")
 	_, err = mtls.NewSource(mtls.Material{Certificate: &tls.Certificate{}})
 	assert.ErrorContains(t, err, "needs a chain and a private key")
 	_, err = mtls.NewSource(mtls.Material{Roots: []*x509.Certificate{nil}})

@@ -1,6 +1,7 @@
 package mtls
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -234,7 +235,7 @@ func checkChainRevocation(chain []*x509.Certificate, crls []*x509.RevocationList
 		}
 		var list *x509.RevocationList
 		for _, l := range crls {
-			if l.CheckSignatureFrom(issuer) == nil {
+			if bytes.Equal(l.RawIssuer, issuer.RawSubject) && l.CheckSignatureFrom(issuer) == nil {
 				list = l
 				break
 			}
