@@ -1,6 +1,7 @@
 package mtls_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/big"
@@ -154,4 +155,129 @@ func drain(c chan error) []error {
 			return errs
 		}
 	}
+}
+
+// TestRootRotationAppliesToNewHandshakes moves both ends to a new CA as
+// Istio does: first both trust old and new roots, then the workloads get
+// certificates from the new CA, then the old root goes. Each step applies
+// to the next handshake with no new tls.Config.
+func TestRootRotationAppliesToNewHandshakes(t *testing.T) {
+	clk := clock.NewFake(t0)
+	oldCA, newCA := newCA(t, "old-root"), newCA(t, "new-root")
+	both := append(append([]byte{}, oldCA.pem...), newCA.pem...)
+	serverOld, serverNew := oldCA.leaf(t, leafSpec{id: spiffe("default", "reviews")}), newCA.leaf(t, leafSpec{id: spiffe("default", "reviews")})
+	clientOld, clientNew := oldCA.leaf(t, leafSpec{id: spiffe("default", "productpage")}), newCA.leaf(t, leafSpec{id: spiffe("default", "productpage")})
+	serverDir, clientDir := t.TempDir(), t.TempDir()
+	writeIstioFiles(t, serverDir, serverOld, oldCA.pem)
+	writeIstioFiles(t, clientDir, clientOld, oldCA.pem)
+	open := func(dir string) *mtls.Source {
+		s, err := mtls.NewFileSource(mtls.IstioFiles(dir), mtls.WithClock(clk))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	serverSrc, clientSrc := open(serverDir), open(clientDir)
+	serverCfg, err := mtls.ServerConfig(serverSrc, mtls.ServerOptions{})
+	require.NoError(t, err)
+	ts := startHTTPS(t, serverCfg)
+	clientCfg, err := mtls.ClientConfig(mtls.ClientOptions{Mode: mtls.IstioMutual, Source: clientSrc})
+	require.NoError(t, err)
+	request := func() (issuer string, err error) {
+		_, state, err := get(t, ts.url, clientCfg.Clone(), false)
+		if err != nil {
+			return "", err
+		}
+		return state.PeerCertificates[0].Issuer.CommonName, nil
+	}
+	poll := func() { clk.Advance(mtls.DefaultRefreshInterval) }
+
+	issuer, err := request()
+	require.NoError(t, err)
+	assert.Equal(t, "old-root", issuer)
+
+	// The server moves to the new CA before the client trusts it: refused.
+	writeIstioFiles(t, serverDir, serverNew, both)
+	poll()
+	_, err = request()
+	var he *mtls.HandshakeError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, mtls.UnknownAuthority, he.Cause)
+
+	// The client trusts both roots: accepted, and the server accepts the
+	// client's old certificate.
+	write(t, filepath.Join(clientDir, "root-cert.pem"), both)
+	poll()
+	issuer, err = request()
+	require.NoError(t, err)
+	assert.Equal(t, "new-root", issuer)
+
+	// Both drop the old root; the client still has its old certificate.
+	write(t, filepath.Join(serverDir, "root-cert.pem"), newCA.pem)
+	write(t, filepath.Join(clientDir, "root-cert.pem"), newCA.pem)
+	poll()
+	_, err = request()
+	require.Error(t, err)
+	select {
+	case serr := <-ts.errs:
+		require.ErrorAs(t, serr, &he)
+		assert.Equal(t, mtls.UnknownAuthority, he.Cause)
+	default:
+		t.Fatal("the server refused nothing")
+	}
+	writeIstioFiles(t, clientDir, clientNew, newCA.pem)
+	poll()
+	issuer, err = request()
+	require.NoError(t, err)
+	assert.Equal(t, "new-root", issuer)
+}
+
+// TestHandshakeInFlightKeepsItsMaterial rotates both ends' files in the
+// middle of a handshake — after the server sent its certificate, before the
+// client sent its own or the server verified it. The handshake completes
+// with the pairs each end started with; the next one uses the new pairs.
+func TestHandshakeInFlightKeepsItsMaterial(t *testing.T) {
+	clk := clock.NewFake(t0)
+	ca := newCA(t, "cluster.local")
+	server := [2]*testLeaf{ca.leaf(t, leafSpec{id: spiffe("default", "reviews")}), ca.leaf(t, leafSpec{id: spiffe("default", "reviews")})}
+	client := [2]*testLeaf{ca.leaf(t, leafSpec{id: spiffe("default", "productpage")}), ca.leaf(t, leafSpec{id: spiffe("default", "productpage")})}
+	serverDir, clientDir := t.TempDir(), t.TempDir()
+	writeIstioFiles(t, serverDir, server[0], ca.pem)
+	writeIstioFiles(t, clientDir, client[0], ca.pem)
+	open := func(dir string) *mtls.Source {
+		s, err := mtls.NewFileSource(mtls.IstioFiles(dir), mtls.WithClock(clk))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	serverSrc, clientSrc := open(serverDir), open(clientDir)
+	serverCfg, err := mtls.ServerConfig(serverSrc, mtls.ServerOptions{})
+	require.NoError(t, err)
+	ts := startHTTPSHandler(t, serverCfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.TLS.PeerCertificates[0].SerialNumber.String())
+	}))
+	clientCfg, err := mtls.ClientConfig(mtls.ClientOptions{Mode: mtls.IstioMutual, Source: clientSrc})
+	require.NoError(t, err)
+
+	var rotated bool
+	verify := clientCfg.VerifyConnection
+	clientCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if !rotated { // the server's certificate is in; rotate before going on
+			rotated = true
+			writeIstioFiles(t, serverDir, server[1], ca.pem)
+			writeIstioFiles(t, clientDir, client[1], ca.pem)
+			clk.Advance(mtls.DefaultRefreshInterval)
+		}
+		return verify(cs)
+	}
+	body, state, err := get(t, ts.url, clientCfg, false)
+	require.NoError(t, err)
+	assert.True(t, rotated)
+	assert.Equal(t, server[0].cert.SerialNumber, state.PeerCertificates[0].SerialNumber, "the server finished with the pair it started with")
+	assert.Equal(t, client[1].cert.SerialNumber.String(), body, "the client had not yet chosen its certificate: it sent the new one")
+
+	body, state, err = get(t, ts.url, clientCfg, false)
+	require.NoError(t, err)
+	assert.Equal(t, server[1].cert.SerialNumber, state.PeerCertificates[0].SerialNumber)
+	assert.Equal(t, client[1].cert.SerialNumber.String(), body)
+	assert.Empty(t, drain(ts.errs))
 }
