@@ -8,7 +8,7 @@ import (
 
 // ID is a SPIFFE ID, spiffe://<trust-domain><path>: Istio gives every
 // workload spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>.
-// The zero ID is not valid; IDs are comparable with ==.
+// The zero ID, ID{}, is not valid; IDs are comparable with ==.
 type ID struct {
 	trustDomain string
 	path        string
@@ -70,9 +70,6 @@ func (id ID) String() string {
 	}
 	return spiffeScheme + id.trustDomain + id.path
 }
-
-// IsZero reports whether id is the zero ID.
-func (id ID) IsZero() bool { return id.trustDomain == "" }
 
 // TrustDomain returns the ID's trust domain, such as "cluster.local".
 func (id ID) TrustDomain() string { return id.trustDomain }

@@ -244,7 +244,8 @@ type optionFunc func(*options)
 func (f optionFunc) apply(o *options) { f(o) }
 
 // WithClock makes the source poll its files on c and verify peers'
-// validity periods at c's time. The default is the system clock.
+// validity periods at c's time. The default is the system clock; tests
+// can pass meshtest.NewClock's fake.
 func WithClock(c clock.Clock) Option { return optionFunc(func(o *options) { o.clock = c }) }
 
 // WithRefreshInterval sets how often a file source reads its files again;

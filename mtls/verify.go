@@ -64,6 +64,7 @@ type HandshakeError struct {
 	msg string
 }
 
+// Error says "mtls: <cause>: <what was wrong>".
 func (e *HandshakeError) Error() string { return "mtls: " + e.Cause.String() + ": " + e.msg }
 
 // Unwrap returns Err.
