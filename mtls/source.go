@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -296,8 +297,11 @@ type material struct {
 }
 
 func newMaterial(m Material) (*material, error) {
-	out := &material{cert: m.Certificate, roots: m.Roots, crls: m.CRLs}
-	if c := m.Certificate; c != nil {
+	out := &material{roots: slices.Clone(m.Roots), crls: slices.Clone(m.CRLs)}
+	if m.Certificate != nil {
+		c := *m.Certificate // a copy the caller cannot change
+		c.Certificate = slices.Clone(c.Certificate)
+		out.cert = &c
 		if len(c.Certificate) == 0 || c.PrivateKey == nil {
 			return nil, errors.New("mtls: the certificate needs a chain and a private key")
 		}
@@ -307,9 +311,7 @@ func newMaterial(m Material) (*material, error) {
 			if err != nil {
 				return nil, fmt.Errorf("mtls: leaf certificate: %v", err)
 			}
-			cc := *c
-			cc.Leaf = leaf
-			out.cert = &cc
+			c.Leaf = leaf
 		case !bytes.Equal(c.Leaf.Raw, c.Certificate[0]):
 			return nil, errors.New("mtls: the certificate's Leaf is not the first certificate of its chain")
 		}
@@ -318,8 +320,8 @@ func newMaterial(m Material) (*material, error) {
 			return nil, fmt.Errorf("mtls: private key of type %T cannot sign", c.PrivateKey)
 		}
 		pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
-		if !ok || !pub.Equal(out.cert.Leaf.PublicKey) {
-			return nil, fmt.Errorf("mtls: the private key does not match the leaf certificate %s", certName(out.cert.Leaf))
+		if !ok || !pub.Equal(c.Leaf.PublicKey) {
+			return nil, fmt.Errorf("mtls: the private key does not match the leaf certificate %s", certName(c.Leaf))
 		}
 	}
 	if len(m.Roots) > 0 {
@@ -387,7 +389,9 @@ func NewFileSource(f Files, opts ...Option) (*Source, error) {
 	}
 	s.last = data
 	s.cur.Store(mat)
+	s.mu.Lock()
 	s.timer = s.clock.AfterFunc(s.interval, s.poll)
+	s.mu.Unlock()
 	return s, nil
 }
 
