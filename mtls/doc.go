@@ -41,9 +41,10 @@
 // file_watcher provider) on an injectable clock. A changed set of files is
 // used only once it is whole — every part parses and the key matches the
 // leaf — so a rotation caught half written keeps the last good pair and is
-// reported through [Source.Err] and [WithOnReload]. Every handshake takes
-// the material current when it starts: handshakes in flight keep the old
-// pair, new ones get the new. [NewSource] serves material held in memory
+// reported through [Source.Err] and [WithOnReload]. A handshake takes the
+// pair current when it picks its certificate and keeps it: handshakes in
+// flight finish with the old pair, new ones get the new. [NewSource]
+// serves material held in memory
 // ([ParsePEM] parses it), for tests and for DestinationRule files read
 // elsewhere.
 //

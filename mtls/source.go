@@ -266,9 +266,12 @@ func WithOnReload(f func(err error)) Option {
 
 // Source supplies a workload's certificate and the roots and revocation
 // lists its peers are verified against, to the tls.Configs of
-// [ClientConfig] and [ServerConfig]. Each handshake reads the material in
-// use when it starts, so a reload never disturbs a handshake in flight.
-// A Source is safe for concurrent use; Close stops a file source's polling.
+// [ClientConfig] and [ServerConfig]. A handshake presents the chain and
+// key current when it picks its certificate, always as one pair, and
+// verifies its peer against the roots and CRLs current when it verifies;
+// a reload replaces the material whole and changes nothing a handshake
+// already holds. A Source is safe for concurrent use; Close stops a file
+// source's polling.
 type Source struct {
 	cur   atomic.Pointer[material]
 	clock clock.Clock
