@@ -112,30 +112,7 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	byID := map[string]result{}
-	for _, r := range results {
-		byID[r.doc.id] = r
-	}
-	listed := map[string]bool{}
-	var problems []string
-	for i, k := range known {
-		switch r, ok := byID[k.ID]; {
-		case k.ID == "":
-			problems = append(problems, fmt.Sprintf("%s: entry %d has no id", knownDifferencesFile, i+1))
-		case listed[k.ID]:
-			problems = append(problems, fmt.Sprintf("%s: %s is listed twice", knownDifferencesFile, k.ID))
-		case strings.TrimSpace(k.Reason) == "":
-			problems = append(problems, fmt.Sprintf("%s: %s has no reason", knownDifferencesFile, k.ID))
-		case !ok:
-			problems = append(problems, fmt.Sprintf("%s: %s is not in the corpus; remove it", knownDifferencesFile, k.ID))
-		case r.agrees():
-			problems = append(problems, fmt.Sprintf("%s: %s no longer disagrees (istio=%s switchyard=%s); remove it", knownDifferencesFile, k.ID, r.istio.verdict, r.sy))
-		case !r.istio.ok || !notSupported(r.sy):
-			problems = append(problems, fmt.Sprintf("%s: %s is not a feature switchyard reports as not supported, the only acceptable difference; fix it instead: %s", knownDifferencesFile, k.ID, r.line(300)))
-		}
-		listed[k.ID] = true
-	}
-
+	problems, listed := checkKnown(results, known)
 	var lines []string
 	for _, r := range results {
 		if !r.agrees() && !listed[r.doc.id] {
@@ -159,6 +136,40 @@ func TestConformance(t *testing.T) {
 		t.Errorf("%d documents where switchyard and Istio's validator disagree (not listed in %s):\n%s",
 			len(lines), knownDifferencesFile, strings.Join(lines, "\n"))
 	}
+}
+
+// checkKnown checks the known differences against the results: each entry
+// must name a document that still disagrees, that Istio accepts and that
+// switchyard rejects only with "not supported" errors. It returns the
+// problems and the set of listed IDs.
+func checkKnown(results []result, known []knownDifference) (problems []string, listed map[string]bool) {
+	byID := map[string]result{}
+	for _, r := range results {
+		byID[r.doc.id] = r
+	}
+	listed = map[string]bool{}
+	for i, k := range known {
+		switch r, ok := byID[k.ID]; {
+		case k.ID == "":
+			problems = append(problems, fmt.Sprintf("%s: entry %d has no id", knownDifferencesFile, i+1))
+		case listed[k.ID]:
+			problems = append(problems, fmt.Sprintf("%s: %s is listed twice", knownDifferencesFile, k.ID))
+		case strings.TrimSpace(k.Reason) == "":
+			problems = append(problems, fmt.Sprintf("%s: %s has no reason", knownDifferencesFile, k.ID))
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s: %s is not in the corpus; remove it", knownDifferencesFile, k.ID))
+		case !r.compared():
+			problems = append(problems, fmt.Sprintf("%s: %s is a %s, which is not compared; remove it", knownDifferencesFile, k.ID, r.istio.kind))
+		case r.agrees():
+			problems = append(problems, fmt.Sprintf("%s: %s no longer disagrees (istio=%s switchyard=%s); remove it", knownDifferencesFile, k.ID, r.istio.verdict, r.sy))
+		case !r.istio.ok || !notSupported(r.sy):
+			problems = append(problems, fmt.Sprintf("%s: %s is not a feature switchyard reports as not supported, the only acceptable difference; fix it instead: %s", knownDifferencesFile, k.ID, r.line(300)))
+		}
+		if k.ID != "" {
+			listed[k.ID] = true
+		}
+	}
+	return problems, listed
 }
 
 // TestCorpus checks the corpus itself: every source contributes, the table

@@ -474,24 +474,10 @@ func tableDocuments(dir string) ([]document, []skippedCase, error) {
 			imports[alias] = path
 		}
 		ev := &evaluator{reg: reg, fset: fset, imports: imports, consts: consts}
+		collectConsts(af, consts)
 		for _, d := range af.Decls {
-			switch d := d.(type) {
-			case *ast.GenDecl:
-				if d.Tok != token.CONST {
-					continue
-				}
-				for _, s := range d.Specs {
-					vs := s.(*ast.ValueSpec)
-					for i, n := range vs.Names {
-						if i < len(vs.Values) {
-							consts[n.Name] = vs.Values[i]
-						}
-					}
-				}
-			case *ast.FuncDecl:
-				if test && d.Recv == nil && d.Body != nil {
-					funcs[d.Name.Name] = fn{decl: d, ev: ev}
-				}
+			if d, ok := d.(*ast.FuncDecl); ok && test && d.Recv == nil && d.Body != nil {
+				funcs[d.Name.Name] = fn{decl: d, ev: ev}
 			}
 		}
 	}
@@ -525,6 +511,24 @@ func tableDocuments(dir string) ([]document, []skippedCase, error) {
 		}
 	}
 	return docs, skipped, nil
+}
+
+// collectConsts records the package-level constants of a file.
+func collectConsts(af *ast.File, consts map[string]ast.Expr) {
+	for _, d := range af.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, s := range gd.Specs {
+			vs := s.(*ast.ValueSpec)
+			for i, n := range vs.Names {
+				if i < len(vs.Values) {
+					consts[n.Name] = vs.Values[i]
+				}
+			}
+		}
+	}
 }
 
 // tableCases finds the test's table, a []struct{…}{…} literal, and splits
