@@ -171,8 +171,10 @@ func TestManifest(t *testing.T) {
 			TrafficPolicy: &networking.TrafficPolicy{
 				LoadBalancer: &networking.LoadBalancerSettings{LbPolicy: &networking.LoadBalancerSettings_ConsistentHash{
 					ConsistentHash: &networking.LoadBalancerSettings_ConsistentHashLB{
-						HashKey:         &networking.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName{HttpHeaderName: "x-user"},
-						MinimumRingSize: 1024,
+						HashKey: &networking.LoadBalancerSettings_ConsistentHashLB_HttpHeaderName{HttpHeaderName: "x-user"},
+						HashAlgorithm: &networking.LoadBalancerSettings_ConsistentHashLB_RingHash_{
+							RingHash: &networking.LoadBalancerSettings_ConsistentHashLB_RingHash{MinimumRingSize: 1024},
+						},
 					},
 				}},
 				OutlierDetection: &networking.OutlierDetection{Interval: &durationpb.Duration{Nanos: 1500000}},
@@ -197,7 +199,8 @@ spec:
     loadBalancer:
       consistentHash:
         httpHeaderName: x-user
-        minimumRingSize: 1024
+        ringHash:
+          minimumRingSize: 1024
     outlierDetection:
       interval: 0.001500s
 `

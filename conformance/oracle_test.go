@@ -3,7 +3,9 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
@@ -158,7 +160,7 @@ func webhook(s resource.Schema, obj *crd.IstioKind, js []byte) verdict {
 	if err := json.Unmarshal(js, &top); err != nil {
 		return verdict{stage: "fields", errs: []string{fmt.Sprintf("cannot decode configuration fields: %v", err)}}
 	}
-	for key := range top {
+	for _, key := range slices.Sorted(maps.Keys(top)) {
 		if !webhookFields[key] {
 			return verdict{stage: "fields", errs: []string{fmt.Sprintf("unknown field %q on %s resource %s/%s", key, obj.Kind, obj.Namespace, obj.Name)}}
 		}

@@ -54,6 +54,7 @@ func writeReport(path string, c *corpus, results []result, listed map[string]boo
 	p("| … agree | %d |\n", s.agree)
 	p("| … … of which only because switchyard reports a cross-resource error (Istio rejects) | %d |\n", s.masked)
 	p("| … Istio accepts, switchyard rejects | %d |\n", s.acceptReject)
+	p("| … … of which for more than a cross-resource error | %d |\n", s.acceptRejectLocal)
 	p("| … Istio rejects, switchyard accepts | %d |\n", s.rejectAccept)
 	p("| … listed in known_differences.yaml (not supported) | %d |\n", s.listed)
 	p("| not compared: other Istio kinds (Gateway, Sidecar, …; covered later) | %d |\n", s.istioOnly)
