@@ -349,3 +349,71 @@ func TestErrorClass(t *testing.T) {
 		}
 	}
 }
+
+// TestOracleMatchesIstioCRDData checks the Istio side of the suite against
+// Istio's own expectations: its CRD test data holds documents the CRD schema
+// accepts (*-valid.yaml) and rejects (*-invalid.yaml, with the error as
+// `_err`), and Istio's TestCRDs requires the webhook to agree, except for the
+// checks only the CRD schema makes (it skips those by the same tests as here).
+func TestOracleMatchesIstioCRDData(t *testing.T) {
+	_, results, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crdOnly := func(r result) bool {
+		return r.istio.kind == "EnvoyFilter" || // CEL rules the webhook never implemented
+			strings.Contains(r.doc.note, "should be at least 1 chars long") || // '' and unset are one to the webhook
+			strings.Contains(r.doc.note, "unknown field") || strings.Contains(r.doc.note, `"null"`)
+	}
+	n := 0
+	for _, r := range results {
+		if !strings.Contains(r.doc.id, "pkg/config/validation/testdata/crds/") {
+			continue
+		}
+		n++
+		valid := strings.HasSuffix(strings.Split(r.doc.id, "#")[0], "-valid.yaml")
+		if r.istio.ok != valid && !(!valid && crdOnly(r)) {
+			t.Errorf("%s: our Istio verdict is %s (%s); Istio's test data says valid=%v (%s)",
+				r.doc.id, r.istio.verdict, r.istio.errText(), valid, r.doc.note)
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d documents from Istio's CRD test data", n)
+	}
+}
+
+// TestTablesRenderAsIstioExpects checks the rendering of Istio's table cases:
+// Istio's validator, given the whole manifest a case became, must reach the
+// verdict the table expects of the fragment, so that the value under test,
+// not the resource around it, decides.
+func TestTablesRenderAsIstioExpects(t *testing.T) {
+	_, results, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cases whose value has no manifest form: a nil StringMatch in a map
+	// becomes {} (a presence match, which Istio accepts).
+	unrenderable := map[string]bool{
+		"table:TestValidateHTTPRoute/null header match":         true,
+		"table:TestValidateRootHTTPRoute/null header match":     true,
+		"table:TestValidateDelegateHTTPRoute/null header match": true,
+	}
+	n := 0
+	for _, r := range results {
+		if r.doc.source != srcTables || r.doc.note == "" {
+			continue
+		}
+		n++
+		want := r.doc.note == "Istio's table: valid"
+		switch {
+		case unrenderable[r.doc.id] && r.istio.ok == want:
+			t.Errorf("%s now renders as the table expects; remove it from unrenderable", r.doc.id)
+		case !unrenderable[r.doc.id] && r.istio.ok != want:
+			t.Errorf("%s: Istio's verdict on the manifest is %s (%s); the table expects valid=%v",
+				r.doc.id, r.istio.verdict, r.istio.errText(), want)
+		}
+	}
+	if n < 500 {
+		t.Errorf("only %d table cases carry the table's expectation", n)
+	}
+}
