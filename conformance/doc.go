@@ -1,0 +1,21 @@
+// Package conformance holds the differential conformance suite: it feeds
+// the same Istio manifests to Istio's own validator (the functions istiod's
+// validating admission webhook runs) and to switchyard (Parse and New), and
+// fails on any document where the two verdicts differ, unless
+// known_differences.yaml lists it as a feature switchyard reports as not
+// supported.
+//
+// It is a module of its own so that istio.io/istio, which it imports, never
+// enters switchyard's go.mod. The package has no code outside its tests.
+//
+// The corpus is read at test time from the istio.io/istio module pinned in
+// go.mod: its validation test data, its samples, and the cases of its
+// validation test tables (pkg/config/validation/*_test.go), which are parsed
+// with go/parser and evaluated onto the istio.io/api types, then rendered as
+// manifests. conformance/testdata adds cases those miss.
+//
+//	cd conformance
+//	go test .                          # the suite
+//	go test . -run TestConformance -args -table         # every document's verdicts
+//	go test . -run TestConformance -args -report REPORT.md  # the report of disagreements
+package conformance
