@@ -34,46 +34,55 @@ var apiVersions = map[string]bool{
 // networking.istio.io/v1, v1beta1 or v1alpha3, or a Kubernetes List of them.
 // It is strict: an unknown or misspelt field, an unknown kind or a value of
 // the wrong type is an error that names the document, the resource and the
-// field path. All problems are reported, joined.
+// field path. All problems are reported, joined: the first 100 described,
+// the rest counted. Its work is bounded by the size of data: YAML aliases
+// and merge keys may expand the input only a few times over.
 func Parse(data []byte) (Config, error) {
-	return parse("", data)
+	var errs fielderr.List
+	cfg := parse("", data, newBudget(len(data)), &errs)
+	return cfg, errs.Err()
 }
 
 // ParseFiles reads and parses each file with [Parse] and returns their
-// resources together. Errors name the file.
+// resources together. Errors name the file; the files share one bound on
+// work and on the errors described.
 func ParseFiles(paths ...string) (Config, error) {
 	var cfg Config
-	var errs []error
+	var readErrs []error
+	var errs fielderr.List
+	b := newBudget(0)
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			errs = append(errs, err)
+			readErrs = append(readErrs, err)
 			continue
 		}
-		c, err := parse(p, data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		b.grow(len(data))
+		before := errs.Len()
+		c := parse(p, data, b, &errs)
+		if errs.Len() == before {
+			cfg = cfg.Append(c)
 		}
-		cfg = cfg.Append(c)
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, errors.Join(append(readErrs, errs.Err())...)
 }
 
-func parse(file string, data []byte) (Config, error) {
+// parse decodes the documents of one file into a Config, recording
+// problems in errs and drawing on b.
+func parse(file string, data []byte, b *budget, errs *fielderr.List) Config {
 	var cfg Config
-	var errs fielderr.List
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for doc := 1; ; doc++ {
+	for doc := 1; !b.over; doc++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		where := docName(file, doc, "", "")
 		if err != nil {
-			errs.Add("", "%v", strings.TrimPrefix(err.Error(), "yaml: "))
-			errs.Locate(where)
+			var local fielderr.List
+			(&decoder{b: b, errs: &local}).fail(nil, nil, func() string { return strings.TrimPrefix(err.Error(), "yaml: ") })
+			local.Locate(docName(file, doc, "", ""))
+			errs.Merge("", local.Err())
 			break // the YAML stream cannot be resynchronised
 		}
 		if n.Kind != yaml.DocumentNode || len(n.Content) != 1 {
@@ -82,30 +91,46 @@ func parse(file string, data []byte) (Config, error) {
 		if r := n.Content[0]; r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
 			continue // an empty document, as a trailing "---" makes
 		}
-		parseResource(&cfg, n.Content[0], file, doc, "", &errs)
+		parseResource(&cfg, n.Content[0], file, doc, "", b, errs)
 	}
-	return cfg, errs.Err()
+	return cfg
 }
 
+// topFields are the fields of a resource.
+var topFields = []string{"apiVersion", "kind", "metadata", "spec"}
+
 // parseResource decodes one resource (or a List of them) into cfg.
-func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string, errs *fielderr.List) {
+func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string, b *budget, errs *fielderr.List) {
 	var local fielderr.List
-	d := &decoder{errs: &local}
+	d := &decoder{b: b, errs: &local}
 	where := docName(file, doc, item, "")
-	if n.Kind != yaml.MappingNode {
-		local.Add("", "expected a resource (an object with apiVersion, kind, metadata and spec), got %s (line %d)", describe(n), n.Line)
+	if !d.spend(n, nil, 1) {
+		local.Locate(where)
+		errs.Merge("", local.Err())
+		return
+	}
+	if n = resolve(n); n.Kind != yaml.MappingNode {
+		d.fail(n, nil, func() string {
+			return "expected a resource (an object with apiVersion, kind, metadata and spec), got " + describe(n)
+		})
 		local.Locate(where)
 		errs.Merge("", local.Err())
 		return
 	}
 	fields := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		fields[n.Content[i].Value] = n.Content[i+1]
-	}
+	var unknown []*yaml.Node // keys other than topFields and status
+	d.entries(n, nil, "field", func(key string, k, val *yaml.Node, _ *fieldPath) {
+		fields[key] = val
+		switch key {
+		case "apiVersion", "kind", "metadata", "spec", "status":
+		default:
+			unknown = append(unknown, k) // or the items of a List
+		}
+	})
 	kind := scalarValue(fields["kind"])
 	var meta objectMeta
 	if m := fields["metadata"]; m != nil {
-		d.decode(m, reflect.ValueOf(&meta).Elem(), "metadata")
+		d.decode(m, reflect.ValueOf(&meta).Elem(), &fieldPath{name: "metadata"})
 	}
 	name := meta.Name
 	if meta.Namespace != "" {
@@ -118,12 +143,14 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 	where = docName(file, doc, item, label)
 
 	if kind == "List" {
-		items := fields["items"]
-		if items == nil || items.Kind != yaml.SequenceNode {
-			local.Add("items", "a List needs a list of items")
+		if items := resolve(fields["items"]); items == nil || items.Kind != yaml.SequenceNode {
+			d.fail(nil, &fieldPath{name: "items"}, func() string { return "a List needs a list of items" })
 		} else {
 			for i, it := range items.Content {
-				parseResource(cfg, it, file, doc, fmt.Sprintf("item %d", i), errs)
+				if b.over {
+					break
+				}
+				parseResource(cfg, it, file, doc, fmt.Sprintf("item %d", i), b, errs)
 			}
 		}
 		local.Locate(docName(file, doc, item, "List"))
@@ -131,26 +158,24 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 		return
 	}
 
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k := n.Content[i].Value; k {
-		case "apiVersion", "kind", "metadata", "spec", "status":
-		default:
-			local.Add(k, "unknown field%s (line %d)", suggest(k, map[string]int{"apiVersion": 0, "kind": 0, "metadata": 0, "spec": 0}), n.Content[i].Line)
-		}
+	for _, k := range unknown {
+		d.fail(k, &fieldPath{name: k.Value}, func() string { return "unknown field" + d.suggest(k.Value, topFields) })
 	}
 	if api := scalarValue(fields["apiVersion"]); !apiVersions[api] {
 		if api == "" {
-			local.Add("apiVersion", "required; use networking.istio.io/v1")
+			d.fail(nil, &fieldPath{name: "apiVersion"}, func() string { return "required; use networking.istio.io/v1" })
 		} else {
-			local.Add("apiVersion", "%q is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3", api)
+			d.fail(nil, &fieldPath{name: "apiVersion"}, func() string {
+				return fmt.Sprintf("%s is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3", fielderr.Quote(api))
+			})
 		}
 	}
 	if meta.Name == "" {
-		local.Add("metadata.name", "required")
+		d.fail(nil, &fieldPath{name: "metadata.name"}, func() string { return "required" })
 	}
 	spec := fields["spec"]
 	if spec == nil {
-		local.Add("spec", "required")
+		d.fail(nil, &fieldPath{name: "spec"}, func() string { return "required" })
 	}
 	switch kind {
 	case "ServiceEntry":
@@ -166,9 +191,13 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 		vs.Name, vs.Namespace = meta.Name, meta.Namespace
 		cfg.VirtualServices = append(cfg.VirtualServices, vs)
 	case "":
-		local.Add("kind", "required; use ServiceEntry, DestinationRule or VirtualService")
+		d.fail(nil, &fieldPath{name: "kind"}, func() string {
+			return "required; use ServiceEntry, DestinationRule or VirtualService"
+		})
 	default:
-		local.Add("kind", "%q is not supported; use ServiceEntry, DestinationRule or VirtualService", kind)
+		d.fail(nil, &fieldPath{name: "kind"}, func() string {
+			return fmt.Sprintf("%s is not supported; use ServiceEntry, DestinationRule or VirtualService", fielderr.Quote(kind))
+		})
 	}
 	local.Locate(where)
 	errs.Merge("", local.Err())
@@ -178,7 +207,7 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 func decodeSpec[T any](d *decoder, spec *yaml.Node) T {
 	var v T
 	if spec != nil {
-		d.decode(spec, reflect.ValueOf(&v).Elem(), "spec")
+		d.decode(spec, reflect.ValueOf(&v).Elem(), &fieldPath{name: "spec"})
 	}
 	return v
 }
@@ -201,7 +230,7 @@ type objectMeta struct {
 }
 
 func scalarValue(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode {
+	if n = resolve(n); n == nil || n.Kind != yaml.ScalarNode {
 		return ""
 	}
 	return n.Value

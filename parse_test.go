@@ -319,7 +319,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	b.WriteString("  http: &h [" + strings.Repeat("{match: [{gateways: *g}, {gateways: *g}]}, ", 999) + "{}]\n")
 	_, err := switchyard.Parse([]byte(b.String()))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "the document expands to more than 1048576 values (through YAML aliases?); split or simplify it")
+	assert.Contains(t, err.Error(), "the input expands to more than")
 }
 
 // FuzzUpdate hands a running mesh any configuration: Update either applies
