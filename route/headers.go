@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/wire"
 )
 
 type opKind uint8
@@ -55,6 +56,10 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 			lk := strings.ToLower(k)
 			switch {
 			case request && (lk == ":authority" || lk == "host"):
+				if err := wire.Authority(kind.m[k]); err != nil {
+					errs.Add(kp, "invalid authority: %v", err)
+					continue
+				}
 				if l.authority == "" || kind.k == opSet {
 					l.authority = kind.m[k] // a set authority wins over an added one
 				}
@@ -64,6 +69,10 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 				continue
 			case !validHeaderName(k):
 				errs.Add(kp, "%q is not a valid header name", k)
+				continue
+			}
+			if err := wire.HeaderValue(kind.m[k]); err != nil {
+				errs.Add(kp, "invalid header value: %v", err)
 				continue
 			}
 			*kind.out = append(*kind.out, headerOp{kind: kind.k, name: textproto.CanonicalMIMEHeaderKey(k), value: kind.m[k]})

@@ -1,8 +1,10 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
@@ -370,6 +373,20 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
+// regexErr is regexp's message without its "error parsing regexp:"
+// prefix, the expression being named already.
+func regexErr(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return se.Code.String() + ": `" + se.Expr + "`"
+	}
+	return err.Error()
+}
+
+// maxRegexLen bounds the length of a regex, as Istio's validation
+// approximates Envoy's program-size limit.
+const maxRegexLen = 1024
+
 // rewriteAction is a compiled HTTPRewrite.
 type rewriteAction struct {
 	uri       string
@@ -384,14 +401,26 @@ func compileRewrite(rw *Rewrite, path string, errs *fielderr.List) *rewriteActio
 	if rw.URI == "" && rw.Authority == "" && rw.URIRegexRewrite == nil {
 		errs.Add(path, "a rewrite needs uri, uriRegexRewrite or authority")
 	}
+	if rw.Authority != "" {
+		if err := wire.Authority(rw.Authority); err != nil {
+			errs.Add(fielderr.Join(path, "authority"), "%v", err)
+		}
+	}
+	if err := wire.Path(rw.URI); err != nil {
+		errs.Add(fielderr.Join(path, "uri"), "%v", err)
+	}
 	if rr := rw.URIRegexRewrite; rr != nil {
 		if rw.URI != "" {
 			errs.Add(fielderr.Join(path, "uriRegexRewrite"), "uri and uriRegexRewrite are mutually exclusive")
 		}
 		if rr.Match == "" || rr.Rewrite == "" {
 			errs.Add(fielderr.Join(path, "uriRegexRewrite"), "match and rewrite are both required")
+		} else if len(rr.Match) > maxRegexLen {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "regex is %d characters long; the limit is %d", len(rr.Match), maxRegexLen)
 		} else if re, err := regexp.Compile(rr.Match); err != nil {
-			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "invalid RE2 expression %q: %v", rr.Match, err)
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "invalid RE2 expression %s: %s", fielderr.Quote(rr.Match), regexErr(err))
+		} else if err := wire.Path(rr.Rewrite); err != nil {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.rewrite"), "%v", err)
 		} else {
 			a.regex = re
 			a.template = envoyTemplate(rr.Rewrite)
@@ -457,6 +486,17 @@ func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *f
 	}
 	if rd.URI != "" && rd.PrefixRewrite != "" {
 		errs.Add(fielderr.Join(path, "prefixRewrite"), "uri and prefixRewrite are mutually exclusive")
+	}
+	if rd.Authority != "" {
+		if err := wire.Authority(rd.Authority); err != nil {
+			errs.Add(fielderr.Join(path, "authority"), "%v", err)
+		}
+	}
+	if err := wire.Path(rd.URI); err != nil {
+		errs.Add(fielderr.Join(path, "uri"), "%v", err)
+	}
+	if err := wire.Path(rd.PrefixRewrite); err != nil {
+		errs.Add(fielderr.Join(path, "prefixRewrite"), "%v", err)
 	}
 	if rd.PrefixRewrite != "" {
 		for i, m := range matches {

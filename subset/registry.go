@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/rng"
+	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
 )
 
@@ -471,6 +472,10 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 			if _, err := netip.ParseAddr(ep.Address); err != nil {
 				errs.Add(fielderr.Join(path, "address"), "%q is not an IP address, as resolution STATIC requires; use resolution DNS for host names", ep.Address)
 			}
+		default:
+			if _, err := netip.ParseAddr(ep.Address); err != nil && !hostName(ep.Address) {
+				errs.Add(fielderr.Join(path, "address"), "%s is neither an IP address nor a host name (letters, digits, \"-\", \"_\" and dots)", fielderr.Quote(ep.Address))
+			}
 		}
 		for _, name := range slices.Sorted(maps.Keys(ep.Ports)) {
 			if !names[name] {
@@ -496,6 +501,9 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 			continue
 		case strings.HasPrefix(host, "*.") && resolution != "NONE":
 			errs.Add(path, "wildcard host %q needs resolution NONE", h)
+			continue
+		case !hostName(strings.TrimPrefix(host, "*.")):
+			errs.Add(path, "%s is not a host name: use letters, digits, \"-\", \"_\" and dots", fielderr.Quote(h))
 			continue
 		}
 		if prev, ok := r.services[host]; ok {
@@ -631,11 +639,26 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 		errs.Add(path, "set exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName")
 	}
 	if c := ch.HTTPCookie; c != nil {
+		cp := fielderr.Join(path, "httpCookie")
 		if c.Name == "" {
-			errs.Add(fielderr.Join(path, "httpCookie.name"), "required")
+			errs.Add(fielderr.Join(cp, "name"), "required")
+		} else if err := wire.CookieName(c.Name); err != nil {
+			errs.Add(fielderr.Join(cp, "name"), "invalid cookie name: %v", err)
 		}
 		if c.TTL != nil && *c.TTL < 0 {
-			errs.Add(fielderr.Join(path, "httpCookie.ttl"), "must not be negative")
+			errs.Add(fielderr.Join(cp, "ttl"), "must not be negative")
+		}
+		if err := wire.CookiePath(c.Path); err != nil {
+			errs.Add(fielderr.Join(cp, "path"), "%v", err)
+		}
+		for i, a := range c.Attributes {
+			ap := fielderr.Index(fielderr.Join(cp, "attributes"), i)
+			if err := wire.Token(a.Name); err != nil {
+				errs.Add(fielderr.Join(ap, "name"), "invalid attribute name: %v", err)
+			}
+			if err := wire.CookieAttributeValue(a.Value); err != nil {
+				errs.Add(fielderr.Join(ap, "value"), "%v", err)
+			}
 		}
 	}
 	if ch.RingHash != nil && ch.Maglev != nil {
@@ -652,6 +675,22 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 			errs.Add(fielderr.Join(path, "maglev.tableSize"), "required: a prime below 5000011, such as 65537")
 		}
 	}
+}
+
+// hostName reports whether h can be a DNS name the mesh dials: letters,
+// digits, "-", "_" and dots, as Istio's host names and more leniently (Istio
+// also rejects "_").
+func hostName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) hasPort(n uint32) bool {
