@@ -48,6 +48,9 @@ type params struct {
 }
 
 func paramsOf(c *Config) params {
+	if c == nil {
+		c = &Config{}
+	}
 	p := params{c5xx: DefaultConsecutive5xx, interval: DefaultInterval, base: DefaultBaseEjectionTime, maxEjectPct: DefaultMaxEjectionPercent}
 	if c.Consecutive5xxErrors != nil {
 		p.c5xx = *c.Consecutive5xxErrors
@@ -130,8 +133,9 @@ type DetectorOptions struct {
 	Previous *Detector
 }
 
-// NewDetector returns a detector for the endpoints of a cluster under cfg.
-// Its interval sweep runs from Start to Stop.
+// NewDetector returns a detector for the endpoints of a cluster under cfg
+// (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
+// Endpoints without State, which cannot be tracked, are left out.
 func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent, hosts: map[*balancer.State]*host{}}
 	if d.clock == nil {
@@ -144,6 +148,9 @@ func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions)
 		o.Previous.mu.Unlock()
 	}
 	for _, ep := range endpoints {
+		if ep == nil || ep.State == nil {
+			continue
+		}
 		h := prev[ep.State]
 		if h == nil {
 			h = &host{}

@@ -122,11 +122,22 @@ type destination struct {
 	labels, attemptLabels *telemetry.Labels
 }
 
-// Compile validates VirtualServices against the registry and builds a
-// Table. src describes the calling workload for sourceLabels and
-// sourceNamespace selectors. Every problem is reported, each naming its
-// resource and field.
+// Compile validates VirtualServices against the registry (nil: one with
+// no service) and builds a Table. src describes the calling workload for
+// sourceLabels and sourceNamespace selectors; env, which may be nil, gives
+// the retry and fault policies their clock and randomness. Every problem is
+// reported, each naming its resource and field.
 func Compile(services []VirtualService, reg *subset.Registry, src match.Source, env *Env) (*Table, error) {
+	if env == nil {
+		env = &Env{} // the policies then take the real clock and math/rand/v2
+	}
+	if reg == nil {
+		empty, err := subset.Compile(nil, nil, subset.Options{})
+		if err != nil {
+			return nil, err
+		}
+		reg = empty
+	}
 	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
 	var errs fielderr.List
 	owner := map[hostKey]string{}
