@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/yamlsize"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -31,13 +32,10 @@ type budget struct {
 	cells int  // edit-distance cells computed for suggestions
 }
 
-// The budget of an input is budgetBase steps plus budgetPerByte per byte:
-// an input without aliases takes at most about one step per byte (every
-// value and map entry is at least a byte of YAML or JSON), so it always
-// fits, while aliases may expand it a few times over and no more.
+// The budget of an input is yamlsize.Limit of its size: an input without
+// aliases takes at most about one step per byte, so it always fits, while
+// aliases may expand it a few times over and no more.
 const (
-	budgetBase    = 1 << 16
-	budgetPerByte = 2
 	// bytesPerStep is how many bytes of a long scalar that is parsed
 	// (a number, a duration, base64) count as one step.
 	bytesPerStep = 32
@@ -47,13 +45,9 @@ const (
 )
 
 // grow extends the budget for n more bytes of input.
-func (b *budget) grow(n int) { b.limit += budgetPerByte * n }
+func (b *budget) grow(n int) { b.limit += yamlsize.Limit(n) - yamlsize.Base }
 
-func newBudget(size int) *budget {
-	b := &budget{limit: budgetBase}
-	b.grow(size)
-	return b
-}
+func newBudget(size int) *budget { return &budget{limit: yamlsize.Limit(size)} }
 
 // describe counts an error and reports whether it is one of the first
 // fielderr.MaxReported of the input, which are described; the rest are

@@ -3,12 +3,15 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/yamlsize"
 	"github.com/switchyard-go/switchyard/match"
 )
 
@@ -66,12 +69,25 @@ type document struct {
 }
 
 // Parse reads a rollout from YAML (see the document above). Unknown fields
-// are errors, and every problem is reported.
+// are errors, and every problem is reported. YAML aliases may expand the
+// document only a few times over.
 func Parse(data []byte) (Config, error) {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("rollout: %w", err)
+	}
+	if limit := yamlsize.Limit(len(data)); yamlsize.Expanded(&root, limit) > limit {
+		return Config{}, fmt.Errorf("rollout: the document expands to more than %d values (through YAML aliases or merge keys?); simplify it", limit)
+	}
 	var doc document
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > fielderr.MaxReported {
+			more := len(te.Errors) - fielderr.MaxReported
+			te.Errors = append(te.Errors[:fielderr.MaxReported:fielderr.MaxReported], fmt.Sprintf("and %d more errors", more))
+		}
 		return Config{}, fmt.Errorf("rollout: %w", err)
 	}
 	var errs fielderr.List
