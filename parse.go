@@ -138,7 +138,7 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string,
 	}
 	label := kind
 	if meta.Name != "" {
-		label += fmt.Sprintf(" %q", name)
+		label += " " + fielderr.Quote(name)
 	}
 	where = docName(file, doc, item, label)
 

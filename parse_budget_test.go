@@ -254,3 +254,25 @@ func TestErrorMessagesQuoteLongValuesShort(t *testing.T) {
 	assert.Less(t, len(err.Error()), 2000)
 	assert.Contains(t, err.Error(), `expected an integer, got the string "`+strings.Repeat("v", 64)+`"… (100000 bytes)`)
 }
+
+func TestErrorsAtNewQuoteLongValuesShort(t *testing.T) {
+	// One 100 KB gateway name, aliased into 50 VirtualServices of a List:
+	// each of the 50 errors at New quoted all of it.
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	for i := range 50 {
+		g := "*g"
+		if i == 0 {
+			g = "&g " + strings.Repeat("g", 100_000)
+		}
+		fmt.Fprintf(&b, "- {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: v%d}, spec: {hosts: [h%d], gateways: [%s], http: [{directResponse: {status: 200}}]}}\n", i, i, g)
+	}
+	cfg, err := switchyard.Parse([]byte(b.String()))
+	require.NoError(t, err)
+	_, err = switchyard.New(cfg)
+	require.Error(t, err)
+	errs := fielderr.Flatten(err)
+	require.Len(t, errs, 50)
+	assert.Equal(t, `VirtualService "v0": spec.gateways[0]: gateway "`+strings.Repeat("g", 64)+`"… (100000 bytes): in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`, errs[0].Error())
+	assert.Less(t, len(err.Error()), 50*300)
+}

@@ -79,7 +79,7 @@ func New(cfg *Config, opts ...Option) (*Injector, error) {
 		case a.GRPCStatus != "":
 			code, ok := ParseGRPCCode(a.GRPCStatus)
 			if !ok {
-				errs.Add("abort.grpcStatus", "unknown gRPC status %q; use a name such as UNAVAILABLE or a number 0-16", a.GRPCStatus)
+				errs.Add("abort.grpcStatus", "unknown gRPC status %s; use a name such as UNAVAILABLE or a number 0-16", fielderr.Quote(a.GRPCStatus))
 			}
 			inj.grpcStatus = code
 		case a.HTTPStatus < 200 || a.HTTPStatus > 599:

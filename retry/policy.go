@@ -142,7 +142,7 @@ func Compile(cfg *Config) (*Policy, error) {
 			p.on |= OnRetriableStatusCodes
 			continue
 		}
-		errs.Add("retryOn", "unknown condition %q; use Envoy's retry_on names (5xx, gateway-error, reset, connect-failure, retriable-4xx, …), gRPC names (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) or HTTP status codes", tok)
+		errs.Add("retryOn", "unknown condition %s; use Envoy's retry_on names (5xx, gateway-error, reset, connect-failure, retriable-4xx, …), gRPC names (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) or HTTP status codes", fielderr.Quote(tok))
 	}
 	slices.Sort(p.codes)
 	if err := errs.Err(); err != nil {

@@ -92,17 +92,17 @@ func Parse(data []byte) (Config, error) {
 	}
 	var errs fielderr.List
 	if doc.Kind != "Rollout" {
-		errs.Add("kind", "%q: use Rollout", doc.Kind)
+		errs.Add("kind", "%s: use Rollout", fielderr.Quote(doc.Kind))
 	}
 	if doc.APIVersion != "rollout.switchyard.dev/v1alpha1" {
-		errs.Add("apiVersion", "%q: use rollout.switchyard.dev/v1alpha1", doc.APIVersion)
+		errs.Add("apiVersion", "%s: use rollout.switchyard.dev/v1alpha1", fielderr.Quote(doc.APIVersion))
 	}
 	s, a := doc.Spec, doc.Spec.Analysis
 	cfg := Config{VirtualService: s.VirtualService, Route: s.Route, Host: s.Host, Stable: s.Stable, Canary: s.Canary, MaxWaits: a.Threshold}
 	if a.Interval != "" {
 		d, err := time.ParseDuration(a.Interval)
 		if err != nil {
-			errs.Add("spec.analysis.interval", "%q is not a duration", a.Interval)
+			errs.Add("spec.analysis.interval", "%s is not a duration", fielderr.Quote(a.Interval))
 		}
 		cfg.Interval = d
 	}
@@ -130,7 +130,7 @@ func Parse(data []byte) (Config, error) {
 		case m.Name == "latency-ratio" && r.Max != nil:
 			cfg.Analysis.MaxLatencyRatio = *r.Max
 		default:
-			errs.Add(p, "%q with this range is not a metric: use request-success-rate {min}, request-duration {max, ms}, error-rate-increase {max} or latency-ratio {max}", m.Name)
+			errs.Add(p, "%s with this range is not a metric: use request-success-rate {min}, request-duration {max, ms}, error-rate-increase {max} or latency-ratio {max}", fielderr.Quote(m.Name))
 		}
 	}
 	if a.Match.Kind != 0 {

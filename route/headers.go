@@ -65,10 +65,10 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 				}
 				continue
 			case strings.HasPrefix(k, ":") || lk == "host":
-				errs.Add(kp, "%q cannot be set or added; pseudo-headers and host are not headers here", k)
+				errs.Add(kp, "%s cannot be set or added; pseudo-headers and host are not headers here", fielderr.Quote(k))
 				continue
 			case !validHeaderName(k):
-				errs.Add(kp, "%q is not a valid header name", k)
+				errs.Add(kp, "%s is not a valid header name", fielderr.Quote(k))
 				continue
 			}
 			if err := wire.HeaderValue(kind.m[k]); err != nil {
@@ -82,9 +82,9 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 		lk := strings.ToLower(k)
 		switch {
 		case strings.HasPrefix(k, ":") || lk == "host":
-			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%q cannot be removed", k)
+			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%s cannot be removed", fielderr.Quote(k))
 		case !validHeaderName(k):
-			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%q is not a valid header name", k)
+			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%s is not a valid header name", fielderr.Quote(k))
 		default:
 			l.removes = append(l.removes, headerOp{kind: opRemove, name: textproto.CanonicalMIMEHeaderKey(k)})
 		}

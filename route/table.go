@@ -154,7 +154,7 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source, 
 				continue
 			}
 			if prev, ok := owner[key]; ok {
-				e.Add(path, "host %q is already routed by %s; Istio would use only one of them, so merge their routes", h, prev)
+				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
 				continue
 			}
 			owner[key] = where
@@ -204,7 +204,7 @@ func resourceName(vs *VirtualService) string {
 	if vs.Namespace != "" {
 		name = vs.Namespace + "/" + name
 	}
-	return fmt.Sprintf("VirtualService %q", name)
+	return "VirtualService " + fielderr.Quote(name)
 }
 
 // parseHost splits a VirtualService host into name and optional port.
@@ -214,16 +214,16 @@ func parseHost(h string) (hostKey, error) {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
 		p, err := strconv.ParseUint(host[i+1:], 10, 16)
 		if err != nil || p == 0 {
-			return hostKey{}, fmt.Errorf("%q: the port after ':' must be a number from 1 to 65535", h)
+			return hostKey{}, fmt.Errorf("%s: the port after ':' must be a number from 1 to 65535", fielderr.Quote(h))
 		}
 		host, port = host[:i], uint32(p)
 	}
 	switch {
 	case host == "" || strings.ContainsAny(host, " /"):
-		return hostKey{}, fmt.Errorf("%q is not a host name", h)
+		return hostKey{}, fmt.Errorf("%s is not a host name", fielderr.Quote(h))
 	case host == "*":
 	case strings.Contains(host[1:], "*") || (host[0] == '*' && !strings.HasPrefix(host, "*.")):
-		return hostKey{}, fmt.Errorf("%q: a wildcard must be a leading \"*.\"", h)
+		return hostKey{}, fmt.Errorf("%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
 	}
 	return hostKey{host: host, port: port}, nil
 }
@@ -232,7 +232,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 	vh := &VirtualHost{Name: resourceName(vs)}
 	for i, g := range vs.Gateways {
 		if g != "mesh" {
-			errs.Add(fielderr.Index("spec.gateways", i), "gateway %q: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", g)
+			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
 		}
 	}
 	if len(vs.HTTP) == 0 {
@@ -482,7 +482,7 @@ func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *f
 	case "FROM_REQUEST_PORT":
 		a.fromRequestPort = true
 	default:
-		errs.Add(fielderr.Join(path, "derivePort"), "unknown value %q; use FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT", rd.DerivePort)
+		errs.Add(fielderr.Join(path, "derivePort"), "unknown value %s; use FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT", fielderr.Quote(rd.DerivePort))
 	}
 	if rd.Port != 0 && rd.DerivePort != "" {
 		errs.Add(fielderr.Join(path, "port"), "port and derivePort are mutually exclusive")
@@ -493,7 +493,7 @@ func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *f
 	switch rd.Scheme {
 	case "", "http", "https":
 	default:
-		errs.Add(fielderr.Join(path, "scheme"), "%q: use http or https", rd.Scheme)
+		errs.Add(fielderr.Join(path, "scheme"), "%s: use http or https", fielderr.Quote(rd.Scheme))
 	}
 	if rd.URI != "" && rd.PrefixRewrite != "" {
 		errs.Add(fielderr.Join(path, "prefixRewrite"), "uri and prefixRewrite are mutually exclusive")
