@@ -81,8 +81,8 @@ func parse(file string, data []byte, b *budget, errs *fielderr.List) Config {
 		if err != nil {
 			var local fielderr.List
 			(&decoder{b: b, errs: &local}).fail(nil, nil, func() string { return strings.TrimPrefix(err.Error(), "yaml: ") })
-			local.Locate(docName(file, doc, "", ""))
-			errs.Merge("", local.Err())
+			local.Locate(docName(file, doc, -1, ""))
+			errs.AddList(&local)
 			break // the YAML stream cannot be resynchronised
 		}
 		if n.Kind != yaml.DocumentNode || len(n.Content) != 1 {
@@ -91,7 +91,7 @@ func parse(file string, data []byte, b *budget, errs *fielderr.List) Config {
 		if r := n.Content[0]; r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
 			continue // an empty document, as a trailing "---" makes
 		}
-		parseResource(&cfg, n.Content[0], file, doc, "", b, errs)
+		parseResource(&cfg, n.Content[0], file, doc, -1, b, errs)
 	}
 	return cfg
 }
@@ -99,115 +99,140 @@ func parse(file string, data []byte, b *budget, errs *fielderr.List) Config {
 // topFields are the fields of a resource.
 var topFields = []string{"apiVersion", "kind", "metadata", "spec"}
 
-// parseResource decodes one resource (or a List of them) into cfg.
-func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string, b *budget, errs *fielderr.List) {
+// The paths of a resource's own fields.
+var (
+	apiVersionPath = &fieldPath{name: "apiVersion"}
+	kindPath       = &fieldPath{name: "kind"}
+	metadataPath   = &fieldPath{name: "metadata"}
+	namePath       = &fieldPath{name: "metadata.name"}
+	specPath       = &fieldPath{name: "spec"}
+	itemsPath      = &fieldPath{name: "items"}
+)
+
+// resourceFields are the top-level fields of a resource.
+type resourceFields struct {
+	apiVersion, kind, metadata, spec, items *yaml.Node
+	unknown                                 []*yaml.Node // the keys of other fields but status
+}
+
+// parseResource decodes one resource (or a List of them) into cfg. item
+// is its index in a List, or -1.
+func parseResource(cfg *Config, n *yaml.Node, file string, doc, item int, b *budget, errs *fielderr.List) {
 	var local fielderr.List
 	d := &decoder{b: b, errs: &local}
-	where := docName(file, doc, item, "")
+	label := ""
+	defer func() {
+		if local.Kept() > 0 {
+			local.Locate(docName(file, doc, item, label))
+		}
+		errs.AddList(&local)
+	}()
 	if !d.spend(n, nil, 1) {
-		local.Locate(where)
-		errs.Merge("", local.Err())
 		return
 	}
 	if n = resolve(n); n.Kind != yaml.MappingNode {
 		d.fail(n, nil, func() string {
 			return "expected a resource (an object with apiVersion, kind, metadata and spec), got " + describe(n)
 		})
-		local.Locate(where)
-		errs.Merge("", local.Err())
 		return
 	}
-	fields := map[string]*yaml.Node{}
-	var unknown []*yaml.Node // keys other than topFields and status
+	var f resourceFields
 	d.entries(n, nil, "field", func(key string, k, val *yaml.Node, _ *fieldPath) {
-		fields[key] = val
 		switch key {
-		case "apiVersion", "kind", "metadata", "spec", "status":
+		case "apiVersion":
+			f.apiVersion = val
+		case "kind":
+			f.kind = val
+		case "metadata":
+			f.metadata = val
+		case "spec":
+			f.spec = val
+		case "status":
+		case "items":
+			f.items = val
+			f.unknown = append(f.unknown, k) // unless the resource is a List
 		default:
-			unknown = append(unknown, k) // or the items of a List
+			f.unknown = append(f.unknown, k)
 		}
 	})
-	kind := scalarValue(fields["kind"])
-	var meta objectMeta
-	if m := fields["metadata"]; m != nil {
-		d.decode(m, reflect.ValueOf(&meta).Elem(), &fieldPath{name: "metadata"})
+	kind := scalarValue(f.kind)
+	var meta struct{ Name, Namespace string }
+	if f.metadata != nil {
+		m := new(objectMeta) // large: allocated only when there is one
+		d.decode(f.metadata, reflect.ValueOf(m).Elem(), metadataPath)
+		meta.Name, meta.Namespace = m.Name, m.Namespace
 	}
-	name := meta.Name
-	if meta.Namespace != "" {
-		name = meta.Namespace + "/" + meta.Name
-	}
-	label := kind
-	if meta.Name != "" {
-		label += " " + fielderr.Quote(name)
-	}
-	where = docName(file, doc, item, label)
 
 	if kind == "List" {
-		if items := resolve(fields["items"]); items == nil || items.Kind != yaml.SequenceNode {
-			d.fail(nil, &fieldPath{name: "items"}, func() string { return "a List needs a list of items" })
+		label = "List"
+		if items := resolve(f.items); items == nil || items.Kind != yaml.SequenceNode {
+			d.fail(nil, itemsPath, func() string { return "a List needs a list of items" })
 		} else {
 			for i, it := range items.Content {
 				if b.over {
 					break
 				}
-				parseResource(cfg, it, file, doc, fmt.Sprintf("item %d", i), b, errs)
+				parseResource(cfg, it, file, doc, i, b, errs)
 			}
 		}
-		local.Locate(docName(file, doc, item, "List"))
-		errs.Merge("", local.Err())
 		return
 	}
+	label = clip(kind)
+	if meta.Name != "" {
+		name := meta.Name
+		if meta.Namespace != "" {
+			name = meta.Namespace + "/" + meta.Name
+		}
+		label += " " + fielderr.Quote(name)
+	}
 
-	for _, k := range unknown {
+	for _, k := range f.unknown {
 		d.fail(k, &fieldPath{name: k.Value}, func() string { return "unknown field" + d.suggest(k.Value, topFields) })
 	}
-	if api := scalarValue(fields["apiVersion"]); !apiVersions[api] {
+	if api := scalarValue(f.apiVersion); !apiVersions[api] {
 		if api == "" {
-			d.fail(nil, &fieldPath{name: "apiVersion"}, func() string { return "required; use networking.istio.io/v1" })
+			d.fail(nil, apiVersionPath, func() string { return "required; use networking.istio.io/v1" })
 		} else {
-			d.fail(nil, &fieldPath{name: "apiVersion"}, func() string {
+			d.fail(nil, apiVersionPath, func() string {
 				return fmt.Sprintf("%s is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3", fielderr.Quote(api))
 			})
 		}
 	}
 	if meta.Name == "" {
-		d.fail(nil, &fieldPath{name: "metadata.name"}, func() string { return "required" })
+		d.fail(nil, namePath, func() string { return "required" })
 	}
-	spec := fields["spec"]
-	if spec == nil {
-		d.fail(nil, &fieldPath{name: "spec"}, func() string { return "required" })
+	if f.spec == nil {
+		d.fail(nil, specPath, func() string { return "required" })
 	}
 	switch kind {
 	case "ServiceEntry":
-		se := decodeSpec[subset.ServiceEntry](d, spec)
+		se := decodeSpec[subset.ServiceEntry](d, f.spec)
 		se.Name, se.Namespace = meta.Name, meta.Namespace
 		cfg.ServiceEntries = append(cfg.ServiceEntries, se)
 	case "DestinationRule":
-		dr := decodeSpec[subset.DestinationRule](d, spec)
+		dr := decodeSpec[subset.DestinationRule](d, f.spec)
 		dr.Name, dr.Namespace = meta.Name, meta.Namespace
 		cfg.DestinationRules = append(cfg.DestinationRules, dr)
 	case "VirtualService":
-		vs := decodeSpec[route.VirtualService](d, spec)
+		vs := decodeSpec[route.VirtualService](d, f.spec)
 		vs.Name, vs.Namespace = meta.Name, meta.Namespace
 		cfg.VirtualServices = append(cfg.VirtualServices, vs)
 	case "":
-		d.fail(nil, &fieldPath{name: "kind"}, func() string {
+		d.fail(nil, kindPath, func() string {
 			return "required; use ServiceEntry, DestinationRule or VirtualService"
 		})
 	default:
-		d.fail(nil, &fieldPath{name: "kind"}, func() string {
+		d.fail(nil, kindPath, func() string {
 			return fmt.Sprintf("%s is not supported; use ServiceEntry, DestinationRule or VirtualService", fielderr.Quote(kind))
 		})
 	}
-	local.Locate(where)
-	errs.Merge("", local.Err())
 }
 
 // decodeSpec decodes a resource's spec, which may be absent.
 func decodeSpec[T any](d *decoder, spec *yaml.Node) T {
 	var v T
 	if spec != nil {
-		d.decode(spec, reflect.ValueOf(&v).Elem(), &fieldPath{name: "spec"})
+		d.decode(spec, reflect.ValueOf(&v).Elem(), specPath)
 	}
 	return v
 }
@@ -236,16 +261,17 @@ func scalarValue(n *yaml.Node) string {
 	return n.Value
 }
 
-func docName(file string, doc int, item, resource string) string {
+// docName names a document, an item of a List (item ≥ 0) and the resource
+// in it for errors.
+func docName(file string, doc, item int, resource string) string {
 	var b strings.Builder
 	if file != "" {
 		b.WriteString(file)
 		b.WriteString(": ")
 	}
 	fmt.Fprintf(&b, "document %d", doc)
-	if item != "" {
-		b.WriteString(" ")
-		b.WriteString(item)
+	if item >= 0 {
+		fmt.Fprintf(&b, " item %d", item)
 	}
 	if resource != "" {
 		b.WriteString(" (")

@@ -253,6 +253,11 @@ func TestErrorMessagesQuoteLongValuesShort(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, len(err.Error()), 2000)
 	assert.Contains(t, err.Error(), `expected an integer, got the string "`+strings.Repeat("v", 64)+`"… (100000 bytes)`)
+
+	// The kind names the resource in each of its errors.
+	_, err = switchyard.Parse([]byte("kind: " + long + "\nmetadata: {name: x, namespace: " + long + "}\nspec: {}\n"))
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1000)
 }
 
 func TestErrorsAtNewQuoteLongValuesShort(t *testing.T) {
@@ -275,4 +280,16 @@ func TestErrorsAtNewQuoteLongValuesShort(t *testing.T) {
 	require.Len(t, errs, 50)
 	assert.Equal(t, `VirtualService "v0": spec.gateways[0]: gateway "`+strings.Repeat("g", 64)+`"… (100000 bytes): in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`, errs[0].Error())
 	assert.Less(t, len(err.Error()), 50*300)
+}
+
+func TestItemsWithOnlyCountedErrorsAreCheap(t *testing.T) {
+	// 100,000 empty List items, four errors each, in 400 KB: past the
+	// first 100 errors an item costs its YAML node and little more (it
+	// cost 1.2 KB and 17 objects: names, maps and metadata built for
+	// errors no one would read).
+	err, bytes, objects := parseCost(t, "kind: List\nitems: ["+strings.Repeat("{}, ", 100_000)+"]")
+	require.Error(t, err)
+	assert.True(t, strings.HasSuffix(err.Error(), "and 399900 more errors"))
+	assert.LessOrEqual(t, bytes, uint64(48<<20))
+	assert.LessOrEqual(t, objects, uint64(500_000))
 }

@@ -96,6 +96,21 @@ func (l *List) Merge(prefix string, err error) {
 	}
 }
 
+// AddList records every error of o, kept or counted.
+func (l *List) AddList(o *List) {
+	for _, e := range o.errs {
+		if l.Full() {
+			l.omitted++
+			continue
+		}
+		l.errs = append(l.errs, e)
+	}
+	l.omitted += o.omitted
+}
+
+// Kept reports how many errors are kept, to be described by Err.
+func (l *List) Kept() int { return len(l.errs) }
+
 // Locate sets the resource of every error recorded so far that has none.
 func (l *List) Locate(resource string) {
 	for _, e := range l.errs {
