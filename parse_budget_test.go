@@ -37,13 +37,12 @@ func allocated(f func()) (bytes, objects uint64) {
 	return after.TotalAlloc - before.TotalAlloc, after.Mallocs - before.Mallocs
 }
 
-// parseCost parses data and returns its error and what parsing allocated.
-func parseCost(t *testing.T, data string) (error, uint64, uint64) {
+// parseCost parses data and returns what parsing allocated, and its error.
+func parseCost(t *testing.T, data string) (bytes, objects uint64, err error) {
 	t.Helper()
-	var err error
-	bytes, objects := allocated(func() { _, err = switchyard.Parse([]byte(data)) })
+	bytes, objects = allocated(func() { _, err = switchyard.Parse([]byte(data)) })
 	t.Logf("%d bytes of input: %d KiB and %d objects allocated", len(data), bytes>>10, objects)
-	return err, bytes, objects
+	return bytes, objects, err
 }
 
 // aliasedSpec returns a resource whose spec expands to routes×2×1000
@@ -61,7 +60,7 @@ func TestParseBudgetCoversListItems(t *testing.T) {
 	for range 100 {
 		b.WriteString("- {apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: x}, spec: *s}\n")
 	}
-	err, bytes, objects := parseCost(t, b.String())
+	bytes, objects, err := parseCost(t, b.String())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the input expands to more than")
 	assert.LessOrEqual(t, bytes, uint64(maxParseBytes))
@@ -82,7 +81,7 @@ func TestParseBudgetCoversDocuments(t *testing.T) {
 	for i := range 30 {
 		b.WriteString(compactBomb(fmt.Sprint("x", i)) + "---\n")
 	}
-	err, bytes, objects := parseCost(t, b.String())
+	bytes, objects, err := parseCost(t, b.String())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the input expands to more than")
 	assert.LessOrEqual(t, bytes, uint64(maxParseBytes))
@@ -121,7 +120,7 @@ func TestParseBudgetCoversErrorsInAliases(t *testing.T) {
 	// was formatted with its path and ran an edit-distance search over
 	// the field names. Now the first 100 are described and the rest
 	// counted.
-	err, bytes, objects := parseCost(t, unknownFieldsBomb(60))
+	bytes, objects, err := parseCost(t, unknownFieldsBomb(60))
 	require.Error(t, err)
 	errs := fielderr.Flatten(err)
 	require.Len(t, errs, fielderr.MaxReported+1)
@@ -143,7 +142,7 @@ func TestParseBudgetCoversJSONErrors(t *testing.T) {
 		fmt.Fprintf(&b, `"rout%d": 1`, i)
 	}
 	b.WriteString(`}]}}`)
-	err, _, objects := parseCost(t, b.String())
+	_, objects, err := parseCost(t, b.String())
 	require.Error(t, err)
 	errs := fielderr.Flatten(err)
 	require.Len(t, errs, fielderr.MaxReported+1)
@@ -190,7 +189,7 @@ func TestParseBudgetCoversMergeKeys(t *testing.T) {
 	for i := 1; i < 40; i++ {
 		fmt.Fprintf(&b, "  - &a%d {<<: [*a%d%s]}\n", i, i-1, strings.Repeat(fmt.Sprintf(", *a%d", i-1), 19))
 	}
-	err, bytes, objects := parseCost(t, b.String())
+	bytes, objects, err := parseCost(t, b.String())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the input expands to more than")
 	assert.LessOrEqual(t, bytes, uint64(maxParseBytes))
@@ -287,7 +286,7 @@ func TestItemsWithOnlyCountedErrorsAreCheap(t *testing.T) {
 	// first 100 errors an item costs its YAML node and little more (it
 	// cost 1.2 KB and 17 objects: names, maps and metadata built for
 	// errors no one would read).
-	err, bytes, objects := parseCost(t, "kind: List\nitems: ["+strings.Repeat("{}, ", 100_000)+"]")
+	bytes, objects, err := parseCost(t, "kind: List\nitems: ["+strings.Repeat("{}, ", 100_000)+"]")
 	require.Error(t, err)
 	assert.True(t, strings.HasSuffix(err.Error(), "and 399900 more errors"))
 	assert.LessOrEqual(t, bytes, uint64(48<<20))
