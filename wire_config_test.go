@@ -68,6 +68,21 @@ metadata: {name: r}
 spec: {hosts: ["ratings\r\n"], ports: [{number: 80}], resolution: DNS, endpoints: [{address: "ratings host"}]}`,
 			`ServiceEntry "r": spec.endpoints[0].address: "ratings host" is neither an IP address nor a host name (letters, digits, "-", "_" and dots)
 ServiceEntry "r": spec.hosts[0]: "ratings\r\n" is not a host name: use letters, digits, "-", "_" and dots`},
+		{"header a gRPC call cannot carry", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings], ports: [{number: 50051, name: grpc, protocol: GRPC}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [ratings]
+  http:
+  - headers: {request: {set: {x-user: café, x-trace-bin: "\xff"}}}
+    route: [{destination: {host: ratings}, headers: {request: {add: {x-flag!: "1"}}}}]`,
+			`VirtualService "r": spec.http[0].headers.request.set["x-user"]: not supported for a destination that speaks only gRPC: gRPC metadata values hold only printable ASCII (or use a key ending in -bin), and "café" holds the non-ASCII byte 0xc3 at byte 3
+VirtualService "r": spec.http[0].route[0].headers.request.add["x-flag!"]: not supported for a destination that speaks only gRPC: gRPC metadata keys hold only 0-9, a-z, "-", "_" and ".", and "x-flag!" holds '!'`},
 		{"regex as written", vs(`
   - match: [{headers: {x-user: {regex: "secret)|(?:.*"}}}]
     directResponse: {status: 403}

@@ -1,13 +1,16 @@
 package route
 
 import (
+	"maps"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/wire"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 type opKind uint8
@@ -90,6 +93,44 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 		}
 	}
 	return l
+}
+
+// checkGRPC reports the set and add operations of ops, at path, that a
+// gRPC call cannot carry as metadata (see wire.GRPCMetadata): for a
+// destination that speaks only gRPC they would fail every call. Operations
+// that compileLevel rejects are not reported again.
+func checkGRPC(ops *HeaderOperations, path string, errs *fielderr.List) {
+	if ops == nil {
+		return
+	}
+	for _, kind := range []struct {
+		name string
+		m    map[string]string
+	}{{"set", ops.Set}, {"add", ops.Add}} {
+		for _, k := range slices.Sorted(maps.Keys(kind.m)) {
+			lk, v := strings.ToLower(k), kind.m[k]
+			if strings.HasPrefix(k, ":") || lk == "host" || !validHeaderName(k) || wire.HeaderValue(v) != nil {
+				continue
+			}
+			if err := wire.GRPCMetadata(lk, v); err != nil {
+				errs.Add(fielderr.Key(fielderr.Join(path, kind.name), k), "not supported for a destination that speaks only gRPC: %v", err)
+			}
+		}
+	}
+}
+
+// grpcOnly reports whether every port of host's service has protocol
+// GRPC: its callers are gRPC clients.
+func grpcOnly(svc *subset.Service) bool {
+	if svc == nil || len(svc.Ports) == 0 {
+		return false
+	}
+	for _, p := range svc.Ports {
+		if !strings.EqualFold(p.Protocol, "GRPC") {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderName(k string) bool {

@@ -296,6 +296,12 @@ func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, env *En
 	if hr.Headers != nil {
 		reqLevel = compileLevel(hr.Headers.Request, fielderr.Join(path, "headers.request"), true, errs)
 		respLevel = compileLevel(hr.Headers.Response, fielderr.Join(path, "headers.response"), false, errs)
+		for _, rd := range hr.Route {
+			if grpcOnly(reg.Lookup(strings.ToLower(rd.Destination.Host))) {
+				checkGRPC(hr.Headers.Request, fielderr.Join(path, "headers.request"), errs)
+				break
+			}
+		}
 	}
 	if hr.Rewrite != nil {
 		r.rewrite = compileRewrite(hr.Rewrite, fielderr.Join(path, "rewrite"), errs)
@@ -343,6 +349,9 @@ func compileDestinations(r *Route, hr *HTTPRoute, reg *subset.Registry, reqLevel
 		if rd.Headers != nil {
 			dReq = compileLevel(rd.Headers.Request, fielderr.Join(dp, "headers.request"), true, errs)
 			dResp = compileLevel(rd.Headers.Response, fielderr.Join(dp, "headers.response"), false, errs)
+			if grpcOnly(reg.Lookup(strings.ToLower(rd.Destination.Host))) {
+				checkGRPC(rd.Headers.Request, fielderr.Join(dp, "headers.request"), errs)
+			}
 		}
 		if single {
 			// One destination: its operations are appended to the route

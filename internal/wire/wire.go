@@ -109,6 +109,27 @@ func CookieAttributeValue(v string) error {
 	return nil
 }
 
+// GRPCMetadata checks that a header sent on a gRPC call can be carried as
+// its metadata by grpc-go, which otherwise fails the call with INTERNAL:
+// a key of 0-9, a-z, "-", "_" and "." (key is lower-case already), and,
+// unless the key ends in "-bin", a value of printable ASCII.
+func GRPCMetadata(key, value string) error {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("gRPC metadata keys hold only 0-9, a-z, \"-\", \"_\" and \".\", and %s holds %s", fielderr.Quote(key), char(c))
+		}
+	}
+	if strings.HasSuffix(key, "-bin") {
+		return nil
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 || c > 0x7e {
+			return fmt.Errorf("gRPC metadata values hold only printable ASCII (or use a key ending in -bin), and %s holds %s at byte %d", fielderr.Quote(value), char(c), i)
+		}
+	}
+	return nil
+}
+
 func controlError(v string) error {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < 0x20 || c == 0x7f {

@@ -37,3 +37,16 @@ func TestMessagesNameTheByte(t *testing.T) {
 	assert.EqualError(t, Token("é"), "\"é\" holds the non-ASCII byte 0xc3 at byte 0; use letters, digits and !#$%&'*+-.^_`|~ only")
 	assert.EqualError(t, Authority("a/b"), `"a/b" holds '/' at byte 1, which a host name cannot hold`)
 }
+
+func TestGRPCMetadataIsGRPCGos(t *testing.T) {
+	// grpc-go's rule (internal/metadata.ValidatePair): keys of
+	// [0-9a-z-_.], values of printable ASCII unless the key ends in -bin.
+	for b := range 256 {
+		c := byte(b)
+		keyOK := 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+		assert.Equal(t, keyOK, GRPCMetadata("x"+string([]byte{c}), "v") == nil, "key byte %#x", b)
+		assert.Equal(t, c >= 0x20 && c <= 0x7e, GRPCMetadata("x", "a"+string([]byte{c})) == nil, "value byte %#x", b)
+		assert.NoError(t, GRPCMetadata("x-bin", string([]byte{c})), "binary value byte %#x", b)
+	}
+	assert.EqualError(t, GRPCMetadata("x-user", "café"), `gRPC metadata values hold only printable ASCII (or use a key ending in -bin), and "café" holds the non-ASCII byte 0xc3 at byte 3`)
+}
