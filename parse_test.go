@@ -294,6 +294,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(requestRouting))
 	f.Add([]byte(vs("  - {match: [{uri: {regex: 'a+'}}], route: [{destination: {host: reviews}, weight: 3}]}")))
 	f.Add([]byte(`{"kind":"List","items":[1]}`))
+	f.Add([]byte(vs("  - &r {name: a, route: [{destination: {host: reviews}}]}\n  - {<<: [*r, {timeout: 1s}], name: b}")))
+	f.Add([]byte("kind: List\nitems:\n- &i {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: {hosts: [a], ports: [{number: 80}]}}\n- *i\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := switchyard.Parse(data)
 		if err != nil {
