@@ -292,3 +292,19 @@ func TestItemsWithOnlyCountedErrorsAreCheap(t *testing.T) {
 	assert.LessOrEqual(t, bytes, uint64(12<<20))
 	assert.LessOrEqual(t, objects, uint64(100_000))
 }
+
+func TestParseFollowsAliasesAtTheTop(t *testing.T) {
+	// A List item, a kind and a spec may be aliases, as in any YAML; an
+	// aliased item was "expected a resource …, got vs".
+	cfg, err := switchyard.Parse([]byte(`apiVersion: v1
+kind: List
+items:
+- &se {apiVersion: &v networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: &spec {hosts: [a], ports: [{number: 80}], resolution: DNS}}
+- {apiVersion: *v, kind: ServiceEntry, metadata: {name: b}, spec: *spec}
+- *se
+`))
+	require.NoError(t, err)
+	require.Len(t, cfg.ServiceEntries, 3)
+	assert.Equal(t, []string{"a", "b", "a"}, []string{cfg.ServiceEntries[0].Name, cfg.ServiceEntries[1].Name, cfg.ServiceEntries[2].Name})
+	assert.Equal(t, []string{"a"}, cfg.ServiceEntries[2].Hosts)
+}
