@@ -61,9 +61,14 @@ func (b *budget) describe() bool {
 // value of the wrong type or a duplicate key is an error naming the field
 // path and line.
 type decoder struct {
-	b    *budget
-	errs *fielderr.List
+	b      *budget
+	errs   *fielderr.List
+	merges int // merge keys being expanded, one inside another
 }
+
+// maxMergeDepth bounds how deeply merge keys may nest (a mapping merging
+// one that merges another, …), as the recursion that expands them.
+const maxMergeDepth = 100
 
 // fieldPath is a field path that is formatted only when an error needs it:
 // each element points to its parent and lives on the decoder's stack.
@@ -318,6 +323,14 @@ func (d *decoder) entries(n *yaml.Node, path *fieldPath, noun string, f func(key
 	if merge == nil || d.b.over {
 		return
 	}
+	if d.merges >= maxMergeDepth {
+		d.fail(merge, path, func() string {
+			return fmt.Sprintf("merge keys (<<) nest more than %d deep; simplify the document", maxMergeDepth)
+		})
+		return
+	}
+	d.merges++
+	defer func() { d.merges-- }()
 	// The keys n sets itself win over merged ones.
 	taken := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {

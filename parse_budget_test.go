@@ -178,6 +178,18 @@ spec:
 	_, err = switchyard.Parse([]byte(vs("  - {<<: [mesh], route: [{destination: {host: reviews}}]}")))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `spec.http[0]: a merge key (<<) takes a mapping or a list of mappings, got the string "mesh"`)
+
+	// Merges nest as deep as the recursion that expands them may go: a
+	// chain of 1,000, anchored where it is not decoded, then used once.
+	var b strings.Builder
+	b.WriteString("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: x\n  managedFields:\n  - &a0 {name: a}\n")
+	for i := 1; i < 1000; i++ {
+		fmt.Fprintf(&b, "  - &a%d {<<: *a%d}\n", i, i-1)
+	}
+	b.WriteString("spec: {hosts: [r], http: [*a999]}\n")
+	_, err = switchyard.Parse([]byte(b.String()))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `spec.http[0]: merge keys (<<) nest more than 100 deep; simplify the document`)
 }
 
 func TestParseBudgetCoversMergeKeys(t *testing.T) {

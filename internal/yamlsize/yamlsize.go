@@ -20,33 +20,51 @@ const (
 func Limit(n int) int { return Base + PerByte*n }
 
 // Expanded returns how many nodes n stands for with its aliases expanded,
-// without expanding them: in time linear in the nodes of the document. It
-// stops counting past limit, returning limit+1.
+// without expanding them: in time linear in the nodes of the document, and
+// without recursion, however deep aliases nest. It stops counting past
+// limit, returning limit+1.
 func Expanded(n *yaml.Node, limit int) int {
-	memo := map[*yaml.Node]int{}
-	var size func(n *yaml.Node) int
-	size = func(n *yaml.Node) int {
-		if n == nil {
-			return 0
-		}
-		if n.Kind == yaml.AliasNode {
-			if n.Alias == nil {
-				return 1
+	if n = target(n); n == nil {
+		return 0
+	}
+	const inProgress = -1
+	memo := map[*yaml.Node]int{n: inProgress}
+	type frame struct {
+		n    *yaml.Node
+		next int // index of the next child to count
+		size int
+	}
+	stack := []frame{{n: n, size: 1}}
+	for {
+		top := &stack[len(stack)-1]
+		if top.next < len(top.n.Content) && top.size <= limit {
+			c := target(top.n.Content[top.next])
+			top.next++
+			switch s, ok := memo[c]; {
+			case c == nil:
+			case s == inProgress:
+				top.size = limit + 1 // a cycle, which parsed YAML never has
+			case ok:
+				top.size += s
+			default:
+				memo[c] = inProgress
+				stack = append(stack, frame{n: c, size: 1})
 			}
-			n = n.Alias
+			continue
 		}
-		if s, ok := memo[n]; ok {
+		s := min(top.size, limit+1)
+		memo[top.n] = s
+		if stack = stack[:len(stack)-1]; len(stack) == 0 {
 			return s
 		}
-		s := 1
-		for _, c := range n.Content {
-			if s += size(c); s > limit {
-				s = limit + 1
-				break
-			}
-		}
-		memo[n] = s
-		return s
+		stack[len(stack)-1].size += s
 	}
-	return size(n)
+}
+
+// target follows an alias to the node it names.
+func target(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package yamlsize
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -28,4 +29,16 @@ func TestExpandedCountsAliasesWithoutExpandingThem(t *testing.T) {
 	}
 	assert.Equal(t, 1001, Expanded(parse(b.String()), 1000))
 	assert.Equal(t, Base+PerByte*10, Limit(10))
+
+	// Aliases nested 20,000 deep are counted without recursion.
+	b.Reset()
+	b.WriteString("- &a0 [x]\n")
+	for i := 1; i < 20_000; i++ {
+		fmt.Fprintf(&b, "- &a%d [*a%d]\n", i, i-1)
+	}
+	fmt.Fprintf(&b, "- *a%d\n", 20_000-1)
+	// The document and its sequence, then a_i, of i+2 nodes, for each i,
+	// and a_19999 again.
+	const n = 20_000
+	assert.Equal(t, 2+n*(n-1)/2+2*n+(n+1), Expanded(parse(b.String()), 1<<40))
 }
