@@ -70,8 +70,8 @@ type decoder struct {
 // one that merges another, …), as the recursion that expands them.
 const maxMergeDepth = 100
 
-// fieldPath is a field path that is formatted only when an error needs it:
-// each element points to its parent and lives on the decoder's stack.
+// fieldPath is a field path built as decoding descends and formatted only
+// when an error needs it: each element points to its parent.
 type fieldPath struct {
 	parent *fieldPath
 	name   string // a field name, or a map key when isKey
@@ -128,11 +128,9 @@ func (d *decoder) spend(node *yaml.Node, path *fieldPath, n int) bool {
 		return false
 	}
 	if d.b.used += n; d.b.used > d.b.limit {
+		// Reported whatever the errors before it: decoding stops here.
 		d.b.over = true
-		limit := d.b.limit
-		d.fail(node, path, func() string {
-			return fmt.Sprintf("the input expands to more than %d values (through YAML aliases or merge keys?); split or simplify it", limit)
-		})
+		d.errs.Keep(path.String(), "the input expands to more than %d values (through YAML aliases or merge keys?); split or simplify it (line %d)", d.b.limit, node.Line)
 		return false
 	}
 	return true

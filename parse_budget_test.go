@@ -320,3 +320,19 @@ items:
 	assert.Equal(t, []string{"a", "b", "a"}, []string{cfg.ServiceEntries[0].Name, cfg.ServiceEntries[1].Name, cfg.ServiceEntries[2].Name})
 	assert.Equal(t, []string{"a"}, cfg.ServiceEntries[2].Hosts)
 }
+
+func TestBudgetErrorIsReportedAfterAHundredOthers(t *testing.T) {
+	// 200 errors through aliases, then an expansion past the budget: the
+	// error that says decoding stopped is shown, not counted among the
+	// rest.
+	doc := "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec:\n  hosts: [r]\n  http:\n" +
+		"  - {match: [&m {k1: 1, k2: 1}" + strings.Repeat(", *m", 99) + "]}\n" +
+		"  - {match: [{gateways: &g [mesh" + strings.Repeat(", mesh", 999) + "]}" + strings.Repeat(", {gateways: *g}", 99) + "]}\n"
+	_, err := switchyard.Parse([]byte(doc))
+	require.Error(t, err)
+	errs := fielderr.Flatten(err)
+	require.Len(t, errs, fielderr.MaxReported+2)
+	assert.Contains(t, errs[fielderr.MaxReported].Error(), `document 1 (VirtualService "x"): spec.http[1].match[`)
+	assert.Contains(t, errs[fielderr.MaxReported].Error(), `: the input expands to more than`)
+	assert.Contains(t, errs[fielderr.MaxReported+1].Error(), "more errors")
+}

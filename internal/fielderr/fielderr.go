@@ -25,6 +25,8 @@ type Error struct {
 	// stands for ("and N more errors"), so that merging capped lists
 	// keeps the count exact.
 	omitted int
+	// always keeps the error in a full list: see List.Keep.
+	always bool
 }
 
 // Error formats the problem as "resource: path: message".
@@ -49,8 +51,8 @@ type List struct {
 	omitted int // errors counted but not kept
 }
 
-// MaxReported bounds how many errors a List keeps and Err reports; the
-// rest are counted.
+// MaxReported bounds how many errors a List keeps and Err reports (besides
+// those recorded with Keep); the rest are counted.
 const MaxReported = 100
 
 // Full reports whether the list keeps no more errors: an error added now
@@ -65,6 +67,13 @@ func (l *List) Add(path, format string, args ...any) {
 		return
 	}
 	l.errs = append(l.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Keep records a problem at path that is described even when the list is
+// full, and stays so in every list it is merged into: for the one error
+// that says why the others may be incomplete.
+func (l *List) Keep(path, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...), always: true})
 }
 
 // Omit counts n problems that are not described.
@@ -84,7 +93,7 @@ func (l *List) Merge(prefix string, err error) {
 		switch {
 		case isField && fe.omitted > 0:
 			l.omitted += fe.omitted
-		case l.Full():
+		case l.Full() && !(isField && fe.always):
 			l.omitted++
 		case isField:
 			c := *fe
@@ -99,7 +108,7 @@ func (l *List) Merge(prefix string, err error) {
 // AddList records every error of o, kept or counted.
 func (l *List) AddList(o *List) {
 	for _, e := range o.errs {
-		if l.Full() {
+		if l.Full() && !e.always {
 			l.omitted++
 			continue
 		}

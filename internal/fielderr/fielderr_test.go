@@ -78,3 +78,25 @@ func TestQuoteCutsLongValues(t *testing.T) {
 	assert.Equal(t, `"`+strings.Repeat("x", 63)+`"… (67 bytes)`, Quote(strings.Repeat("x", 63)+"éé"), "cut on a rune boundary")
 	assert.Equal(t, `h["`+strings.Repeat("k", 64)+`"… (100 bytes)]`, Key("h", strings.Repeat("k", 100)))
 }
+
+func TestKeptErrorsSurviveFullLists(t *testing.T) {
+	var inner List
+	for range MaxReported {
+		inner.Add("f", "problem")
+	}
+	inner.Keep("g", "decoding stopped")
+	var outer List
+	for range MaxReported {
+		outer.Add("h", "earlier")
+	}
+	outer.AddList(&inner)
+	errs := Flatten(outer.Err())
+	require.Len(t, errs, MaxReported+2)
+	assert.Equal(t, "g: decoding stopped", errs[MaxReported].Error())
+	assert.Equal(t, "and 100 more errors", errs[MaxReported+1].Error())
+
+	var merged List
+	merged.Merge("p", outer.Err())
+	assert.Equal(t, 201, merged.Len())
+	assert.Equal(t, "p.g: decoding stopped", Flatten(merged.Err())[MaxReported].Error())
+}
