@@ -12,9 +12,10 @@ import (
 )
 
 // ServiceEntry returns a ServiceEntry for host with one HTTP port whose
-// endpoints are the backends (nil ones skipped), with their labels. Resolution is STATIC when
-// every backend address is an IP, DNS otherwise. A backend listening on
-// another port than port is reached through the endpoint's named port.
+// endpoints are the backends (nil ones skipped), with their labels.
+// Resolution is STATIC when every backend address is an IP, DNS otherwise.
+// A backend listening on another port than port is reached through the
+// endpoint's named port.
 func ServiceEntry(host string, port uint32, backends ...*Backend) subset.ServiceEntry {
 	se := subset.ServiceEntry{
 		Name:       host,
