@@ -6,19 +6,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/outlier"
 )
 
 // TestNewDetectorTakesDefaults builds a detector with no configuration,
-// options or clock, and endpoints it cannot track among them: a nil cfg
-// panicked.
+// options or clock: a nil cfg panicked.
 func TestNewDetectorTakesDefaults(t *testing.T) {
 	eps := endpoints(2)
-	d := outlier.NewDetector(nil, append(eps, nil, &balancer.Endpoint{Address: "10.0.0.9:80"}), outlier.DetectorOptions{})
+	d := outlier.NewDetector(nil, eps, outlier.DetectorOptions{})
 	d.Start()
 	defer d.Stop()
-	assert.Equal(t, eps, d.Available(), "the endpoints without State are left out")
+	assert.Equal(t, eps, d.Available())
 	for range outlier.DefaultConsecutive5xx {
 		d.Record(eps[0], outlier.Outcome{Status: http.StatusServiceUnavailable})
 	}

@@ -135,7 +135,6 @@ type DetectorOptions struct {
 
 // NewDetector returns a detector for the endpoints of a cluster under cfg
 // (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
-// Endpoints without State, which cannot be tracked, are left out.
 func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent, hosts: map[*balancer.State]*host{}}
 	if d.clock == nil {
@@ -148,9 +147,6 @@ func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions)
 		o.Previous.mu.Unlock()
 	}
 	for _, ep := range endpoints {
-		if ep == nil || ep.State == nil {
-			continue
-		}
 		h := prev[ep.State]
 		if h == nil {
 			h = &host{}
