@@ -5,30 +5,93 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/yamlsize"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
+
+// budget bounds the work of parsing one input — a Parse call, or all the
+// files of a ParseFiles call — whatever the input holds: YAML aliases and
+// merge keys expand a few bytes into many values, and each value, error
+// and suggestion costs work. Every document, List item and file of the
+// input draws on the same budget.
+type budget struct {
+	limit int  // steps the input may take
+	used  int  // steps taken: values, map entries, scanned bytes
+	over  bool // the limit was reached; decoding has stopped
+	errs  int  // errors found, described or only counted
+	cells int  // edit-distance cells computed for suggestions
+}
+
+// The budget of an input is yamlsize.Limit of its size: an input without
+// aliases takes at most about one step per byte, so it always fits, while
+// aliases may expand it a few times over and no more.
+const (
+	// bytesPerStep is how many bytes of a long scalar that is parsed
+	// (a number, a duration, base64) count as one step.
+	bytesPerStep = 32
+	// maxSuggestLen is the longest misspelt name given a suggestion:
+	// longer ones are not near any field name.
+	maxSuggestLen = 64
+)
+
+// grow extends the budget for n more bytes of input.
+func (b *budget) grow(n int) { b.limit += yamlsize.Limit(n) - yamlsize.Base }
+
+func newBudget(size int) *budget { return &budget{limit: yamlsize.Limit(size)} }
+
+// describe counts an error and reports whether it is one of the first
+// fielderr.MaxReported of the input, which are described; the rest are
+// only counted, so that a flood of errors costs no formatting.
+func (b *budget) describe() bool {
+	b.errs++
+	return b.errs <= fielderr.MaxReported
+}
 
 // decoder fills Go values from YAML nodes strictly: an unknown field, a
 // value of the wrong type or a duplicate key is an error naming the field
 // path and line.
 type decoder struct {
+	b      *budget
 	errs   *fielderr.List
-	visits int // nodes decoded so far, aliases counted each time
-	over   bool
+	merges int // merge keys being expanded, one inside another
 }
 
-// maxVisits bounds the nodes one document may expand to, so that YAML
-// aliases cannot make decoding exponential ("billion laughs").
-const maxVisits = 1 << 20
+// maxMergeDepth bounds how deeply merge keys may nest (a mapping merging
+// one that merges another, …), as the recursion that expands them.
+const maxMergeDepth = 100
+
+// fieldPath is a field path built as decoding descends and formatted only
+// when an error needs it: each element points to its parent.
+type fieldPath struct {
+	parent *fieldPath
+	name   string // a field name, or a map key when isKey
+	index  int    // a list index when name is "" and !isKey
+	isKey  bool
+}
+
+func (p *fieldPath) String() string {
+	if p == nil {
+		return ""
+	}
+	parent := p.parent.String()
+	switch {
+	case p.isKey:
+		return fielderr.Key(parent, p.name)
+	case p.name == "":
+		return fielderr.Index(parent, p.index)
+	}
+	return fielderr.Join(parent, p.name)
+}
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
@@ -58,17 +121,39 @@ var unsupportedFields = map[reflect.Type]map[string]string{
 	},
 }
 
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	if d.visits++; d.visits > maxVisits {
-		if !d.over {
-			d.over = true
-			d.add(n, path, "the document expands to more than %d values (through YAML aliases?); split or simplify it", maxVisits)
-		}
+// spend takes n steps from the budget. Once the budget is spent it reports
+// that once, at node at path, and returns false from then on.
+func (d *decoder) spend(node *yaml.Node, path *fieldPath, n int) bool {
+	if d.b.over {
+		return false
+	}
+	if d.b.used += n; d.b.used > d.b.limit {
+		// Reported whatever the errors before it: decoding stops here.
+		d.b.over = true
+		d.errs.Keep(path.String(), "the input expands to more than %d values (through YAML aliases or merge keys?); split or simplify it (line %d)", d.b.limit, node.Line)
+		return false
+	}
+	return true
+}
+
+// spendBytes takes the steps of scanning a scalar of n bytes.
+func (d *decoder) spendBytes(node *yaml.Node, path *fieldPath, n int) bool {
+	return d.spend(node, path, n/bytesPerStep)
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *fieldPath) {
+	if !d.spend(n, path, 1) {
 		return
 	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n = resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // null leaves the zero value
 	}
@@ -87,12 +172,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
 		s, ok := d.scalar(n, "!!str", "a base64 string", path)
-		if !ok {
+		if !ok || !d.spendBytes(n, path, len(s)) {
 			return
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			d.add(n, path, "invalid base64: %v", err)
+			d.fail(n, path, func() string { return fmt.Sprintf("invalid base64: %v", err) })
 			return
 		}
 		v.SetBytes(b)
@@ -103,21 +188,24 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.object(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.add(n, path, "expected a list, got %s", describe(n))
+			d.fail(n, path, func() string { return "expected a list, got " + describe(n) })
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			d.decode(item, s.Index(i), fielderr.Index(path, i))
+			if d.b.over {
+				return
+			}
+			d.decode(item, s.Index(i), &fieldPath{parent: path, index: i})
 		}
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.add(n, path, "expected a map, got %s", describe(n))
+			d.fail(n, path, func() string { return "expected a map, got " + describe(n) })
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
-		d.entries(n, path, "key", fielderr.Key, func(key string, _, val *yaml.Node, kp string) {
+		d.entries(n, path, "key", func(key string, _, val *yaml.Node, kp *fieldPath) {
 			e := reflect.New(t.Elem()).Elem()
 			d.decode(val, e, kp)
 			m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
@@ -133,19 +221,23 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.SetBool(b)
 		}
 	case reflect.Int32, reflect.Int64, reflect.Int:
-		if s, ok := d.scalar(n, "!!int", "an integer", path); ok {
+		if s, ok := d.scalar(n, "!!int", "an integer", path); ok && d.spendBytes(n, path, len(s)) {
 			i, err := strconv.ParseInt(s, 0, t.Bits())
 			if err != nil {
-				d.add(n, path, "%s is out of range for a %d-bit integer", s, t.Bits())
+				d.fail(n, path, func() string {
+					return fmt.Sprintf("%s is out of range for a %d-bit integer", clip(s), t.Bits())
+				})
 				return
 			}
 			v.SetInt(i)
 		}
 	case reflect.Uint32, reflect.Uint64:
-		if s, ok := d.scalar(n, "!!int", "a non-negative integer", path); ok {
+		if s, ok := d.scalar(n, "!!int", "a non-negative integer", path); ok && d.spendBytes(n, path, len(s)) {
 			i, err := strconv.ParseUint(s, 0, t.Bits())
 			if err != nil {
-				d.add(n, path, "%s is not a non-negative %d-bit integer", s, t.Bits())
+				d.fail(n, path, func() string {
+					return fmt.Sprintf("%s is not a non-negative %d-bit integer", clip(s), t.Bits())
+				})
 				return
 			}
 			v.SetUint(i)
@@ -154,91 +246,186 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
 			n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: n.Value, Line: n.Line}
 		}
-		if s, ok := d.scalar(n, "!!float", "a number", path); ok {
+		if s, ok := d.scalar(n, "!!float", "a number", path); ok && d.spendBytes(n, path, len(s)) {
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				d.add(n, path, "%s is not a finite number", s)
+				d.fail(n, path, func() string { return clip(s) + " is not a finite number" })
 				return
 			}
 			v.SetFloat(f)
 		}
 	default:
-		d.add(n, path, "cannot decode into %s", t)
+		d.fail(n, path, func() string { return fmt.Sprintf("cannot decode into %s", t) })
 	}
 }
 
 // object decodes a mapping into a struct by the fields' json names.
-func (d *decoder) object(n *yaml.Node, v reflect.Value, path string) {
+func (d *decoder) object(n *yaml.Node, v reflect.Value, path *fieldPath) {
 	if n.Kind != yaml.MappingNode {
-		d.add(n, path, "expected an object, got %s", describe(n))
+		d.fail(n, path, func() string { return "expected an object, got " + describe(n) })
 		return
 	}
-	fields := jsonFields(v.Type())
-	d.entries(n, path, "field", fielderr.Join, func(key string, k, val *yaml.Node, fp string) {
-		idx, ok := fields[key]
-		switch {
-		case ok:
+	info := structInfoOf(v.Type())
+	d.entries(n, path, "field", func(key string, k, val *yaml.Node, fp *fieldPath) {
+		if idx, ok := info.fields[key]; ok {
 			d.decode(val, v.Field(idx), fp)
-		case unsupportedFields[v.Type()][key] != "":
-			d.add(k, fp, "not supported: %s", unsupportedFields[v.Type()][key])
-		default:
-			d.add(k, fp, "unknown field%s", suggest(key, fields))
+			return
 		}
+		if why := unsupportedFields[v.Type()][key]; why != "" {
+			d.fail(k, fp, func() string { return "not supported: " + why })
+			return
+		}
+		d.fail(k, fp, func() string { return "unknown field" + d.suggest(key, info.names) })
 	})
 }
 
-// entries calls f for each key of the mapping n with the key's path (made
-// by keyPath), reporting keys that are not scalars and keys given twice.
-func (d *decoder) entries(n *yaml.Node, path, noun string, keyPath func(string, string) string, f func(key string, k, val *yaml.Node, kp string)) {
-	seen := map[string]bool{}
+// maxLinearKeys is the size up to which a mapping's keys are checked for
+// duplicates by scanning, without a map.
+const maxLinearKeys = 8
+
+// entries calls f for each key of the mapping n with the key's path,
+// reporting keys that are not scalars and keys given twice. A YAML merge
+// key ("<<") adds the entries of the mapping, or list of mappings, it
+// names for keys n does not set itself, earlier mappings first, as YAML
+// 1.1 and Kubernetes read them. Each entry is a step of the budget.
+func (d *decoder) entries(n *yaml.Node, path *fieldPath, noun string, f func(key string, k, val *yaml.Node, kp *fieldPath)) {
+	var merge *yaml.Node
+	var seen map[string]bool
+	if len(n.Content)/2 > maxLinearKeys {
+		seen = make(map[string]bool, len(n.Content)/2)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+		k, val := resolve(n.Content[i]), n.Content[i+1]
+		if !d.spend(k, path, 1) {
+			return
+		}
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			if merge != nil {
+				d.fail(k, path, func() string { return "duplicate merge key (<<); list the mappings to merge in one" })
+				continue
+			}
+			merge = val
+			continue
+		}
 		key, ok := d.scalar(k, "", "a "+noun+" name", path)
 		if !ok {
 			continue
 		}
-		kp := keyPath(path, key)
-		if seen[key] {
-			d.add(k, kp, "duplicate %s", noun)
+		kp := &fieldPath{parent: path, name: key, isKey: noun == "key"}
+		if d.duplicate(n, i, key, seen) {
+			d.fail(k, kp, func() string { return "duplicate " + noun })
 			continue
 		}
-		seen[key] = true
 		f(key, k, val, kp)
+	}
+	if merge == nil || d.b.over {
+		return
+	}
+	if d.merges >= maxMergeDepth {
+		d.fail(merge, path, func() string {
+			return fmt.Sprintf("merge keys (<<) nest more than %d deep; simplify the document", maxMergeDepth)
+		})
+		return
+	}
+	d.merges++
+	defer func() { d.merges-- }()
+	// The keys n sets itself win over merged ones.
+	taken := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
+			taken[k.Value] = true
+		}
+	}
+	add := func(key string, k, val *yaml.Node, kp *fieldPath) {
+		if !taken[key] {
+			taken[key] = true
+			f(key, k, val, kp)
+		}
+	}
+	m := resolve(merge)
+	mappings := []*yaml.Node{merge}
+	if m.Kind == yaml.SequenceNode {
+		mappings = m.Content
+	}
+	for _, mn := range mappings {
+		if d.b.over {
+			return
+		}
+		if r := resolve(mn); r.Kind != yaml.MappingNode {
+			d.fail(r, path, func() string { return "a merge key (<<) takes a mapping or a list of mappings, got " + describe(r) })
+			continue
+		}
+		d.entries(resolve(mn), path, noun, add)
 	}
 }
 
-func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
+// duplicate reports whether key, at index i of mapping n, was given
+// earlier in n: seen records the keys of a large mapping; a small one is
+// scanned.
+func (d *decoder) duplicate(n *yaml.Node, i int, key string, seen map[string]bool) bool {
+	if seen != nil {
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+		return false
+	}
+	for j := 0; j < i; j += 2 {
+		if k := resolve(n.Content[j]); k.Kind == yaml.ScalarNode && k.Tag != "!!merge" && k.Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) duration(n *yaml.Node, v reflect.Value, path *fieldPath) {
 	s, ok := d.scalar(n, "!!str", `a duration such as "1.5s" or "100ms"`, path)
-	if !ok {
+	if !ok || !d.spendBytes(n, path, len(s)) {
 		return
 	}
 	dur, err := time.ParseDuration(s)
 	if err != nil {
-		d.add(n, path, "%q is not a duration; write it like \"1.5s\", \"100ms\" or \"5m\"", s)
+		d.fail(n, path, func() string {
+			return fielderr.Quote(s) + ` is not a duration; write it like "1.5s", "100ms" or "5m"`
+		})
 		return
 	}
 	if dur < 0 {
-		d.add(n, path, "%q: a duration must not be negative", s)
+		d.fail(n, path, func() string { return fielderr.Quote(s) + ": a duration must not be negative" })
 		return
 	}
 	v.SetInt(int64(dur))
 }
 
 // scalar returns n's value if n is a scalar with tag (any tag when empty).
-func (d *decoder) scalar(n *yaml.Node, tag, want, path string) (string, bool) {
+func (d *decoder) scalar(n *yaml.Node, tag, want string, path *fieldPath) (string, bool) {
+	n = resolve(n)
 	if n.Kind != yaml.ScalarNode || (tag != "" && n.Tag != tag) {
-		hint := ""
-		if tag == "!!str" && n.Kind == yaml.ScalarNode {
-			hint = fmt.Sprintf("; quote it: %q", n.Value)
-		}
-		d.add(n, path, "expected %s, got %s%s", want, describe(n), hint)
+		d.fail(n, path, func() string {
+			hint := ""
+			if tag == "!!str" && n.Kind == yaml.ScalarNode {
+				hint = "; quote it: " + fielderr.Quote(n.Value)
+			}
+			return "expected " + want + ", got " + describe(n) + hint
+		})
 		return "", false
 	}
 	return n.Value, true
 }
 
-func (d *decoder) add(n *yaml.Node, path, format string, args ...any) {
-	d.errs.Add(path, "%s (line %d)", fmt.Sprintf(format, args...), n.Line)
+// fail records an error at node n (nil: no line is given) and path. msg
+// is called only for the errors that are described (the first
+// fielderr.MaxReported of the input); the others are only counted.
+func (d *decoder) fail(n *yaml.Node, path *fieldPath, msg func() string) {
+	if !d.b.describe() {
+		d.errs.Omit(1)
+		return
+	}
+	if n == nil {
+		d.errs.Add(path.String(), "%s", msg())
+		return
+	}
+	d.errs.Add(path.String(), "%s (line %d)", msg(), n.Line)
 }
 
 func describe(n *yaml.Node) string {
@@ -247,45 +434,77 @@ func describe(n *yaml.Node) string {
 		return "an object"
 	case yaml.SequenceNode:
 		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
 	}
 	switch n.Tag {
 	case "!!str":
-		return fmt.Sprintf("the string %q", n.Value)
+		return "the string " + fielderr.Quote(n.Value)
 	case "!!int":
-		return "the integer " + n.Value
+		return "the integer " + clip(n.Value)
 	case "!!float":
-		return "the number " + n.Value
+		return "the number " + clip(n.Value)
 	case "!!bool":
 		return "the boolean " + n.Value
 	}
-	return n.Value
+	return clip(n.Value)
 }
 
-// jsonFields maps json names to field indexes; fields tagged "-" are not
-// decodable.
-func jsonFields(t reflect.Type) map[string]int {
-	out := map[string]int{}
+// clip returns s as it is when it is short (64 bytes at most), and quoted
+// and cut as by fielderr.Quote when it is longer.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return fielderr.Quote(s)
+}
+
+// structInfo is what decoding needs of a struct type, computed once.
+type structInfo struct {
+	fields map[string]int // json name → field index
+	names  []string       // json names, sorted
+}
+
+var structInfos sync.Map // reflect.Type → *structInfo
+
+func structInfoOf(t reflect.Type) *structInfo {
+	if i, ok := structInfos.Load(t); ok {
+		return i.(*structInfo)
+	}
+	info := &structInfo{fields: map[string]int{}}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "" || name == "-" || !f.IsExported() {
 			continue
 		}
-		out[name] = i
+		info.fields[name] = i
+		info.names = append(info.names, name)
 	}
-	return out
+	slices.Sort(info.names)
+	i, _ := structInfos.LoadOrStore(t, info)
+	return i.(*structInfo)
 }
 
-// suggest proposes the known field closest to a misspelt one.
-func suggest(key string, fields map[string]int) string {
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
+// jsonFields maps json names to field indexes; fields tagged "-" are not
+// decodable. The map is shared and must not be modified.
+func jsonFields(t reflect.Type) map[string]int { return structInfoOf(t).fields }
+
+// suggest proposes the name, of the sorted names, closest to a misspelt
+// one: within an edit distance of 2, case aside. It compares only names
+// whose length is near the key's, so its work is bounded whatever the key.
+func (d *decoder) suggest(key string, names []string) string {
+	if len(key) > maxSuggestLen {
+		return ""
 	}
-	sort.Strings(names)
+	lower := strings.ToLower(key)
 	best, bestDist := "", 3
 	for _, name := range names {
-		if dist := editDistance(strings.ToLower(key), strings.ToLower(name)); dist < bestDist {
+		if diff := len(name) - len(lower); diff >= bestDist || -diff >= bestDist {
+			continue // the distance is at least the difference in length
+		}
+		d.b.cells += len(lower) * len(name)
+		if dist := editDistance(lower, strings.ToLower(name)); dist < bestDist {
 			best, bestDist = name, dist
 		}
 	}

@@ -14,13 +14,16 @@ type Middleware func(next http.RoundTripper) http.RoundTripper
 
 // Chain wraps next in mws, the first listed outermost: Chain(t, a, b) sends a
 // request through a, then b, then t. A nil next means
-// http.DefaultTransport. The chain is built once, here.
+// http.DefaultTransport; nil middlewares are skipped. The chain is built
+// once, here.
 func Chain(next http.RoundTripper, mws ...Middleware) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
 	for i := len(mws) - 1; i >= 0; i-- {
-		next = mws[i](next)
+		if mws[i] != nil {
+			next = mws[i](next)
+		}
 	}
 	return next
 }

@@ -34,46 +34,55 @@ var apiVersions = map[string]bool{
 // networking.istio.io/v1, v1beta1 or v1alpha3, or a Kubernetes List of them.
 // It is strict: an unknown or misspelt field, an unknown kind or a value of
 // the wrong type is an error that names the document, the resource and the
-// field path. All problems are reported, joined.
+// field path. All problems are reported, joined: the first 100 described,
+// the rest counted. Its work is bounded by the size of data: YAML aliases
+// and merge keys may expand the input only a few times over.
 func Parse(data []byte) (Config, error) {
-	return parse("", data)
+	var errs fielderr.List
+	cfg := parse("", data, newBudget(len(data)), &errs)
+	return cfg, errs.Err()
 }
 
 // ParseFiles reads and parses each file with [Parse] and returns their
-// resources together. Errors name the file.
+// resources together. Errors name the file; the files share one bound on
+// work and on the errors described.
 func ParseFiles(paths ...string) (Config, error) {
 	var cfg Config
-	var errs []error
+	var readErrs []error
+	var errs fielderr.List
+	b := newBudget(0)
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			errs = append(errs, err)
+			readErrs = append(readErrs, err)
 			continue
 		}
-		c, err := parse(p, data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		b.grow(len(data))
+		before := errs.Len()
+		c := parse(p, data, b, &errs)
+		if errs.Len() == before {
+			cfg = cfg.Append(c)
 		}
-		cfg = cfg.Append(c)
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, errors.Join(append(readErrs, errs.Err())...)
 }
 
-func parse(file string, data []byte) (Config, error) {
+// parse decodes the documents of one file into a Config, recording
+// problems in errs and drawing on b.
+func parse(file string, data []byte, b *budget, errs *fielderr.List) Config {
 	var cfg Config
-	var errs fielderr.List
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for doc := 1; ; doc++ {
+	for doc := 1; !b.over; doc++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		where := docName(file, doc, "", "")
 		if err != nil {
-			errs.Add("", "%v", strings.TrimPrefix(err.Error(), "yaml: "))
-			errs.Locate(where)
+			var local fielderr.List
+			(&decoder{b: b, errs: &local}).fail(nil, nil, func() string { return strings.TrimPrefix(err.Error(), "yaml: ") })
+			local.Locate(docName(file, doc, -1, ""))
+			errs.AddList(&local)
 			break // the YAML stream cannot be resynchronised
 		}
 		if n.Kind != yaml.DocumentNode || len(n.Content) != 1 {
@@ -82,103 +91,148 @@ func parse(file string, data []byte) (Config, error) {
 		if r := n.Content[0]; r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
 			continue // an empty document, as a trailing "---" makes
 		}
-		parseResource(&cfg, n.Content[0], file, doc, "", &errs)
+		parseResource(&cfg, n.Content[0], file, doc, -1, b, errs)
 	}
-	return cfg, errs.Err()
+	return cfg
 }
 
-// parseResource decodes one resource (or a List of them) into cfg.
-func parseResource(cfg *Config, n *yaml.Node, file string, doc int, item string, errs *fielderr.List) {
+// topFields are the fields of a resource.
+var topFields = []string{"apiVersion", "kind", "metadata", "spec"}
+
+// The paths of a resource's own fields.
+var (
+	apiVersionPath = &fieldPath{name: "apiVersion"}
+	kindPath       = &fieldPath{name: "kind"}
+	metadataPath   = &fieldPath{name: "metadata"}
+	namePath       = &fieldPath{name: "metadata.name"}
+	specPath       = &fieldPath{name: "spec"}
+	itemsPath      = &fieldPath{name: "items"}
+)
+
+// resourceFields are the top-level fields of a resource.
+type resourceFields struct {
+	apiVersion, kind, metadata, spec, items *yaml.Node
+	unknown                                 []*yaml.Node // the keys of other fields but status
+}
+
+// parseResource decodes one resource (or a List of them) into cfg. item
+// is its index in a List, or -1.
+func parseResource(cfg *Config, n *yaml.Node, file string, doc, item int, b *budget, errs *fielderr.List) {
 	var local fielderr.List
-	d := &decoder{errs: &local}
-	where := docName(file, doc, item, "")
-	if n.Kind != yaml.MappingNode {
-		local.Add("", "expected a resource (an object with apiVersion, kind, metadata and spec), got %s (line %d)", describe(n), n.Line)
-		local.Locate(where)
-		errs.Merge("", local.Err())
+	d := &decoder{b: b, errs: &local}
+	label := ""
+	defer func() {
+		if local.Kept() > 0 {
+			local.Locate(docName(file, doc, item, label))
+		}
+		errs.AddList(&local)
+	}()
+	if !d.spend(n, nil, 1) {
 		return
 	}
-	fields := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		fields[n.Content[i].Value] = n.Content[i+1]
+	if n = resolve(n); n.Kind != yaml.MappingNode {
+		d.fail(n, nil, func() string {
+			return "expected a resource (an object with apiVersion, kind, metadata and spec), got " + describe(n)
+		})
+		return
 	}
-	kind := scalarValue(fields["kind"])
-	var meta objectMeta
-	if m := fields["metadata"]; m != nil {
-		d.decode(m, reflect.ValueOf(&meta).Elem(), "metadata")
+	var f resourceFields
+	d.entries(n, nil, "field", func(key string, k, val *yaml.Node, _ *fieldPath) {
+		switch key {
+		case "apiVersion":
+			f.apiVersion = val
+		case "kind":
+			f.kind = val
+		case "metadata":
+			f.metadata = val
+		case "spec":
+			f.spec = val
+		case "status":
+		case "items":
+			f.items = val
+			f.unknown = append(f.unknown, k) // unless the resource is a List
+		default:
+			f.unknown = append(f.unknown, k)
+		}
+	})
+	kind := scalarValue(f.kind)
+	var meta struct{ Name, Namespace string }
+	if f.metadata != nil {
+		m := new(objectMeta) // large: allocated only when there is one
+		d.decode(f.metadata, reflect.ValueOf(m).Elem(), metadataPath)
+		meta.Name, meta.Namespace = m.Name, m.Namespace
 	}
-	name := meta.Name
-	if meta.Namespace != "" {
-		name = meta.Namespace + "/" + meta.Name
-	}
-	label := kind
-	if meta.Name != "" {
-		label += fmt.Sprintf(" %q", name)
-	}
-	where = docName(file, doc, item, label)
 
 	if kind == "List" {
-		items := fields["items"]
-		if items == nil || items.Kind != yaml.SequenceNode {
-			local.Add("items", "a List needs a list of items")
+		label = "List"
+		if items := resolve(f.items); items == nil || items.Kind != yaml.SequenceNode {
+			d.fail(nil, itemsPath, func() string { return "a List needs a list of items" })
 		} else {
 			for i, it := range items.Content {
-				parseResource(cfg, it, file, doc, fmt.Sprintf("item %d", i), errs)
+				if b.over {
+					break
+				}
+				parseResource(cfg, it, file, doc, i, b, errs)
 			}
 		}
-		local.Locate(docName(file, doc, item, "List"))
-		errs.Merge("", local.Err())
 		return
 	}
-
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k := n.Content[i].Value; k {
-		case "apiVersion", "kind", "metadata", "spec", "status":
-		default:
-			local.Add(k, "unknown field%s (line %d)", suggest(k, map[string]int{"apiVersion": 0, "kind": 0, "metadata": 0, "spec": 0}), n.Content[i].Line)
+	label = clip(kind)
+	if meta.Name != "" {
+		name := meta.Name
+		if meta.Namespace != "" {
+			name = meta.Namespace + "/" + meta.Name
 		}
+		label += " " + fielderr.Quote(name)
 	}
-	if api := scalarValue(fields["apiVersion"]); !apiVersions[api] {
+
+	for _, k := range f.unknown {
+		d.fail(k, &fieldPath{name: k.Value}, func() string { return "unknown field" + d.suggest(k.Value, topFields) })
+	}
+	if api := scalarValue(f.apiVersion); !apiVersions[api] {
 		if api == "" {
-			local.Add("apiVersion", "required; use networking.istio.io/v1")
+			d.fail(nil, apiVersionPath, func() string { return "required; use networking.istio.io/v1" })
 		} else {
-			local.Add("apiVersion", "%q is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3", api)
+			d.fail(nil, apiVersionPath, func() string {
+				return fmt.Sprintf("%s is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3", fielderr.Quote(api))
+			})
 		}
 	}
 	if meta.Name == "" {
-		local.Add("metadata.name", "required")
+		d.fail(nil, namePath, func() string { return "required" })
 	}
-	spec := fields["spec"]
-	if spec == nil {
-		local.Add("spec", "required")
+	if f.spec == nil {
+		d.fail(nil, specPath, func() string { return "required" })
 	}
 	switch kind {
 	case "ServiceEntry":
-		se := decodeSpec[subset.ServiceEntry](d, spec)
+		se := decodeSpec[subset.ServiceEntry](d, f.spec)
 		se.Name, se.Namespace = meta.Name, meta.Namespace
 		cfg.ServiceEntries = append(cfg.ServiceEntries, se)
 	case "DestinationRule":
-		dr := decodeSpec[subset.DestinationRule](d, spec)
+		dr := decodeSpec[subset.DestinationRule](d, f.spec)
 		dr.Name, dr.Namespace = meta.Name, meta.Namespace
 		cfg.DestinationRules = append(cfg.DestinationRules, dr)
 	case "VirtualService":
-		vs := decodeSpec[route.VirtualService](d, spec)
+		vs := decodeSpec[route.VirtualService](d, f.spec)
 		vs.Name, vs.Namespace = meta.Name, meta.Namespace
 		cfg.VirtualServices = append(cfg.VirtualServices, vs)
 	case "":
-		local.Add("kind", "required; use ServiceEntry, DestinationRule or VirtualService")
+		d.fail(nil, kindPath, func() string {
+			return "required; use ServiceEntry, DestinationRule or VirtualService"
+		})
 	default:
-		local.Add("kind", "%q is not supported; use ServiceEntry, DestinationRule or VirtualService", kind)
+		d.fail(nil, kindPath, func() string {
+			return fmt.Sprintf("%s is not supported; use ServiceEntry, DestinationRule or VirtualService", fielderr.Quote(kind))
+		})
 	}
-	local.Locate(where)
-	errs.Merge("", local.Err())
 }
 
 // decodeSpec decodes a resource's spec, which may be absent.
 func decodeSpec[T any](d *decoder, spec *yaml.Node) T {
 	var v T
 	if spec != nil {
-		d.decode(spec, reflect.ValueOf(&v).Elem(), "spec")
+		d.decode(spec, reflect.ValueOf(&v).Elem(), specPath)
 	}
 	return v
 }
@@ -201,22 +255,23 @@ type objectMeta struct {
 }
 
 func scalarValue(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode {
+	if n = resolve(n); n == nil || n.Kind != yaml.ScalarNode {
 		return ""
 	}
 	return n.Value
 }
 
-func docName(file string, doc int, item, resource string) string {
+// docName names a document, an item of a List (item ≥ 0) and the resource
+// in it for errors.
+func docName(file string, doc, item int, resource string) string {
 	var b strings.Builder
 	if file != "" {
 		b.WriteString(file)
 		b.WriteString(": ")
 	}
 	fmt.Fprintf(&b, "document %d", doc)
-	if item != "" {
-		b.WriteString(" ")
-		b.WriteString(item)
+	if item >= 0 {
+		fmt.Fprintf(&b, " item %d", item)
 	}
 	if resource != "" {
 		b.WriteString(" (")

@@ -52,6 +52,9 @@ func NewRingHash(endpoints []*Endpoint, minRingSize uint64, r Rand) (HashPicker,
 	if minRingSize > MaximumRingSize {
 		return nil, errors.New("balancer: minimumRingSize is above Envoy's maximum ring size of 8388608")
 	}
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, err
+	}
 	p := &ringHash{eps: endpoints, r: randOrDefault(r)}
 	if len(endpoints) == 0 {
 		return p, nil
@@ -160,6 +163,9 @@ func NewMaglev(endpoints []*Endpoint, tableSize uint64, r Rand) (HashPicker, err
 	}
 	if tableSize >= MaglevTableSizeLimit || !isPrime(tableSize) {
 		return nil, errors.New("balancer: maglev tableSize must be a prime below 5000011")
+	}
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, err
 	}
 	p := &maglev{eps: endpoints, r: randOrDefault(r)}
 	if len(endpoints) == 0 {

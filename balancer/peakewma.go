@@ -92,6 +92,9 @@ func NewPeakEWMA(endpoints []*Endpoint, c PeakEWMA, r Rand) Picker {
 }
 
 func (p *peakEWMA) cost(e *Endpoint) float64 {
+	if e.State == nil {
+		return p.def // no State, which an Endpoint must have: never measured
+	}
 	lat := p.def
 	if b := e.State.ewma.bits.Load(); b != 0 {
 		lat = math.Float64frombits(b)

@@ -54,10 +54,8 @@ func New(policy Policy, endpoints []*Endpoint, r Rand) (Picker, error) {
 	if r == nil {
 		r = rng.Runtime{}
 	}
-	for i, e := range endpoints {
-		if e == nil || e.State == nil {
-			return nil, fmt.Errorf("balancer: endpoint %d has no State", i)
-		}
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, err
 	}
 	switch policy {
 	case LeastRequest:
@@ -69,6 +67,16 @@ func New(policy Policy, endpoints []*Endpoint, r Rand) (Picker, error) {
 	default:
 		return nil, fmt.Errorf("balancer: unknown policy %v", policy)
 	}
+}
+
+// checkEndpoints returns an error if an endpoint is nil or has no State.
+func checkEndpoints(endpoints []*Endpoint) error {
+	for i, e := range endpoints {
+		if e == nil || e.State == nil {
+			return fmt.Errorf("balancer: endpoint %d has no State", i)
+		}
+	}
+	return nil
 }
 
 func uniformWeights(eps []*Endpoint) bool {

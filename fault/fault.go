@@ -28,11 +28,21 @@ type optionFunc func(*Injector)
 
 func (f optionFunc) apply(i *Injector) { f(i) }
 
-// WithClock makes delays wait on c.
-func WithClock(c clock.Clock) Option { return optionFunc(func(i *Injector) { i.clock = c }) }
+// WithClock makes delays wait on c (nil: the real clock).
+func WithClock(c clock.Clock) Option {
+	if c == nil {
+		c = clock.Real{}
+	}
+	return optionFunc(func(i *Injector) { i.clock = c })
+}
 
-// WithRand makes the percentage draws come from r.
-func WithRand(r Rand) Option { return optionFunc(func(i *Injector) { i.rand = r }) }
+// WithRand makes the percentage draws come from r (nil: math/rand/v2).
+func WithRand(r Rand) Option {
+	if r == nil {
+		r = rng.Runtime{}
+	}
+	return optionFunc(func(i *Injector) { i.rand = r })
+}
 
 // Injector is a compiled fault. It is immutable and safe for concurrent use.
 type Injector struct {
@@ -69,7 +79,7 @@ func New(cfg *Config, opts ...Option) (*Injector, error) {
 		case a.GRPCStatus != "":
 			code, ok := ParseGRPCCode(a.GRPCStatus)
 			if !ok {
-				errs.Add("abort.grpcStatus", "unknown gRPC status %q; use a name such as UNAVAILABLE or a number 0-16", a.GRPCStatus)
+				errs.Add("abort.grpcStatus", "unknown gRPC status %s; use a name such as UNAVAILABLE or a number 0-16", fielderr.Quote(a.GRPCStatus))
 			}
 			inj.grpcStatus = code
 		case a.HTTPStatus < 200 || a.HTTPStatus > 599:

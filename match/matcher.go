@@ -113,7 +113,7 @@ func compileHeaders(hs map[string]*StringMatch, path string, errs *fielderr.List
 			errs.Add(path, "empty header name")
 			continue
 		case k != strings.ToLower(k):
-			errs.Add(kp, "header names must be lower-case; write %q", strings.ToLower(k))
+			errs.Add(kp, "header names must be lower-case; write %s", fielderr.Quote(strings.ToLower(k)))
 			continue
 		case strings.HasPrefix(k, "@request.auth.claims"):
 			errs.Add(kp, "JWT claim matches need Istio's RequestAuthentication and are not supported in-process")

@@ -28,15 +28,22 @@ const (
 	shapeContains // .*lit.*
 )
 
+// compileRegex compiles expr for full matches. The expression is checked
+// as written, as RE2 and Envoy check it, before it is anchored: only then
+// is ^(?:expr)$ the same expression, anchored. (Anchored first,
+// "secret)|(?:.*" would be accepted, as "^(?:secret)|(?:.*)$", and match
+// every value.)
 func compileRegex(expr string) (*regexMatcher, error) {
+	unanchored, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
 	re, err := regexp.Compile("^(?:" + expr + ")$")
 	if err != nil {
 		return nil, err
 	}
 	m := &regexMatcher{re: re}
-	if unanchored, err := regexp.Compile(expr); err == nil {
-		m.prefix, _ = unanchored.LiteralPrefix()
-	}
+	m.prefix, _ = unanchored.LiteralPrefix()
 	tree, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return m, nil

@@ -81,7 +81,7 @@ func compileString(m *StringMatch, path string, allowEmptyPrefix bool, errs *fie
 		}
 		c, err := compileRegex(re)
 		if err != nil {
-			errs.Add(fielderr.Join(path, "regex"), "invalid RE2 expression %q: %v", re, unwrapRegexErr(err))
+			errs.Add(fielderr.Join(path, "regex"), "invalid RE2 expression %s: %v", fielderr.Quote(re), regexErr(err))
 			return stringMatcher{kind: KindAny}
 		}
 		return stringMatcher{kind: KindRegex, value: re, re: c}
@@ -90,11 +90,12 @@ func compileString(m *StringMatch, path string, allowEmptyPrefix bool, errs *fie
 	}
 }
 
-// unwrapRegexErr strips the anchoring we added from regexp's message.
-func unwrapRegexErr(err error) string {
+// regexErr is regexp's message without its "error parsing regexp:"
+// prefix, the expression being named already.
+func regexErr(err error) string {
 	var se *syntax.Error
 	if errors.As(err, &se) {
-		return se.Code.String() + ": `" + strings.TrimSuffix(strings.TrimPrefix(se.Expr, "^(?:"), ")$") + "`"
+		return se.Code.String() + ": `" + se.Expr + "`"
 	}
 	return err.Error()
 }

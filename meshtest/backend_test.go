@@ -136,3 +136,10 @@ func TestClock(t *testing.T) {
 	a, b := meshtest.NewRand(1), meshtest.NewRand(1)
 	assert.Equal(t, a.Uint64(), b.Uint64())
 }
+
+func TestServiceEntrySkipsNilBackends(t *testing.T) {
+	n := meshtest.NewNetwork()
+	se := meshtest.ServiceEntry("svc", 80, nil, n.Add("10.0.0.1:80", "a", nil), nil)
+	require.Len(t, se.Endpoints, 1)
+	assert.Equal(t, "10.0.0.1", se.Endpoints[0].Address)
+}

@@ -12,9 +12,10 @@ import (
 )
 
 // ServiceEntry returns a ServiceEntry for host with one HTTP port whose
-// endpoints are the backends, with their labels. Resolution is STATIC when
-// every backend address is an IP, DNS otherwise. A backend listening on
-// another port than port is reached through the endpoint's named port.
+// endpoints are the backends (nil ones skipped), with their labels.
+// Resolution is STATIC when every backend address is an IP, DNS otherwise.
+// A backend listening on another port than port is reached through the
+// endpoint's named port.
 func ServiceEntry(host string, port uint32, backends ...*Backend) subset.ServiceEntry {
 	se := subset.ServiceEntry{
 		Name:       host,
@@ -23,6 +24,9 @@ func ServiceEntry(host string, port uint32, backends ...*Backend) subset.Service
 		Resolution: "STATIC",
 	}
 	for _, b := range backends {
+		if b == nil {
+			continue
+		}
 		h, p, err := net.SplitHostPort(b.Addr)
 		if err != nil {
 			h, p = b.Addr, strconv.Itoa(int(port))

@@ -49,6 +49,9 @@ type params struct {
 }
 
 func paramsOf(c *Config) params {
+	if c == nil {
+		c = &Config{}
+	}
 	p := params{c5xx: DefaultConsecutive5xx, interval: DefaultInterval, base: DefaultBaseEjectionTime, maxEjectPct: DefaultMaxEjectionPercent}
 	if c.Consecutive5xxErrors != nil {
 		p.c5xx = *c.Consecutive5xxErrors
@@ -157,8 +160,8 @@ type DetectorOptions struct {
 	Previous *Detector
 }
 
-// NewDetector returns a detector for the endpoints of a cluster under cfg.
-// Its interval sweep runs from Start to Stop.
+// NewDetector returns a detector for the endpoints of a cluster under cfg
+// (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
 func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent,
 		hosts: make(map[*balancer.State]*member, len(endpoints)), order: make([]*member, 0, len(endpoints))}

@@ -71,7 +71,7 @@ func (c *ConnectionPool) Validate() error {
 				errs.Add("http.useClientProtocol", "cannot be combined with h2UpgradePolicy UPGRADE")
 			}
 		default:
-			errs.Add("http.h2UpgradePolicy", "unknown policy %q; use DEFAULT, DO_NOT_UPGRADE or UPGRADE", h.H2UpgradePolicy)
+			errs.Add("http.h2UpgradePolicy", "unknown policy %s; use DEFAULT, DO_NOT_UPGRADE or UPGRADE", fielderr.Quote(h.H2UpgradePolicy))
 		}
 	}
 	return errs.Err()

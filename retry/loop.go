@@ -53,11 +53,23 @@ type optionFunc func(*env)
 
 func (f optionFunc) apply(e *env) { f(e) }
 
-// WithClock makes the policy time per-try timeouts and back-off with c.
-func WithClock(c clock.Clock) Option { return optionFunc(func(e *env) { e.clock = c }) }
+// WithClock makes the policy time per-try timeouts and back-off with c
+// (nil: the real clock).
+func WithClock(c clock.Clock) Option {
+	if c == nil {
+		c = clock.Real{}
+	}
+	return optionFunc(func(e *env) { e.clock = c })
+}
 
-// WithRand makes the policy draw back-off jitter from r.
-func WithRand(r Rand) Option { return optionFunc(func(e *env) { e.rand = r }) }
+// WithRand makes the policy draw back-off jitter from r (nil:
+// math/rand/v2).
+func WithRand(r Rand) Option {
+	if r == nil {
+		r = rng.Runtime{}
+	}
+	return optionFunc(func(e *env) { e.rand = r })
+}
 
 // WithBodyLimit sets how much of a request body without GetBody is buffered
 // so that it can be replayed; a larger body is sent once, without retries.

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/rng"
 )
 
 // Condition is one retry_on token.
@@ -84,15 +86,22 @@ type Policy struct {
 	env            env
 }
 
+// defaultEnv is a policy's dependencies unless options replace them: the
+// real clock, math/rand/v2 and the default body limit.
+func defaultEnv() env {
+	return env{clock: clock.Real{}, rand: rng.Runtime{}, bodyLimit: DefaultBodyLimit}
+}
+
 // Compile validates cfg and compiles it. A nil cfg is Istio's default
 // policy. Problems are reported with field paths relative to the retries
-// block.
+// block. The policy runs on the real clock and math/rand/v2, as New's
+// without options.
 func Compile(cfg *Config) (*Policy, error) {
 	if cfg == nil {
 		cfg = &Config{Attempts: DefaultAttempts, RetryOn: DefaultRetryOn}
 	}
 	var errs fielderr.List
-	p := &Policy{retries: int(cfg.Attempts), perTry: cfg.PerTryTimeout, backoff: cfg.Backoff, avoidPrevious: true}
+	p := &Policy{retries: int(cfg.Attempts), perTry: cfg.PerTryTimeout, backoff: cfg.Backoff, avoidPrevious: true, env: defaultEnv()}
 	if cfg.RetryIgnorePreviousHosts != nil {
 		p.avoidPrevious = *cfg.RetryIgnorePreviousHosts
 		p.avoidExplicit = true
@@ -133,7 +142,7 @@ func Compile(cfg *Config) (*Policy, error) {
 			p.on |= OnRetriableStatusCodes
 			continue
 		}
-		errs.Add("retryOn", "unknown condition %q; use Envoy's retry_on names (5xx, gateway-error, reset, connect-failure, retriable-4xx, …), gRPC names (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) or HTTP status codes", tok)
+		errs.Add("retryOn", "unknown condition %s; use Envoy's retry_on names (5xx, gateway-error, reset, connect-failure, retriable-4xx, …), gRPC names (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) or HTTP status codes", fielderr.Quote(tok))
 	}
 	slices.Sort(p.codes)
 	if err := errs.Err(); err != nil {

@@ -24,8 +24,13 @@ type optionFunc func(*Controller)
 func (f optionFunc) apply(c *Controller) { f(c) }
 
 // WithClock runs the controller's intervals on clk (the mesh's fake clock
-// in tests).
-func WithClock(clk switchyard.Clock) Option { return optionFunc(func(c *Controller) { c.clock = clk }) }
+// in tests; nil: the real clock).
+func WithClock(clk switchyard.Clock) Option {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return optionFunc(func(c *Controller) { c.clock = clk })
+}
 
 // OnEvent calls f with every event, without locks held.
 func OnEvent(f func(Event)) Option { return optionFunc(func(c *Controller) { c.onEvent = f }) }
@@ -71,6 +76,9 @@ type window struct {
 // New validates cfg against the mesh's configuration and returns a
 // controller, idle until Start.
 func New(m *switchyard.Mesh, cfg Config, opts ...Option) (*Controller, error) {
+	if m == nil {
+		return nil, errors.New("rollout: no mesh to drive")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,7 +87,9 @@ func New(m *switchyard.Mesh, cfg Config, opts ...Option) (*Controller, error) {
 	}
 	c := &Controller{mesh: m, modify: m.Modify, cfg: cfg, clock: clock.Real{}, phase: PhaseIdle}
 	for _, o := range opts {
-		o.apply(c)
+		if o != nil {
+			o.apply(c)
+		}
 	}
 	r, err := findRoute(m.Config(), cfg)
 	if err != nil {

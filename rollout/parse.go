@@ -3,12 +3,15 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/yamlsize"
 	"github.com/switchyard-go/switchyard/match"
 )
 
@@ -66,27 +69,40 @@ type document struct {
 }
 
 // Parse reads a rollout from YAML (see the document above). Unknown fields
-// are errors, and every problem is reported.
+// are errors, and every problem is reported. YAML aliases may expand the
+// document only a few times over.
 func Parse(data []byte) (Config, error) {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("rollout: %w", err)
+	}
+	if limit := yamlsize.Limit(len(data)); yamlsize.Expanded(&root, limit) > limit {
+		return Config{}, fmt.Errorf("rollout: the document expands to more than %d values (through YAML aliases or merge keys?); simplify it", limit)
+	}
 	var doc document
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > fielderr.MaxReported {
+			more := len(te.Errors) - fielderr.MaxReported
+			te.Errors = append(te.Errors[:fielderr.MaxReported:fielderr.MaxReported], fmt.Sprintf("and %d more errors", more))
+		}
 		return Config{}, fmt.Errorf("rollout: %w", err)
 	}
 	var errs fielderr.List
 	if doc.Kind != "Rollout" {
-		errs.Add("kind", "%q: use Rollout", doc.Kind)
+		errs.Add("kind", "%s: use Rollout", fielderr.Quote(doc.Kind))
 	}
 	if doc.APIVersion != "rollout.switchyard.dev/v1alpha1" {
-		errs.Add("apiVersion", "%q: use rollout.switchyard.dev/v1alpha1", doc.APIVersion)
+		errs.Add("apiVersion", "%s: use rollout.switchyard.dev/v1alpha1", fielderr.Quote(doc.APIVersion))
 	}
 	s, a := doc.Spec, doc.Spec.Analysis
 	cfg := Config{VirtualService: s.VirtualService, Route: s.Route, Host: s.Host, Stable: s.Stable, Canary: s.Canary, MaxWaits: a.Threshold}
 	if a.Interval != "" {
 		d, err := time.ParseDuration(a.Interval)
 		if err != nil {
-			errs.Add("spec.analysis.interval", "%q is not a duration", a.Interval)
+			errs.Add("spec.analysis.interval", "%s is not a duration", fielderr.Quote(a.Interval))
 		}
 		cfg.Interval = d
 	}
@@ -114,7 +130,7 @@ func Parse(data []byte) (Config, error) {
 		case m.Name == "latency-ratio" && r.Max != nil:
 			cfg.Analysis.MaxLatencyRatio = *r.Max
 		default:
-			errs.Add(p, "%q with this range is not a metric: use request-success-rate {min}, request-duration {max, ms}, error-rate-increase {max} or latency-ratio {max}", m.Name)
+			errs.Add(p, "%s with this range is not a metric: use request-success-rate {min}, request-duration {max, ms}, error-rate-increase {max} or latency-ratio {max}", fielderr.Quote(m.Name))
 		}
 	}
 	if a.Match.Kind != 0 {

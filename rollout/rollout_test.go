@@ -378,3 +378,25 @@ interval: required, above 0`, err.Error())
 	assert.EqualError(t, err, `rollout: VirtualService "reviews" has no route named "nope"`)
 
 }
+
+// TestNewNeedsAMeshAndTakesNilOptions: a nil mesh panicked, and a nil
+// clock or option left the controller unusable.
+func TestNewNeedsAMeshAndTakesNilOptions(t *testing.T) {
+	_, err := rollout.New(nil, cfg())
+	assert.EqualError(t, err, "rollout: no mesh to drive")
+
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		c, err := rollout.New(f.mesh, cfg(), rollout.WithClock(nil), nil)
+		require.NoError(t, err)
+		require.NoError(t, c.Start())
+		defer c.Stop()
+		_, w := c.Status()
+		assert.EqualValues(t, 10, w)
+		f.drive(400)
+		time.Sleep(time.Minute) // the real clock, which synctest runs
+		synctest.Wait()
+		_, w = c.Status()
+		assert.EqualValues(t, 50, w)
+	})
+}

@@ -1,12 +1,16 @@
 package route
 
 import (
+	"maps"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/wire"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 type opKind uint8
@@ -55,15 +59,23 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 			lk := strings.ToLower(k)
 			switch {
 			case request && (lk == ":authority" || lk == "host"):
+				if err := wire.Authority(kind.m[k]); err != nil {
+					errs.Add(kp, "invalid authority: %v", err)
+					continue
+				}
 				if l.authority == "" || kind.k == opSet {
 					l.authority = kind.m[k] // a set authority wins over an added one
 				}
 				continue
 			case strings.HasPrefix(k, ":") || lk == "host":
-				errs.Add(kp, "%q cannot be set or added; pseudo-headers and host are not headers here", k)
+				errs.Add(kp, "%s cannot be set or added; pseudo-headers and host are not headers here", fielderr.Quote(k))
 				continue
 			case !validHeaderName(k):
-				errs.Add(kp, "%q is not a valid header name", k)
+				errs.Add(kp, "%s is not a valid header name", fielderr.Quote(k))
+				continue
+			}
+			if err := wire.HeaderValue(kind.m[k]); err != nil {
+				errs.Add(kp, "invalid header value: %v", err)
 				continue
 			}
 			*kind.out = append(*kind.out, headerOp{kind: kind.k, name: textproto.CanonicalMIMEHeaderKey(k), value: kind.m[k]})
@@ -73,14 +85,52 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 		lk := strings.ToLower(k)
 		switch {
 		case strings.HasPrefix(k, ":") || lk == "host":
-			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%q cannot be removed", k)
+			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%s cannot be removed", fielderr.Quote(k))
 		case !validHeaderName(k):
-			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%q is not a valid header name", k)
+			errs.Add(fielderr.Index(fielderr.Join(path, "remove"), i), "%s is not a valid header name", fielderr.Quote(k))
 		default:
 			l.removes = append(l.removes, headerOp{kind: opRemove, name: textproto.CanonicalMIMEHeaderKey(k)})
 		}
 	}
 	return l
+}
+
+// checkGRPC reports the set and add operations of ops, at path, that a
+// gRPC call cannot carry as metadata (see wire.GRPCMetadata): for a
+// destination that speaks only gRPC they would fail every call. Operations
+// that compileLevel rejects are not reported again.
+func checkGRPC(ops *HeaderOperations, path string, errs *fielderr.List) {
+	if ops == nil {
+		return
+	}
+	for _, kind := range []struct {
+		name string
+		m    map[string]string
+	}{{"set", ops.Set}, {"add", ops.Add}} {
+		for _, k := range slices.Sorted(maps.Keys(kind.m)) {
+			lk, v := strings.ToLower(k), kind.m[k]
+			if strings.HasPrefix(k, ":") || lk == "host" || !validHeaderName(k) || wire.HeaderValue(v) != nil {
+				continue
+			}
+			if err := wire.GRPCMetadata(lk, v); err != nil {
+				errs.Add(fielderr.Key(fielderr.Join(path, kind.name), k), "not supported for a destination that speaks only gRPC: %v", err)
+			}
+		}
+	}
+}
+
+// grpcOnly reports whether every port of host's service has protocol
+// GRPC: its callers are gRPC clients.
+func grpcOnly(svc *subset.Service) bool {
+	if svc == nil || len(svc.Ports) == 0 {
+		return false
+	}
+	for _, p := range svc.Ports {
+		if !strings.EqualFold(p.Protocol, "GRPC") {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderName(k string) bool {

@@ -79,10 +79,11 @@ type Mirrorer struct {
 	Sent, Dropped atomic.Int64
 }
 
-// NewMirrorer returns a Mirrorer with at most limit copies in flight.
+// NewMirrorer returns a Mirrorer with at most limit copies in flight (none
+// when limit is 0 or less).
 func NewMirrorer(limit int) *Mirrorer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Mirrorer{slots: make(chan struct{}, limit), ctx: ctx, cancel: cancel}
+	return &Mirrorer{slots: make(chan struct{}, max(limit, 0)), ctx: ctx, cancel: cancel}
 }
 
 // Close cancels the copies in flight and waits until they have ended.

@@ -1,8 +1,10 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
@@ -119,11 +122,22 @@ type destination struct {
 	labels, attemptLabels *telemetry.Labels
 }
 
-// Compile validates VirtualServices against the registry and builds a
-// Table. src describes the calling workload for sourceLabels and
-// sourceNamespace selectors. Every problem is reported, each naming its
-// resource and field.
+// Compile validates VirtualServices against the registry (nil: one with
+// no service) and builds a Table. src describes the calling workload for
+// sourceLabels and sourceNamespace selectors; env, which may be nil, gives
+// the retry and fault policies their clock and randomness. Every problem is
+// reported, each naming its resource and field.
 func Compile(services []VirtualService, reg *subset.Registry, src match.Source, env *Env) (*Table, error) {
+	if env == nil {
+		env = &Env{} // the policies then take the real clock and math/rand/v2
+	}
+	if reg == nil {
+		empty, err := subset.Compile(nil, nil, subset.Options{})
+		if err != nil {
+			return nil, err
+		}
+		reg = empty
+	}
 	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
 	var errs fielderr.List
 	owner := map[hostKey]string{}
@@ -140,7 +154,7 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source, 
 				continue
 			}
 			if prev, ok := owner[key]; ok {
-				e.Add(path, "host %q is already routed by %s; Istio would use only one of them, so merge their routes", h, prev)
+				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
 				continue
 			}
 			owner[key] = where
@@ -190,7 +204,7 @@ func resourceName(vs *VirtualService) string {
 	if vs.Namespace != "" {
 		name = vs.Namespace + "/" + name
 	}
-	return fmt.Sprintf("VirtualService %q", name)
+	return "VirtualService " + fielderr.Quote(name)
 }
 
 // parseHost splits a VirtualService host into name and optional port.
@@ -200,16 +214,16 @@ func parseHost(h string) (hostKey, error) {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
 		p, err := strconv.ParseUint(host[i+1:], 10, 16)
 		if err != nil || p == 0 {
-			return hostKey{}, fmt.Errorf("%q: the port after ':' must be a number from 1 to 65535", h)
+			return hostKey{}, fmt.Errorf("%s: the port after ':' must be a number from 1 to 65535", fielderr.Quote(h))
 		}
 		host, port = host[:i], uint32(p)
 	}
 	switch {
 	case host == "" || strings.ContainsAny(host, " /"):
-		return hostKey{}, fmt.Errorf("%q is not a host name", h)
+		return hostKey{}, fmt.Errorf("%s is not a host name", fielderr.Quote(h))
 	case host == "*":
 	case strings.Contains(host[1:], "*") || (host[0] == '*' && !strings.HasPrefix(host, "*.")):
-		return hostKey{}, fmt.Errorf("%q: a wildcard must be a leading \"*.\"", h)
+		return hostKey{}, fmt.Errorf("%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
 	}
 	return hostKey{host: host, port: port}, nil
 }
@@ -218,7 +232,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 	vh := &VirtualHost{Name: resourceName(vs)}
 	for i, g := range vs.Gateways {
 		if g != "mesh" {
-			errs.Add(fielderr.Index("spec.gateways", i), "gateway %q: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", g)
+			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
 		}
 	}
 	if len(vs.HTTP) == 0 {
@@ -282,6 +296,12 @@ func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, env *En
 	if hr.Headers != nil {
 		reqLevel = compileLevel(hr.Headers.Request, fielderr.Join(path, "headers.request"), true, errs)
 		respLevel = compileLevel(hr.Headers.Response, fielderr.Join(path, "headers.response"), false, errs)
+		for _, rd := range hr.Route {
+			if grpcOnly(reg.Lookup(strings.ToLower(rd.Destination.Host))) {
+				checkGRPC(hr.Headers.Request, fielderr.Join(path, "headers.request"), errs)
+				break
+			}
+		}
 	}
 	if hr.Rewrite != nil {
 		r.rewrite = compileRewrite(hr.Rewrite, fielderr.Join(path, "rewrite"), errs)
@@ -329,6 +349,9 @@ func compileDestinations(r *Route, hr *HTTPRoute, reg *subset.Registry, reqLevel
 		if rd.Headers != nil {
 			dReq = compileLevel(rd.Headers.Request, fielderr.Join(dp, "headers.request"), true, errs)
 			dResp = compileLevel(rd.Headers.Response, fielderr.Join(dp, "headers.response"), false, errs)
+			if grpcOnly(reg.Lookup(strings.ToLower(rd.Destination.Host))) {
+				checkGRPC(rd.Headers.Request, fielderr.Join(dp, "headers.request"), errs)
+			}
 		}
 		if single {
 			// One destination: its operations are appended to the route
@@ -370,6 +393,20 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
+// regexErr is regexp's message without its "error parsing regexp:"
+// prefix, the expression being named already.
+func regexErr(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return se.Code.String() + ": `" + se.Expr + "`"
+	}
+	return err.Error()
+}
+
+// maxRegexLen bounds the length of a regex, as Istio's validation
+// approximates Envoy's program-size limit.
+const maxRegexLen = 1024
+
 // rewriteAction is a compiled HTTPRewrite.
 type rewriteAction struct {
 	uri       string
@@ -384,14 +421,26 @@ func compileRewrite(rw *Rewrite, path string, errs *fielderr.List) *rewriteActio
 	if rw.URI == "" && rw.Authority == "" && rw.URIRegexRewrite == nil {
 		errs.Add(path, "a rewrite needs uri, uriRegexRewrite or authority")
 	}
+	if rw.Authority != "" {
+		if err := wire.Authority(rw.Authority); err != nil {
+			errs.Add(fielderr.Join(path, "authority"), "%v", err)
+		}
+	}
+	if err := wire.Path(rw.URI); err != nil {
+		errs.Add(fielderr.Join(path, "uri"), "%v", err)
+	}
 	if rr := rw.URIRegexRewrite; rr != nil {
 		if rw.URI != "" {
 			errs.Add(fielderr.Join(path, "uriRegexRewrite"), "uri and uriRegexRewrite are mutually exclusive")
 		}
 		if rr.Match == "" || rr.Rewrite == "" {
 			errs.Add(fielderr.Join(path, "uriRegexRewrite"), "match and rewrite are both required")
+		} else if len(rr.Match) > maxRegexLen {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "regex is %d characters long; the limit is %d", len(rr.Match), maxRegexLen)
 		} else if re, err := regexp.Compile(rr.Match); err != nil {
-			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "invalid RE2 expression %q: %v", rr.Match, err)
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.match"), "invalid RE2 expression %s: %s", fielderr.Quote(rr.Match), regexErr(err))
+		} else if err := wire.Path(rr.Rewrite); err != nil {
+			errs.Add(fielderr.Join(path, "uriRegexRewrite.rewrite"), "%v", err)
 		} else {
 			a.regex = re
 			a.template = envoyTemplate(rr.Rewrite)
@@ -442,7 +491,7 @@ func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *f
 	case "FROM_REQUEST_PORT":
 		a.fromRequestPort = true
 	default:
-		errs.Add(fielderr.Join(path, "derivePort"), "unknown value %q; use FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT", rd.DerivePort)
+		errs.Add(fielderr.Join(path, "derivePort"), "unknown value %s; use FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT", fielderr.Quote(rd.DerivePort))
 	}
 	if rd.Port != 0 && rd.DerivePort != "" {
 		errs.Add(fielderr.Join(path, "port"), "port and derivePort are mutually exclusive")
@@ -453,10 +502,21 @@ func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *f
 	switch rd.Scheme {
 	case "", "http", "https":
 	default:
-		errs.Add(fielderr.Join(path, "scheme"), "%q: use http or https", rd.Scheme)
+		errs.Add(fielderr.Join(path, "scheme"), "%s: use http or https", fielderr.Quote(rd.Scheme))
 	}
 	if rd.URI != "" && rd.PrefixRewrite != "" {
 		errs.Add(fielderr.Join(path, "prefixRewrite"), "uri and prefixRewrite are mutually exclusive")
+	}
+	if rd.Authority != "" {
+		if err := wire.Authority(rd.Authority); err != nil {
+			errs.Add(fielderr.Join(path, "authority"), "%v", err)
+		}
+	}
+	if err := wire.Path(rd.URI); err != nil {
+		errs.Add(fielderr.Join(path, "uri"), "%v", err)
+	}
+	if err := wire.Path(rd.PrefixRewrite); err != nil {
+		errs.Add(fielderr.Join(path, "prefixRewrite"), "%v", err)
 	}
 	if rd.PrefixRewrite != "" {
 		for i, m := range matches {

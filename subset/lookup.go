@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 )
 
 // Lookup returns the service called host (lower-case, without a port),
@@ -64,18 +66,18 @@ type Target struct {
 func (r *Registry) Target(host, subset string, port uint32) (*Target, error) {
 	svc := r.Lookup(strings.ToLower(host))
 	if svc == nil {
-		return nil, fmt.Errorf("no ServiceEntry defines host %q; add one that lists its endpoints", host)
+		return nil, fmt.Errorf("no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(host))
 	}
 	if subset != "" && (svc.rule == nil || !svc.hasSubset(subset)) {
 		if svc.rule == nil {
-			return nil, fmt.Errorf("subset %q of host %q is not defined: no DestinationRule has host %q", subset, host, svc.Host)
+			return nil, fmt.Errorf("subset %s of host %s is not defined: no DestinationRule has host %s", fielderr.Quote(subset), fielderr.Quote(host), fielderr.Quote(svc.Host))
 		}
-		return nil, fmt.Errorf("subset %q of host %q is not defined in %s", subset, host, resource("DestinationRule", svc.rule.Namespace, svc.rule.Name))
+		return nil, fmt.Errorf("subset %s of host %s is not defined in %s", fielderr.Quote(subset), fielderr.Quote(host), resource("DestinationRule", svc.rule.Namespace, svc.rule.Name))
 	}
 	t := &Target{}
 	if port != 0 {
 		if !svc.hasPort(port) {
-			return nil, fmt.Errorf("host %q has no port %d; its ports are %s", host, port, svc.portList())
+			return nil, fmt.Errorf("host %s has no port %d; its ports are %s", fielderr.Quote(host), port, svc.portList())
 		}
 		t.fixed = svc.Cluster(subset, port)
 		return t, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/rng"
+	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
 )
 
@@ -371,9 +372,9 @@ func Compile(entries []ServiceEntry, rules []DestinationRule, opts Options) (*Re
 		case dr.Host == "":
 			e.Add("spec.host", "required")
 		case seenRule[host] != "":
-			e.Add("spec.host", "host %q already has %s; merge the two rules", dr.Host, seenRule[host])
+			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), seenRule[host])
 		case svc == nil:
-			e.Add("spec.host", "no ServiceEntry defines host %q; add one that lists its endpoints", dr.Host)
+			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
 		default:
 			seenRule[host] = where
 			svc.rule = dr
@@ -404,7 +405,7 @@ func resource(kind, ns, name string) string {
 	if ns != "" {
 		name = ns + "/" + name
 	}
-	return fmt.Sprintf("%s %q", kind, name)
+	return kind + " " + fielderr.Quote(name)
 }
 
 var (
@@ -418,10 +419,10 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 		errs.Add("spec.hosts", "at least one host is required")
 	}
 	if !resolutions[se.Resolution] {
-		errs.Add("spec.resolution", "unknown resolution %q; use NONE, STATIC, DNS or DNS_ROUND_ROBIN", se.Resolution)
+		errs.Add("spec.resolution", "unknown resolution %s; use NONE, STATIC, DNS or DNS_ROUND_ROBIN", fielderr.Quote(se.Resolution))
 	}
 	if !locations[se.Location] {
-		errs.Add("spec.location", "unknown location %q; use MESH_EXTERNAL or MESH_INTERNAL", se.Location)
+		errs.Add("spec.location", "unknown location %s; use MESH_EXTERNAL or MESH_INTERNAL", fielderr.Quote(se.Location))
 	}
 	if len(se.Ports) == 0 {
 		errs.Add("spec.ports", "at least one port is required")
@@ -439,7 +440,7 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 		numbers[p.Number] = true
 		if p.Name != "" {
 			if names[p.Name] {
-				errs.Add(fielderr.Join(path, "name"), "port name %q is used twice", p.Name)
+				errs.Add(fielderr.Join(path, "name"), "port name %s is used twice", fielderr.Quote(p.Name))
 			}
 			names[p.Name] = true
 		}
@@ -447,7 +448,7 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 			errs.Add(fielderr.Join(path, "targetPort"), "port %d is out of range 1-65535", p.TargetPort)
 		}
 		if !protocols[strings.ToUpper(p.Protocol)] {
-			errs.Add(fielderr.Join(path, "protocol"), "unknown protocol %q", p.Protocol)
+			errs.Add(fielderr.Join(path, "protocol"), "unknown protocol %s", fielderr.Quote(p.Protocol))
 		}
 	}
 	resolution := se.Resolution
@@ -469,19 +470,23 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 			errs.Add(fielderr.Join(path, "address"), "unix domain sockets are not supported; give an IP address or host name")
 		case resolution == "STATIC":
 			if _, err := netip.ParseAddr(ep.Address); err != nil {
-				errs.Add(fielderr.Join(path, "address"), "%q is not an IP address, as resolution STATIC requires; use resolution DNS for host names", ep.Address)
+				errs.Add(fielderr.Join(path, "address"), "%s is not an IP address, as resolution STATIC requires; use resolution DNS for host names", fielderr.Quote(ep.Address))
+			}
+		default:
+			if _, err := netip.ParseAddr(ep.Address); err != nil && !hostName(ep.Address) {
+				errs.Add(fielderr.Join(path, "address"), "%s is neither an IP address nor a host name (letters, digits, \"-\", \"_\" and dots)", fielderr.Quote(ep.Address))
 			}
 		}
 		for _, name := range slices.Sorted(maps.Keys(ep.Ports)) {
 			if !names[name] {
-				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "no service port is named %q", name)
+				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "no service port is named %s", fielderr.Quote(name))
 			}
 			if n := ep.Ports[name]; n == 0 || n > 65535 {
 				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "port %d is out of range 1-65535", n)
 			}
 		}
 		if strings.Count(ep.Locality, "/") > 2 {
-			errs.Add(fielderr.Join(path, "locality"), "%q is not region/zone/subzone", ep.Locality)
+			errs.Add(fielderr.Join(path, "locality"), "%s is not region/zone/subzone", fielderr.Quote(ep.Locality))
 		}
 	}
 	for i, h := range se.Hosts {
@@ -489,17 +494,20 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 		host := strings.ToLower(h)
 		switch {
 		case h == "" || strings.ContainsAny(h, " /:"):
-			errs.Add(path, "%q is not a host name", h)
+			errs.Add(path, "%s is not a host name", fielderr.Quote(h))
 			continue
 		case strings.Contains(host[1:], "*") || (strings.HasPrefix(host, "*") && !strings.HasPrefix(host, "*.")):
-			errs.Add(path, "%q: a wildcard must be a leading \"*.\"", h)
+			errs.Add(path, "%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
 			continue
 		case strings.HasPrefix(host, "*.") && resolution != "NONE":
-			errs.Add(path, "wildcard host %q needs resolution NONE", h)
+			errs.Add(path, "wildcard host %s needs resolution NONE", fielderr.Quote(h))
+			continue
+		case !hostName(strings.TrimPrefix(host, "*.")):
+			errs.Add(path, "%s is not a host name: use letters, digits, \"-\", \"_\" and dots", fielderr.Quote(h))
 			continue
 		}
 		if prev, ok := r.services[host]; ok {
-			errs.Add(path, "host %q is already defined by %s", h, resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
+			errs.Add(path, "host %s is already defined by %s", fielderr.Quote(h), resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 			continue
 		}
 		ports := append([]Port(nil), se.Ports...)
@@ -517,7 +525,7 @@ func validateRule(dr *DestinationRule, svc *Service, errs *fielderr.List) {
 		case s.Name == "":
 			errs.Add(fielderr.Join(path, "name"), "required")
 		case seen[s.Name]:
-			errs.Add(fielderr.Join(path, "name"), "subset %q is defined twice", s.Name)
+			errs.Add(fielderr.Join(path, "name"), "subset %s is defined twice", fielderr.Quote(s.Name))
 		}
 		seen[s.Name] = true
 		validatePolicy(s.TrafficPolicy, fielderr.Join(path, "trafficPolicy"), svc, errs)
@@ -525,7 +533,7 @@ func validateRule(dr *DestinationRule, svc *Service, errs *fielderr.List) {
 			continue
 		}
 		if svc.Passthrough && len(s.Labels) > 0 {
-			errs.Add(fielderr.Join(path, "labels"), "host %q has no endpoints (resolution NONE), so labels select nothing", svc.Host)
+			errs.Add(fielderr.Join(path, "labels"), "host %s has no endpoints (resolution NONE), so labels select nothing", fielderr.Quote(svc.Host))
 			continue
 		}
 		n := 0
@@ -535,7 +543,7 @@ func validateRule(dr *DestinationRule, svc *Service, errs *fielderr.List) {
 			}
 		}
 		if n == 0 && !svc.Passthrough {
-			errs.Add(fielderr.Join(path, "labels"), "subset %q selects no endpoint of %q: no endpoint has labels %s", s.Name, svc.Host, formatLabels(s.Labels))
+			errs.Add(fielderr.Join(path, "labels"), "subset %s selects no endpoint of %s: no endpoint has labels %s", fielderr.Quote(s.Name), fielderr.Quote(svc.Host), formatLabels(s.Labels))
 		}
 	}
 }
@@ -561,7 +569,7 @@ func validatePolicy(p *TrafficPolicy, path string, svc *Service, errs *fielderr.
 		case ports[n]:
 			errs.Add(fielderr.Join(pp, "port.number"), "port %d has two entries", n)
 		case svc != nil && !svc.hasPort(n):
-			errs.Add(fielderr.Join(pp, "port.number"), "host %q has no port %d", svc.Host, n)
+			errs.Add(fielderr.Join(pp, "port.number"), "host %s has no port %d", fielderr.Quote(svc.Host), n)
 		}
 		ports[pl.Port.Number] = true
 		validateComponents(pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pl.TLS, pp, errs)
@@ -574,7 +582,7 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 	if lb != nil {
 		lbPath := fielderr.Join(path, "loadBalancer")
 		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
-			errs.Add(fielderr.Join(lbPath, "simple"), "unknown algorithm %q; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH", lb.Simple)
+			errs.Add(fielderr.Join(lbPath, "simple"), "unknown algorithm %s; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH", fielderr.Quote(string(lb.Simple)))
 		}
 		if ch := lb.ConsistentHash; ch != nil {
 			validateHash(ch, fielderr.Join(lbPath, "consistentHash"), errs)
@@ -615,7 +623,7 @@ func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od 
 		case "SIMPLE", "MUTUAL":
 			errs.Add(fielderr.Join(path, "tls.mode"), "%s is not supported yet; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE", tls.Mode)
 		default:
-			errs.Add(fielderr.Join(path, "tls.mode"), "unknown mode %q; use DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL", tls.Mode)
+			errs.Add(fielderr.Join(path, "tls.mode"), "unknown mode %s; use DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL", fielderr.Quote(tls.Mode))
 		}
 	}
 }
@@ -631,11 +639,26 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 		errs.Add(path, "set exactly one of httpHeaderName, httpCookie, useSourceIp and httpQueryParameterName")
 	}
 	if c := ch.HTTPCookie; c != nil {
+		cp := fielderr.Join(path, "httpCookie")
 		if c.Name == "" {
-			errs.Add(fielderr.Join(path, "httpCookie.name"), "required")
+			errs.Add(fielderr.Join(cp, "name"), "required")
+		} else if err := wire.CookieName(c.Name); err != nil {
+			errs.Add(fielderr.Join(cp, "name"), "invalid cookie name: %v", err)
 		}
 		if c.TTL != nil && *c.TTL < 0 {
-			errs.Add(fielderr.Join(path, "httpCookie.ttl"), "must not be negative")
+			errs.Add(fielderr.Join(cp, "ttl"), "must not be negative")
+		}
+		if err := wire.CookiePath(c.Path); err != nil {
+			errs.Add(fielderr.Join(cp, "path"), "%v", err)
+		}
+		for i, a := range c.Attributes {
+			ap := fielderr.Index(fielderr.Join(cp, "attributes"), i)
+			if err := wire.Token(a.Name); err != nil {
+				errs.Add(fielderr.Join(ap, "name"), "invalid attribute name: %v", err)
+			}
+			if err := wire.CookieAttributeValue(a.Value); err != nil {
+				errs.Add(fielderr.Join(ap, "value"), "%v", err)
+			}
 		}
 	}
 	if ch.RingHash != nil && ch.Maglev != nil {
@@ -652,6 +675,22 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 			errs.Add(fielderr.Join(path, "maglev.tableSize"), "required: a prime below 5000011, such as 65537")
 		}
 	}
+}
+
+// hostName reports whether h can be a DNS name the mesh dials: letters,
+// digits, "-", "_" and dots, as Istio's host names and more leniently (Istio
+// also rejects "_").
+func hostName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) hasPort(n uint32) bool {
@@ -688,12 +727,31 @@ func selects(selector, labels map[string]string) bool {
 	return true
 }
 
+// maxLabelsText bounds the text formatLabels returns, so that an error
+// stays short whatever the labels.
+const maxLabelsText = 256
+
+// formatLabels writes labels as {k=v,…}, sorted, cut after maxLabelsText
+// bytes.
 func formatLabels(l map[string]string) string {
-	parts := make([]string, 0, len(l))
-	for _, k := range slices.Sorted(maps.Keys(l)) {
-		parts = append(parts, k+"="+l[k])
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(l)) {
+		if b.Len() > maxLabelsText {
+			fmt.Fprintf(&b, "… %d more", len(l)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if kv := k + "=" + l[k]; len(kv) > 64 {
+			b.WriteString(strings.ToValidUTF8(kv[:64], "") + "…")
+		} else {
+			b.WriteString(kv)
+		}
 	}
-	return "{" + strings.Join(parts, ",") + "}"
+	b.WriteByte('}')
+	return b.String()
 }
 
 // buildClusters creates a cluster for every (subset, port) of svc, the

@@ -1,6 +1,8 @@
 package subset
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +194,16 @@ DestinationRule "a": spec.subsets[0].labels: subset "v3" selects no endpoint of 
 DestinationRule "a": spec.subsets[1].name: subset "v3" is defined twice
 DestinationRule "b": spec.host: host "reviews" already has DestinationRule "a"; merge the two rules
 DestinationRule "c": spec.host: no ServiceEntry defines host "ratings"; add one that lists its endpoints`, err.Error())
+}
+
+func TestFormatLabelsIsShort(t *testing.T) {
+	assert.Equal(t, "{a=1,b=2}", formatLabels(map[string]string{"b": "2", "a": "1"}))
+	long := map[string]string{"k": strings.Repeat("v", 1000)}
+	assert.Equal(t, "{k="+strings.Repeat("v", 62)+"…}", formatLabels(long))
+	many := map[string]string{}
+	for i := range 100 {
+		many[fmt.Sprintf("label-%03d", i)] = "value"
+	}
+	assert.Less(t, len(formatLabels(many)), maxLabelsText+100)
+	assert.True(t, strings.HasSuffix(formatLabels(many), " more}"))
 }

@@ -5,7 +5,9 @@ package fielderr
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is one problem with a configuration value.
@@ -18,6 +20,13 @@ type Error struct {
 	Path string
 	// Msg says what is wrong.
 	Msg string
+
+	// omitted is, in the last error of a capped list, how many errors it
+	// stands for ("and N more errors"), so that merging capped lists
+	// keeps the count exact.
+	omitted int
+	// always keeps the error in a full list: see List.Keep.
+	always bool
 }
 
 // Error formats the problem as "resource: path: message".
@@ -35,33 +44,81 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// List accumulates errors. Its zero value is empty and ready to use.
+// List accumulates errors: the first MaxReported in full, the rest only
+// counted. Its zero value is empty and ready to use.
 type List struct {
-	errs []*Error
+	errs    []*Error
+	omitted int // errors counted but not kept
 }
 
-// Add records a problem at path.
+// MaxReported bounds how many errors a List keeps and Err reports (besides
+// those recorded with Keep); the rest are counted.
+const MaxReported = 100
+
+// Full reports whether the list keeps no more errors: an error added now
+// is only counted, so a caller can skip the work of describing it.
+func (l *List) Full() bool { return len(l.errs) >= MaxReported }
+
+// Add records a problem at path. Past MaxReported errors it is only
+// counted, and not formatted.
 func (l *List) Add(path, format string, args ...any) {
+	if l.Full() {
+		l.omitted++
+		return
+	}
 	l.errs = append(l.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Keep records a problem at path that is described even when the list is
+// full, and stays so in every list it is merged into: for the one error
+// that says why the others may be incomplete.
+func (l *List) Keep(path, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...), always: true})
+}
+
+// Omit counts n problems that are not described.
+func (l *List) Omit(n int) { l.omitted += n }
+
 // Merge records every error in err, with prefix put in front of its path.
-// Errors that are not *Error are recorded with prefix as their path.
+// Errors that are not *Error are recorded with prefix as their path. The
+// "and N more errors" of a capped list counts as the N errors it stands
+// for.
 func (l *List) Merge(prefix string, err error) {
 	if err == nil {
 		return
 	}
 	for _, e := range Flatten(err) {
 		var fe *Error
-		if errors.As(e, &fe) {
+		isField := errors.As(e, &fe)
+		switch {
+		case isField && fe.omitted > 0:
+			l.omitted += fe.omitted
+		case l.Full() && !(isField && fe.always):
+			l.omitted++
+		case isField:
 			c := *fe
 			c.Path = Join(prefix, fe.Path)
 			l.errs = append(l.errs, &c)
-			continue
+		default:
+			l.errs = append(l.errs, &Error{Path: prefix, Msg: e.Error()})
 		}
-		l.errs = append(l.errs, &Error{Path: prefix, Msg: e.Error()})
 	}
 }
+
+// AddList records every error of o, kept or counted.
+func (l *List) AddList(o *List) {
+	for _, e := range o.errs {
+		if l.Full() && !e.always {
+			l.omitted++
+			continue
+		}
+		l.errs = append(l.errs, e)
+	}
+	l.omitted += o.omitted
+}
+
+// Kept reports how many errors are kept, to be described by Err.
+func (l *List) Kept() int { return len(l.errs) }
 
 // Locate sets the resource of every error recorded so far that has none.
 func (l *List) Locate(resource string) {
@@ -72,25 +129,21 @@ func (l *List) Locate(resource string) {
 	}
 }
 
-// Len reports how many errors have been recorded.
-func (l *List) Len() int { return len(l.errs) }
-
-// MaxReported bounds how many errors Err reports; the rest are counted.
-const MaxReported = 100
+// Len reports how many errors have been recorded, counted ones included.
+func (l *List) Len() int { return len(l.errs) + l.omitted }
 
 // Err returns the recorded errors joined with errors.Join, or nil. Past
 // MaxReported errors, a last one says how many more there are.
 func (l *List) Err() error {
-	if len(l.errs) == 0 {
+	if l.Len() == 0 {
 		return nil
 	}
-	n := min(len(l.errs), MaxReported)
-	errs := make([]error, n, n+1)
-	for i, e := range l.errs[:n] {
+	errs := make([]error, len(l.errs), len(l.errs)+1)
+	for i, e := range l.errs {
 		errs[i] = e
 	}
-	if more := len(l.errs) - n; more > 0 {
-		errs = append(errs, &Error{Msg: fmt.Sprintf("and %d more errors", more)})
+	if l.omitted > 0 {
+		errs = append(errs, &Error{Msg: fmt.Sprintf("and %d more errors", l.omitted), omitted: l.omitted})
 	}
 	return errors.Join(errs...)
 }
@@ -128,5 +181,22 @@ func Join(prefix, path string) string {
 // Index returns path[i].
 func Index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
-// Key returns path[key], quoting keys that are not plain words.
-func Key(path, key string) string { return fmt.Sprintf("%s[%q]", path, key) }
+// Key returns path[key], with the key quoted as by Quote.
+func Key(path, key string) string { return path + "[" + Quote(key) + "]" }
+
+// maxQuoted bounds how much of a value Quote shows.
+const maxQuoted = 64
+
+// Quote quotes s for a message as strconv.Quote does, showing at most its
+// first 64 bytes followed by "…" and its length, so that a message stays
+// short whatever the configuration holds.
+func Quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}

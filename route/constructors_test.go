@@ -1,0 +1,29 @@
+package route
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/match"
+)
+
+// TestCompileWithoutEnvOrRegistry compiles with a nil Env and a nil
+// registry, both of which panicked, and a Mirrorer of negative size, whose
+// channel could not be made.
+func TestCompileWithoutEnvOrRegistry(t *testing.T) {
+	tb, err := Compile(nil, nil, match.Source{}, nil)
+	require.NoError(t, err)
+	assert.Nil(t, tb.Lookup("reviews", 80))
+
+	_, err = Compile([]VirtualService{{Name: "x", Hosts: []string{"reviews"}, HTTP: []HTTPRoute{{
+		Timeout: time.Second,
+		Route:   []RouteDestination{{Destination: Destination{Host: "reviews"}}},
+	}}}}, nil, match.Source{}, nil)
+	assert.EqualError(t, err, `VirtualService "x": spec.http[0].route[0].destination: no ServiceEntry defines host "reviews"; add one that lists its endpoints`)
+
+	m := NewMirrorer(-1)
+	m.Close()
+}
