@@ -167,6 +167,8 @@ func Authority(req *http.Request) string {
 }
 
 // NewInput describes req for matching; port is the port it was sent to.
+// Header names are matched case-insensitively: keys in other spellings
+// than the canonical one (req.Header["authorization"]) are found too.
 func NewInput(req *http.Request, authority string, port uint32) match.Input {
 	scheme := req.URL.Scheme
 	if scheme == "" {
@@ -179,7 +181,7 @@ func NewInput(req *http.Request, authority string, port uint32) match.Input {
 		Path:      req.URL.EscapedPath(),
 		Query:     req.URL.RawQuery,
 		Port:      port,
-		Header:    match.HTTPHeader(req.Header),
+		Header:    headerView(req.Header),
 	}
 }
 
@@ -192,6 +194,7 @@ func NewInput(req *http.Request, authority string, port uint32) match.Input {
 // replies follow Envoy: 404 no route, 503 no healthy upstream, overflow
 // (with x-envoy-overloaded) or unreachable upstream, 504 on a timeout.
 func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, env *Env) (*http.Response, error) {
+	req = withCanonicalHeader(req, in)
 	r, block := vh.Match(in)
 	if r == nil {
 		closeBody(req)
