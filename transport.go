@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -49,13 +50,27 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return vh.RoundTrip(req, &in, t, &t.m.env)
 }
 
-// Send implements route.Sender.
+// Send implements route.Sender. Once the mesh is closed it sends nothing
+// (a retry or a mirror of a request in flight gets ErrClosed), so nothing
+// dials after Close.
 func (t *meshTransport) Send(req *http.Request, c *subset.Cluster, ep *balancer.Endpoint) (*http.Response, error) {
+	if t.m.closed.Load() {
+		closeBody(req)
+		return nil, reqerr.Wrap(ErrClosed)
+	}
 	if ep == nil {
 		return t.passthrough(req)
 	}
 	if t.base == nil {
-		return t.m.transportFor(c, ep).RoundTrip(req)
+		rt := t.m.transportFor(c, ep)
+		resp, err := rt.RoundTrip(req)
+		if t.m.closed.Load() {
+			// Close came while this request was being sent, perhaps
+			// after the transport had dialled for it: its connection
+			// closes as soon as it falls idle.
+			closeIdle(rt)
+		}
+		return resp, err
 	}
 	// One allocation for the request and its URL together; headers and
 	// body are shared, as the base must not modify the request.
@@ -84,7 +99,11 @@ func (t *meshTransport) passthrough(req *http.Request) (*http.Response, error) {
 	if t.base != nil {
 		return t.base.RoundTrip(req)
 	}
-	return t.m.direct.RoundTrip(req)
+	resp, err := t.m.direct.RoundTrip(req)
+	if t.m.closed.Load() {
+		t.m.direct.CloseIdleConnections()
+	}
+	return resp, err
 }
 
 func closeBody(req *http.Request) {
