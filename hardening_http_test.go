@@ -629,3 +629,85 @@ func TestConnectionsBusyAtCloseCloseWhenIdle(t *testing.T) {
 		})
 	}
 }
+
+// stalled is a response body whose data never comes: Read blocks until
+// Close, whatever the request's context, as a transport that ignores it.
+type stalled struct{ closed chan struct{} }
+
+func (b stalled) Read([]byte) (int, error) { <-b.closed; return 0, io.ErrUnexpectedEOF }
+func (b stalled) Close() error {
+	select {
+	case <-b.closed:
+	default:
+		close(b.closed)
+	}
+	return nil
+}
+
+// A copy ends at its timeout whatever it waits for: the part of the body
+// the primary has not sent yet, or a response body that never comes.
+func TestMirrorCopyEndsAtItsTimeoutWhateverItWaitsFor(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shadow func(r *http.Request) (*http.Response, error)
+	}{
+		{"the rest of a streamed body", func(r *http.Request) (*http.Response, error) {
+			if r.Body != nil {
+				if _, err := io.ReadAll(r.Body); err != nil { // as HTTP/1.1's body writer, deaf to the context
+					return nil, err
+				}
+			}
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+		}},
+		{"a response body", func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: stalled{make(chan struct{})}}, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var copies atomic.Int32
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if strings.HasSuffix(r.URL.Host, ":8081") {
+						copies.Add(1)
+						return tc.shadow(r)
+					}
+					if r.Body != nil {
+						go io.Copy(io.Discard, r.Body) // the primary streams the body up as it comes
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+				})
+				m := loopMesh(t, false, "", `
+  - route: [{destination: {host: svc, subset: v1}}]
+    mirror: {host: svc, subset: v2}
+`, []*loopServer{{port: "8080"}, {port: "8081"}}, switchyard.WithMirrorConcurrency(1))
+				rt := m.Transport(base)
+				pr, pw := io.Pipe() // the caller sends one chunk and then stalls
+				go pw.Write([]byte("first chunk"))
+				req, _ := http.NewRequest(http.MethodPost, "http://svc/", pr)
+				resp, err := rt.RoundTrip(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+				synctest.Wait()
+				require.EqualValues(t, 1, copies.Load())
+				time.Sleep(15 * time.Second) // the default copy timeout
+				synctest.Wait()
+				req, _ = http.NewRequest(http.MethodGet, "http://svc/", nil)
+				resp, err = rt.RoundTrip(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+				synctest.Wait()
+				assert.EqualValues(t, 2, copies.Load(), "the first copy ended at its timeout and gave its slot back")
+				pw.Close()
+				require.NoError(t, m.Close())
+			})
+		})
+	}
+}
+
+// A request without a URL is an error, as net/http's, never a panic.
+func TestRequestWithoutURLIsAnError(t *testing.T) {
+	m := loopMesh(t, false, "", "", []*loopServer{{port: "8080"}})
+	_, err := m.Transport(nil).RoundTrip(&http.Request{Method: http.MethodGet, Header: http.Header{}})
+	assert.EqualError(t, err, "http: nil Request.URL")
+	assert.Equal(t, "invalid request (no URL)", m.Explain(&http.Request{Method: http.MethodGet}).Action)
+}

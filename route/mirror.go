@@ -181,18 +181,27 @@ func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body *
 		cp := req.Clone(ctx)
 		cp.Body, cp.GetBody = nil, nil
 		if body != nil {
-			rc, ok := body.Mirror()
+			rc, ok := body.Mirror(ctx)
 			if !ok {
 				return nil, false
 			}
 			cp.Body = rc
 		}
 		return func() {
-			if resp, err := m.sendCopy(cp, c, s); err == nil {
-				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp, err := m.sendCopy(cp, c, s)
+			if err != nil {
+				if cp.Body != nil {
+					cp.Body.Close() // the copy may never have reached a transport
+				}
+				return
+			}
+			// Drain the response so that its connection can be reused,
+			// no longer than the copy's timeout, even from a transport
+			// whose bodies ignore their context.
+			stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			if stop() {
 				resp.Body.Close()
-			} else if cp.Body != nil {
-				cp.Body.Close() // the copy may never have reached a transport
 			}
 		}, true
 	})

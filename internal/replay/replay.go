@@ -155,8 +155,9 @@ func (b *Body) Next() (io.ReadCloser, bool) {
 // Mirror returns the body of a mirror's copy, or false when no copy can be
 // made: the body is not kept (its known length passes the limit, or the
 // limit is zero) or bytes were dropped already. A copy follows the
-// attempts: it reads what they have read, and waits for them to read more.
-func (b *Body) Mirror() (io.ReadCloser, bool) {
+// attempts: it reads what they have read, and waits for them to read more,
+// until ctx (the copy's) ends.
+func (b *Body) Mirror(ctx context.Context) (io.ReadCloser, bool) {
 	if b.getBody != nil {
 		rc, err := b.getBody()
 		if err != nil || rc == nil {
@@ -165,11 +166,23 @@ func (b *Body) Mirror() (io.ReadCloser, bool) {
 		return &Reader{b: b, rc: rc, mirror: true}, true
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.dropped || b.limit == 0 {
+		b.mu.Unlock()
 		return nil, false
 	}
-	return &Reader{b: b, mirror: true}, true
+	r := &Reader{b: b, mirror: true}
+	b.mu.Unlock()
+	// A transport may wait for its body writer however its context ends
+	// (HTTP/1.1 does): the copy's end must wake a read that waits.
+	context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		if r.cause == nil {
+			r.cause = context.Cause(ctx)
+		}
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	return r, true
 }
 
 // End says that no attempt follows the current one: the caller's body is
@@ -274,6 +287,7 @@ type Reader struct {
 	rc     io.ReadCloser // a body of its own (GetBody, or the first attempt's original)
 	off    int64         // under b.mu
 	closed bool          // under b.mu
+	cause  error         // under b.mu: why a copy's context ended
 }
 
 // Of returns the Body that rc reads, or nil if rc is not a Reader.
@@ -402,6 +416,8 @@ func (r *Reader) follow(p []byte) (int, error) {
 		switch {
 		case r.closed:
 			return 0, &Error{errClosed}
+		case r.cause != nil:
+			return 0, &Error{r.cause}
 		case r.off < b.n:
 			if b.dropped {
 				return 0, &Error{ErrNotKept}

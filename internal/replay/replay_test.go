@@ -109,11 +109,11 @@ func TestBodyPastTheLimitIsNotReplayable(t *testing.T) {
 	assert.False(t, b.Replayable())
 	_, ok := b.Next()
 	assert.False(t, ok)
-	_, ok = b.Mirror()
+	_, ok = b.Mirror(context.Background())
 	assert.False(t, ok, "bytes were dropped: no copy")
 
 	b = New(request(io.NopCloser(strings.NewReader("0123456789")), 10), 4)
-	_, ok = b.Mirror()
+	_, ok = b.Mirror(context.Background())
 	assert.False(t, ok, "a known length past the limit is not kept at all")
 	b.End(true)
 }
@@ -134,7 +134,7 @@ func TestMirrorFollowsTheAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := newSource()
 		b := New(request(src, -1), 16)
-		dup, ok := b.Mirror()
+		dup, ok := b.Mirror(context.Background())
 		require.True(t, ok)
 		got := make(chan string)
 		go func() {
@@ -157,7 +157,7 @@ func TestMirrorFollowsTheAttempts(t *testing.T) {
 
 func TestMirrorIsCutWhenTheBodyOutgrowsTheLimit(t *testing.T) {
 	b := New(request(io.NopCloser(strings.NewReader("0123456789")), -1), 4)
-	dup, ok := b.Mirror()
+	dup, ok := b.Mirror(context.Background())
 	require.True(t, ok)
 	io.ReadAll(b.First())
 	_, err := io.ReadAll(dup)
@@ -170,7 +170,7 @@ func TestMirrorOfABodyNeverReadToTheEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := newSource()
 		b := New(request(src, -1), 16)
-		dup, _ := b.Mirror()
+		dup, _ := b.Mirror(context.Background())
 		go src.w.Write([]byte("ab"))
 		read(t, b.First(), 2)
 		b.First().Close()
@@ -243,7 +243,7 @@ func TestGetBodyGivesEachAttemptAndCopyItsOwnBody(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, "http://svc/", bytes.NewReader(payload))
 	b := New(req, 4) // the limit does not apply: nothing is kept
 	assert.Same(t, b, From(b.First()))
-	dup, ok := b.Mirror()
+	dup, ok := b.Mirror(context.Background())
 	require.True(t, ok)
 	got, _ := io.ReadAll(b.First())
 	assert.Equal(t, payload, got)
@@ -267,4 +267,24 @@ func TestFailingSourceIsTheRequestsError(t *testing.T) {
 	assert.ErrorIs(t, err, boom)
 	assert.False(t, b.Replayable())
 	b.End(true)
+}
+
+func TestMirrorWaitEndsWithTheCopysContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource()
+		b := New(request(src, -1), 16)
+		ctx, cancel := context.WithCancel(context.Background())
+		dup, ok := b.Mirror(ctx)
+		require.True(t, ok)
+		errs := make(chan error, 1)
+		go func() {
+			_, err := dup.Read(make([]byte, 4)) // the attempts read nothing: it waits
+			errs <- err
+		}()
+		synctest.Wait()
+		cancel()
+		assert.ErrorIs(t, <-errs, context.Canceled)
+		src.w.Close()
+		b.End(true)
+	})
 }
