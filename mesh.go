@@ -143,6 +143,9 @@ type Explanation = route.Explanation
 // a person. For a gRPC call, describe it as a request: POST to
 // "/package.Service/Method" with the metadata as headers.
 func (m *Mesh) Explain(req *http.Request) Explanation {
+	if req.URL == nil {
+		return Explanation{Action: "invalid request (no URL)"} // RoundTrip refuses it
+	}
 	authority := route.Authority(req)
 	host, port := route.SplitAuthority(authority, req.URL.Scheme)
 	vh := m.snap.Load().table.Lookup(host, port)

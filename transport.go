@@ -1,6 +1,7 @@
 package switchyard
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -24,10 +25,18 @@ import (
 // The RoundTripper follows Envoy's local replies: 404 when no route of a
 // known host matches, 503 when no endpoint can be reached, 504 when a route
 // timeout fires. It returns an error only when the caller's context ends
-// first or the mesh is closed. It is safe for concurrent use.
+// first, when the mesh is closed, or when the request itself is at fault
+// (a header net/http refuses to send, a body that fails or does not match
+// its ContentLength): that error is net/http's own, as without the mesh,
+// and it is neither retried nor counted against an endpoint. A request
+// body is sent as it is read, never read ahead. It is safe for concurrent
+// use.
 func (m *Mesh) Transport(base http.RoundTripper) http.RoundTripper {
 	return &meshTransport{m: m, base: base}
 }
+
+// errNilURL is net/http's error for a request without a URL.
+var errNilURL = errors.New("http: nil Request.URL")
 
 type meshTransport struct {
 	m    *Mesh
@@ -38,6 +47,10 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.m.closed.Load() {
 		closeBody(req)
 		return nil, ErrClosed
+	}
+	if req.URL == nil {
+		closeBody(req)
+		return nil, errNilURL
 	}
 	s := t.m.snap.Load()
 	authority := route.Authority(req)
