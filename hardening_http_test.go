@@ -343,6 +343,11 @@ func TestMalformedRequestIsTheCallersOwnError(t *testing.T) {
 			req.ContentLength = 10
 			return req
 		}},
+		{"ContentLength without a body", func() *http.Request {
+			req, _ := http.NewRequest(http.MethodPost, "http://svc/", nil)
+			req.ContentLength = 5
+			return req
+		}},
 		{"body longer than its ContentLength", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodPost, "http://svc/", io.NopCloser(strings.NewReader("0123456789abc")))
 			req.ContentLength = 10

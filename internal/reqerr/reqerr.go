@@ -131,7 +131,8 @@ func validMethod(m string) bool {
 // failed, as the request alone cannot tell.
 var rejections = []string{
 	"net/http: can't write control character in Request.URL", // HTTP/1.1
-	"http: ContentLength=",                                    // HTTP/1.1: the body's length differs
+	"http: ContentLength=", // HTTP/1.1: the body's length differs
+	"with nil Body",        // a ContentLength without a body
 	"request body larger than specified content length",       // HTTP/2
 	"invalid Host header",                                     // HTTP/2
 	"invalid Upgrade request header",                          // HTTP/2

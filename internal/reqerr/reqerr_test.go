@@ -63,6 +63,7 @@ func TestOfTellsTheRequestsFaultsFromTheEndpoints(t *testing.T) {
 		{"HTTP/2 connection header", good, errors.New(`http2: invalid Connection request header: ["upgrade"]`), true},
 		{"HTTP/2 header list past the server's limit", good, errors.New("request header list larger than peer's advertised limit"), true},
 		{"HTTP/1.1 body length", good, errors.New("net/http: HTTP/1.x transport connection broken: http: ContentLength=10 with Body length 3"), true},
+		{"a ContentLength without a body", good, errors.New("http: Request.ContentLength=5 with nil Body"), true},
 		{"the caller's body failed", good, &replay.Error{Err: io.ErrUnexpectedEOF}, true},
 	} {
 		got := Of(tc.req(), tc.err)
