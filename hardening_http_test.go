@@ -716,3 +716,77 @@ func TestRequestWithoutURLIsAnError(t *testing.T) {
 	assert.EqualError(t, err, "http: nil Request.URL")
 	assert.Equal(t, "invalid request (no URL)", m.Explain(&http.Request{Method: http.MethodGet}).Action)
 }
+
+// A retried 5xx whose body stalls does not delay the retry, and its
+// connection is closed once the drain's bound has passed; a 5xx whose body
+// has arrived leaves its connection to be reused.
+func TestRetriedResponseIsDrainedWithoutDelayingTheRetry(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stalled body/h2=%v", h2), func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			var n atomic.Int32
+			s := newLoopServer(t, h2, func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					w.(http.Flusher).Flush()
+					select { // the body never comes
+					case <-release:
+					case <-r.Context().Done():
+					}
+					return
+				}
+				io.WriteString(w, "ok")
+			})
+			m := loopMesh(t, h2, "", `
+  - retries: {attempts: 1, retryOn: 5xx}
+    route: [{destination: {host: svc}}]
+`, []*loopServer{s}, switchyard.WithRand(rng.NewSequence(0)))
+			done := make(chan *http.Response, 1)
+			go func() {
+				req, _ := http.NewRequest(http.MethodGet, "http://svc/", nil)
+				resp, _ := m.Transport(nil).RoundTrip(req)
+				done <- resp
+			}()
+			select {
+			case resp := <-done:
+				require.NotNil(t, resp, "a response")
+				resp.Body.Close()
+				assert.Equal(t, 200, resp.StatusCode, "retried without waiting for the stalled body")
+			case <-time.After(watchdog):
+				t.Fatal("the retry waited for the discarded body")
+			}
+			if !h2 {
+				require.Eventually(t, func() bool { return s.open.Load() == 1 }, watchdog, time.Millisecond,
+					"the stalled connection was closed; the retry's remains for reuse")
+			}
+		})
+	}
+	t.Run("body arrived", func(t *testing.T) {
+		var n atomic.Int32
+		s := newLoopServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1)%2 == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, "upstream unavailable")
+				return
+			}
+			io.WriteString(w, "ok")
+		})
+		m := loopMesh(t, false, "", `
+  - retries: {attempts: 1, retryOn: 5xx}
+    route: [{destination: {host: svc}}]
+`, []*loopServer{s}, switchyard.WithRand(rng.NewSequence(0)))
+		client := &http.Client{Transport: m.Transport(nil)}
+		for range 10 {
+			resp, err := client.Get("http://svc/")
+			require.NoError(t, err)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, 200, resp.StatusCode)
+		}
+		// Closing each discarded 5xx would take a new connection per
+		// request; draining returns it to the pool (a retry may still
+		// dial while a drain is under way).
+		assert.Less(t, s.conns.Load(), int64(10), "drained 5xx connections are reused")
+	})
+}
