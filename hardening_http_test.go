@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -788,5 +789,56 @@ func TestRetriedResponseIsDrainedWithoutDelayingTheRetry(t *testing.T) {
 		// request; draining returns it to the pool (a retry may still
 		// dial while a drain is under way).
 		assert.Less(t, s.conns.Load(), int64(10), "drained 5xx connections are reused")
+	})
+}
+
+// WithBodyLimit(n < 0) turns buffering off: nothing of a body is kept, so a
+// request whose body was read is not retried and a body without GetBody is
+// not mirrored; one that failed before its body was read is still retried
+// whole. WithBodyLimit(0) keeps the default.
+func TestBodyBufferingCanBeTurnedOff(t *testing.T) {
+	const routes = `
+  - retries: {attempts: 1, retryOn: "5xx,connect-failure"}
+    route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: reviews, subset: v2}
+`
+	post := func(f *fixture) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://reviews:9080/", io.NopCloser(strings.NewReader("payload")))
+		return f.do(req)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, vs(routes), switchyard.WithBodyLimit(-1), switchyard.WithRand(rng.NewSequence(0)))
+		f.backend["v1"].FailFirst(1, 503)
+		resp, _ := post(f)
+		assert.Equal(t, 503, resp.StatusCode, "the body was sent and not kept: no retry")
+		synctest.Wait()
+		assert.Zero(t, f.backend["v2"].Count(), "nothing kept to copy")
+
+	})
+	t.Run("refused before the body was read", func(t *testing.T) {
+		var bodies []string
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if bodies = append(bodies, ""); len(bodies) == 1 {
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+			}
+			b, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			bodies[len(bodies)-1] = string(b)
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+		})
+		m := loopMesh(t, false, "", "", []*loopServer{{port: "8080"}, {port: "8081"}}, switchyard.WithBodyLimit(-1))
+		req, _ := http.NewRequest(http.MethodPost, "http://svc/", io.NopCloser(strings.NewReader("payload")))
+		resp, err := m.Transport(base).RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.StatusCode, "retried with all of the body")
+		assert.Equal(t, []string{"", "payload"}, bodies)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, vs(routes), switchyard.WithBodyLimit(0), switchyard.WithRand(rng.NewSequence(0)))
+		f.backend["v1"].FailFirst(1, 503)
+		resp, _ := post(f)
+		assert.Equal(t, 200, resp.StatusCode, "0 is the default limit: kept and retried")
+		synctest.Wait()
+		assert.Equal(t, 1, f.backend["v2"].Count())
 	})
 }
