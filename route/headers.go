@@ -179,8 +179,12 @@ func headerView(h http.Header) match.Header {
 	return rekeyedHeader(rekey(h))
 }
 
-// canonicalKeys reports whether every key of h is in canonical form.
+// canonicalKeys reports whether every key of h is in canonical form. It
+// costs one pass over the keys, no allocation.
 func canonicalKeys(h http.Header) bool {
+	if len(h) == 0 {
+		return true
+	}
 	for k := range h {
 		if !canonicalKey(k) {
 			return false
