@@ -188,7 +188,9 @@ func (m *Mesh) Observe(f func(Observation)) (stop func()) { return m.env.Observe
 
 // Close stops outlier detection's sweeps, cancels mirrored copies in flight
 // and waits for them, and releases the mesh's idle connections. Requests
-// made afterwards fail with ErrClosed; requests in flight finish.
+// made afterwards fail with ErrClosed; requests in flight finish, but
+// nothing more is sent for them (a retry, a mirror), so nothing dials
+// after Close, and the connections they hold close as they fall idle.
 func (m *Mesh) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
