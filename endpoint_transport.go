@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
@@ -58,11 +59,22 @@ func settingsOf(pool *outlier.ConnectionPool) transportSettings {
 // newTransport returns an HTTP transport with these settings. With dialAddr
 // set, it connects to that address whatever the request's URL names, so a
 // request keeps its URL, Host and TLS server name while going to a chosen
-// endpoint.
-func (s transportSettings) newTransport(dialAddr string) *http.Transport {
+// endpoint. Its open connections are counted in conns.
+func (s transportSettings) newTransport(dialAddr string, conns *atomic.Int64) *http.Transport {
 	dialer := &net.Dialer{Timeout: s.connectTimeout, KeepAliveConfig: s.keepAlive}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dialAddr != "" {
+			addr = dialAddr
+		}
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conns.Add(1)
+		return &countedConn{Conn: c, conns: conns}, nil
+	}
 	t := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
@@ -81,12 +93,23 @@ func (s transportSettings) newTransport(dialAddr string) *http.Transport {
 		t.Protocols.SetHTTP1(true)
 		t.ForceAttemptHTTP2 = false
 	}
-	if dialAddr != "" {
-		t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, dialAddr)
-		}
-	}
 	return t
+}
+
+// countedConn is a connection counted among its mesh's open connections
+// until it closes.
+type countedConn struct {
+	net.Conn
+	conns  *atomic.Int64
+	closed atomic.Bool
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	if c.closed.CompareAndSwap(false, true) {
+		c.conns.Add(-1)
+	}
+	return err
 }
 
 // rotatingTransport bounds connection age (tcp.maxConnectionDuration) the
@@ -96,6 +119,7 @@ type rotatingTransport struct {
 	settings transportSettings
 	addr     string
 	clock    clock.Clock
+	conns    *atomic.Int64
 
 	mu      sync.Mutex
 	current *http.Transport
@@ -111,7 +135,7 @@ func (r *rotatingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			r.current.CloseIdleConnections()
 			r.old = append(r.old[:0:0], r.current)
 		}
-		r.current, r.since = r.settings.newTransport(r.addr), now
+		r.current, r.since = r.settings.newTransport(r.addr, r.conns), now
 	}
 	t := r.current
 	for _, o := range r.old {

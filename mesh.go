@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -40,6 +41,7 @@ type Mesh struct {
 	extraMu    sync.Mutex
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
+	conns      atomic.Int64                          // connections open on the mesh's own transports
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
 
@@ -81,7 +83,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	m.tel = telemetry.New(m.opts.telemetry, m.observeEjected)
 	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit),
 		SourceIP: m.opts.sourceIP, Observers: &route.Observers{}, Telemetry: m.tel}
-	m.direct = settingsOf(nil).newTransport("")
+	m.direct = settingsOf(nil).newTransport("", &m.conns)
 	m.direct.Proxy = http.ProxyFromEnvironment
 	s, err := m.compile(cfg, nil)
 	if err != nil {
@@ -141,6 +143,9 @@ type Explanation = route.Explanation
 // a person. For a gRPC call, describe it as a request: POST to
 // "/package.Service/Method" with the metadata as headers.
 func (m *Mesh) Explain(req *http.Request) Explanation {
+	if req.URL == nil {
+		return Explanation{Action: "invalid request (no URL)"} // RoundTrip refuses it
+	}
 	authority := route.Authority(req)
 	host, port := route.SplitAuthority(authority, req.URL.Scheme)
 	vh := m.snap.Load().table.Lookup(host, port)
@@ -183,7 +188,9 @@ func (m *Mesh) Observe(f func(Observation)) (stop func()) { return m.env.Observe
 
 // Close stops outlier detection's sweeps, cancels mirrored copies in flight
 // and waits for them, and releases the mesh's idle connections. Requests
-// made afterwards fail with ErrClosed; requests in flight finish.
+// made afterwards fail with ErrClosed; requests in flight finish, but
+// nothing more is sent for them (a retry, a mirror), so nothing dials
+// after Close, and the connections they hold close as they fall idle.
 func (m *Mesh) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -192,6 +199,32 @@ func (m *Mesh) Close() error {
 	}
 	m.snap.Load().registry.Stop()
 	m.env.Mirrorer.Close()
+	m.closeIdleConnections()
+	if m.conns.Load() > 0 {
+		// Connections busy now close as they fall idle: an HTTP/1.1
+		// connection does so by itself after CloseIdleConnections, an
+		// HTTP/2 one only when asked again once its streams have ended.
+		time.AfterFunc(closeSweep, func() { m.sweepAfterClose(closeSweep) })
+	}
+	m.tel.Close()
+	return nil
+}
+
+// closeSweep is the first interval at which, after Close, idle connections
+// are closed again until none is left open; it doubles up to a second.
+const closeSweep = 10 * time.Millisecond
+
+func (m *Mesh) sweepAfterClose(d time.Duration) {
+	m.closeIdleConnections()
+	if m.conns.Load() > 0 {
+		d = min(2*d, time.Second)
+		time.AfterFunc(d, func() { m.sweepAfterClose(d) })
+	}
+}
+
+// closeIdleConnections closes the idle connections of every transport of
+// the mesh.
+func (m *Mesh) closeIdleConnections() {
 	if ts := m.transports.Load(); ts != nil {
 		for _, t := range *ts {
 			closeIdle(t.rt)
@@ -203,8 +236,6 @@ func (m *Mesh) Close() error {
 	}
 	m.extraMu.Unlock()
 	m.direct.CloseIdleConnections()
-	m.tel.Close()
-	return nil
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
@@ -294,9 +325,9 @@ func (m *Mesh) newEndpointTransport(addr string, s transportSettings) http.Round
 		return m.opts.endpointTransport(addr)
 	}
 	if s.maxConnDuration > 0 {
-		return &rotatingTransport{settings: s, addr: addr, clock: m.opts.clock}
+		return &rotatingTransport{settings: s, addr: addr, clock: m.opts.clock, conns: &m.conns}
 	}
-	return s.newTransport(addr)
+	return s.newTransport(addr, &m.conns)
 }
 
 func closeIdle(t http.RoundTripper) {

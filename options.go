@@ -98,8 +98,14 @@ type bodyLimitOption struct{ n int64 }
 func (o bodyLimitOption) apply(opts *options) { opts.bodyLimit = o.n }
 
 // WithBodyLimit bounds the request body the mesh keeps in memory to replay
-// on retries and to copy to mirrors; a larger body is sent once, neither
-// retried nor mirrored. The default is 64 KiB.
+// on retries and to copy to mirrors. A body is never read ahead of its
+// sending: a stream goes out as the caller writes it, and what is sent is
+// kept, up to n bytes, as it passes. Once more than n bytes of a body have
+// been sent, the request is no longer retried and its mirrors' copies are
+// cut (a body with GetBody is replayed and copied from GetBody, keeping
+// nothing). 0 means the default, 64 KiB; a negative n turns buffering off:
+// a request is then retried only if the failed attempt read none of its
+// body, and a body without GetBody is not mirrored.
 func WithBodyLimit(n int64) Option { return bodyLimitOption{n} }
 
 type mirrorLimitOption struct{ n int }
@@ -107,7 +113,10 @@ type mirrorLimitOption struct{ n int }
 func (o mirrorLimitOption) apply(opts *options) { opts.mirrorLimit = o.n }
 
 // WithMirrorConcurrency bounds the mirrored copies in flight at once;
-// copies past it are dropped. The default is 64.
+// copies past it are dropped. The default is 64. One mirror destination
+// (cluster) holds at most half of them, so that a slow shadow leaves the
+// rest to the others, and every copy times out after its route's timeout,
+// or 15 s when the route sets none.
 func WithMirrorConcurrency(n int) Option { return mirrorLimitOption{n} }
 
 type sourceIPOption struct{ ip string }

@@ -385,7 +385,7 @@ func TestMirrorsAreBoundedAndDropped(t *testing.T) {
 		f := newFixture(t, vs(`
   - route: [{destination: {host: reviews, subset: v1}}]
     mirror: {host: reviews, subset: v2}
-`), switchyard.WithMirrorConcurrency(2), switchyard.WithBodyLimit(4))
+`), switchyard.WithMirrorConcurrency(4), switchyard.WithBodyLimit(4))
 		f.backend["v2"].Hang()
 		for range 5 {
 			f.get("http://reviews:9080/")
@@ -395,7 +395,7 @@ func TestMirrorsAreBoundedAndDropped(t *testing.T) {
 		assert.Equal(t, "v1", body, "a body past the limit is still sent upstream, once")
 		assert.Equal(t, "larger than four", string(f.backend["v1"].Requests()[5].Body))
 		synctest.Wait()
-		assert.Equal(t, 2, f.backend["v2"].Count(), "only two copies in flight at once; the rest are dropped")
+		assert.Equal(t, 2, f.backend["v2"].Count(), "one cluster holds half of the 4 slots; the rest are dropped")
 	})
 }
 

@@ -2,6 +2,7 @@ package switchyard
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ func TestTransportSettingsFollowIstio(t *testing.T) {
 	d := settingsOf(nil)
 	assert.Equal(t, 10*time.Second, d.connectTimeout, "MeshConfig connectTimeout default")
 	assert.Equal(t, time.Hour, d.idleTimeout, "idle timeout default 1h")
-	tr := d.newTransport("10.0.0.1:80")
+	tr := d.newTransport("10.0.0.1:80", new(atomic.Int64))
 	assert.Equal(t, time.Hour, tr.IdleConnTimeout)
 	assert.False(t, tr.DisableKeepAlives)
 
@@ -27,7 +28,7 @@ func TestTransportSettingsFollowIstio(t *testing.T) {
 	assert.Equal(t, time.Second, s.connectTimeout)
 	assert.Equal(t, net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 10 * time.Second, Count: 3}, s.keepAlive)
 	assert.Equal(t, idle, s.idleTimeout, "http.idleTimeout overrides tcp.idleTimeout")
-	tr = s.newTransport("")
+	tr = s.newTransport("", new(atomic.Int64))
 	assert.True(t, tr.Protocols.HTTP1())
 	assert.False(t, tr.Protocols.HTTP2())
 

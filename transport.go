@@ -1,10 +1,12 @@
 package switchyard
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -23,10 +25,18 @@ import (
 // The RoundTripper follows Envoy's local replies: 404 when no route of a
 // known host matches, 503 when no endpoint can be reached, 504 when a route
 // timeout fires. It returns an error only when the caller's context ends
-// first or the mesh is closed. It is safe for concurrent use.
+// first, when the mesh is closed, or when the request itself is at fault
+// (a header net/http refuses to send, a body that fails or does not match
+// its ContentLength): that error is net/http's own, as without the mesh,
+// and it is neither retried nor counted against an endpoint. A request
+// body is sent as it is read, never read ahead. It is safe for concurrent
+// use.
 func (m *Mesh) Transport(base http.RoundTripper) http.RoundTripper {
 	return &meshTransport{m: m, base: base}
 }
+
+// errNilURL is net/http's error for a request without a URL.
+var errNilURL = errors.New("http: nil Request.URL")
 
 type meshTransport struct {
 	m    *Mesh
@@ -37,6 +47,10 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.m.closed.Load() {
 		closeBody(req)
 		return nil, ErrClosed
+	}
+	if req.URL == nil {
+		closeBody(req)
+		return nil, errNilURL
 	}
 	s := t.m.snap.Load()
 	authority := route.Authority(req)
@@ -49,13 +63,27 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return vh.RoundTrip(req, &in, t, &t.m.env)
 }
 
-// Send implements route.Sender.
+// Send implements route.Sender. Once the mesh is closed it sends nothing
+// (a retry or a mirror of a request in flight gets ErrClosed), so nothing
+// dials after Close.
 func (t *meshTransport) Send(req *http.Request, c *subset.Cluster, ep *balancer.Endpoint) (*http.Response, error) {
+	if t.m.closed.Load() {
+		closeBody(req)
+		return nil, reqerr.Wrap(ErrClosed)
+	}
 	if ep == nil {
 		return t.passthrough(req)
 	}
 	if t.base == nil {
-		return t.m.transportFor(c, ep).RoundTrip(req)
+		rt := t.m.transportFor(c, ep)
+		resp, err := rt.RoundTrip(req)
+		if t.m.closed.Load() {
+			// Close came while this request was being sent, perhaps
+			// after the transport had dialled for it: its connection
+			// closes as soon as it falls idle.
+			closeIdle(rt)
+		}
+		return resp, err
 	}
 	// One allocation for the request and its URL together; headers and
 	// body are shared, as the base must not modify the request.
@@ -84,7 +112,11 @@ func (t *meshTransport) passthrough(req *http.Request) (*http.Response, error) {
 	if t.base != nil {
 		return t.base.RoundTrip(req)
 	}
-	return t.m.direct.RoundTrip(req)
+	resp, err := t.m.direct.RoundTrip(req)
+	if t.m.closed.Load() {
+		t.m.direct.CloseIdleConnections()
+	}
+	return resp, err
 }
 
 func closeBody(req *http.Request) {

@@ -3,6 +3,7 @@ package match
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 )
 
@@ -47,13 +48,34 @@ type Header interface {
 	Lookup(name HeaderName) (string, bool)
 }
 
-// HTTPHeader adapts an http.Header, whose keys are canonical.
+// HTTPHeader adapts an http.Header. Names are case-insensitive, as in
+// Envoy: a key in another spelling than the canonical one
+// (h["authorization"], which net/http sends as written) is found too, and
+// the values of every spelling of a name are joined, canonical first, then
+// the others in key order.
 type HTTPHeader http.Header
 
 // Lookup implements Header.
 func (h HTTPHeader) Lookup(name HeaderName) (string, bool) {
 	vs, ok := h[name.Canonical]
-	return joined(vs, ok)
+	if ok && len(h) == 1 {
+		return joined(vs, ok)
+	}
+	var others []string
+	for k := range h {
+		if len(k) == len(name.Lower) && k != name.Canonical && strings.EqualFold(k, name.Lower) {
+			others = append(others, k)
+		}
+	}
+	if len(others) == 0 {
+		return joined(vs, ok)
+	}
+	slices.Sort(others)
+	all := slices.Clone(vs)
+	for _, k := range others {
+		all = append(all, h[k]...)
+	}
+	return joined(all, true)
 }
 
 // MapHeader adapts a map whose keys are lower-case, such as gRPC metadata.

@@ -18,9 +18,15 @@
 // x-envoy-ratelimited response retries only under envoy-ratelimited; an
 // overflow of a connection-pool limit is never retried. Back-off before
 // retry N is drawn uniformly from [0, min(2^(N-1)·base, 10·base)), base 25ms,
-// and never sleeps past the request's deadline. Request bodies are replayed
-// through GetBody, or buffered up to a limit (64 KiB by default); a larger
-// body is sent once and not retried.
+// and never sleeps past the request's deadline. A request body is sent as
+// it is read, never read ahead (a stream goes out at once); what an attempt
+// sends is kept, up to a limit (64 KiB by default), so that a retry can
+// replay it and read on. Once more than the limit has been sent the request
+// is not retried; a body with GetBody is replayed through GetBody. A
+// discarded response is drained in the background, for at most 100 ms and
+// never past its attempt's per-try timeout, so it never delays the retry.
+// An error that originates in the request itself (a header net/http refuses
+// to send, a failing body) is returned as it is, never retried.
 //
 // For gRPC, [Policy.InvokeGRPC] runs the same loop on the gRPC conditions
 // with grpc-previous-rpc-attempts, [Policy.OpenStream] retries a stream

@@ -3,6 +3,8 @@ package retry
 import (
 	"net/http"
 	"sync"
+
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 )
 
 // RoundTripper returns an http.RoundTripper that retries requests through
@@ -10,7 +12,9 @@ import (
 // any status is returned with a nil error: the last response when retries
 // are exhausted. When the last attempt fails without a response, the error
 // is an *ExhaustedError wrapping it (ErrPerTryTimeout for a per-try
-// timeout). A nil next means http.DefaultTransport. It is safe for
+// timeout), except an error that originates in the request itself (an
+// invalid header, a failing body), which is returned as next returned it,
+// never retried. A nil next means http.DefaultTransport. It is safe for
 // concurrent use.
 func (p *Policy) RoundTripper(next http.RoundTripper) http.RoundTripper {
 	if next == nil {
@@ -33,8 +37,13 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	n := a.n
 	a.next = nil
 	attempters.Put(a)
-	if err != nil && req.Context().Err() == nil {
-		return nil, &ExhaustedError{Attempts: n, Last: err}
+	if err != nil {
+		if own, ok := reqerr.Unwrap(err); ok {
+			return nil, own // the request's own fault, as next reported it
+		}
+		if req.Context().Err() == nil {
+			return nil, &ExhaustedError{Attempts: n, Last: err}
+		}
 	}
 	return resp, err
 }
@@ -48,7 +57,13 @@ type attempter struct {
 
 func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 	a.n = n
-	return a.next.RoundTrip(req)
+	resp, err := a.next.RoundTrip(req)
+	if err != nil {
+		if own := reqerr.Of(req, err); own != nil {
+			return nil, own
+		}
+	}
+	return resp, err
 }
 
 func (a *attempter) AllowRetry() bool { return true }

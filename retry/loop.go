@@ -1,17 +1,18 @@
 package retry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
 
@@ -71,9 +72,11 @@ func WithRand(r Rand) Option {
 	return optionFunc(func(e *env) { e.rand = r })
 }
 
-// WithBodyLimit sets how much of a request body without GetBody is buffered
-// so that it can be replayed; a larger body is sent once, without retries.
-// The default is 64 KiB.
+// WithBodyLimit sets how much of a request body without GetBody is kept,
+// as it is sent, so that a retry can replay it: once an attempt has sent
+// more than n bytes, the request is no longer retried. With n zero or
+// negative nothing is kept, and a retry happens only when the failed
+// attempt read none of the body. The default is DefaultBodyLimit (64 KiB).
 func WithBodyLimit(n int64) Option { return optionFunc(func(e *env) { e.bodyLimit = n }) }
 
 // New validates cfg and returns its policy (nil cfg: Istio's default).
@@ -91,33 +94,45 @@ func New(cfg *Config, opts ...Option) (*Policy, error) {
 	return p, nil
 }
 
-// maxDrain bounds how much of a discarded response body is read so that its
-// connection can be reused.
-const maxDrain = 4 << 10
+// maxDrain and maxDrainTime bound how much of a discarded response body is
+// read, and for how long, so that its connection can be reused.
+const (
+	maxDrain     = 4 << 10
+	maxDrainTime = 100 * time.Millisecond
+)
 
 // Do runs the attempt loop for req over a. It returns the response to give
 // the caller (the first that is not retried, or the last) or the error of
-// the last attempt. Retries need a replayable body: one with GetBody, or one
-// that fits the body limit. The attempt-count header x-envoy-attempt-count
-// is set on retries (the first attempt goes unchanged, so its absence means
-// 1). Do never modifies req.
+// the last attempt. The body is sent as it is read, never read ahead: up to
+// the body limit, what an attempt sends is kept so that a retry can replay
+// it; a retry happens only while all the body read so far was kept, or
+// when the request has GetBody. The attempt-count header
+// x-envoy-attempt-count is set on retries (the first attempt goes
+// unchanged, so its absence means 1). Do never modifies req.
 func (p *Policy) Do(req *http.Request, a Attempter) (*http.Response, error) {
-	replay, err := newReplay(req, p.env.bodyLimit)
-	if err != nil {
-		return nil, err
+	var body *replay.Body
+	if req.Body != nil && req.Body != http.NoBody {
+		if body = replay.From(req.Body); body == nil {
+			body = replay.New(req, p.env.bodyLimit)
+		}
+		body.Watch(req.Context())
 	}
-	return p.loop(req, a, &replay)
+	resp, err := p.loop(req, a, body)
+	if body != nil {
+		body.End(err != nil)
+	}
+	return resp, err
 }
 
-func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Response, error) {
-	retries := p.retries
-	if !replay.ok {
-		retries = 0
+func (p *Policy) loop(req *http.Request, a Attempter, body *replay.Body) (*http.Response, error) {
+	var next io.ReadCloser // the body of the next attempt
+	if body != nil {
+		next = body.First()
 	}
 	b := schedule{p: p}
 	inRetry := false
 	for n := 1; ; n++ {
-		out, stop := p.attemptRequest(req, n, replay)
+		out, start, stop := p.attemptRequest(req, n, body, next)
 		resp, err := a.Attempt(out, n)
 		if stop != nil {
 			err = stop(resp, err)
@@ -132,17 +147,22 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 		} else {
 			retriable = p.RetryResponse(req, resp)
 		}
-		if !retriable || n > retries || !a.AllowRetry() {
+		if !retriable || n > p.retries || body != nil && !body.Replayable() || !a.AllowRetry() {
 			return resp, err
 		}
 		inRetry = true
 		wait, ok := b.next(req.Context())
+		if ok && body != nil {
+			// The retry takes the body over now, before the attempt
+			// just ended can read (and perhaps drop) more of it.
+			next, ok = body.Next()
+		}
 		if !ok {
-			a.RetryDone() // the back-off would outlast the request
+			a.RetryDone() // the back-off would outlast the request, or the body cannot be replayed
 			return resp, err
 		}
 		if resp != nil {
-			drain(resp)
+			p.discard(resp, start)
 		}
 		if err := clock.Sleep(req.Context(), p.env.clock, wait); err != nil {
 			a.RetryDone()
@@ -151,22 +171,32 @@ func (p *Policy) loop(req *http.Request, a Attempter, replay *replay) (*http.Res
 	}
 }
 
-// attemptRequest returns the request for attempt n and, with a per-try
-// timeout, a function that settles the attempt's outcome: it stops the timer
-// once headers have arrived and turns the timer's cancellation into
-// ErrPerTryTimeout.
-func (p *Policy) attemptRequest(req *http.Request, n int, r *replay) (*http.Request, func(*http.Response, error) error) {
-	if n == 1 && p.perTry == 0 && !r.buffered {
-		return req, nil
+// attemptRequest returns the request for attempt n, with rc, read from
+// body, as its body (nil: the request has none), the time the attempt
+// starts when it has a per-try timeout, and then a function that settles
+// the attempt's outcome: it stops the timer once headers have arrived and
+// turns the timer's cancellation into ErrPerTryTimeout.
+func (p *Policy) attemptRequest(req *http.Request, n int, body *replay.Body, rc io.ReadCloser) (*http.Request, time.Time, func(*http.Response, error) error) {
+	if n == 1 && p.perTry == 0 && rc == nil {
+		return req, time.Time{}, nil
 	}
 	ctx := req.Context()
+	var start time.Time
 	var stop func(*http.Response, error) error
 	if p.perTry > 0 {
+		start = p.env.clock.Now()
 		actx, cancel := context.WithCancelCause(ctx)
 		t := p.env.clock.AfterFunc(p.perTry, func() { cancel(ErrPerTryTimeout) })
 		ctx = actx
+		unwatch := func() bool { return false }
+		if body != nil {
+			// A transport blocked reading a stalled body does not see
+			// the timeout (HTTP/1.1 waits for its body writer).
+			unwatch = body.AbortReadOn(actx)
+		}
 		stop = func(resp *http.Response, err error) error {
 			t.Stop()
+			unwatch()
 			if err != nil {
 				if errors.Is(context.Cause(actx), ErrPerTryTimeout) && req.Context().Err() == nil {
 					err = ErrPerTryTimeout
@@ -185,17 +215,38 @@ func (p *Policy) attemptRequest(req *http.Request, n int, r *replay) (*http.Requ
 		out = req.Clone(ctx)
 		out.Header.Set("X-Envoy-Attempt-Count", strconv.Itoa(n))
 	}
-	if body := r.body(n); body != nil {
-		out.Body = body
+	if rc != nil {
+		out.Body = rc
 	}
-	return out, stop
+	return out, start, stop
 }
 
-// drain reads a little of a discarded response so that its connection can
-// be reused, and closes it.
-func drain(resp *http.Response) {
-	io.CopyN(io.Discard, resp.Body, maxDrain)
-	resp.Body.Close()
+// discard disposes of a response that is not given to the caller: its
+// body is drained (up to maxDrain) in the background, so that its
+// connection can be reused, and closed; a body that has not arrived within
+// maxDrainTime, or by the end of the attempt's per-try timeout, is closed
+// undrained. The retry never waits for it.
+func (p *Policy) discard(resp *http.Response, start time.Time) {
+	body := resp.Body
+	if body == nil || body == http.NoBody {
+		return
+	}
+	d := maxDrainTime
+	if p.perTry > 0 {
+		d = min(d, p.perTry-p.env.clock.Now().Sub(start))
+	}
+	if d <= 0 {
+		body.Close()
+		return
+	}
+	var once sync.Once
+	closeBody := func() { once.Do(func() { body.Close() }) }
+	t := p.env.clock.AfterFunc(d, closeBody) // a Close ends a read under way
+	go func() {
+		io.CopyN(io.Discard, body, maxDrain)
+		t.Stop()
+		closeBody()
+	}()
 }
 
 type cancelOnClose struct {
@@ -208,64 +259,6 @@ func (b *cancelOnClose) Close() error {
 	b.cancel()
 	return err
 }
-
-// replay gives every attempt the request body.
-type replay struct {
-	req      *http.Request
-	ok       bool   // the body can be sent again
-	buffered bool   // buf holds the whole body
-	buf      []byte // the buffered body
-	prefix   io.ReadCloser
-}
-
-func newReplay(req *http.Request, limit int64) (replay, error) {
-	r := replay{req: req, ok: true}
-	switch {
-	case req.Body == nil || req.Body == http.NoBody:
-		return r, nil
-	case req.GetBody != nil:
-		return r, nil
-	}
-	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		req.Body.Close()
-		return r, err
-	}
-	if int64(len(buf)) > limit {
-		// Too large to keep: send it once, the part read first.
-		r.ok = false
-		r.prefix = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
-		r.buffered = true
-		return r, nil
-	}
-	req.Body.Close()
-	r.buffered, r.buf = true, buf
-	return r, nil
-}
-
-// body returns the body for attempt n, or nil to keep the request's.
-func (r *replay) body(n int) io.ReadCloser {
-	switch {
-	case r.prefix != nil:
-		return r.prefix
-	case r.buffered:
-		return io.NopCloser(bytes.NewReader(r.buf))
-	case n > 1 && r.req.GetBody != nil:
-		b, err := r.req.GetBody()
-		if err != nil {
-			return io.NopCloser(errReader{err})
-		}
-		return b
-	}
-	return nil
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // schedule is one request's back-off schedule: Envoy's windows, drawn with
 // full jitter, never reaching past the request's deadline.

@@ -66,7 +66,7 @@ const (
 	DefaultAttempts = 2
 	// DefaultBackoff is Envoy's base back-off interval.
 	DefaultBackoff = 25 * time.Millisecond
-	// DefaultBodyLimit bounds the request body buffered for replay.
+	// DefaultBodyLimit bounds the request body kept, as it is sent, for replay.
 	DefaultBodyLimit = 64 << 10
 	// hostSelectionAttempts is Istio's host_selection_retry_max_attempts.
 	hostSelectionAttempts = 5

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -328,20 +329,23 @@ func TestBodiesAreReplayed(t *testing.T) {
 }
 
 func TestDiscardedResponsesAreClosed(t *testing.T) {
-	var bodies []*trackedBody
-	next := roundTripFunc(func(*http.Request) (*http.Response, error) {
-		b := &trackedBody{Reader: strings.NewReader("error page")}
-		bodies = append(bodies, b)
-		return &http.Response{StatusCode: 503, Header: http.Header{}, Body: b}, nil
+	synctest.Test(t, func(t *testing.T) {
+		var bodies []*trackedBody
+		next := roundTripFunc(func(*http.Request) (*http.Response, error) {
+			b := &trackedBody{Reader: strings.NewReader("error page")}
+			bodies = append(bodies, b)
+			return &http.Response{StatusCode: 503, Header: http.Header{}, Body: b}, nil
+		})
+		p := policy(t, &retry.Config{Attempts: 2, RetryOn: "5xx"}, retry.WithRand(rng.NewSequence(0)))
+		req, _ := http.NewRequest("GET", "http://svc/", nil)
+		r, err := p.RoundTripper(next).RoundTrip(req)
+		require.NoError(t, err)
+		synctest.Wait() // discarded bodies are drained in the background
+		require.Len(t, bodies, 3)
+		assert.True(t, bodies[0].closed.Load() && bodies[1].closed.Load(), "discarded responses are drained and closed")
+		assert.False(t, bodies[2].closed.Load(), "the returned response is the caller's to close")
+		r.Body.Close()
 	})
-	p := policy(t, &retry.Config{Attempts: 2, RetryOn: "5xx"}, retry.WithRand(rng.NewSequence(0)))
-	req, _ := http.NewRequest("GET", "http://svc/", nil)
-	r, err := p.RoundTripper(next).RoundTrip(req)
-	require.NoError(t, err)
-	require.Len(t, bodies, 3)
-	assert.True(t, bodies[0].closed && bodies[1].closed, "discarded responses are drained and closed")
-	assert.False(t, bodies[2].closed, "the returned response is the caller's to close")
-	r.Body.Close()
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -350,10 +354,10 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 type trackedBody struct {
 	io.Reader
-	closed bool
+	closed atomic.Bool
 }
 
-func (b *trackedBody) Close() error { b.closed = true; return nil }
+func (b *trackedBody) Close() error { b.closed.Store(true); return nil }
 
 func TestPolicyAddsNoAllocationsWhenNotFiring(t *testing.T) {
 	if israce.Enabled {

@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
@@ -90,7 +91,13 @@ func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
 func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.Response, error) {
 	c := a.c
 	if c.Passthrough {
-		return a.s.Send(req, c, nil)
+		resp, err := a.s.Send(req, c, nil)
+		if err != nil {
+			if own := reqerr.Of(req, err); own != nil {
+				return nil, own
+			}
+		}
+		return resp, err
 	}
 	var ep *balancer.Endpoint
 	var err error
@@ -142,6 +149,11 @@ func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.
 	}
 	resp, err := a.s.Send(req, c, ep)
 	ep.State.End()
+	if err != nil {
+		if own := reqerr.Of(req, err); own != nil {
+			return nil, own // the request's fault says nothing of the endpoint
+		}
+	}
 	if pe != nil {
 		now := a.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil || resp.StatusCode >= 500, now, *pe)

@@ -19,8 +19,9 @@ type Explanation struct {
 	VirtualHost string
 	// Routes are the routes tried, in order, up to the one that matched.
 	Routes []RouteTrace
-	// Action is "forward", "redirect", "direct response", "no route (404)"
-	// or "passthrough".
+	// Action is "forward", "redirect", "direct response", "no route (404)",
+	// "passthrough" or, for a request without a URL, "invalid request (no
+	// URL)".
 	Action string
 	// Destinations are the matched route's weighted destinations.
 	Destinations []DestinationTrace

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/wire"
+	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -160,8 +161,13 @@ func ordered(levels ...level) headerOps {
 	return out
 }
 
-// apply runs the operations on h.
+// apply runs the operations on h. Names are case-insensitive: a key of h
+// in another spelling than the canonical one is merged into the canonical
+// key first, so that a remove or a set leaves no other spelling behind.
 func (ops headerOps) apply(h http.Header) {
+	if len(ops) > 0 && !canonicalKeys(h) {
+		rekeyInPlace(h)
+	}
 	for _, op := range ops {
 		switch op.kind {
 		case opRemove:
@@ -172,4 +178,131 @@ func (ops headerOps) apply(h http.Header) {
 			h[op.name] = append(h[op.name], op.value)
 		}
 	}
+}
+
+// Header names are case-insensitive, as in Envoy, but an http.Header keeps
+// a key as it was written: req.Header["authorization"], which net/http
+// sends as is, is not req.Header["Authorization"]. The router therefore
+// looks at a request through a canonical view of its headers: the map
+// itself when all its keys are canonical (as Header's methods make them),
+// else a canonical copy in which every spelling of a name is merged.
+// Matches, header operations, hash keys, retry conditions and Explain all
+// see that view, and the request sent upstream carries it.
+
+// canonicalHeader is a request's own header map, whose keys are all
+// canonical.
+type canonicalHeader http.Header
+
+// Lookup implements match.Header.
+func (h canonicalHeader) Lookup(name match.HeaderName) (string, bool) {
+	vs, ok := h[name.Canonical]
+	return joinValues(vs, ok)
+}
+
+// rekeyedHeader is the canonical copy of a request's header map that had
+// keys in other spellings.
+type rekeyedHeader http.Header
+
+// Lookup implements match.Header.
+func (h rekeyedHeader) Lookup(name match.HeaderName) (string, bool) {
+	vs, ok := h[name.Canonical]
+	return joinValues(vs, ok)
+}
+
+// joinValues returns a header's values as one, joined with "," as Envoy
+// does; a single value is returned as is, without allocating.
+func joinValues(vs []string, present bool) (string, bool) {
+	switch {
+	case !present:
+		return "", false
+	case len(vs) == 1:
+		return vs[0], true
+	}
+	return strings.Join(vs, ","), true
+}
+
+// headerView returns the canonical view of h for matching.
+func headerView(h http.Header) match.Header {
+	if canonicalKeys(h) {
+		return canonicalHeader(h)
+	}
+	return rekeyedHeader(rekey(h))
+}
+
+// canonicalKeys reports whether every key of h is in canonical form. It
+// costs one pass over the keys, no allocation.
+func canonicalKeys(h http.Header) bool {
+	if len(h) == 0 {
+		return true
+	}
+	for k := range h {
+		if !canonicalKey(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalKey reports whether k is what textproto.CanonicalMIMEHeaderKey
+// makes of it, without allocating in the common case.
+func canonicalKey(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			// CanonicalMIMEHeaderKey leaves a key with invalid bytes as it is.
+			return textproto.CanonicalMIMEHeaderKey(k) == k
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// rekey returns a copy of h with canonical keys: the values of other
+// spellings of a name follow the canonical key's, in key order.
+func rekey(h http.Header) http.Header {
+	out := h.Clone()
+	rekeyInPlace(out)
+	return out
+}
+
+// rekeyInPlace moves the values of h's non-canonical keys to their
+// canonical keys, in key order.
+func rekeyInPlace(h http.Header) {
+	var odd []string
+	for k := range h {
+		if !canonicalKey(k) {
+			odd = append(odd, k)
+		}
+	}
+	sort.Strings(odd)
+	for _, k := range odd {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		h[ck] = append(h[ck], h[k]...)
+		delete(h, k)
+	}
+}
+
+// withCanonicalHeader returns req itself if its header keys are all
+// canonical (in is its match input, whose view says so), else a shallow
+// copy carrying the canonical copy of its headers, and makes in look at
+// that copy.
+func withCanonicalHeader(req *http.Request, in *match.Input) *http.Request {
+	var h http.Header
+	switch v := in.Header.(type) {
+	case canonicalHeader:
+		return req
+	case rekeyedHeader:
+		h = http.Header(v)
+	default: // an input not made by NewInput
+		if canonicalKeys(req.Header) {
+			return req
+		}
+		h = rekey(req.Header)
+		in.Header = rekeyedHeader(h)
+	}
+	out := new(http.Request)
+	*out = *req
+	out.Header = h
+	return out
 }

@@ -1,7 +1,6 @@
 package route
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,7 +12,9 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/reply"
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
@@ -38,7 +39,8 @@ type Env struct {
 	// Clock runs route timeouts, per-try timeouts, back-off and delays.
 	Clock clock.Clock
 	// BodyLimit bounds the request body kept to replay on retries and
-	// mirrors; 0 means retry.DefaultBodyLimit.
+	// mirrors; 0 means retry.DefaultBodyLimit, a negative value keeps
+	// nothing.
 	BodyLimit int64
 	// Mirrorer sends mirrored copies; nil drops them.
 	Mirrorer *Mirrorer
@@ -51,10 +53,13 @@ type Env struct {
 }
 
 func (e *Env) bodyLimit() int64 {
-	if e.BodyLimit > 0 {
-		return e.BodyLimit
+	switch {
+	case e.BodyLimit == 0:
+		return retry.DefaultBodyLimit
+	case e.BodyLimit < 0:
+		return 0
 	}
-	return retry.DefaultBodyLimit
+	return e.BodyLimit
 }
 
 func (e *Env) retryOptions() []retry.Option {
@@ -167,6 +172,8 @@ func Authority(req *http.Request) string {
 }
 
 // NewInput describes req for matching; port is the port it was sent to.
+// Header names are matched case-insensitively: keys in other spellings
+// than the canonical one (req.Header["authorization"]) are found too.
 func NewInput(req *http.Request, authority string, port uint32) match.Input {
 	scheme := req.URL.Scheme
 	if scheme == "" {
@@ -179,7 +186,7 @@ func NewInput(req *http.Request, authority string, port uint32) match.Input {
 		Path:      req.URL.EscapedPath(),
 		Query:     req.URL.RawQuery,
 		Port:      port,
-		Header:    match.HTTPHeader(req.Header),
+		Header:    headerView(req.Header),
 	}
 }
 
@@ -192,6 +199,7 @@ func NewInput(req *http.Request, authority string, port uint32) match.Input {
 // replies follow Envoy: 404 no route, 503 no healthy upstream, overflow
 // (with x-envoy-overloaded) or unreachable upstream, 504 on a timeout.
 func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, env *Env) (*http.Response, error) {
+	req = withCanonicalHeader(req, in)
 	r, block := vh.Match(in)
 	if r == nil {
 		closeBody(req)
@@ -300,10 +308,7 @@ func send(req, out *http.Request, in *match.Input, r *Route, block int, d *desti
 		}
 	}
 	if len(r.mirrors) > 0 {
-		var err error
-		if out, err = mirrorRequest(out, req, r, in.Port, s, env); err != nil {
-			return failure(req, out, err)
-		}
+		out = mirrorRequest(out, req, r, in.Port, s, env)
 	}
 	a := getAttempter(c, s, r.retry, env.Clock)
 	a.rec = rec
@@ -326,42 +331,23 @@ func send(req, out *http.Request, in *match.Input, r *Route, block int, d *desti
 	return resp, nil
 }
 
-// mirrorRequest sends the route's mirrors a copy of out, keeping its body
-// (up to the body limit) so that the copies and the retries can replay it,
-// and returns the request to send upstream.
-func mirrorRequest(out, req *http.Request, r *Route, port uint32, s Sender, env *Env) (*http.Request, error) {
-	var body []byte
-	kept := true
-	if out.Body != nil && out.Body != http.NoBody {
-		limit := env.bodyLimit()
-		b, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
-		if err != nil {
-			out.Body.Close()
-			return out, err
-		}
+// mirrorRequest sends the route's mirrors a copy of out and returns the
+// request to send upstream. The copies' bodies follow the upstream
+// request's as it is sent (see internal/replay), so mirroring changes
+// neither what goes upstream nor whether it can be retried.
+func mirrorRequest(out, req *http.Request, r *Route, port uint32, s Sender, env *Env) *http.Request {
+	if env.Mirrorer == nil {
+		return out
+	}
+	body := replay.New(out, env.bodyLimit())
+	if body != nil {
 		if out == req {
 			out = req.WithContext(req.Context())
 		}
-		if int64(len(b)) > limit {
-			// Too large to keep: send the original once, unmirrored.
-			kept = false
-			rest := out.Body
-			out.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(b), rest), rest}
-			out.GetBody = nil
-		} else {
-			out.Body.Close()
-			body = b
-			out.Body = io.NopCloser(bytes.NewReader(b))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		}
+		out.Body = body.First()
 	}
-	if env.Mirrorer != nil {
-		env.Mirrorer.send(out, r.mirrors, port, body, kept, s, env)
-	}
-	return out, nil
+	env.Mirrorer.send(out, r.mirrors, port, body, s, env)
+	return out
 }
 
 // failure turns the error of a forward into Envoy's local reply, or returns
@@ -371,9 +357,15 @@ func failure(req, out *http.Request, err error) (*http.Response, error) {
 	// upstream): its body is still ours to close, as RoundTrip must.
 	closeBody(req)
 	if req.Context().Err() != nil {
+		if own, ok := reqerr.Unwrap(err); ok {
+			err = own
+		}
 		return nil, err // the caller gave up
 	}
 	switch kind := errorType(out.Context(), err); kind {
+	case "invalid-request":
+		own, _ := reqerr.Unwrap(err)
+		return nil, own // the request's own fault, as net/http reports it
 	case "timeout", "per-try-timeout":
 		return localReply(req, http.StatusGatewayTimeout, "upstream request timeout", nil), nil
 	case "overflow":

@@ -1,16 +1,18 @@
 package route
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/replay"
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -20,6 +22,7 @@ type mirror struct {
 	host       string
 	target     *subset.Target
 	perMillion uint64
+	timeout    time.Duration // the route's, else defaultMirrorTimeout
 }
 
 func compileMirrors(hr *HTTPRoute, reg *subset.Registry, path string, errs *fielderr.List) []mirror {
@@ -43,7 +46,11 @@ func compileMirrors(hr *HTTPRoute, reg *subset.Registry, path string, errs *fiel
 			return
 		}
 		if perMillion > 0 {
-			out = append(out, mirror{host: d.Host, target: tg, perMillion: perMillion})
+			timeout := hr.Timeout
+			if timeout <= 0 {
+				timeout = defaultMirrorTimeout
+			}
+			out = append(out, mirror{host: d.Host, target: tg, perMillion: perMillion, timeout: timeout})
 		}
 	}
 	if hr.Mirror != nil && len(hr.Mirrors) > 0 {
@@ -65,25 +72,39 @@ func compileMirrors(hr *HTTPRoute, reg *subset.Registry, path string, errs *fiel
 	return out
 }
 
+// defaultMirrorTimeout bounds a mirrored copy whose route sets no timeout
+// (Envoy's default route timeout).
+const defaultMirrorTimeout = 15 * time.Second
+
 // Mirrorer sends fire-and-forget copies of requests with bounded
-// concurrency. Copies past the bound, or of bodies past the body limit, are
+// concurrency. A copy times out after its route's timeout, or 15 s when
+// the route sets none. One mirror destination (cluster) holds at most half
+// of the slots, so that a slow or hung shadow leaves the other half to
+// the rest. Copies past these bounds, or whose body cannot be copied, are
 // dropped and counted. Close cancels the copies in flight and waits for
 // them. It is safe for concurrent use.
 type Mirrorer struct {
-	slots  chan struct{}
 	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed atomic.Bool
+
+	mu       sync.Mutex
+	limit    int
+	share    int // copies in flight to one cluster at most
+	inflight int
+	byTarget map[string]int // copies in flight by cluster name
 	// Sent and Dropped count mirrored requests.
 	Sent, Dropped atomic.Int64
 }
 
 // NewMirrorer returns a Mirrorer with at most limit copies in flight (none
-// when limit is 0 or less).
+// when limit is 0 or less), and at most half of them (at least one) to one
+// cluster.
 func NewMirrorer(limit int) *Mirrorer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Mirrorer{slots: make(chan struct{}, max(limit, 0)), ctx: ctx, cancel: cancel}
+	limit = max(limit, 0)
+	return &Mirrorer{ctx: ctx, cancel: cancel, limit: limit, share: max(limit/2, 1), byTarget: map[string]int{}}
 }
 
 // Close cancels the copies in flight and waits until they have ended.
@@ -93,70 +114,114 @@ func (m *Mirrorer) Close() {
 	m.wg.Wait()
 }
 
+// acquire takes a slot for a copy to cluster name, if one is free and the
+// cluster holds less than its share.
+func (m *Mirrorer) acquire(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inflight >= m.limit || m.byTarget[name] >= m.share {
+		return false
+	}
+	m.inflight++
+	m.byTarget[name]++
+	return true
+}
+
+func (m *Mirrorer) release(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.inflight--
+	if m.byTarget[name]--; m.byTarget[name] == 0 {
+		delete(m.byTarget, name)
+	}
+}
+
 // dispatch fires a copy at each mirror whose percentage is drawn: prepare,
-// called at once, readies the copy for cluster c and returns what sends it,
-// which runs in its own goroutine with a context that keeps the caller's
-// values but not its cancellation, and ends with Close. Copies past the
-// concurrency bound, or that cannot be made (kept false), are dropped.
-func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, kept bool, env *Env, prepare func(ctx context.Context, c *subset.Cluster) func()) {
+// called at once, readies the copy for cluster c and returns what sends
+// it, or false when no copy can be made. The sender runs in its own
+// goroutine with a context that keeps the caller's values but not its
+// cancellation, ends at the mirror's timeout, and ends with Close. Copies
+// past the concurrency bounds, or that cannot be made, are dropped.
+func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, env *Env, prepare func(ctx context.Context, c *subset.Cluster) (func(), bool)) {
 	for i := range mirrors {
 		mr := &mirrors[i]
 		if mr.perMillion < 1_000_000 && rng.N(env.Rand.Uint64(), 1_000_000) >= mr.perMillion {
 			continue
 		}
 		c := mr.target.Cluster(port)
-		if c == nil || !kept || m.closed.Load() {
-			m.Dropped.Add(1)
-			continue
-		}
-		select {
-		case m.slots <- struct{}{}:
-		default:
+		if c == nil || m.closed.Load() || !m.acquire(c.Name) {
 			m.Dropped.Add(1)
 			continue
 		}
 		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		stop := context.AfterFunc(m.ctx, cancel)
-		send := prepare(mctx, c)
+		tctx, tcancel := withTimeout(mctx, env.Clock, mr.timeout)
+		send, ok := prepare(tctx, c)
+		if !ok {
+			tcancel()
+			stop()
+			cancel()
+			m.release(c.Name)
+			m.Dropped.Add(1)
+			continue
+		}
 		m.Sent.Add(1)
 		m.wg.Go(func() {
-			defer func() { <-m.slots }()
+			defer m.release(c.Name)
 			defer cancel()
 			defer stop()
+			defer tcancel()
 			send()
 		})
 	}
 }
 
-// send mirrors an HTTP request; body is its body for the copies (nil for
-// none), kept false when the body was too large to copy.
-func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body []byte, kept bool, s Sender, env *Env) {
-	m.dispatch(req.Context(), mirrors, port, kept, env, func(ctx context.Context, c *subset.Cluster) func() {
+// send mirrors an HTTP request; body is the request's body (nil for none),
+// whose copies follow what is sent upstream.
+func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body *replay.Body, s Sender, env *Env) {
+	m.dispatch(req.Context(), mirrors, port, env, func(ctx context.Context, c *subset.Cluster) (func(), bool) {
 		cp := req.Clone(ctx)
 		cp.Body, cp.GetBody = nil, nil
 		if body != nil {
-			cp.Body = io.NopCloser(bytes.NewReader(body))
-			cp.ContentLength = int64(len(body))
+			rc, ok := body.Mirror(ctx)
+			if !ok {
+				return nil, false
+			}
+			cp.Body = rc
 		}
 		return func() {
-			if resp, err := mirrorSend(cp, c, s); err == nil {
-				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp, err := m.sendCopy(cp, c, s)
+			if err != nil {
+				if cp.Body != nil {
+					cp.Body.Close() // the copy may never have reached a transport
+				}
+				return
+			}
+			// Drain the response so that its connection can be reused,
+			// no longer than the copy's timeout, even from a transport
+			// whose bodies ignore their context.
+			stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			if stop() {
 				resp.Body.Close()
 			}
-		}
+		}, true
 	})
 }
 
 // sendGRPC mirrors a unary call; prepare returns the sender of one copy.
 func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, prepare func() func(ctx context.Context) error, env *Env) {
-	m.dispatch(ctx, mirrors, port, true, env, func(ctx context.Context, c *subset.Cluster) func() {
+	m.dispatch(ctx, mirrors, port, env, func(ctx context.Context, c *subset.Cluster) (func(), bool) {
 		ctx = context.WithValue(ctx, callKey{}, &Call{Cluster: c})
 		send := prepare()
-		return func() { send(ctx) }
+		return func() { send(ctx) }, true
 	})
 }
 
-func mirrorSend(req *http.Request, c *subset.Cluster, s Sender) (*http.Response, error) {
+// sendCopy sends a copy to an endpoint of c. A failure counts against the
+// endpoint unless it is the copy's own (its body could not be completed)
+// or the mesh is closing.
+func (m *Mirrorer) sendCopy(req *http.Request, c *subset.Cluster, s Sender) (*http.Response, error) {
 	if c.Passthrough {
 		return s.Send(req, c, nil)
 	}
@@ -173,7 +238,10 @@ func mirrorSend(req *http.Request, c *subset.Cluster, s Sender) (*http.Response,
 	ep.State.Begin()
 	defer ep.State.End()
 	resp, err := s.Send(req, c, ep)
-	if err != nil || resp.StatusCode >= 500 {
+	switch {
+	case err == nil && resp.StatusCode < 500:
+	case err != nil && (m.ctx.Err() != nil || reqerr.Of(req, err) != nil):
+	default:
 		ep.State.Fail()
 	}
 	return resp, err

@@ -19,6 +19,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
@@ -268,6 +269,8 @@ func errorType(ctx context.Context, err error) string {
 		return "timeout"
 	case errors.As(err, &overflow):
 		return "overflow"
+	case isOwn(err):
+		return "invalid-request"
 	case errors.Is(err, errNoHealthyUpstream):
 		return "no-healthy-upstream"
 	case ctx.Err() != nil:
@@ -456,4 +459,9 @@ func (c metadataCarrier) Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+func isOwn(err error) bool {
+	_, ok := reqerr.Unwrap(err)
+	return ok
 }
