@@ -62,8 +62,9 @@ const defaultDebounce = 100 * time.Millisecond
 // once (so that a change made since m was built is not missed; if they
 // match m's configuration nothing happens). It fails, and watches
 // nothing, if a path does not exist or cannot be watched. Watching ends
-// when ctx is done or stop is called; stop waits for the watcher to
-// finish and may be called more than once.
+// when ctx is done, when stop is called, or after a reload finds m closed
+// (reporting [ErrClosed]); stop waits for the watcher to finish and may be
+// called more than once.
 func WatchFiles(ctx context.Context, m *Mesh, paths []string, opts WatchOptions) (stop func(), err error) {
 	if len(paths) == 0 {
 		return nil, errors.New("switchyard: WatchFiles needs at least one path")
@@ -177,7 +178,9 @@ func (w *watcher) run(ctx context.Context) {
 				continue
 			}
 			pending = false
-			w.reload()
+			if !w.reload() {
+				return
+			}
 		}
 	}
 }
@@ -215,8 +218,9 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 	return false
 }
 
-// reload reads the files and applies them if they changed.
-func (w *watcher) reload() {
+// reload reads the files and applies them if they changed. It reports
+// false once the mesh is closed: there is nothing left to update.
+func (w *watcher) reload() bool {
 	files, data, err := w.read()
 	if files != nil {
 		if werr := w.watch(files); werr != nil {
@@ -225,7 +229,7 @@ func (w *watcher) reload() {
 	}
 	if err == nil {
 		if slices.Equal(files, w.lastFiles) && slices.EqualFunc(data, w.lastData, bytes.Equal) {
-			return // an event that changed nothing, or the same rejected files again
+			return true // an event that changed nothing, or the same rejected files again
 		}
 		w.lastFiles, w.lastData = files, data
 	} else {
@@ -238,12 +242,14 @@ func (w *watcher) reload() {
 	if err != nil {
 		w.m.recordUpdate(Config{}, err)
 		w.report(err)
-		return
+		return true
 	}
 	if reflect.DeepEqual(cfg, w.m.Config()) {
-		return
+		return true
 	}
-	w.report(w.m.Update(cfg)) // Update records the outcome itself
+	err = w.m.Update(cfg) // Update records the outcome itself
+	w.report(err)
+	return !errors.Is(err, ErrClosed)
 }
 
 func (w *watcher) report(err error) {

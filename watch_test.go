@@ -496,3 +496,21 @@ func TestWatchFilesDebouncesOnTheMeshClockAndSeesReplacedFiles(t *testing.T) {
 	require.NoError(t, <-reloads)
 	assert.Equal(t, "v3", subset())
 }
+
+func TestWatchFilesEndsWhenTheMeshIsClosed(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mesh.yaml")
+	writeFile(t, file, watchedMesh("v1", ""))
+	cfg, err := switchyard.Parse([]byte(watchedMesh("v1", "")))
+	require.NoError(t, err)
+	mesh, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	reloads := make(chan error, 16)
+	stop, err := switchyard.WatchFiles(context.Background(), mesh, []string{file}, switchyard.WatchOptions{
+		Debounce: time.Millisecond, OnReload: func(err error) { reloads <- err }})
+	require.NoError(t, err)
+	require.NoError(t, mesh.Close())
+	replaceFile(t, file, watchedMesh("v2", ""))
+	require.ErrorIs(t, <-reloads, switchyard.ErrClosed)
+	stop()
+}
