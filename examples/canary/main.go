@@ -1,11 +1,19 @@
 // Command canary routes thousands of requests through a switchyard mesh on
 // in-memory backends: a 90/10 split of reviews v1/v2, plus every request of
-// the user jason sent to v2 by a header match. It prints where the traffic
-// went against the configured weights, with the binomial bounds a correct
-// split stays within (alpha = 1e-6), and exits non-zero if it did not.
+// the user jason sent to v2 by a header match (its own mesh.yaml). It
+// prints where the traffic went against the configured weights, with the
+// binomial bounds a correct split stays within (alpha = 1e-6), and exits
+// non-zero if it did not.
 //
 //	go run ./examples/canary
-//	go run ./examples/canary -n 100000 -config my-mesh.yaml
+//	go run ./examples/canary -n 100000
+//
+// It demonstrates the split on its own configuration; it does not check
+// yours. For your manifests, the switchyard command does:
+//
+//	switchyard validate my-mesh.yaml
+//	switchyard explain -f my-mesh.yaml GET http://reviews:9080/ -H 'end-user: jason'
+//	switchyard serve -f my-mesh.yaml   # then HTTP_PROXY=http://127.0.0.1:15001 curl ...
 package main
 
 import (
@@ -26,31 +34,25 @@ import (
 	"github.com/switchyard-go/switchyard/meshtest"
 )
 
+// meshYAML is the configuration the example exercises; the backends below
+// and the expected split are written for it.
+//
 //go:embed mesh.yaml
-var defaultMesh []byte
+var meshYAML []byte
 
 func main() {
 	n := flag.Int("n", 20_000, "requests from anonymous users")
 	jason := flag.Int("jason", 1_000, "requests from the user jason")
 	workers := flag.Int("c", 8, "concurrent clients")
-	config := flag.String("config", "", "Istio manifests to use instead of the embedded mesh.yaml")
 	flag.Parse()
-	if err := run(*n, *jason, *workers, *config); err != nil {
+	if err := run(*n, *jason, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "canary:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, jason, workers int, config string) error {
-	manifests := defaultMesh
-	if config != "" {
-		b, err := os.ReadFile(config)
-		if err != nil {
-			return err
-		}
-		manifests = b
-	}
-	cfg, err := switchyard.Parse(manifests)
+func run(n, jason, workers int) error {
+	cfg, err := switchyard.Parse(meshYAML)
 	if err != nil {
 		return err
 	}
