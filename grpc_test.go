@@ -153,6 +153,18 @@ type grpcSetup struct {
 	gate map[string]chan struct{}
 }
 
+// name is how the setup's network is named in subtests.
+func (s grpcSetup) name() string {
+	if s.loopback {
+		return "loopback"
+	}
+	return "bufconn"
+}
+
+// bothNetworks are the two networks streaming and cancellation tests run
+// over: in memory, and real loopback sockets.
+var bothNetworks = []grpcSetup{{}, {loopback: true}}
+
 func newGRPCFixture(t *testing.T, manifests string, opts ...switchyard.Option) *grpcFixture {
 	t.Helper()
 	return newGRPCFixtureWith(t, grpcSetup{}, manifests, opts...)

@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"io"
+	"sync"
 	"testing"
 	"testing/synctest"
 
@@ -27,20 +28,25 @@ func (s *endedStream) SendMsg(m any) error { s.sent = append(s.sent, m); return 
 func (s *endedStream) CloseSend() error    { return nil }
 func (s *endedStream) RecvMsg(any) error   { return s.status }
 
-// echoStream answers each message sent with itself, then io.EOF.
+// echoStream answers each message sent with itself, then io.EOF once the
+// caller has closed its side. As a gRPC stream, it allows one sender and
+// one receiver at once; RecvMsg waits for what it answers.
 type echoStream struct {
 	grpc.ClientStream
-	sent []any
+	msgs chan any
+	once sync.Once
 }
 
-func (s *echoStream) SendMsg(m any) error { s.sent = append(s.sent, m); return nil }
-func (s *echoStream) CloseSend() error    { return nil }
+func newEchoStream() *echoStream { return &echoStream{msgs: make(chan any, 16)} }
+
+func (s *echoStream) SendMsg(m any) error { s.msgs <- m; return nil }
+func (s *echoStream) CloseSend() error    { s.once.Do(func() { close(s.msgs) }); return nil }
 func (s *echoStream) RecvMsg(m any) error {
-	if len(s.sent) == 0 {
+	sent, ok := <-s.msgs
+	if !ok {
 		return io.EOF
 	}
-	*m.(*string) = *s.sent[0].(*string)
-	s.sent = s.sent[1:]
+	*m.(*string) = *sent.(*string)
 	return nil
 }
 
@@ -52,7 +58,7 @@ func TestStreamSendAfterTheAttemptEndedIsReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"})
 		first := &endedStream{status: status.Error(codes.Unavailable, "down")}
-		second := &echoStream{}
+		second := newEchoStream()
 		attempts := []grpc.ClientStream{first, second}
 		cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
 			next := attempts[0]

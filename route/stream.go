@@ -49,7 +49,7 @@ func (vh *VirtualHost) stream(ctx context.Context, in *match.Input, env *Env, op
 		dec.cancel()
 		return nil, err
 	}
-	cs, err := dec.route.retry.OpenStream(context.WithValue(dec.ctx, callKey{}, dec.call), dec.limits, open, func() { release(); dec.cancel() })
+	cs, err := dec.route.retry.OpenStream(context.WithValue(dec.ctx, callKey{}, dec.call), dec.limits, open, func(error) { release(); dec.cancel() })
 	if err != nil {
 		return nil, deadlineStatus(dec.ctx, err)
 	}
