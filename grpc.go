@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
@@ -17,14 +15,6 @@ import (
 
 	"github.com/switchyard-go/switchyard/route"
 )
-
-// balancerName is the gRPC load-balancing policy that picks by the mesh's
-// routing decisions.
-const balancerName = "switchyard_mesh"
-
-func init() {
-	balancer.Register(base.NewBalancerBuilder(balancerName, pickerBuilder{}, base.Config{HealthCheck: false}))
-}
 
 // DialOptions returns the options that make a grpc.ClientConn obey the
 // mesh, for grpc.NewClient(target, mesh.DialOptions()...). The target's
@@ -220,54 +210,4 @@ func (m *Mesh) updateResolvers() {
 	for _, r := range rs {
 		r.update()
 	}
-}
-
-// pickerBuilder builds a picker over the ready SubConns.
-type pickerBuilder struct{}
-
-func (pickerBuilder) Build(info base.PickerBuildInfo) balancer.Picker {
-	p := &picker{ready: make(map[string]balancer.SubConn, len(info.ReadySCs))}
-	for sc, sci := range info.ReadySCs {
-		p.ready[sci.Address.Addr] = sc
-		p.all = append(p.all, sc)
-	}
-	return p
-}
-
-// picker picks the SubConn of the endpoint the call's cluster chooses.
-type picker struct {
-	ready map[string]balancer.SubConn
-	all   []balancer.SubConn
-	next  atomic.Uint32
-}
-
-func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	call := route.CallFromContext(info.Ctx)
-	if call == nil || call.Cluster.Passthrough {
-		// A call the interceptors did not route (or a passthrough host):
-		// round robin over the ready connections.
-		if len(p.all) == 0 {
-			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
-		}
-		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
-	}
-	ep, err := call.Pick(p.isReady)
-	if err == route.ErrNotReady {
-		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
-	}
-	if err != nil {
-		return balancer.PickResult{}, err
-	}
-	ep.State.Begin()
-	call.Picked(info.Ctx, ep)
-	start := call.Start()
-	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
-		ep.State.End()
-		call.Record(info.Ctx, ep, start, di.Err)
-	}}, nil
-}
-
-func (p *picker) isReady(addr string) bool {
-	_, ok := p.ready[addr]
-	return ok
 }

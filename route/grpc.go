@@ -31,10 +31,14 @@ type Call struct {
 	tries   int
 	tried   [maxTried]*balancer.Endpoint
 	ntried  int
-	hash    uint64
-	hashed  bool
-	clock   clock.Clock
-	traced  bool // the attempt contexts carry the mesh's attempt spans
+	// a consistent-hash key, when the cluster hashes and the call has one
+	hash      uint64
+	hashed    bool
+	hashAvoid bool // retryIgnorePreviousHosts: true moves retries along the ring
+	remote    bool // retryRemoteLocalities
+	clock     clock.Clock
+	traced    bool // the attempt contexts carry the mesh's attempt spans
+	attempt   int  // the current attempt's number, from 1
 }
 
 // Start notes the start of an attempt to ep, for latency-aware balancing;
@@ -46,6 +50,9 @@ func (c *Call) Start() time.Time {
 	return c.clock.Now()
 }
 
+// begin starts attempt n; attempts are sequential.
+func (c *Call) begin(n int) { c.attempt = n }
+
 type callKey struct{}
 
 // CallFromContext returns the call state the mesh's interceptors put in an
@@ -56,34 +63,85 @@ func CallFromContext(ctx context.Context) *Call {
 }
 
 // ErrNotReady is returned by Call.Pick when no endpoint of the cluster has
-// a ready connection.
+// a ready connection yet, but one may get one: gRPC waits for the next
+// picker.
 var ErrNotReady = errors.New("route: no endpoint of the cluster has a ready connection")
 
-// Pick returns an endpoint of the call's cluster for which ready reports a
-// connection, avoiding endpoints tried by earlier attempts when the retry
-// policy asks it, and remembers it as tried.
-func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
-	var avoid [2 * maxTried]*balancer.Endpoint
-	n := 0
-	if c.avoid {
-		n = copy(avoid[:], c.tried[:c.ntried])
+// maxRingWalk bounds the ring entries a hashed call steps over to leave an
+// endpoint that cannot connect.
+const maxRingWalk = 64
+
+// Pick returns an endpoint of the call's cluster with a ready connection,
+// as the route's retry policy asks: on a consistent-hash cluster, the key's
+// endpoint on every attempt (retryIgnorePreviousHosts: true moves retries
+// along the ring), as HTTP requests pick; otherwise one not tried by
+// earlier attempts when the policy avoids previous hosts, in another
+// locality on a retry under retryRemoteLocalities. It remembers the
+// endpoint as tried.
+//
+// ready reports whether an address has a ready connection; failure returns
+// the connection error of an address whose connection attempts fail (gRPC's
+// TRANSIENT_FAILURE, until it connects again), nil for one that is
+// connecting for the first time or reconnecting after an idle spell. As in
+// gRPC's balancers, Pick returns ErrNotReady while an endpoint it could use
+// may still connect, and an error (not a status: gRPC fails the call with
+// UNAVAILABLE unless it waits for ready) naming the cluster once none can.
+// Every endpoint ejected is UNAVAILABLE "no healthy upstream".
+func (c *Call) Pick(ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
+	ep, err := c.pick(ready, failure)
+	if err != nil {
+		return nil, err
 	}
-	for i := range maxTried {
-		var ep *balancer.Endpoint
-		var err error
-		if c.hashed {
-			ep, err = c.Cluster.PickHash(c.hash, c.ntried+i) // along the ring past tried or unready endpoints
-		} else {
-			ep, err = c.Cluster.PickAvoiding(avoid[:n], c.tries)
+	if c.ntried < maxTried {
+		c.tried[c.ntried] = ep
+		c.ntried++
+	}
+	return ep, nil
+}
+
+func (c *Call) pick(ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
+	cl := c.Cluster
+	if c.hashed {
+		offset := 0
+		if c.hashAvoid {
+			offset = max(c.attempt-1, 0)
 		}
+		ep, err := cl.PickHash(c.hash, offset)
 		if err != nil {
 			return nil, status.Error(codes.Unavailable, "no healthy upstream")
 		}
 		if ready(ep.Address) {
-			if c.ntried < maxTried {
-				c.tried[c.ntried] = ep
-				c.ntried++
+			return ep, nil
+		}
+		if failure(ep.Address) == nil {
+			return nil, ErrNotReady // the key's endpoint is connecting: wait for it
+		}
+		// The key's endpoint cannot connect: as gRPC's ring hash, the first
+		// ready endpoint further along the ring.
+		for i := 1; i <= maxRingWalk; i++ {
+			if e, err := cl.PickHash(c.hash, offset+i); err == nil && ready(e.Address) {
+				return e, nil
 			}
+		}
+		return c.pickReady(nil, ready, failure)
+	}
+	var tried []*balancer.Endpoint
+	if c.avoid {
+		tried = c.tried[:c.ntried]
+	}
+	if c.remote && c.attempt > 1 {
+		if ep, ok := cl.PickRemote(c.tried[:c.ntried]); ok && ready(ep.Address) {
+			return ep, nil
+		}
+	}
+	var avoid [2 * maxTried]*balancer.Endpoint
+	n := copy(avoid[:], tried)
+	for range maxTried {
+		ep, err := cl.PickAvoiding(avoid[:n], c.tries)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, "no healthy upstream")
+		}
+		if ready(ep.Address) {
 			return ep, nil
 		}
 		if n < len(avoid) {
@@ -91,7 +149,60 @@ func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
 			n++
 		}
 	}
-	return nil, ErrNotReady
+	return c.pickReady(tried, ready, failure)
+}
+
+// pickReady looks through every endpoint the cluster balances over for one
+// the balancer did not offer: a ready one not in tried, else a ready one.
+// Without one, it returns ErrNotReady while an endpoint may still connect,
+// and the cluster's connection failure once none can.
+func (c *Call) pickReady(tried []*balancer.Endpoint, ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
+	var again *balancer.Endpoint
+	var last error
+	for _, e := range c.Cluster.Available() {
+		if ready(e.Address) {
+			if !triedBefore(tried, e) {
+				return e, nil
+			}
+			again = e
+		} else if err := failure(e.Address); err == nil {
+			last = ErrNotReady
+		} else if last != ErrNotReady {
+			last = err
+		}
+	}
+	switch {
+	case again != nil:
+		return again, nil
+	case last == ErrNotReady:
+		return nil, ErrNotReady
+	case last == nil:
+		return nil, status.Error(codes.Unavailable, "no healthy upstream")
+	}
+	return nil, &unreachableError{cluster: c.Cluster.Name, last: last}
+}
+
+// triedBefore reports whether ep is in tried, by live state (warm-up
+// re-creates Endpoint values with other weights).
+func triedBefore(tried []*balancer.Endpoint, ep *balancer.Endpoint) bool {
+	for _, e := range tried {
+		if e.State == ep.State {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachableError is the picker's answer when no endpoint of a cluster
+// can connect: gRPC fails the call with UNAVAILABLE and this text, as HTTP
+// answers 503 "no healthy upstream", unless the call waits for ready.
+type unreachableError struct {
+	cluster string
+	last    error
+}
+
+func (e *unreachableError) Error() string {
+	return "no healthy upstream: no endpoint of " + e.cluster + " can connect; last connection error: " + e.last.Error()
 }
 
 // Picked notes on the attempt's span, in ctx, the endpoint the attempt goes
@@ -221,7 +332,8 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	if len(d.reqOps) > 0 {
 		ctx = appendMetadata(ctx, d.reqOps)
 	}
-	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
+	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(),
+		hashAvoid: r.retry.AvoidPreviousHostsWhenHashing(), remote: r.retry.RetryRemoteLocalities(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
 	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, dest: d, call: call, limits: retry.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
@@ -274,6 +386,7 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 	}
 	ctx = context.WithValue(dec.ctx, callKey{}, dec.call)
 	err = dec.route.retry.InvokeGRPC(ctx, dec.limits, func(ctx context.Context, n int) error {
+		dec.call.begin(n)
 		if rec != nil {
 			var end func(error)
 			ctx, end = rec.attempt(ctx, n, dec.call.Cluster)

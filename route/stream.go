@@ -43,6 +43,12 @@ func (vh *VirtualHost) stream(ctx context.Context, in *match.Input, env *Env, op
 	if rec != nil {
 		open = rec.tracedOpen(open, dec.call.Cluster)
 	}
+	n, attempt := 0, open // opens are sequential
+	open = func(ctx context.Context) (grpc.ClientStream, error) {
+		n++
+		dec.call.begin(n)
+		return attempt(ctx)
+	}
 	release, err := admit(dec.ctx, dec.call.Cluster)
 	if err != nil {
 		err = deadlineStatus(dec.ctx, err)
