@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -67,14 +68,15 @@ func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply a
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	in := route.GRPCInput(ctx, method, authority, port)
-	return vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
-		return invoker(ctx, method, req, reply, cc, opts...)
+	err := vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
+		return connClosed(cc, invoker(ctx, method, req, reply, cc, opts...))
 	}, func() func(context.Context) error {
 		// A mirrored copy gets messages of its own, made before the call
 		// starts: it must share nothing the call or the caller writes.
 		rq, rp := cloneMessage(req), newMessageLike(reply)
 		return func(ctx context.Context) error { return invoker(ctx, method, rq, rp, cc, opts...) }
 	})
+	return unwrapClosed(err)
 }
 
 // cloneMessage copies a protobuf message; other messages are shared.
@@ -105,9 +107,39 @@ func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc 
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	in := route.GRPCInput(ctx, method, authority, port)
-	return vh.Stream(ctx, &in, &m.env, func(ctx context.Context) (grpc.ClientStream, error) {
-		return streamer(ctx, desc, cc, method, opts...)
+	cs, err := vh.Stream(ctx, &in, &m.env, func(ctx context.Context, finished func(error)) (grpc.ClientStream, error) {
+		// gRPC tells the stream's end, whichever way it comes, through
+		// OnFinish: the mesh gives back the attempt's admission then.
+		onFinish := grpc.OnFinish(func(err error) { finished(connClosed(cc, err)) })
+		cs, err := streamer(ctx, desc, cc, method, append(opts[:len(opts):len(opts)], onFinish)...)
+		return cs, connClosed(cc, err)
 	})
+	return cs, unwrapClosed(err)
+}
+
+// connClosed marks err final when cc has been closed: no retry can follow.
+func connClosed(cc *grpc.ClientConn, err error) error {
+	if err != nil && cc.GetState() == connectivity.Shutdown {
+		return closedError{err}
+	}
+	return err
+}
+
+// closedError is the error of a call or stream whose ClientConn has been
+// closed: it is never retried.
+type closedError struct{ err error }
+
+func (e closedError) Error() string              { return e.err.Error() }
+func (e closedError) Unwrap() error              { return e.err }
+func (e closedError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+func (closedError) Retriable() bool              { return false }
+
+// unwrapClosed returns the error a closedError wraps, or err.
+func unwrapClosed(err error) error {
+	if ce, ok := err.(closedError); ok {
+		return ce.err
+	}
+	return err
 }
 
 // resolverBuilder resolves the mesh's hosts to their endpoints and hands
