@@ -200,7 +200,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	start := call.Start()
 	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
 		ep.State.End()
-		call.Record(info.Ctx, ep, start, di.Err)
+		call.Record(info.Ctx, ep, start, di)
 	}}, nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	grpcbalancer "google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -39,6 +41,10 @@ type Call struct {
 	clock     clock.Clock
 	traced    bool // the attempt contexts carry the mesh's attempt spans
 	attempt   int  // the current attempt's number, from 1
+	// how the current attempt went: whether it reached the picker, and
+	// whether it failed by the call's own doing
+	picked atomic.Bool
+	own    atomic.Bool
 }
 
 // Start notes the start of an attempt to ep, for latency-aware balancing;
@@ -51,7 +57,11 @@ func (c *Call) Start() time.Time {
 }
 
 // begin starts attempt n; attempts are sequential.
-func (c *Call) begin(n int) { c.attempt = n }
+func (c *Call) begin(n int) {
+	c.attempt = n
+	c.picked.Store(false)
+	c.own.Store(false)
+}
 
 type callKey struct{}
 
@@ -96,6 +106,7 @@ func (c *Call) Pick(ready func(addr string) bool, failure func(addr string) erro
 		c.tried[c.ntried] = ep
 		c.ntried++
 	}
+	c.picked.Store(true)
 	return ep, nil
 }
 
@@ -214,13 +225,35 @@ func (c *Call) Picked(ctx context.Context, ep *balancer.Endpoint) {
 }
 
 // Record reports the end of an attempt to ep that started at start (from
-// Start): the error the RPC finished with (nil for OK). ctx is the
-// attempt's: when the mesh traces the call and this outcome ejects ep, its
-// span gets an "ejected" event.
-func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Time, err error) {
+// Start), as gRPC reports it to the picker. ctx is the attempt's: when the
+// mesh traces the call and this outcome ejects ep, its span gets an
+// "ejected" event.
+//
+// Nothing is recorded of an attempt that failed by the call's own doing
+// (see ownError) — it is returned as it is and never retried — nor, as for
+// HTTP, of one the caller gave up on (its context ended, not by a route or
+// per-try timeout); nor of a pick gRPC abandoned because the connection
+// stopped being ready.
+func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Time, di grpcbalancer.DoneInfo) {
+	err := di.Err
+	if err == nil && !di.BytesSent {
+		// gRPC abandoned the pick (its connection was no longer ready) and
+		// picks again: no attempt was made.
+		if c.ntried > 0 && c.tried[c.ntried-1] == ep {
+			c.ntried--
+		}
+		return
+	}
+	if err != nil && ownError(err, di.BytesSent, di.BytesReceived, sending(ctx)) {
+		c.own.Store(true)
+		return
+	}
 	if pe := c.Cluster.PeakEWMA(); pe != nil && !start.IsZero() {
 		now := c.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
+	}
+	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), retry.ErrPerTryTimeout) && !errors.Is(context.Cause(ctx), ErrRouteTimeout) {
+		return // the caller gave up: nothing to say about the endpoint
 	}
 	if err != nil {
 		if s, ok := status.FromError(err); !ok || s.Code() != codes.Canceled && fault.HTTPStatusForGRPC(int(s.Code())) >= 500 {
@@ -237,7 +270,7 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 	} else if s, ok := status.FromError(err); !ok {
 		o.Local = outlier.LocalConnect
 	} else if s.Code() == codes.Canceled {
-		return // the caller gave up: nothing to say about the endpoint
+		return // cancelled: nothing to say about the endpoint
 	} else {
 		o.Status = fault.HTTPStatusForGRPC(int(s.Code()))
 	}
@@ -250,6 +283,108 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 	if !was && d.Ejected(ep) {
 		trace.SpanFromContext(ctx).AddEvent("ejected", trace.WithAttributes(telemetry.KeyEndpoint.String(ep.Address)))
 	}
+}
+
+// sending reports whether ctx is a stream attempt's with a SendMsg in
+// progress.
+func sending(ctx context.Context) bool {
+	a := streamAttemptFrom(ctx)
+	return a != nil && a.sending.Load() > 0
+}
+
+// ownError reports whether an attempt that ended with err failed by the
+// call's own doing — its metadata, its message, its call options — rather
+// than at the endpoint; sent and received are gRPC's DoneInfo.BytesSent and
+// BytesReceived, sending whether a SendMsg was in progress. grpc-go (1.85)
+// makes such errors itself, in three places:
+//
+//   - before picking an endpoint (newClientStream): metadata it rejects, a
+//     compressor or codec not registered (INTERNAL). The picker never hears
+//     of these; classify catches them.
+//   - after the pick, refusing to create the stream on the connection
+//     (http2Client.NewStream): metadata over the header-list size the
+//     server advertised (INTERNAL), per-RPC credentials that fail
+//     (UNAUTHENTICATED). BytesSent is then false, as for a connection that
+//     closed under the pick — which is UNAVAILABLE.
+//   - in SendMsg, before writing (prepareMsg and the size check): a message
+//     that does not marshal or compress (INTERNAL) or exceeds the send limit
+//     (RESOURCE_EXHAUSTED), with texts of its own; it finishes the stream
+//     with them. A server's status has reached the client (received) unless
+//     the failure happened while sending.
+//
+// UNAVAILABLE, CANCELLED and DEADLINE_EXCEEDED are never the call's own.
+func ownError(err error, sent, received, sending bool) bool {
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch s.Code() {
+	case codes.OK, codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+		return false
+	}
+	if !sent {
+		return true
+	}
+	return (!received || sending) && localSendFailure(s.Message())
+}
+
+// localSendFailure reports whether msg is one of grpc-go's own texts for a
+// message it could not send (rpc_util.go encode and compress, stream.go
+// SendMsg).
+func localSendFailure(msg string) bool {
+	for _, prefix := range []string{
+		"grpc: error while marshaling: ",
+		"grpc: error while compressing: ",
+		"grpc: message too large (",
+		"trying to send message larger than max (",
+		"SendMsg called after CloseSend",
+	} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify marks err, with which the current attempt ended, as the call's
+// own when it is (see ownError): it is then never retried. An attempt that
+// never reached the picker failed by the call's own doing unless it found
+// no connection or its context ended.
+func (c *Call) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if !c.own.Load() {
+		if c.picked.Load() {
+			return err
+		}
+		switch status.Code(err) {
+		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+			return err
+		}
+		var r interface{ Retriable() bool }
+		if errors.As(err, &r) {
+			return err // the mesh's own (an overflow), already final
+		}
+	}
+	return callError{err}
+}
+
+// callError is an error of the call's own making, never retried; the
+// caller gets the error it wraps.
+type callError struct{ err error }
+
+func (e callError) Error() string              { return e.err.Error() }
+func (e callError) Unwrap() error              { return e.err }
+func (e callError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+func (callError) Retriable() bool              { return false }
+
+// unwrapCallError returns the error a callError wraps, or err.
+func unwrapCallError(err error) error {
+	if ce, ok := err.(callError); ok {
+		return ce.err
+	}
+	return err
 }
 
 // GRPCInput describes a gRPC call for matching: its method path is the URI,
@@ -390,22 +525,23 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 		if rec != nil {
 			var end func(error)
 			ctx, end = rec.attempt(ctx, n, dec.call.Cluster)
-			err := invokeAdmitted(ctx, dec.call.Cluster, invoke)
+			err := invokeAdmitted(ctx, dec.call, invoke)
 			end(err)
 			return err
 		}
-		return invokeAdmitted(ctx, dec.call.Cluster, invoke)
+		return invokeAdmitted(ctx, dec.call, invoke)
 	})
-	return deadlineStatus(ctx, err)
+	return deadlineStatus(ctx, unwrapCallError(err))
 }
 
-func invokeAdmitted(ctx context.Context, c *subset.Cluster, invoke func(ctx context.Context) error) error {
-	release, err := admit(ctx, c)
+// invokeAdmitted sends one attempt of call once the cluster admits it.
+func invokeAdmitted(ctx context.Context, call *Call, invoke func(ctx context.Context) error) error {
+	release, err := admit(ctx, call.Cluster)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return invoke(ctx)
+	return call.classify(invoke(ctx))
 }
 
 // deadlineStatus reports a route timeout as DEADLINE_EXCEEDED.

@@ -54,7 +54,7 @@ func (vh *VirtualHost) stream(ctx context.Context, in *match.Input, env *Env, op
 	s := &meshStream{dec: dec, cancel: cancel, rec: rec, open: open}
 	cs, err := dec.route.retry.OpenStream(sctx, dec.limits, s.openAttempt, s.end)
 	if err != nil {
-		return nil, deadlineStatus(dec.ctx, err)
+		return nil, deadlineStatus(dec.ctx, unwrapCallError(err))
 	}
 	return deadlineStream{ClientStream: cs, ctx: dec.ctx}, nil
 }
@@ -92,8 +92,9 @@ func (s *meshStream) openAttempt(ctx context.Context) (grpc.ClientStream, error)
 	s.mu.Lock()
 	s.cur = a
 	s.mu.Unlock()
-	cs, err := s.open(ctx, a.finish)
+	cs, err := s.open(context.WithValue(ctx, attemptKey{}, a), a.finish)
 	if err != nil {
+		err = s.dec.call.classify(err)
 		a.finish(err) // in case open failed before gRPC knew of the attempt
 		return nil, err
 	}
@@ -128,6 +129,8 @@ func (s *meshStream) end(err error) {
 	}
 }
 
+type attemptKey struct{}
+
 // streamAttempt is one attempt of a routed stream. It ends once, at the
 // first of: gRPC's report that the stream finished (grpc.OnFinish), an
 // error from RecvMsg, SendMsg or Header, or the end of the whole stream;
@@ -139,7 +142,8 @@ type streamAttempt struct {
 	release      func()      // nil until admitted
 	endTelemetry func(error) // nil unless someone listens
 	ended        atomic.Bool
-	received     atomic.Bool // a response message arrived: the stream has committed
+	received     atomic.Bool  // a response message arrived: the stream has committed
+	sending      atomic.Int32 // SendMsg calls in progress
 }
 
 // finish ends the attempt once. When no other attempt can follow — a
@@ -175,7 +179,9 @@ func (a *streamAttempt) RecvMsg(m any) error {
 }
 
 func (a *streamAttempt) SendMsg(m any) error {
+	a.sending.Add(1)
 	err := a.ClientStream.SendMsg(m)
+	a.sending.Add(-1)
 	if err != nil && err != io.EOF {
 		a.finish(err)
 	}
@@ -197,3 +203,10 @@ type deadlineStream struct {
 }
 
 func (d deadlineStream) RecvMsg(m any) error { return deadlineStatus(d.ctx, d.ClientStream.RecvMsg(m)) }
+
+// streamAttemptFrom returns the stream attempt whose context ctx is, or
+// nil (a unary call's).
+func streamAttemptFrom(ctx context.Context) *streamAttempt {
+	a, _ := ctx.Value(attemptKey{}).(*streamAttempt)
+	return a
+}
