@@ -16,3 +16,17 @@ func Outstanding(m *Mesh, host string) (active, pending int) {
 	}
 	return active, pending
 }
+
+// Overflows returns the requests the limits of host's clusters refused.
+func Overflows(m *Mesh, host string) (n int64) {
+	svc := m.snap.Load().registry.Lookup(host)
+	if svc == nil {
+		return 0
+	}
+	for _, c := range svc.Clusters() {
+		if lim := c.Limiter(); lim != nil {
+			n += lim.Stats().Overflows.Load()
+		}
+	}
+	return n
+}

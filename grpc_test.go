@@ -613,3 +613,85 @@ func TestExplainGRPC(t *testing.T) {
 	assert.Equal(t, "rest", matched(e), e.String())
 	assert.Contains(t, e.String(), "end-user")
 }
+
+// ratingsEndpoint returns the admin state of ratings' endpoint.
+func ratingsEndpoint(t *testing.T, m *switchyard.Mesh) switchyard.AdminEndpoint {
+	t.Helper()
+	for _, c := range m.AdminState().Clusters {
+		if c.Host == "ratings" && c.Subset == "" {
+			require.Len(t, c.Endpoints, 1)
+			return c.Endpoints[0]
+		}
+	}
+	t.Fatal("no ratings cluster")
+	return switchyard.AdminEndpoint{}
+}
+
+// grpcMirroredRatings mirrors reviews' calls to ratings (v3's endpoint),
+// which admits one request at a time and ejects at the first failure; a
+// call with x-direct: 1 goes to ratings itself.
+var grpcMirroredRatings = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.3}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy:
+    connectionPool: {http: {http2MaxRequests: 1}}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1h, baseEjectionTime: 1h, maxEjectionPercent: 100}
+---
+` + grpcVS(`
+  - match: [{headers: {x-direct: {exact: "1"}}}]
+    retries: {attempts: 0}
+    route: [{destination: {host: ratings}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: ratings}
+`)
+
+// A mirrored copy's failure never ejects an endpoint, as an HTTP copy's
+// does not: mirroring changes nothing for the calls the cluster serves.
+func TestGRPCMirrorOutcomeEjectsNothing(t *testing.T) {
+	f := newGRPCFixture(t, grpcMirroredRatings)
+	shadow := f.backend["v3"]
+	shadow.failAll(codes.Internal)
+	got, err := f.call(t)
+	require.NoError(t, err)
+	require.Equal(t, "v1", got)
+	require.Eventually(t, func() bool { return ratingsEndpoint(t, f.mesh).Failures == 1 }, 10*time.Second, time.Millisecond,
+		"the copy failed")
+	assert.Equal(t, "healthy", ratingsEndpoint(t, f.mesh).Health, "a copy's failure ejects nothing")
+	shadow.failAll(codes.OK)
+	got, err = f.call(t, "x-direct", "1")
+	require.NoError(t, err)
+	assert.Equal(t, "v3", got)
+}
+
+// A mirrored copy of a gRPC call is admitted by its cluster's limits, as
+// an HTTP copy is.
+func TestGRPCMirrorIsAdmittedByTheClusterLimits(t *testing.T) {
+	f := newGRPCFixture(t, grpcMirroredRatings)
+	f.backend["v3"].hangAll(true)
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(context.Background(), "x-direct", "1"))
+	held := make(chan error, 1)
+	go func() {
+		_, err := f.client.UnaryCall(ctx, &testpb.SimpleRequest{})
+		held <- err
+	}()
+	require.Eventually(t, func() bool { a, _ := switchyard.Outstanding(f.mesh, "ratings"); return a == 1 }, 10*time.Second, time.Millisecond)
+	got, err := f.call(t)
+	require.NoError(t, err)
+	require.Equal(t, "v1", got)
+	require.Eventually(t, func() bool { return switchyard.Overflows(f.mesh, "ratings") == 1 }, 10*time.Second, time.Millisecond,
+		"the copy overflows the limit the direct call fills")
+	cancel()
+	<-held
+}

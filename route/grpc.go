@@ -40,6 +40,7 @@ type Call struct {
 	remote    bool // retryRemoteLocalities
 	clock     clock.Clock
 	traced    bool // the attempt contexts carry the mesh's attempt spans
+	mirror    bool // a mirrored copy: its outcome never ejects an endpoint
 	attempt   int  // the current attempt's number, from 1
 	// how the current attempt went: whether it reached the picker, and
 	// whether it failed by the call's own doing
@@ -229,6 +230,10 @@ func (c *Call) Picked(ctx context.Context, ep *balancer.Endpoint) {
 // mesh traces the call and this outcome ejects ep, its span gets an
 // "ejected" event.
 //
+// A mirrored copy's outcome marks a failure for least-request balancing,
+// as an HTTP copy's does, but never reaches outlier detection: mirroring
+// changes nothing for the requests the cluster serves.
+//
 // Nothing is recorded of an attempt that failed by the call's own doing
 // (see ownError) — it is returned as it is and never retried — nor, as for
 // HTTP, of one the caller gave up on (its context ended, not by a route or
@@ -261,7 +266,7 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 		}
 	}
 	d := c.Cluster.Detector()
-	if d == nil {
+	if d == nil || c.mirror {
 		return
 	}
 	var o outlier.Outcome
@@ -517,7 +522,7 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 	}
 	defer dec.cancel()
 	if len(dec.route.mirrors) > 0 && env.Mirrorer != nil {
-		env.Mirrorer.sendGRPC(dec.ctx, dec.route.mirrors, in.Port, mirrorCall, env)
+		env.Mirrorer.sendGRPC(dec.ctx, dec.route.mirrors, in.Port, mirrorCopy(mirrorCall), env)
 	}
 	ctx = context.WithValue(dec.ctx, callKey{}, dec.call)
 	err = dec.route.retry.InvokeGRPC(ctx, dec.limits, func(ctx context.Context, n int) error {
@@ -532,6 +537,28 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 		return invokeAdmitted(ctx, dec.call, invoke)
 	})
 	return deadlineStatus(ctx, unwrapCallError(err))
+}
+
+// mirrorCopy wraps prepare, which prepares the sender of a mirrored copy:
+// the copy is admitted by its cluster's limits, as an HTTP copy is, and its
+// Call is a mirror's, whose outcome never reaches outlier detection.
+func mirrorCopy(prepare func() func(ctx context.Context) error) func() func(ctx context.Context) error {
+	return func() func(ctx context.Context) error {
+		send := prepare()
+		return func(ctx context.Context) error {
+			call := CallFromContext(ctx)
+			if call == nil {
+				return send(ctx)
+			}
+			call.mirror = true
+			release, err := admit(ctx, call.Cluster)
+			if err != nil {
+				return err
+			}
+			defer release()
+			return send(ctx)
+		}
+	}
 }
 
 // invokeAdmitted sends one attempt of call once the cluster admits it.
