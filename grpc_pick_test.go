@@ -195,3 +195,37 @@ spec:
 		assert.Equal(t, "v3", got, "a retry leaves the locality it failed in")
 	}
 }
+
+// On a consistent-hash cluster, the keys of an endpoint that cannot connect
+// go to the next ready endpoint along the ring, as gRPC's ring hash sends
+// them, and every key still sticks to one endpoint.
+func TestGRPCConsistentHashPassesOverAnEndpointThatCannotConnect(t *testing.T) {
+	for _, setup := range bothNetworks {
+		t.Run(setup.name(), func(t *testing.T) {
+			setup.refuse = []string{"v2"}
+			f := newGRPCFixtureWith(t, setup, hashedMesh(`    loadBalancer: {consistentHash: {httpHeaderName: x-user}}`)+`
+---
+`+grpcVS(`
+  - route: [{destination: {host: ratings}}]
+`)[1:])
+			require.Eventually(t, func() bool {
+				f.call(t)
+				return f.backend["v1"].count() > 0 && f.backend["v3"].count() > 0
+			}, 10*time.Second, time.Millisecond, "the endpoints that can connect are ready")
+			owners := map[string]string{}
+			for k := range 30 {
+				key := fmt.Sprint("u", k)
+				for range 3 {
+					got, err := f.call(t, "x-user", key)
+					require.NoError(t, err)
+					require.NotEqual(t, "v2", got)
+					if prev, ok := owners[key]; ok {
+						require.Equal(t, prev, got, "key %s sticks", key)
+					}
+					owners[key] = got
+				}
+			}
+			assert.Equal(t, 2, distinct(owners))
+		})
+	}
+}
