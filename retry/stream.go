@@ -234,16 +234,18 @@ func (s *retryingStream) SendMsg(m any) error {
 }
 
 // keep keeps m for replay, or commits the stream when m would take the
-// kept messages past the body limit; s.mu is held.
+// kept messages past the body limit (a limit of 0 or less keeps nothing);
+// s.mu is held.
 func (s *retryingStream) keep(m any) bool {
-	pm, ok := m.(proto.Message)
-	if !ok {
-		s.sent = append(s.sent, m)
-		return true
-	}
-	if size := int64(proto.Size(pm)); s.kept+size <= s.policy.env.bodyLimit {
-		s.sent = append(s.sent, proto.Clone(pm))
-		s.kept += size
+	limit := s.policy.env.bodyLimit
+	if pm, ok := m.(proto.Message); ok {
+		if size := int64(proto.Size(pm)); s.kept+size <= limit {
+			s.sent = append(s.sent, proto.Clone(pm))
+			s.kept += size
+			return true
+		}
+	} else if limit > 0 {
+		s.sent = append(s.sent, m) // not measurable: kept as it is
 		return true
 	}
 	s.committed, s.sent, s.kept = true, nil, 0

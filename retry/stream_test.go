@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard/retry"
 )
@@ -129,3 +131,45 @@ func (s *answeredThenEnded) RecvMsg(m any) error {
 	}
 	return status.Error(codes.Unavailable, "down")
 }
+
+// What a stream keeps for replay is bounded by the body limit, as gRPC's
+// retry buffer: a stream that sends more before its first response is not
+// retried, and keeps nothing.
+func TestStreamKeepsForReplayOnlyUpToTheBodyLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, c := range []struct {
+			body  string
+			retry bool
+		}{{"small", true}, {strings.Repeat("x", 64), false}} {
+			p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"}, retry.WithBodyLimit(32))
+			opened := 0
+			cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+				opened++
+				if opened == 1 {
+					return &endedStream{status: status.Error(codes.Unavailable, "down")}, nil
+				}
+				return answeringStream{}, nil
+			}, nil)
+			require.NoError(t, err)
+			err = cs.SendMsg(wrapperspb.String(c.body))
+			if c.retry {
+				require.NoError(t, err, "kept: the attempt's end is not the caller's error")
+			} else {
+				require.ErrorIs(t, err, io.EOF, "not kept: the attempt has ended, as grpc-go says")
+			}
+			err = cs.RecvMsg(new(wrapperspb.StringValue))
+			if c.retry {
+				assert.Equal(t, 2, opened, "a message within the limit is replayed to a new attempt")
+			} else {
+				assert.Equal(t, codes.Unavailable, status.Code(err), "past the limit, the stream is not retried")
+				assert.Equal(t, 1, opened)
+			}
+		}
+	})
+}
+
+// answeringStream answers at once.
+type answeringStream struct{ grpc.ClientStream }
+
+func (answeringStream) SendMsg(any) error { return nil }
+func (answeringStream) RecvMsg(any) error { return nil }
