@@ -8,23 +8,14 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchyard-go/switchyard/route"
 )
-
-// balancerName is the gRPC load-balancing policy that picks by the mesh's
-// routing decisions.
-const balancerName = "switchyard_mesh"
-
-func init() {
-	balancer.Register(base.NewBalancerBuilder(balancerName, pickerBuilder{}, base.Config{HealthCheck: false}))
-}
 
 // DialOptions returns the options that make a grpc.ClientConn obey the
 // mesh, for grpc.NewClient(target, mesh.DialOptions()...). The target's
@@ -77,14 +68,15 @@ func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply a
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	in := route.GRPCInput(ctx, method, authority, port)
-	return vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
-		return invoker(ctx, method, req, reply, cc, opts...)
+	err := vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
+		return connClosed(cc, invoker(ctx, method, req, reply, cc, opts...))
 	}, func() func(context.Context) error {
 		// A mirrored copy gets messages of its own, made before the call
 		// starts: it must share nothing the call or the caller writes.
 		rq, rp := cloneMessage(req), newMessageLike(reply)
 		return func(ctx context.Context) error { return invoker(ctx, method, rq, rp, cc, opts...) }
 	})
+	return unwrapClosed(err)
 }
 
 // cloneMessage copies a protobuf message; other messages are shared.
@@ -115,9 +107,39 @@ func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc 
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	in := route.GRPCInput(ctx, method, authority, port)
-	return vh.Stream(ctx, &in, &m.env, func(ctx context.Context) (grpc.ClientStream, error) {
-		return streamer(ctx, desc, cc, method, opts...)
+	cs, err := vh.Stream(ctx, &in, &m.env, func(ctx context.Context, finished func(error)) (grpc.ClientStream, error) {
+		// gRPC tells the stream's end, whichever way it comes, through
+		// OnFinish: the mesh gives back the attempt's admission then.
+		onFinish := grpc.OnFinish(func(err error) { finished(connClosed(cc, err)) })
+		cs, err := streamer(ctx, desc, cc, method, append(opts[:len(opts):len(opts)], onFinish)...)
+		return cs, connClosed(cc, err)
 	})
+	return cs, unwrapClosed(err)
+}
+
+// connClosed marks err final when cc has been closed: no retry can follow.
+func connClosed(cc *grpc.ClientConn, err error) error {
+	if err != nil && cc.GetState() == connectivity.Shutdown {
+		return closedError{err}
+	}
+	return err
+}
+
+// closedError is the error of a call or stream whose ClientConn has been
+// closed: it is never retried.
+type closedError struct{ err error }
+
+func (e closedError) Error() string              { return e.err.Error() }
+func (e closedError) Unwrap() error              { return e.err }
+func (e closedError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+func (closedError) Retriable() bool              { return false }
+
+// unwrapClosed returns the error a closedError wraps, or err.
+func unwrapClosed(err error) error {
+	if ce, ok := err.(closedError); ok {
+		return ce.err
+	}
+	return err
 }
 
 // resolverBuilder resolves the mesh's hosts to their endpoints and hands
@@ -220,54 +242,4 @@ func (m *Mesh) updateResolvers() {
 	for _, r := range rs {
 		r.update()
 	}
-}
-
-// pickerBuilder builds a picker over the ready SubConns.
-type pickerBuilder struct{}
-
-func (pickerBuilder) Build(info base.PickerBuildInfo) balancer.Picker {
-	p := &picker{ready: make(map[string]balancer.SubConn, len(info.ReadySCs))}
-	for sc, sci := range info.ReadySCs {
-		p.ready[sci.Address.Addr] = sc
-		p.all = append(p.all, sc)
-	}
-	return p
-}
-
-// picker picks the SubConn of the endpoint the call's cluster chooses.
-type picker struct {
-	ready map[string]balancer.SubConn
-	all   []balancer.SubConn
-	next  atomic.Uint32
-}
-
-func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	call := route.CallFromContext(info.Ctx)
-	if call == nil || call.Cluster.Passthrough {
-		// A call the interceptors did not route (or a passthrough host):
-		// round robin over the ready connections.
-		if len(p.all) == 0 {
-			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
-		}
-		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
-	}
-	ep, err := call.Pick(p.isReady)
-	if err == route.ErrNotReady {
-		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
-	}
-	if err != nil {
-		return balancer.PickResult{}, err
-	}
-	ep.State.Begin()
-	call.Picked(info.Ctx, ep)
-	start := call.Start()
-	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
-		ep.State.End()
-		call.Record(info.Ctx, ep, start, di.Err)
-	}}, nil
-}
-
-func (p *picker) isReady(addr string) bool {
-	_, ok := p.ready[addr]
-	return ok
 }

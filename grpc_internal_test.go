@@ -10,9 +10,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/resolver"
 
 	"github.com/switchyard-go/switchyard/internal/israce"
 )
@@ -34,17 +32,18 @@ func grpcDecisionFixture(tb testing.TB, opts ...Option) (*Mesh, *grpc.ClientConn
 	cc, err := grpc.NewClient("reviews:9080", grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { cc.Close() })
-	info := base.PickerBuildInfo{ReadySCs: map[balancer.SubConn]base.SubConnInfo{}}
+	p := &picker{ready: map[string]balancer.SubConn{}}
 	for _, a := range []string{"10.0.0.1:9080", "10.0.0.2:9080", "10.0.0.3:9080"} {
-		info.ReadySCs[&fakeSubConn{}] = base.SubConnInfo{Address: resolver.Address{Addr: a}}
+		sc := &fakeSubConn{}
+		p.ready[a] = sc
+		p.all = append(p.all, sc)
 	}
-	p := pickerBuilder{}.Build(info)
 	invoker := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
 		res, err := p.Pick(balancer.PickInfo{FullMethodName: method, Ctx: ctx})
 		if err != nil {
 			return err
 		}
-		res.Done(balancer.DoneInfo{})
+		res.Done(balancer.DoneInfo{BytesSent: true, BytesReceived: true})
 		return nil
 	}
 	return m, cc, invoker

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +79,13 @@ func (b *grpcBackend) FullDuplexCall(stream testpb.TestService_FullDuplexCallSer
 	if err := b.script(); err != nil {
 		return err
 	}
+	b.mu.Lock()
+	hang := b.hang
+	b.mu.Unlock()
+	if hang {
+		<-stream.Context().Done()
+		return status.FromContextError(stream.Context().Err()).Err()
+	}
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -92,51 +101,140 @@ func (b *grpcBackend) FullDuplexCall(stream testpb.TestService_FullDuplexCallSer
 	}
 }
 
+// failNext makes the next n calls or streams fail with code.
+func (b *grpcBackend) failNext(n int, code codes.Code) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failFirst, b.failCode = n, code
+}
+
+// failAll makes every call and stream fail with code (OK: none).
+func (b *grpcBackend) failAll(code codes.Code) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail = code
+}
+
+// hangAll makes calls and streams wait for their context to end.
+func (b *grpcBackend) hangAll(hang bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hang = hang
+}
+
 func (b *grpcBackend) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.calls
 }
 
-// grpcFixture runs one grpc-go server per endpoint on bufconn, and a
-// ClientConn through the mesh.
+// grpcFixture runs one grpc-go server per endpoint, in memory on bufconn
+// or on real loopback TCP, and a ClientConn through the mesh.
 type grpcFixture struct {
 	mesh    *switchyard.Mesh
+	conn    *grpc.ClientConn
 	client  testpb.TestServiceClient
 	backend map[string]*grpcBackend
+	dial    []grpc.DialOption // what dials another ClientConn to the same endpoints
+	tcp     map[string]string // on loopback: each version's real address
 }
 
+// grpcSetup varies a grpcFixture.
+type grpcSetup struct {
+	// loopback serves the endpoints on 127.0.0.1 over TCP (the mesh still
+	// knows them as 10.0.0.{1,2,3}:9080); otherwise they are on bufconn.
+	loopback bool
+	server   []grpc.ServerOption
+	dial     []grpc.DialOption // after the mesh's
+	// refuse names the versions whose endpoint refuses connections.
+	refuse []string
+	// gate holds each dial to a version's endpoint until its channel is
+	// closed.
+	gate map[string]chan struct{}
+}
+
+// name is how the setup's network is named in subtests.
+func (s grpcSetup) name() string {
+	if s.loopback {
+		return "loopback"
+	}
+	return "bufconn"
+}
+
+// bothNetworks are the two networks streaming and cancellation tests run
+// over: in memory, and real loopback sockets.
+var bothNetworks = []grpcSetup{{}, {loopback: true}}
+
 func newGRPCFixture(t *testing.T, manifests string, opts ...switchyard.Option) *grpcFixture {
+	t.Helper()
+	return newGRPCFixtureWith(t, grpcSetup{}, manifests, opts...)
+}
+
+func newGRPCFixtureWith(t *testing.T, setup grpcSetup, manifests string, opts ...switchyard.Option) *grpcFixture {
 	t.Helper()
 	cfg, err := switchyard.Parse(append(bookinfo(t), []byte("\n---\n"+manifests)...))
 	require.NoError(t, err)
 	m, err := switchyard.New(cfg, opts...)
 	require.NoError(t, err)
-	f := &grpcFixture{mesh: m, backend: map[string]*grpcBackend{}}
+	f := &grpcFixture{mesh: m, backend: map[string]*grpcBackend{}, tcp: map[string]string{}}
 	listeners := map[string]*bufconn.Listener{}
+	tcp := map[string]string{}
+	gates := map[string]chan struct{}{}
 	for i, v := range []string{"v1", "v2", "v3"} {
-		lis := bufconn.Listen(1 << 20)
-		srv := grpc.NewServer()
+		addr := fmt.Sprintf("10.0.0.%d:9080", i+1)
+		if g, ok := setup.gate[v]; ok {
+			gates[addr] = g
+		}
 		b := &grpcBackend{name: v}
-		testpb.RegisterTestServiceServer(srv, b)
-		go srv.Serve(lis)
-		t.Cleanup(srv.Stop)
-		listeners[fmt.Sprintf("10.0.0.%d:9080", i+1)] = lis
 		f.backend[v] = b
+		if slices.Contains(setup.refuse, v) {
+			if setup.loopback {
+				lis, err := net.Listen("tcp", "127.0.0.1:0")
+				require.NoError(t, err)
+				tcp[addr], f.tcp[v] = lis.Addr().String(), lis.Addr().String()
+				require.NoError(t, lis.Close()) // nothing listens there now
+			}
+			continue
+		}
+		srv := grpc.NewServer(setup.server...)
+		testpb.RegisterTestServiceServer(srv, b)
+		t.Cleanup(srv.Stop)
+		if setup.loopback {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			tcp[addr], f.tcp[v] = lis.Addr().String(), lis.Addr().String()
+			go srv.Serve(lis)
+			continue
+		}
+		lis := bufconn.Listen(1 << 20)
+		listeners[addr] = lis
+		go srv.Serve(lis)
 	}
 	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		if lis, ok := listeners[addr]; ok {
+		if g, ok := gates[addr]; ok {
+			select {
+			case <-g:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if setup.loopback {
+			if real, ok := tcp[addr]; ok {
+				return (&net.Dialer{}).DialContext(ctx, "tcp", real)
+			}
+		} else if lis, ok := listeners[addr]; ok {
 			return lis.DialContext(ctx)
 		}
-		return nil, fmt.Errorf("no server at %s", addr)
+		return nil, fmt.Errorf("dial %s: %w", addr, syscall.ECONNREFUSED)
 	}
-	conn, err := grpc.NewClient("reviews:9080", append(m.DialOptions(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dialer))...)
+	f.dial = append(append(m.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dialer)), setup.dial...)
+	conn, err := grpc.NewClient("reviews:9080", f.dial...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		conn.Close()
 		m.Close()
 	})
+	f.conn = conn
 	f.client = testpb.NewTestServiceClient(conn)
 	return f
 }
@@ -244,7 +342,7 @@ func TestGRPCRouteTimeoutIsDeadlineExceeded(t *testing.T) {
   - timeout: 50ms
     route: [{destination: {host: reviews, subset: v1}}]
 `))
-	f.backend["v1"].hang = true
+	f.backend["v1"].hangAll(true)
 	start := time.Now()
 	_, err := f.call(t)
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
@@ -298,7 +396,7 @@ spec:
 func TestGRPCOutlierEjection(t *testing.T) {
 	f := newGRPCFixture(t, grpcEjectingRatings, switchyard.WithRand(meshtest.NewRand(6)))
 	f.warm(t)
-	f.backend["v2"].fail = codes.Internal // INTERNAL counts as 500
+	f.backend["v2"].failAll(codes.Internal) // INTERNAL counts as 500
 	failures := 0
 	for range 60 {
 		if _, err := f.call(t); err != nil {
@@ -331,7 +429,7 @@ spec:
   - retries: {attempts: 3, retryOn: unavailable}
     route: [{destination: {host: ratings}}]
 `))
-	f.backend["v1"].hang = true
+	f.backend["v1"].hangAll(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -359,7 +457,7 @@ func TestGRPCStreamRetriedBeforeFirstResponse(t *testing.T) {
     route: [{destination: {host: reviews, subset: v1}}]
 `))
 	b := f.backend["v1"]
-	b.failFirst, b.failCode = 1, codes.Unavailable
+	b.failNext(1, codes.Unavailable)
 	stream, err := f.client.FullDuplexCall(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("a")}}))
@@ -514,4 +612,86 @@ func TestExplainGRPC(t *testing.T) {
 	e = f.mesh.ExplainGRPC(context.Background(), "dns:///reviews:9080", "/grpc.testing.TestService/UnaryCall")
 	assert.Equal(t, "rest", matched(e), e.String())
 	assert.Contains(t, e.String(), "end-user")
+}
+
+// ratingsEndpoint returns the admin state of ratings' endpoint.
+func ratingsEndpoint(t *testing.T, m *switchyard.Mesh) switchyard.AdminEndpoint {
+	t.Helper()
+	for _, c := range m.AdminState().Clusters {
+		if c.Host == "ratings" && c.Subset == "" {
+			require.Len(t, c.Endpoints, 1)
+			return c.Endpoints[0]
+		}
+	}
+	t.Fatal("no ratings cluster")
+	return switchyard.AdminEndpoint{}
+}
+
+// grpcMirroredRatings mirrors reviews' calls to ratings (v3's endpoint),
+// which admits one request at a time and ejects at the first failure; a
+// call with x-direct: 1 goes to ratings itself.
+var grpcMirroredRatings = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.3}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy:
+    connectionPool: {http: {http2MaxRequests: 1}}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1h, baseEjectionTime: 1h, maxEjectionPercent: 100}
+---
+` + grpcVS(`
+  - match: [{headers: {x-direct: {exact: "1"}}}]
+    retries: {attempts: 0}
+    route: [{destination: {host: ratings}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+    mirror: {host: ratings}
+`)
+
+// A mirrored copy's failure never ejects an endpoint, as an HTTP copy's
+// does not: mirroring changes nothing for the calls the cluster serves.
+func TestGRPCMirrorOutcomeEjectsNothing(t *testing.T) {
+	f := newGRPCFixture(t, grpcMirroredRatings)
+	shadow := f.backend["v3"]
+	shadow.failAll(codes.Internal)
+	got, err := f.call(t)
+	require.NoError(t, err)
+	require.Equal(t, "v1", got)
+	require.Eventually(t, func() bool { return ratingsEndpoint(t, f.mesh).Failures == 1 }, 10*time.Second, time.Millisecond,
+		"the copy failed")
+	assert.Equal(t, "healthy", ratingsEndpoint(t, f.mesh).Health, "a copy's failure ejects nothing")
+	shadow.failAll(codes.OK)
+	got, err = f.call(t, "x-direct", "1")
+	require.NoError(t, err)
+	assert.Equal(t, "v3", got)
+}
+
+// A mirrored copy of a gRPC call is admitted by its cluster's limits, as
+// an HTTP copy is.
+func TestGRPCMirrorIsAdmittedByTheClusterLimits(t *testing.T) {
+	f := newGRPCFixture(t, grpcMirroredRatings)
+	f.backend["v3"].hangAll(true)
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(context.Background(), "x-direct", "1"))
+	held := make(chan error, 1)
+	go func() {
+		_, err := f.client.UnaryCall(ctx, &testpb.SimpleRequest{})
+		held <- err
+	}()
+	require.Eventually(t, func() bool { a, _ := switchyard.Outstanding(f.mesh, "ratings"); return a == 1 }, 10*time.Second, time.Millisecond)
+	got, err := f.call(t)
+	require.NoError(t, err)
+	require.Equal(t, "v1", got)
+	require.Eventually(t, func() bool { return switchyard.Overflows(f.mesh, "ratings") == 1 }, 10*time.Second, time.Millisecond,
+		"the copy overflows the limit the direct call fills")
+	cancel()
+	<-held
 }

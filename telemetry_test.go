@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
@@ -532,4 +533,54 @@ func TestTelemetryGRPCStream(t *testing.T) {
 	assert.Equal(t, int64(1), rig.sum("switchyard.retries", kRoute.String("streamed")))
 	assert.Equal(t, uint64(2), rig.count("rpc.client.call.duration", kRoute.String("streamed")), "each open is an attempt")
 	assert.Equal(t, int64(1), rig.sum("switchyard.requests", kRoute.String("streamed"), attribute.Int("rpc.grpc.status_code", 0)))
+}
+
+// A stream's request span, attempt span and metrics end however the stream
+// ends — its context cancelled with nothing more called, a failed SendMsg,
+// its ClientConn closed — once each.
+func TestTelemetryGRPCStreamEndsHoweverItEnds(t *testing.T) {
+	ends := []func(t *testing.T, f *grpcFixture){
+		func(t *testing.T, f *grpcFixture) {
+			ctx, cancel := context.WithCancel(context.Background())
+			s, err := f.client.FullDuplexCall(ctx)
+			require.NoError(t, err)
+			require.NoError(t, s.Send(msg("a")))
+			_, err = s.Recv()
+			require.NoError(t, err)
+			cancel()
+		},
+		func(t *testing.T, f *grpcFixture) {
+			s, err := f.client.FullDuplexCall(context.Background(), grpc.MaxCallSendMsgSize(4))
+			require.NoError(t, err)
+			require.Error(t, s.Send(msg("larger than four bytes")))
+		},
+		func(t *testing.T, f *grpcFixture) {
+			conn, err := grpc.NewClient("reviews:9080", f.dial...)
+			require.NoError(t, err)
+			s, err := testpb.NewTestServiceClient(conn).FullDuplexCall(context.Background())
+			require.NoError(t, err)
+			require.NoError(t, s.Send(msg("a")))
+			require.NoError(t, conn.Close())
+		},
+	}
+	for _, setup := range bothNetworks {
+		t.Run(setup.name(), func(t *testing.T) {
+			rig := newOtelRig(t)
+			f := newGRPCFixtureWith(t, setup, grpcVS(`
+  - name: streamed
+    retries: {attempts: 2, retryOn: unavailable}
+    route: [{destination: {host: reviews, subset: v1}}]
+`), rig.options()...)
+			for _, end := range ends {
+				end(t, f)
+			}
+			n := len(ends)
+			require.Eventually(t, func() bool { return len(rig.ended("route streamed")) == n }, 10*time.Second, time.Millisecond,
+				"every stream's request span ends")
+			require.Eventually(t, func() bool { return len(rig.ended("/grpc.testing.TestService/FullDuplexCall")) == n }, 10*time.Second, time.Millisecond,
+				"every attempt span ends")
+			assert.Equal(t, int64(n), rig.sum("switchyard.requests", kRoute.String("streamed")), "each stream counted once")
+			assert.Equal(t, uint64(n), rig.count("rpc.client.call.duration", kRoute.String("streamed")), "each attempt measured once")
+		})
+	}
 }

@@ -3,6 +3,8 @@ package retry_test
 import (
 	"context"
 	"io"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard/retry"
 )
@@ -27,20 +30,25 @@ func (s *endedStream) SendMsg(m any) error { s.sent = append(s.sent, m); return 
 func (s *endedStream) CloseSend() error    { return nil }
 func (s *endedStream) RecvMsg(any) error   { return s.status }
 
-// echoStream answers each message sent with itself, then io.EOF.
+// echoStream answers each message sent with itself, then io.EOF once the
+// caller has closed its side. As a gRPC stream, it allows one sender and
+// one receiver at once; RecvMsg waits for what it answers.
 type echoStream struct {
 	grpc.ClientStream
-	sent []any
+	msgs chan any
+	once sync.Once
 }
 
-func (s *echoStream) SendMsg(m any) error { s.sent = append(s.sent, m); return nil }
-func (s *echoStream) CloseSend() error    { return nil }
+func newEchoStream() *echoStream { return &echoStream{msgs: make(chan any, 16)} }
+
+func (s *echoStream) SendMsg(m any) error { s.msgs <- m; return nil }
+func (s *echoStream) CloseSend() error    { s.once.Do(func() { close(s.msgs) }); return nil }
 func (s *echoStream) RecvMsg(m any) error {
-	if len(s.sent) == 0 {
+	sent, ok := <-s.msgs
+	if !ok {
 		return io.EOF
 	}
-	*m.(*string) = *s.sent[0].(*string)
-	s.sent = s.sent[1:]
+	*m.(*string) = *sent.(*string)
 	return nil
 }
 
@@ -52,7 +60,7 @@ func TestStreamSendAfterTheAttemptEndedIsReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"})
 		first := &endedStream{status: status.Error(codes.Unavailable, "down")}
-		second := &echoStream{}
+		second := newEchoStream()
 		attempts := []grpc.ClientStream{first, second}
 		cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
 			next := attempts[0]
@@ -123,3 +131,45 @@ func (s *answeredThenEnded) RecvMsg(m any) error {
 	}
 	return status.Error(codes.Unavailable, "down")
 }
+
+// What a stream keeps for replay is bounded by the body limit, as gRPC's
+// retry buffer: a stream that sends more before its first response is not
+// retried, and keeps nothing.
+func TestStreamKeepsForReplayOnlyUpToTheBodyLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, c := range []struct {
+			body  string
+			retry bool
+		}{{"small", true}, {strings.Repeat("x", 64), false}} {
+			p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"}, retry.WithBodyLimit(32))
+			opened := 0
+			cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+				opened++
+				if opened == 1 {
+					return &endedStream{status: status.Error(codes.Unavailable, "down")}, nil
+				}
+				return answeringStream{}, nil
+			}, nil)
+			require.NoError(t, err)
+			err = cs.SendMsg(wrapperspb.String(c.body))
+			if c.retry {
+				require.NoError(t, err, "kept: the attempt's end is not the caller's error")
+			} else {
+				require.ErrorIs(t, err, io.EOF, "not kept: the attempt has ended, as grpc-go says")
+			}
+			err = cs.RecvMsg(new(wrapperspb.StringValue))
+			if c.retry {
+				assert.Equal(t, 2, opened, "a message within the limit is replayed to a new attempt")
+			} else {
+				assert.Equal(t, codes.Unavailable, status.Code(err), "past the limit, the stream is not retried")
+				assert.Equal(t, 1, opened)
+			}
+		}
+	})
+}
+
+// answeringStream answers at once.
+type answeringStream struct{ grpc.ClientStream }
+
+func (answeringStream) SendMsg(any) error { return nil }
+func (answeringStream) RecvMsg(any) error { return nil }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	grpcbalancer "google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -31,10 +33,19 @@ type Call struct {
 	tries   int
 	tried   [maxTried]*balancer.Endpoint
 	ntried  int
-	hash    uint64
-	hashed  bool
-	clock   clock.Clock
-	traced  bool // the attempt contexts carry the mesh's attempt spans
+	// a consistent-hash key, when the cluster hashes and the call has one
+	hash      uint64
+	hashed    bool
+	hashAvoid bool // retryIgnorePreviousHosts: true moves retries along the ring
+	remote    bool // retryRemoteLocalities
+	clock     clock.Clock
+	traced    bool // the attempt contexts carry the mesh's attempt spans
+	mirror    bool // a mirrored copy: its outcome never ejects an endpoint
+	attempt   int  // the current attempt's number, from 1
+	// how the current attempt went: whether it reached the picker, and
+	// whether it failed by the call's own doing
+	picked atomic.Bool
+	own    atomic.Bool
 }
 
 // Start notes the start of an attempt to ep, for latency-aware balancing;
@@ -44,6 +55,13 @@ func (c *Call) Start() time.Time {
 		return time.Time{}
 	}
 	return c.clock.Now()
+}
+
+// begin starts attempt n; attempts are sequential.
+func (c *Call) begin(n int) {
+	c.attempt = n
+	c.picked.Store(false)
+	c.own.Store(false)
 }
 
 type callKey struct{}
@@ -56,34 +74,86 @@ func CallFromContext(ctx context.Context) *Call {
 }
 
 // ErrNotReady is returned by Call.Pick when no endpoint of the cluster has
-// a ready connection.
+// a ready connection yet, but one may get one: gRPC waits for the next
+// picker.
 var ErrNotReady = errors.New("route: no endpoint of the cluster has a ready connection")
 
-// Pick returns an endpoint of the call's cluster for which ready reports a
-// connection, avoiding endpoints tried by earlier attempts when the retry
-// policy asks it, and remembers it as tried.
-func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
-	var avoid [2 * maxTried]*balancer.Endpoint
-	n := 0
-	if c.avoid {
-		n = copy(avoid[:], c.tried[:c.ntried])
+// maxRingWalk bounds the ring entries a hashed call steps over to leave an
+// endpoint that cannot connect.
+const maxRingWalk = 64
+
+// Pick returns an endpoint of the call's cluster with a ready connection,
+// as the route's retry policy asks: on a consistent-hash cluster, the key's
+// endpoint on every attempt (retryIgnorePreviousHosts: true moves retries
+// along the ring), as HTTP requests pick; otherwise one not tried by
+// earlier attempts when the policy avoids previous hosts, in another
+// locality on a retry under retryRemoteLocalities. It remembers the
+// endpoint as tried.
+//
+// ready reports whether an address has a ready connection; failure returns
+// the connection error of an address whose connection attempts fail (gRPC's
+// TRANSIENT_FAILURE, until it connects again), nil for one that is
+// connecting for the first time or reconnecting after an idle spell. As in
+// gRPC's balancers, Pick returns ErrNotReady while an endpoint it could use
+// may still connect, and an error (not a status: gRPC fails the call with
+// UNAVAILABLE unless it waits for ready) naming the cluster once none can.
+// Every endpoint ejected is UNAVAILABLE "no healthy upstream".
+func (c *Call) Pick(ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
+	ep, err := c.pick(ready, failure)
+	if err != nil {
+		return nil, err
 	}
-	for i := range maxTried {
-		var ep *balancer.Endpoint
-		var err error
-		if c.hashed {
-			ep, err = c.Cluster.PickHash(c.hash, c.ntried+i) // along the ring past tried or unready endpoints
-		} else {
-			ep, err = c.Cluster.PickAvoiding(avoid[:n], c.tries)
+	if c.ntried < maxTried {
+		c.tried[c.ntried] = ep
+		c.ntried++
+	}
+	c.picked.Store(true)
+	return ep, nil
+}
+
+func (c *Call) pick(ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
+	cl := c.Cluster
+	if c.hashed {
+		offset := 0
+		if c.hashAvoid {
+			offset = max(c.attempt-1, 0)
 		}
+		ep, err := cl.PickHash(c.hash, offset)
 		if err != nil {
 			return nil, status.Error(codes.Unavailable, "no healthy upstream")
 		}
 		if ready(ep.Address) {
-			if c.ntried < maxTried {
-				c.tried[c.ntried] = ep
-				c.ntried++
+			return ep, nil
+		}
+		if failure(ep.Address) == nil {
+			return nil, ErrNotReady // the key's endpoint is connecting: wait for it
+		}
+		// The key's endpoint cannot connect: as gRPC's ring hash, the first
+		// ready endpoint further along the ring.
+		for i := 1; i <= maxRingWalk; i++ {
+			if e, err := cl.PickHash(c.hash, offset+i); err == nil && ready(e.Address) {
+				return e, nil
 			}
+		}
+		return c.pickReady(nil, ready, failure)
+	}
+	var tried []*balancer.Endpoint
+	if c.avoid {
+		tried = c.tried[:c.ntried]
+	}
+	if c.remote && c.attempt > 1 {
+		if ep, ok := cl.PickRemote(c.tried[:c.ntried]); ok && ready(ep.Address) {
+			return ep, nil
+		}
+	}
+	var avoid [2 * maxTried]*balancer.Endpoint
+	n := copy(avoid[:], tried)
+	for range maxTried {
+		ep, err := cl.PickAvoiding(avoid[:n], c.tries)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, "no healthy upstream")
+		}
+		if ready(ep.Address) {
 			return ep, nil
 		}
 		if n < len(avoid) {
@@ -91,7 +161,60 @@ func (c *Call) Pick(ready func(addr string) bool) (*balancer.Endpoint, error) {
 			n++
 		}
 	}
-	return nil, ErrNotReady
+	return c.pickReady(tried, ready, failure)
+}
+
+// pickReady looks through every endpoint the cluster balances over for one
+// the balancer did not offer: a ready one not in tried, else a ready one.
+// Without one, it returns ErrNotReady while an endpoint may still connect,
+// and the cluster's connection failure once none can.
+func (c *Call) pickReady(tried []*balancer.Endpoint, ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
+	var again *balancer.Endpoint
+	var last error
+	for _, e := range c.Cluster.Available() {
+		if ready(e.Address) {
+			if !triedBefore(tried, e) {
+				return e, nil
+			}
+			again = e
+		} else if err := failure(e.Address); err == nil {
+			last = ErrNotReady
+		} else if last != ErrNotReady {
+			last = err
+		}
+	}
+	switch {
+	case again != nil:
+		return again, nil
+	case last == ErrNotReady:
+		return nil, ErrNotReady
+	case last == nil:
+		return nil, status.Error(codes.Unavailable, "no healthy upstream")
+	}
+	return nil, &unreachableError{cluster: c.Cluster.Name, last: last}
+}
+
+// triedBefore reports whether ep is in tried, by live state (warm-up
+// re-creates Endpoint values with other weights).
+func triedBefore(tried []*balancer.Endpoint, ep *balancer.Endpoint) bool {
+	for _, e := range tried {
+		if e.State == ep.State {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachableError is the picker's answer when no endpoint of a cluster
+// can connect: gRPC fails the call with UNAVAILABLE and this text, as HTTP
+// answers 503 "no healthy upstream", unless the call waits for ready.
+type unreachableError struct {
+	cluster string
+	last    error
+}
+
+func (e *unreachableError) Error() string {
+	return "no healthy upstream: no endpoint of " + e.cluster + " can connect; last connection error: " + e.last.Error()
 }
 
 // Picked notes on the attempt's span, in ctx, the endpoint the attempt goes
@@ -103,13 +226,39 @@ func (c *Call) Picked(ctx context.Context, ep *balancer.Endpoint) {
 }
 
 // Record reports the end of an attempt to ep that started at start (from
-// Start): the error the RPC finished with (nil for OK). ctx is the
-// attempt's: when the mesh traces the call and this outcome ejects ep, its
-// span gets an "ejected" event.
-func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Time, err error) {
+// Start), as gRPC reports it to the picker. ctx is the attempt's: when the
+// mesh traces the call and this outcome ejects ep, its span gets an
+// "ejected" event.
+//
+// A mirrored copy's outcome marks a failure for least-request balancing,
+// as an HTTP copy's does, but never reaches outlier detection: mirroring
+// changes nothing for the requests the cluster serves.
+//
+// Nothing is recorded of an attempt that failed by the call's own doing
+// (see ownError) — it is returned as it is and never retried — nor, as for
+// HTTP, of one the caller gave up on (its context ended, not by a route or
+// per-try timeout); nor of a pick gRPC abandoned because the connection
+// stopped being ready.
+func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Time, di grpcbalancer.DoneInfo) {
+	err := di.Err
+	if err == nil && !di.BytesSent {
+		// gRPC abandoned the pick (its connection was no longer ready) and
+		// picks again: no attempt was made.
+		if c.ntried > 0 && c.tried[c.ntried-1] == ep {
+			c.ntried--
+		}
+		return
+	}
+	if err != nil && ownError(err, di.BytesSent, di.BytesReceived, sending(ctx)) {
+		c.own.Store(true)
+		return
+	}
 	if pe := c.Cluster.PeakEWMA(); pe != nil && !start.IsZero() {
 		now := c.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
+	}
+	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), retry.ErrPerTryTimeout) && !errors.Is(context.Cause(ctx), ErrRouteTimeout) {
+		return // the caller gave up: nothing to say about the endpoint
 	}
 	if err != nil {
 		if s, ok := status.FromError(err); !ok || s.Code() != codes.Canceled && fault.HTTPStatusForGRPC(int(s.Code())) >= 500 {
@@ -117,7 +266,7 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 		}
 	}
 	d := c.Cluster.Detector()
-	if d == nil {
+	if d == nil || c.mirror {
 		return
 	}
 	var o outlier.Outcome
@@ -126,7 +275,7 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 	} else if s, ok := status.FromError(err); !ok {
 		o.Local = outlier.LocalConnect
 	} else if s.Code() == codes.Canceled {
-		return // the caller gave up: nothing to say about the endpoint
+		return // cancelled: nothing to say about the endpoint
 	} else {
 		o.Status = fault.HTTPStatusForGRPC(int(s.Code()))
 	}
@@ -139,6 +288,108 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 	if !was && d.Ejected(ep) {
 		trace.SpanFromContext(ctx).AddEvent("ejected", trace.WithAttributes(telemetry.KeyEndpoint.String(ep.Address)))
 	}
+}
+
+// sending reports whether ctx is a stream attempt's with a SendMsg in
+// progress.
+func sending(ctx context.Context) bool {
+	a := streamAttemptFrom(ctx)
+	return a != nil && a.sending.Load() > 0
+}
+
+// ownError reports whether an attempt that ended with err failed by the
+// call's own doing — its metadata, its message, its call options — rather
+// than at the endpoint; sent and received are gRPC's DoneInfo.BytesSent and
+// BytesReceived, sending whether a SendMsg was in progress. grpc-go (1.85)
+// makes such errors itself, in three places:
+//
+//   - before picking an endpoint (newClientStream): metadata it rejects, a
+//     compressor or codec not registered (INTERNAL). The picker never hears
+//     of these; classify catches them.
+//   - after the pick, refusing to create the stream on the connection
+//     (http2Client.NewStream): metadata over the header-list size the
+//     server advertised (INTERNAL), per-RPC credentials that fail
+//     (UNAUTHENTICATED). BytesSent is then false, as for a connection that
+//     closed under the pick — which is UNAVAILABLE.
+//   - in SendMsg, before writing (prepareMsg and the size check): a message
+//     that does not marshal or compress (INTERNAL) or exceeds the send limit
+//     (RESOURCE_EXHAUSTED), with texts of its own; it finishes the stream
+//     with them. A server's status has reached the client (received) unless
+//     the failure happened while sending.
+//
+// UNAVAILABLE, CANCELLED and DEADLINE_EXCEEDED are never the call's own.
+func ownError(err error, sent, received, sending bool) bool {
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch s.Code() {
+	case codes.OK, codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+		return false
+	}
+	if !sent {
+		return true
+	}
+	return (!received || sending) && localSendFailure(s.Message())
+}
+
+// localSendFailure reports whether msg is one of grpc-go's own texts for a
+// message it could not send (rpc_util.go encode and compress, stream.go
+// SendMsg).
+func localSendFailure(msg string) bool {
+	for _, prefix := range []string{
+		"grpc: error while marshaling: ",
+		"grpc: error while compressing: ",
+		"grpc: message too large (",
+		"trying to send message larger than max (",
+		"SendMsg called after CloseSend",
+	} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify marks err, with which the current attempt ended, as the call's
+// own when it is (see ownError): it is then never retried. An attempt that
+// never reached the picker failed by the call's own doing unless it found
+// no connection or its context ended.
+func (c *Call) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if !c.own.Load() {
+		if c.picked.Load() {
+			return err
+		}
+		switch status.Code(err) {
+		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+			return err
+		}
+		var r interface{ Retriable() bool }
+		if errors.As(err, &r) {
+			return err // the mesh's own (an overflow), already final
+		}
+	}
+	return callError{err}
+}
+
+// callError is an error of the call's own making, never retried; the
+// caller gets the error it wraps.
+type callError struct{ err error }
+
+func (e callError) Error() string              { return e.err.Error() }
+func (e callError) Unwrap() error              { return e.err }
+func (e callError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+func (callError) Retriable() bool              { return false }
+
+// unwrapCallError returns the error a callError wraps, or err.
+func unwrapCallError(err error) error {
+	if ce, ok := err.(callError); ok {
+		return ce.err
+	}
+	return err
 }
 
 // GRPCInput describes a gRPC call for matching: its method path is the URI,
@@ -221,7 +472,8 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	if len(d.reqOps) > 0 {
 		ctx = appendMetadata(ctx, d.reqOps)
 	}
-	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(), clock: env.Clock}
+	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(),
+		hashAvoid: r.retry.AvoidPreviousHostsWhenHashing(), remote: r.retry.RetryRemoteLocalities(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
 	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, dest: d, call: call, limits: retry.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
@@ -270,29 +522,53 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 	}
 	defer dec.cancel()
 	if len(dec.route.mirrors) > 0 && env.Mirrorer != nil {
-		env.Mirrorer.sendGRPC(dec.ctx, dec.route.mirrors, in.Port, mirrorCall, env)
+		env.Mirrorer.sendGRPC(dec.ctx, dec.route.mirrors, in.Port, mirrorCopy(mirrorCall), env)
 	}
 	ctx = context.WithValue(dec.ctx, callKey{}, dec.call)
 	err = dec.route.retry.InvokeGRPC(ctx, dec.limits, func(ctx context.Context, n int) error {
+		dec.call.begin(n)
 		if rec != nil {
 			var end func(error)
 			ctx, end = rec.attempt(ctx, n, dec.call.Cluster)
-			err := invokeAdmitted(ctx, dec.call.Cluster, invoke)
+			err := invokeAdmitted(ctx, dec.call, invoke)
 			end(err)
 			return err
 		}
-		return invokeAdmitted(ctx, dec.call.Cluster, invoke)
+		return invokeAdmitted(ctx, dec.call, invoke)
 	})
-	return deadlineStatus(ctx, err)
+	return deadlineStatus(ctx, unwrapCallError(err))
 }
 
-func invokeAdmitted(ctx context.Context, c *subset.Cluster, invoke func(ctx context.Context) error) error {
-	release, err := admit(ctx, c)
+// mirrorCopy wraps prepare, which prepares the sender of a mirrored copy:
+// the copy is admitted by its cluster's limits, as an HTTP copy is, and its
+// Call is a mirror's, whose outcome never reaches outlier detection.
+func mirrorCopy(prepare func() func(ctx context.Context) error) func() func(ctx context.Context) error {
+	return func() func(ctx context.Context) error {
+		send := prepare()
+		return func(ctx context.Context) error {
+			call := CallFromContext(ctx)
+			if call == nil {
+				return send(ctx)
+			}
+			call.mirror = true
+			release, err := admit(ctx, call.Cluster)
+			if err != nil {
+				return err
+			}
+			defer release()
+			return send(ctx)
+		}
+	}
+}
+
+// invokeAdmitted sends one attempt of call once the cluster admits it.
+func invokeAdmitted(ctx context.Context, call *Call, invoke func(ctx context.Context) error) error {
+	release, err := admit(ctx, call.Cluster)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return invoke(ctx)
+	return call.classify(invoke(ctx))
 }
 
 // deadlineStatus reports a route timeout as DEADLINE_EXCEEDED.

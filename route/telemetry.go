@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -13,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
@@ -293,7 +293,7 @@ type grpcRecorder struct {
 	route   *Route
 	dest    *destination
 	cluster *subset.Cluster
-	last    grpccodes.Code // the previous attempt's status, the retry reason
+	last    atomic.Uint32 // the previous attempt's grpccodes.Code, the retry reason
 }
 
 func newGRPCRecorder(in *match.Input, env *Env, tr trace.Tracer, ms *telemetry.Instruments) *grpcRecorder {
@@ -315,22 +315,6 @@ func (vh *VirtualHost) invokeObserved(ctx context.Context, in *match.Input, env 
 	err := vh.invoke(rec.begin(ctx), in, env, invoke, mirrorCall, rec)
 	rec.end(err)
 	return err
-}
-
-// tracedOpen wraps a stream's open so that each attempt (each open) is
-// recorded, ending when its stream fails or finishes.
-func (rec *grpcRecorder) tracedOpen(open func(ctx context.Context) (grpc.ClientStream, error), c *subset.Cluster) func(ctx context.Context) (grpc.ClientStream, error) {
-	n := 0 // opens are sequential: the retrying stream holds its lock
-	return func(ctx context.Context) (grpc.ClientStream, error) {
-		n++
-		ctx, end := rec.attempt(ctx, n, c)
-		cs, err := open(ctx)
-		if err != nil {
-			end(err)
-			return nil, err
-		}
-		return &tracedStream{ClientStream: cs, end: end}, nil
-	}
 }
 
 // decided records the routing decision: the route, the destination, or a
@@ -367,18 +351,18 @@ func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) (context.Context, func(error)) {
 	if n > 1 && rec.metrics != nil {
 		rec.metrics.Retries.Add(ctx, 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
-			telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyRetryReason.String(rec.last.String())))
+			telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyRetryReason.String(rec.lastCode().String())))
 	}
 	var span trace.Span
 	if rec.tracer != nil {
 		attrs := []attribute.KeyValue{telemetry.KeyAttempt.Int(n), telemetry.KeyRPCMethod.String(rec.method),
 			telemetry.KeyServerAddress.String(c.Host), telemetry.KeySubset.String(c.Subset)}
 		if n > 1 {
-			attrs = append(attrs, telemetry.KeyRetryReason.String(rec.last.String()))
+			attrs = append(attrs, telemetry.KeyRetryReason.String(rec.lastCode().String()))
 		}
 		ctx, span = rec.tracer.Start(ctx, rec.method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		if n > 1 {
-			span.AddEvent("retry", trace.WithAttributes(telemetry.KeyRetryReason.String(rec.last.String())))
+			span.AddEvent("retry", trace.WithAttributes(telemetry.KeyRetryReason.String(rec.lastCode().String())))
 		}
 		md, _ := metadata.FromOutgoingContext(ctx)
 		md = md.Copy()
@@ -394,7 +378,7 @@ func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) 
 	}
 	return ctx, func(err error) {
 		code := grpcstatus.Code(err)
-		rec.last = code
+		rec.last.Store(uint32(code))
 		var overflow overflowStatus
 		isOverflow := errors.As(err, &overflow)
 		if rec.metrics != nil {
@@ -419,6 +403,9 @@ func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) 
 		span.End()
 	}
 }
+
+// lastCode is the status the previous attempt ended with.
+func (rec *grpcRecorder) lastCode() grpccodes.Code { return grpccodes.Code(rec.last.Load()) }
 
 func (rec *grpcRecorder) end(err error) {
 	code := grpcstatus.Code(err)

@@ -1,0 +1,212 @@
+package switchyard
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+
+	"github.com/switchyard-go/switchyard/route"
+)
+
+// balancerName is the gRPC load-balancing policy that picks by the mesh's
+// routing decisions.
+const balancerName = "switchyard_mesh"
+
+func init() { balancer.Register(balancerBuilder{}) }
+
+// balancerBuilder builds the mesh's gRPC balancer. gRPC's base balancer
+// would not do: it rebuilds its picker only when the set of ready
+// connections changes, so a call waiting for a subset whose endpoints all
+// fail to connect would wait for its deadline. This one tells the picker
+// which connections fail, and rebuilds it whenever one starts or stops
+// failing.
+type balancerBuilder struct{}
+
+func (balancerBuilder) Name() string { return balancerName }
+
+func (balancerBuilder) Build(cc balancer.ClientConn, _ balancer.BuildOptions) balancer.Balancer {
+	return &meshBalancer{cc: cc, conns: map[string]*endpointConn{}}
+}
+
+// endpointConn is the connection to one endpoint address.
+type endpointConn struct {
+	sc    balancer.SubConn
+	state connectivity.State
+	// failure is the last connection error since the connection last was
+	// READY: once in TRANSIENT_FAILURE, it counts as failing while it
+	// retries (CONNECTING, IDLE) until it connects, as in gRPC's base
+	// balancer.
+	failure error
+}
+
+// meshBalancer keeps a connection to every endpoint the resolver lists and
+// gives the ClientConn a picker over their states. gRPC calls its methods
+// one at a time.
+type meshBalancer struct {
+	cc          balancer.ClientConn
+	conns       map[string]*endpointConn // by address
+	resolverErr error
+	last        connectivity.State // the state last reported, with a picker
+	reported    bool
+}
+
+func (b *meshBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
+	b.resolverErr = nil
+	listed := make(map[string]bool, len(s.ResolverState.Addresses))
+	for _, a := range s.ResolverState.Addresses {
+		listed[a.Addr] = true
+		if _, ok := b.conns[a.Addr]; ok {
+			continue
+		}
+		e := &endpointConn{state: connectivity.Idle}
+		//lint:ignore SA1019 the deprecation warns that SubConns will take one address each, as these do
+		sc, err := b.cc.NewSubConn([]resolver.Address{a}, balancer.NewSubConnOptions{
+			StateListener: func(st balancer.SubConnState) { b.updateState(e, st) },
+		})
+		if err != nil {
+			continue
+		}
+		e.sc = sc
+		b.conns[a.Addr] = e
+		sc.Connect()
+	}
+	for addr, e := range b.conns {
+		if !listed[addr] {
+			e.sc.Shutdown()
+			delete(b.conns, addr)
+		}
+	}
+	if len(s.ResolverState.Addresses) == 0 {
+		b.ResolverError(errors.New("switchyard: the resolver listed no endpoints"))
+		return balancer.ErrBadResolverState
+	}
+	b.publish(true)
+	return nil
+}
+
+func (b *meshBalancer) ResolverError(err error) {
+	b.resolverErr = err
+	b.publish(true)
+}
+
+// UpdateSubConnState is not called: every SubConn has a StateListener.
+func (b *meshBalancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
+
+// updateState follows one connection's state; the picker is rebuilt when
+// the connection becomes or stops being ready or failing.
+func (b *meshBalancer) updateState(e *endpointConn, st balancer.SubConnState) {
+	wasReady, wasFailing := e.state == connectivity.Ready, e.failure != nil
+	switch st.ConnectivityState {
+	case connectivity.Shutdown:
+		return
+	case connectivity.Idle:
+		e.sc.Connect() // stay connected to every endpoint
+	case connectivity.Ready:
+		e.failure = nil
+	case connectivity.TransientFailure:
+		e.failure = st.ConnectionError
+		if e.failure == nil {
+			e.failure = errors.New("connection failed")
+		}
+	}
+	e.state = st.ConnectivityState
+	b.publish((e.state == connectivity.Ready) != wasReady || (e.failure != nil) != wasFailing)
+}
+
+// publish reports the aggregate state with a new picker when rebuild is
+// true or the aggregate state changed: READY when a connection is,
+// CONNECTING while one may connect, TRANSIENT_FAILURE when none can.
+func (b *meshBalancer) publish(rebuild bool) {
+	p := &picker{ready: map[string]balancer.SubConn{}, failing: map[string]error{}}
+	state := connectivity.TransientFailure
+	var last error
+	for addr, e := range b.conns {
+		switch {
+		case e.state == connectivity.Ready:
+			p.ready[addr] = e.sc
+			p.all = append(p.all, e.sc)
+			state = connectivity.Ready
+		case e.failure != nil:
+			p.failing[addr] = e.failure
+			last = e.failure
+		case state != connectivity.Ready:
+			state = connectivity.Connecting
+		}
+	}
+	if state == connectivity.TransientFailure {
+		switch {
+		case len(b.conns) == 0 && b.resolverErr != nil:
+			p.err = b.resolverErr
+		case last != nil:
+			p.err = errors.New("last connection error: " + last.Error())
+		default:
+			p.err = errors.New("switchyard: no endpoint to connect to")
+		}
+	}
+	if !rebuild && b.reported && state == b.last {
+		return
+	}
+	b.last, b.reported = state, true
+	b.cc.UpdateState(balancer.State{ConnectivityState: state, Picker: p})
+}
+
+func (b *meshBalancer) Close() {}
+
+// ExitIdle connects every idle connection.
+func (b *meshBalancer) ExitIdle() {
+	for _, e := range b.conns {
+		if e.state == connectivity.Idle {
+			e.sc.Connect()
+		}
+	}
+}
+
+// picker picks the connection of the endpoint the call's cluster chooses.
+// It is immutable: the balancer builds a new one when a connection becomes
+// or stops being ready or failing.
+type picker struct {
+	ready   map[string]balancer.SubConn
+	failing map[string]error // connections in TRANSIENT_FAILURE, by address
+	all     []balancer.SubConn
+	err     error // why no connection can be made, when none can; else nil
+	next    atomic.Uint32
+}
+
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	call := route.CallFromContext(info.Ctx)
+	if call == nil || call.Cluster.Passthrough {
+		// A call the interceptors did not route (or a passthrough host):
+		// round robin over the ready connections.
+		if len(p.all) == 0 {
+			if p.err != nil {
+				return balancer.PickResult{}, p.err // not a status: fails the call unless it waits for ready
+			}
+			return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+		}
+		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
+	}
+	ep, err := call.Pick(p.isReady, p.failure)
+	if err == route.ErrNotReady {
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	}
+	if err != nil {
+		return balancer.PickResult{}, err
+	}
+	ep.State.Begin()
+	call.Picked(info.Ctx, ep)
+	start := call.Start()
+	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
+		ep.State.End()
+		call.Record(info.Ctx, ep, start, di)
+	}}, nil
+}
+
+func (p *picker) isReady(addr string) bool {
+	_, ok := p.ready[addr]
+	return ok
+}
+
+func (p *picker) failure(addr string) error { return p.failing[addr] }
