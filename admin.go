@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // AdminState is what the admin handler serves at "state": the mesh's
@@ -246,7 +246,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func clusterState(c *subset.Cluster) AdminCluster {
+func clusterState(c *cluster.Cluster) AdminCluster {
 	ac := AdminCluster{Name: c.Name, Host: c.Host, Subset: c.Subset, Port: c.Port, LoadBalancer: "LEAST_REQUEST",
 		OutlierDetection: c.Detector() != nil, Endpoints: []AdminEndpoint{}}
 	if lb := c.Policy.LoadBalancer; lb != nil {

@@ -4,11 +4,10 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/switchyard-go/switchyard/internal/router"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
-
-	"github.com/switchyard-go/switchyard/route"
 )
 
 // balancerName is the gRPC load-balancing policy that picks by the mesh's
@@ -176,7 +175,7 @@ type picker struct {
 }
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	call := route.CallFromContext(info.Ctx)
+	call := router.CallFromContext(info.Ctx)
 	if call == nil || call.Cluster.Passthrough {
 		// A call the interceptors did not route (or a passthrough host):
 		// round robin over the ready connections.
@@ -189,7 +188,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
 	}
 	ep, err := call.Pick(p.isReady, p.failure)
-	if err == route.ErrNotReady {
+	if err == router.ErrNotReady {
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
 	if err != nil {

@@ -147,19 +147,3 @@ type ClientTLS struct {
 	// CACrl is a file path.
 	CACrl string `json:"caCrl,omitempty"`
 }
-
-// Policy is the traffic policy in force for one cluster (host, subset,
-// port) after Istio's precedence rules; a nil component means Istio's
-// default.
-type Policy struct {
-	// LoadBalancer is the balancing configuration.
-	LoadBalancer *balancer.Settings
-	// ConnectionPool holds the cluster's limits.
-	ConnectionPool *outlier.ConnectionPool
-	// OutlierDetection configures ejection.
-	OutlierDetection *outlier.Config
-	// TLS is the upstream TLS mode.
-	TLS *ClientTLS
-	// RetryBudget limits retries.
-	RetryBudget *retry.Budget
-}

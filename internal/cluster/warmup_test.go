@@ -1,4 +1,4 @@
-package subset
+package cluster
 
 import (
 	"testing"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 func TestWarmupFactorIsEnvoys(t *testing.T) {
@@ -22,14 +23,14 @@ func TestWarmupFactorIsEnvoys(t *testing.T) {
 
 func TestNewEndpointRampsUp(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	se := func(addrs ...string) []ServiceEntry {
-		e := ServiceEntry{Name: "r", Hosts: []string{"r"}, Ports: []Port{{Number: 80}}, Resolution: "STATIC"}
+	se := func(addrs ...string) []subset.ServiceEntry {
+		e := subset.ServiceEntry{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80}}, Resolution: "STATIC"}
 		for _, a := range addrs {
-			e.Endpoints = append(e.Endpoints, WorkloadEntry{Address: a})
+			e.Endpoints = append(e.Endpoints, subset.WorkloadEntry{Address: a})
 		}
-		return []ServiceEntry{e}
+		return []subset.ServiceEntry{e}
 	}
-	dr := []DestinationRule{{Name: "r", Host: "r", TrafficPolicy: &TrafficPolicy{LoadBalancer: &balancer.Settings{
+	dr := []subset.DestinationRule{{Name: "r", Host: "r", TrafficPolicy: &subset.TrafficPolicy{LoadBalancer: &balancer.Settings{
 		Simple: balancer.SimpleRoundRobin, Warmup: &balancer.Warmup{Duration: 100 * time.Second},
 	}}}}
 	r1, err := Compile(se("10.0.0.1", "10.0.0.2"), dr, Options{Clock: clk})

@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
@@ -20,7 +21,6 @@ import (
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // Sender sends one attempt of a routed request.
@@ -28,7 +28,7 @@ type Sender interface {
 	// Send sends req to endpoint ep of cluster c. ep is nil for a
 	// passthrough cluster: the request goes to the address it names. Send
 	// must not modify req.
-	Send(req *http.Request, c *subset.Cluster, ep *balancer.Endpoint) (*http.Response, error)
+	Send(req *http.Request, c *cluster.Cluster, ep *balancer.Endpoint) (*http.Response, error)
 }
 
 // Env holds the runtime dependencies of the request path.
@@ -287,7 +287,7 @@ func forwardTo(req, out *http.Request, in *match.Input, r *Route, block int, s S
 
 // send forwards req to destination d's cluster c: request operations,
 // mirrors, the attempt loop, response operations.
-func send(req, out *http.Request, in *match.Input, r *Route, block int, d *destination, c *subset.Cluster, s Sender, env *Env, rec *recorder) (*http.Response, error) {
+func send(req, out *http.Request, in *match.Input, r *Route, block int, d *destination, c *cluster.Cluster, s Sender, env *Env, rec *recorder) (*http.Response, error) {
 	if len(d.reqOps) > 0 || d.authority != "" || r.rewrite != nil {
 		if out == req {
 			out = req.Clone(req.Context())

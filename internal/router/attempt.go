@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // maxTried bounds the endpoints remembered to avoid on retries.
@@ -25,7 +25,7 @@ const maxTried = 8
 // (avoiding endpoints tried before), admit, send, record. It implements
 // retry.Attempter; attempters are pooled.
 type attempter struct {
-	c     *subset.Cluster
+	c     *cluster.Cluster
 	s     Sender
 	avoid bool
 	tries int
@@ -45,7 +45,7 @@ type attempter struct {
 
 var attempters = sync.Pool{New: func() any { return new(attempter) }}
 
-func getAttempter(c *subset.Cluster, s Sender, p *retry.Policy, clk clock.Clock) *attempter {
+func getAttempter(c *cluster.Cluster, s Sender, p *retry.Policy, clk clock.Clock) *attempter {
 	a := attempters.Get().(*attempter)
 	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing(), remote: p.RetryRemoteLocalities(), clock: clk}
 	return a

@@ -1,15 +1,16 @@
-package subset_test
+package cluster_test
 
 import (
 	"fmt"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
 // ServiceEntries and DestinationRules compile into clusters: the endpoints
 // of one host, subset and port.
 func ExampleCompile() {
-	reg, err := subset.Compile([]subset.ServiceEntry{{
+	reg, err := cluster.Compile([]subset.ServiceEntry{{
 		Name: "reviews", Hosts: []string{"reviews"}, Resolution: "STATIC",
 		Ports: []subset.Port{{Number: 9080, Name: "http"}},
 		Endpoints: []subset.WorkloadEntry{
@@ -19,7 +20,7 @@ func ExampleCompile() {
 	}}, []subset.DestinationRule{{
 		Name: "reviews", Host: "reviews",
 		Subsets: []subset.Subset{{Name: "v2", Labels: map[string]string{"version": "v2"}}},
-	}}, subset.Options{})
+	}}, cluster.Options{})
 	if err != nil {
 		panic(err)
 	}

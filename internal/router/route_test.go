@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 func TestSplitAuthority(t *testing.T) {
@@ -48,11 +49,11 @@ func TestEnvoyTemplate(t *testing.T) {
 
 func TestHeaderLevelOrder(t *testing.T) {
 	var errs fielderr.List
-	route := compileLevel(&HeaderOperations{Set: map[string]string{"b": "1", "a": "2"}, Add: map[string]string{"c": "3"}, Remove: []string{"d"}}, "h", true, &errs)
-	dest := compileLevel(&HeaderOperations{Set: map[string]string{"a": "dest"}, Remove: []string{"e"}}, "h", true, &errs)
+	rl := compileLevel(&route.HeaderOperations{Set: map[string]string{"b": "1", "a": "2"}, Add: map[string]string{"c": "3"}, Remove: []string{"d"}}, "h", true, &errs)
+	dest := compileLevel(&route.HeaderOperations{Set: map[string]string{"a": "dest"}, Remove: []string{"e"}}, "h", true, &errs)
 	require.NoError(t, errs.Err())
 	var got []string
-	for _, op := range ordered(route, dest) {
+	for _, op := range ordered(rl, dest) {
 		got = append(got, []string{"remove", "set", "add"}[op.kind]+" "+op.name)
 	}
 	assert.Equal(t, []string{"remove D", "remove E", "set A", "set B", "add C", "set A"}, got,
@@ -69,7 +70,7 @@ func FuzzHeaderOperations(f *testing.F) {
 	f.Add("bad name", "v", "x-d", "", "x-d", "x-d", "keep")
 	f.Fuzz(func(t *testing.T, setK, setV, addK, addV, removeK, existingK, existingV string) {
 		var errs fielderr.List
-		l := compileLevel(&HeaderOperations{
+		l := compileLevel(&route.HeaderOperations{
 			Set: map[string]string{setK: setV}, Add: map[string]string{addK: addV}, Remove: []string{removeK},
 		}, "h", true, &errs)
 		h := http.Header{}

@@ -1,4 +1,4 @@
-package subset
+package cluster
 
 import (
 	"fmt"
@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // Registry is the compiled form of a set of ServiceEntries and
@@ -33,13 +34,13 @@ type Service struct {
 	// Host is the name the service is called by.
 	Host string
 	// Ports are the service ports, by number.
-	Ports []Port
+	Ports []subset.Port
 	// Passthrough is true when the service has no endpoints of its own
 	// (resolution NONE): requests go to the address the caller asked for.
 	Passthrough bool
 
-	entry    *ServiceEntry
-	rule     *DestinationRule
+	entry    *subset.ServiceEntry
+	rule     *subset.DestinationRule
 	clusters map[clusterKey]*Cluster
 }
 
@@ -352,7 +353,7 @@ func (r *Registry) Stop() {
 
 // Compile validates ServiceEntries and DestinationRules and builds a
 // Registry. Every problem is reported, each naming its resource and field.
-func Compile(entries []ServiceEntry, rules []DestinationRule, opts Options) (*Registry, error) {
+func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts Options) (*Registry, error) {
 	var errs fielderr.List
 	r := &Registry{services: map[string]*Service{}}
 	for i := range entries {
@@ -414,7 +415,7 @@ var (
 	protocols   = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "HTTPS": true, "GRPC": true, "GRPC-WEB": true, "TCP": true, "TLS": true, "MONGO": true, "REDIS": true, "MYSQL": true}
 )
 
-func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
+func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 	if len(se.Hosts) == 0 {
 		errs.Add("spec.hosts", "at least one host is required")
 	}
@@ -510,13 +511,13 @@ func compileEntry(r *Registry, se *ServiceEntry, errs *fielderr.List) {
 			errs.Add(path, "host %s is already defined by %s", fielderr.Quote(h), resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 			continue
 		}
-		ports := append([]Port(nil), se.Ports...)
+		ports := append([]subset.Port(nil), se.Ports...)
 		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
 		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE", entry: se}
 	}
 }
 
-func validateRule(dr *DestinationRule, svc *Service, errs *fielderr.List) {
+func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List) {
 	validatePolicy(dr.TrafficPolicy, "spec.trafficPolicy", svc, errs)
 	seen := map[string]bool{}
 	for i, s := range dr.Subsets {
@@ -548,7 +549,7 @@ func validateRule(dr *DestinationRule, svc *Service, errs *fielderr.List) {
 	}
 }
 
-func validatePolicy(p *TrafficPolicy, path string, svc *Service, errs *fielderr.List) {
+func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fielderr.List) {
 	if p == nil {
 		return
 	}
@@ -578,7 +579,7 @@ func validatePolicy(p *TrafficPolicy, path string, svc *Service, errs *fielderr.
 
 // validateComponents checks the policy components that a port-level entry
 // and a traffic policy share.
-func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od *outlier.Config, tls *ClientTLS, path string, errs *fielderr.List) {
+func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od *outlier.Config, tls *subset.ClientTLS, path string, errs *fielderr.List) {
 	if lb != nil {
 		lbPath := fielderr.Join(path, "loadBalancer")
 		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
@@ -704,16 +705,16 @@ func (s *Service) hasPort(n uint32) bool {
 
 // workloads returns the service's endpoints: the ServiceEntry's endpoints
 // or, with DNS resolution and none listed, its hosts.
-func (s *Service) workloads() []WorkloadEntry {
+func (s *Service) workloads() []subset.WorkloadEntry {
 	if s.Passthrough {
 		return nil
 	}
 	if len(s.entry.Endpoints) > 0 {
 		return s.entry.Endpoints
 	}
-	out := make([]WorkloadEntry, 0, len(s.entry.Hosts))
+	out := make([]subset.WorkloadEntry, 0, len(s.entry.Hosts))
 	for _, h := range s.entry.Hosts {
-		out = append(out, WorkloadEntry{Address: h})
+		out = append(out, subset.WorkloadEntry{Address: h})
 	}
 	return out
 }
@@ -758,7 +759,7 @@ func formatLabels(l map[string]string) string {
 // subset "" being all endpoints.
 func buildClusters(svc *Service, opts Options) error {
 	svc.clusters = map[clusterKey]*Cluster{}
-	subsets := []Subset{{}}
+	subsets := []subset.Subset{{}}
 	if svc.rule != nil {
 		subsets = append(subsets, svc.rule.Subsets...)
 	}
@@ -792,7 +793,7 @@ func buildClusters(svc *Service, opts Options) error {
 
 // buildCluster gives c its endpoints, balancer, outlier detector and
 // limiter, carrying state over from prev.
-func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster, opts Options) error {
+func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, prev *Cluster, opts Options) error {
 	c.rand = opts.Rand
 	if c.rand == nil {
 		c.rand = rng.Runtime{}
@@ -873,7 +874,7 @@ func buildCluster(c *Cluster, svc *Service, ss Subset, port Port, prev *Cluster,
 
 // endpointsFor returns the endpoints of svc that carry all of labels, at
 // their address for port, reusing the live state of prev's endpoints.
-func endpointsFor(svc *Service, labels map[string]string, port Port, prev *Cluster, now time.Time) []*balancer.Endpoint {
+func endpointsFor(svc *Service, labels map[string]string, port subset.Port, prev *Cluster, now time.Time) []*balancer.Endpoint {
 	prevState := map[string]*balancer.State{}
 	for _, e := range prev.Endpoints() {
 		prevState[e.Address] = e.State
@@ -904,7 +905,7 @@ func endpointsFor(svc *Service, labels map[string]string, port Port, prev *Clust
 // resolvePolicy applies Istio's precedence (most specific first): subset
 // port-level settings, subset policy components, rule port-level settings,
 // rule policy.
-func resolvePolicy(dr *DestinationRule, ss Subset, port uint32) Policy {
+func resolvePolicy(dr *subset.DestinationRule, ss subset.Subset, port uint32) Policy {
 	var p Policy
 	if dr == nil {
 		return p
@@ -938,7 +939,7 @@ func resolvePolicy(dr *DestinationRule, ss Subset, port uint32) Policy {
 	return p
 }
 
-func portLevel(tp *TrafficPolicy, port uint32) *PortTrafficPolicy {
+func portLevel(tp *subset.TrafficPolicy, port uint32) *subset.PortTrafficPolicy {
 	for i := range tp.PortLevelSettings {
 		if tp.PortLevelSettings[i].Port.Number == port {
 			return &tp.PortLevelSettings[i]

@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"context"
@@ -19,12 +19,13 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
-	"github.com/switchyard-go/switchyard/subset"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // label gives the route's destinations their metric attribute sets, once
@@ -51,7 +52,7 @@ type recorder struct {
 	tracer  trace.Tracer
 	metrics *telemetry.Instruments
 	dest    *destination
-	cluster *subset.Cluster
+	cluster *cluster.Cluster
 	attempt attemptRecord // the current attempt's; attempts are sequential
 }
 
@@ -99,7 +100,7 @@ func (rec *recorder) fault(kind string, status int) {
 }
 
 // destination records the destination drawn.
-func (rec *recorder) destination(d *destination, c *subset.Cluster) {
+func (rec *recorder) destination(d *destination, c *cluster.Cluster) {
 	if rec == nil {
 		return
 	}
@@ -152,7 +153,7 @@ func (rec *recorder) end(ctx context.Context, resp *http.Response, err error) {
 		rec.metrics.RequestDuration.Record(ctx, latency.Seconds(), opts.Record...)
 	}
 	if rec.env.Observers.active() && rec.dest != nil {
-		o := Observation{Host: rec.dest.host, Subset: rec.dest.subset, Latency: latency, Failed: err != nil, Status: status}
+		o := route.Observation{Host: rec.dest.host, Subset: rec.dest.subset, Latency: latency, Failed: err != nil, Status: status}
 		if resp != nil {
 			o.Failed = status >= 500
 		}
@@ -212,7 +213,7 @@ func (ar *attemptRecord) picked(ep *balancer.Endpoint) {
 }
 
 // overflow records that connection-pool limits shed the attempt.
-func (ar *attemptRecord) overflow(ctx context.Context, c *subset.Cluster) {
+func (ar *attemptRecord) overflow(ctx context.Context, c *cluster.Cluster) {
 	if ar.span != nil {
 		ar.span.AddEvent("overflow")
 	}
@@ -292,7 +293,7 @@ type grpcRecorder struct {
 	metrics *telemetry.Instruments
 	route   *Route
 	dest    *destination
-	cluster *subset.Cluster
+	cluster *cluster.Cluster
 	last    atomic.Uint32 // the previous attempt's grpccodes.Code, the retry reason
 }
 
@@ -348,7 +349,7 @@ func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 }
 
 // attempt starts attempt n on cluster c; end records its outcome.
-func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *subset.Cluster) (context.Context, func(error)) {
+func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *cluster.Cluster) (context.Context, func(error)) {
 	if n > 1 && rec.metrics != nil {
 		rec.metrics.Retries.Add(ctx, 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
 			telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyRetryReason.String(rec.lastCode().String())))

@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"maps"
@@ -8,10 +8,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/subset"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 type opKind uint8
@@ -39,7 +40,7 @@ type level struct {
 	authority           string
 }
 
-func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielderr.List) level {
+func compileLevel(ops *route.HeaderOperations, path string, request bool, errs *fielderr.List) level {
 	var l level
 	if ops == nil {
 		return l
@@ -100,7 +101,7 @@ func compileLevel(ops *HeaderOperations, path string, request bool, errs *fielde
 // gRPC call cannot carry as metadata (see wire.GRPCMetadata): for a
 // destination that speaks only gRPC they would fail every call. Operations
 // that compileLevel rejects are not reported again.
-func checkGRPC(ops *HeaderOperations, path string, errs *fielderr.List) {
+func checkGRPC(ops *route.HeaderOperations, path string, errs *fielderr.List) {
 	if ops == nil {
 		return
 	}
@@ -122,7 +123,7 @@ func checkGRPC(ops *HeaderOperations, path string, errs *fielderr.List) {
 
 // grpcOnly reports whether every port of host's service has protocol
 // GRPC: its callers are gRPC clients.
-func grpcOnly(svc *subset.Service) bool {
+func grpcOnly(svc *cluster.Service) bool {
 	if svc == nil || len(svc.Ports) == 0 {
 		return false
 	}

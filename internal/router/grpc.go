@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"context"
@@ -16,11 +16,11 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // Call is the routing decision of one gRPC call, carried in the context of
@@ -28,7 +28,7 @@ import (
 // cluster, avoiding endpoints already tried.
 type Call struct {
 	// Cluster is the destination cluster drawn for the call.
-	Cluster *subset.Cluster
+	Cluster *cluster.Cluster
 	avoid   bool
 	tries   int
 	tried   [maxTried]*balancer.Endpoint
@@ -484,7 +484,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 
 // admit passes the cluster's admission limits; an overflow is UNAVAILABLE
 // and never retried. release must be called when the call or stream ends.
-func admit(ctx context.Context, c *subset.Cluster) (release func(), err error) {
+func admit(ctx context.Context, c *cluster.Cluster) (release func(), err error) {
 	lim := c.Limiter()
 	if lim == nil {
 		return func() {}, nil
@@ -604,7 +604,7 @@ func appendMetadata(ctx context.Context, ops headerOps) context.Context {
 // grpcHash returns the consistent-hash key of a call: a metadata value for
 // httpHeaderName, the caller's address for useSourceIp. Cookies and query
 // parameters do not exist in gRPC.
-func grpcHash(ctx context.Context, c *subset.Cluster, env *Env) (uint64, bool) {
+func grpcHash(ctx context.Context, c *cluster.Cluster, env *Env) (uint64, bool) {
 	h := c.Hash()
 	switch {
 	case h == nil:

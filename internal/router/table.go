@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"errors"
@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/retry"
-	"github.com/switchyard-go/switchyard/subset"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // Table is the compiled routing configuration: virtual hosts by host and
@@ -25,8 +26,8 @@ import (
 type Table struct {
 	hosts    map[string]*hostEntry // exact hosts: one string-keyed lookup per request
 	wildcard []wildcardHost        // longest suffix first
-	defaults map[*subset.Service]*VirtualHost
-	registry *subset.Registry
+	defaults map[*cluster.Service]*VirtualHost
+	registry *cluster.Registry
 }
 
 // hostEntry holds what routes requests to one exact host: VirtualService
@@ -113,7 +114,7 @@ type Route struct {
 // path needs, precomputed.
 type destination struct {
 	host, subset string
-	target       *subset.Target
+	target       *cluster.Target
 	upTo         uint64 // cumulative weight bound: chosen when draw < upTo
 	reqOps       headerOps
 	respOps      headerOps
@@ -127,18 +128,18 @@ type destination struct {
 // sourceLabels and sourceNamespace selectors; env, which may be nil, gives
 // the retry and fault policies their clock and randomness. Every problem is
 // reported, each naming its resource and field.
-func Compile(services []VirtualService, reg *subset.Registry, src match.Source, env *Env) (*Table, error) {
+func Compile(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env) (*Table, error) {
 	if env == nil {
 		env = &Env{} // the policies then take the real clock and math/rand/v2
 	}
 	if reg == nil {
-		empty, err := subset.Compile(nil, nil, subset.Options{})
+		empty, err := cluster.Compile(nil, nil, cluster.Options{})
 		if err != nil {
 			return nil, err
 		}
 		reg = empty
 	}
-	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*subset.Service]*VirtualHost{}, registry: reg}
+	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*cluster.Service]*VirtualHost{}, registry: reg}
 	var errs fielderr.List
 	owner := map[hostKey]string{}
 	for i := range services {
@@ -199,7 +200,7 @@ func Compile(services []VirtualService, reg *subset.Registry, src match.Source, 
 	return t, nil
 }
 
-func resourceName(vs *VirtualService) string {
+func resourceName(vs *route.VirtualService) string {
 	name := vs.Name
 	if vs.Namespace != "" {
 		name = vs.Namespace + "/" + name
@@ -228,7 +229,7 @@ func parseHost(h string) (hostKey, error) {
 	return hostKey{host: host, port: port}, nil
 }
 
-func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
+func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: resourceName(vs)}
 	for i, g := range vs.Gateways {
 		if g != "mesh" {
@@ -253,7 +254,7 @@ func compileVirtualService(vs *VirtualService, reg *subset.Registry, src match.S
 	return vh
 }
 
-func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, env *Env, path string, errs *fielderr.List) *Route {
+func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, env *Env, path string, errs *fielderr.List) *Route {
 	r := &Route{Name: hr.Name, Timeout: hr.Timeout}
 	m, err := match.Compile(hr.Match, src)
 	errs.Merge(fielderr.Join(path, "match"), err)
@@ -325,7 +326,7 @@ func compileRoute(hr *HTTPRoute, reg *subset.Registry, src match.Source, env *En
 	return r
 }
 
-func compileDestinations(r *Route, hr *HTTPRoute, reg *subset.Registry, reqLevel, respLevel level, path string, errs *fielderr.List) {
+func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, reqLevel, respLevel level, path string, errs *fielderr.List) {
 	single := len(hr.Route) == 1
 	var total uint64
 	for i, rd := range hr.Route {
@@ -416,7 +417,7 @@ type rewriteAction struct {
 	authority string
 }
 
-func compileRewrite(rw *Rewrite, path string, errs *fielderr.List) *rewriteAction {
+func compileRewrite(rw *route.Rewrite, path string, errs *fielderr.List) *rewriteAction {
 	a := &rewriteAction{uri: rw.URI, hasURI: rw.URI != "", authority: rw.Authority}
 	if rw.URI == "" && rw.Authority == "" && rw.URIRegexRewrite == nil {
 		errs.Add(path, "a rewrite needs uri, uriRegexRewrite or authority")
@@ -476,7 +477,7 @@ type redirectAction struct {
 	code                                  int
 }
 
-func compileRedirect(rd *Redirect, matches []match.Request, path string, errs *fielderr.List) *redirectAction {
+func compileRedirect(rd *route.Redirect, matches []match.Request, path string, errs *fielderr.List) *redirectAction {
 	a := &redirectAction{uri: rd.URI, authority: rd.Authority, scheme: rd.Scheme, prefixRewrite: rd.PrefixRewrite, port: rd.Port, code: int(rd.RedirectCode)}
 	if a.code == 0 {
 		a.code = 301
@@ -541,7 +542,7 @@ type directAction struct {
 	body   []byte
 }
 
-func compileDirect(dr *DirectResponse, path string, errs *fielderr.List) *directAction {
+func compileDirect(dr *route.DirectResponse, path string, errs *fielderr.List) *directAction {
 	a := &directAction{status: int(dr.Status)}
 	if dr.Status < 200 || dr.Status > 599 {
 		errs.Add(fielderr.Join(path, "status"), "%d is outside 200-599", dr.Status)

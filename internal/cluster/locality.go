@@ -1,4 +1,4 @@
-package subset
+package cluster
 
 import (
 	"math"

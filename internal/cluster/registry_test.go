@@ -1,4 +1,4 @@
-package subset
+package cluster
 
 import (
 	"fmt"
@@ -12,15 +12,16 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
-func reviews() ServiceEntry {
-	return ServiceEntry{
+func reviews() subset.ServiceEntry {
+	return subset.ServiceEntry{
 		Name: "reviews", Namespace: "default",
 		Hosts:      []string{"reviews"},
-		Ports:      []Port{{Number: 9080, Name: "http", Protocol: "HTTP"}, {Number: 9090, Name: "admin", TargetPort: 19090}},
+		Ports:      []subset.Port{{Number: 9080, Name: "http", Protocol: "HTTP"}, {Number: 9090, Name: "admin", TargetPort: 19090}},
 		Resolution: "STATIC",
-		Endpoints: []WorkloadEntry{
+		Endpoints: []subset.WorkloadEntry{
 			{Address: "10.0.0.1", Labels: map[string]string{"version": "v1"}},
 			{Address: "10.0.0.2", Labels: map[string]string{"version": "v2"}, Ports: map[string]uint32{"http": 8080}},
 			{Address: "fd00::3", Labels: map[string]string{"version": "v2"}, Weight: 3},
@@ -37,9 +38,9 @@ func addresses(c *Cluster) []string {
 }
 
 func TestClustersSelectEndpointsAndPorts(t *testing.T) {
-	r, err := Compile([]ServiceEntry{reviews()}, []DestinationRule{{
+	r, err := Compile([]subset.ServiceEntry{reviews()}, []subset.DestinationRule{{
 		Name: "reviews", Host: "reviews",
-		Subsets: []Subset{{Name: "v2", Labels: map[string]string{"version": "v2"}}},
+		Subsets: []subset.Subset{{Name: "v2", Labels: map[string]string{"version": "v2"}}},
 	}}, Options{})
 	require.NoError(t, err)
 
@@ -57,7 +58,7 @@ func TestClustersSelectEndpointsAndPorts(t *testing.T) {
 }
 
 func TestTargetPicksClusterByPort(t *testing.T) {
-	r, err := Compile([]ServiceEntry{reviews()}, nil, Options{})
+	r, err := Compile([]subset.ServiceEntry{reviews()}, nil, Options{})
 	require.NoError(t, err)
 	tg, err := r.Target("reviews", "", 0)
 	require.NoError(t, err)
@@ -78,7 +79,7 @@ func TestTargetPicksClusterByPort(t *testing.T) {
 func TestSinglePortServiceAnswersAnyRequestPort(t *testing.T) {
 	se := reviews()
 	se.Ports = se.Ports[:1]
-	r, err := Compile([]ServiceEntry{se}, nil, Options{})
+	r, err := Compile([]subset.ServiceEntry{se}, nil, Options{})
 	require.NoError(t, err)
 	tg, err := r.Target("reviews", "", 0)
 	require.NoError(t, err)
@@ -86,15 +87,15 @@ func TestSinglePortServiceAnswersAnyRequestPort(t *testing.T) {
 }
 
 func TestDNSWithoutEndpointsUsesHosts(t *testing.T) {
-	r, err := Compile([]ServiceEntry{{
-		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []Port{{Number: 443}}, Resolution: "DNS",
+	r, err := Compile([]subset.ServiceEntry{{
+		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []subset.Port{{Number: 443}}, Resolution: "DNS",
 	}}, nil, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"api.example.com:443"}, addresses(r.Lookup("api.example.com").Cluster("", 443)))
 }
 
 func TestResolutionNoneIsPassthroughAndWildcardsMatch(t *testing.T) {
-	r, err := Compile([]ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []Port{{Number: 80}}}}, nil, Options{})
+	r, err := Compile([]subset.ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []subset.Port{{Number: 80}}}}, nil, Options{})
 	require.NoError(t, err)
 	svc := r.Lookup("www.example.com")
 	require.NotNil(t, svc)
@@ -106,31 +107,31 @@ func TestPolicyPrecedence(t *testing.T) {
 	rr := &balancer.Settings{Simple: balancer.SimpleRoundRobin}
 	random := &balancer.Settings{Simple: balancer.SimpleRandom}
 	lr := &balancer.Settings{Simple: balancer.SimpleLeastRequest}
-	dr := &DestinationRule{
+	dr := &subset.DestinationRule{
 		Host: "reviews",
-		TrafficPolicy: &TrafficPolicy{
+		TrafficPolicy: &subset.TrafficPolicy{
 			LoadBalancer:      rr,
-			PortLevelSettings: []PortTrafficPolicy{{Port: PortSelector{Number: 9090}}},
+			PortLevelSettings: []subset.PortTrafficPolicy{{Port: subset.PortSelector{Number: 9090}}},
 		},
 	}
-	assert.Same(t, rr, resolvePolicy(dr, Subset{}, 9080).LoadBalancer, "rule policy")
-	assert.Nil(t, resolvePolicy(dr, Subset{}, 9090).LoadBalancer, "rule port-level entry replaces wholesale: default")
-	ss := Subset{Name: "v1", TrafficPolicy: &TrafficPolicy{LoadBalancer: random}}
+	assert.Same(t, rr, resolvePolicy(dr, subset.Subset{}, 9080).LoadBalancer, "rule policy")
+	assert.Nil(t, resolvePolicy(dr, subset.Subset{}, 9090).LoadBalancer, "rule port-level entry replaces wholesale: default")
+	ss := subset.Subset{Name: "v1", TrafficPolicy: &subset.TrafficPolicy{LoadBalancer: random}}
 	assert.Same(t, random, resolvePolicy(dr, ss, 9080).LoadBalancer, "subset component overrides")
 	assert.Same(t, random, resolvePolicy(dr, ss, 9090).LoadBalancer, "subset component overrides rule port level")
-	ss.TrafficPolicy.PortLevelSettings = []PortTrafficPolicy{{Port: PortSelector{Number: 9080}, LoadBalancer: lr}}
+	ss.TrafficPolicy.PortLevelSettings = []subset.PortTrafficPolicy{{Port: subset.PortSelector{Number: 9080}, LoadBalancer: lr}}
 	assert.Same(t, lr, resolvePolicy(dr, ss, 9080).LoadBalancer, "subset port level is most specific")
 }
 
 func TestEndpointStateSurvivesRecompile(t *testing.T) {
-	r1, err := Compile([]ServiceEntry{reviews()}, nil, Options{})
+	r1, err := Compile([]subset.ServiceEntry{reviews()}, nil, Options{})
 	require.NoError(t, err)
 	ep := r1.Lookup("reviews").Cluster("", 9080).Endpoints()[0]
 	ep.State.Begin()
 
 	se := reviews()
-	se.Endpoints = append(se.Endpoints, WorkloadEntry{Address: "10.0.0.9"})
-	r2, err := Compile([]ServiceEntry{se}, nil, Options{Previous: r1})
+	se.Endpoints = append(se.Endpoints, subset.WorkloadEntry{Address: "10.0.0.9"})
+	r2, err := Compile([]subset.ServiceEntry{se}, nil, Options{Previous: r1})
 	require.NoError(t, err)
 	eps := r2.Lookup("reviews").Cluster("", 9080).Endpoints()
 	require.Len(t, eps, 4)
@@ -144,12 +145,12 @@ func TestEndpointStateSurvivesRecompile(t *testing.T) {
 // picking it at once, as if the new configuration had seen the failures.
 func TestEjectionOnTheReplacedRegistryReachesTheNewCluster(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	dr := []DestinationRule{{Name: "reviews", Host: "reviews", TrafficPolicy: &TrafficPolicy{
+	dr := []subset.DestinationRule{{Name: "reviews", Host: "reviews", TrafficPolicy: &subset.TrafficPolicy{
 		OutlierDetection: &outlier.Config{MaxEjectionPercent: 100, BaseEjectionTime: time.Minute}}}}
-	r1, err := Compile([]ServiceEntry{reviews()}, dr, Options{Clock: clk})
+	r1, err := Compile([]subset.ServiceEntry{reviews()}, dr, Options{Clock: clk})
 	require.NoError(t, err)
 	r1.Activate(nil)
-	r2, err := Compile([]ServiceEntry{reviews()}, dr, Options{Clock: clk, Previous: r1})
+	r2, err := Compile([]subset.ServiceEntry{reviews()}, dr, Options{Clock: clk, Previous: r1})
 	require.NoError(t, err)
 	r2.Activate(r1)
 	defer r2.Stop()
@@ -172,9 +173,9 @@ func TestEjectionOnTheReplacedRegistryReachesTheNewCluster(t *testing.T) {
 func TestCompileErrors(t *testing.T) {
 	bad := reviews()
 	bad.Resolution = "DNZ"
-	bad.Ports = append(bad.Ports, Port{Number: 9080, Name: "http", Protocol: "QUIC"})
-	bad.Endpoints = append(bad.Endpoints, WorkloadEntry{Address: "reviews.local", Ports: map[string]uint32{"nope": 1}})
-	_, err := Compile([]ServiceEntry{bad}, nil, Options{})
+	bad.Ports = append(bad.Ports, subset.Port{Number: 9080, Name: "http", Protocol: "QUIC"})
+	bad.Endpoints = append(bad.Endpoints, subset.WorkloadEntry{Address: "reviews.local", Ports: map[string]uint32{"nope": 1}})
+	_, err := Compile([]subset.ServiceEntry{bad}, nil, Options{})
 	require.Error(t, err)
 	assert.Equal(t, `ServiceEntry "default/reviews": spec.resolution: unknown resolution "DNZ"; use NONE, STATIC, DNS or DNS_ROUND_ROBIN
 ServiceEntry "default/reviews": spec.ports[2].number: port 9080 is listed twice
@@ -182,9 +183,9 @@ ServiceEntry "default/reviews": spec.ports[2].name: port name "http" is used twi
 ServiceEntry "default/reviews": spec.ports[2].protocol: unknown protocol "QUIC"
 ServiceEntry "default/reviews": spec.endpoints[3].ports["nope"]: no service port is named "nope"`, err.Error())
 
-	_, err = Compile([]ServiceEntry{reviews()}, []DestinationRule{
-		{Name: "a", Host: "reviews", Subsets: []Subset{{Name: "v3", Labels: map[string]string{"version": "v3"}}, {Name: "v3"}},
-			TrafficPolicy: &TrafficPolicy{}},
+	_, err = Compile([]subset.ServiceEntry{reviews()}, []subset.DestinationRule{
+		{Name: "a", Host: "reviews", Subsets: []subset.Subset{{Name: "v3", Labels: map[string]string{"version": "v3"}}, {Name: "v3"}},
+			TrafficPolicy: &subset.TrafficPolicy{}},
 		{Name: "b", Host: "reviews"},
 		{Name: "c", Host: "ratings"},
 	}, Options{})

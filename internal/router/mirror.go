@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"context"
@@ -10,24 +10,25 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/rng"
-	"github.com/switchyard-go/switchyard/subset"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // mirror is one compiled mirror target.
 type mirror struct {
 	host       string
-	target     *subset.Target
+	target     *cluster.Target
 	perMillion uint64
 	timeout    time.Duration // the route's, else defaultMirrorTimeout
 }
 
-func compileMirrors(hr *HTTPRoute, reg *subset.Registry, path string, errs *fielderr.List) []mirror {
+func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, errs *fielderr.List) []mirror {
 	var out []mirror
-	add := func(d Destination, pct *fault.Percent, p string) {
+	add := func(d route.Destination, pct *fault.Percent, p string) {
 		perMillion := uint64(1_000_000) // absent: 100%
 		if pct != nil {
 			if pct.Value < 0 || pct.Value > 100 || math.IsNaN(pct.Value) {
@@ -142,7 +143,7 @@ func (m *Mirrorer) release(name string) {
 // goroutine with a context that keeps the caller's values but not its
 // cancellation, ends at the mirror's timeout, and ends with Close. Copies
 // past the concurrency bounds, or that cannot be made, are dropped.
-func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, env *Env, prepare func(ctx context.Context, c *subset.Cluster) (func(), bool)) {
+func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, env *Env, prepare func(ctx context.Context, c *cluster.Cluster) (func(), bool)) {
 	for i := range mirrors {
 		mr := &mirrors[i]
 		if mr.perMillion < 1_000_000 && rng.N(env.Rand.Uint64(), 1_000_000) >= mr.perMillion {
@@ -179,7 +180,7 @@ func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, 
 // send mirrors an HTTP request; body is the request's body (nil for none),
 // whose copies follow what is sent upstream.
 func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body *replay.Body, s Sender, env *Env) {
-	m.dispatch(req.Context(), mirrors, port, env, func(ctx context.Context, c *subset.Cluster) (func(), bool) {
+	m.dispatch(req.Context(), mirrors, port, env, func(ctx context.Context, c *cluster.Cluster) (func(), bool) {
 		cp := req.Clone(ctx)
 		cp.Body, cp.GetBody = nil, nil
 		if body != nil {
@@ -211,7 +212,7 @@ func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body *
 
 // sendGRPC mirrors a unary call; prepare returns the sender of one copy.
 func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, prepare func() func(ctx context.Context) error, env *Env) {
-	m.dispatch(ctx, mirrors, port, env, func(ctx context.Context, c *subset.Cluster) (func(), bool) {
+	m.dispatch(ctx, mirrors, port, env, func(ctx context.Context, c *cluster.Cluster) (func(), bool) {
 		ctx = context.WithValue(ctx, callKey{}, &Call{Cluster: c})
 		send := prepare()
 		return func() { send(ctx) }, true
@@ -221,7 +222,7 @@ func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, 
 // sendCopy sends a copy to an endpoint of c. A failure counts against the
 // endpoint unless it is the copy's own (its body could not be completed)
 // or the mesh is closing.
-func (m *Mirrorer) sendCopy(req *http.Request, c *subset.Cluster, s Sender) (*http.Response, error) {
+func (m *Mirrorer) sendCopy(req *http.Request, c *cluster.Cluster, s Sender) (*http.Response, error) {
 	if c.Passthrough {
 		return s.Send(req, c, nil)
 	}

@@ -1,4 +1,4 @@
-package route
+package router
 
 import (
 	"testing"
@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // TestCompileWithoutEnvOrRegistry compiles with a nil Env and a nil
@@ -18,9 +19,9 @@ func TestCompileWithoutEnvOrRegistry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, tb.Lookup("reviews", 80))
 
-	_, err = Compile([]VirtualService{{Name: "x", Hosts: []string{"reviews"}, HTTP: []HTTPRoute{{
+	_, err = Compile([]route.VirtualService{{Name: "x", Hosts: []string{"reviews"}, HTTP: []route.HTTPRoute{{
 		Timeout: time.Second,
-		Route:   []RouteDestination{{Destination: Destination{Host: "reviews"}}},
+		Route:   []route.RouteDestination{{Destination: route.Destination{Host: "reviews"}}},
 	}}}}, nil, match.Source{}, nil)
 	assert.EqualError(t, err, `VirtualService "x": spec.http[0].route[0].destination: no ServiceEntry defines host "reviews"; add one that lists its endpoints`)
 
