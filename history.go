@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
-	"github.com/switchyard-go/switchyard/outlier"
 )
 
 // historyLen bounds the updates and ejection events the admin handler
@@ -87,7 +87,7 @@ func (m *Mesh) recordUpdate(cfg Config, err error) {
 }
 
 // recordEjection remembers an ejection or return and counts ejections.
-func (m *Mesh) recordEjection(c *cluster.Cluster, e outlier.Event) {
+func (m *Mesh) recordEjection(c *cluster.Cluster, e ejection.Event) {
 	r := EjectionRecord{Time: m.opts.clock.Now(), Cluster: c.Name, Host: c.Host, Subset: c.Subset,
 		Endpoint: e.Endpoint.Address, Ejected: e.Ejected, Reason: e.Reason}
 	if e.Ejected {

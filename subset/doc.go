@@ -13,8 +13,8 @@
 // hashing over Envoy's ring hash or Maglev, or Peak-EWMA from Go), ramps
 // new endpoints up by the warm-up window, fails over by locality for a
 // caller that declares its own (with outlier detection, as Istio), ejects
-// failing endpoints through its outlier.Detector and admits requests through
-// its outlier.Limiter. Live endpoint state (active requests, join time,
+// failing endpoints through its ejection.Detector and admits requests through
+// its pool.Limiter. Live endpoint state (active requests, join time,
 // latency average, ejections, pool counts) is keyed by cluster and address
 // and carried over from the previous [Registry] when configuration is
 // updated; [Registry.Activate] puts it to work only when the new registry

@@ -3,6 +3,7 @@ package cluster
 import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -14,7 +15,7 @@ type Policy struct {
 	// LoadBalancer is the balancing configuration.
 	LoadBalancer *balancer.Settings
 	// ConnectionPool holds the cluster's limits.
-	ConnectionPool *outlier.ConnectionPool
+	ConnectionPool *pool.Settings
 	// OutlierDetection configures ejection.
 	OutlierDetection *outlier.Config
 	// TLS is the upstream TLS mode.

@@ -15,10 +15,12 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -71,9 +73,9 @@ type Cluster struct {
 	lb       balancer.Policy
 	rand     balancer.Rand
 	picker   atomic.Pointer[pickerBox]  // over the available endpoints
-	detector *outlier.Detector          // nil without outlierDetection
-	limiter  *outlier.Limiter           // nil without limits
-	limits   outlier.Limits             // applied to limiter on Activate
+	detector *ejection.Detector         // nil without outlierDetection
+	limiter  *pool.Limiter              // nil without limits
+	limits   pool.Limits                // applied to limiter on Activate
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
 	pewma    *balancer.PeakEWMA         // nil unless Peak-EWMA
 	locality *balancer.LocalitySettings // nil unless locality load balancing
@@ -222,7 +224,7 @@ func contains(eps []*balancer.Endpoint, ep *balancer.Endpoint) bool {
 }
 
 // Record reports the outcome of an attempt to ep to outlier detection.
-func (c *Cluster) Record(ep *balancer.Endpoint, o outlier.Outcome) {
+func (c *Cluster) Record(ep *balancer.Endpoint, o ejection.Outcome) {
 	if c.detector != nil {
 		c.detector.Record(ep, o)
 	}
@@ -230,10 +232,10 @@ func (c *Cluster) Record(ep *balancer.Endpoint, o outlier.Outcome) {
 
 // Limiter returns the cluster's admission limiter, or nil when the cluster
 // has no limits.
-func (c *Cluster) Limiter() *outlier.Limiter { return c.limiter }
+func (c *Cluster) Limiter() *pool.Limiter { return c.limiter }
 
 // Detector returns the cluster's outlier detector, or nil.
-func (c *Cluster) Detector() *outlier.Detector { return c.detector }
+func (c *Cluster) Detector() *ejection.Detector { return c.detector }
 
 // Endpoints returns all the cluster's endpoints, ejected ones included (none
 // for a nil or passthrough cluster). The slice must not be modified.
@@ -313,7 +315,7 @@ type Options struct {
 	// locality, locality load balancing is off.
 	Client Client
 	// OnEjection, if set, is told of every ejection and return.
-	OnEjection func(cluster *Cluster, e outlier.Event)
+	OnEjection func(cluster *Cluster, e ejection.Event)
 	// Previous is the registry being replaced, whose endpoint state
 	// (active requests, ejections, pool counts) is carried over; nil for
 	// the first. Compile does not change it: Activate does.
@@ -579,7 +581,7 @@ func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fi
 
 // validateComponents checks the policy components that a port-level entry
 // and a traffic policy share.
-func validateComponents(lb *balancer.Settings, pool *outlier.ConnectionPool, od *outlier.Config, tls *subset.ClientTLS, path string, errs *fielderr.List) {
+func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.Config, tls *subset.ClientTLS, path string, errs *fielderr.List) {
 	if lb != nil {
 		lbPath := fielderr.Join(path, "loadBalancer")
 		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
@@ -816,9 +818,9 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.client.Locality == "" || c.hash != nil {
 		c.locality = nil
 	}
-	c.limits = outlier.LimitsFrom(c.Policy.ConnectionPool)
+	c.limits = pool.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
-		c.limits.Budget = &outlier.RetryBudget{Percent: 20, MinConcurrency: 3}
+		c.limits.Budget = &pool.RetryBudget{Percent: 20, MinConcurrency: 3}
 		if b.Percent != nil {
 			c.limits.Budget.Percent = *b.Percent
 		}
@@ -830,7 +832,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 		if prev != nil && prev.limiter != nil {
 			c.limiter = prev.limiter // counts carry over; limits apply on Activate
 		} else {
-			c.limiter = outlier.NewLimiter(c.limits)
+			c.limiter = pool.NewLimiter(c.limits)
 		}
 	}
 	if c.Passthrough {
@@ -855,15 +857,15 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 		}
 	}
 	if od := c.Policy.OutlierDetection; od != nil {
-		var prevDetector *outlier.Detector
+		var prevDetector *ejection.Detector
 		if prev != nil {
 			prevDetector = prev.detector
 		}
-		var onEvent func(outlier.Event)
+		var onEvent func(ejection.Event)
 		if opts.OnEjection != nil {
-			onEvent = func(e outlier.Event) { opts.OnEjection(c, e) }
+			onEvent = func(e ejection.Event) { opts.OnEjection(c, e) }
 		}
-		c.detector = outlier.NewDetector(od, c.all, outlier.DetectorOptions{
+		c.detector = ejection.NewDetector(od, c.all, ejection.DetectorOptions{
 			Clock: opts.Clock, OnChange: c.rebuild, OnEvent: onEvent, Previous: prevDetector,
 		})
 		c.rebuild()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -158,7 +159,7 @@ func TestEjectionOnTheReplacedRegistryReachesTheNewCluster(t *testing.T) {
 	old, next := r1.Lookup("reviews").Cluster("", 9080), r2.Lookup("reviews").Cluster("", 9080)
 	ep := old.Endpoints()[0]
 	for range 5 {
-		old.Record(ep, outlier.Outcome{Status: 503})
+		old.Record(ep, ejection.Outcome{Status: 503})
 	}
 	require.Len(t, next.Available(), 2, "the new cluster no longer balances over %s", ep.Address)
 	for range 50 {

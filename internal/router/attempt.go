@@ -12,9 +12,9 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
-	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/retry"
 )
 
@@ -160,7 +160,7 @@ func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.
 	}
 	if d := c.Detector(); d != nil || err != nil || resp.StatusCode >= 500 {
 		if o, ok := outcome(req, resp, err); ok {
-			if o.Local != outlier.LocalNone || o.Status >= 500 {
+			if o.Local != ejection.LocalNone || o.Status >= 500 {
 				ep.State.Fail()
 			}
 			if d == nil {
@@ -196,23 +196,23 @@ func (a *attempter) RetryDone() {
 // outcome reduces an attempt's result to what outlier detection counts; it
 // reports false when the caller gave up, which says nothing of the
 // endpoint.
-func outcome(req *http.Request, resp *http.Response, err error) (outlier.Outcome, bool) {
+func outcome(req *http.Request, resp *http.Response, err error) (ejection.Outcome, bool) {
 	if err != nil {
 		cause := context.Cause(req.Context())
 		switch {
 		case errors.Is(cause, retry.ErrPerTryTimeout), errors.Is(cause, ErrRouteTimeout):
-			return outlier.Outcome{Local: outlier.LocalTimeout}, true
+			return ejection.Outcome{Local: ejection.LocalTimeout}, true
 		case req.Context().Err() != nil:
-			return outlier.Outcome{}, false
+			return ejection.Outcome{}, false
 		}
-		return outlier.Outcome{Local: outlier.LocalConnect}, true
+		return ejection.Outcome{Local: ejection.LocalConnect}, true
 	}
 	// A grpc-status in the response headers (a trailers-only response)
 	// counts as its HTTP equivalent, as Envoy does.
 	if gs := resp.Header["Grpc-Status"]; len(gs) > 0 {
 		if code, err := strconv.Atoi(gs[0]); err == nil {
-			return outlier.Outcome{Status: fault.HTTPStatusForGRPC(code)}, true
+			return ejection.Outcome{Status: fault.HTTPStatusForGRPC(code)}, true
 		}
 	}
-	return outlier.Outcome{Status: resp.StatusCode}, true
+	return ejection.Outcome{Status: resp.StatusCode}, true
 }

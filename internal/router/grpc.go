@@ -17,9 +17,10 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
 )
 
@@ -269,11 +270,11 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 	if d == nil || c.mirror {
 		return
 	}
-	var o outlier.Outcome
+	var o ejection.Outcome
 	if err == nil {
 		o.Status = 200
 	} else if s, ok := status.FromError(err); !ok {
-		o.Local = outlier.LocalConnect
+		o.Local = ejection.LocalConnect
 	} else if s.Code() == codes.Canceled {
 		return // cancelled: nothing to say about the endpoint
 	} else {
@@ -490,8 +491,8 @@ func admit(ctx context.Context, c *cluster.Cluster) (release func(), err error) 
 		return func() {}, nil
 	}
 	if err := lim.Acquire(ctx); err != nil {
-		if errors.Is(err, outlier.ErrOverflow) {
-			return nil, overflowStatus{status.New(codes.Unavailable, outlier.OverflowBody)}
+		if errors.Is(err, pool.ErrOverflow) {
+			return nil, overflowStatus{status.New(codes.Unavailable, pool.OverflowBody)}
 		}
 		return nil, status.FromContextError(err).Err()
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
 )
 
@@ -369,7 +369,7 @@ func failure(req, out *http.Request, err error) (*http.Response, error) {
 	case "timeout", "per-try-timeout":
 		return localReply(req, http.StatusGatewayTimeout, "upstream request timeout", nil), nil
 	case "overflow":
-		return outlier.OverflowResponse(req), nil
+		return pool.OverflowResponse(req), nil
 	case "no-healthy-upstream":
 		return localReply(req, http.StatusServiceUnavailable, "no healthy upstream", nil), nil
 	case "connect-failure":

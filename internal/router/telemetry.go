@@ -23,7 +23,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/route"
 )
@@ -262,7 +262,7 @@ func (ar *attemptRecord) end(req *http.Request, resp *http.Response, err error) 
 // refused-stream) — for the local reply (failure), error.type and retry
 // reasons.
 func errorType(ctx context.Context, err error) string {
-	var overflow *outlier.OverflowError
+	var overflow *pool.OverflowError
 	switch {
 	case errors.Is(err, retry.ErrPerTryTimeout), errors.Is(context.Cause(ctx), retry.ErrPerTryTimeout):
 		return "per-try-timeout"

@@ -1,4 +1,4 @@
-package outlier
+package pool
 
 import (
 	"context"
@@ -18,7 +18,7 @@ type OverflowError struct {
 }
 
 // Error names the limit that overflowed.
-func (e *OverflowError) Error() string { return "outlier: overflow of " + e.Limit }
+func (e *OverflowError) Error() string { return "pool: overflow of " + e.Limit }
 
 // Retriable reports false: an overflow is never retried.
 func (e *OverflowError) Retriable() bool { return false }
@@ -60,7 +60,7 @@ type RetryBudget struct {
 
 // LimitsFrom derives the limits from Istio's connection pool (nil: none).
 // The caller sets Budget from the DestinationRule's retryBudget.
-func LimitsFrom(pool *ConnectionPool) Limits {
+func LimitsFrom(pool *Settings) Limits {
 	var l Limits
 	if pool != nil && pool.TCP != nil {
 		l.MaxConnections = int(pool.TCP.MaxConnections)

@@ -1,4 +1,4 @@
-package outlier
+package ejection
 
 import (
 	"slices"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/outlier"
 )
 
 // Istio's and Envoy's defaults for outlier detection.
@@ -48,9 +49,9 @@ type params struct {
 	minHealthPct      int
 }
 
-func paramsOf(c *Config) params {
+func paramsOf(c *outlier.Config) params {
 	if c == nil {
-		c = &Config{}
+		c = &outlier.Config{}
 	}
 	p := params{c5xx: DefaultConsecutive5xx, interval: DefaultInterval, base: DefaultBaseEjectionTime, maxEjectPct: DefaultMaxEjectionPercent}
 	if c.Consecutive5xxErrors != nil {
@@ -162,7 +163,7 @@ type DetectorOptions struct {
 
 // NewDetector returns a detector for the endpoints of a cluster under cfg
 // (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
-func NewDetector(cfg *Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
+func NewDetector(cfg *outlier.Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent,
 		hosts: make(map[*balancer.State]*member, len(endpoints)), order: make([]*member, 0, len(endpoints))}
 	if d.clock == nil {

@@ -1,19 +1,19 @@
-package outlier_test
+package pool_test
 
 import (
 	"context"
 	"fmt"
 	"net/http"
 
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 )
 
 // Circuit breaking on a plain http.Client: with the cluster's one allowed
 // request already outstanding, the next is refused at once with 503 and
 // x-envoy-overloaded, as Envoy does.
 func ExampleLimiter_RoundTripper() {
-	l := outlier.NewLimiter(outlier.LimitsFrom(&outlier.ConnectionPool{
-		HTTP: &outlier.HTTPSettings{HTTP2MaxRequests: 1},
+	l := pool.NewLimiter(pool.LimitsFrom(&pool.Settings{
+		HTTP: &pool.HTTPSettings{HTTP2MaxRequests: 1},
 	}))
 	if err := l.Acquire(context.Background()); err != nil { // a request in flight elsewhere
 		panic(err)

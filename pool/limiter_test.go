@@ -1,4 +1,4 @@
-package outlier_test
+package pool_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-go/switchyard/internal/israce"
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,7 +24,7 @@ func TestOneActiveOnePendingNextOverflows(t *testing.T) {
 	// http1MaxPendingRequests 1 admit one request, queue one, and refuse
 	// the next at once.
 	synctest.Test(t, func(t *testing.T) {
-		l := outlier.NewLimiter(outlier.Limits{MaxConnections: 1, MaxPending: 1})
+		l := pool.NewLimiter(pool.Limits{MaxConnections: 1, MaxPending: 1})
 		ctx := context.Background()
 		require.NoError(t, l.Acquire(ctx))
 
@@ -37,8 +37,8 @@ func TestOneActiveOnePendingNextOverflows(t *testing.T) {
 		assert.Equal(t, 1, pending)
 
 		err := l.Acquire(ctx)
-		assert.ErrorIs(t, err, outlier.ErrOverflow)
-		var oe *outlier.OverflowError
+		assert.ErrorIs(t, err, pool.ErrOverflow)
+		var oe *pool.OverflowError
 		require.ErrorAs(t, err, &oe)
 		assert.Equal(t, "maxConnections+http1MaxPendingRequests", oe.Limit)
 		assert.EqualValues(t, 1, l.Stats().Overflows.Load())
@@ -55,7 +55,7 @@ func TestOneActiveOnePendingNextOverflows(t *testing.T) {
 
 func TestPendingRequestsAreAdmittedInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := outlier.NewLimiter(outlier.Limits{MaxConnections: 1})
+		l := pool.NewLimiter(pool.Limits{MaxConnections: 1})
 		require.NoError(t, l.Acquire(context.Background()))
 		var order []int
 		var mu sync.Mutex
@@ -78,7 +78,7 @@ func TestPendingRequestsAreAdmittedInOrder(t *testing.T) {
 
 func TestPendingRequestLeavesOnCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := outlier.NewLimiter(outlier.Limits{MaxConnections: 1})
+		l := pool.NewLimiter(pool.Limits{MaxConnections: 1})
 		require.NoError(t, l.Acquire(context.Background()))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -92,11 +92,11 @@ func TestPendingRequestLeavesOnCancel(t *testing.T) {
 }
 
 func TestMaxRequestsCountsOutstanding(t *testing.T) {
-	l := outlier.NewLimiter(outlier.Limits{MaxRequests: 2})
+	l := pool.NewLimiter(pool.Limits{MaxRequests: 2})
 	require.NoError(t, l.Acquire(context.Background()))
 	require.NoError(t, l.Acquire(context.Background()))
 	err := l.Acquire(context.Background())
-	var oe *outlier.OverflowError
+	var oe *pool.OverflowError
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "http2MaxRequests", oe.Limit)
 	assert.False(t, oe.Retriable())
@@ -105,14 +105,14 @@ func TestMaxRequestsCountsOutstanding(t *testing.T) {
 }
 
 func TestRetryLimitAndBudget(t *testing.T) {
-	l := outlier.NewLimiter(outlier.Limits{MaxRetries: 1})
+	l := pool.NewLimiter(pool.Limits{MaxRetries: 1})
 	assert.True(t, l.AllowRetry())
 	assert.False(t, l.AllowRetry())
 	l.RetryDone()
 	assert.True(t, l.AllowRetry())
 
 	// Budget: max(3, 20% of 20 outstanding) = 4 concurrent retries.
-	b := outlier.NewLimiter(outlier.Limits{Budget: &outlier.RetryBudget{Percent: 20, MinConcurrency: 3}})
+	b := pool.NewLimiter(pool.Limits{Budget: &pool.RetryBudget{Percent: 20, MinConcurrency: 3}})
 	for range 20 {
 		require.NoError(t, b.Acquire(context.Background()))
 	}
@@ -122,7 +122,7 @@ func TestRetryLimitAndBudget(t *testing.T) {
 	assert.False(t, b.AllowRetry())
 	assert.EqualValues(t, 1, b.Stats().RetryOverflows.Load())
 
-	u := outlier.NewLimiter(outlier.Limits{})
+	u := pool.NewLimiter(pool.Limits{})
 	for range 100 {
 		assert.True(t, u.AllowRetry(), "no limit set: retries unlimited")
 	}
@@ -132,7 +132,7 @@ func TestAdmissionAllocatesNothing(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation budgets are measured without the race detector")
 	}
-	l := outlier.NewLimiter(outlier.Limits{MaxConnections: 10, MaxPending: 10, MaxRequests: 100})
+	l := pool.NewLimiter(pool.Limits{MaxConnections: 10, MaxPending: 10, MaxRequests: 100})
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(1000, func() {
 		if err := l.Acquire(ctx); err != nil {
@@ -150,7 +150,7 @@ func TestLimiterRoundTripperAnswersOverflowWith503(t *testing.T) {
 			<-release
 			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
 		})
-		rt := outlier.NewLimiter(outlier.Limits{MaxConnections: 1, MaxPending: 1}).RoundTripper(next)
+		rt := pool.NewLimiter(pool.Limits{MaxConnections: 1, MaxPending: 1}).RoundTripper(next)
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Go(func() {

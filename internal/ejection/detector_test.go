@@ -1,4 +1,4 @@
-package outlier_test
+package ejection_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/meshtest"
 	"github.com/switchyard-go/switchyard/outlier"
 )
@@ -26,18 +27,18 @@ func u32(v uint32) *uint32 { return &v }
 
 type fixture struct {
 	clk     *meshtest.Clock
-	d       *outlier.Detector
+	d       *ejection.Detector
 	eps     []*balancer.Endpoint
 	changes atomic.Int32
-	events  []outlier.Event
+	events  []ejection.Event
 }
 
 func newDetector(t *testing.T, cfg *outlier.Config, n int) *fixture {
 	f := &fixture{clk: meshtest.NewClock(time.Unix(0, 0)), eps: endpoints(n)}
-	f.d = outlier.NewDetector(cfg, f.eps, outlier.DetectorOptions{
+	f.d = ejection.NewDetector(cfg, f.eps, ejection.DetectorOptions{
 		Clock:    f.clk,
 		OnChange: func() { f.changes.Add(1) },
-		OnEvent:  func(e outlier.Event) { f.events = append(f.events, e) },
+		OnEvent:  func(e ejection.Event) { f.events = append(f.events, e) },
 	})
 	f.d.Start()
 	t.Cleanup(f.d.Stop)
@@ -46,7 +47,7 @@ func newDetector(t *testing.T, cfg *outlier.Config, n int) *fixture {
 
 func (f *fixture) record(i, status, n int) {
 	for range n {
-		f.d.Record(f.eps[i], outlier.Outcome{Status: status})
+		f.d.Record(f.eps[i], ejection.Outcome{Status: status})
 	}
 }
 
@@ -116,7 +117,7 @@ func TestGatewayErrors(t *testing.T) {
 	f.record(0, 500, 1)
 	f.record(0, 504, 2)
 	assert.False(t, f.d.Ejected(f.eps[0]), "another 5xx resets the gateway count")
-	f.d.Record(f.eps[0], outlier.Outcome{Local: outlier.LocalTimeout})
+	f.d.Record(f.eps[0], ejection.Outcome{Local: ejection.LocalTimeout})
 	assert.True(t, f.d.Ejected(f.eps[0]), "a timeout counts as 504")
 	assert.Equal(t, "consecutive-gateway-errors", f.events[0].Reason)
 }
@@ -124,17 +125,17 @@ func TestGatewayErrors(t *testing.T) {
 func TestLocalOriginFailuresCountAs5xxUnlessSplit(t *testing.T) {
 	f := newDetector(t, &outlier.Config{MaxEjectionPercent: 100}, 2)
 	for range 5 {
-		f.d.Record(f.eps[0], outlier.Outcome{Local: outlier.LocalConnect})
+		f.d.Record(f.eps[0], ejection.Outcome{Local: ejection.LocalConnect})
 	}
 	assert.True(t, f.d.Ejected(f.eps[0]), "connect failures count as 503")
 
 	s := newDetector(t, &outlier.Config{SplitExternalLocalOriginErrors: true, ConsecutiveLocalOriginFailures: u32(2), MaxEjectionPercent: 100}, 2)
 	s.record(0, 500, 4)
-	s.d.Record(s.eps[0], outlier.Outcome{Local: outlier.LocalConnect})
+	s.d.Record(s.eps[0], ejection.Outcome{Local: ejection.LocalConnect})
 	s.record(0, 200, 1)
-	s.d.Record(s.eps[0], outlier.Outcome{Local: outlier.LocalConnect})
+	s.d.Record(s.eps[0], ejection.Outcome{Local: ejection.LocalConnect})
 	assert.False(t, s.d.Ejected(s.eps[0]), "a response resets the local-origin count; local failures do not feed the 5xx count")
-	s.d.Record(s.eps[0], outlier.Outcome{Local: outlier.LocalConnect})
+	s.d.Record(s.eps[0], ejection.Outcome{Local: ejection.LocalConnect})
 	assert.True(t, s.d.Ejected(s.eps[0]))
 	assert.Equal(t, "consecutive-local-origin-failures", s.events[0].Reason)
 }
@@ -167,28 +168,11 @@ func TestAllEjectedWithoutPanicLeavesNone(t *testing.T) {
 func TestStatePassesToTheNextDetector(t *testing.T) {
 	f := newDetector(t, &outlier.Config{MaxEjectionPercent: 100}, 2)
 	f.record(0, 500, 5)
-	next := outlier.NewDetector(&outlier.Config{MaxEjectionPercent: 100}, f.eps, outlier.DetectorOptions{Clock: f.clk, Previous: f.d})
+	next := ejection.NewDetector(&outlier.Config{MaxEjectionPercent: 100}, f.eps, ejection.DetectorOptions{Clock: f.clk, Previous: f.d})
 	f.d.Stop()
 	next.Start()
 	defer next.Stop()
 	assert.True(t, next.Ejected(f.eps[0]), "ejections survive a configuration update")
 	f.clk.Advance(30 * time.Second)
 	assert.False(t, next.Ejected(f.eps[0]))
-}
-
-func TestValidate(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{(&outlier.Config{ConsecutiveErrors: 5}).Validate(), "consecutiveErrors: deprecated and ignored by Istio; use consecutive5xxErrors or consecutiveGatewayErrors"},
-		{(&outlier.Config{ConsecutiveLocalOriginFailures: u32(3)}).Validate(), "consecutiveLocalOriginFailures: needs splitExternalLocalOriginErrors: true"},
-		{(&outlier.Config{MaxEjectionPercent: 101}).Validate(), "maxEjectionPercent: 101 is outside 0-100"},
-		{(&outlier.ConnectionPool{HTTP: &outlier.HTTPSettings{MaxRequestsPerConnection: 5}}).Validate(), "http.maxRequestsPerConnection: not supported: Go's http.Transport cannot close a connection after 5 requests; use 1 (no keep-alive) or tcp.maxConnectionDuration"},
-		{(&outlier.ConnectionPool{HTTP: &outlier.HTTPSettings{H2UpgradePolicy: "SOMETIMES"}}).Validate(), `http.h2UpgradePolicy: unknown policy "SOMETIMES"; use DEFAULT, DO_NOT_UPGRADE or UPGRADE`},
-		{(&outlier.ConnectionPool{TCP: &outlier.TCPSettings{MaxConnections: -1}}).Validate(), "tcp.maxConnections: must not be negative"},
-	} {
-		require.Error(t, tc.err)
-		assert.Equal(t, tc.want, tc.err.Error())
-	}
 }

@@ -1,4 +1,4 @@
-package outlier_test
+package ejection_test
 
 import (
 	"sync"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/meshtest"
 	"github.com/switchyard-go/switchyard/outlier"
 )
@@ -19,23 +20,23 @@ import (
 // the outcomes of requests in flight on the old snapshot.
 type replaced struct {
 	clk                *meshtest.Clock
-	old, next          *outlier.Detector
+	old, next          *ejection.Detector
 	oldChange, changes atomic.Int32
 	mu                 sync.Mutex
-	events             []outlier.Event
+	events             []ejection.Event
 }
 
 func replace(t *testing.T, cfg *outlier.Config, n int) (*replaced, []*balancer.Endpoint) {
 	r := &replaced{clk: meshtest.NewClock(time.Unix(0, 0))}
 	eps := endpoints(n)
-	onEvent := func(e outlier.Event) {
+	onEvent := func(e ejection.Event) {
 		r.mu.Lock()
 		r.events = append(r.events, e)
 		r.mu.Unlock()
 	}
-	r.old = outlier.NewDetector(cfg, eps, outlier.DetectorOptions{Clock: r.clk, OnChange: func() { r.oldChange.Add(1) }, OnEvent: onEvent})
+	r.old = ejection.NewDetector(cfg, eps, ejection.DetectorOptions{Clock: r.clk, OnChange: func() { r.oldChange.Add(1) }, OnEvent: onEvent})
 	r.old.Start()
-	r.next = outlier.NewDetector(cfg, eps, outlier.DetectorOptions{Clock: r.clk, OnChange: func() { r.changes.Add(1) }, OnEvent: onEvent, Previous: r.old})
+	r.next = ejection.NewDetector(cfg, eps, ejection.DetectorOptions{Clock: r.clk, OnChange: func() { r.changes.Add(1) }, OnEvent: onEvent, Previous: r.old})
 	r.old.Stop()
 	r.next.Start()
 	t.Cleanup(r.next.Stop)
@@ -63,26 +64,26 @@ func TestCarriedOverEndpointStateIsSharedSafelyAcrossUpdates(t *testing.T) {
 	cfg := &outlier.Config{Interval: time.Millisecond, BaseEjectionTime: time.Millisecond, MaxEjectionPercent: 100}
 	eps := endpoints(3)
 	var ejections atomic.Int32
-	opts := outlier.DetectorOptions{OnEvent: func(e outlier.Event) {
+	opts := ejection.DetectorOptions{OnEvent: func(e ejection.Event) {
 		if e.Ejected {
 			ejections.Add(1)
 		}
 	}}
-	cur := outlier.NewDetector(cfg, eps, opts)
+	cur := ejection.NewDetector(cfg, eps, opts)
 	cur.Start()
-	var live atomic.Pointer[outlier.Detector]
+	var live atomic.Pointer[ejection.Detector]
 	live.Store(cur)
 	var wg sync.WaitGroup
 	// Requests: each keeps the detector of the snapshot it loaded for a
 	// while, as a request keeps its snapshot across its attempts.
 	for w := range 2 {
 		wg.Go(func() {
-			var d *outlier.Detector
+			var d *ejection.Detector
 			for i := range 4000 {
 				if i%40 == 0 {
 					d = live.Load()
 				}
-				d.Record(eps[(i+w)%len(eps)], outlier.Outcome{Status: 503})
+				d.Record(eps[(i+w)%len(eps)], ejection.Outcome{Status: 503})
 				if i%5 == 0 {
 					d.Available()
 				}
@@ -93,7 +94,7 @@ func TestCarriedOverEndpointStateIsSharedSafelyAcrossUpdates(t *testing.T) {
 	wg.Go(func() {
 		for range 100 {
 			opts.Previous = cur
-			next := outlier.NewDetector(cfg, eps, opts)
+			next := ejection.NewDetector(cfg, eps, opts)
 			cur.Stop()
 			next.Start()
 			live.Store(next)
@@ -112,7 +113,7 @@ func TestCarriedOverEndpointStateIsSharedSafelyAcrossUpdates(t *testing.T) {
 func TestEjectionOnTheOldSnapshotReachesTheNewDetector(t *testing.T) {
 	r, eps := replace(t, &outlier.Config{Interval: 10 * time.Second, BaseEjectionTime: 30 * time.Second, MaxEjectionPercent: 100}, 3)
 	for range 5 {
-		r.old.Record(eps[0], outlier.Outcome{Status: 500})
+		r.old.Record(eps[0], ejection.Outcome{Status: 500})
 	}
 	require.True(t, r.next.Ejected(eps[0]))
 	assert.EqualValues(t, 1, r.changes.Load(), "the new cluster rebuilds its picker")
@@ -120,7 +121,7 @@ func TestEjectionOnTheOldSnapshotReachesTheNewDetector(t *testing.T) {
 	assert.Equal(t, 1, r.ejections())
 
 	for range 5 {
-		r.next.Record(eps[0], outlier.Outcome{Status: 500})
+		r.next.Record(eps[0], ejection.Outcome{Status: 500})
 	}
 	assert.Equal(t, 1, r.ejections(), "an ejected endpoint is not ejected again")
 
@@ -130,7 +131,7 @@ func TestEjectionOnTheOldSnapshotReachesTheNewDetector(t *testing.T) {
 	assert.Len(t, r.next.Available(), 3)
 
 	for range 5 {
-		r.old.Record(eps[0], outlier.Outcome{Status: 500})
+		r.old.Record(eps[0], ejection.Outcome{Status: 500})
 	}
 	r.mu.Lock()
 	last := r.events[len(r.events)-1]
@@ -144,13 +145,13 @@ func TestEjectionBeforeTheNewDetectorStartsIsSeenAtStart(t *testing.T) {
 	clk := meshtest.NewClock(time.Unix(0, 0))
 	cfg := &outlier.Config{MaxEjectionPercent: 100}
 	eps := endpoints(2)
-	old := outlier.NewDetector(cfg, eps, outlier.DetectorOptions{Clock: clk})
+	old := ejection.NewDetector(cfg, eps, ejection.DetectorOptions{Clock: clk})
 	old.Start()
 	var changes atomic.Int32
-	next := outlier.NewDetector(cfg, eps, outlier.DetectorOptions{Clock: clk, OnChange: func() { changes.Add(1) }, Previous: old})
+	next := ejection.NewDetector(cfg, eps, ejection.DetectorOptions{Clock: clk, OnChange: func() { changes.Add(1) }, Previous: old})
 	assert.Len(t, next.Available(), 2, "the new cluster builds its picker")
 	for range 5 {
-		old.Record(eps[1], outlier.Outcome{Status: 500})
+		old.Record(eps[1], ejection.Outcome{Status: 500})
 	}
 	old.Stop()
 	next.Start()
