@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/ejection"
+	"github.com/switchyard-go/switchyard/internal/grpccode"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
-	"github.com/switchyard-go/switchyard/retry"
 )
 
 // maxTried bounds the endpoints remembered to avoid on retries.
@@ -45,7 +45,7 @@ type attempter struct {
 
 var attempters = sync.Pool{New: func() any { return new(attempter) }}
 
-func getAttempter(c *cluster.Cluster, s Sender, p *retry.Policy, clk clock.Clock) *attempter {
+func getAttempter(c *cluster.Cluster, s Sender, p *retrypolicy.Policy, clk clock.Clock) *attempter {
 	a := attempters.Get().(*attempter)
 	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing(), remote: p.RetryRemoteLocalities(), clock: clk}
 	return a
@@ -200,7 +200,7 @@ func outcome(req *http.Request, resp *http.Response, err error) (ejection.Outcom
 	if err != nil {
 		cause := context.Cause(req.Context())
 		switch {
-		case errors.Is(cause, retry.ErrPerTryTimeout), errors.Is(cause, ErrRouteTimeout):
+		case errors.Is(cause, retrypolicy.ErrPerTryTimeout), errors.Is(cause, ErrRouteTimeout):
 			return ejection.Outcome{Local: ejection.LocalTimeout}, true
 		case req.Context().Err() != nil:
 			return ejection.Outcome{}, false
@@ -211,7 +211,7 @@ func outcome(req *http.Request, resp *http.Response, err error) (ejection.Outcom
 	// counts as its HTTP equivalent, as Envoy does.
 	if gs := resp.Header["Grpc-Status"]; len(gs) > 0 {
 		if code, err := strconv.Atoi(gs[0]); err == nil {
-			return ejection.Outcome{Status: fault.HTTPStatusForGRPC(code)}, true
+			return ejection.Outcome{Status: grpccode.HTTPStatus(code)}, true
 		}
 	}
 	return ejection.Outcome{Status: resp.StatusCode}, true

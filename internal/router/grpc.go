@@ -14,14 +14,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/ejection"
+	"github.com/switchyard-go/switchyard/internal/grpccode"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/pool"
-	"github.com/switchyard-go/switchyard/retry"
 )
 
 // Call is the routing decision of one gRPC call, carried in the context of
@@ -258,11 +258,11 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 		now := c.clock.Now()
 		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
 	}
-	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), retry.ErrPerTryTimeout) && !errors.Is(context.Cause(ctx), ErrRouteTimeout) {
+	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), retrypolicy.ErrPerTryTimeout) && !errors.Is(context.Cause(ctx), ErrRouteTimeout) {
 		return // the caller gave up: nothing to say about the endpoint
 	}
 	if err != nil {
-		if s, ok := status.FromError(err); !ok || s.Code() != codes.Canceled && fault.HTTPStatusForGRPC(int(s.Code())) >= 500 {
+		if s, ok := status.FromError(err); !ok || s.Code() != codes.Canceled && grpccode.HTTPStatus(int(s.Code())) >= 500 {
 			ep.State.Fail()
 		}
 	}
@@ -278,7 +278,7 @@ func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Tim
 	} else if s.Code() == codes.Canceled {
 		return // cancelled: nothing to say about the endpoint
 	} else {
-		o.Status = fault.HTTPStatusForGRPC(int(s.Code()))
+		o.Status = grpccode.HTTPStatus(int(s.Code()))
 	}
 	if !c.traced || err == nil {
 		c.Cluster.Record(ep, o)
@@ -429,7 +429,7 @@ type grpcDecision struct {
 	route  *Route
 	dest   *destination
 	call   *Call
-	limits retry.Limits
+	limits retrypolicy.Limits
 }
 
 // decideGRPC routes a call within vh as RoundTrip routes a request: the
@@ -449,7 +449,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 		if r.direct.status == 200 {
 			return grpcDecision{}, status.Error(codes.Unknown, "the route answers with a direct response, which carries no gRPC message")
 		}
-		return grpcDecision{}, status.Error(codes.Code(fault.GRPCCodeForHTTP(r.direct.status)), string(r.direct.body))
+		return grpcDecision{}, status.Error(codes.Code(grpccode.ForHTTP(r.direct.status)), string(r.direct.body))
 	}
 	cancel := context.CancelFunc(func() {})
 	if r.Timeout > 0 {
@@ -476,7 +476,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(),
 		hashAvoid: r.retry.AvoidPreviousHostsWhenHashing(), remote: r.retry.RetryRemoteLocalities(), clock: env.Clock}
 	call.hash, call.hashed = grpcHash(ctx, c, env)
-	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, dest: d, call: call, limits: retry.Unlimited{}}
+	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, dest: d, call: call, limits: retrypolicy.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
 		dec.limits = lim
 	}

@@ -16,11 +16,11 @@ import (
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/pool"
-	"github.com/switchyard-go/switchyard/retry"
 )
 
 // Sender sends one attempt of a routed request.
@@ -39,7 +39,7 @@ type Env struct {
 	// Clock runs route timeouts, per-try timeouts, back-off and delays.
 	Clock clock.Clock
 	// BodyLimit bounds the request body kept to replay on retries and
-	// mirrors; 0 means retry.DefaultBodyLimit, a negative value keeps
+	// mirrors; 0 means retrypolicy.DefaultBodyLimit, a negative value keeps
 	// nothing.
 	BodyLimit int64
 	// Mirrorer sends mirrored copies; nil drops them.
@@ -55,15 +55,15 @@ type Env struct {
 func (e *Env) bodyLimit() int64 {
 	switch {
 	case e.BodyLimit == 0:
-		return retry.DefaultBodyLimit
+		return retrypolicy.DefaultBodyLimit
 	case e.BodyLimit < 0:
 		return 0
 	}
 	return e.BodyLimit
 }
 
-func (e *Env) retryOptions() []retry.Option {
-	return []retry.Option{retry.WithClock(e.Clock), retry.WithRand(e.Rand), retry.WithBodyLimit(e.bodyLimit())}
+func (e *Env) retryOptions() []retrypolicy.Option {
+	return []retrypolicy.Option{retrypolicy.WithClock(e.Clock), retrypolicy.WithRand(e.Rand), retrypolicy.WithBodyLimit(e.bodyLimit())}
 }
 
 func (e *Env) faultOptions() []fault.Option {

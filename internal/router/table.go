@@ -13,10 +13,10 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/route"
 )
 
@@ -103,10 +103,10 @@ type Route struct {
 	rewrite  *rewriteAction
 	// respOps are the response operations of a redirect or direct response.
 	respOps  headerOps
-	labels   *telemetry.Labels // metric attributes: the route alone
-	spanName string            // "route <Name>"
-	retry    *retry.Policy     // with the per-try timeout capped by Timeout
-	fault    *fault.Injector   // nil without a fault
+	labels   *telemetry.Labels   // metric attributes: the route alone
+	spanName string              // "route <Name>"
+	retry    *retrypolicy.Policy // with the per-try timeout capped by Timeout
+	fault    *fault.Injector     // nil without a fault
 	mirrors  []mirror
 }
 
@@ -185,7 +185,7 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 			return nil, err
 		}
 		m, _ := match.Compile(nil, src)
-		p, _ := retry.New(nil, env.retryOptions()...)
+		p, _ := retrypolicy.New(nil, env.retryOptions()...)
 		r := &Route{
 			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
 			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p,
@@ -281,7 +281,7 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 	case hr.Timeout > 0 && hr.Timeout < time.Millisecond:
 		errs.Add(fielderr.Join(path, "timeout"), "%v is below the 1ms minimum", hr.Timeout)
 	}
-	p, err := retry.New(hr.Retries, env.retryOptions()...)
+	p, err := retrypolicy.New((*retrypolicy.Config)(hr.Retries), env.retryOptions()...)
 	errs.Merge(fielderr.Join(path, "retries"), err)
 	if p != nil {
 		r.retry = p.WithPerTryTimeoutCap(hr.Timeout)

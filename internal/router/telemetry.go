@@ -21,10 +21,10 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/pool"
-	"github.com/switchyard-go/switchyard/retry"
 	"github.com/switchyard-go/switchyard/route"
 )
 
@@ -264,7 +264,7 @@ func (ar *attemptRecord) end(req *http.Request, resp *http.Response, err error) 
 func errorType(ctx context.Context, err error) string {
 	var overflow *pool.OverflowError
 	switch {
-	case errors.Is(err, retry.ErrPerTryTimeout), errors.Is(context.Cause(ctx), retry.ErrPerTryTimeout):
+	case errors.Is(err, retrypolicy.ErrPerTryTimeout), errors.Is(context.Cause(ctx), retrypolicy.ErrPerTryTimeout):
 		return "per-try-timeout"
 	case errors.Is(context.Cause(ctx), ErrRouteTimeout):
 		return "timeout"
@@ -277,7 +277,7 @@ func errorType(ctx context.Context, err error) string {
 	case ctx.Err() != nil:
 		return "canceled"
 	}
-	return retry.Classify(err).String()
+	return retrypolicy.Classify(err).String()
 }
 
 // grpcRecorder reports one routed unary gRPC call: a request span and an

@@ -1,4 +1,4 @@
-package retry
+package retrypolicy
 
 import (
 	"context"
@@ -47,16 +47,6 @@ func (p *Policy) OpenStream(ctx context.Context, limits Limits, open func(ctx co
 		s.mu.Unlock()
 	}
 	return s, nil
-}
-
-// StreamClientInterceptor retries streams by the policy until their first
-// response message arrives.
-func (p *Policy) StreamClientInterceptor() grpc.StreamClientInterceptor {
-	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-		return p.OpenStream(ctx, Unlimited{}, func(ctx context.Context) (grpc.ClientStream, error) {
-			return streamer(ctx, desc, cc, method, opts...)
-		}, nil)
-	}
 }
 
 // retryingStream is a client stream that can be reopened until its first

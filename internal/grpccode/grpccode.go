@@ -1,31 +1,34 @@
-package fault
+// Package grpccode holds the one table of gRPC status codes the mesh uses:
+// their names, and the HTTP ⇄ gRPC mappings of gRPC's
+// http-grpc-status-mapping and Envoy's grpcToHttpStatus.
+package grpccode
 
 import "strconv"
 
-// grpcCodes are the gRPC status code names, indexed by code.
-var grpcCodes = [...]string{
+// names are the gRPC status code names, indexed by code.
+var names = [...]string{
 	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
 	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
 	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
 }
 
-// ParseGRPCCode returns the code of a gRPC status given by its upper-case
+// Parse returns the code of a gRPC status given by its upper-case
 // name ("UNAVAILABLE") or its number ("14").
-func ParseGRPCCode(s string) (int, bool) {
-	for code, name := range grpcCodes {
+func Parse(s string) (int, bool) {
+	for code, name := range names {
 		if s == name {
 			return code, true
 		}
 	}
-	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < len(grpcCodes) {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < len(names) {
 		return n, true
 	}
 	return 0, false
 }
 
-// GRPCCodeForHTTP maps an HTTP status to a gRPC code as gRPC's
+// ForHTTP maps an HTTP status to a gRPC code as gRPC's
 // http-grpc-status-mapping and Envoy's httpToGrpcStatus do.
-func GRPCCodeForHTTP(status int) int {
+func ForHTTP(status int) int {
 	switch status {
 	case 400:
 		return 13 // INTERNAL
@@ -42,10 +45,10 @@ func GRPCCodeForHTTP(status int) int {
 	}
 }
 
-// HTTPStatusForGRPC maps a gRPC code to an HTTP status as Envoy's
+// HTTPStatus maps a gRPC code to an HTTP status as Envoy's
 // grpcToHttpStatus does (used to classify gRPC outcomes for outlier
 // detection).
-func HTTPStatusForGRPC(code int) int {
+func HTTPStatus(code int) int {
 	switch code {
 	case 0:
 		return 200

@@ -1,4 +1,4 @@
-package retry_test
+package retrypolicy_test
 
 import (
 	"context"
@@ -10,12 +10,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-
-	"github.com/switchyard-go/switchyard/retry"
 )
 
 // endedStream is an attempt whose server has already ended the stream with
@@ -58,11 +57,11 @@ func (s *echoStream) RecvMsg(m any) error {
 // first.
 func TestStreamSendAfterTheAttemptEndedIsReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"})
+		p := policy(t, &retrypolicy.Config{Attempts: 2, RetryOn: "unavailable"})
 		first := &endedStream{status: status.Error(codes.Unavailable, "down")}
 		second := newEchoStream()
 		attempts := []grpc.ClientStream{first, second}
-		cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+		cs, err := p.OpenStream(context.Background(), retrypolicy.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
 			next := attempts[0]
 			attempts = attempts[1:]
 			return next, nil
@@ -83,12 +82,12 @@ func TestStreamSendAfterTheAttemptEndedIsReplayed(t *testing.T) {
 // stream with its own status, never a clean io.EOF.
 func TestStreamReplayToAnEndedAttemptReportsItsStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := policy(t, &retry.Config{Attempts: 1, RetryOn: "unavailable"})
+		p := policy(t, &retrypolicy.Config{Attempts: 1, RetryOn: "unavailable"})
 		attempts := []grpc.ClientStream{
 			&endedStream{status: status.Error(codes.Unavailable, "down")},
 			&endedStream{status: status.Error(codes.Internal, "broken")},
 		}
-		cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+		cs, err := p.OpenStream(context.Background(), retrypolicy.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
 			next := attempts[0]
 			attempts = attempts[1:]
 			return next, nil
@@ -105,9 +104,9 @@ func TestStreamReplayToAnEndedAttemptReportsItsStatus(t *testing.T) {
 // Once a response has arrived the stream is committed: SendMsg reports the
 // attempt's io.EOF as grpc-go does, and nothing is kept for replay.
 func TestStreamSendAfterCommitReportsEOF(t *testing.T) {
-	p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"})
+	p := policy(t, &retrypolicy.Config{Attempts: 2, RetryOn: "unavailable"})
 	s := &answeredThenEnded{}
-	cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) { return s, nil }, nil)
+	cs, err := p.OpenStream(context.Background(), retrypolicy.Unlimited{}, func(context.Context) (grpc.ClientStream, error) { return s, nil }, nil)
 	require.NoError(t, err)
 	var got string
 	require.NoError(t, cs.RecvMsg(&got))
@@ -141,9 +140,9 @@ func TestStreamKeepsForReplayOnlyUpToTheBodyLimit(t *testing.T) {
 			body  string
 			retry bool
 		}{{"small", true}, {strings.Repeat("x", 64), false}} {
-			p := policy(t, &retry.Config{Attempts: 2, RetryOn: "unavailable"}, retry.WithBodyLimit(32))
+			p := policy(t, &retrypolicy.Config{Attempts: 2, RetryOn: "unavailable"}, retrypolicy.WithBodyLimit(32))
 			opened := 0
-			cs, err := p.OpenStream(context.Background(), retry.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
+			cs, err := p.OpenStream(context.Background(), retrypolicy.Unlimited{}, func(context.Context) (grpc.ClientStream, error) {
 				opened++
 				if opened == 1 {
 					return &endedStream{status: status.Error(codes.Unavailable, "down")}, nil

@@ -1,4 +1,4 @@
-package retry
+package retrypolicy
 
 import (
 	"fmt"
@@ -55,8 +55,6 @@ var conditionNames = map[string]Condition{
 	"unavailable":                OnUnavailable,
 }
 
-// grpcConditions maps gRPC status codes to the conditions that retry them.
-var grpcConditions = map[string]Condition{"1": OnCancelled, "4": OnDeadlineExceeded, "13": OnInternal, "8": OnResourceExhausted, "14": OnUnavailable}
 
 // The defaults of Istio and Envoy.
 const (

@@ -1,4 +1,4 @@
-package retry
+package retrypolicy
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package retry
+package retrypolicy
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"google.golang.org/grpc/codes"
 )
 
 // Failure says how an attempt ended without a response.
@@ -99,7 +101,8 @@ func (p *Policy) RetryResponse(req *http.Request, resp *http.Response) bool {
 		return true
 	}
 	if gs := resp.Header["Grpc-Status"]; len(gs) > 0 {
-		return p.on&grpcConditions[gs[0]] != 0
+		code, err := strconv.Atoi(gs[0])
+		return err == nil && p.RetryGRPC(codes.Code(code))
 	}
 	return false
 }

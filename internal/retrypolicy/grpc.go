@@ -1,11 +1,10 @@
-package retry
+package retrypolicy
 
 import (
 	"context"
 	"errors"
 	"strconv"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -100,14 +99,5 @@ func (p *Policy) InvokeGRPC(ctx context.Context, limits Limits, call func(ctx co
 			limits.RetryDone()
 			return status.FromContextError(serr).Err()
 		}
-	}
-}
-
-// UnaryClientInterceptor retries unary calls by the policy.
-func (p *Policy) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
-	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		return p.InvokeGRPC(ctx, Unlimited{}, func(ctx context.Context, _ int) error {
-			return invoker(ctx, method, req, reply, cc, opts...)
-		})
 	}
 }
