@@ -56,7 +56,6 @@ func TestGRPCAborts(t *testing.T) {
 
 }
 
-
 func TestDelayHoldsTheRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := meshtest.NewNetwork()

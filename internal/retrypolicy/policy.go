@@ -55,7 +55,6 @@ var conditionNames = map[string]Condition{
 	"unavailable":                OnUnavailable,
 }
 
-
 // The defaults of Istio and Envoy.
 const (
 	// DefaultRetryOn is Istio's retryOn when a route sets no retries.
