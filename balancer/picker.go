@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
@@ -45,6 +46,14 @@ type Picker interface {
 	// Endpoints returns the endpoints the picker chooses from, in order.
 	// The slice must not be modified.
 	Endpoints() []*Endpoint
+}
+
+// Feedback is implemented by the balancers that learn from how requests go
+// (latency-aware ones, such as PeakEWMA): the mesh tells it of every attempt
+// to an endpoint of the cluster — its latency and whether it failed, at now.
+// It must be safe for concurrent use.
+type Feedback interface {
+	Observe(ep *Endpoint, latency time.Duration, failed bool, now time.Time)
 }
 
 // New returns a picker for policy over endpoints, drawing random numbers from

@@ -237,19 +237,10 @@ func (rt limiterRoundTripper) RoundTrip(req *http.Request) (*http.Response, erro
 			req.Body.Close()
 		}
 		if _, ok := err.(*OverflowError); ok {
-			return OverflowResponse(req), nil
+			return reply.Overflow(req), nil
 		}
 		return nil, err
 	}
 	defer rt.l.Release()
 	return rt.next.RoundTrip(req)
-}
-
-// OverflowBody is the body of Envoy's overflow reply.
-const OverflowBody = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-
-// OverflowResponse is Envoy's reply to a request refused by a limit: 503
-// with x-envoy-overloaded: true.
-func OverflowResponse(req *http.Request) *http.Response {
-	return reply.New(req, http.StatusServiceUnavailable, http.Header{"X-Envoy-Overloaded": {"true"}}, OverflowBody)
 }

@@ -78,6 +78,7 @@ type Cluster struct {
 	limits   pool.Limits                // applied to limiter on Activate
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
 	pewma    *balancer.PeakEWMA         // nil unless Peak-EWMA
+	feedback balancer.Feedback          // nil unless the balancer learns from outcomes
 	locality *balancer.LocalitySettings // nil unless locality load balancing
 	client   Client
 	warmup   *warmup // nil without slow start
@@ -223,11 +224,10 @@ func contains(eps []*balancer.Endpoint, ep *balancer.Endpoint) bool {
 	return false
 }
 
-// Record reports the outcome of an attempt to ep to outlier detection.
-func (c *Cluster) Record(ep *balancer.Endpoint, o ejection.Outcome) {
-	if c.detector != nil {
-		c.detector.Record(ep, o)
-	}
+// Record reports the outcome of an attempt to ep to outlier detection, and
+// whether it ejected ep.
+func (c *Cluster) Record(ep *balancer.Endpoint, o ejection.Outcome) bool {
+	return c.detector != nil && c.detector.Record(ep, o)
 }
 
 // Limiter returns the cluster's admission limiter, or nil when the cluster
@@ -301,9 +301,9 @@ func localityDisabled(lb *balancer.Settings) bool {
 	return lb != nil && lb.LocalityLbSetting != nil && lb.LocalityLbSetting.Enabled != nil && !*lb.LocalityLbSetting.Enabled
 }
 
-// PeakEWMA returns the cluster's Peak-EWMA settings, or nil: the mesh then
-// observes every attempt's latency.
-func (c *Cluster) PeakEWMA() *balancer.PeakEWMA { return c.pewma }
+// Feedback returns what the cluster's balancer learns from, or nil when it
+// learns from nothing: the mesh then times no attempt.
+func (c *Cluster) Feedback() balancer.Feedback { return c.feedback }
 
 // Options are the inputs of Compile besides the configuration.
 type Options struct {
@@ -805,6 +805,9 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 		c.lb, _ = lb.Simple.Policy()
 		c.hash = lb.ConsistentHash
 		c.pewma = lb.PeakEWMA
+		if c.pewma != nil {
+			c.feedback = *c.pewma
+		}
 		if ls := lb.LocalityLbSetting; ls != nil && (ls.Enabled == nil || *ls.Enabled) {
 			c.locality = ls
 		}

@@ -251,19 +251,19 @@ func (d *Detector) Available() []*balancer.Endpoint {
 }
 
 // Record counts the outcome of an attempt to ep and ejects ep when a count
-// reaches its threshold.
-func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) {
+// reaches its threshold. It reports whether this outcome ejected ep.
+func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) (ejected bool) {
 	h := d.hosts[ep.State]
 	if h == nil {
-		return // an endpoint of another configuration
+		return false // an endpoint of another configuration
 	}
 	status := o.Status
 	if o.Local != LocalNone {
 		if d.p.split {
 			if n := h.clocal.Add(1); d.p.clocal > 0 && n == d.p.clocal {
-				d.eject(h, &h.clocal, "consecutive-local-origin-failures")
+				return d.eject(h, &h.clocal, "consecutive-local-origin-failures")
 			}
-			return
+			return false
 		}
 		status = 503
 		if o.Local == LocalTimeout {
@@ -275,7 +275,7 @@ func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) {
 	if status < 500 || status > 599 {
 		h.c5xx.Store(0)
 		h.cgw.Store(0)
-		return
+		return false
 	}
 	n5 := h.c5xx.Add(1)
 	var ngw uint32
@@ -286,20 +286,21 @@ func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) {
 	}
 	switch {
 	case d.p.c5xx > 0 && n5 == d.p.c5xx:
-		d.eject(h, &h.c5xx, "consecutive-5xx")
+		return d.eject(h, &h.c5xx, "consecutive-5xx")
 	case d.p.cgw > 0 && ngw == d.p.cgw:
-		d.eject(h, &h.cgw, "consecutive-gateway-errors")
+		return d.eject(h, &h.cgw, "consecutive-gateway-errors")
 	}
+	return false
 }
 
 // eject ejects m unless it is ejected already or the share of ejected
 // endpoints has reached maxEjectionPercent, and resets the counter that
-// triggered.
-func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) {
+// triggered. It reports whether it ejected m.
+func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) bool {
 	d.l.mu.Lock()
 	if m.ejected.Load() {
 		d.l.mu.Unlock()
-		return
+		return false
 	}
 	ejected := 0
 	for _, o := range d.order {
@@ -309,7 +310,7 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) {
 	}
 	if ejected*100 >= d.p.maxEjectPct*len(d.order) && ejected > 0 {
 		d.l.mu.Unlock()
-		return
+		return false
 	}
 	counter.Store(0)
 	now := d.clock.Now()
@@ -325,6 +326,7 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) {
 		d.onEvent(Event{Endpoint: m.ep, Ejected: true, Reason: reason, Duration: dur})
 	}
 	d.changed(others)
+	return true
 }
 
 // othersWith adds to out the started detectors of the lineage, d aside,

@@ -2,58 +2,21 @@ package retrypolicy
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 
+	"github.com/switchyard-go/switchyard/internal/failure"
 	"google.golang.org/grpc/codes"
 )
 
-// Failure says how an attempt ended without a response.
-type Failure uint8
-
-// The kinds of failure, as Envoy tells them apart for retry_on.
-const (
-	// FailureReset is a connection reset or disconnect after the request
-	// started.
-	FailureReset Failure = iota
-	// FailureConnect is a failure to connect (refused, unreachable, connect
-	// timeout, name resolution).
-	FailureConnect
-	// FailureRefusedStream is an HTTP/2 REFUSED_STREAM.
-	FailureRefusedStream
-	// FailurePerTryTimeout is a per-try timeout, which Envoy treats as a
-	// local reset.
-	FailurePerTryTimeout
-)
-
-var failureNames = [...]string{"reset", "connect-failure", "refused-stream", "per-try-timeout"}
-
-// String returns the failure's retry_on name.
-func (f Failure) String() string {
-	if int(f) < len(failureNames) {
-		return failureNames[f]
+// Classify tells what kind of transport failure err is, a per-try timeout
+// included.
+func Classify(err error) failure.Kind {
+	if errors.Is(err, ErrPerTryTimeout) {
+		return failure.PerTryTimeout
 	}
-	return "Failure(" + strconv.Itoa(int(f)) + ")"
-}
-
-// Classify tells what kind of failure err is.
-func Classify(err error) Failure {
-	var op *net.OpError
-	var dns *net.DNSError
-	switch {
-	case errors.Is(err, ErrPerTryTimeout):
-		return FailurePerTryTimeout
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
-		errors.As(err, &dns), errors.As(err, &op) && op.Op == "dial":
-		return FailureConnect
-	case strings.Contains(err.Error(), "REFUSED_STREAM"):
-		return FailureRefusedStream
-	default:
-		return FailureReset
-	}
+	return failure.Transport(err)
 }
 
 // final reports whether err ends the attempt loop whatever the policy: an
@@ -69,12 +32,12 @@ func final(req *http.Request, err error) bool {
 
 // RetryFailure reports whether the policy retries a failure of kind f.
 // Per Envoy, 5xx and gateway-error also cover resets and per-try timeouts.
-func (p *Policy) RetryFailure(f Failure) bool {
+func (p *Policy) RetryFailure(f failure.Kind) bool {
 	any := On5xx | OnGatewayError | OnReset
 	switch f {
-	case FailureConnect:
+	case failure.Connect:
 		return p.on&(any|OnConnectFailure|OnResetBeforeRequest) != 0
-	case FailureRefusedStream:
+	case failure.RefusedStream:
 		return p.on&(any|OnRefusedStream|OnResetBeforeRequest) != 0
 	default:
 		return p.on&any != 0

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/failure"
 )
 
 // grpcCodeConditions maps gRPC codes to the retry_on tokens that name them.
@@ -81,7 +82,7 @@ func (p *Policy) InvokeGRPC(ctx context.Context, limits Limits, call func(ctx co
 		retriable := !(errors.As(err, &r) && !r.Retriable())
 		if retriable {
 			if perTryFired {
-				retriable = p.RetryFailure(FailurePerTryTimeout)
+				retriable = p.RetryFailure(failure.PerTryTimeout)
 			} else {
 				retriable = p.RetryGRPC(status.Code(err))
 			}

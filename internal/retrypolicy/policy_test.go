@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/switchyard-go/switchyard/internal/failure"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 )
 
@@ -42,10 +43,10 @@ func TestDefaultPolicyIsIstios(t *testing.T) {
 	assert.True(t, p.RetryResponse(req, resp(200, "grpc-status", "14")), "unavailable")
 	assert.True(t, p.RetryResponse(req, resp(200, "grpc-status", "1")), "cancelled")
 	assert.False(t, p.RetryResponse(req, resp(200, "grpc-status", "13")))
-	assert.True(t, p.RetryFailure(retrypolicy.FailureConnect))
-	assert.True(t, p.RetryFailure(retrypolicy.FailureRefusedStream))
-	assert.False(t, p.RetryFailure(retrypolicy.FailureReset))
-	assert.False(t, p.RetryFailure(retrypolicy.FailurePerTryTimeout), "a per-try timeout needs 5xx, gateway-error or reset")
+	assert.True(t, p.RetryFailure(failure.Connect))
+	assert.True(t, p.RetryFailure(failure.RefusedStream))
+	assert.False(t, p.RetryFailure(failure.Reset))
+	assert.False(t, p.RetryFailure(failure.PerTryTimeout), "a per-try timeout needs 5xx, gateway-error or reset")
 }
 
 func TestConditions(t *testing.T) {
@@ -83,20 +84,20 @@ func TestConditions(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		on   string
-		f    retrypolicy.Failure
+		f    failure.Kind
 		want bool
 	}{
-		{"connect-failure", retrypolicy.FailureConnect, true},
-		{"connect-failure", retrypolicy.FailureReset, false},
-		{"reset-before-request", retrypolicy.FailureConnect, true},
-		{"reset-before-request", retrypolicy.FailureReset, false},
-		{"reset", retrypolicy.FailureReset, true},
-		{"reset", retrypolicy.FailurePerTryTimeout, true},
-		{"5xx", retrypolicy.FailurePerTryTimeout, true},
-		{"gateway-error", retrypolicy.FailureReset, true},
-		{"refused-stream", retrypolicy.FailureRefusedStream, true},
-		{"refused-stream", retrypolicy.FailureConnect, false},
-		{"unavailable", retrypolicy.FailureConnect, false},
+		{"connect-failure", failure.Connect, true},
+		{"connect-failure", failure.Reset, false},
+		{"reset-before-request", failure.Connect, true},
+		{"reset-before-request", failure.Reset, false},
+		{"reset", failure.Reset, true},
+		{"reset", failure.PerTryTimeout, true},
+		{"5xx", failure.PerTryTimeout, true},
+		{"gateway-error", failure.Reset, true},
+		{"refused-stream", failure.RefusedStream, true},
+		{"refused-stream", failure.Connect, false},
+		{"unavailable", failure.Connect, false},
 	} {
 		p := policy(t, &retrypolicy.Config{Attempts: 1, RetryOn: tc.on})
 		assert.Equal(t, tc.want, p.RetryFailure(tc.f), "%s on %v", tc.on, tc.f)
@@ -104,9 +105,9 @@ func TestConditions(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	assert.Equal(t, retrypolicy.FailureConnect, retrypolicy.Classify(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}))
-	assert.Equal(t, retrypolicy.FailureConnect, retrypolicy.Classify(fmt.Errorf("x: %w", &net.DNSError{Err: "no such host"})))
-	assert.Equal(t, retrypolicy.FailurePerTryTimeout, retrypolicy.Classify(retrypolicy.ErrPerTryTimeout))
-	assert.Equal(t, retrypolicy.FailureRefusedStream, retrypolicy.Classify(errors.New("http2: stream error: REFUSED_STREAM")))
-	assert.Equal(t, retrypolicy.FailureReset, retrypolicy.Classify(io.ErrUnexpectedEOF))
+	assert.Equal(t, failure.Connect, retrypolicy.Classify(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}))
+	assert.Equal(t, failure.Connect, retrypolicy.Classify(fmt.Errorf("x: %w", &net.DNSError{Err: "no such host"})))
+	assert.Equal(t, failure.PerTryTimeout, retrypolicy.Classify(retrypolicy.ErrPerTryTimeout))
+	assert.Equal(t, failure.RefusedStream, retrypolicy.Classify(errors.New("http2: stream error: REFUSED_STREAM")))
+	assert.Equal(t, failure.Reset, retrypolicy.Classify(io.ErrUnexpectedEOF))
 }

@@ -1,95 +1,49 @@
 package router
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"strconv"
-	"sync"
-	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/internal/clock"
-	"github.com/switchyard-go/switchyard/internal/cluster"
-	"github.com/switchyard-go/switchyard/internal/ejection"
-	"github.com/switchyard-go/switchyard/internal/grpccode"
+	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
-	"github.com/switchyard-go/switchyard/internal/retrypolicy"
-	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/pool"
 )
 
-// maxTried bounds the endpoints remembered to avoid on retries.
-const maxTried = 8
-
-// attempter carries out the attempts of one request on one cluster: pick
-// (avoiding endpoints tried before), admit, send, record. It implements
-// retry.Attempter; attempters are pooled.
+// attempter carries out the attempts of one HTTP request on one cluster
+// through the attempt engine: pick, admit, send, record. It implements
+// retrypolicy.Attempter. When someone listens, the request's recorder
+// decorates each attempt (see recorder.attempt); the attempt itself knows
+// nothing of telemetry and leaves in last what the decorator reports.
 type attempter struct {
-	c     *cluster.Cluster
-	s     Sender
-	avoid bool
-	tries int
-	// a consistent-hash key, when the cluster hashes and the request has one
-	hash      uint64
-	hashed    bool
-	hashAvoid bool
-	remote    bool // retryRemoteLocalities
-	clock     clock.Clock
-	tried     [maxTried]*balancer.Endpoint
-	ntried    int
-	rec       *recorder // nil unless someone listens
-	// how the last attempt ended, for the next one's retry reason
-	failure string
-	status  int
+	sel  engine.Selection
+	s    Sender
+	rec  *recorder   // nil unless someone listens
+	last attemptInfo // what the last attempt did
 }
 
-var attempters = sync.Pool{New: func() any { return new(attempter) }}
-
-func getAttempter(c *cluster.Cluster, s Sender, p *retrypolicy.Policy, clk clock.Clock) *attempter {
-	a := attempters.Get().(*attempter)
-	*a = attempter{c: c, s: s, avoid: p.AvoidPreviousHosts(), tries: p.HostSelectionAttempts(), hashAvoid: p.AvoidPreviousHostsWhenHashing(), remote: p.RetryRemoteLocalities(), clock: clk}
-	return a
+// attemptInfo is what one attempt did, for its telemetry.
+type attemptInfo struct {
+	ep       *balancer.Endpoint // the endpoint picked; nil if none was
+	overflow bool               // the cluster's limits shed it
+	ejected  bool               // its outcome ejected ep
 }
 
-func putAttempter(a *attempter) {
-	*a = attempter{}
-	attempters.Put(a)
-}
-
-// errNoHealthyUpstream ends the attempt loop: no endpoint can be picked.
-type noHealthyUpstream struct{}
-
-func (noHealthyUpstream) Error() string   { return "route: no healthy upstream" }
-func (noHealthyUpstream) Retriable() bool { return false }
-
-var errNoHealthyUpstream error = noHealthyUpstream{}
-
+// Attempt sends attempt n of req.
 func (a *attempter) Attempt(req *http.Request, n int) (*http.Response, error) {
-	if a.rec == nil {
-		return a.attempt(req, n, nil)
+	if a.rec != nil {
+		return a.rec.attempt(a, req, n)
 	}
-	reason := ""
-	if n > 1 {
-		reason = a.failure
-		if reason == "" {
-			reason = telemetry.StatusText(a.status)
-		}
-	}
-	ar, out := a.rec.beginAttempt(req, n, reason)
-	resp, err := a.attempt(out, n, ar)
-	ar.end(out, resp, err)
-	a.failure, a.status = "", 0
-	if err != nil {
-		a.failure = errorType(out.Context(), err)
-	} else {
-		a.status = resp.StatusCode
-	}
-	return resp, err
+	return a.attempt(req, n)
 }
 
-// attempt carries out attempt n, reporting to ar (nil: nobody listens).
-func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.Response, error) {
-	c := a.c
+// attempt sends attempt n of req: it picks an endpoint of the cluster,
+// passes the cluster's admission limits, sends, and records the outcome.
+// Errors of the request's own making come back as they are (reqerr), and
+// tell nothing of the endpoint.
+func (a *attempter) attempt(req *http.Request, n int) (*http.Response, error) {
+	a.last = attemptInfo{}
+	c := a.sel.Cluster()
 	if c.Passthrough {
 		resp, err := a.s.Send(req, c, nil)
 		if err != nil {
@@ -99,120 +53,44 @@ func (a *attempter) attempt(req *http.Request, n int, ar *attemptRecord) (*http.
 		}
 		return resp, err
 	}
-	var ep *balancer.Endpoint
-	var err error
-	if a.hashed {
-		// Keep affinity: every attempt goes to the key's endpoint unless
-		// retryIgnorePreviousHosts asks retries to move along the ring.
-		offset := 0
-		if a.hashAvoid {
-			offset = n - 1
-		}
-		ep, err = c.PickHash(a.hash, offset)
-	} else {
-		var tried []*balancer.Endpoint
-		if a.avoid {
-			tried = a.tried[:a.ntried]
-		}
-		var ok bool
-		if a.remote && n > 1 {
-			ep, ok = c.PickRemote(a.tried[:a.ntried])
-		}
-		if !ok {
-			ep, err = c.PickAvoiding(tried, a.tries)
-		}
-	}
+	a.sel.Begin(n)
+	ep, err := a.sel.Pick(nil)
 	if err != nil {
-		return nil, errNoHealthyUpstream
+		return nil, err
 	}
-	if a.ntried < maxTried {
-		a.tried[a.ntried] = ep
-		a.ntried++
+	a.last.ep = ep
+	lim, err := engine.Admit(req.Context(), c)
+	if err != nil {
+		var overflow *pool.OverflowError
+		a.last.overflow = errors.As(err, &overflow)
+		return nil, err // an overflow is never retried nor counted
 	}
-	if ar != nil {
-		ar.picked(ep)
-	}
-	if lim := c.Limiter(); lim != nil {
-		if err := lim.Acquire(req.Context()); err != nil {
-			if ar != nil && errorType(req.Context(), err) == "overflow" {
-				ar.overflow(req.Context(), c)
-			}
-			return nil, err // an overflow is never retried nor counted
-		}
-		defer lim.Release()
-	}
-	ep.State.Begin()
-	var start time.Time
-	pe := c.PeakEWMA()
-	if pe != nil {
-		start = a.clock.Now()
-	}
+	start := a.sel.Start(ep)
 	resp, err := a.s.Send(req, c, ep)
-	ep.State.End()
+	if lim != nil {
+		lim.Release()
+	}
 	if err != nil {
 		if own := reqerr.Of(req, err); own != nil {
+			a.sel.Done(ep, start, engine.Result{Kind: engine.Own})
 			return nil, own // the request's fault says nothing of the endpoint
 		}
 	}
-	if pe != nil {
-		now := a.clock.Now()
-		ep.State.Observe(now.Sub(start), err != nil || resp.StatusCode >= 500, now, *pe)
-	}
-	if d := c.Detector(); d != nil || err != nil || resp.StatusCode >= 500 {
-		if o, ok := outcome(req, resp, err); ok {
-			if o.Local != ejection.LocalNone || o.Status >= 500 {
-				ep.State.Fail()
-			}
-			if d == nil {
-				return resp, err
-			}
-			if ar == nil {
-				c.Record(ep, o)
-			} else {
-				was := d.Ejected(ep)
-				c.Record(ep, o)
-				if !was && d.Ejected(ep) {
-					ar.ejected()
-				}
-			}
-		}
-	}
+	a.last.ejected = a.sel.Done(ep, start, engine.HTTPResult(req, resp, err))
 	return resp, err
 }
 
+// AllowRetry passes the cluster's retry budget or maxRetries.
 func (a *attempter) AllowRetry() bool {
-	if lim := a.c.Limiter(); lim != nil {
+	if lim := a.sel.Cluster().Limiter(); lim != nil {
 		return lim.AllowRetry()
 	}
 	return true
 }
 
+// RetryDone ends a retry AllowRetry allowed.
 func (a *attempter) RetryDone() {
-	if lim := a.c.Limiter(); lim != nil {
+	if lim := a.sel.Cluster().Limiter(); lim != nil {
 		lim.RetryDone()
 	}
-}
-
-// outcome reduces an attempt's result to what outlier detection counts; it
-// reports false when the caller gave up, which says nothing of the
-// endpoint.
-func outcome(req *http.Request, resp *http.Response, err error) (ejection.Outcome, bool) {
-	if err != nil {
-		cause := context.Cause(req.Context())
-		switch {
-		case errors.Is(cause, retrypolicy.ErrPerTryTimeout), errors.Is(cause, ErrRouteTimeout):
-			return ejection.Outcome{Local: ejection.LocalTimeout}, true
-		case req.Context().Err() != nil:
-			return ejection.Outcome{}, false
-		}
-		return ejection.Outcome{Local: ejection.LocalConnect}, true
-	}
-	// A grpc-status in the response headers (a trailers-only response)
-	// counts as its HTTP equivalent, as Envoy does.
-	if gs := resp.Header["Grpc-Status"]; len(gs) > 0 {
-		if code, err := strconv.Atoi(gs[0]); err == nil {
-			return ejection.Outcome{Status: grpccode.HTTPStatus(code)}, true
-		}
-	}
-	return ejection.Outcome{Status: resp.StatusCode}, true
 }

@@ -7,62 +7,46 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
 	grpcbalancer "google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
-	"github.com/switchyard-go/switchyard/internal/ejection"
+	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/grpccode"
+	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
-	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/pool"
 )
 
 // Call is the routing decision of one gRPC call, carried in the context of
 // each attempt so that the ClientConn's picker picks within the chosen
-// cluster, avoiding endpoints already tried.
+// cluster through the attempt engine, as HTTP requests pick. Attempts are
+// sequential.
 type Call struct {
-	// Cluster is the destination cluster drawn for the call.
-	Cluster *cluster.Cluster
-	avoid   bool
-	tries   int
-	tried   [maxTried]*balancer.Endpoint
-	ntried  int
-	// a consistent-hash key, when the cluster hashes and the call has one
-	hash      uint64
-	hashed    bool
-	hashAvoid bool // retryIgnorePreviousHosts: true moves retries along the ring
-	remote    bool // retryRemoteLocalities
-	clock     clock.Clock
-	traced    bool // the attempt contexts carry the mesh's attempt spans
-	mirror    bool // a mirrored copy: its outcome never ejects an endpoint
-	attempt   int  // the current attempt's number, from 1
+	sel engine.Selection
 	// how the current attempt went: whether it reached the picker, and
 	// whether it failed by the call's own doing
 	picked atomic.Bool
 	own    atomic.Bool
+	// what the current attempt did, for its telemetry
+	ep      atomic.Pointer[balancer.Endpoint]
+	ejected atomic.Bool
 }
 
-// Start notes the start of an attempt to ep, for latency-aware balancing;
-// the returned time goes to Record.
-func (c *Call) Start() time.Time {
-	if c.Cluster.PeakEWMA() == nil || c.clock == nil {
-		return time.Time{}
-	}
-	return c.clock.Now()
-}
+// Cluster returns the destination cluster drawn for the call.
+func (c *Call) Cluster() *cluster.Cluster { return c.sel.Cluster() }
 
-// begin starts attempt n; attempts are sequential.
+// begin starts attempt n.
 func (c *Call) begin(n int) {
-	c.attempt = n
+	c.sel.Begin(n)
 	c.picked.Store(false)
 	c.own.Store(false)
+	c.ep.Store(nil)
+	c.ejected.Store(false)
 }
 
 type callKey struct{}
@@ -74,220 +58,50 @@ func CallFromContext(ctx context.Context) *Call {
 	return c
 }
 
-// ErrNotReady is returned by Call.Pick when no endpoint of the cluster has
-// a ready connection yet, but one may get one: gRPC waits for the next
-// picker.
-var ErrNotReady = errors.New("route: no endpoint of the cluster has a ready connection")
-
-// maxRingWalk bounds the ring entries a hashed call steps over to leave an
-// endpoint that cannot connect.
-const maxRingWalk = 64
-
-// Pick returns an endpoint of the call's cluster with a ready connection,
-// as the route's retry policy asks: on a consistent-hash cluster, the key's
-// endpoint on every attempt (retryIgnorePreviousHosts: true moves retries
-// along the ring), as HTTP requests pick; otherwise one not tried by
-// earlier attempts when the policy avoids previous hosts, in another
-// locality on a retry under retryRemoteLocalities. It remembers the
-// endpoint as tried.
-//
-// ready reports whether an address has a ready connection; failure returns
-// the connection error of an address whose connection attempts fail (gRPC's
-// TRANSIENT_FAILURE, until it connects again), nil for one that is
-// connecting for the first time or reconnecting after an idle spell. As in
-// gRPC's balancers, Pick returns ErrNotReady while an endpoint it could use
-// may still connect, and an error (not a status: gRPC fails the call with
-// UNAVAILABLE unless it waits for ready) naming the cluster once none can.
-// Every endpoint ejected is UNAVAILABLE "no healthy upstream".
-func (c *Call) Pick(ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
-	ep, err := c.pick(ready, failure)
+// Pick returns an endpoint of the call's cluster with a ready connection
+// (conns are the ClientConn's), picked by the attempt engine as HTTP
+// requests pick, and the time to give Done. Errors are the engine's:
+// engine.ErrNotReady while an endpoint it could use may still connect
+// (gRPC waits for the next picker), an *engine.UnreachableError once none
+// can (not a status: gRPC fails the call with UNAVAILABLE unless it waits
+// for ready), and UNAVAILABLE "no healthy upstream" when every endpoint is
+// ejected.
+func (c *Call) Pick(conns engine.Conns) (*balancer.Endpoint, time.Time, error) {
+	ep, err := c.sel.Pick(conns)
 	if err != nil {
-		return nil, err
-	}
-	if c.ntried < maxTried {
-		c.tried[c.ntried] = ep
-		c.ntried++
+		if err == engine.ErrNoHealthyUpstream {
+			err = status.Error(codes.Unavailable, "no healthy upstream")
+		}
+		return nil, time.Time{}, err
 	}
 	c.picked.Store(true)
-	return ep, nil
+	c.ep.Store(ep)
+	return ep, c.sel.Start(ep), nil
 }
 
-func (c *Call) pick(ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
-	cl := c.Cluster
-	if c.hashed {
-		offset := 0
-		if c.hashAvoid {
-			offset = max(c.attempt-1, 0)
-		}
-		ep, err := cl.PickHash(c.hash, offset)
-		if err != nil {
-			return nil, status.Error(codes.Unavailable, "no healthy upstream")
-		}
-		if ready(ep.Address) {
-			return ep, nil
-		}
-		if failure(ep.Address) == nil {
-			return nil, ErrNotReady // the key's endpoint is connecting: wait for it
-		}
-		// The key's endpoint cannot connect: as gRPC's ring hash, the first
-		// ready endpoint further along the ring.
-		for i := 1; i <= maxRingWalk; i++ {
-			if e, err := cl.PickHash(c.hash, offset+i); err == nil && ready(e.Address) {
-				return e, nil
-			}
-		}
-		return c.pickReady(nil, ready, failure)
-	}
-	var tried []*balancer.Endpoint
-	if c.avoid {
-		tried = c.tried[:c.ntried]
-	}
-	if c.remote && c.attempt > 1 {
-		if ep, ok := cl.PickRemote(c.tried[:c.ntried]); ok && ready(ep.Address) {
-			return ep, nil
-		}
-	}
-	var avoid [2 * maxTried]*balancer.Endpoint
-	n := copy(avoid[:], tried)
-	for range maxTried {
-		ep, err := cl.PickAvoiding(avoid[:n], c.tries)
-		if err != nil {
-			return nil, status.Error(codes.Unavailable, "no healthy upstream")
-		}
-		if ready(ep.Address) {
-			return ep, nil
-		}
-		if n < len(avoid) {
-			avoid[n] = ep
-			n++
-		}
-	}
-	return c.pickReady(tried, ready, failure)
-}
-
-// pickReady looks through every endpoint the cluster balances over for one
-// the balancer did not offer: a ready one not in tried, else a ready one.
-// Without one, it returns ErrNotReady while an endpoint may still connect,
-// and the cluster's connection failure once none can.
-func (c *Call) pickReady(tried []*balancer.Endpoint, ready func(addr string) bool, failure func(addr string) error) (*balancer.Endpoint, error) {
-	var again *balancer.Endpoint
-	var last error
-	for _, e := range c.Cluster.Available() {
-		if ready(e.Address) {
-			if !triedBefore(tried, e) {
-				return e, nil
-			}
-			again = e
-		} else if err := failure(e.Address); err == nil {
-			last = ErrNotReady
-		} else if last != ErrNotReady {
-			last = err
-		}
-	}
-	switch {
-	case again != nil:
-		return again, nil
-	case last == ErrNotReady:
-		return nil, ErrNotReady
-	case last == nil:
-		return nil, status.Error(codes.Unavailable, "no healthy upstream")
-	}
-	return nil, &unreachableError{cluster: c.Cluster.Name, last: last}
-}
-
-// triedBefore reports whether ep is in tried, by live state (warm-up
-// re-creates Endpoint values with other weights).
-func triedBefore(tried []*balancer.Endpoint, ep *balancer.Endpoint) bool {
-	for _, e := range tried {
-		if e.State == ep.State {
-			return true
-		}
-	}
-	return false
-}
-
-// unreachableError is the picker's answer when no endpoint of a cluster
-// can connect: gRPC fails the call with UNAVAILABLE and this text, as HTTP
-// answers 503 "no healthy upstream", unless the call waits for ready.
-type unreachableError struct {
-	cluster string
-	last    error
-}
-
-func (e *unreachableError) Error() string {
-	return "no healthy upstream: no endpoint of " + e.cluster + " can connect; last connection error: " + e.last.Error()
-}
-
-// Picked notes on the attempt's span, in ctx, the endpoint the attempt goes
-// to, when the mesh traces the call.
-func (c *Call) Picked(ctx context.Context, ep *balancer.Endpoint) {
-	if c.traced {
-		trace.SpanFromContext(ctx).SetAttributes(telemetry.KeyEndpoint.String(ep.Address))
-	}
-}
-
-// Record reports the end of an attempt to ep that started at start (from
-// Start), as gRPC reports it to the picker. ctx is the attempt's: when the
-// mesh traces the call and this outcome ejects ep, its span gets an
-// "ejected" event.
-//
-// A mirrored copy's outcome marks a failure for least-request balancing,
-// as an HTTP copy's does, but never reaches outlier detection: mirroring
-// changes nothing for the requests the cluster serves.
+// Done reports the end of an attempt to ep that started at start (from
+// Pick), as gRPC reports it to the picker; ctx is the attempt's.
 //
 // Nothing is recorded of an attempt that failed by the call's own doing
-// (see ownError) — it is returned as it is and never retried — nor, as for
-// HTTP, of one the caller gave up on (its context ended, not by a route or
-// per-try timeout); nor of a pick gRPC abandoned because the connection
-// stopped being ready.
-func (c *Call) Record(ctx context.Context, ep *balancer.Endpoint, start time.Time, di grpcbalancer.DoneInfo) {
+// (see ownError) — it is returned as it is and never retried — nor of one
+// the caller gave up on (its context ended, not by a route or per-try
+// timeout); a pick gRPC abandoned because the connection stopped being
+// ready is undone.
+func (c *Call) Done(ctx context.Context, ep *balancer.Endpoint, start time.Time, di grpcbalancer.DoneInfo) {
 	err := di.Err
-	if err == nil && !di.BytesSent {
+	switch {
+	case err == nil && !di.BytesSent:
 		// gRPC abandoned the pick (its connection was no longer ready) and
 		// picks again: no attempt was made.
-		if c.ntried > 0 && c.tried[c.ntried-1] == ep {
-			c.ntried--
-		}
-		return
-	}
-	if err != nil && ownError(err, di.BytesSent, di.BytesReceived, sending(ctx)) {
+		c.sel.Abandon(ep)
+		c.ep.Store(nil)
+	case err != nil && ownError(err, di.BytesSent, di.BytesReceived, sending(ctx)):
 		c.own.Store(true)
-		return
-	}
-	if pe := c.Cluster.PeakEWMA(); pe != nil && !start.IsZero() {
-		now := c.clock.Now()
-		ep.State.Observe(now.Sub(start), err != nil && status.Code(err) != codes.Canceled, now, *pe)
-	}
-	if err != nil && ctx.Err() != nil && !errors.Is(context.Cause(ctx), retrypolicy.ErrPerTryTimeout) && !errors.Is(context.Cause(ctx), ErrRouteTimeout) {
-		return // the caller gave up: nothing to say about the endpoint
-	}
-	if err != nil {
-		if s, ok := status.FromError(err); !ok || s.Code() != codes.Canceled && grpccode.HTTPStatus(int(s.Code())) >= 500 {
-			ep.State.Fail()
+		c.sel.Done(ep, start, engine.Result{Kind: engine.Own})
+	default:
+		if c.sel.Done(ep, start, engine.GRPCResult(ctx, err)) {
+			c.ejected.Store(true)
 		}
-	}
-	d := c.Cluster.Detector()
-	if d == nil || c.mirror {
-		return
-	}
-	var o ejection.Outcome
-	if err == nil {
-		o.Status = 200
-	} else if s, ok := status.FromError(err); !ok {
-		o.Local = ejection.LocalConnect
-	} else if s.Code() == codes.Canceled {
-		return // cancelled: nothing to say about the endpoint
-	} else {
-		o.Status = grpccode.HTTPStatus(int(s.Code()))
-	}
-	if !c.traced || err == nil {
-		c.Cluster.Record(ep, o)
-		return
-	}
-	was := d.Ejected(ep)
-	c.Cluster.Record(ep, o)
-	if !was && d.Ejected(ep) {
-		trace.SpanFromContext(ctx).AddEvent("ejected", trace.WithAttributes(telemetry.KeyEndpoint.String(ep.Address)))
 	}
 }
 
@@ -453,7 +267,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	}
 	cancel := context.CancelFunc(func() {})
 	if r.Timeout > 0 {
-		if tctx, tcancel := withTimeout(ctx, env.Clock, r.Timeout); tcancel != nil {
+		if tctx, tcancel := engine.WithTimeout(ctx, env.Clock, r.Timeout); tcancel != nil {
 			ctx, cancel = tctx, tcancel
 		}
 	}
@@ -473,9 +287,11 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	if len(d.reqOps) > 0 {
 		ctx = appendMetadata(ctx, d.reqOps)
 	}
-	call := &Call{Cluster: c, avoid: r.retry.AvoidPreviousHosts(), tries: r.retry.HostSelectionAttempts(),
-		hashAvoid: r.retry.AvoidPreviousHostsWhenHashing(), remote: r.retry.RetryRemoteLocalities(), clock: env.Clock}
-	call.hash, call.hashed = grpcHash(ctx, c, env)
+	call := &Call{}
+	call.sel.Reset(c, r.rules, env.Clock)
+	if h, ok := grpcHash(ctx, c, env); ok {
+		call.sel.SetHash(h)
+	}
 	dec := grpcDecision{ctx: ctx, cancel: cancel, route: r, dest: d, call: call, limits: retrypolicy.Unlimited{}}
 	if lim := c.Limiter(); lim != nil {
 		dec.limits = lim
@@ -484,19 +300,17 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 }
 
 // admit passes the cluster's admission limits; an overflow is UNAVAILABLE
-// and never retried. release must be called when the call or stream ends.
-func admit(ctx context.Context, c *cluster.Cluster) (release func(), err error) {
-	lim := c.Limiter()
-	if lim == nil {
-		return func() {}, nil
-	}
-	if err := lim.Acquire(ctx); err != nil {
+// and never retried. The limiter returned (nil for none) must be released
+// when the attempt ends.
+func admit(ctx context.Context, c *cluster.Cluster) (*pool.Limiter, error) {
+	lim, err := engine.Admit(ctx, c)
+	if err != nil {
 		if errors.Is(err, pool.ErrOverflow) {
-			return nil, overflowStatus{status.New(codes.Unavailable, pool.OverflowBody)}
+			return nil, overflowStatus{status.New(codes.Unavailable, reply.OverflowBody)}
 		}
 		return nil, status.FromContextError(err).Err()
 	}
-	return lim.Release, nil
+	return lim, nil
 }
 
 // Invoke carries out a unary gRPC call within virtual host vh: the routing
@@ -530,7 +344,7 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 		dec.call.begin(n)
 		if rec != nil {
 			var end func(error)
-			ctx, end = rec.attempt(ctx, n, dec.call.Cluster)
+			ctx, end = rec.attempt(ctx, n, dec.call)
 			err := invokeAdmitted(ctx, dec.call, invoke)
 			end(err)
 			return err
@@ -541,8 +355,9 @@ func (vh *VirtualHost) invoke(ctx context.Context, in *match.Input, env *Env, in
 }
 
 // mirrorCopy wraps prepare, which prepares the sender of a mirrored copy:
-// the copy is admitted by its cluster's limits, as an HTTP copy is, and its
-// Call is a mirror's, whose outcome never reaches outlier detection.
+// the copy is admitted by its cluster's limits, as an HTTP copy is (its
+// Call, from the Mirrorer, is a mirror's: its outcome never reaches outlier
+// detection).
 func mirrorCopy(prepare func() func(ctx context.Context) error) func() func(ctx context.Context) error {
 	return func() func(ctx context.Context) error {
 		send := prepare()
@@ -551,12 +366,13 @@ func mirrorCopy(prepare func() func(ctx context.Context) error) func() func(ctx 
 			if call == nil {
 				return send(ctx)
 			}
-			call.mirror = true
-			release, err := admit(ctx, call.Cluster)
+			lim, err := admit(ctx, call.Cluster())
 			if err != nil {
 				return err
 			}
-			defer release()
+			if lim != nil {
+				defer lim.Release()
+			}
 			return send(ctx)
 		}
 	}
@@ -564,17 +380,19 @@ func mirrorCopy(prepare func() func(ctx context.Context) error) func() func(ctx 
 
 // invokeAdmitted sends one attempt of call once the cluster admits it.
 func invokeAdmitted(ctx context.Context, call *Call, invoke func(ctx context.Context) error) error {
-	release, err := admit(ctx, call.Cluster)
+	lim, err := admit(ctx, call.Cluster())
 	if err != nil {
 		return err
 	}
-	defer release()
+	if lim != nil {
+		defer lim.Release()
+	}
 	return call.classify(invoke(ctx))
 }
 
 // deadlineStatus reports a route timeout as DEADLINE_EXCEEDED.
 func deadlineStatus(ctx context.Context, err error) error {
-	if err != nil && errors.Is(context.Cause(ctx), ErrRouteTimeout) {
+	if err != nil && errors.Is(context.Cause(ctx), engine.ErrRouteTimeout) {
 		return status.Error(codes.DeadlineExceeded, "upstream request timeout")
 	}
 	return err

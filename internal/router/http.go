@@ -2,17 +2,19 @@ package router
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/engine"
+	"github.com/switchyard-go/switchyard/internal/failure"
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
@@ -20,7 +22,6 @@ import (
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/pool"
 )
 
 // Sender sends one attempt of a routed request.
@@ -69,10 +70,6 @@ func (e *Env) retryOptions() []retrypolicy.Option {
 func (e *Env) faultOptions() []fault.Option {
 	return []fault.Option{fault.WithClock(e.Clock), fault.WithRand(e.Rand)}
 }
-
-// ErrRouteTimeout is the cause of a request context cancelled by a route
-// timeout.
-var ErrRouteTimeout = errors.New("route: upstream request timeout")
 
 // Lookup returns the virtual host for a request to host (lower-case, without
 // port) at port: a VirtualService host with that port, then without, then
@@ -223,11 +220,25 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 	var cancel context.CancelFunc
 	if r.Timeout > 0 {
 		var ctx context.Context
-		if ctx, cancel = withTimeout(req.Context(), env.Clock, r.Timeout); cancel != nil {
+		if ctx, cancel = engine.WithTimeout(req.Context(), env.Clock, r.Timeout); cancel != nil {
 			out = req.WithContext(ctx)
 		}
 	}
-	resp, err := forward(req, out, in, r, block, s, env)
+	x := exchanges.Get().(*exchange)
+	*x = exchange{req: req, out: out, in: *in, r: r, block: block, env: env}
+	x.s = s
+	var resp *http.Response
+	var err error
+	if rec, ctx := newRecorder(out.Context(), req, r, env); rec != nil {
+		if ctx != out.Context() {
+			x.out = out.WithContext(ctx)
+		}
+		resp, err = rec.forward(x)
+	} else {
+		resp, err = x.forward()
+	}
+	*x = exchange{}
+	exchanges.Put(x)
 	if err != nil {
 		if cancel != nil {
 			cancel()
@@ -240,54 +251,52 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 	return resp, nil
 }
 
-// forward carries out a forwarding route for req; out carries the route
-// timeout in its context.
-func forward(req, out *http.Request, in *match.Input, r *Route, block int, s Sender, env *Env) (*http.Response, error) {
-	rec, ctx := newRecorder(out.Context(), req, r, env)
-	if rec == nil {
-		return forwardTo(req, out, in, r, block, s, env, nil)
-	}
-	if ctx != out.Context() {
-		out = out.WithContext(ctx)
-	}
-	resp, err := forwardTo(req, out, in, r, block, s, env, rec)
-	rec.end(out.Context(), resp, err)
-	rec.release()
-	return resp, err
+// exchange is one HTTP request on its way through a forwarding route: what
+// the route decided for it, and its attempts. Exchanges are pooled.
+type exchange struct {
+	req   *http.Request // as the caller sent it
+	out   *http.Request // what goes upstream: the route timeout, header operations, rewrites
+	in    match.Input
+	r     *Route
+	block int // the match block that matched
+	env   *Env
+	dest  *destination     // the destination drawn; nil before
+	c     *cluster.Cluster // its cluster
+	fault fault.Decision   // what the route's fault did
+	attempter
 }
 
-// forwardTo is forward reporting to rec, which may be nil.
-func forwardTo(req, out *http.Request, in *match.Input, r *Route, block int, s Sender, env *Env, rec *recorder) (*http.Response, error) {
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// forward carries out the route for x: its fault (delay, then abort), one
+// weighted destination, and send.
+func (x *exchange) forward() (*http.Response, error) {
+	r := x.r
 	if r.fault != nil {
-		resp, did, err := r.fault.Inject(out)
-		if rec != nil && did.Delay > 0 {
-			rec.fault("delay", 0)
-		}
+		resp, did, err := r.fault.Inject(x.out)
+		x.fault = did
 		if err != nil || resp != nil {
-			closeBody(req)
+			closeBody(x.req)
 			if err != nil {
-				return failure(req, out, err)
-			}
-			if rec != nil {
-				rec.fault("abort", resp.StatusCode)
+				return localFailure(x.req, x.out, err)
 			}
 			return resp, nil
 		}
 	}
-	d := r.pick(env.Rand)
-	c := d.target.Cluster(in.Port)
-	if c == nil {
-		closeBody(req)
-		return localReply(req, http.StatusServiceUnavailable,
-			"no cluster: "+d.host+" has several ports and neither the route nor the request names one of them", nil), nil
+	x.dest = r.pick(x.env.Rand)
+	x.c = x.dest.target.Cluster(x.in.Port)
+	if x.c == nil {
+		closeBody(x.req)
+		return localReply(x.req, http.StatusServiceUnavailable,
+			"no cluster: "+x.dest.host+" has several ports and neither the route nor the request names one of them", nil), nil
 	}
-	rec.destination(d, c)
-	return send(req, out, in, r, block, d, c, s, env, rec)
+	return x.send()
 }
 
-// send forwards req to destination d's cluster c: request operations,
+// send forwards x to its destination's cluster: request operations,
 // mirrors, the attempt loop, response operations.
-func send(req, out *http.Request, in *match.Input, r *Route, block int, d *destination, c *cluster.Cluster, s Sender, env *Env, rec *recorder) (*http.Response, error) {
+func (x *exchange) send() (*http.Response, error) {
+	req, out, r, d := x.req, x.out, x.r, x.dest
 	if len(d.reqOps) > 0 || d.authority != "" || r.rewrite != nil {
 		if out == req {
 			out = req.Clone(req.Context())
@@ -304,22 +313,24 @@ func send(req, out *http.Request, in *match.Input, r *Route, block int, d *desti
 			out.Host = d.authority
 		}
 		if r.rewrite != nil {
-			r.rewrite.apply(out, in, r.matcher, block)
+			r.rewrite.apply(out, &x.in, r.matcher, x.block)
 		}
 	}
 	if len(r.mirrors) > 0 {
-		out = mirrorRequest(out, req, r, in.Port, s, env)
+		out = mirrorRequest(out, req, r, x.in.Port, x.s, x.env)
 	}
-	a := getAttempter(c, s, r.retry, env.Clock)
-	a.rec = rec
+	x.sel.Reset(x.c, r.rules, x.env.Clock)
 	var cookie string
-	if h := c.Hash(); h != nil {
-		a.hash, a.hashed, cookie = requestHash(req, h, env)
+	if h := x.c.Hash(); h != nil {
+		var hash uint64
+		var hashed bool
+		if hash, hashed, cookie = requestHash(req, h, x.env); hashed {
+			x.sel.SetHash(hash)
+		}
 	}
-	resp, err := r.retry.Do(out, a)
-	putAttempter(a)
+	resp, err := r.retry.Do(out, &x.attempter)
 	if err != nil {
-		return failure(req, out, err)
+		return localFailure(req, out, err)
 	}
 	if resp.Header == nil {
 		resp.Header = http.Header{}
@@ -350,9 +361,9 @@ func mirrorRequest(out, req *http.Request, r *Route, port uint32, s Sender, env 
 	return out
 }
 
-// failure turns the error of a forward into Envoy's local reply, or returns
-// it when the caller itself gave up.
-func failure(req, out *http.Request, err error) (*http.Response, error) {
+// localFailure turns the error of a forward into Envoy's local reply, or returns
+// it when the caller itself gave up or the request was its own fault.
+func localFailure(req, out *http.Request, err error) (*http.Response, error) {
 	// The request may never have been sent (overflow, no healthy
 	// upstream): its body is still ours to close, as RoundTrip must.
 	closeBody(req)
@@ -362,17 +373,17 @@ func failure(req, out *http.Request, err error) (*http.Response, error) {
 		}
 		return nil, err // the caller gave up
 	}
-	switch kind := errorType(out.Context(), err); kind {
-	case "invalid-request":
+	switch engine.Classify(out.Context(), err) {
+	case failure.InvalidRequest:
 		own, _ := reqerr.Unwrap(err)
 		return nil, own // the request's own fault, as net/http reports it
-	case "timeout", "per-try-timeout":
+	case failure.Timeout, failure.PerTryTimeout:
 		return localReply(req, http.StatusGatewayTimeout, "upstream request timeout", nil), nil
-	case "overflow":
-		return pool.OverflowResponse(req), nil
-	case "no-healthy-upstream":
+	case failure.Overflow:
+		return reply.Overflow(req), nil
+	case failure.NoHealthyUpstream:
 		return localReply(req, http.StatusServiceUnavailable, "no healthy upstream", nil), nil
-	case "connect-failure":
+	case failure.Connect:
 		return localReply(req, http.StatusServiceUnavailable,
 			"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+err.Error(), nil), nil
 	default:

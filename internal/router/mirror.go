@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
@@ -156,7 +157,7 @@ func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, 
 		}
 		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		stop := context.AfterFunc(m.ctx, cancel)
-		tctx, tcancel := withTimeout(mctx, env.Clock, mr.timeout)
+		tctx, tcancel := engine.WithTimeout(mctx, env.Clock, mr.timeout)
 		send, ok := prepare(tctx, c)
 		if !ok {
 			tcancel()
@@ -191,7 +192,7 @@ func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body *
 			cp.Body = rc
 		}
 		return func() {
-			resp, err := m.sendCopy(cp, c, s)
+			resp, err := m.sendCopy(cp, c, s, env)
 			if err != nil {
 				if cp.Body != nil {
 					cp.Body.Close() // the copy may never have reached a transport
@@ -213,37 +214,44 @@ func (m *Mirrorer) send(req *http.Request, mirrors []mirror, port uint32, body *
 // sendGRPC mirrors a unary call; prepare returns the sender of one copy.
 func (m *Mirrorer) sendGRPC(ctx context.Context, mirrors []mirror, port uint32, prepare func() func(ctx context.Context) error, env *Env) {
 	m.dispatch(ctx, mirrors, port, env, func(ctx context.Context, c *cluster.Cluster) (func(), bool) {
-		ctx = context.WithValue(ctx, callKey{}, &Call{Cluster: c})
+		call := &Call{}
+		call.sel.Reset(c, engine.Rules{}, env.Clock)
+		call.sel.SetMirror()
+		ctx = context.WithValue(ctx, callKey{}, call)
 		send := prepare()
 		return func() { send(ctx) }, true
 	})
 }
 
-// sendCopy sends a copy to an endpoint of c. A failure counts against the
-// endpoint unless it is the copy's own (its body could not be completed)
-// or the mesh is closing.
-func (m *Mirrorer) sendCopy(req *http.Request, c *cluster.Cluster, s Sender) (*http.Response, error) {
+// sendCopy sends a copy to an endpoint of c through the attempt engine, as
+// a mirror: its outcome never reaches outlier detection, and it is not
+// retried. A failure counts against the endpoint unless it is the copy's
+// own (its body could not be completed) or the mesh is closing.
+func (m *Mirrorer) sendCopy(req *http.Request, c *cluster.Cluster, s Sender, env *Env) (*http.Response, error) {
 	if c.Passthrough {
 		return s.Send(req, c, nil)
 	}
-	ep, err := c.Pick()
+	var sel engine.Selection
+	sel.Reset(c, engine.Rules{}, env.Clock)
+	sel.SetMirror()
+	sel.Begin(1)
+	ep, err := sel.Pick(nil)
 	if err != nil {
 		return nil, err
 	}
-	if lim := c.Limiter(); lim != nil {
-		if err := lim.Acquire(req.Context()); err != nil {
-			return nil, err
-		}
+	lim, err := engine.Admit(req.Context(), c)
+	if err != nil {
+		return nil, err
+	}
+	if lim != nil {
 		defer lim.Release()
 	}
-	ep.State.Begin()
-	defer ep.State.End()
+	start := sel.Start(ep)
 	resp, err := s.Send(req, c, ep)
-	switch {
-	case err == nil && resp.StatusCode < 500:
-	case err != nil && (m.ctx.Err() != nil || reqerr.Of(req, err) != nil):
-	default:
-		ep.State.Fail()
+	r := engine.HTTPResult(req, resp, err)
+	if err != nil && (m.ctx.Err() != nil || reqerr.Of(req, err) != nil) {
+		r = engine.Result{Kind: engine.Own}
 	}
+	sel.Done(ep, start, r)
 	return resp, err
 }

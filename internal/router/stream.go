@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/pool"
 )
 
 // Stream opens a gRPC stream within virtual host vh, routed as Invoke routes
@@ -77,18 +78,18 @@ type meshStream struct {
 // admission, then the upstream stream.
 func (s *meshStream) openAttempt(ctx context.Context) (grpc.ClientStream, error) {
 	s.n++
-	c := s.dec.call.Cluster
+	c := s.dec.call.Cluster()
 	s.dec.call.begin(s.n)
 	a := &streamAttempt{s: s, n: s.n}
 	if s.rec != nil {
-		ctx, a.endTelemetry = s.rec.attempt(ctx, s.n, c)
+		ctx, a.endTelemetry = s.rec.attempt(ctx, s.n, s.dec.call)
 	}
-	release, err := admit(ctx, c)
+	lim, err := admit(ctx, c)
 	if err != nil {
 		a.finish(err)
 		return nil, err
 	}
-	a.release = release
+	a.lim = lim
 	s.mu.Lock()
 	s.cur = a
 	s.mu.Unlock()
@@ -139,8 +140,8 @@ type streamAttempt struct {
 	grpc.ClientStream
 	s            *meshStream
 	n            int
-	release      func()      // nil until admitted
-	endTelemetry func(error) // nil unless someone listens
+	lim          *pool.Limiter // the admission to release; nil for none
+	endTelemetry func(error)   // nil unless someone listens
 	ended        atomic.Bool
 	received     atomic.Bool  // a response message arrived: the stream has committed
 	sending      atomic.Int32 // SendMsg calls in progress
@@ -157,8 +158,8 @@ func (a *streamAttempt) finish(err error) {
 	if err == io.EOF {
 		err = nil
 	}
-	if a.release != nil {
-		a.release()
+	if a.lim != nil {
+		a.lim.Release()
 	}
 	if a.endTelemetry != nil {
 		a.endTelemetry(err)

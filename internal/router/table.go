@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -106,6 +107,7 @@ type Route struct {
 	labels   *telemetry.Labels   // metric attributes: the route alone
 	spanName string              // "route <Name>"
 	retry    *retrypolicy.Policy // with the per-try timeout capped by Timeout
+	rules    engine.Rules        // how its attempts choose endpoints: retry's host selection
 	fault    *fault.Injector     // nil without a fault
 	mirrors  []mirror
 }
@@ -188,7 +190,7 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		p, _ := retrypolicy.New(nil, env.retryOptions()...)
 		r := &Route{
 			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
-			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p,
+			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
 		}
 		r.label()
 		vh := &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
@@ -285,6 +287,7 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 	errs.Merge(fielderr.Join(path, "retries"), err)
 	if p != nil {
 		r.retry = p.WithPerTryTimeoutCap(hr.Timeout)
+		r.rules = rulesOf(p)
 	}
 	if hr.Fault != nil {
 		inj, err := fault.New(hr.Fault, env.faultOptions()...)
@@ -561,4 +564,10 @@ func compileDirect(dr *route.DirectResponse, path string, errs *fielderr.List) *
 		}
 	}
 	return a
+}
+
+// rulesOf returns the host-selection rules of retry policy p.
+func rulesOf(p *retrypolicy.Policy) engine.Rules {
+	return engine.Rules{AvoidPrevious: p.AvoidPreviousHosts(), HashAvoid: p.AvoidPreviousHostsWhenHashing(),
+		Remote: p.RetryRemoteLocalities(), Tries: p.HostSelectionAttempts()}
 }

@@ -20,11 +20,9 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/cluster"
-	"github.com/switchyard-go/switchyard/internal/reqerr"
-	"github.com/switchyard-go/switchyard/internal/retrypolicy"
+	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
-	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/route"
 )
 
@@ -53,7 +51,12 @@ type recorder struct {
 	metrics *telemetry.Instruments
 	dest    *destination
 	cluster *cluster.Cluster
-	attempt attemptRecord // the current attempt's; attempts are sequential
+	// the exchange it decorates (HTTP)
+	exchange *exchange
+	cur      attemptRecord // the current attempt's; attempts are sequential
+	// how the last attempt ended, for the next one's retry reason
+	lastFailure string
+	lastStatus  int
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
@@ -81,11 +84,25 @@ func newRecorder(ctx context.Context, req *http.Request, r *Route, env *Env) (*r
 	return rec, ctx
 }
 
+// forward decorates x.forward: it reports the request, its fault, its
+// destination and its attempts (see attempt), and releases rec.
+func (rec *recorder) forward(x *exchange) (*http.Response, error) {
+	x.rec = rec
+	rec.exchange = x
+	resp, err := x.forward()
+	if d := x.fault; d.Delay > 0 {
+		rec.fault("delay", 0)
+	}
+	if x.fault.Abort && resp != nil {
+		rec.fault("abort", resp.StatusCode)
+	}
+	rec.end(x.out.Context(), resp, err)
+	rec.release()
+	return resp, err
+}
+
 // fault records an injected delay or abort.
 func (rec *recorder) fault(kind string, status int) {
-	if rec == nil {
-		return
-	}
 	if rec.span != nil {
 		rec.span.AddEvent("fault", trace.WithAttributes(telemetry.KeyFault.String(kind), telemetry.KeyStatus.Int(status)))
 		rec.span.SetAttributes(telemetry.KeyFault.String(kind))
@@ -99,16 +116,18 @@ func (rec *recorder) fault(kind string, status int) {
 	}
 }
 
-// destination records the destination drawn.
-func (rec *recorder) destination(d *destination, c *cluster.Cluster) {
-	if rec == nil {
+// destination records the destination x drew, once the first attempt
+// starts (or the request ends).
+func (rec *recorder) destination() {
+	x := rec.exchange
+	if x == nil || rec.dest != nil || x.dest == nil {
 		return
 	}
-	rec.dest, rec.cluster = d, c
+	rec.dest, rec.cluster = x.dest, x.c
 	if rec.span != nil {
-		rec.span.SetAttributes(telemetry.KeyHost.String(d.host), telemetry.KeySubset.String(d.subset))
-		if c != nil {
-			rec.span.SetAttributes(telemetry.KeyCluster.String(c.Name))
+		rec.span.SetAttributes(telemetry.KeyHost.String(x.dest.host), telemetry.KeySubset.String(x.dest.subset))
+		if x.c != nil {
+			rec.span.SetAttributes(telemetry.KeyCluster.String(x.c.Name))
 		}
 	}
 }
@@ -116,9 +135,7 @@ func (rec *recorder) destination(d *destination, c *cluster.Cluster) {
 // end records the request's outcome: the response the caller gets, or the
 // error.
 func (rec *recorder) end(ctx context.Context, resp *http.Response, err error) {
-	if rec == nil {
-		return
-	}
+	rec.destination()
 	now := rec.env.Clock.Now()
 	latency := now.Sub(rec.start)
 	status, errType := 0, ""
@@ -128,7 +145,7 @@ func (rec *recorder) end(ctx context.Context, resp *http.Response, err error) {
 			errType = "overflow"
 		}
 	} else if err != nil {
-		errType = errorType(ctx, err)
+		errType = engine.Classify(ctx, err).String()
 	}
 	if rec.span != nil {
 		if status != 0 {
@@ -170,11 +187,43 @@ type attemptRecord struct {
 	ep    *balancer.Endpoint
 }
 
+// attempt decorates attempt n of a: an attempt span, whose context goes
+// upstream, the attempt's metrics and the retry that led to it.
+func (rec *recorder) attempt(a *attempter, req *http.Request, n int) (*http.Response, error) {
+	rec.destination()
+	reason := ""
+	if n > 1 {
+		reason = rec.lastFailure
+		if reason == "" {
+			reason = telemetry.StatusText(rec.lastStatus)
+		}
+	}
+	ar, out := rec.beginAttempt(req, n, reason)
+	resp, err := a.attempt(out, n)
+	if ep := a.last.ep; ep != nil {
+		ar.picked(ep)
+	}
+	if a.last.overflow {
+		ar.overflow(out.Context(), a.sel.Cluster())
+	}
+	if a.last.ejected {
+		ar.ejected()
+	}
+	ar.end(out, resp, err)
+	rec.lastFailure, rec.lastStatus = "", 0
+	if err != nil {
+		rec.lastFailure = engine.Classify(out.Context(), err).String()
+	} else {
+		rec.lastStatus = resp.StatusCode
+	}
+	return resp, err
+}
+
 // beginAttempt starts the telemetry of attempt n, giving it reason, the
 // reason the previous attempt was retried. It returns the request to send,
 // which carries the attempt span and its trace context.
 func (rec *recorder) beginAttempt(req *http.Request, n int, reason string) (*attemptRecord, *http.Request) {
-	ar := &rec.attempt
+	ar := &rec.cur
 	*ar = attemptRecord{rec: rec, n: n, start: rec.env.Clock.Now()}
 	if n > 1 && rec.metrics != nil && rec.dest != nil {
 		rec.metrics.Retries.Add(req.Context(), 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
@@ -235,7 +284,7 @@ func (ar *attemptRecord) end(req *http.Request, resp *http.Response, err error) 
 	if resp != nil {
 		status = resp.StatusCode
 	} else if err != nil {
-		errType = errorType(req.Context(), err)
+		errType = engine.Classify(req.Context(), err).String()
 	}
 	if ar.span != nil {
 		if status != 0 {
@@ -254,30 +303,6 @@ func (ar *attemptRecord) end(req *http.Request, resp *http.Response, err error) 
 		opts := rec.dest.attemptLabels.For(telemetry.Outcome{Status: status, Error: errType, Method: rec.method})
 		rec.metrics.AttemptDuration.Record(req.Context(), rec.env.Clock.Now().Sub(ar.start).Seconds(), opts.Record...)
 	}
-}
-
-// errorType names how a request or attempt on ctx failed with err — a
-// route or per-try timeout, an overflow, no healthy upstream, the caller's
-// cancellation, or Envoy's failure kinds (reset, connect-failure,
-// refused-stream) — for the local reply (failure), error.type and retry
-// reasons.
-func errorType(ctx context.Context, err error) string {
-	var overflow *pool.OverflowError
-	switch {
-	case errors.Is(err, retrypolicy.ErrPerTryTimeout), errors.Is(context.Cause(ctx), retrypolicy.ErrPerTryTimeout):
-		return "per-try-timeout"
-	case errors.Is(context.Cause(ctx), ErrRouteTimeout):
-		return "timeout"
-	case errors.As(err, &overflow):
-		return "overflow"
-	case isOwn(err):
-		return "invalid-request"
-	case errors.Is(err, errNoHealthyUpstream):
-		return "no-healthy-upstream"
-	case ctx.Err() != nil:
-		return "canceled"
-	}
-	return retrypolicy.Classify(err).String()
 }
 
 // grpcRecorder reports one routed unary gRPC call: a request span and an
@@ -323,8 +348,7 @@ func (vh *VirtualHost) invokeObserved(ctx context.Context, in *match.Input, env 
 func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 	rec.route, rec.dest = dec.route, dec.dest
 	if dec.call != nil {
-		rec.cluster = dec.call.Cluster
-		dec.call.traced = rec.tracer != nil
+		rec.cluster = dec.call.Cluster()
 	}
 	if rec.span != nil && rec.route != nil {
 		rec.span.SetName(rec.route.spanName)
@@ -348,8 +372,11 @@ func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 	}
 }
 
-// attempt starts attempt n on cluster c; end records its outcome.
-func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *cluster.Cluster) (context.Context, func(error)) {
+// attempt starts the telemetry of attempt n of call; end records its
+// outcome, with the endpoint the picker chose and whether the outcome
+// ejected it.
+func (rec *grpcRecorder) attempt(ctx context.Context, n int, call *Call) (context.Context, func(error)) {
+	c := call.Cluster()
 	if n > 1 && rec.metrics != nil {
 		rec.metrics.Retries.Add(ctx, 1, metric.WithAttributes(telemetry.KeyRoute.String(rec.route.Name),
 			telemetry.KeyHost.String(c.Host), telemetry.KeySubset.String(c.Subset), telemetry.KeyRetryReason.String(rec.lastCode().String())))
@@ -395,6 +422,12 @@ func (rec *grpcRecorder) attempt(ctx context.Context, n int, c *cluster.Cluster)
 			return
 		}
 		span.SetAttributes(telemetry.KeyGRPCStatus.Int(int(code)))
+		if ep := call.ep.Load(); ep != nil {
+			span.SetAttributes(telemetry.KeyEndpoint.String(ep.Address))
+			if call.ejected.Load() {
+				span.AddEvent("ejected", trace.WithAttributes(telemetry.KeyEndpoint.String(ep.Address)))
+			}
+		}
 		if isOverflow {
 			span.AddEvent("overflow")
 		}
@@ -447,9 +480,4 @@ func (c metadataCarrier) Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-func isOwn(err error) bool {
-	_, ok := reqerr.Unwrap(err)
-	return ok
 }
