@@ -87,7 +87,8 @@ type AdminCluster struct {
 	Subset string `json:"subset,omitempty"`
 	// Port is the service port.
 	Port uint32 `json:"port"`
-	// LoadBalancer names the algorithm.
+	// LoadBalancer names the algorithm: LEAST_REQUEST, ROUND_ROBIN, RANDOM,
+	// RING_HASH, MAGLEV, PEAK_EWMA or PASSTHROUGH.
 	LoadBalancer string `json:"loadBalancer"`
 	// OutlierDetection is true when endpoints can be ejected.
 	OutlierDetection bool `json:"outlierDetection"`
@@ -247,21 +248,8 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func clusterState(c *cluster.Cluster) AdminCluster {
-	ac := AdminCluster{Name: c.Name, Host: c.Host, Subset: c.Subset, Port: c.Port, LoadBalancer: "LEAST_REQUEST",
+	ac := AdminCluster{Name: c.Name, Host: c.Host, Subset: c.Subset, Port: c.Port, LoadBalancer: c.Balancer(),
 		OutlierDetection: c.Detector() != nil, Endpoints: []AdminEndpoint{}}
-	if lb := c.Policy.LoadBalancer; lb != nil {
-		switch {
-		case lb.ConsistentHash != nil:
-			ac.LoadBalancer = "CONSISTENT_HASH"
-		case lb.PeakEWMA != nil:
-			ac.LoadBalancer = "PEAK_EWMA"
-		case lb.Simple != "":
-			ac.LoadBalancer = string(lb.Simple)
-		}
-	}
-	if c.Passthrough {
-		ac.LoadBalancer = "PASSTHROUGH"
-	}
 	d := c.Detector()
 	for _, ep := range c.Endpoints() {
 		ae := AdminEndpoint{Address: ep.Address, Labels: ep.Labels, Locality: ep.Locality, Weight: max(ep.Weight, 1), Health: "healthy",

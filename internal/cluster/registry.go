@@ -70,14 +70,13 @@ type Cluster struct {
 	Passthrough bool
 
 	all      []*balancer.Endpoint
-	lb       balancer.Policy
+	algo     balancer.Algorithm         // the balancer the policy selects
 	rand     balancer.Rand
 	picker   atomic.Pointer[pickerBox]  // over the available endpoints
 	detector *ejection.Detector         // nil without outlierDetection
 	limiter  *pool.Limiter              // nil without limits
 	limits   pool.Limits                // applied to limiter on Activate
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
-	pewma    *balancer.PeakEWMA         // nil unless Peak-EWMA
 	feedback balancer.Feedback          // nil unless the balancer learns from outcomes
 	locality *balancer.LocalitySettings // nil unless locality load balancing
 	client   Client
@@ -151,9 +150,9 @@ func (c *Cluster) warmed(eps []*balancer.Endpoint, now time.Time) *pickerBox {
 		cp.Weight = uint32(max(1, math.Round(float64(max(e.Weight, 1))*f*1000)))
 		scaled[i] = &cp
 	}
-	p, err := balancer.New(c.lb, scaled, c.rand)
+	p, err := c.algo.New(scaled, c.rand)
 	if err != nil {
-		p, _ = balancer.New(c.lb, eps, c.rand)
+		p, _ = c.algo.New(eps, c.rand)
 	}
 	box := &pickerBox{Picker: p, base: eps}
 	if warming {
@@ -267,7 +266,7 @@ func (c *Cluster) install(eps []*balancer.Endpoint) error {
 		c.picker.Store(&pickerBox{Picker: p, base: eps})
 		return nil
 	}
-	if c.warmup != nil && c.hash == nil && c.pewma == nil {
+	if c.warmup != nil && c.algo.SlowStart() {
 		c.picker.Store(c.warmed(eps, c.clock.Now()))
 		return nil
 	}
@@ -281,24 +280,20 @@ func (c *Cluster) install(eps []*balancer.Endpoint) error {
 
 // newPicker builds the cluster's balancer over eps.
 func (c *Cluster) newPicker(eps []*balancer.Endpoint) (balancer.Picker, error) {
-	if h := c.hash; h != nil {
-		switch {
-		case h.Maglev != nil:
-			return balancer.NewMaglev(eps, h.Maglev.TableSize, c.rand)
-		case h.RingHash != nil:
-			return balancer.NewRingHash(eps, h.RingHash.MinimumRingSize, c.rand)
-		default:
-			return balancer.NewRingHash(eps, h.MinimumRingSize, c.rand)
-		}
-	}
-	if c.pewma != nil {
-		return balancer.NewPeakEWMA(eps, *c.pewma, c.rand), nil
-	}
-	return balancer.New(c.lb, eps, c.rand)
+	return c.algo.New(eps, c.rand)
 }
 
 func localityDisabled(lb *balancer.Settings) bool {
 	return lb != nil && lb.LocalityLbSetting != nil && lb.LocalityLbSetting.Enabled != nil && !*lb.LocalityLbSetting.Enabled
+}
+
+// Balancer names the cluster's load-balancing algorithm: the balancer
+// package's name for it, or PASSTHROUGH.
+func (c *Cluster) Balancer() string {
+	if c.Passthrough {
+		return "PASSTHROUGH"
+	}
+	return c.algo.Name()
 }
 
 // Feedback returns what the cluster's balancer learns from, or nil when it
@@ -584,8 +579,9 @@ func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fi
 func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.Config, tls *subset.ClientTLS, path string, errs *fielderr.List) {
 	if lb != nil {
 		lbPath := fielderr.Join(path, "loadBalancer")
-		if _, ok := lb.Simple.Policy(); !ok && lb.Simple != balancer.SimplePassthrough {
-			errs.Add(fielderr.Join(lbPath, "simple"), "unknown algorithm %s; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH", fielderr.Quote(string(lb.Simple)))
+		algo, err := lb.Algorithm()
+		if err != nil && lb.Simple != balancer.SimplePassthrough {
+			errs.Add(fielderr.Join(lbPath, "simple"), "%v", err)
 		}
 		if ch := lb.ConsistentHash; ch != nil {
 			validateHash(ch, fielderr.Join(lbPath, "consistentHash"), errs)
@@ -608,8 +604,8 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 		if lb.PeakEWMA != nil && (lb.ConsistentHash != nil || lb.Simple != "" || lb.Warmup != nil) {
 			errs.Add(fielderr.Join(lbPath, "peakEWMA"), "replaces simple, consistentHash and warmup; set it alone")
 		}
-		if (lb.Warmup != nil || lb.DeprecatedWarmupDuration != 0) && (lb.ConsistentHash != nil || lb.Simple == balancer.SimpleRandom) {
-			errs.Add(fielderr.Join(lbPath, "warmup"), "applies to ROUND_ROBIN and LEAST_REQUEST only, as in Envoy")
+		if (lb.Warmup != nil || lb.DeprecatedWarmupDuration != 0) && err == nil && !algo.SlowStart() {
+			errs.Add(fielderr.Join(lbPath, "warmup"), "does not apply to %s; it applies to ROUND_ROBIN and LEAST_REQUEST only, as in Envoy", algo.Name())
 		}
 	}
 	if pool != nil {
@@ -800,14 +796,13 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.rand == nil {
 		c.rand = rng.Runtime{}
 	}
-	c.lb = balancer.LeastRequest
+	algo, err := c.Policy.LoadBalancer.Algorithm()
+	if err != nil && !c.Passthrough {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	c.algo, c.feedback = algo, algo.Feedback()
 	if lb := c.Policy.LoadBalancer; lb != nil {
-		c.lb, _ = lb.Simple.Policy()
 		c.hash = lb.ConsistentHash
-		c.pewma = lb.PeakEWMA
-		if c.pewma != nil {
-			c.feedback = *c.pewma
-		}
 		if ls := lb.LocalityLbSetting; ls != nil && (ls.Enabled == nil || *ls.Enabled) {
 			c.locality = ls
 		}
