@@ -51,7 +51,9 @@ var (
 			return NewMaglev(eps, s.ConsistentHash.Maglev.TableSize, r)
 		}}
 	peakEWMAAlgorithm = &algorithm{name: "PEAK_EWMA",
-		build:    func(s *Settings, eps []*Endpoint, r Rand) (Picker, error) { return NewPeakEWMA(eps, *s.PeakEWMA, r), nil },
+		build: func(s *Settings, eps []*Endpoint, r Rand) (Picker, error) {
+			return NewPeakEWMA(eps, *s.PeakEWMA, r), nil
+		},
 		feedback: func(s *Settings) Feedback { return *s.PeakEWMA }}
 )
 

@@ -15,7 +15,6 @@ const (
 	SimplePassthrough  SimpleLB = "PASSTHROUGH"   // send to the address the caller asked for
 )
 
-
 // Settings is Istio's LoadBalancerSettings.
 type Settings struct {
 	// Simple is the algorithm; LEAST_REQUEST when empty.

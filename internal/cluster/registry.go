@@ -70,7 +70,7 @@ type Cluster struct {
 	Passthrough bool
 
 	all      []*balancer.Endpoint
-	algo     balancer.Algorithm         // the balancer the policy selects
+	algo     balancer.Algorithm // the balancer the policy selects
 	rand     balancer.Rand
 	picker   atomic.Pointer[pickerBox]  // over the available endpoints
 	detector *ejection.Detector         // nil without outlierDetection
