@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/meshtest"
 	"github.com/switchyard-go/switchyard/retry"
 )
@@ -54,4 +55,12 @@ func TestCompiledPolicyIsUsable(t *testing.T) {
 			})
 		})
 	}
+}
+
+// The documented defaults are the ones the policy applies.
+func TestDefaultsAreThePolicys(t *testing.T) {
+	assert.Equal(t, retrypolicy.DefaultRetryOn, retry.DefaultRetryOn)
+	assert.Equal(t, retrypolicy.DefaultAttempts, retry.DefaultAttempts)
+	assert.Equal(t, retrypolicy.DefaultBackoff, retry.DefaultBackoff)
+	assert.Equal(t, retrypolicy.DefaultBodyLimit, retry.DefaultBodyLimit)
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // ErrPerTryTimeout is the error of an attempt cut by its per-try timeout.
-var ErrPerTryTimeout = retrypolicy.ErrPerTryTimeout
+var ErrPerTryTimeout error = retrypolicy.ErrPerTryTimeout
 
 // ExhaustedError is returned by Policy.RoundTripper when the last attempt
 // failed without a response and no retry was left or allowed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -15,14 +16,14 @@ import (
 // The defaults of Istio and Envoy.
 const (
 	// DefaultRetryOn is Istio's retryOn when a route sets no retries.
-	DefaultRetryOn = retrypolicy.DefaultRetryOn
+	DefaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 	// DefaultAttempts is Istio's number of retries when a route sets none.
-	DefaultAttempts = retrypolicy.DefaultAttempts
+	DefaultAttempts = 2
 	// DefaultBackoff is Envoy's base back-off interval.
-	DefaultBackoff = retrypolicy.DefaultBackoff
+	DefaultBackoff = 25 * time.Millisecond
 	// DefaultBodyLimit bounds the request body kept, as it is sent, for
 	// replay.
-	DefaultBodyLimit = retrypolicy.DefaultBodyLimit
+	DefaultBodyLimit = 64 << 10
 )
 
 // Policy is a compiled retry policy: Istio's HTTPRetry with Envoy's
@@ -32,7 +33,7 @@ type Policy struct{ p *retrypolicy.Policy }
 
 // Rand is a source of uniformly distributed 64-bit values; it must be safe
 // for concurrent use.
-type Rand = retrypolicy.Rand
+type Rand interface{ Uint64() uint64 }
 
 // Option configures a Policy's dependencies.
 type Option interface{ option() retrypolicy.Option }

@@ -1,13 +1,16 @@
 package router
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/match"
+	"google.golang.org/grpc/metadata"
 )
 
 // requestHash returns the consistent-hash key of req under h, and the cookie
@@ -65,4 +68,22 @@ func setCookie(c *balancer.HTTPCookie, value string) string {
 		}
 	}
 	return b.String()
+}
+
+// grpcHash returns the consistent-hash key of a call: a metadata value for
+// httpHeaderName, the caller's address for useSourceIp. Cookies and query
+// parameters do not exist in gRPC.
+func grpcHash(ctx context.Context, c *cluster.Cluster, env *Env) (uint64, bool) {
+	h := c.Hash()
+	switch {
+	case h == nil:
+		return 0, false
+	case h.HTTPHeaderName != "":
+		if vs := metadata.ValueFromOutgoingContext(ctx, strings.ToLower(h.HTTPHeaderName)); len(vs) > 0 {
+			return balancer.Hash(vs[0]), true
+		}
+	case h.UseSourceIP && env.SourceIP != "":
+		return balancer.Hash(env.SourceIP), true
+	}
+	return 0, false
 }

@@ -2,57 +2,10 @@ package cluster
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 )
-
-// Lookup returns the service called host (lower-case, without a port),
-// matching "*." wildcard hosts by suffix, or nil.
-func (r *Registry) Lookup(host string) *Service {
-	if s, ok := r.services[host]; ok {
-		return s
-	}
-	for _, s := range r.wildcard {
-		if strings.HasSuffix(host, s.Host[1:]) {
-			return s
-		}
-	}
-	return nil
-}
-
-// All returns the registry's services ordered by host.
-func (r *Registry) All() []*Service {
-	out := make([]*Service, 0, len(r.services))
-	for _, s := range r.services {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
-	return out
-}
-
-// Cluster returns the cluster of subset ("" for all endpoints) at port, or
-// nil.
-func (s *Service) Cluster(subset string, port uint32) *Cluster {
-	return s.clusters[clusterKey{subset, port}]
-}
-
-// Clusters returns every cluster of the service, ordered by subset and
-// port.
-func (s *Service) Clusters() []*Cluster {
-	out := make([]*Cluster, 0, len(s.clusters))
-	for _, c := range s.clusters {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Subset != out[j].Subset {
-			return out[i].Subset < out[j].Subset
-		}
-		return out[i].Port < out[j].Port
-	})
-	return out
-}
 
 // Target is a route destination resolved against the registry: the clusters
 // of one (host, subset), of which the request's port selects one.
@@ -104,24 +57,4 @@ func (t *Target) Cluster(requestPort uint32) *Cluster {
 		return t.clusters[0]
 	}
 	return nil
-}
-
-func (s *Service) hasSubset(name string) bool {
-	for _, ss := range s.rule.Subsets {
-		if ss.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Service) portList() string {
-	var b strings.Builder
-	for i, p := range s.Ports {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprint(&b, p.Number)
-	}
-	return b.String()
 }
