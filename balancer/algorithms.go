@@ -30,14 +30,14 @@ type algorithm struct {
 var simple = map[SimpleLB]*algorithm{
 	SimpleLeastRequest: leastRequestAlgorithm,
 	SimpleRoundRobin: {name: "ROUND_ROBIN", slowStart: true,
-		build: func(_ *Settings, eps []*Endpoint, r Rand) (Picker, error) { return New(RoundRobin, eps, r) }},
+		build: func(_ *Settings, eps []*Endpoint, r Rand) (Picker, error) { return newRoundRobin(eps, r), nil }},
 	SimpleRandom: {name: "RANDOM",
-		build: func(_ *Settings, eps []*Endpoint, r Rand) (Picker, error) { return New(Random, eps, r) }},
+		build: func(_ *Settings, eps []*Endpoint, r Rand) (Picker, error) { return newRandom(eps, r), nil }},
 }
 
 var (
 	leastRequestAlgorithm = &algorithm{name: "LEAST_REQUEST", slowStart: true,
-		build: func(_ *Settings, eps []*Endpoint, r Rand) (Picker, error) { return New(LeastRequest, eps, r) }}
+		build: func(_ *Settings, eps []*Endpoint, r Rand) (Picker, error) { return newLeastRequest(eps, r), nil }}
 	ringHashAlgorithm = &algorithm{name: "RING_HASH", hashed: true,
 		build: func(s *Settings, eps []*Endpoint, r Rand) (Picker, error) {
 			size := s.ConsistentHash.MinimumRingSize
@@ -119,6 +119,9 @@ func (a Algorithm) Name() string { return a.a.name }
 // math/rand/v2). The endpoints slice is retained and must not be modified.
 // A hashing algorithm's picker is a HashPicker.
 func (a Algorithm) New(endpoints []*Endpoint, r Rand) (Picker, error) {
+	if err := checkStates(endpoints); err != nil {
+		return nil, err
+	}
 	return a.a.build(a.s, endpoints, randOrDefault(r))
 }
 

@@ -27,7 +27,7 @@
 // that outlives pickers, so rebuilding a picker on a configuration update
 // keeps it.
 //
-//	p, err := balancer.New(balancer.LeastRequest, endpoints, nil)
+//	p, err := balancer.New(&balancer.Settings{Simple: balancer.SimpleRoundRobin}, endpoints, nil)
 //	ep, err := p.Pick()
 //	ep.State.Begin()
 //	defer ep.State.End()

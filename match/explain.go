@@ -3,6 +3,8 @@ package match
 import (
 	"fmt"
 	"strings"
+
+	"github.com/switchyard-go/switchyard/internal/query"
 )
 
 // Explain evaluates in as Match does and says why each applicable block
@@ -58,7 +60,7 @@ func (b *block) why(in *Input) string {
 	}
 	for i := range b.query {
 		q := &b.query[i]
-		v, ok := lookupQuery(in.Query, q.key)
+		v, ok := query.Value(in.Query, q.key)
 		if !q.m.matchPresent(v, ok) {
 			if !ok {
 				return fmt.Sprintf("query parameter %s is absent (want %s)", q.key, q.m.describe())

@@ -9,7 +9,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/cluster"
-	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/internal/query"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -26,7 +26,7 @@ func requestHash(req *http.Request, h *balancer.ConsistentHash, env *Env) (uint6
 		}
 		return balancer.Hash(vs[0]), true, ""
 	case h.HTTPQueryParameterName != "":
-		v, ok := match.QueryValue(req.URL.RawQuery, h.HTTPQueryParameterName)
+		v, ok := query.Value(req.URL.RawQuery, h.HTTPQueryParameterName)
 		if !ok {
 			return 0, false, ""
 		}

@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,8 +58,8 @@ func TestIndexAgreesWithScan(t *testing.T) {
 		if r.IntN(3) == 0 {
 			path = "/API" + path
 		}
-		h := map[string][]string{"x-h": {fmt.Sprint(r.IntN(3))}}
-		in := &match.Input{Path: path, Header: match.MapHeader(h)}
+		h := http.Header{"X-H": {fmt.Sprint(r.IntN(3))}}
+		in := &match.Input{Path: path, Header: match.HTTPHeader(h)}
 		var want *Route
 		wantBlock := 0
 		for _, rt := range routes {
