@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
-	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 )
 
@@ -152,7 +151,7 @@ func summarise(vs *route.VirtualService) AdminVirtualService {
 			r.Name = fmt.Sprintf("%s.%d", vs.Name, i)
 		}
 		for _, mr := range hr.Match {
-			r.Match = append(r.Match, describeMatch(&mr))
+			r.Match = append(r.Match, mr.String())
 		}
 		switch {
 		case hr.Redirect != nil:
@@ -189,53 +188,6 @@ func summarise(vs *route.VirtualService) AdminVirtualService {
 		out.Routes = append(out.Routes, r)
 	}
 	return out
-}
-
-// describeMatch renders one match block as its conditions.
-func describeMatch(mr *match.Request) string {
-	var parts []string
-	str := func(field string, sm *match.StringMatch) {
-		switch {
-		case sm == nil:
-		case sm.Exact != nil:
-			parts = append(parts, fmt.Sprintf("%s exact %q", field, *sm.Exact))
-		case sm.Prefix != nil:
-			parts = append(parts, fmt.Sprintf("%s prefix %q", field, *sm.Prefix))
-		case sm.Regex != nil:
-			parts = append(parts, fmt.Sprintf("%s regex %q", field, *sm.Regex))
-		default:
-			parts = append(parts, field+" present")
-		}
-	}
-	str("uri", mr.URI)
-	str("scheme", mr.Scheme)
-	str("method", mr.Method)
-	str("authority", mr.Authority)
-	for _, k := range sortedKeys(mr.Headers) {
-		str("header "+k, mr.Headers[k])
-	}
-	for _, k := range sortedKeys(mr.QueryParams) {
-		str("query "+k, mr.QueryParams[k])
-	}
-	for _, k := range sortedKeys(mr.WithoutHeaders) {
-		str("without header "+k, mr.WithoutHeaders[k])
-	}
-	if mr.Port != 0 {
-		parts = append(parts, fmt.Sprintf("port %d", mr.Port))
-	}
-	for _, k := range sortedKeys(mr.SourceLabels) {
-		parts = append(parts, fmt.Sprintf("source label %s=%s", k, mr.SourceLabels[k]))
-	}
-	if mr.SourceNamespace != "" {
-		parts = append(parts, "source namespace "+mr.SourceNamespace)
-	}
-	if mr.IgnoreURICase {
-		parts = append(parts, "ignoring uri case")
-	}
-	if len(parts) == 0 {
-		return "any request"
-	}
-	return strings.Join(parts, ", ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

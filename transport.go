@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
 	"github.com/switchyard-go/switchyard/internal/router"
 )
@@ -45,11 +46,11 @@ type meshTransport struct {
 
 func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.m.closed.Load() {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, ErrClosed
 	}
 	if req.URL == nil {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, errNilURL
 	}
 	s := t.m.snap.Load()
@@ -68,7 +69,7 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // dials after Close.
 func (t *meshTransport) Send(req *http.Request, c *cluster.Cluster, ep *balancer.Endpoint) (*http.Response, error) {
 	if t.m.closed.Load() {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, reqerr.Wrap(ErrClosed)
 	}
 	if ep == nil {
@@ -117,10 +118,4 @@ func (t *meshTransport) passthrough(req *http.Request) (*http.Response, error) {
 		t.m.direct.CloseIdleConnections()
 	}
 	return resp, err
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }

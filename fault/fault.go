@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/grpccode"
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
@@ -191,9 +192,7 @@ type roundTripper struct {
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, _, err := rt.i.Inject(req)
 	if resp != nil || err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
+		httpbody.CloseRequest(req)
 		return resp, err
 	}
 	return rt.next.RoundTrip(req)

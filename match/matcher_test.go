@@ -290,7 +290,7 @@ func TestExplainSaysWhyNot(t *testing.T) {
 	assert.Equal(t, []string{
 		`match[0]: header end-user "alice" does not match exact "jason"`,
 		`match[1]: uri "/reviews/1" does not match regex "/ratings/[0-9]+"`,
-		`match[2]: query parameter v is absent (want presence)`,
+		`match[2]: query parameter v is absent (want present)`,
 	}, reasons)
 	block, ok, reasons := m.Explain(in("GET", "/ratings/7"))
 	assert.True(t, ok)

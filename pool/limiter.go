@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/reply"
 )
 
@@ -233,9 +234,7 @@ type limiterRoundTripper struct {
 
 func (rt limiterRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := rt.l.Acquire(req.Context()); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
+		httpbody.CloseRequest(req)
 		if _, ok := err.(*OverflowError); ok {
 			return reply.Overflow(req), nil
 		}

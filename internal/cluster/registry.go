@@ -74,13 +74,13 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	for i := range entries {
 		var e fielderr.List
 		compileEntry(r, &entries[i], &e)
-		e.Locate(resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
+		e.Locate(fielderr.Resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
 		errs.Merge("", e.Err())
 	}
 	seenRule := map[string]string{}
 	for i := range rules {
 		dr := &rules[i]
-		where := resource("DestinationRule", dr.Namespace, dr.Name)
+		where := fielderr.Resource("DestinationRule", dr.Namespace, dr.Name)
 		var e fielderr.List
 		host := strings.ToLower(dr.Host)
 		svc := r.services[host]
@@ -115,13 +115,6 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		return nil, err
 	}
 	return r, nil
-}
-
-func resource(kind, ns, name string) string {
-	if ns != "" {
-		name = ns + "/" + name
-	}
-	return kind + " " + fielderr.Quote(name)
 }
 
 // Lookup returns the service called host (lower-case, without a port),

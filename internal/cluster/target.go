@@ -25,7 +25,7 @@ func (r *Registry) Target(host, subset string, port uint32) (*Target, error) {
 		if svc.rule == nil {
 			return nil, fmt.Errorf("subset %s of host %s is not defined: no DestinationRule has host %s", fielderr.Quote(subset), fielderr.Quote(host), fielderr.Quote(svc.Host))
 		}
-		return nil, fmt.Errorf("subset %s of host %s is not defined in %s", fielderr.Quote(subset), fielderr.Quote(host), resource("DestinationRule", svc.rule.Namespace, svc.rule.Name))
+		return nil, fmt.Errorf("subset %s of host %s is not defined in %s", fielderr.Quote(subset), fielderr.Quote(host), fielderr.Resource("DestinationRule", svc.rule.Namespace, svc.rule.Name))
 	}
 	t := &Target{}
 	if port != 0 {

@@ -116,7 +116,7 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 			continue
 		}
 		if prev, ok := r.services[host]; ok {
-			errs.Add(path, "host %s is already defined by %s", fielderr.Quote(h), resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
+			errs.Add(path, "host %s is already defined by %s", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 			continue
 		}
 		ports := append([]subset.Port(nil), se.Ports...)

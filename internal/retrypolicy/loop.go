@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
@@ -204,7 +205,7 @@ func (p *Policy) attemptRequest(req *http.Request, n int, body *replay.Body, rc 
 				cancel(nil)
 				return err
 			}
-			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+			resp.Body = httpbody.OnClose(resp.Body, func() { cancel(nil) })
 			return nil
 		}
 	}
@@ -247,17 +248,6 @@ func (p *Policy) discard(resp *http.Response, start time.Time) {
 		t.Stop()
 		closeBody()
 	}()
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel func()
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }
 
 // schedule is one request's back-off schedule: Envoy's windows, drawn with

@@ -39,7 +39,7 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 	owner := map[hostKey]string{}
 	for i := range services {
 		vs := &services[i]
-		where := resourceName(vs)
+		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
 		vh := compileVirtualService(vs, reg, src, env, &e)
 		for j, h := range vs.Hosts {
@@ -95,14 +95,6 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 	return t, nil
 }
 
-func resourceName(vs *route.VirtualService) string {
-	name := vs.Name
-	if vs.Namespace != "" {
-		name = vs.Namespace + "/" + name
-	}
-	return "VirtualService " + fielderr.Quote(name)
-}
-
 // parseHost splits a VirtualService host into name and optional port.
 func parseHost(h string) (hostKey, error) {
 	host := strings.ToLower(h)
@@ -125,7 +117,7 @@ func parseHost(h string) (hostKey, error) {
 }
 
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
-	vh := &VirtualHost{Name: resourceName(vs)}
+	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
 	for i, g := range vs.Gateways {
 		if g != "mesh" {
 			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))

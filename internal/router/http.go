@@ -8,6 +8,7 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/engine"
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/replay"
 	"github.com/switchyard-go/switchyard/match"
 )
@@ -24,18 +25,18 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 	req = withCanonicalHeader(req, in)
 	r, block := vh.Match(in)
 	if r == nil {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return localReply(req, http.StatusNotFound, "", nil), nil
 	}
 	switch r.kind {
 	case actionRedirect:
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		resp := localReply(req, r.redirect.code, "", nil)
 		resp.Header.Set("Location", r.redirect.location(in, r.matcher, block))
 		r.respOps.apply(resp.Header)
 		return resp, nil
 	case actionDirect:
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		resp := localReply(req, r.direct.status, "", r.direct.body)
 		r.respOps.apply(resp.Header)
 		return resp, nil
@@ -71,7 +72,7 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 		return nil, err
 	}
 	if cancel != nil {
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		resp.Body = httpbody.OnClose(resp.Body, cancel)
 	}
 	return resp, nil
 }
@@ -101,7 +102,7 @@ func (x *exchange) forward() (*http.Response, error) {
 		resp, did, err := r.fault.Inject(x.out)
 		x.fault = did
 		if err != nil || resp != nil {
-			closeBody(x.req)
+			httpbody.CloseRequest(x.req)
 			if err != nil {
 				return localFailure(x.req, x.out, err)
 			}
@@ -111,7 +112,7 @@ func (x *exchange) forward() (*http.Response, error) {
 	x.dest = r.pick(x.env.Rand)
 	x.c = x.dest.target.Cluster(x.in.Port)
 	if x.c == nil {
-		closeBody(x.req)
+		httpbody.CloseRequest(x.req)
 		return localReply(x.req, http.StatusServiceUnavailable,
 			"no cluster: "+x.dest.host+" has several ports and neither the route nor the request names one of them", nil), nil
 	}
