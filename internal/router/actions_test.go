@@ -1,4 +1,4 @@
-package switchyard_test
+package router_test
 
 import (
 	"context"
@@ -11,21 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/meshtest"
 )
-
-func vs(http string) string {
-	return `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
-` + http
-}
 
 func TestRedirect(t *testing.T) {
 	f := newFixture(t, vs(`
@@ -236,7 +223,7 @@ func TestRouteTimeoutOnAHungBackend(t *testing.T) {
 
 func TestRouteTimeoutWithFakeClock(t *testing.T) {
 	clk := meshtest.NewClock(time.Unix(0, 0))
-	f := newFixture(t, vs(slowRoute), switchyard.WithClock(clk))
+	f := newFixture(t, vs(slowRoute), withClock(clk))
 	f.backend["v1"].Hang()
 	var resp *http.Response
 	var wg sync.WaitGroup

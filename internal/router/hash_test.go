@@ -1,4 +1,4 @@
-package switchyard_test
+package router_test
 
 import (
 	"fmt"
@@ -9,29 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/switchyard-go/switchyard"
 )
-
-func hashedMesh(lb string) string {
-	return `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ratings}
-spec:
-  hosts: [ratings]
-  ports: [{number: 9080, name: http}]
-  resolution: STATIC
-  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ratings}
-spec:
-  host: ratings
-  trafficPolicy:
-` + lb
-}
 
 func spread(t *testing.T, f *fixture, requests func(key string) string, keys, per int) map[string]string {
 	t.Helper()
@@ -98,7 +76,7 @@ func TestConsistentHashWithoutKeyIsRandom(t *testing.T) {
 }
 
 func TestConsistentHashSourceIP(t *testing.T) {
-	f := newFixture(t, hashedMesh(`    loadBalancer: {consistentHash: {useSourceIp: true}}`), switchyard.WithSourceIP("192.0.2.7"))
+	f := newFixture(t, hashedMesh(`    loadBalancer: {consistentHash: {useSourceIp: true}}`), withSourceIP("192.0.2.7"))
 	_, first := f.get("http://ratings:9080/")
 	for range 30 {
 		_, b := f.get("http://ratings:9080/")
@@ -198,31 +176,4 @@ spec:
 	resp, b := g.get("http://ratings:9080/", "x-user", "k")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.NotEqual(t, owner, b, "retryIgnorePreviousHosts: true moves along the ring")
-}
-
-func TestGRPCConsistentHashByMetadata(t *testing.T) {
-	f := newGRPCFixture(t, hashedMesh(`    loadBalancer: {consistentHash: {httpHeaderName: x-user}}`)+`
----
-`+grpcVS(`
-  - route: [{destination: {host: ratings}}]
-`)[1:])
-	// Warm every connection first: while an endpoint's connection is not
-	// ready yet, a hashed call moves along the ring past it.
-	require.Eventually(t, func() bool {
-		f.call(t)
-		return f.backend["v1"].count() > 0 && f.backend["v2"].count() > 0 && f.backend["v3"].count() > 0
-	}, 5*time.Second, time.Millisecond)
-	owners := map[string]string{}
-	for k := range 30 {
-		key := fmt.Sprint("u", k)
-		for range 3 {
-			got, err := f.call(t, "x-user", key)
-			require.NoError(t, err)
-			if prev, ok := owners[key]; ok {
-				require.Equal(t, prev, got)
-			}
-			owners[key] = got
-		}
-	}
-	assert.Equal(t, 3, distinct(owners))
 }

@@ -1,12 +1,10 @@
-package switchyard_test
+package router_test
 
 import (
 	"testing"
 	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
-
-	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/stat"
 	"github.com/switchyard-go/switchyard/meshtest"
 )
@@ -59,7 +57,7 @@ func counts(f *fixture, n int) map[string]int {
 func TestLocalityFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, localityMesh(`    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}`),
-			switchyard.WithLocality("us-east/a/1"), switchyard.WithRand(meshtest.NewRand(3)))
+			withLocality("us-east/a/1"), withRand(meshtest.NewRand(3)))
 		assert.Equal(t, map[string]int{"v1": 100, "v2": 0, "v3": 0}, counts(f, 100), "all healthy: the caller's own locality takes everything")
 
 		f.backend["v1"].Respond(503)
@@ -75,13 +73,13 @@ func TestLocalityFailover(t *testing.T) {
 }
 
 func TestLocalityNeedsOutlierDetectionAndACallerLocality(t *testing.T) {
-	f := newFixture(t, localityMesh(`    loadBalancer: {simple: ROUND_ROBIN}`), switchyard.WithLocality("us-east/a/1"))
+	f := newFixture(t, localityMesh(`    loadBalancer: {simple: ROUND_ROBIN}`), withLocality("us-east/a/1"))
 	assert.Equal(t, map[string]int{"v1": 10, "v2": 10, "v3": 10}, counts(f, 30), "without outlier detection locality has no effect")
 	g := newFixture(t, localityMesh(`    loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection: {consecutive5xxErrors: 5}`))
 	assert.Equal(t, map[string]int{"v1": 10, "v2": 10, "v3": 10}, counts(g, 30), "without WithLocality it is off")
 	h := newFixture(t, localityMesh(`    loadBalancer: {simple: ROUND_ROBIN, localityLbSetting: {enabled: false}}
-    outlierDetection: {consecutive5xxErrors: 5}`), switchyard.WithLocality("us-east/a/1"))
+    outlierDetection: {consecutive5xxErrors: 5}`), withLocality("us-east/a/1"))
 	assert.Equal(t, map[string]int{"v1": 10, "v2": 10, "v3": 10}, counts(h, 30), "enabled: false turns it off")
 }
 
@@ -90,7 +88,7 @@ func TestLocalityDistribute(t *testing.T) {
       localityLbSetting:
         distribute:
         - from: us-east/*
-          to: {"us-east/a/*": 70, "us-west/*": 30}`), switchyard.WithLocality("us-east/a/1"), switchyard.WithRand(meshtest.NewRand(12)))
+          to: {"us-east/a/*": 70, "us-west/*": 30}`), withLocality("us-east/a/1"), withRand(meshtest.NewRand(12)))
 	const n = 5000
 	c := counts(f, n)
 	lo, hi := stat.BinomialInterval(n, 0.3)
@@ -119,7 +117,7 @@ metadata: {name: ratings}
 spec:
   hosts: [ratings]
   http: [{retries: {attempts: 1, retryOn: 5xx, retryRemoteLocalities: true}, route: [{destination: {host: ratings}}]}]
-`, switchyard.WithRand(meshtest.NewRand(2)))
+`, withRand(meshtest.NewRand(2)))
 	f.backend["v1"].Respond(503)
 	f.backend["v2"].Respond(503)
 	for range 30 {
