@@ -76,9 +76,10 @@ type RefresherConfig struct {
 	// resolution: each wait is drawn uniformly from [w/2, w), where w
 	// starts at FailureBase and doubles up to FailureMax. A success resets
 	// w. If zero, FailureBase is min(DefaultFailureBase, RefreshRate) and
-	// FailureMax is RefreshRate: a failing name is retried sooner than a
-	// healthy one is refreshed, never later. (Envoy without
-	// dns_failure_refresh_rate simply waits RefreshRate.)
+	// FailureMax is max(RefreshRate, FailureBase): a failing name is
+	// retried sooner than a healthy one is refreshed, and not later unless
+	// FailureBase says so. (Envoy without dns_failure_refresh_rate simply
+	// waits RefreshRate.)
 	FailureBase, FailureMax time.Duration
 	// OnUpdate, if set, receives the endpoint set: after the first
 	// successful resolution, and after each later one that changes it.
@@ -338,7 +339,9 @@ func (r *Refresher) resolve() {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.markWarm()
+	// Warm is marked after the next resolution is scheduled: who waits
+	// for it sees the schedule in place.
+	defer r.markWarm()
 	if r.closed {
 		return
 	}
