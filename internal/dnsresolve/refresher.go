@@ -30,6 +30,7 @@ const (
 	Logical
 )
 
+// String returns Envoy's name of the cluster type.
 func (m Mode) String() string {
 	switch m {
 	case Strict:

@@ -57,6 +57,7 @@ const (
 	FamilyIPv6
 )
 
+// String returns "all", "ipv4" or "ipv6".
 func (f Family) String() string {
 	switch f {
 	case FamilyAll:
@@ -140,7 +141,11 @@ func (e *Error) Error() string {
 		b.WriteString(")")
 	}
 	b.WriteString(": ")
-	b.WriteString(strings.TrimPrefix(e.Kind.Error(), "dnsresolve: "))
+	if e.Kind != nil {
+		b.WriteString(strings.TrimPrefix(e.Kind.Error(), "dnsresolve: "))
+	} else {
+		b.WriteString("failed")
+	}
 	if e.Cause != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Cause.Error())
@@ -150,10 +155,13 @@ func (e *Error) Error() string {
 
 // Unwrap returns the kind and the cause, so that errors.Is matches either.
 func (e *Error) Unwrap() []error {
-	if e.Cause == nil {
-		return []error{e.Kind}
+	var errs []error
+	for _, err := range []error{e.Kind, e.Cause} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return []error{e.Kind, e.Cause}
+	return errs
 }
 
 // IsAnswer reports whether err is an authoritative statement that host has

@@ -41,8 +41,9 @@ type SystemConfig struct {
 	Hosts string
 	// Family selects A, AAAA or both.
 	Family Family
-	// Dial opens the connection to a nameserver ("udp" or "tcp", "ip:53").
-	// If nil, a net.Dialer. Tests redirect it to a server on loopback.
+	// Dial opens the connection to a nameserver ("udp" or "tcp", "ip:53");
+	// for "udp" it must return a datagram connection. If nil, a
+	// net.Dialer. Tests redirect it to a server on loopback.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Fallback resolves when ResolvConf is missing, unreadable or names no
 	// usable nameserver; its answers carry no TTL. If nil,
@@ -150,15 +151,17 @@ func (s *System) ConfigError() error {
 // check is due (or force).
 func (s *System) reload(force bool) {
 	now := s.clk.Now()
-	c, h := s.conf.Load(), s.hosts.Load()
-	confDue := c == nil || force || (c.conf == nil || !c.conf.noReload) && now.Sub(c.stamp.checked) >= reloadInterval
-	hostsDue := h == nil || force || now.Sub(h.stamp.checked) >= reloadInterval
-	if !confDue && !hostsDue {
+	due := func(st fileStamp) bool { return force || now.Sub(st.checked) >= reloadInterval }
+	confDue := func(c *loadedConf) bool {
+		return c == nil || due(c.stamp) && (force || c.conf == nil || !c.conf.noReload)
+	}
+	hostsDue := func(h *loadedHosts) bool { return h == nil || due(h.stamp) }
+	if !confDue(s.conf.Load()) && !hostsDue(s.hosts.Load()) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c = s.conf.Load(); c == nil || force || (c.conf == nil || !c.conf.noReload) && now.Sub(c.stamp.checked) >= reloadInterval {
+	if c := s.conf.Load(); confDue(c) {
 		st := stamp(s.resolvPath, now)
 		if c == nil || !st.sameFile(c.stamp) {
 			s.conf.Store(s.readConf(st))
@@ -168,7 +171,7 @@ func (s *System) reload(force bool) {
 			s.conf.Store(&next)
 		}
 	}
-	if h = s.hosts.Load(); h == nil || force || now.Sub(h.stamp.checked) >= reloadInterval {
+	if h := s.hosts.Load(); hostsDue(h) {
 		st := stamp(s.hostsPath, now)
 		if h == nil || !st.sameFile(h.stamp) {
 			s.hosts.Store(&loadedHosts{stamp: st, table: readHosts(s.hostsPath)})
@@ -516,11 +519,16 @@ func (s *System) roundTrip(ctx context.Context, network, server string, timeout 
 		if _, err := c.Write(msg[2:]); err != nil {
 			return reply{}, err
 		}
-		buf := make([]byte, ednsPayload)
+		// Room for more than we advertised: a datagram that fills the
+		// buffer may have been cut, and is treated as truncated.
+		buf := make([]byte, 4*ednsPayload)
 		for {
 			n, err := c.Read(buf)
 			if err != nil {
 				return reply{}, err
+			}
+			if n == len(buf) {
+				return reply{hdr: dnsmessage.Header{Truncated: true}}, nil
 			}
 			r, err := decodeReply(buf[:n], id, q)
 			if err == errMismatch {

@@ -545,3 +545,67 @@ func TestErrorFormatting(t *testing.T) {
 	err = &dnsresolve.Error{Host: "x", Server: "fallback", Kind: dnsresolve.ErrNotFound}
 	assert.Equal(t, "dnsresolve: lookup x (at fallback): no such host", err.Error())
 }
+
+// answerA answers a raw query with one A record, or nil if it cannot parse
+// it.
+func answerA(query []byte, addr string) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		return nil
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true})
+	_ = b.StartQuestions()
+	_ = b.Question(q)
+	_ = b.StartAnswers()
+	_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 30},
+		dnsmessage.AResource{A: netip.MustParseAddr(addr).As4()})
+	msg, err := b.Finish()
+	if err != nil {
+		return nil
+	}
+	return msg
+}
+
+func TestSystemTreatsAnOversizedDatagramAsTruncated(t *testing.T) {
+	l := newLab(t, 1)
+	srv := l.servers[0]
+	srv.SetResponder(func(q []byte, network string) []byte {
+		if network == "udp" {
+			return make([]byte, 8000) // larger than anything we read: cut
+		}
+		return answerA(q, "10.0.0.1")
+	})
+	sys := l.system(oneServer, func(c *dnsresolve.SystemConfig) { c.Family = dnsresolve.FamilyIPv4 })
+	ans, err := sys.LookupHost(ctx, "web.test.")
+	require.NoError(t, err)
+	assert.Equal(t, addrs("10.0.0.1"), ans.Addrs)
+	assert.Equal(t, 1, srv.Count("", 0, "tcp"))
+}
+
+func TestSystemSingleRequestAsksAThenAAAA(t *testing.T) {
+	l := newLab(t, 1)
+	srv := l.servers[0]
+	srv.Set("web.test.", dnstest.A(30, "10.0.0.1"), dnstest.AAAA(30, "2001:db8::1"))
+	sys := l.system(oneServer + "options single-request\n")
+	for range 5 {
+		_, err := sys.LookupHost(ctx, "web.test.")
+		require.NoError(t, err)
+	}
+	var types []dnsmessage.Type
+	for _, q := range srv.Queries() {
+		types = append(types, q.Type)
+	}
+	a, aaaa := dnsmessage.TypeA, dnsmessage.TypeAAAA
+	assert.Equal(t, []dnsmessage.Type{a, aaaa, a, aaaa, a, aaaa, a, aaaa, a, aaaa}, types)
+}
+
+func TestErrorWithoutKindOrCause(t *testing.T) {
+	err := &dnsresolve.Error{Host: "x"}
+	assert.Equal(t, "dnsresolve: lookup x: failed", err.Error())
+	assert.Empty(t, err.Unwrap())
+}
