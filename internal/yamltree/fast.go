@@ -1,0 +1,673 @@
+package yamltree
+
+import "strings"
+
+// reader is the fast reader of one document. It reads the subset of YAML
+// that manifests use, in one pass without tokens or events, giving each
+// node the tag and line yaml.v3 gives it. At anything outside the subset,
+// or anything it is not sure yaml.v3 reads the same way, it gives up (a
+// bailout panic) and the document is read by yaml.v3 instead: so it never
+// reports a syntax error of its own.
+//
+// Positions are byte offsets. Columns are bytes from the start of the
+// line: the reader only compares columns of text preceded on its line by
+// spaces and "- ", where bytes and characters agree.
+type reader struct {
+	src   string
+	pos   int // the next byte to read
+	line  int // the 1-based line of pos
+	bol   int // the offset at which pos's line begins
+	nc    int // after a node: the column of the next line with content, or -1 at a document marker or the end
+	depth int // collections open
+	a     *arena
+	stack []*Node // children of the collections being read
+}
+
+// bailout is the panic with which the reader gives up on a document.
+type bailout struct{}
+
+// maxDepth bounds the collections the fast reader nests (yaml.v3 itself
+// allows 10,000): deeper documents are left to yaml.v3.
+const maxDepth = 1000
+
+// maxKeyLen bounds a key, from its start to its ':': yaml.v3 (as libyaml)
+// does not read a longer "simple key" (1,024 characters) as a key.
+const maxKeyLen = 1000
+
+func (r *reader) bail() { panic(bailout{}) }
+
+// blankz reports whether the byte at i is a space, a tab, a line break or
+// past the end.
+func (r *reader) blankz(i int) bool {
+	return i >= len(r.src) || r.src[i] == ' ' || r.src[i] == '\t' || r.src[i] == '\n'
+}
+
+// marker reports whether a document marker ("---" or "...") starts at i,
+// the start of a line.
+func (r *reader) marker(i int) bool {
+	if i+3 > len(r.src) {
+		return false
+	}
+	s := r.src[i : i+3]
+	return (s == "---" || s == "...") && r.blankz(i+3)
+}
+
+func (r *reader) newline(next int) {
+	r.pos, r.bol = next, next
+	r.line++
+}
+
+func (r *reader) node(k Kind, line int, tag, value string) *Node {
+	n := r.a.node()
+	n.Kind, n.Line, n.Tag, n.Value = k, line, tag, value
+	return n
+}
+
+// collection ends a collection whose children were pushed on the stack
+// from base.
+func (r *reader) collection(n *Node, base int) *Node {
+	n.Content = r.a.content(r.stack[base:])
+	clear(r.stack[base:])
+	r.stack = r.stack[:base]
+	r.depth--
+	return n
+}
+
+func (r *reader) open() {
+	if r.depth++; r.depth > maxDepth {
+		r.bail()
+	}
+}
+
+// skipLines moves from the start of a line past blank and comment lines,
+// to the first character of the next line with content (setting nc to
+// its column), or to a document marker or the end (setting nc to -1).
+func (r *reader) skipLines() {
+	for {
+		i := r.pos
+		for i < len(r.src) && r.src[i] == ' ' {
+			i++
+		}
+		if i == len(r.src) {
+			r.pos, r.nc = i, -1
+			return
+		}
+		switch r.src[i] {
+		case '\n':
+			r.newline(i + 1)
+			continue
+		case '#':
+			j := strings.IndexByte(r.src[i:], '\n')
+			if j < 0 {
+				r.pos, r.nc = len(r.src), -1
+				return
+			}
+			r.newline(i + j + 1)
+			continue
+		case '\t':
+			r.bail() // tabs in block context are for yaml.v3 to judge
+		}
+		if i == r.bol && r.marker(i) {
+			r.pos, r.nc = i, -1
+			return
+		}
+		r.pos, r.nc = i, i-r.bol
+		return
+	}
+}
+
+// endLine reads what may follow a node on its line (spaces and a
+// comment), then skips to the next line with content.
+func (r *reader) endLine() {
+	i := r.pos
+	for i < len(r.src) && r.src[i] == ' ' {
+		i++
+	}
+	switch {
+	case i == len(r.src):
+		r.pos = i
+	case r.src[i] == '\n':
+		r.newline(i + 1)
+	case r.src[i] == '#' && i > 0 && (r.src[i-1] == ' ' || r.src[i-1] == '\t'):
+		j := strings.IndexByte(r.src[i:], '\n')
+		if j < 0 {
+			r.pos = len(r.src)
+		} else {
+			r.newline(i + j + 1)
+		}
+	default:
+		r.bail()
+	}
+	r.skipLines()
+}
+
+// eofLine is the line yaml.v3 gives the end of the stream.
+func (r *reader) eofLine() int {
+	if len(r.src) > r.bol {
+		return r.line + 1
+	}
+	return r.line
+}
+
+// document reads the document at pos, which is the start of the stream or
+// of a "---" line. It returns nil if only blank and comment lines remain.
+// Afterwards pos is at the next "---" line or the end.
+func (r *reader) document() *Node {
+	r.skipLines()
+	explicit := false
+	if r.nc < 0 && r.pos < len(r.src) {
+		if r.src[r.pos] != '-' {
+			r.bail() // "...": a document end marker
+		}
+		explicit = true
+		r.pos += 3
+		r.endLine()
+	}
+	if r.nc < 0 {
+		if !explicit {
+			return nil
+		}
+		line := r.eofLine()
+		if r.pos < len(r.src) {
+			line = r.line
+		}
+		root := r.node(ScalarNode, line, NullTag, "")
+		r.finish()
+		return root
+	}
+	root := r.blockNode(-1, r.nc, atLineStart)
+	if r.nc >= 0 {
+		r.bail()
+	}
+	r.finish()
+	return root
+}
+
+// finish checks that the document ends at the end or at a "---".
+func (r *reader) finish() {
+	if r.pos < len(r.src) && r.src[r.pos] != '-' {
+		r.bail()
+	}
+}
+
+// Where a block node starts.
+const (
+	atLineStart = iota
+	afterDash   // after "- " on the same line
+	afterColon  // after "key: " on the same line
+)
+
+// blockNode reads the node at pos, at column col, in a block collection
+// at column indent (-1 for the document). Afterwards pos is at the next
+// line with content and nc is its column.
+func (r *reader) blockNode(indent, col int, where int) *Node {
+	line := r.line
+	switch c := r.src[r.pos]; {
+	case c == '-' && r.blankz(r.pos+1):
+		if where == afterColon {
+			r.bail()
+		}
+		return r.blockSequence(col)
+	case c == '[' || c == '{':
+		n := r.flowNode(indent)
+		r.endLine()
+		if r.nc > indent {
+			r.bail()
+		}
+		return n
+	case c == '"' || c == '\'':
+		start := r.pos
+		v := r.quoted()
+		if r.isKey(start) {
+			if where == afterColon {
+				r.bail()
+			}
+			return r.blockMapping(col, r.node(ScalarNode, line, StrTag, v))
+		}
+		n := r.node(ScalarNode, line, StrTag, v)
+		r.endLine()
+		if r.nc > indent {
+			r.bail()
+		}
+		return n
+	case r.plainStart(false):
+		start := r.pos
+		v := r.plain(false)
+		if r.isKey(start) {
+			if where == afterColon {
+				r.bail()
+			}
+			return r.blockMapping(col, r.scalar(line, v))
+		}
+		n := r.scalar(line, v)
+		r.endLine()
+		if r.nc > indent {
+			r.bail() // a scalar continued on the next line, or worse
+		}
+		return n
+	}
+	r.bail()
+	return nil
+}
+
+// scalar makes a plain scalar's node.
+func (r *reader) scalar(line int, v string) *Node {
+	return r.node(ScalarNode, line, resolvePlain(v), v)
+}
+
+// isKey reports whether the scalar that started at start is followed, on
+// its line, by ": ": a key of a block mapping. It leaves pos at the ':'.
+func (r *reader) isKey(start int) bool {
+	i := r.pos
+	for i < len(r.src) && r.src[i] == ' ' {
+		i++
+	}
+	if i < len(r.src) && r.src[i] == ':' && r.blankz(i+1) {
+		if i-start > maxKeyLen {
+			r.bail()
+		}
+		r.pos = i
+		return true
+	}
+	return false
+}
+
+// blockMapping reads a block mapping at column col whose first key has
+// been read; pos is at the ':' after it.
+func (r *reader) blockMapping(col int, key *Node) *Node {
+	r.open()
+	m := r.node(MappingNode, key.Line, MapTag, "")
+	base := len(r.stack)
+	for {
+		r.pos++ // the ':'
+		r.stack = append(r.stack, key, r.mappingValue(col, key.Line))
+		if r.nc < col {
+			break
+		}
+		if r.nc > col {
+			r.bail()
+		}
+		line, start := r.line, r.pos
+		switch c := r.src[r.pos]; {
+		case c == '"' || c == '\'':
+			key = r.node(ScalarNode, line, StrTag, r.quoted())
+		case c == '-' && r.blankz(r.pos+1):
+			r.bail() // a sequence after a mapping's entry
+		case r.plainStart(false):
+			key = r.scalar(line, r.plain(false))
+		default:
+			r.bail()
+		}
+		if !r.isKey(start) {
+			r.bail()
+		}
+	}
+	return r.collection(m, base)
+}
+
+// mappingValue reads the value after a key's ':' of a mapping at column
+// col.
+func (r *reader) mappingValue(col, keyLine int) *Node {
+	for r.pos < len(r.src) && r.src[r.pos] == ' ' {
+		r.pos++
+	}
+	if r.pos < len(r.src) && r.src[r.pos] != '\n' && r.src[r.pos] != '#' {
+		return r.blockNode(col, r.pos-r.bol, afterColon)
+	}
+	r.endLine()
+	switch {
+	case r.nc > col:
+		return r.blockNode(col, r.nc, atLineStart)
+	case r.nc == col && r.src[r.pos] == '-' && r.blankz(r.pos+1):
+		return r.blockSequence(col) // a sequence at the key's column
+	}
+	return r.node(ScalarNode, keyLine, NullTag, "")
+}
+
+// blockSequence reads a block sequence whose first "-" is at pos, at
+// column col.
+func (r *reader) blockSequence(col int) *Node {
+	r.open()
+	s := r.node(SequenceNode, r.line, SeqTag, "")
+	base := len(r.stack)
+	for {
+		line := r.line
+		r.pos++ // the '-'
+		for r.pos < len(r.src) && r.src[r.pos] == ' ' {
+			r.pos++
+		}
+		var item *Node
+		if r.pos < len(r.src) && r.src[r.pos] != '\n' && r.src[r.pos] != '#' {
+			item = r.blockNode(col, r.pos-r.bol, afterDash)
+		} else if r.endLine(); r.nc > col {
+			item = r.blockNode(col, r.nc, atLineStart)
+		} else {
+			item = r.node(ScalarNode, line, NullTag, "")
+		}
+		r.stack = append(r.stack, item)
+		if r.nc < col {
+			break
+		}
+		if r.nc > col {
+			r.bail()
+		}
+		if r.src[r.pos] != '-' || !r.blankz(r.pos+1) {
+			break // the next key of the mapping the sequence is a value of
+		}
+	}
+	return r.collection(s, base)
+}
+
+// plainStart reports whether a plain scalar starts at pos: yaml.v3's rule,
+// less "?" and ":", which it reads as plain in block context only before
+// a non-blank (rare, and left to yaml.v3).
+func (r *reader) plainStart(flow bool) bool {
+	switch r.src[r.pos] {
+	case '-':
+		return !r.blankz(r.pos + 1)
+	case ' ', '\t', '\n', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`':
+		return false
+	}
+	return true
+}
+
+// plain reads a plain scalar on the current line as yaml.v3 does: runs of
+// non-blank characters joined by the blanks between them; a run ends at
+// ':' before a blank or the end, and in flow context at ",?[]{}"; a '#'
+// after blanks starts a comment. It leaves pos where reading stopped.
+func (r *reader) plain(flow bool) string {
+	s := r.src
+	start, end, i := r.pos, r.pos, r.pos
+	for {
+		for i < len(s) {
+			c := s[i]
+			if c == ' ' || c == '\t' || c == '\n' ||
+				c == ':' && r.blankz(i+1) ||
+				flow && (c == ',' || c == '?' || c == '[' || c == ']' || c == '{' || c == '}') {
+				break
+			}
+			i++
+		}
+		if i > end {
+			end = i
+		}
+		if i == len(s) || (s[i] != ' ' && s[i] != '\t') {
+			break
+		}
+		j := i
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		if j == len(s) || s[j] == '\n' || s[j] == '#' {
+			i = j
+			break
+		}
+		if i = j; s[i] == ':' && r.blankz(i+1) ||
+			flow && (s[i] == ',' || s[i] == '?' || s[i] == '[' || s[i] == ']' || s[i] == '{' || s[i] == '}') {
+			break
+		}
+	}
+	r.pos = i
+	return s[start:end]
+}
+
+// quoted reads a single- or double-quoted scalar that ends on its line.
+func (r *reader) quoted() string {
+	s := r.src
+	q := s[r.pos]
+	i := r.pos + 1
+	start := i
+	var b []byte // the value, once an escape makes it differ from the text
+	for {
+		j := i
+		for j < len(s) && s[j] != q && s[j] != '\n' && (q == '\'' || s[j] != '\\') {
+			j++
+		}
+		if j == len(s) || s[j] == '\n' {
+			r.bail() // a scalar on several lines, or unterminated
+		}
+		switch {
+		case q == '\'' && j+1 < len(s) && s[j+1] == '\'':
+			b = append(append(b, s[i:j]...), '\'')
+			i = j + 2
+			continue
+		case s[j] == q:
+			r.pos = j + 1
+			if b == nil {
+				return s[start:j]
+			}
+			return string(append(b, s[i:j]...))
+		}
+		// An escape in a double-quoted scalar.
+		b = append(b, s[i:j]...)
+		if j+1 >= len(s) {
+			r.bail()
+		}
+		i = j + 2
+		switch e := s[j+1]; e {
+		case '0':
+			b = append(b, 0)
+		case 'a':
+			b = append(b, '\a')
+		case 'b':
+			b = append(b, '\b')
+		case 't', '\t':
+			b = append(b, '\t')
+		case 'n':
+			b = append(b, '\n')
+		case 'v':
+			b = append(b, '\v')
+		case 'f':
+			b = append(b, '\f')
+		case 'r':
+			b = append(b, '\r')
+		case 'e':
+			b = append(b, 0x1b)
+		case ' ', '"', '\'', '\\':
+			b = append(b, e)
+		case 'N':
+			b = append(b, "\u0085"...)
+		case '_':
+			b = append(b, "\u00a0"...)
+		case 'L':
+			b = append(b, "\u2028"...)
+		case 'P':
+			b = append(b, "\u2029"...)
+		case 'x', 'u', 'U':
+			n := 2
+			if e == 'u' {
+				n = 4
+			} else if e == 'U' {
+				n = 8
+			}
+			if i+n > len(s) {
+				r.bail()
+			}
+			v := 0
+			for k := range n {
+				d := unhex(s[i+k])
+				if d < 0 {
+					r.bail()
+				}
+				v = v<<4 | d
+			}
+			if 0xD800 <= v && v <= 0xDFFF || v > 0x10FFFF {
+				r.bail()
+			}
+			b = appendRune(b, v)
+			i += n
+		default:
+			r.bail()
+		}
+	}
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// appendRune appends v in UTF-8, as yaml.v3 writes an escape.
+func appendRune(b []byte, v int) []byte {
+	switch {
+	case v <= 0x7F:
+		return append(b, byte(v))
+	case v <= 0x7FF:
+		return append(b, byte(0xC0+(v>>6)), byte(0x80+(v&0x3F)))
+	case v <= 0xFFFF:
+		return append(b, byte(0xE0+(v>>12)), byte(0x80+((v>>6)&0x3F)), byte(0x80+(v&0x3F)))
+	}
+	return append(b, byte(0xF0+(v>>18)), byte(0x80+((v>>12)&0x3F)), byte(0x80+((v>>6)&0x3F)), byte(0x80+(v&0x3F)))
+}
+
+// flowSpace skips blanks, line breaks and comments between the tokens of
+// a flow collection inside a block collection at column indent.
+func (r *reader) flowSpace(indent int) (crossed bool) {
+	s := r.src
+	for r.pos < len(s) {
+		switch s[r.pos] {
+		case ' ', '\t':
+			r.pos++
+		case '\n':
+			r.newline(r.pos + 1)
+			crossed = true
+			if r.marker(r.pos) {
+				r.bail()
+			}
+		case '#':
+			if p := s[r.pos-1]; p != ' ' && p != '\t' && p != '\n' {
+				r.bail()
+			}
+			j := strings.IndexByte(s[r.pos:], '\n')
+			if j < 0 {
+				r.pos = len(s)
+				return
+			}
+			r.pos += j
+		default:
+			if crossed && r.pos-r.bol <= indent {
+				r.bail()
+			}
+			return
+		}
+	}
+	return
+}
+
+// flowNode reads the flow collection that starts at pos.
+func (r *reader) flowNode(indent int) *Node {
+	r.open()
+	base := len(r.stack)
+	if r.src[r.pos] == '[' {
+		n := r.node(SequenceNode, r.line, SeqTag, "")
+		r.pos++
+		for {
+			r.flowSpace(indent)
+			if r.pos == len(r.src) {
+				r.bail()
+			}
+			if r.src[r.pos] == ']' {
+				r.pos++
+				break
+			}
+			r.stack = append(r.stack, r.flowItem(indent))
+			if !r.flowNext(indent, ']') {
+				break
+			}
+		}
+		return r.collection(n, base)
+	}
+	n := r.node(MappingNode, r.line, MapTag, "")
+	r.pos++
+	for {
+		r.flowSpace(indent)
+		if r.pos == len(r.src) {
+			r.bail()
+		}
+		if r.src[r.pos] == '}' {
+			r.pos++
+			break
+		}
+		line, start := r.line, r.pos
+		var key *Node
+		switch c := r.src[r.pos]; {
+		case c == '"' || c == '\'':
+			key = r.node(ScalarNode, line, StrTag, r.quoted())
+			for r.pos < len(r.src) && (r.src[r.pos] == ' ' || r.src[r.pos] == '\t') {
+				r.pos++
+			}
+			if r.pos == len(r.src) || r.src[r.pos] != ':' {
+				r.bail()
+			}
+		case r.plainStart(true):
+			key = r.scalar(line, r.plain(true))
+			if r.pos == len(r.src) || r.src[r.pos] != ':' || !r.blankz(r.pos+1) {
+				r.bail() // a key without a value, or a key on several lines
+			}
+		default:
+			r.bail()
+		}
+		if r.pos-start > maxKeyLen {
+			r.bail()
+		}
+		r.pos++ // the ':'
+		r.flowSpace(indent)
+		if r.pos == len(r.src) || r.src[r.pos] == ',' || r.src[r.pos] == '}' {
+			r.bail() // an empty value
+		}
+		r.stack = append(r.stack, key, r.flowItem(indent))
+		if !r.flowNext(indent, '}') {
+			break
+		}
+	}
+	return r.collection(n, base)
+}
+
+// flowNext reads what follows an entry of a flow collection: a ',' (true)
+// or the closing bracket (false).
+func (r *reader) flowNext(indent int, closing byte) bool {
+	r.flowSpace(indent)
+	if r.pos == len(r.src) {
+		r.bail()
+	}
+	switch r.src[r.pos] {
+	case ',':
+		r.pos++
+		return true
+	case closing:
+		r.pos++
+		return false
+	}
+	r.bail()
+	return false
+}
+
+// flowItem reads a node in a flow collection.
+func (r *reader) flowItem(indent int) *Node {
+	line := r.line
+	switch c := r.src[r.pos]; {
+	case c == '[' || c == '{':
+		return r.flowNode(indent)
+	case c == '"' || c == '\'':
+		return r.node(ScalarNode, line, StrTag, r.quoted())
+	case r.plainStart(true):
+		n := r.scalar(line, r.plain(true))
+		if r.flowSpace(indent) {
+			// Only an indicator ends a plain scalar at a line break;
+			// anything else continues it.
+			if r.pos < len(r.src) && r.src[r.pos] != ',' && r.src[r.pos] != ']' && r.src[r.pos] != '}' {
+				r.bail()
+			}
+		}
+		return n
+	}
+	r.bail()
+	return nil
+}
