@@ -19,8 +19,8 @@ type reader struct {
 	bol   int // the offset at which pos's line begins
 	nc    int // after a node: the column of the next line with content, or -1 at a document marker or the end
 	depth int // collections open
-	a     *arena
-	stack []*Node // children of the collections being read
+	t     *Tree
+	stack []int32 // children of the collections being read
 }
 
 // bailout is the panic with which the reader gives up on a document.
@@ -57,20 +57,24 @@ func (r *reader) newline(next int) {
 	r.line++
 }
 
-func (r *reader) node(k Kind, line int, tag, value string) *Node {
-	n := r.a.node()
-	n.Kind, n.Line, n.Tag, n.Value = k, line, tag, value
-	return n
+// node adds a node without value or children.
+func (r *reader) node(k Kind, line int, t tag) int32 {
+	return r.t.add(node{kind: k, tag: t, line: int32(line)})
 }
 
-// collection ends a collection whose children were pushed on the stack
-// from base.
-func (r *reader) collection(n *Node, base int) *Node {
-	n.Content = r.a.content(r.stack[base:])
-	clear(r.stack[base:])
+// plainNode adds a plain scalar, src[start:end].
+func (r *reader) plainNode(line, start, end int) int32 {
+	return r.t.add(node{kind: ScalarNode, tag: resolvePlain(r.src[start:end]), line: int32(line), off: int32(start), len: int32(end - start)})
+}
+
+// collection ends the collection id, whose children were pushed on the
+// stack from base.
+func (r *reader) collection(id int32, base int) int32 {
+	n := &r.t.nodes[id]
+	n.first, n.count = r.t.addKids(r.stack[base:]), int32(len(r.stack)-base)
 	r.stack = r.stack[:base]
 	r.depth--
-	return n
+	return id
 }
 
 func (r *reader) open() {
@@ -150,9 +154,9 @@ func (r *reader) eofLine() int {
 }
 
 // document reads the document at pos, which is the start of the stream or
-// of a "---" line. It returns nil if only blank and comment lines remain.
+// of a "---" line. It returns -1 if only blank and comment lines remain.
 // Afterwards pos is at the next "---" line or the end.
-func (r *reader) document() *Node {
+func (r *reader) document() int32 {
 	r.skipLines()
 	explicit := false
 	if r.nc < 0 && r.pos < len(r.src) {
@@ -165,13 +169,13 @@ func (r *reader) document() *Node {
 	}
 	if r.nc < 0 {
 		if !explicit {
-			return nil
+			return -1
 		}
 		line := r.eofLine()
 		if r.pos < len(r.src) {
 			line = r.line
 		}
-		root := r.node(ScalarNode, line, NullTag, "")
+		root := r.node(ScalarNode, line, tagNull)
 		r.finish()
 		return root
 	}
@@ -200,8 +204,9 @@ const (
 // blockNode reads the node at pos, at column col, in a block collection
 // at column indent (-1 for the document). Afterwards pos is at the next
 // line with content and nc is its column.
-func (r *reader) blockNode(indent, col int, where int) *Node {
+func (r *reader) blockNode(indent, col int, where int) int32 {
 	line := r.line
+	var n int32
 	switch c := r.src[r.pos]; {
 	case c == '-' && r.blankz(r.pos+1):
 		if where == afterColon {
@@ -209,50 +214,33 @@ func (r *reader) blockNode(indent, col int, where int) *Node {
 		}
 		return r.blockSequence(col)
 	case c == '[' || c == '{':
-		n := r.flowNode(indent)
-		r.endLine()
-		if r.nc > indent {
-			r.bail()
-		}
-		return n
+		n = r.flowNode(indent)
 	case c == '"' || c == '\'':
 		start := r.pos
-		v := r.quoted()
+		n = r.quoted(line)
 		if r.isKey(start) {
 			if where == afterColon {
 				r.bail()
 			}
-			return r.blockMapping(col, r.node(ScalarNode, line, StrTag, v))
+			return r.blockMapping(col, n)
 		}
-		n := r.node(ScalarNode, line, StrTag, v)
-		r.endLine()
-		if r.nc > indent {
-			r.bail()
-		}
-		return n
 	case r.plainStart(false):
 		start := r.pos
-		v := r.plain(false)
+		n = r.plainNode(line, start, r.plain(false))
 		if r.isKey(start) {
 			if where == afterColon {
 				r.bail()
 			}
-			return r.blockMapping(col, r.scalar(line, v))
+			return r.blockMapping(col, n)
 		}
-		n := r.scalar(line, v)
-		r.endLine()
-		if r.nc > indent {
-			r.bail() // a scalar continued on the next line, or worse
-		}
-		return n
+	default:
+		r.bail()
 	}
-	r.bail()
-	return nil
-}
-
-// scalar makes a plain scalar's node.
-func (r *reader) scalar(line int, v string) *Node {
-	return r.node(ScalarNode, line, resolvePlain(v), v)
+	r.endLine()
+	if r.nc > indent {
+		r.bail() // a scalar continued on the next line, or worse
+	}
+	return n
 }
 
 // isKey reports whether the scalar that started at start is followed, on
@@ -274,13 +262,15 @@ func (r *reader) isKey(start int) bool {
 
 // blockMapping reads a block mapping at column col whose first key has
 // been read; pos is at the ':' after it.
-func (r *reader) blockMapping(col int, key *Node) *Node {
+func (r *reader) blockMapping(col int, key int32) int32 {
 	r.open()
-	m := r.node(MappingNode, key.Line, MapTag, "")
+	keyLine := int(r.t.nodes[key].line)
+	m := r.node(MappingNode, keyLine, tagMap)
 	base := len(r.stack)
 	for {
 		r.pos++ // the ':'
-		r.stack = append(r.stack, key, r.mappingValue(col, key.Line))
+		v := r.mappingValue(col, keyLine)
+		r.stack = append(r.stack, key, v)
 		if r.nc < col {
 			break
 		}
@@ -288,13 +278,14 @@ func (r *reader) blockMapping(col int, key *Node) *Node {
 			r.bail()
 		}
 		line, start := r.line, r.pos
+		keyLine = line
 		switch c := r.src[r.pos]; {
 		case c == '"' || c == '\'':
-			key = r.node(ScalarNode, line, StrTag, r.quoted())
+			key = r.quoted(line)
 		case c == '-' && r.blankz(r.pos+1):
 			r.bail() // a sequence after a mapping's entry
 		case r.plainStart(false):
-			key = r.scalar(line, r.plain(false))
+			key = r.plainNode(line, start, r.plain(false))
 		default:
 			r.bail()
 		}
@@ -307,7 +298,7 @@ func (r *reader) blockMapping(col int, key *Node) *Node {
 
 // mappingValue reads the value after a key's ':' of a mapping at column
 // col.
-func (r *reader) mappingValue(col, keyLine int) *Node {
+func (r *reader) mappingValue(col, keyLine int) int32 {
 	for r.pos < len(r.src) && r.src[r.pos] == ' ' {
 		r.pos++
 	}
@@ -321,14 +312,14 @@ func (r *reader) mappingValue(col, keyLine int) *Node {
 	case r.nc == col && r.src[r.pos] == '-' && r.blankz(r.pos+1):
 		return r.blockSequence(col) // a sequence at the key's column
 	}
-	return r.node(ScalarNode, keyLine, NullTag, "")
+	return r.node(ScalarNode, keyLine, tagNull)
 }
 
 // blockSequence reads a block sequence whose first "-" is at pos, at
 // column col.
-func (r *reader) blockSequence(col int) *Node {
+func (r *reader) blockSequence(col int) int32 {
 	r.open()
-	s := r.node(SequenceNode, r.line, SeqTag, "")
+	s := r.node(SequenceNode, r.line, tagSeq)
 	base := len(r.stack)
 	for {
 		line := r.line
@@ -336,13 +327,13 @@ func (r *reader) blockSequence(col int) *Node {
 		for r.pos < len(r.src) && r.src[r.pos] == ' ' {
 			r.pos++
 		}
-		var item *Node
+		var item int32
 		if r.pos < len(r.src) && r.src[r.pos] != '\n' && r.src[r.pos] != '#' {
 			item = r.blockNode(col, r.pos-r.bol, afterDash)
 		} else if r.endLine(); r.nc > col {
 			item = r.blockNode(col, r.nc, atLineStart)
 		} else {
-			item = r.node(ScalarNode, line, NullTag, "")
+			item = r.node(ScalarNode, line, tagNull)
 		}
 		r.stack = append(r.stack, item)
 		if r.nc < col {
@@ -374,10 +365,11 @@ func (r *reader) plainStart(flow bool) bool {
 // plain reads a plain scalar on the current line as yaml.v3 does: runs of
 // non-blank characters joined by the blanks between them; a run ends at
 // ':' before a blank or the end, and in flow context at ",?[]{}"; a '#'
-// after blanks starts a comment. It leaves pos where reading stopped.
-func (r *reader) plain(flow bool) string {
+// after blanks starts a comment. It returns where the scalar ends, and
+// leaves pos where reading stopped.
+func (r *reader) plain(flow bool) int {
 	s := r.src
-	start, end, i := r.pos, r.pos, r.pos
+	end, i := r.pos, r.pos
 	for {
 		for i < len(s) {
 			c := s[i]
@@ -408,11 +400,11 @@ func (r *reader) plain(flow bool) string {
 		}
 	}
 	r.pos = i
-	return s[start:end]
+	return end
 }
 
 // quoted reads a single- or double-quoted scalar that ends on its line.
-func (r *reader) quoted() string {
+func (r *reader) quoted(line int) int32 {
 	s := r.src
 	q := s[r.pos]
 	i := r.pos + 1
@@ -434,9 +426,9 @@ func (r *reader) quoted() string {
 		case s[j] == q:
 			r.pos = j + 1
 			if b == nil {
-				return s[start:j]
+				return r.t.add(node{kind: ScalarNode, tag: tagStr, line: int32(line), off: int32(start), len: int32(j - start)})
 			}
-			return string(append(b, s[i:j]...))
+			return r.t.add(node{kind: ScalarNode, tag: tagStr, line: int32(line), off: -1, len: r.t.str(string(append(b, s[i:j]...)))})
 		}
 		// An escape in a double-quoted scalar.
 		b = append(b, s[i:j]...)
@@ -562,11 +554,11 @@ func (r *reader) flowSpace(indent int) (crossed bool) {
 }
 
 // flowNode reads the flow collection that starts at pos.
-func (r *reader) flowNode(indent int) *Node {
+func (r *reader) flowNode(indent int) int32 {
 	r.open()
 	base := len(r.stack)
 	if r.src[r.pos] == '[' {
-		n := r.node(SequenceNode, r.line, SeqTag, "")
+		n := r.node(SequenceNode, r.line, tagSeq)
 		r.pos++
 		for {
 			r.flowSpace(indent)
@@ -577,14 +569,15 @@ func (r *reader) flowNode(indent int) *Node {
 				r.pos++
 				break
 			}
-			r.stack = append(r.stack, r.flowItem(indent))
+			item := r.flowItem(indent)
+			r.stack = append(r.stack, item)
 			if !r.flowNext(indent, ']') {
 				break
 			}
 		}
 		return r.collection(n, base)
 	}
-	n := r.node(MappingNode, r.line, MapTag, "")
+	n := r.node(MappingNode, r.line, tagMap)
 	r.pos++
 	for {
 		r.flowSpace(indent)
@@ -596,10 +589,10 @@ func (r *reader) flowNode(indent int) *Node {
 			break
 		}
 		line, start := r.line, r.pos
-		var key *Node
+		var key int32
 		switch c := r.src[r.pos]; {
 		case c == '"' || c == '\'':
-			key = r.node(ScalarNode, line, StrTag, r.quoted())
+			key = r.quoted(line)
 			for r.pos < len(r.src) && (r.src[r.pos] == ' ' || r.src[r.pos] == '\t') {
 				r.pos++
 			}
@@ -607,7 +600,7 @@ func (r *reader) flowNode(indent int) *Node {
 				r.bail()
 			}
 		case r.plainStart(true):
-			key = r.scalar(line, r.plain(true))
+			key = r.plainNode(line, start, r.plain(true))
 			if r.pos == len(r.src) || r.src[r.pos] != ':' || !r.blankz(r.pos+1) {
 				r.bail() // a key without a value, or a key on several lines
 			}
@@ -622,7 +615,8 @@ func (r *reader) flowNode(indent int) *Node {
 		if r.pos == len(r.src) || r.src[r.pos] == ',' || r.src[r.pos] == '}' {
 			r.bail() // an empty value
 		}
-		r.stack = append(r.stack, key, r.flowItem(indent))
+		v := r.flowItem(indent)
+		r.stack = append(r.stack, key, v)
 		if !r.flowNext(indent, '}') {
 			break
 		}
@@ -650,15 +644,16 @@ func (r *reader) flowNext(indent int, closing byte) bool {
 }
 
 // flowItem reads a node in a flow collection.
-func (r *reader) flowItem(indent int) *Node {
+func (r *reader) flowItem(indent int) int32 {
 	line := r.line
 	switch c := r.src[r.pos]; {
 	case c == '[' || c == '{':
 		return r.flowNode(indent)
 	case c == '"' || c == '\'':
-		return r.node(ScalarNode, line, StrTag, r.quoted())
+		return r.quoted(line)
 	case r.plainStart(true):
-		n := r.scalar(line, r.plain(true))
+		start := r.pos
+		n := r.plainNode(line, start, r.plain(true))
 		if r.flowSpace(indent) {
 			// Only an indicator ends a plain scalar at a line break;
 			// anything else continues it.
@@ -669,5 +664,5 @@ func (r *reader) flowItem(indent int) *Node {
 		return n
 	}
 	r.bail()
-	return nil
+	return -1
 }

@@ -11,41 +11,41 @@ import (
 // a merge key, base-2 and base-8 integers, underscores in numbers). It
 // calls the same strconv functions as yaml.v3, and skips them only where
 // they must fail, so that most strings resolve without allocating.
-func resolvePlain(s string) string {
+func resolvePlain(s string) tag {
 	if s == "" {
-		return NullTag
+		return tagNull
 	}
 	switch s {
 	case "true", "True", "TRUE", "false", "False", "FALSE":
-		return BoolTag
+		return tagBool
 	case "~", "null", "Null", "NULL":
-		return NullTag
+		return tagNull
 	case ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF":
-		return FloatTag
+		return tagFloat
 	case "<<":
-		return MergeTag
+		return tagMerge
 	}
 	switch c := s[0]; {
 	case c == '.':
 		if _, err := strconv.ParseFloat(s, 64); err == nil {
-			return FloatTag
+			return tagFloat
 		}
 	case c == '+' || c == '-' || '0' <= c && c <= '9':
 		if isTimestamp(s) {
-			return TimestampTag
+			return tagTimestamp
 		}
 		plain := strings.ReplaceAll(s, "_", "")
 		if maybeInt(plain) {
 			if _, err := strconv.ParseInt(plain, 0, 64); err == nil {
-				return IntTag
+				return tagInt
 			}
 			if _, err := strconv.ParseUint(plain, 0, 64); err == nil {
-				return IntTag
+				return tagInt
 			}
 		}
 		if isYAMLFloat(plain) {
 			if _, err := strconv.ParseFloat(plain, 64); err == nil {
-				return FloatTag
+				return tagFloat
 			}
 		}
 		var digits string
@@ -60,20 +60,20 @@ func resolvePlain(s string) string {
 		case strings.HasPrefix(plain, "-0o"):
 			digits, base = "-"+plain[3:], 8
 		default:
-			return StrTag
+			return tagStr
 		}
 		if maybeInt(digits) {
 			if _, err := strconv.ParseInt(digits, base, 64); err == nil {
-				return IntTag
+				return tagInt
 			}
 			if digits[0] != '-' {
 				if _, err := strconv.ParseUint(digits, base, 64); err == nil {
-					return IntTag
+					return tagInt
 				}
 			}
 		}
 	}
-	return StrTag
+	return tagStr
 }
 
 // maybeInt reports whether strconv.ParseInt or ParseUint could accept s

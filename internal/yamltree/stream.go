@@ -1,8 +1,10 @@
 package yamltree
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -23,8 +25,8 @@ type Stream struct {
 	src   string
 	pos   int // where the next document starts: 0, or the start of a "---" line
 	line  int // the 1-based line of pos
-	a     arena
-	stack []*Node
+	t     Tree
+	stack []int32
 	done  bool
 
 	checked bool // special has been computed
@@ -38,7 +40,8 @@ type Stream struct {
 // NewStream returns a Stream of the documents in data.
 func NewStream(data []byte) *Stream {
 	s := &Stream{src: string(data), line: 1}
-	if !readable(data) {
+	s.t.src = s.src
+	if len(data) > maxSource || !readable(data) {
 		s.slow()
 	}
 	return s
@@ -46,30 +49,35 @@ func NewStream(data []byte) *Stream {
 
 // Next returns the root node of the next document; io.EOF after the last
 // one; or a syntax error, as yaml.v3 reports it (with the line in the
-// stream), after which the stream is over.
-func (s *Stream) Next() (*Node, error) {
+// stream), after which the stream is over. The nodes of a document are
+// valid until the next call of Next.
+func (s *Stream) Next() (Node, error) {
 	if s.done {
-		return nil, io.EOF
+		return Node{}, io.EOF
 	}
 	if s.dec != nil {
+		// Aliases in the documents yaml.v3 reads may name nodes of
+		// documents before.
 		return s.slowNext()
 	}
-	r := reader{src: s.src, pos: s.pos, line: s.line, bol: s.pos, a: &s.a, stack: s.stack[:0]}
+	s.t.reset()
+	r := reader{src: s.src, pos: s.pos, line: s.line, bol: s.pos, t: &s.t, stack: s.stack[:0]}
 	root, ok := r.read()
 	if !ok {
+		s.t.reset()
 		return s.fallback()
 	}
 	s.stack = r.stack
-	if root == nil {
+	if root < 0 {
 		s.done = true
-		return nil, io.EOF
+		return Node{}, io.EOF
 	}
 	s.pos, s.line = r.pos, r.line
-	return root, nil
+	return Node{&s.t, root}, nil
 }
 
 // read reads a document with the fast reader; !ok if it gave up.
-func (r *reader) read() (root *Node, ok bool) {
+func (r *reader) read() (root int32, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			if _, bail := v.(bailout); !bail {
@@ -87,18 +95,18 @@ func (r *reader) read() (root *Node, ok bool) {
 // differently without the rest of the stream), or an anchor (which
 // yaml.v3 keeps for the documents after), yaml.v3 reads the rest of the
 // stream instead.
-func (s *Stream) fallback() (*Node, error) {
+func (s *Stream) fallback() (Node, error) {
 	if !s.checked {
 		s.checked, s.special = true, hasSpecialLines(s.src)
 	}
 	if !s.special {
 		end := s.documentEnd()
 		dec, off := s.decoderOf(s.pos, end)
-		c := converter{a: &s.a, off: off}
+		c := converter{t: &s.t, off: off}
 		root, err := c.next(dec)
 		if errors.Is(err, io.EOF) {
 			s.done = true
-			return nil, io.EOF
+			return Node{}, io.EOF
 		}
 		if err == nil && c.anchors == nil {
 			if _, err := c.next(dec); errors.Is(err, io.EOF) {
@@ -114,11 +122,12 @@ func (s *Stream) fallback() (*Node, error) {
 
 // slow has yaml.v3 read the rest of the stream.
 func (s *Stream) slow() {
+	s.t.reset()
 	s.dec, s.conv.off = s.decoderOf(s.pos, len(s.src))
-	s.conv = converter{a: &s.a, off: s.conv.off}
+	s.conv = converter{t: &s.t, off: s.conv.off}
 }
 
-func (s *Stream) slowNext() (*Node, error) {
+func (s *Stream) slowNext() (Node, error) {
 	root, err := s.conv.next(s.dec)
 	if err != nil {
 		s.done = true
@@ -206,6 +215,10 @@ func hasSpecialLines(s string) bool {
 // where it does: it checks characters ahead of what it parses.
 func readable(data []byte) bool {
 	for i := 0; i < len(data); {
+		if i+8 <= len(data) && plainASCII(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+			continue
+		}
 		c := data[i]
 		if c < utf8.RuneSelf {
 			if c < ' ' && c != '\t' && c != '\n' || c == 0x7f {
@@ -230,61 +243,86 @@ func readable(data []byte) bool {
 	return true
 }
 
+// plainASCII reports whether the 8 bytes of w are all printable ASCII
+// characters or line feeds. Once every byte is below 0x80, adding to all
+// bytes at once carries into no neighbour.
+func plainASCII(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	if w&highs != 0 {
+		return false
+	}
+	printable := (w + ones*0x60) &^ (w + ones*0x01) // >= 0x20 and <= 0x7e
+	lf := ^((w ^ ones*'\n') + ones*0x7f)            // = '\n'
+	return (printable|lf)&highs == highs
+}
+
 // converter converts yaml.v3's trees.
 type converter struct {
-	a       *arena
-	off     int                    // added to lines
-	anchors map[*yaml.Node]*Node // anchored nodes, converted
+	t       *Tree
+	off     int                  // added to lines
+	anchors map[*yaml.Node]int32 // anchored nodes, converted
 }
 
 // next decodes the next document of dec.
-func (c *converter) next(dec *yaml.Decoder) (*Node, error) {
+func (c *converter) next(dec *yaml.Decoder) (Node, error) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
+			return Node{}, io.EOF
 		}
-		return nil, c.fixLine(err)
+		return Node{}, c.fixLine(err)
 	}
 	if len(doc.Content) != 1 {
-		return &Node{Kind: ScalarNode, Line: doc.Line + c.off, Tag: NullTag}, nil
+		return Node{c.t, c.t.add(node{kind: ScalarNode, tag: tagNull, line: c.line(doc.Line)})}, nil
 	}
-	return c.node(doc.Content[0]), nil
+	return Node{c.t, c.node(doc.Content[0])}, nil
 }
 
-func (c *converter) node(y *yaml.Node) *Node {
-	n := c.a.node()
+func (c *converter) line(l int) int32 {
+	return int32(min(l+c.off, math.MaxInt32))
+}
+
+func (c *converter) node(y *yaml.Node) int32 {
+	n := node{line: c.line(y.Line), off: -1, len: c.t.str(y.Value), first: -1}
+	switch y.Kind {
+	case yaml.MappingNode:
+		n.kind = MappingNode
+	case yaml.SequenceNode:
+		n.kind = SequenceNode
+	case yaml.AliasNode:
+		n.kind = AliasNode
+	default:
+		n.kind = ScalarNode
+	}
+	if n.tag = tagOf(y.Tag); n.tag == tagOther {
+		n.xtag = c.t.str(y.Tag)
+	}
+	id := c.t.add(n)
 	if y.Anchor != "" {
 		// Registered before the children, as yaml.v3 does: an alias
 		// inside may name the node itself.
 		if c.anchors == nil {
-			c.anchors = map[*yaml.Node]*Node{}
+			c.anchors = map[*yaml.Node]int32{}
 		}
-		c.anchors[y] = n
+		c.anchors[y] = id
 	}
-	n.Line, n.Tag, n.Value = y.Line+c.off, y.Tag, y.Value
-	switch y.Kind {
-	case yaml.MappingNode:
-		n.Kind = MappingNode
-	case yaml.SequenceNode:
-		n.Kind = SequenceNode
-	case yaml.AliasNode:
-		n.Kind = AliasNode
-		if y.Alias != nil {
-			if n.Alias = c.anchors[y.Alias]; n.Alias == nil {
-				n.Alias = c.node(y.Alias)
-			}
+	if y.Kind == yaml.AliasNode && y.Alias != nil {
+		target, ok := c.anchors[y.Alias]
+		if !ok {
+			target = c.node(y.Alias)
 		}
-	default:
-		n.Kind = ScalarNode
+		c.t.nodes[id].first = target
 	}
 	if len(y.Content) > 0 {
-		n.Content = make([]*Node, len(y.Content))
+		// The children's places come first: a collection's are together.
+		first := int(c.t.addKids(make([]int32, len(y.Content))))
 		for i, ch := range y.Content {
-			n.Content[i] = c.node(ch)
+			k := c.node(ch)
+			c.t.kids[first+i] = k
 		}
+		c.t.nodes[id].first, c.t.nodes[id].count = int32(first), int32(len(y.Content))
 	}
-	return n
+	return id
 }
 
 // fixLine moves the line in a yaml.v3 syntax error ("yaml: line N: …")

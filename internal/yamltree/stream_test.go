@@ -2,6 +2,7 @@ package yamltree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -67,15 +68,15 @@ func read(data []byte) []string {
 	}
 }
 
-func describe(b *strings.Builder, n *Node, indent string) {
-	kind := map[Kind]string{ScalarNode: "scalar", MappingNode: "map", SequenceNode: "seq", AliasNode: "alias"}[n.Kind]
-	fmt.Fprintf(b, "%s%s %s %q line %d", indent, kind, n.Tag, n.Value, n.Line)
-	if n.Kind == AliasNode && n.Alias != nil {
-		fmt.Fprintf(b, " -> %s line %d", n.Alias.Tag, n.Alias.Line)
+func describe(b *strings.Builder, n Node, indent string) {
+	kind := map[Kind]string{ScalarNode: "scalar", MappingNode: "map", SequenceNode: "seq", AliasNode: "alias"}[n.Kind()]
+	fmt.Fprintf(b, "%s%s %s %q line %d", indent, kind, n.Tag(), n.Value(), n.Line())
+	if a := n.Alias(); !a.IsZero() {
+		fmt.Fprintf(b, " -> %s line %d", a.Tag(), a.Line())
 	}
 	b.WriteByte('\n')
-	for _, c := range n.Content {
-		describe(b, c, indent+"  ")
+	for i := range n.Len() {
+		describe(b, n.Child(i), indent+"  ")
 	}
 }
 
@@ -86,14 +87,15 @@ func fastDocuments(data []byte) (int, bool) {
 		return 0, false
 	}
 	s := &Stream{src: string(data), line: 1}
+	s.t.src = s.src
 	count := 0
 	for {
-		r := reader{src: s.src, pos: s.pos, line: s.line, bol: s.pos, a: &s.a}
+		r := reader{src: s.src, pos: s.pos, line: s.line, bol: s.pos, t: &s.t}
 		root, ok := r.read()
 		if !ok {
 			return count, false
 		}
-		if root == nil {
+		if root < 0 {
 			return count, true
 		}
 		count++
@@ -271,4 +273,17 @@ func FuzzStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		compare(t, data)
 	})
+}
+
+func TestPlainASCII(t *testing.T) {
+	for b := range 256 {
+		for _, pos := range []int{0, 3, 7} {
+			w := []byte("abcdefgh")
+			w[pos] = byte(b)
+			want := b == '\n' || 0x20 <= b && b <= 0x7e
+			if got := plainASCII(binary.LittleEndian.Uint64(w)); got != want {
+				t.Errorf("byte %#x at %d: got %v", b, pos, got)
+			}
+		}
+	}
 }
