@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -284,6 +285,129 @@ func TestPlainASCII(t *testing.T) {
 			if got := plainASCII(binary.LittleEndian.Uint64(w)); got != want {
 				t.Errorf("byte %#x at %d: got %v", b, pos, got)
 			}
+		}
+	}
+}
+
+// generator writes random documents of the kind manifests hold, and
+// perturbs some of their lines, to exercise the edges of the fast reader
+// more densely than random bytes do.
+type generator struct {
+	rnd  *rand.Rand
+	b    strings.Builder
+	tame bool // only scalars and perturbations the fast reader reads
+}
+
+var scalars = []string{
+	// Tame: the fast reader reads these anywhere.
+	"a", "name", "b c", "http://x:8080/p", "-1", "+2", "0x1F", "0o17", "017", "1_000", "1.5", "1e3", ".5",
+	"true", "False", "yes", "null", "~", "<<", "2001-12-14", "10s", "500ms", "10.0.0.1", "a#b", "--", "'q'",
+	"'it''s'", `"q"`, `"a\tb\u00e9"`, `"\x41"`, "\u00e9",
+	// Wild.
+	"http://x/p?q=1", "a: b", "a,b", "[x]", "{y}", "-", "---", "...", "?", ":x", "x:", `"\q"`, "a\tb", "#c",
+	"&a x", "*a", "!!str x", "|", ">-", "",
+}
+
+// tameScalars is the prefix of scalars that the fast reader reads.
+const tameScalars = 31
+
+func (g *generator) scalar() string {
+	if g.tame {
+		return scalars[g.rnd.IntN(tameScalars)]
+	}
+	return scalars[g.rnd.IntN(len(scalars))]
+}
+
+func (g *generator) flow(depth int) string {
+	switch n := g.rnd.IntN(3); {
+	case depth > 2 || n == 0:
+		return g.scalar()
+	case n == 1:
+		var items []string
+		for range g.rnd.IntN(4) {
+			items = append(items, g.flow(depth+1))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
+	default:
+		var items []string
+		for range g.rnd.IntN(4) {
+			items = append(items, g.scalar()+": "+g.flow(depth+1))
+		}
+		return "{" + strings.Join(items, ", ") + "}"
+	}
+}
+
+// block writes a block node at indent, after "key:" or "-" (inline).
+func (g *generator) block(indent, depth int) {
+	pad := strings.Repeat(" ", indent)
+	switch n := g.rnd.IntN(4); {
+	case depth > 3 || n == 0:
+		g.b.WriteString(" " + g.flow(0) + "\n")
+	case n == 1:
+		g.b.WriteString("\n")
+		for range 1 + g.rnd.IntN(3) {
+			g.b.WriteString(pad + "- " + g.flow(0) + "\n")
+		}
+	default:
+		g.b.WriteString("\n")
+		for range 1 + g.rnd.IntN(4) {
+			g.b.WriteString(pad + g.scalar() + ":")
+			child := indent + 2
+			if g.rnd.IntN(4) == 0 {
+				child = indent // a sequence may sit at its key's indentation
+			}
+			g.block(child, depth+1)
+		}
+	}
+}
+
+func (g *generator) stream() []byte {
+	g.b.Reset()
+	for d := range 1 + g.rnd.IntN(3) {
+		if d > 0 || g.rnd.IntN(2) == 0 {
+			g.b.WriteString("---\n")
+		}
+		g.b.WriteString("kind:")
+		g.block(2, 0)
+	}
+	lines := strings.SplitAfter(g.b.String(), "\n")
+	for i := range lines {
+		r := g.rnd.IntN(40)
+		if g.tame && r != 2 && r != 3 && r != 5 {
+			continue
+		}
+		switch r {
+		case 0:
+			lines[i] = " " + lines[i]
+		case 1:
+			lines[i] = strings.TrimPrefix(lines[i], " ")
+		case 2:
+			lines[i] = "# a comment\n" + lines[i]
+		case 3:
+			lines[i] = strings.TrimSuffix(lines[i], "\n") + " # c\n"
+		case 4:
+			lines[i] = "\t" + lines[i]
+		case 5:
+			lines[i] = "\n" + lines[i]
+		}
+	}
+	return []byte(strings.Join(lines, ""))
+}
+
+func TestStreamReadsGeneratedDocumentsAsYAMLv3(t *testing.T) {
+	for _, tame := range []bool{true, false} {
+		g := &generator{rnd: rand.New(rand.NewPCG(1, 2)), tame: tame}
+		fast := 0
+		for range 1000 {
+			data := g.stream()
+			compare(t, data)
+			if _, ok := fastDocuments(data); ok {
+				fast++
+			}
+		}
+		t.Logf("tame %v: the fast reader read %d of 1000 streams whole", tame, fast)
+		if tame && fast < 500 {
+			t.Errorf("the fast reader read only %d of 1000 tame streams whole", fast)
 		}
 	}
 }
