@@ -215,6 +215,12 @@ func (r *reader) blockNode(indent, col int, where int) int32 {
 		return r.blockSequence(col)
 	case c == '[' || c == '{':
 		n = r.flowNode(indent)
+	case c == '|' && where != atLineStart:
+		n = r.literal(indent)
+		if r.skipLines(); r.nc > indent {
+			r.bail()
+		}
+		return n
 	case c == '"' || c == '\'':
 		start := r.pos
 		n = r.quoted(line)
@@ -492,6 +498,101 @@ func (r *reader) quoted(line int) int32 {
 			r.bail()
 		}
 	}
+}
+
+// literal reads a literal block scalar ("|", "|-" or "|+") whose content
+// starts on the next line, in a block collection at column indent, as
+// yaml.v3 does: the first line sets the indentation; lines as indented
+// or more are the content, less indented but blank ones are line breaks;
+// the last break is kept ("|"), dropped ("|-") or kept with the blank
+// lines after it ("|+"). It leaves pos at the start of the line after.
+// Explicit indentation, blank lines before the first and an empty scalar
+// are left to yaml.v3, as is a folded scalar (">").
+func (r *reader) literal(indent int) int32 {
+	s := r.src
+	line := r.line
+	chomp := 0 // "|": clip
+	i := r.pos + 1
+	if i < len(s) && s[i] == '-' {
+		chomp, i = -1, i+1
+	} else if i < len(s) && s[i] == '+' {
+		chomp, i = 1, i+1
+	}
+	j := i
+	for j < len(s) && s[j] == ' ' {
+		j++
+	}
+	if j < len(s) && s[j] == '#' && j > i {
+		j += max(strings.IndexByte(s[j:], '\n'), 0)
+	}
+	if j >= len(s) || s[j] != '\n' {
+		r.bail()
+	}
+	r.newline(j + 1)
+	k := 0
+	for r.pos+k < len(s) && s[r.pos+k] == ' ' {
+		k++
+	}
+	n := max(k, indent+1, 1)
+	if r.pos+k == len(s) || s[r.pos+k] == '\n' || s[r.pos+k] == '\t' || k < n {
+		r.bail()
+	}
+	var b []byte
+	breaks := 0        // blank lines since the last content line
+	lastBreak := false // the last content line ends with a line break
+	for first := true; ; first = false {
+		// pos is at a content line: n spaces, then anything.
+		if !first {
+			b = append(b, '\n')
+			for range breaks {
+				b = append(b, '\n')
+			}
+			breaks = 0
+		}
+		eol := strings.IndexByte(s[r.pos:], '\n')
+		if eol < 0 {
+			b = append(b, s[r.pos+n:]...)
+			r.pos, lastBreak = len(s), false
+			break
+		}
+		b = append(b, s[r.pos+n:r.pos+eol]...)
+		r.newline(r.pos + eol + 1)
+		lastBreak = true
+		// Blank lines, then another content line, or the end.
+		more := false
+		for {
+			k := 0
+			for k < n && r.pos+k < len(s) && s[r.pos+k] == ' ' {
+				k++
+			}
+			if r.pos+k == len(s) {
+				break
+			}
+			c := s[r.pos+k]
+			if c == '\n' {
+				breaks++
+				r.newline(r.pos + k + 1)
+				continue
+			}
+			if c == '\t' && k < n {
+				r.bail()
+			}
+			more = k == n
+			break
+		}
+		if !more {
+			break
+		}
+	}
+	if chomp != -1 && lastBreak {
+		b = append(b, '\n')
+	}
+	if chomp == 1 {
+		for range breaks {
+			b = append(b, '\n')
+		}
+	}
+	return r.t.add(node{kind: ScalarNode, tag: tagStr, line: int32(line), off: -1, len: r.t.str(string(b))})
 }
 
 func unhex(c byte) int {

@@ -168,13 +168,28 @@ var cases = []struct {
 	{"p: -\n", false},
 	{"caf\u00e9: th\u00e9\n", true},
 	{strings.Repeat("k", 999) + ": v\n", true},
+	{"a: |\n  text\nb: 1\n", true},
+	{"a: |-\n  text\n\n  more\n   indented\n\n\nb: |+\n  kept\n\n\n", true},
+	{"a: |  # c\n  x\n# c\n- |\n  y\n", false},
+	{"- |\n  x\n-   |-\n     y\n      z\n   \n     w\n- |\n  x\n  ", true},
+	{"a:\n  b: |\n    {\"json\": [1]}\n  c: |\n     x\t\n     \ty\n", true},
+	{"a: |\n  x\n---\nb: |\n  y", true},
+	{"a: |+\n  x\n\n", true},
+	{"a: |\n  x\n \ty\n", false},
+	{"a: |\n\n  x\n", false},
+	{"a: |2\n   x\n", false},
+	{"a: |\nb: 1\n", false},
+	{"a: |\n  x\n    y\n  z\n", true},
+	{"a: |\n    x\n  y\n", false},
+	{"a: >\n  x\n", false},
+	{"a: |x\n  y\n", false},
+	{"a: |#c\n  y\n", false},
 	// Left to yaml.v3.
 	{strings.Repeat("k", 1100) + ": v\n", false},
 	{"a: &x 1\nb: *x\n", false},
 	{"a: &x 1\n---\nb: *x\n", false},
 	{"a: 1\n---\nb: &x 1\n---\nc: *x\n---\nd: 2\n", false},
 	{"x: &a [*a]\n", false},
-	{"a: |\n  text\nb: 1\n", false},
 	{"a: !!str 1\n", false},
 	{"a: b\n  c\n", false},
 	{"a: 'b\n  c'\n", false},
@@ -308,6 +323,9 @@ var scalars = []string{
 	"&a x", "*a", "!!str x", "|", ">-", "",
 }
 
+// blockScalars are block scalars the generator writes after "key:".
+var blockScalars = []string{" |\n%sx\n", " |-\n%s  x\n%s\n%s    y\n\n", " |+\n%sx\n\n", " |\n%s{\"a\": \"b\"}\n"}
+
 // tameScalars is the prefix of scalars that the fast reader reads.
 const tameScalars = 31
 
@@ -340,7 +358,10 @@ func (g *generator) flow(depth int) string {
 // block writes a block node at indent, after "key:" or "-" (inline).
 func (g *generator) block(indent, depth int) {
 	pad := strings.Repeat(" ", indent)
-	switch n := g.rnd.IntN(4); {
+	switch n := g.rnd.IntN(5); {
+	case n == 4:
+		f := blockScalars[g.rnd.IntN(len(blockScalars))]
+		g.b.WriteString(strings.ReplaceAll(f, "%s", pad+"  "))
 	case depth > 3 || n == 0:
 		g.b.WriteString(" " + g.flow(0) + "\n")
 	case n == 1:
