@@ -95,9 +95,14 @@ type fieldPath struct {
 	isKey  bool
 }
 
+// String formats the path. The result never shares the memory of the
+// input (a single key would), so that an error does not keep the input.
 func (p *fieldPath) String() string {
 	if p == nil {
 		return ""
+	}
+	if p.parent == nil && !p.isKey && p.name != "" {
+		return strings.Clone(p.name)
 	}
 	parent := p.parent.String()
 	switch {
@@ -301,9 +306,10 @@ func (d *decoder) object(n node, v reflect.Value, path *fieldPath) {
 }
 
 // visitor is what entries does with each entry of a mapping: decode it
-// into a field of a struct (info is set), into a map (elem is set), or
-// note a resource's top-level field (res is set). It is a struct rather
-// than a function so that decoding allocates nothing per mapping.
+// into a field of a struct (info is set), into a map[string]string
+// (strings is set) or another map (elem is set), or note a resource's
+// top-level field (res is set). It is a struct rather than a function so
+// that decoding allocates nothing per mapping.
 type visitor struct {
 	v       reflect.Value // the struct or map
 	info    *structInfo

@@ -155,5 +155,16 @@ func TestParseKeepsNoReferenceToTheInput(t *testing.T) {
 	assert.Equal(t, "svc0.mesh.svc.cluster.local", strings.Clone(host))
 	assert.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(2<<20), "bytes kept")
 	runtime.KeepAlive(host)
+
+	// Nor do errors: a top-level field's path is its name.
+	data = append(data, "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec: {}\nbogus: 1\n"...)
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = switchyard.Parse(data)
+	require.ErrorContains(t, err, "bogus: unknown field")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	assert.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(2<<20), "bytes kept")
+	runtime.KeepAlive(err)
 	runtime.KeepAlive(data)
 }
