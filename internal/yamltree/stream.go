@@ -56,8 +56,11 @@ func (s *Stream) Next() (Node, error) {
 		return Node{}, io.EOF
 	}
 	if s.dec != nil {
-		// Aliases in the documents yaml.v3 reads may name nodes of
-		// documents before.
+		// Aliases may name nodes of the documents before, once there
+		// are anchors.
+		if s.conv.anchors == nil {
+			s.t.reset()
+		}
 		return s.slowNext()
 	}
 	s.t.reset()
