@@ -3,18 +3,19 @@ package switchyard
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/yamlsize"
+	"github.com/switchyard-go/switchyard/internal/yamltree"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -30,7 +31,22 @@ type budget struct {
 	over  bool // the limit was reached; decoding has stopped
 	errs  int  // errors found, described or only counted
 	cells int  // edit-distance cells computed for suggestions
+
+	// paths is the stack of path elements being decoded, shared by the
+	// decoders of the input so that descending allocates nothing.
+	paths []fieldPath
 }
+
+// push returns a path element from the stack of paths; the caller pops
+// it once done with it. Elements do not move when the stack grows: a
+// larger stack is a new array, and the old one lives on as long as
+// elements in it are used.
+func (b *budget) push(p fieldPath) *fieldPath {
+	b.paths = append(b.paths, p)
+	return &b.paths[len(b.paths)-1]
+}
+
+func (b *budget) pop() { b.paths = b.paths[:len(b.paths)-1] }
 
 // The budget of an input is yamlsize.Limit of its size: an input without
 // aliases takes at most about one step per byte, so it always fits, while
@@ -79,9 +95,14 @@ type fieldPath struct {
 	isKey  bool
 }
 
+// String formats the path. The result never shares the memory of the
+// input (a single key would), so that an error does not keep the input.
 func (p *fieldPath) String() string {
 	if p == nil {
 		return ""
+	}
+	if p.parent == nil && !p.isKey && p.name != "" {
+		return strings.Clone(p.name)
 	}
 	parent := p.parent.String()
 	switch {
@@ -93,9 +114,16 @@ func (p *fieldPath) String() string {
 	return fielderr.Join(parent, p.name)
 }
 
+// node is a node of a document.
+type node = yamltree.Node
+
+// unread is a field that accepts any value and does not read it.
+type unread struct{}
+
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	nodeType     = reflect.TypeFor[yaml.Node]() // accepts any value unread
+	stringMapType = reflect.TypeFor[map[string]string]()
+	durationType  = reflect.TypeFor[time.Duration]()
+	unreadType    = reflect.TypeFor[unread]()
 )
 
 // unsupportedFields are Istio fields that switchyard recognises but does not
@@ -123,38 +151,38 @@ var unsupportedFields = map[reflect.Type]map[string]string{
 
 // spend takes n steps from the budget. Once the budget is spent it reports
 // that once, at node at path, and returns false from then on.
-func (d *decoder) spend(node *yaml.Node, path *fieldPath, n int) bool {
+func (d *decoder) spend(node node, path *fieldPath, n int) bool {
 	if d.b.over {
 		return false
 	}
 	if d.b.used += n; d.b.used > d.b.limit {
 		// Reported whatever the errors before it: decoding stops here.
 		d.b.over = true
-		d.errs.Keep(path.String(), "the input expands to more than %d values (through YAML aliases or merge keys?); split or simplify it (line %d)", d.b.limit, node.Line)
+		d.errs.Keep(path.String(), "the input expands to more than %d values (through YAML aliases or merge keys?); split or simplify it (line %d)", d.b.limit, node.Line())
 		return false
 	}
 	return true
 }
 
 // spendBytes takes the steps of scanning a scalar of n bytes.
-func (d *decoder) spendBytes(node *yaml.Node, path *fieldPath, n int) bool {
+func (d *decoder) spendBytes(node node, path *fieldPath, n int) bool {
 	return d.spend(node, path, n/bytesPerStep)
 }
 
 // resolve follows an alias to the node it names.
-func resolve(n *yaml.Node) *yaml.Node {
-	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
-		return n.Alias
+func resolve(n node) node {
+	if !n.IsZero() && n.Kind() == yamltree.AliasNode && !n.Alias().IsZero() {
+		return n.Alias()
 	}
 	return n
 }
 
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *fieldPath) {
+func (d *decoder) decode(n node, v reflect.Value, path *fieldPath) {
 	if !d.spend(n, path, 1) {
 		return
 	}
 	n = resolve(n)
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if n.Kind() == yamltree.ScalarNode && n.Tag() == "!!null" {
 		return // null leaves the zero value
 	}
 	t := v.Type()
@@ -162,8 +190,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *fieldPath) {
 	case t == durationType:
 		d.duration(n, v, path)
 		return
-	case t == nodeType:
-		v.Set(reflect.ValueOf(*n))
+	case t == unreadType:
 		return
 	case t.Kind() == reflect.Pointer:
 		p := reflect.New(t.Elem())
@@ -187,33 +214,41 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *fieldPath) {
 	case reflect.Struct:
 		d.object(n, v, path)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
+		if n.Kind() != yamltree.SequenceNode {
 			d.fail(n, path, func() string { return "expected a list, got " + describe(n) })
 			return
 		}
-		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
-		for i, item := range n.Content {
+		s := reflect.MakeSlice(t, n.Len(), n.Len())
+		for i := range n.Len() {
 			if d.b.over {
 				return
 			}
-			d.decode(item, s.Index(i), &fieldPath{parent: path, index: i})
+			item := n.Child(i)
+			d.decode(item, s.Index(i), d.b.push(fieldPath{parent: path, index: i}))
+			d.b.pop()
 		}
 		v.Set(s)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
+		if n.Kind() != yamltree.MappingNode {
 			d.fail(n, path, func() string { return "expected a map, got " + describe(n) })
 			return
 		}
-		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
-		d.entries(n, path, "key", func(key string, _, val *yaml.Node, kp *fieldPath) {
-			e := reflect.New(t.Elem()).Elem()
-			d.decode(val, e, kp)
-			m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
-		})
-		v.Set(m)
+		if t == stringMapType {
+			// The common map (labels, headers), without reflection.
+			vis := visitor{strings: make(map[string]string, n.Len()/2)}
+			d.entries(n, path, &vis, nil)
+			v.Set(reflect.ValueOf(vis.strings))
+			return
+		}
+		vis := visitor{v: reflect.MakeMapWithSize(t, n.Len()/2)}
+		// The key and element are reused for every entry.
+		vis.key, vis.elem = reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
+		d.entries(n, path, &vis, nil)
+		v.Set(vis.v)
 	case reflect.String:
 		if s, ok := d.scalar(n, "!!str", "a string", path); ok {
-			v.SetString(s)
+			// A copy: the node's value shares the memory of the whole input.
+			v.SetString(strings.Clone(s))
 		}
 	case reflect.Bool:
 		if s, ok := d.scalar(n, "!!bool", "true or false", path); ok {
@@ -243,10 +278,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *fieldPath) {
 			v.SetUint(i)
 		}
 	case reflect.Float64:
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
-			n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: n.Value, Line: n.Line}
+		tag := "!!float"
+		if n.Kind() == yamltree.ScalarNode && n.Tag() == "!!int" {
+			tag = "!!int" // an integer is a number too
 		}
-		if s, ok := d.scalar(n, "!!float", "a number", path); ok && d.spendBytes(n, path, len(s)) {
+		if s, ok := d.scalar(n, tag, "a number", path); ok && d.spendBytes(n, path, len(s)) {
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 				d.fail(n, path, func() string { return clip(s) + " is not a finite number" })
@@ -260,65 +296,118 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *fieldPath) {
 }
 
 // object decodes a mapping into a struct by the fields' json names.
-func (d *decoder) object(n *yaml.Node, v reflect.Value, path *fieldPath) {
-	if n.Kind != yaml.MappingNode {
+func (d *decoder) object(n node, v reflect.Value, path *fieldPath) {
+	if n.Kind() != yamltree.MappingNode {
 		d.fail(n, path, func() string { return "expected an object, got " + describe(n) })
 		return
 	}
-	info := structInfoOf(v.Type())
-	d.entries(n, path, "field", func(key string, k, val *yaml.Node, fp *fieldPath) {
-		if idx, ok := info.fields[key]; ok {
-			d.decode(val, v.Field(idx), fp)
+	vis := visitor{v: v, info: structInfoOf(v.Type())}
+	d.entries(n, path, &vis, nil)
+}
+
+// visitor is what entries does with each entry of a mapping: decode it
+// into a field of a struct (info is set), into a map[string]string
+// (strings is set) or another map (elem is set), or note a resource's
+// top-level field (res is set). It is a struct rather than a function so
+// that decoding allocates nothing per mapping.
+type visitor struct {
+	v       reflect.Value // the struct or map
+	info    *structInfo
+	key     reflect.Value     // a map's key, reused
+	elem    reflect.Value     // a map's element, reused
+	strings map[string]string // a map[string]string
+	res     *resourceFields   // a resource's fields
+}
+
+// visit does what vis does with the entry key: k of a mapping, at path
+// kp.
+func (d *decoder) visit(vis *visitor, key string, k, val node, kp *fieldPath) {
+	switch {
+	case vis.info != nil:
+		if idx, ok := vis.info.fields[key]; ok {
+			d.decode(val, vis.v.Field(idx), kp)
 			return
 		}
-		if why := unsupportedFields[v.Type()][key]; why != "" {
-			d.fail(k, fp, func() string { return "not supported: " + why })
+		if why := unsupportedFields[vis.v.Type()][key]; why != "" {
+			d.fail(k, kp, func() string { return "not supported: " + why })
 			return
 		}
-		d.fail(k, fp, func() string { return "unknown field" + d.suggest(key, info.names) })
-	})
+		d.fail(k, kp, func() string { return "unknown field" + d.suggest(key, vis.info.names) })
+	case vis.res != nil:
+		vis.res.add(key, k, val)
+	case vis.strings != nil:
+		// As decode does for a string.
+		s := ""
+		if d.spend(val, kp, 1) {
+			if val = resolve(val); val.Kind() != yamltree.ScalarNode || val.Tag() != "!!null" {
+				if v, ok := d.scalar(val, "!!str", "a string", kp); ok {
+					s = strings.Clone(v)
+				}
+			}
+		}
+		vis.strings[strings.Clone(key)] = s
+	default:
+		vis.elem.SetZero()
+		d.decode(val, vis.elem, kp)
+		vis.key.SetString(strings.Clone(key))
+		vis.v.SetMapIndex(vis.key, vis.elem)
+	}
 }
 
 // maxLinearKeys is the size up to which a mapping's keys are checked for
 // duplicates by scanning, without a map.
 const maxLinearKeys = 8
 
-// entries calls f for each key of the mapping n with the key's path,
-// reporting keys that are not scalars and keys given twice. A YAML merge
-// key ("<<") adds the entries of the mapping, or list of mappings, it
-// names for keys n does not set itself, earlier mappings first, as YAML
-// 1.1 and Kubernetes read them. Each entry is a step of the budget.
-func (d *decoder) entries(n *yaml.Node, path *fieldPath, noun string, f func(key string, k, val *yaml.Node, kp *fieldPath)) {
-	var merge *yaml.Node
-	var seen map[string]bool
-	if len(n.Content)/2 > maxLinearKeys {
-		seen = make(map[string]bool, len(n.Content)/2)
+// entries visits each key of the mapping n with the key's path (map keys
+// for a map, field names otherwise), reporting keys that are not scalars
+// and keys given twice. A YAML merge key ("<<") adds the entries of the
+// mapping, or list of mappings, it names for keys n does not set itself,
+// earlier mappings first, as YAML 1.1 and Kubernetes read them: taken
+// holds the keys set, and is nil but in merged mappings. Each entry is a
+// step of the budget.
+func (d *decoder) entries(n node, path *fieldPath, vis *visitor, taken map[string]bool) {
+	isKey := vis.info == nil && vis.res == nil
+	want, noun := "a field name", "field"
+	if isKey {
+		want, noun = "a key name", "key"
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := resolve(n.Content[i]), n.Content[i+1]
+	var merge node
+	var seen map[string]bool
+	if n.Len()/2 > maxLinearKeys {
+		seen = make(map[string]bool, n.Len()/2)
+	}
+	for i := 0; i+1 < n.Len(); i += 2 {
+		k, val := resolve(n.Child(i)), n.Child(i+1)
 		if !d.spend(k, path, 1) {
 			return
 		}
-		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			if merge != nil {
+		if k.Kind() == yamltree.ScalarNode && k.Tag() == "!!merge" {
+			if !merge.IsZero() {
 				d.fail(k, path, func() string { return "duplicate merge key (<<); list the mappings to merge in one" })
 				continue
 			}
 			merge = val
 			continue
 		}
-		key, ok := d.scalar(k, "", "a "+noun+" name", path)
+		key, ok := d.scalar(k, "", want, path)
 		if !ok {
 			continue
 		}
-		kp := &fieldPath{parent: path, name: key, isKey: noun == "key"}
 		if d.duplicate(n, i, key, seen) {
-			d.fail(k, kp, func() string { return "duplicate " + noun })
+			d.fail(k, d.b.push(fieldPath{parent: path, name: key, isKey: isKey}), func() string { return "duplicate " + noun })
+			d.b.pop()
 			continue
 		}
-		f(key, k, val, kp)
+		if taken != nil {
+			if taken[key] {
+				continue
+			}
+			taken[key] = true
+		}
+		d.visit(vis, key, k, val, d.b.push(fieldPath{parent: path, name: key, isKey: isKey}))
+		d.b.pop()
 	}
-	if merge == nil || d.b.over {
+	if merge.IsZero() || d.b.over {
 		return
 	}
 	if d.merges >= maxMergeDepth {
@@ -329,40 +418,39 @@ func (d *decoder) entries(n *yaml.Node, path *fieldPath, noun string, f func(key
 	}
 	d.merges++
 	defer func() { d.merges-- }()
-	// The keys n sets itself win over merged ones.
-	taken := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
-			taken[k.Value] = true
-		}
-	}
-	add := func(key string, k, val *yaml.Node, kp *fieldPath) {
-		if !taken[key] {
-			taken[key] = true
-			f(key, k, val, kp)
+	if taken == nil {
+		// The keys n sets itself win over merged ones.
+		taken = map[string]bool{}
+		for i := 0; i+1 < n.Len(); i += 2 {
+			if k := resolve(n.Child(i)); k.Kind() == yamltree.ScalarNode && k.Tag() != "!!merge" {
+				taken[k.Value()] = true
+			}
 		}
 	}
 	m := resolve(merge)
-	mappings := []*yaml.Node{merge}
-	if m.Kind == yaml.SequenceNode {
-		mappings = m.Content
+	mappings := []node{merge}
+	if m.Kind() == yamltree.SequenceNode {
+		mappings = make([]node, m.Len())
+		for i := range mappings {
+			mappings[i] = m.Child(i)
+		}
 	}
 	for _, mn := range mappings {
 		if d.b.over {
 			return
 		}
-		if r := resolve(mn); r.Kind != yaml.MappingNode {
+		if r := resolve(mn); r.Kind() != yamltree.MappingNode {
 			d.fail(r, path, func() string { return "a merge key (<<) takes a mapping or a list of mappings, got " + describe(r) })
 			continue
 		}
-		d.entries(resolve(mn), path, noun, add)
+		d.entries(resolve(mn), path, vis, taken)
 	}
 }
 
 // duplicate reports whether key, at index i of mapping n, was given
 // earlier in n: seen records the keys of a large mapping; a small one is
 // scanned.
-func (d *decoder) duplicate(n *yaml.Node, i int, key string, seen map[string]bool) bool {
+func (d *decoder) duplicate(n node, i int, key string, seen map[string]bool) bool {
 	if seen != nil {
 		if seen[key] {
 			return true
@@ -371,14 +459,14 @@ func (d *decoder) duplicate(n *yaml.Node, i int, key string, seen map[string]boo
 		return false
 	}
 	for j := 0; j < i; j += 2 {
-		if k := resolve(n.Content[j]); k.Kind == yaml.ScalarNode && k.Tag != "!!merge" && k.Value == key {
+		if k := resolve(n.Child(j)); k.Kind() == yamltree.ScalarNode && k.Tag() != "!!merge" && k.Value() == key {
 			return true
 		}
 	}
 	return false
 }
 
-func (d *decoder) duration(n *yaml.Node, v reflect.Value, path *fieldPath) {
+func (d *decoder) duration(n node, v reflect.Value, path *fieldPath) {
 	s, ok := d.scalar(n, "!!str", `a duration such as "1.5s" or "100ms"`, path)
 	if !ok || !d.spendBytes(n, path, len(s)) {
 		return
@@ -398,56 +486,56 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path *fieldPath) {
 }
 
 // scalar returns n's value if n is a scalar with tag (any tag when empty).
-func (d *decoder) scalar(n *yaml.Node, tag, want string, path *fieldPath) (string, bool) {
+func (d *decoder) scalar(n node, tag, want string, path *fieldPath) (string, bool) {
 	n = resolve(n)
-	if n.Kind != yaml.ScalarNode || (tag != "" && n.Tag != tag) {
+	if n.Kind() != yamltree.ScalarNode || (tag != "" && n.Tag() != tag) {
 		d.fail(n, path, func() string {
 			hint := ""
-			if tag == "!!str" && n.Kind == yaml.ScalarNode {
-				hint = "; quote it: " + fielderr.Quote(n.Value)
+			if tag == "!!str" && n.Kind() == yamltree.ScalarNode {
+				hint = "; quote it: " + fielderr.Quote(n.Value())
 			}
 			return "expected " + want + ", got " + describe(n) + hint
 		})
 		return "", false
 	}
-	return n.Value, true
+	return n.Value(), true
 }
 
 // fail records an error at node n (nil: no line is given) and path. msg
 // is called only for the errors that are described (the first
 // fielderr.MaxReported of the input); the others are only counted.
-func (d *decoder) fail(n *yaml.Node, path *fieldPath, msg func() string) {
+func (d *decoder) fail(n node, path *fieldPath, msg func() string) {
 	if !d.b.describe() {
 		d.errs.Omit(1)
 		return
 	}
-	if n == nil {
+	if n.IsZero() {
 		d.errs.Add(path.String(), "%s", msg())
 		return
 	}
-	d.errs.Add(path.String(), "%s (line %d)", msg(), n.Line)
+	d.errs.Add(path.String(), "%s (line %d)", msg(), n.Line())
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
+func describe(n node) string {
+	switch n.Kind() {
+	case yamltree.MappingNode:
 		return "an object"
-	case yaml.SequenceNode:
+	case yamltree.SequenceNode:
 		return "a list"
-	case yaml.AliasNode:
+	case yamltree.AliasNode:
 		return "an alias"
 	}
-	switch n.Tag {
+	switch n.Tag() {
 	case "!!str":
-		return "the string " + fielderr.Quote(n.Value)
+		return "the string " + fielderr.Quote(n.Value())
 	case "!!int":
-		return "the integer " + clip(n.Value)
+		return "the integer " + clip(n.Value())
 	case "!!float":
-		return "the number " + clip(n.Value)
+		return "the number " + clip(n.Value())
 	case "!!bool":
-		return "the boolean " + n.Value
+		return "the boolean " + n.Value()
 	}
-	return clip(n.Value)
+	return clip(n.Value())
 }
 
 // clip returns s as it is when it is short (64 bytes at most), and quoted
@@ -465,11 +553,19 @@ type structInfo struct {
 	names  []string       // json names, sorted
 }
 
-var structInfos sync.Map // reflect.Type → *structInfo
+// structInfos caches structInfoOf: a map that is replaced, never
+// modified, when a type is added (a handful of times in a process), so
+// that lookups take no lock.
+var (
+	structInfos   atomic.Pointer[map[reflect.Type]*structInfo]
+	structInfosMu sync.Mutex
+)
 
 func structInfoOf(t reflect.Type) *structInfo {
-	if i, ok := structInfos.Load(t); ok {
-		return i.(*structInfo)
+	if m := structInfos.Load(); m != nil {
+		if info, ok := (*m)[t]; ok {
+			return info
+		}
 	}
 	info := &structInfo{fields: map[string]int{}}
 	for i := range t.NumField() {
@@ -482,8 +578,20 @@ func structInfoOf(t reflect.Type) *structInfo {
 		info.names = append(info.names, name)
 	}
 	slices.Sort(info.names)
-	i, _ := structInfos.LoadOrStore(t, info)
-	return i.(*structInfo)
+	structInfosMu.Lock()
+	defer structInfosMu.Unlock()
+	old := structInfos.Load()
+	if old != nil {
+		if prev, ok := (*old)[t]; ok {
+			return prev
+		}
+	}
+	m := map[reflect.Type]*structInfo{t: info}
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	structInfos.Store(&m)
+	return info
 }
 
 // jsonFields maps json names to field indexes; fields tagged "-" are not

@@ -1,7 +1,6 @@
 package switchyard
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,9 +8,8 @@ import (
 	"reflect"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/yamltree"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -71,27 +69,23 @@ func ParseFiles(paths ...string) (Config, error) {
 // problems in errs and drawing on b.
 func parse(file string, data []byte, b *budget, errs *fielderr.List) Config {
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	docs := yamltree.NewStream(data)
 	for doc := 1; !b.over; doc++ {
-		var n yaml.Node
-		err := dec.Decode(&n)
+		root, err := docs.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			var local fielderr.List
-			(&decoder{b: b, errs: &local}).fail(nil, nil, func() string { return strings.TrimPrefix(err.Error(), "yaml: ") })
+			(&decoder{b: b, errs: &local}).fail(node{}, nil, func() string { return strings.TrimPrefix(err.Error(), "yaml: ") })
 			local.Locate(docName(file, doc, -1, ""))
 			errs.AddList(&local)
 			break // the YAML stream cannot be resynchronised
 		}
-		if n.Kind != yaml.DocumentNode || len(n.Content) != 1 {
-			continue
-		}
-		if r := n.Content[0]; r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+		if root.Kind() == yamltree.ScalarNode && root.Tag() == "!!null" {
 			continue // an empty document, as a trailing "---" makes
 		}
-		parseResource(&cfg, n.Content[0], file, doc, -1, b, errs)
+		parseResource(&cfg, root, file, doc, -1, b, errs)
 	}
 	return cfg
 }
@@ -111,98 +105,93 @@ var (
 
 // resourceFields are the top-level fields of a resource.
 type resourceFields struct {
-	apiVersion, kind, metadata, spec, items *yaml.Node
-	unknown                                 []*yaml.Node // the keys of other fields but status
+	apiVersion, kind, metadata, spec, items node
+	unknown                                 []node // the keys of other fields but status
+}
+
+// add notes the field key: k.
+func (f *resourceFields) add(key string, k, val node) {
+	switch key {
+	case "apiVersion":
+		f.apiVersion = val
+	case "kind":
+		f.kind = val
+	case "metadata":
+		f.metadata = val
+	case "spec":
+		f.spec = val
+	case "status":
+	case "items":
+		f.items = val
+		f.unknown = append(f.unknown, k) // unless the resource is a List
+	default:
+		f.unknown = append(f.unknown, k)
+	}
 }
 
 // parseResource decodes one resource (or a List of them) into cfg. item
 // is its index in a List, or -1.
-func parseResource(cfg *Config, n *yaml.Node, file string, doc, item int, b *budget, errs *fielderr.List) {
+func parseResource(cfg *Config, n node, file string, doc, item int, b *budget, errs *fielderr.List) {
 	var local fielderr.List
 	d := &decoder{b: b, errs: &local}
-	label := ""
+	var kind string
+	var meta struct{ Name, Namespace string }
 	defer func() {
 		if local.Kept() > 0 {
-			local.Locate(docName(file, doc, item, label))
+			local.Locate(docName(file, doc, item, resourceLabel(kind, meta.Name, meta.Namespace)))
 		}
 		errs.AddList(&local)
 	}()
 	if !d.spend(n, nil, 1) {
 		return
 	}
-	if n = resolve(n); n.Kind != yaml.MappingNode {
+	if n = resolve(n); n.Kind() != yamltree.MappingNode {
 		d.fail(n, nil, func() string {
 			return "expected a resource (an object with apiVersion, kind, metadata and spec), got " + describe(n)
 		})
 		return
 	}
 	var f resourceFields
-	d.entries(n, nil, "field", func(key string, k, val *yaml.Node, _ *fieldPath) {
-		switch key {
-		case "apiVersion":
-			f.apiVersion = val
-		case "kind":
-			f.kind = val
-		case "metadata":
-			f.metadata = val
-		case "spec":
-			f.spec = val
-		case "status":
-		case "items":
-			f.items = val
-			f.unknown = append(f.unknown, k) // unless the resource is a List
-		default:
-			f.unknown = append(f.unknown, k)
-		}
-	})
-	kind := scalarValue(f.kind)
-	var meta struct{ Name, Namespace string }
-	if f.metadata != nil {
+	d.entries(n, nil, &visitor{res: &f}, nil)
+	kind = scalarValue(f.kind)
+	if !f.metadata.IsZero() {
 		m := new(objectMeta) // large: allocated only when there is one
 		d.decode(f.metadata, reflect.ValueOf(m).Elem(), metadataPath)
 		meta.Name, meta.Namespace = m.Name, m.Namespace
 	}
 
 	if kind == "List" {
-		label = "List"
-		if items := resolve(f.items); items == nil || items.Kind != yaml.SequenceNode {
-			d.fail(nil, itemsPath, func() string { return "a List needs a list of items" })
+		if items := resolve(f.items); items.IsZero() || items.Kind() != yamltree.SequenceNode {
+			d.fail(node{}, itemsPath, func() string { return "a List needs a list of items" })
 		} else {
-			for i, it := range items.Content {
+			for i := range items.Len() {
 				if b.over {
 					break
 				}
-				parseResource(cfg, it, file, doc, i, b, errs)
+				parseResource(cfg, items.Child(i), file, doc, i, b, errs)
 			}
 		}
 		return
 	}
-	label = clip(kind)
-	if meta.Name != "" {
-		name := meta.Name
-		if meta.Namespace != "" {
-			name = meta.Namespace + "/" + meta.Name
-		}
-		label += " " + fielderr.Quote(name)
-	}
 
 	for _, k := range f.unknown {
-		d.fail(k, &fieldPath{name: k.Value}, func() string { return "unknown field" + d.suggest(k.Value, topFields) })
+		kp := fieldPath{name: k.Value()}
+		d.fail(k, &kp, func() string { return "unknown field" + d.suggest(k.Value(), topFields) })
 	}
 	if api := scalarValue(f.apiVersion); !apiVersions[api] {
 		if api == "" {
-			d.fail(nil, apiVersionPath, func() string { return "required; use networking.istio.io/v1" })
+			d.fail(node{}, apiVersionPath, func() string { return "required; use networking.istio.io/v1" })
 		} else {
-			d.fail(nil, apiVersionPath, func() string {
+			d.fail(node{}, apiVersionPath, func() string {
 				return fmt.Sprintf("%s is not supported; use networking.istio.io/v1, v1beta1 or v1alpha3", fielderr.Quote(api))
 			})
 		}
 	}
 	if meta.Name == "" {
-		d.fail(nil, namePath, func() string { return "required" })
+		d.fail(node{}, namePath, func() string { return "required" })
 	}
-	if f.spec == nil {
-		d.fail(nil, specPath, func() string { return "required" })
+	if f.spec.IsZero() {
+		d.fail(node{}, specPath, func() string { return "required" })
 	}
 	switch kind {
 	case "ServiceEntry":
@@ -218,20 +207,20 @@ func parseResource(cfg *Config, n *yaml.Node, file string, doc, item int, b *bud
 		vs.Name, vs.Namespace = meta.Name, meta.Namespace
 		cfg.VirtualServices = append(cfg.VirtualServices, vs)
 	case "":
-		d.fail(nil, kindPath, func() string {
+		d.fail(node{}, kindPath, func() string {
 			return "required; use ServiceEntry, DestinationRule or VirtualService"
 		})
 	default:
-		d.fail(nil, kindPath, func() string {
+		d.fail(node{}, kindPath, func() string {
 			return fmt.Sprintf("%s is not supported; use ServiceEntry, DestinationRule or VirtualService", fielderr.Quote(kind))
 		})
 	}
 }
 
 // decodeSpec decodes a resource's spec, which may be absent.
-func decodeSpec[T any](d *decoder, spec *yaml.Node) T {
+func decodeSpec[T any](d *decoder, spec node) T {
 	var v T
-	if spec != nil {
+	if !spec.IsZero() {
 		d.decode(spec, reflect.ValueOf(&v).Elem(), specPath)
 	}
 	return v
@@ -247,18 +236,34 @@ type objectMeta struct {
 	UID               string            `json:"uid"`
 	ResourceVersion   string            `json:"resourceVersion"`
 	Generation        int64             `json:"generation"`
-	CreationTimestamp yaml.Node         `json:"creationTimestamp"`
+	CreationTimestamp unread            `json:"creationTimestamp"`
 	GenerateName      string            `json:"generateName"`
 	Finalizers        []string          `json:"finalizers"`
-	ManagedFields     yaml.Node         `json:"managedFields"`
-	OwnerReferences   yaml.Node         `json:"ownerReferences"`
+	ManagedFields     unread            `json:"managedFields"`
+	OwnerReferences   unread            `json:"ownerReferences"`
 }
 
-func scalarValue(n *yaml.Node) string {
-	if n = resolve(n); n == nil || n.Kind != yaml.ScalarNode {
+// resourceLabel names a resource of a kind for errors, as `List` or
+// `VirtualService "namespace/name"`; it is built only for errors.
+func resourceLabel(kind, name, namespace string) string {
+	if kind == "List" {
+		return "List"
+	}
+	label := clip(kind)
+	if name != "" {
+		if namespace != "" {
+			name = namespace + "/" + name
+		}
+		label += " " + fielderr.Quote(name)
+	}
+	return label
+}
+
+func scalarValue(n node) string {
+	if n = resolve(n); n.IsZero() || n.Kind() != yamltree.ScalarNode {
 		return ""
 	}
-	return n.Value
+	return n.Value()
 }
 
 // docName names a document, an item of a List (item ≥ 0) and the resource

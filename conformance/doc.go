@@ -14,8 +14,15 @@
 // with go/parser and evaluated onto the istio.io/api types, then rendered as
 // manifests. conformance/testdata adds cases those miss.
 //
+// TestIstiodXDS runs Istio's own control plane (pilot/test/xds) on the
+// scenarios in testdata/xds, connects switchyard's ADS client to it as the
+// proxyless (gRPC) and sidecar personas, and compares every resource each
+// receives with the golden dumps beside them; XDS.md says which Envoy fields
+// carry each Istio feature.
+//
 //	cd conformance
 //	go test .                          # the suite
 //	go test . -run TestConformance -args -table         # every document's verdicts
 //	go test . -run TestConformance -args -report REPORT.md  # the report of disagreements
+//	go test . -run TestIstiodXDS -args -update   # rewrite testdata/xds/*.json from Istio
 package conformance

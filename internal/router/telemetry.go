@@ -443,6 +443,16 @@ func (rec *grpcRecorder) lastCode() grpccodes.Code { return grpccodes.Code(rec.l
 
 func (rec *grpcRecorder) end(err error) {
 	code := grpcstatus.Code(err)
+	// Metrics first: whoever sees the span end sees the call counted.
+	if rec.metrics != nil && rec.route != nil {
+		labels := rec.route.labels // a call answered before a destination was drawn
+		if rec.dest != nil {
+			labels = rec.dest.labels
+		}
+		opts := labels.For(telemetry.Outcome{Status: int(code), GRPC: true})
+		rec.metrics.Requests.Add(context.Background(), 1, opts.Add...)
+		rec.metrics.RequestDuration.Record(context.Background(), rec.env.Clock.Now().Sub(rec.start).Seconds(), opts.Record...)
+	}
 	if rec.span != nil {
 		rec.span.SetAttributes(telemetry.KeyGRPCStatus.Int(int(code)))
 		if code != grpccodes.OK {
@@ -450,16 +460,6 @@ func (rec *grpcRecorder) end(err error) {
 		}
 		rec.span.End()
 	}
-	if rec.metrics == nil || rec.route == nil {
-		return
-	}
-	labels := rec.route.labels // a call answered before a destination was drawn
-	if rec.dest != nil {
-		labels = rec.dest.labels
-	}
-	opts := labels.For(telemetry.Outcome{Status: int(code), GRPC: true})
-	rec.metrics.Requests.Add(context.Background(), 1, opts.Add...)
-	rec.metrics.RequestDuration.Record(context.Background(), rec.env.Clock.Now().Sub(rec.start).Seconds(), opts.Record...)
 }
 
 // metadataCarrier writes trace context into gRPC metadata.
