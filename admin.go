@@ -284,22 +284,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 // configDump renders cfg as Istio resources: apiVersion, kind, metadata
 // and spec, grouped by kind.
 func configDump(cfg Config) map[string][]map[string]any {
-	out := map[string][]map[string]any{"serviceEntries": {}, "destinationRules": {}, "virtualServices": {}}
-	add := func(group, kind string, v reflect.Value) {
-		meta := map[string]any{"name": v.FieldByName("Name").String()}
-		if ns := v.FieldByName("Namespace").String(); ns != "" {
-			meta["namespace"] = ns
-		}
-		out[group] = append(out[group], map[string]any{"apiVersion": "networking.istio.io/v1", "kind": kind, "metadata": meta, "spec": plain(v)})
-	}
-	for i := range cfg.ServiceEntries {
-		add("serviceEntries", "ServiceEntry", reflect.ValueOf(cfg.ServiceEntries[i]))
-	}
-	for i := range cfg.DestinationRules {
-		add("destinationRules", "DestinationRule", reflect.ValueOf(cfg.DestinationRules[i]))
-	}
-	for i := range cfg.VirtualServices {
-		add("virtualServices", "VirtualService", reflect.ValueOf(cfg.VirtualServices[i]))
+	out := map[string][]map[string]any{}
+	for _, k := range kinds {
+		out[k.group] = []map[string]any{}
+		k.each(&cfg, func(name, namespace string, spec reflect.Value) {
+			meta := map[string]any{"name": name}
+			if namespace != "" {
+				meta["namespace"] = namespace
+			}
+			out[k.group] = append(out[k.group], map[string]any{"apiVersion": "networking.istio.io/v1", "kind": k.name, "metadata": meta, "spec": plain(spec)})
+		})
 	}
 	return out
 }

@@ -119,7 +119,8 @@ func TestAdminState(t *testing.T) {
 
 	require.Len(t, st.Updates, 2)
 	assert.True(t, st.Updates[0].Applied)
-	assert.Equal(t, switchyard.UpdateRecord{Time: st.Updates[0].Time, Applied: true, ServiceEntries: 2, DestinationRules: 2, VirtualServices: 2}, st.Updates[0])
+	assert.Equal(t, switchyard.UpdateRecord{Time: st.Updates[0].Time, Applied: true,
+		Resources: map[string]int{"ServiceEntry": 2, "DestinationRule": 2, "VirtualService": 2}}, st.Updates[0])
 	assert.False(t, st.Updates[1].Applied)
 	assert.Contains(t, st.Updates[1].Error, "spec.http")
 

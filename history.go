@@ -32,12 +32,9 @@ type UpdateRecord struct {
 	Applied bool `json:"applied"`
 	// Error is why the update was rejected.
 	Error string `json:"error,omitempty"`
-	// ServiceEntries counts the configuration's ServiceEntries.
-	ServiceEntries int `json:"serviceEntries"`
-	// DestinationRules counts its DestinationRules.
-	DestinationRules int `json:"destinationRules"`
-	// VirtualServices counts its VirtualServices.
-	VirtualServices int `json:"virtualServices"`
+	// Resources counts the configuration's resources by kind:
+	// "ServiceEntry", "DestinationRule", "VirtualService".
+	Resources map[string]int `json:"resources"`
 }
 
 // EjectionRecord is one ejection or return by outlier detection.
@@ -69,8 +66,7 @@ func keep[T any](list []T, v T) []T {
 
 // recordUpdate remembers a configuration update and counts it.
 func (m *Mesh) recordUpdate(cfg Config, err error) {
-	r := UpdateRecord{Time: m.opts.clock.Now(), Applied: err == nil,
-		ServiceEntries: len(cfg.ServiceEntries), DestinationRules: len(cfg.DestinationRules), VirtualServices: len(cfg.VirtualServices)}
+	r := UpdateRecord{Time: m.opts.clock.Now(), Applied: err == nil, Resources: counts(cfg)}
 	if err != nil {
 		r.Error = err.Error()
 	}
