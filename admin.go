@@ -190,15 +190,6 @@ func summarise(vs *route.VirtualService) AdminVirtualService {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 func clusterState(c *cluster.Cluster) AdminCluster {
 	ac := AdminCluster{Name: c.Name, Host: c.Host, Subset: c.Subset, Port: c.Port, LoadBalancer: c.Balancer(),
 		OutlierDetection: c.Detector() != nil, Endpoints: []AdminEndpoint{}}

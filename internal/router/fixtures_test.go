@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -143,18 +142,6 @@ func (f *fixture) do(req *http.Request) (*http.Response, string) {
 	require.NoError(f.t, resp.Body.Close())
 	return resp, string(b)
 }
-
-// explain traces how the table would route req.
-func (f *fixture) explain(req *http.Request) string {
-	authority := router.Authority(req)
-	host, port := router.SplitAuthority(authority, req.URL.Scheme)
-	vh := f.table.Lookup(host, port)
-	require.NotNil(f.t, vh)
-	in := router.NewInput(req, authority, port)
-	return vh.Explain(&in).String()
-}
-
-func lines(s ...string) string { return strings.Join(s, "\n") }
 
 // vs is a VirtualService for reviews with the given http routes.
 func vs(http string) string {
