@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/route"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // AdminState is what the admin handler serves at "state": the mesh's
@@ -87,7 +86,8 @@ type AdminCluster struct {
 	Subset string `json:"subset,omitempty"`
 	// Port is the service port.
 	Port uint32 `json:"port"`
-	// LoadBalancer names the algorithm.
+	// LoadBalancer names the algorithm: LEAST_REQUEST, ROUND_ROBIN, RANDOM,
+	// RING_HASH, MAGLEV, PEAK_EWMA or PASSTHROUGH.
 	LoadBalancer string `json:"loadBalancer"`
 	// OutlierDetection is true when endpoints can be ejected.
 	OutlierDetection bool `json:"outlierDetection"`
@@ -151,7 +151,7 @@ func summarise(vs *route.VirtualService) AdminVirtualService {
 			r.Name = fmt.Sprintf("%s.%d", vs.Name, i)
 		}
 		for _, mr := range hr.Match {
-			r.Match = append(r.Match, describeMatch(&mr))
+			r.Match = append(r.Match, mr.String())
 		}
 		switch {
 		case hr.Redirect != nil:
@@ -190,78 +190,9 @@ func summarise(vs *route.VirtualService) AdminVirtualService {
 	return out
 }
 
-// describeMatch renders one match block as its conditions.
-func describeMatch(mr *match.Request) string {
-	var parts []string
-	str := func(field string, sm *match.StringMatch) {
-		switch {
-		case sm == nil:
-		case sm.Exact != nil:
-			parts = append(parts, fmt.Sprintf("%s exact %q", field, *sm.Exact))
-		case sm.Prefix != nil:
-			parts = append(parts, fmt.Sprintf("%s prefix %q", field, *sm.Prefix))
-		case sm.Regex != nil:
-			parts = append(parts, fmt.Sprintf("%s regex %q", field, *sm.Regex))
-		default:
-			parts = append(parts, field+" present")
-		}
-	}
-	str("uri", mr.URI)
-	str("scheme", mr.Scheme)
-	str("method", mr.Method)
-	str("authority", mr.Authority)
-	for _, k := range sortedKeys(mr.Headers) {
-		str("header "+k, mr.Headers[k])
-	}
-	for _, k := range sortedKeys(mr.QueryParams) {
-		str("query "+k, mr.QueryParams[k])
-	}
-	for _, k := range sortedKeys(mr.WithoutHeaders) {
-		str("without header "+k, mr.WithoutHeaders[k])
-	}
-	if mr.Port != 0 {
-		parts = append(parts, fmt.Sprintf("port %d", mr.Port))
-	}
-	for _, k := range sortedKeys(mr.SourceLabels) {
-		parts = append(parts, fmt.Sprintf("source label %s=%s", k, mr.SourceLabels[k]))
-	}
-	if mr.SourceNamespace != "" {
-		parts = append(parts, "source namespace "+mr.SourceNamespace)
-	}
-	if mr.IgnoreURICase {
-		parts = append(parts, "ignoring uri case")
-	}
-	if len(parts) == 0 {
-		return "any request"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func clusterState(c *subset.Cluster) AdminCluster {
-	ac := AdminCluster{Name: c.Name, Host: c.Host, Subset: c.Subset, Port: c.Port, LoadBalancer: "LEAST_REQUEST",
+func clusterState(c *cluster.Cluster) AdminCluster {
+	ac := AdminCluster{Name: c.Name, Host: c.Host, Subset: c.Subset, Port: c.Port, LoadBalancer: c.Balancer(),
 		OutlierDetection: c.Detector() != nil, Endpoints: []AdminEndpoint{}}
-	if lb := c.Policy.LoadBalancer; lb != nil {
-		switch {
-		case lb.ConsistentHash != nil:
-			ac.LoadBalancer = "CONSISTENT_HASH"
-		case lb.PeakEWMA != nil:
-			ac.LoadBalancer = "PEAK_EWMA"
-		case lb.Simple != "":
-			ac.LoadBalancer = string(lb.Simple)
-		}
-	}
-	if c.Passthrough {
-		ac.LoadBalancer = "PASSTHROUGH"
-	}
 	d := c.Detector()
 	for _, ep := range c.Endpoints() {
 		ae := AdminEndpoint{Address: ep.Address, Labels: ep.Labels, Locality: ep.Locality, Weight: max(ep.Weight, 1), Health: "healthy",
@@ -344,22 +275,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 // configDump renders cfg as Istio resources: apiVersion, kind, metadata
 // and spec, grouped by kind.
 func configDump(cfg Config) map[string][]map[string]any {
-	out := map[string][]map[string]any{"serviceEntries": {}, "destinationRules": {}, "virtualServices": {}}
-	add := func(group, kind string, v reflect.Value) {
-		meta := map[string]any{"name": v.FieldByName("Name").String()}
-		if ns := v.FieldByName("Namespace").String(); ns != "" {
-			meta["namespace"] = ns
-		}
-		out[group] = append(out[group], map[string]any{"apiVersion": "networking.istio.io/v1", "kind": kind, "metadata": meta, "spec": plain(v)})
-	}
-	for i := range cfg.ServiceEntries {
-		add("serviceEntries", "ServiceEntry", reflect.ValueOf(cfg.ServiceEntries[i]))
-	}
-	for i := range cfg.DestinationRules {
-		add("destinationRules", "DestinationRule", reflect.ValueOf(cfg.DestinationRules[i]))
-	}
-	for i := range cfg.VirtualServices {
-		add("virtualServices", "VirtualService", reflect.ValueOf(cfg.VirtualServices[i]))
+	out := map[string][]map[string]any{}
+	for _, k := range kinds {
+		out[k.group] = []map[string]any{}
+		k.each(&cfg, func(name, namespace string, spec reflect.Value) {
+			meta := map[string]any{"name": name}
+			if namespace != "" {
+				meta["namespace"] = namespace
+			}
+			out[k.group] = append(out[k.group], map[string]any{"apiVersion": "networking.istio.io/v1", "kind": k.name, "metadata": meta, "spec": plain(spec)})
+		})
 	}
 	return out
 }

@@ -1,8 +1,11 @@
 package switchyard_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -119,7 +122,8 @@ func TestAdminState(t *testing.T) {
 
 	require.Len(t, st.Updates, 2)
 	assert.True(t, st.Updates[0].Applied)
-	assert.Equal(t, switchyard.UpdateRecord{Time: st.Updates[0].Time, Applied: true, ServiceEntries: 2, DestinationRules: 2, VirtualServices: 2}, st.Updates[0])
+	assert.Equal(t, switchyard.UpdateRecord{Time: st.Updates[0].Time, Applied: true,
+		Resources: map[string]int{"ServiceEntry": 2, "DestinationRule": 2, "VirtualService": 2}}, st.Updates[0])
 	assert.False(t, st.Updates[1].Applied)
 	assert.Contains(t, st.Updates[1].Error, "spec.http")
 
@@ -251,25 +255,43 @@ func findChromium() string {
 // script; it returns what Chromium printed.
 func runChromium(t *testing.T, browser, dir string, args ...string) string {
 	t.Helper()
+	// Chromium itself sometimes crashes on a loaded machine (a segfault at
+	// start-up, before it loads anything). That is the browser failing, not
+	// the page: try again, up to three times, and report every crash.
+	var crashes []string
+	for attempt := 0; attempt < 3; attempt++ {
+		out, log, err := chromiumOnce(browser, dir, args)
+		if err == nil {
+			return out
+		}
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ProcessState.Exited() {
+			t.Fatalf("chromium %v: %v\n%s", args, err, log)
+		}
+		crashes = append(crashes, fmt.Sprintf("attempt %d: %v\n%s", attempt+1, err, log))
+	}
+	t.Fatalf("chromium %v crashed three times:\n%s", args, strings.Join(crashes, "\n"))
+	return ""
+}
+
+// chromiumOnce runs the browser once and returns its output, its log, and
+// how it ended.
+func chromiumOnce(browser, dir string, args []string) (string, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	profile, err := os.MkdirTemp(dir, "profile")
-	require.NoError(t, err)
+	if err != nil {
+		return "", nil, err
+	}
 	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 		"--user-data-dir=" + profile, "--virtual-time-budget=3000"}
 	cmd := exec.CommandContext(ctx, browser, append(flags, args...)...)
-	var stdout strings.Builder
+	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
-	stderr, err := os.Create(filepath.Join(dir, "chromium.log"))
-	require.NoError(t, err)
-	defer stderr.Close()
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
-		log, _ := os.ReadFile(stderr.Name())
-		t.Fatalf("chromium %v: %v\n%s", args, err, log)
-	}
-	return stdout.String()
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	return stdout.String(), stderr.Bytes(), err
 }
 
 func countColour(img image.Image, want color.RGBA) int {

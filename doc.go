@@ -50,14 +50,15 @@
 //
 // # Packages
 //
-// The root package is the facade. Beneath it, each package has one purpose:
-// match (request predicates), route (VirtualService routing), subset
-// (ServiceEntry and DestinationRule: endpoints, subsets, clusters),
-// balancer (endpoint picking), outlier (ejection and admission), retry and
-// fault. retry, fault and outlier's Limiter also wrap any RoundTripper on
-// their own, and retry and fault give gRPC interceptors. rollout runs
-// canary analysis with promotion and rollback over a Mesh. meshtest provides
-// in-memory backends for tests, in the manner of net/http/httptest.
+// The root package is the facade. Beneath it, the public packages hold
+// Istio's schema as Go values — route (VirtualService), subset
+// (ServiceEntry, DestinationRule), match, balancer, outlier, pool, retry and
+// fault — and the policies that also work on their own: retry, fault and
+// pool's Limiter wrap any RoundTripper, retry and fault give gRPC
+// interceptors, match compiles matchers and balancer builds pickers. rollout
+// runs canary analysis with promotion and rollback over a Mesh. meshtest
+// provides in-memory backends for tests, in the manner of
+// net/http/httptest. The machinery that routes and retries is internal.
 //
 // # Observability
 //

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 )
 
 // transportSettings are the connection-level settings of Istio's
@@ -24,7 +24,7 @@ type transportSettings struct {
 }
 
 // settingsOf applies Istio's defaults: 10s connect timeout, 1h idle timeout.
-func settingsOf(pool *outlier.ConnectionPool) transportSettings {
+func settingsOf(pool *pool.Settings) transportSettings {
 	s := transportSettings{connectTimeout: 10 * time.Second, idleTimeout: time.Hour, keepAlive: net.KeepAliveConfig{Enable: true}}
 	if pool == nil {
 		return s

@@ -7,14 +7,13 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/switchyard-go/switchyard/internal/router"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/switchyard-go/switchyard/route"
 )
 
 // DialOptions returns the options that make a grpc.ClientConn obey the
@@ -53,9 +52,9 @@ func targetHost(target string) string {
 }
 
 // routeFor looks up the virtual host of a ClientConn's target.
-func (m *Mesh) routeFor(cc *grpc.ClientConn) (*route.VirtualHost, string, uint32) {
+func (m *Mesh) routeFor(cc *grpc.ClientConn) (*router.VirtualHost, string, uint32) {
 	authority := targetHost(cc.Target())
-	host, port := route.SplitAuthority(authority, "http")
+	host, port := router.SplitAuthority(authority, "http")
 	return m.snap.Load().table.Lookup(host, port), authority, port
 }
 
@@ -67,7 +66,7 @@ func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply a
 	if vh == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	in := route.GRPCInput(ctx, method, authority, port)
+	in := router.GRPCInput(ctx, method, authority, port)
 	err := vh.Invoke(ctx, &in, &m.env, func(ctx context.Context) error {
 		return connClosed(cc, invoker(ctx, method, req, reply, cc, opts...))
 	}, func() func(context.Context) error {
@@ -106,7 +105,7 @@ func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc 
 	if vh == nil {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	in := route.GRPCInput(ctx, method, authority, port)
+	in := router.GRPCInput(ctx, method, authority, port)
 	cs, err := vh.Stream(ctx, &in, &m.env, func(ctx context.Context, finished func(error)) (grpc.ClientStream, error) {
 		// gRPC tells the stream's end, whichever way it comes, through
 		// OnFinish: the mesh gives back the attempt's admission then.
@@ -153,7 +152,7 @@ func (b *resolverBuilder) Scheme() string { return b.scheme }
 
 func (b *resolverBuilder) Build(target resolver.Target, cc resolver.ClientConn, opts resolver.BuildOptions) (resolver.Resolver, error) {
 	authority := target.Endpoint()
-	host, _ := route.SplitAuthority(authority, "http")
+	host, _ := router.SplitAuthority(authority, "http")
 	if b.m.snap.Load().registry.Lookup(host) == nil {
 		if fallback := resolver.Get(b.scheme); fallback != nil {
 			return fallback.Build(target, cc, opts)

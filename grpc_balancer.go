@@ -4,11 +4,11 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/switchyard-go/switchyard/internal/engine"
+	"github.com/switchyard-go/switchyard/internal/router"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
-
-	"github.com/switchyard-go/switchyard/route"
 )
 
 // balancerName is the gRPC load-balancing policy that picks by the mesh's
@@ -176,8 +176,8 @@ type picker struct {
 }
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
-	call := route.CallFromContext(info.Ctx)
-	if call == nil || call.Cluster.Passthrough {
+	call := router.CallFromContext(info.Ctx)
+	if call == nil || call.Cluster().Passthrough {
 		// A call the interceptors did not route (or a passthrough host):
 		// round robin over the ready connections.
 		if len(p.all) == 0 {
@@ -188,25 +188,23 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		}
 		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
 	}
-	ep, err := call.Pick(p.isReady, p.failure)
-	if err == route.ErrNotReady {
+	ep, start, err := call.Pick(p)
+	if err == engine.ErrNotReady {
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
 	if err != nil {
 		return balancer.PickResult{}, err
 	}
-	ep.State.Begin()
-	call.Picked(info.Ctx, ep)
-	start := call.Start()
 	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
-		ep.State.End()
-		call.Record(info.Ctx, ep, start, di)
+		call.Done(info.Ctx, ep, start, di)
 	}}, nil
 }
 
-func (p *picker) isReady(addr string) bool {
+// Ready reports whether the endpoint at addr has a ready connection.
+func (p *picker) Ready(addr string) bool {
 	_, ok := p.ready[addr]
 	return ok
 }
 
-func (p *picker) failure(addr string) error { return p.failing[addr] }
+// Failure returns the error with which connections to addr fail, or nil.
+func (p *picker) Failure(addr string) error { return p.failing[addr] }

@@ -229,3 +229,30 @@ func TestGRPCConsistentHashPassesOverAnEndpointThatCannotConnect(t *testing.T) {
 		})
 	}
 }
+
+func TestGRPCConsistentHashByMetadata(t *testing.T) {
+	f := newGRPCFixture(t, hashedMesh(`    loadBalancer: {consistentHash: {httpHeaderName: x-user}}`)+`
+---
+`+grpcVS(`
+  - route: [{destination: {host: ratings}}]
+`)[1:])
+	// Warm every connection first: while an endpoint's connection is not
+	// ready yet, a hashed call moves along the ring past it.
+	require.Eventually(t, func() bool {
+		f.call(t)
+		return f.backend["v1"].count() > 0 && f.backend["v2"].count() > 0 && f.backend["v3"].count() > 0
+	}, 5*time.Second, time.Millisecond)
+	owners := map[string]string{}
+	for k := range 30 {
+		key := fmt.Sprint("u", k)
+		for range 3 {
+			got, err := f.call(t, "x-user", key)
+			require.NoError(t, err)
+			if prev, ok := owners[key]; ok {
+				require.Equal(t, prev, got)
+			}
+			owners[key] = got
+		}
+	}
+	assert.Equal(t, 3, distinct(owners))
+}

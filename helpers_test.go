@@ -72,3 +72,70 @@ func (f *fixture) do(req *http.Request) (*http.Response, string) {
 }
 
 func lines(s ...string) string { return strings.Join(s, "\n") }
+
+// vs is a VirtualService for reviews with the given http routes.
+func vs(http string) string {
+	return `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+` + http
+}
+
+// hashedMesh is a ratings service on three endpoints whose DestinationRule
+// has the given traffic policy.
+func hashedMesh(lb string) string {
+	return `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: http}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2}, {address: 10.0.0.3}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy:
+` + lb
+}
+
+// Istio's "Request Routing" task: route all traffic to v1, then send user
+// jason to v2 by the end-user header.
+const requestRouting = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+  - reviews
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    route:
+    - destination:
+        host: reviews
+        subset: v2
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+`
+
+func distinct(m map[string]string) int {
+	seen := map[string]bool{}
+	for _, v := range m {
+		seen[v] = true
+	}
+	return len(seen)
+}

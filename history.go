@@ -7,9 +7,9 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
-	"github.com/switchyard-go/switchyard/outlier"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // historyLen bounds the updates and ejection events the admin handler
@@ -32,12 +32,9 @@ type UpdateRecord struct {
 	Applied bool `json:"applied"`
 	// Error is why the update was rejected.
 	Error string `json:"error,omitempty"`
-	// ServiceEntries counts the configuration's ServiceEntries.
-	ServiceEntries int `json:"serviceEntries"`
-	// DestinationRules counts its DestinationRules.
-	DestinationRules int `json:"destinationRules"`
-	// VirtualServices counts its VirtualServices.
-	VirtualServices int `json:"virtualServices"`
+	// Resources counts the configuration's resources by kind:
+	// "ServiceEntry", "DestinationRule", "VirtualService".
+	Resources map[string]int `json:"resources"`
 }
 
 // EjectionRecord is one ejection or return by outlier detection.
@@ -69,8 +66,7 @@ func keep[T any](list []T, v T) []T {
 
 // recordUpdate remembers a configuration update and counts it.
 func (m *Mesh) recordUpdate(cfg Config, err error) {
-	r := UpdateRecord{Time: m.opts.clock.Now(), Applied: err == nil,
-		ServiceEntries: len(cfg.ServiceEntries), DestinationRules: len(cfg.DestinationRules), VirtualServices: len(cfg.VirtualServices)}
+	r := UpdateRecord{Time: m.opts.clock.Now(), Applied: err == nil, Resources: counts(cfg)}
 	if err != nil {
 		r.Error = err.Error()
 	}
@@ -87,7 +83,7 @@ func (m *Mesh) recordUpdate(cfg Config, err error) {
 }
 
 // recordEjection remembers an ejection or return and counts ejections.
-func (m *Mesh) recordEjection(c *subset.Cluster, e outlier.Event) {
+func (m *Mesh) recordEjection(c *cluster.Cluster, e ejection.Event) {
 	r := EjectionRecord{Time: m.opts.clock.Now(), Cluster: c.Name, Host: c.Host, Subset: c.Subset,
 		Endpoint: e.Endpoint.Address, Ejected: e.Ejected, Reason: e.Reason}
 	if e.Ejected {

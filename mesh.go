@@ -13,11 +13,12 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/rng"
+	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // ErrClosed is returned for requests made through a mesh after Close.
@@ -28,7 +29,7 @@ var ErrClosed = errors.New("switchyard: mesh is closed")
 // Update. Close releases its connections.
 type Mesh struct {
 	opts options
-	env  route.Env
+	env  router.Env
 
 	mu     sync.Mutex // serialises Update and Close
 	snap   atomic.Pointer[snapshot]
@@ -58,8 +59,8 @@ type endpointTransport struct {
 // throughout, so an Update never changes a request midway.
 type snapshot struct {
 	cfg      Config
-	registry *subset.Registry
-	table    *route.Table
+	registry *cluster.Registry
+	table    *router.Table
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -81,8 +82,8 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		m.opts.mirrorLimit = 64
 	}
 	m.tel = telemetry.New(m.opts.telemetry, m.observeEjected)
-	m.env = route.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: route.NewMirrorer(m.opts.mirrorLimit),
-		SourceIP: m.opts.sourceIP, Observers: &route.Observers{}, Telemetry: m.tel}
+	m.env = router.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: router.NewMirrorer(m.opts.mirrorLimit),
+		SourceIP: m.opts.sourceIP, Observers: &router.Observers{}, Telemetry: m.tel}
 	m.direct = settingsOf(nil).newTransport("", &m.conns)
 	m.direct.Proxy = http.ProxyFromEnvironment
 	s, err := m.compile(cfg, nil)
@@ -146,13 +147,13 @@ func (m *Mesh) Explain(req *http.Request) Explanation {
 	if req.URL == nil {
 		return Explanation{Action: "invalid request (no URL)"} // RoundTrip refuses it
 	}
-	authority := route.Authority(req)
-	host, port := route.SplitAuthority(authority, req.URL.Scheme)
+	authority := router.Authority(req)
+	host, port := router.SplitAuthority(authority, req.URL.Scheme)
 	vh := m.snap.Load().table.Lookup(host, port)
 	if vh == nil {
 		return Explanation{Host: host, Port: port, Action: "passthrough"}
 	}
-	in := route.NewInput(req, authority, port)
+	in := router.NewInput(req, authority, port)
 	e := vh.Explain(&in)
 	e.Host, e.Port = host, port
 	return e
@@ -239,16 +240,16 @@ func (m *Mesh) closeIdleConnections() {
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
-	var prevReg *subset.Registry
+	var prevReg *cluster.Registry
 	if prev != nil {
 		prevReg = prev.registry
 	}
-	reg, err := subset.Compile(cfg.ServiceEntries, cfg.DestinationRules, subset.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: subset.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
+	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
+		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
 	if err != nil {
 		return nil, err
 	}
-	table, err := route.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env)
+	table, err := router.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +275,7 @@ func (m *Mesh) install(s *snapshot) {
 			}
 		}
 	}
-	var prev *subset.Registry
+	var prev *cluster.Registry
 	if p := m.snap.Load(); p != nil {
 		prev = p.registry
 	}
@@ -298,7 +299,7 @@ func (m *Mesh) install(s *snapshot) {
 }
 
 // transportFor returns the transport of an endpoint of cluster c.
-func (m *Mesh) transportFor(c *subset.Cluster, ep *balancer.Endpoint) http.RoundTripper {
+func (m *Mesh) transportFor(c *cluster.Cluster, ep *balancer.Endpoint) http.RoundTripper {
 	if ts := m.transports.Load(); ts != nil {
 		if t, ok := (*ts)[ep.State]; ok {
 			return t.rt

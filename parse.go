@@ -10,8 +10,6 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/yamltree"
-	"github.com/switchyard-go/switchyard/route"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // ConfigError is one problem found in a configuration: the resource it is
@@ -193,26 +191,14 @@ func parseResource(cfg *Config, n node, file string, doc, item int, b *budget, e
 	if f.spec.IsZero() {
 		d.fail(node{}, specPath, func() string { return "required" })
 	}
-	switch kind {
-	case "ServiceEntry":
-		se := decodeSpec[subset.ServiceEntry](d, f.spec)
-		se.Name, se.Namespace = meta.Name, meta.Namespace
-		cfg.ServiceEntries = append(cfg.ServiceEntries, se)
-	case "DestinationRule":
-		dr := decodeSpec[subset.DestinationRule](d, f.spec)
-		dr.Name, dr.Namespace = meta.Name, meta.Namespace
-		cfg.DestinationRules = append(cfg.DestinationRules, dr)
-	case "VirtualService":
-		vs := decodeSpec[route.VirtualService](d, f.spec)
-		vs.Name, vs.Namespace = meta.Name, meta.Namespace
-		cfg.VirtualServices = append(cfg.VirtualServices, vs)
-	case "":
-		d.fail(node{}, kindPath, func() string {
-			return "required; use ServiceEntry, DestinationRule or VirtualService"
-		})
+	switch k := kindNamed(kind); {
+	case k != nil:
+		k.decode(cfg, d, f.spec, meta.Name, meta.Namespace)
+	case kind == "":
+		d.fail(node{}, kindPath, func() string { return "required; use " + kindList() })
 	default:
 		d.fail(node{}, kindPath, func() string {
-			return fmt.Sprintf("%s is not supported; use ServiceEntry, DestinationRule or VirtualService", fielderr.Quote(kind))
+			return fmt.Sprintf("%s is not supported; use %s", fielderr.Quote(kind), kindList())
 		})
 	}
 }
@@ -249,14 +235,10 @@ func resourceLabel(kind, name, namespace string) string {
 	if kind == "List" {
 		return "List"
 	}
-	label := clip(kind)
-	if name != "" {
-		if namespace != "" {
-			name = namespace + "/" + name
-		}
-		label += " " + fielderr.Quote(name)
+	if name == "" {
+		return clip(kind)
 	}
-	return label
+	return fielderr.Resource(clip(kind), namespace, name)
 }
 
 func scalarValue(n node) string {

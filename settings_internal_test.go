@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-
-	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 )
 
 func TestTransportSettingsFollowIstio(t *testing.T) {
@@ -21,9 +20,9 @@ func TestTransportSettingsFollowIstio(t *testing.T) {
 
 	zero := time.Duration(0)
 	idle := 5 * time.Minute
-	s := settingsOf(&outlier.ConnectionPool{
-		TCP:  &outlier.TCPSettings{ConnectTimeout: time.Second, IdleTimeout: &zero, TCPKeepalive: &outlier.TCPKeepalive{Probes: 3, Time: time.Minute, Interval: 10 * time.Second}},
-		HTTP: &outlier.HTTPSettings{IdleTimeout: &idle, H2UpgradePolicy: "DO_NOT_UPGRADE"},
+	s := settingsOf(&pool.Settings{
+		TCP:  &pool.TCPSettings{ConnectTimeout: time.Second, IdleTimeout: &zero, TCPKeepalive: &pool.TCPKeepalive{Probes: 3, Time: time.Minute, Interval: 10 * time.Second}},
+		HTTP: &pool.HTTPSettings{IdleTimeout: &idle, H2UpgradePolicy: "DO_NOT_UPGRADE"},
 	})
 	assert.Equal(t, time.Second, s.connectTimeout)
 	assert.Equal(t, net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 10 * time.Second, Count: 3}, s.keepAlive)
@@ -32,9 +31,9 @@ func TestTransportSettingsFollowIstio(t *testing.T) {
 	assert.True(t, tr.Protocols.HTTP1())
 	assert.False(t, tr.Protocols.HTTP2())
 
-	s = settingsOf(&outlier.ConnectionPool{TCP: &outlier.TCPSettings{IdleTimeout: &zero}})
+	s = settingsOf(&pool.Settings{TCP: &pool.TCPSettings{IdleTimeout: &zero}})
 	assert.Zero(t, s.idleTimeout, "0s disables the idle timeout")
 
-	s = settingsOf(&outlier.ConnectionPool{HTTP: &outlier.HTTPSettings{H2UpgradePolicy: "UPGRADE", UseClientProtocol: false}})
+	s = settingsOf(&pool.Settings{HTTP: &pool.HTTPSettings{H2UpgradePolicy: "UPGRADE", UseClientProtocol: false}})
 	assert.Equal(t, "UPGRADE", s.h2)
 }

@@ -6,9 +6,10 @@ import (
 	"net/url"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/reqerr"
-	"github.com/switchyard-go/switchyard/route"
-	"github.com/switchyard-go/switchyard/subset"
+	"github.com/switchyard-go/switchyard/internal/router"
 )
 
 // Transport returns an http.RoundTripper that routes requests through the
@@ -45,30 +46,30 @@ type meshTransport struct {
 
 func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.m.closed.Load() {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, ErrClosed
 	}
 	if req.URL == nil {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, errNilURL
 	}
 	s := t.m.snap.Load()
-	authority := route.Authority(req)
-	host, port := route.SplitAuthority(authority, req.URL.Scheme)
+	authority := router.Authority(req)
+	host, port := router.SplitAuthority(authority, req.URL.Scheme)
 	vh := s.table.Lookup(host, port)
 	if vh == nil {
 		return t.passthrough(req)
 	}
-	in := route.NewInput(req, authority, port)
+	in := router.NewInput(req, authority, port)
 	return vh.RoundTrip(req, &in, t, &t.m.env)
 }
 
-// Send implements route.Sender. Once the mesh is closed it sends nothing
+// Send implements router.Sender. Once the mesh is closed it sends nothing
 // (a retry or a mirror of a request in flight gets ErrClosed), so nothing
 // dials after Close.
-func (t *meshTransport) Send(req *http.Request, c *subset.Cluster, ep *balancer.Endpoint) (*http.Response, error) {
+func (t *meshTransport) Send(req *http.Request, c *cluster.Cluster, ep *balancer.Endpoint) (*http.Response, error) {
 	if t.m.closed.Load() {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, reqerr.Wrap(ErrClosed)
 	}
 	if ep == nil {
@@ -117,10 +118,4 @@ func (t *meshTransport) passthrough(req *http.Request) (*http.Response, error) {
 		t.m.direct.CloseIdleConnections()
 	}
 	return resp, err
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }

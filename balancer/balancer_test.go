@@ -46,7 +46,7 @@ func pickN(t *testing.T, p Picker, n int) []*Endpoint {
 
 func TestRoundRobinCyclesInOrderFromARandomStart(t *testing.T) {
 	eps := endpoints(1, 1, 1)
-	p, err := New(RoundRobin, eps, rng.NewSequence(rng.Fraction(1, 3)))
+	p, err := New(&Settings{Simple: SimpleRoundRobin}, eps, rng.NewSequence(rng.Fraction(1, 3)))
 	require.NoError(t, err)
 	assert.Equal(t, "bcabca", names(eps, pickN(t, p, 6)))
 }
@@ -55,7 +55,7 @@ func TestRoundRobinWeightedIsSmooth(t *testing.T) {
 	// nginx's smooth weighted round robin for weights 5,1,1 gives
 	// a a b a c a a: the heavy endpoint is interleaved, not bunched.
 	eps := endpoints(5, 1, 1)
-	p, err := New(RoundRobin, eps, rng.NewSequence(0))
+	p, err := New(&Settings{Simple: SimpleRoundRobin}, eps, rng.NewSequence(0))
 	require.NoError(t, err)
 	assert.Equal(t, "aabacaaaabacaa", names(eps, pickN(t, p, 14)))
 }
@@ -73,7 +73,7 @@ func TestRandomDistribution(t *testing.T) {
 	for _, weights := range [][]uint32{{1, 1, 1, 1}, {70, 20, 10}, {1, 0, 3}} {
 		t.Run(fmt.Sprint(weights), func(t *testing.T) {
 			eps := endpoints(weights...)
-			p, err := New(Random, eps, rng.NewSeeded(42))
+			p, err := New(&Settings{Simple: SimpleRandom}, eps, rng.NewSeeded(42))
 			require.NoError(t, err)
 			assertDistribution(t, p, eps)
 		})
@@ -86,7 +86,7 @@ func TestLeastRequestIdleFollowsWeights(t *testing.T) {
 	for _, weights := range [][]uint32{{1, 1, 1}, {60, 30, 10}} {
 		t.Run(fmt.Sprint(weights), func(t *testing.T) {
 			eps := endpoints(weights...)
-			p, err := New(LeastRequest, eps, rng.NewSeeded(7))
+			p, err := New(nil, eps, rng.NewSeeded(7))
 			require.NoError(t, err)
 			assertDistribution(t, p, eps)
 		})
@@ -121,7 +121,7 @@ func TestLeastRequestPrefersFewerActive(t *testing.T) {
 	eps[0].State.Begin()
 	eps[0].State.Begin()
 	// Draw a then b: b has fewer active requests.
-	p, err := New(LeastRequest, eps, rng.NewSequence(rng.Fraction(0, 3), rng.Fraction(0, 2)))
+	p, err := New(nil, eps, rng.NewSequence(rng.Fraction(0, 3), rng.Fraction(0, 2)))
 	require.NoError(t, err)
 	e, err := p.Pick()
 	require.NoError(t, err)
@@ -132,7 +132,7 @@ func TestLeastRequestChoicesAreDistinct(t *testing.T) {
 	// With two endpoints, one busy, two distinct choices always find the idle one.
 	eps := endpoints(1, 1)
 	eps[1].State.Begin()
-	p, err := New(LeastRequest, eps, rng.NewSeeded(1))
+	p, err := New(nil, eps, rng.NewSeeded(1))
 	require.NoError(t, err)
 	for range 1000 {
 		e, err := p.Pick()
@@ -148,7 +148,7 @@ func TestLeastRequestWeightedStillPrefersFewerActive(t *testing.T) {
 		eps[0].State.Begin()
 	}
 	eps[1].State.Begin()
-	p, err := New(LeastRequest, eps, rng.NewSeeded(3))
+	p, err := New(nil, eps, rng.NewSeeded(3))
 	require.NoError(t, err)
 	for range 100 {
 		e, err := p.Pick()
@@ -157,36 +157,39 @@ func TestLeastRequestWeightedStillPrefersFewerActive(t *testing.T) {
 	}
 }
 
+// simpleAlgorithms are the loadBalancer.simple algorithms.
+var simpleAlgorithms = []SimpleLB{SimpleLeastRequest, SimpleRoundRobin, SimpleRandom}
+
 func TestEmptyPickerReportsNoEndpoint(t *testing.T) {
-	for _, pol := range []Policy{LeastRequest, RoundRobin, Random} {
-		p, err := New(pol, nil, nil)
+	for _, pol := range simpleAlgorithms {
+		p, err := New(&Settings{Simple: pol}, nil, nil)
 		require.NoError(t, err)
 		_, err = p.Pick()
-		assert.ErrorIs(t, err, ErrNoEndpoint, pol.String())
+		assert.ErrorIs(t, err, ErrNoEndpoint, string(pol))
 	}
 }
 
 func TestNewRejectsEndpointWithoutState(t *testing.T) {
-	_, err := New(Random, []*Endpoint{{Address: "a:1"}}, nil)
+	_, err := New(&Settings{Simple: SimpleRandom}, []*Endpoint{{Address: "a:1"}}, nil)
 	assert.EqualError(t, err, "balancer: endpoint 0 has no State")
-	_, err = New(Policy(9), nil, nil)
-	assert.EqualError(t, err, "balancer: unknown policy Policy(9)")
+	_, err = New(&Settings{Simple: "FASTEST"}, nil, nil)
+	assert.EqualError(t, err, `unknown algorithm "FASTEST"; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH`)
 }
 
 func TestPickAllocatesNothing(t *testing.T) {
 	if israce.Enabled {
 		t.Skip("allocation budgets are measured without the race detector")
 	}
-	for _, pol := range []Policy{LeastRequest, RoundRobin, Random} {
+	for _, pol := range simpleAlgorithms {
 		for _, eps := range [][]*Endpoint{endpoints(1, 1, 1), endpoints(5, 3, 1)} {
-			p, err := New(pol, eps, nil)
+			p, err := New(&Settings{Simple: pol}, eps, nil)
 			require.NoError(t, err)
 			allocs := testing.AllocsPerRun(1000, func() {
 				if _, err := p.Pick(); err != nil {
 					t.Fatal(err)
 				}
 			})
-			assert.Zero(t, allocs, pol.String())
+			assert.Zero(t, allocs, string(pol))
 		}
 	}
 }
@@ -200,7 +203,7 @@ func TestStateCountsActive(t *testing.T) {
 }
 
 func BenchmarkPick(b *testing.B) {
-	for _, pol := range []Policy{LeastRequest, RoundRobin, Random} {
+	for _, pol := range simpleAlgorithms {
 		for _, weighted := range []bool{false, true} {
 			for _, n := range []int{2, 10, 100, 1000, 10000} {
 				ws := make([]uint32, n)
@@ -211,7 +214,7 @@ func BenchmarkPick(b *testing.B) {
 					}
 				}
 				eps := endpoints(ws...)
-				p, _ := New(pol, eps, nil)
+				p, _ := New(&Settings{Simple: pol}, eps, nil)
 				name := fmt.Sprintf("%s/weighted=%v/n=%d", pol, weighted, n)
 				b.Run(name, func(b *testing.B) {
 					b.ReportAllocs()

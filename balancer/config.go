@@ -15,21 +15,6 @@ const (
 	SimplePassthrough  SimpleLB = "PASSTHROUGH"   // send to the address the caller asked for
 )
 
-// Policy returns the picking algorithm for s, and false for PASSTHROUGH or
-// an unknown value. The empty value is LEAST_REQUEST, Istio's default.
-func (s SimpleLB) Policy() (Policy, bool) {
-	switch s {
-	case "", SimpleUnspecified, SimpleLeastRequest, SimpleLeastConn:
-		return LeastRequest, true
-	case SimpleRoundRobin:
-		return RoundRobin, true
-	case SimpleRandom:
-		return Random, true
-	default:
-		return 0, false
-	}
-}
-
 // Settings is Istio's LoadBalancerSettings.
 type Settings struct {
 	// Simple is the algorithm; LEAST_REQUEST when empty.

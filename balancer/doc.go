@@ -12,8 +12,14 @@
 //   - Peak-EWMA ([NewPeakEWMA], beyond Istio): two distinct choices by
 //     latency average × active requests.
 //
-// [WarmupFactor] is Envoy's slow-start weight, which the subset package
-// applies to endpoints that joined recently.
+// [Settings.Algorithm] is the one table of algorithms the mesh runs: it
+// returns what a DestinationRule's loadBalancer selects — its name, its
+// pickers, whether it hashes, whether slow start applies, and the
+// [Feedback] a latency-aware balancer learns from. Adding an algorithm is a
+// picker in its own file and a row in that table.
+//
+// [WarmupFactor] is Envoy's slow-start weight, which the mesh applies to
+// endpoints that joined recently.
 //
 // A [Picker] is immutable and built once per endpoint set; picks take no lock
 // and allocate nothing, in constant time whatever the number of endpoints.
@@ -21,7 +27,7 @@
 // that outlives pickers, so rebuilding a picker on a configuration update
 // keeps it.
 //
-//	p, err := balancer.New(balancer.LeastRequest, endpoints, nil)
+//	p, err := balancer.New(&balancer.Settings{Simple: balancer.SimpleRoundRobin}, endpoints, nil)
 //	ep, err := p.Pick()
 //	ep.State.Begin()
 //	defer ep.State.End()

@@ -34,7 +34,7 @@ func ExampleNew() {
 		{Address: "10.0.0.2:80", State: &balancer.State{}},
 	}
 	eps[0].State.Begin() // one request in flight on the first
-	p, _ := balancer.New(balancer.LeastRequest, eps, nil)
+	p, _ := balancer.New(nil, eps, nil)
 	ep, _ := p.Pick()
 	fmt.Println(ep.Address)
 	// Output: 10.0.0.2:80

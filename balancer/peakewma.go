@@ -45,10 +45,16 @@ type ewma struct {
 	stamp atomic.Int64  // unix nanoseconds of the last sample
 }
 
-// Observe records a finished request to the endpoint: its latency and
-// whether it failed, at now. Endpoints of a Peak-EWMA cluster are observed
-// by the mesh; others ignore it.
-func (s *State) Observe(latency time.Duration, failed bool, now time.Time, c PeakEWMA) {
+// Observe records a finished request to ep under c: its latency and whether
+// it failed, at now. PeakEWMA is the Feedback of its balancer: the mesh
+// observes every attempt to an endpoint of a Peak-EWMA cluster.
+func (c PeakEWMA) Observe(ep *Endpoint, latency time.Duration, failed bool, now time.Time) {
+	ep.State.observe(latency, failed, now, c)
+}
+
+// observe records a finished request to the endpoint: its latency and
+// whether it failed, at now.
+func (s *State) observe(latency time.Duration, failed bool, now time.Time, c PeakEWMA) {
 	c = c.withDefaults()
 	rtt := float64(latency)
 	if failed {

@@ -17,22 +17,22 @@ func TestPeakEWMAAverage(t *testing.T) {
 	var s State
 	t0 := time.Unix(0, 0)
 	assert.Equal(t, 7*time.Millisecond, s.Latency(7*time.Millisecond), "unmeasured: the default")
-	s.Observe(10*time.Millisecond, false, t0, c)
+	s.observe(10*time.Millisecond, false, t0, c)
 	assert.Equal(t, 10*time.Millisecond, s.Latency(0))
-	s.Observe(100*time.Millisecond, false, t0.Add(time.Second), c)
+	s.observe(100*time.Millisecond, false, t0.Add(time.Second), c)
 	assert.Equal(t, 100*time.Millisecond, s.Latency(0), "a slower sample is taken at once (peak)")
-	s.Observe(0, false, t0.Add(11*time.Second), c)
+	s.observe(0, false, t0.Add(11*time.Second), c)
 	// 10s later the old average weighs e^-1.
 	assert.InDelta(t, float64(100*time.Millisecond)*0.36788, float64(s.Latency(0)), float64(time.Microsecond))
-	s.Observe(time.Millisecond, true, t0.Add(12*time.Second), PeakEWMA{})
+	s.observe(time.Millisecond, true, t0.Add(12*time.Second), PeakEWMA{})
 	assert.Equal(t, time.Second, s.Latency(0), "a failure counts as the 1s penalty")
 }
 
 func TestPeakEWMAPrefersTheCheaper(t *testing.T) {
 	eps := endpoints(1, 1)
 	t0 := time.Unix(0, 0)
-	eps[0].State.Observe(50*time.Millisecond, false, t0, PeakEWMA{})
-	eps[1].State.Observe(5*time.Millisecond, false, t0, PeakEWMA{})
+	PeakEWMA{}.Observe(eps[0], 50*time.Millisecond, false, t0)
+	PeakEWMA{}.Observe(eps[1], 5*time.Millisecond, false, t0)
 	p := NewPeakEWMA(eps, PeakEWMA{}, rng.NewSeeded(1))
 	for range 100 {
 		e, err := p.Pick()

@@ -3,31 +3,10 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
-
-// Policy names a load-balancing algorithm.
-type Policy uint8
-
-// The algorithms of Istio's loadBalancer.simple that pick among endpoints.
-// (PASSTHROUGH involves no pick: the mesh sends to the address the caller
-// asked for.)
-const (
-	LeastRequest Policy = iota // Istio's default: power of two choices
-	RoundRobin                 // smooth weighted round robin
-	Random                     // uniform or weighted random
-)
-
-var policyNames = [...]string{"LEAST_REQUEST", "ROUND_ROBIN", "RANDOM"}
-
-// String returns Istio's name of the algorithm.
-func (p Policy) String() string {
-	if int(p) < len(policyNames) {
-		return policyNames[p]
-	}
-	return fmt.Sprintf("Policy(%d)", p)
-}
 
 // ErrNoEndpoint is returned by Pick when the picker has no endpoint.
 var ErrNoEndpoint = errors.New("balancer: no endpoint available")
@@ -47,26 +26,34 @@ type Picker interface {
 	Endpoints() []*Endpoint
 }
 
-// New returns a picker for policy over endpoints, drawing random numbers from
-// r (nil means math/rand/v2). The endpoints slice is retained and must not be
-// modified afterwards.
-func New(policy Policy, endpoints []*Endpoint, r Rand) (Picker, error) {
-	if r == nil {
-		r = rng.Runtime{}
-	}
-	if err := checkEndpoints(endpoints); err != nil {
+// Feedback is implemented by the balancers that learn from how requests go
+// (latency-aware ones, such as PeakEWMA): the mesh tells it of every attempt
+// to an endpoint of the cluster — its latency and whether it failed, at now.
+// It must be safe for concurrent use.
+type Feedback interface {
+	Observe(ep *Endpoint, latency time.Duration, failed bool, now time.Time)
+}
+
+// New returns a picker over endpoints with the algorithm s selects (nil s:
+// Istio's default, LEAST_REQUEST), drawing random numbers from r (nil means
+// math/rand/v2). The endpoints slice is retained and must not be modified
+// afterwards. A consistent-hash picker is a HashPicker.
+func New(s *Settings, endpoints []*Endpoint, r Rand) (Picker, error) {
+	a, err := s.Algorithm()
+	if err != nil {
 		return nil, err
 	}
-	switch policy {
-	case LeastRequest:
-		return newLeastRequest(endpoints, r), nil
-	case RoundRobin:
-		return newRoundRobin(endpoints, r), nil
-	case Random:
-		return newRandom(endpoints, r), nil
-	default:
-		return nil, fmt.Errorf("balancer: unknown policy %v", policy)
+	return a.New(endpoints, r)
+}
+
+// checkStates reports an endpoint without live state.
+func checkStates(endpoints []*Endpoint) error {
+	for i, e := range endpoints {
+		if e == nil || e.State == nil {
+			return fmt.Errorf("balancer: endpoint %d has no State", i)
+		}
 	}
+	return nil
 }
 
 // checkEndpoints returns an error if an endpoint is nil or has no State.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/grpccode"
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/reply"
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
@@ -77,7 +79,7 @@ func New(cfg *Config, opts ...Option) (*Injector, error) {
 		case a.HTTPStatus != 0 && a.GRPCStatus != "":
 			errs.Add("abort", "httpStatus and grpcStatus are mutually exclusive")
 		case a.GRPCStatus != "":
-			code, ok := ParseGRPCCode(a.GRPCStatus)
+			code, ok := grpccode.Parse(a.GRPCStatus)
 			if !ok {
 				errs.Add("abort.grpcStatus", "unknown gRPC status %s; use a name such as UNAVAILABLE or a number 0-16", fielderr.Quote(a.GRPCStatus))
 			}
@@ -133,15 +135,12 @@ func (i *Injector) drawn(perMillion uint64) bool {
 	return perMillion > 0 && rng.N(i.rand.Uint64(), 1_000_000) < perMillion
 }
 
-// Apply runs the fault on a request: it waits out a drawn delay on ctx, then
-// draws the abort. It returns a non-nil local reply for an aborted request,
-// or ctx's error if the context ended during the delay.
-func (i *Injector) Apply(req *http.Request) (*http.Response, error) {
-	resp, _, err := i.Inject(req)
-	return resp, err
-}
-
-// Inject is Apply that also reports what the fault did: the delay it
+// Inject runs the fault on a request: it waits out a drawn delay on the
+// request's context, then draws the abort. It returns a non-nil local
+// reply for an aborted request (the HTTP status with body "fault filter
+// abort"; for a gRPC request or a grpcStatus abort, HTTP 200 with
+// grpc-status and grpc-message, a trailers-only response), or the context's
+// error if it ended during the delay; and what the fault did: the delay it
 // waited (or began to wait) and whether it aborted.
 func (i *Injector) Inject(req *http.Request) (*http.Response, Decision, error) {
 	var d Decision
@@ -153,18 +152,16 @@ func (i *Injector) Inject(req *http.Request) (*http.Response, Decision, error) {
 	}
 	if i.hasAbort && i.drawn(i.abortPerMillion) {
 		d.Abort = true
-		return i.Abort(req), d, nil
+		return i.abort(req), d, nil
 	}
 	return nil, d, nil
 }
 
-// Abort returns the local reply of an abort: the HTTP status with body
-// "fault filter abort"; for a gRPC request (or a grpcStatus abort), HTTP 200
-// with grpc-status and grpc-message, a trailers-only response.
-func (i *Injector) Abort(req *http.Request) *http.Response {
+// abort returns the local reply of an abort.
+func (i *Injector) abort(req *http.Request) *http.Response {
 	code := i.grpcStatus
-	if code < 0 && IsGRPC(req) {
-		code = GRPCCodeForHTTP(i.httpStatus)
+	if code < 0 && isGRPC(req) {
+		code = grpccode.ForHTTP(i.httpStatus)
 	}
 	if code >= 0 {
 		h := http.Header{
@@ -193,17 +190,15 @@ type roundTripper struct {
 }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.i.Apply(req)
+	resp, _, err := rt.i.Inject(req)
 	if resp != nil || err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
+		httpbody.CloseRequest(req)
 		return resp, err
 	}
 	return rt.next.RoundTrip(req)
 }
 
-// IsGRPC reports whether req is a gRPC request.
-func IsGRPC(req *http.Request) bool {
+// isGRPC reports whether req is a gRPC request.
+func isGRPC(req *http.Request) bool {
 	return strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc")
 }

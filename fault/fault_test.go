@@ -41,29 +41,19 @@ func TestGRPCAborts(t *testing.T) {
 	grpcReq.Header.Set("Content-Type", "application/grpc")
 	inj, err := fault.New(&fault.Config{Abort: &fault.Abort{GRPCStatus: "UNAVAILABLE", Percentage: pct(100)}})
 	require.NoError(t, err)
-	resp := inj.Abort(grpcReq)
+	resp, _, err := inj.Inject(grpcReq)
+	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "14", resp.Header.Get("Grpc-Status"))
 	assert.Equal(t, "fault%20filter%20abort", resp.Header.Get("Grpc-Message"))
 
 	inj, err = fault.New(&fault.Config{Abort: &fault.Abort{HTTPStatus: 404, Percentage: pct(100)}})
 	require.NoError(t, err)
-	resp = inj.Abort(grpcReq)
+	resp, _, err = inj.Inject(grpcReq)
+	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "12", resp.Header.Get("Grpc-Status"), "404 maps to UNIMPLEMENTED for a gRPC request")
 
-	code, ok := fault.ParseGRPCCode("14")
-	assert.True(t, ok)
-	assert.Equal(t, 14, code)
-}
-
-func TestStatusMappings(t *testing.T) {
-	for http, grpc := range map[int]int{400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14, 500: 2, 418: 2} {
-		assert.Equal(t, grpc, fault.GRPCCodeForHTTP(http), "HTTP %d", http)
-	}
-	for grpc, http := range map[int]int{0: 200, 1: 499, 2: 500, 4: 504, 8: 429, 13: 500, 14: 503, 16: 401} {
-		assert.Equal(t, http, fault.HTTPStatusForGRPC(grpc), "gRPC %d", grpc)
-	}
 }
 
 func TestDelayHoldsTheRequest(t *testing.T) {
@@ -93,7 +83,7 @@ func TestAbsentPercentageNeverInjects(t *testing.T) {
 	require.NoError(t, err)
 	req, _ := http.NewRequest("GET", "http://svc/", nil)
 	for range 1000 {
-		resp, err := inj.Apply(req)
+		resp, _, err := inj.Inject(req)
 		require.NoError(t, err)
 		require.Nil(t, resp)
 	}
@@ -113,7 +103,7 @@ func TestPercentagesAndIndependence(t *testing.T) {
 	const n = 50_000
 	for range n {
 		before := clk.timers
-		resp, err := inj.Apply(req)
+		resp, _, err := inj.Inject(req)
 		require.NoError(t, err)
 		i := 0
 		if clk.timers != before {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/grpccode"
 )
 
 // ApplyGRPC runs the fault on a gRPC call: it waits out a drawn delay on
@@ -21,16 +22,16 @@ func (i *Injector) ApplyGRPC(ctx context.Context) error {
 		}
 	}
 	if i.hasAbort && i.drawn(i.abortPerMillion) {
-		return i.AbortGRPC()
+		return i.abortGRPC()
 	}
 	return nil
 }
 
-// AbortGRPC returns the status error of an abort.
-func (i *Injector) AbortGRPC() error {
+// abortGRPC returns the status error of an abort.
+func (i *Injector) abortGRPC() error {
 	code := i.grpcStatus
 	if code < 0 {
-		code = GRPCCodeForHTTP(i.httpStatus)
+		code = grpccode.ForHTTP(i.httpStatus)
 	}
 	return status.Error(codes.Code(code), AbortBody)
 }

@@ -2,7 +2,11 @@ package match
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/switchyard-go/switchyard/internal/query"
 )
 
 // Explain evaluates in as Match does and says why each applicable block
@@ -58,7 +62,7 @@ func (b *block) why(in *Input) string {
 	}
 	for i := range b.query {
 		q := &b.query[i]
-		v, ok := lookupQuery(in.Query, q.key)
+		v, ok := query.Value(in.Query, q.key)
 		if !q.m.matchPresent(v, ok) {
 			if !ok {
 				return fmt.Sprintf("query parameter %s is absent (want %s)", q.key, q.m.describe())
@@ -70,21 +74,81 @@ func (b *block) why(in *Input) string {
 }
 
 func (m *stringMatcher) describe() string {
-	var s string
-	switch m.kind {
-	case KindExact:
-		s = fmt.Sprintf("exact %q", m.value)
-	case KindPrefix:
-		s = fmt.Sprintf("prefix %q", m.value)
-	case KindRegex:
-		s = fmt.Sprintf("regex %q", m.value)
-	case KindPresent:
-		s = "presence"
-	default:
-		s = "anything"
-	}
+	s := describe(m.kind, m.value)
 	if m.fold {
 		s += " (ignoring case)"
 	}
-	return strings.TrimSpace(s)
+	return s
+}
+
+// describe renders a string condition: the one renderer of conditions, for
+// Explain's reasons and for Request.String.
+func describe(kind Kind, value string) string {
+	switch kind {
+	case KindExact:
+		return fmt.Sprintf("exact %q", value)
+	case KindPrefix:
+		return fmt.Sprintf("prefix %q", value)
+	case KindRegex:
+		return fmt.Sprintf("regex %q", value)
+	case KindPresent:
+		return "present"
+	}
+	return "anything"
+}
+
+// String renders the condition: exact "v", prefix "v", regex "v" or
+// present.
+func (s *StringMatch) String() string {
+	switch {
+	case s == nil:
+		return "anything"
+	case s.Exact != nil:
+		return describe(KindExact, *s.Exact)
+	case s.Prefix != nil:
+		return describe(KindPrefix, *s.Prefix)
+	case s.Regex != nil:
+		return describe(KindRegex, *s.Regex)
+	}
+	return describe(KindPresent, "")
+}
+
+// String renders the match block as its conditions, for people: "uri
+// prefix \"/api\", header end-user exact \"jason\"", or "any request".
+func (r *Request) String() string {
+	var parts []string
+	str := func(field string, sm *StringMatch) {
+		if sm != nil {
+			parts = append(parts, field+" "+sm.String())
+		}
+	}
+	str("uri", r.URI)
+	str("scheme", r.Scheme)
+	str("method", r.Method)
+	str("authority", r.Authority)
+	for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
+		str("header "+k, r.Headers[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.QueryParams)) {
+		str("query "+k, r.QueryParams[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.WithoutHeaders)) {
+		str("without header "+k, r.WithoutHeaders[k])
+	}
+	if r.Port != 0 {
+		parts = append(parts, fmt.Sprintf("port %d", r.Port))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.SourceLabels)) {
+		parts = append(parts, fmt.Sprintf("source label %s=%s", k, r.SourceLabels[k]))
+	}
+	if r.SourceNamespace != "" {
+		parts = append(parts, "source namespace "+r.SourceNamespace)
+	}
+	if r.IgnoreURICase {
+		parts = append(parts, "ignoring uri case")
+	}
+	if len(parts) == 0 {
+		return "any request"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -78,15 +78,6 @@ func (h HTTPHeader) Lookup(name HeaderName) (string, bool) {
 	return joined(all, true)
 }
 
-// MapHeader adapts a map whose keys are lower-case, such as gRPC metadata.
-type MapHeader map[string][]string
-
-// Lookup implements Header.
-func (h MapHeader) Lookup(name HeaderName) (string, bool) {
-	vs, ok := h[name.Lower]
-	return joined(vs, ok)
-}
-
 // joined returns a header's values as one, joined with "," as Envoy does;
 // a single value is returned as is, without allocating.
 func joined(vs []string, present bool) (string, bool) {
@@ -98,27 +89,4 @@ func joined(vs []string, present bool) (string, bool) {
 	default:
 		return strings.Join(vs, ","), true
 	}
-}
-
-// QueryValue returns the first value of key in the raw query string q and
-// whether it is present, undecoded, without allocating.
-func QueryValue(q, key string) (string, bool) { return lookupQuery(q, key) }
-
-// lookupQuery returns the first value of key in the raw query string q, and
-// whether it is present ("?key" and "?key=" are present and empty). Values
-// are compared undecoded, as Envoy does.
-func lookupQuery(q, key string) (string, bool) {
-	for q != "" {
-		var pair string
-		if i := strings.IndexByte(q, '&'); i >= 0 {
-			pair, q = q[:i], q[i+1:]
-		} else {
-			pair, q = q, ""
-		}
-		name, value, _ := strings.Cut(pair, "=")
-		if name == key {
-			return value, true
-		}
-	}
-	return "", false
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/query"
 )
 
 // Matcher is the compiled form of a route's match blocks. It is immutable and
@@ -230,7 +231,7 @@ func (b *block) match(in *Input) bool {
 	}
 	for i := range b.query {
 		q := &b.query[i]
-		v, ok := lookupQuery(in.Query, q.key)
+		v, ok := query.Value(in.Query, q.key)
 		if !q.m.matchPresent(v, ok) {
 			return false
 		}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchyard-go/switchyard/internal/httpbody"
 	"github.com/switchyard-go/switchyard/internal/reply"
 )
 
@@ -69,7 +70,7 @@ type transport struct {
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
-		closeBody(req) // never sent, as net/http's transport does
+		httpbody.CloseRequest(req) // never sent, as net/http's transport does
 		return nil, err
 	}
 	addr := t.addr
@@ -85,7 +86,7 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	b := t.n.Backend(addr)
 	if b == nil {
-		closeBody(req)
+		httpbody.CloseRequest(req)
 		return nil, refused(addr)
 	}
 	return b.serve(req)
@@ -306,10 +307,4 @@ func wait(ctx context.Context, latency time.Duration, hang bool) error {
 		}
 	}
 	return ctx.Err()
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }

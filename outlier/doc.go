@@ -1,7 +1,6 @@
-// Package outlier implements Istio's OutlierDetection and
-// ConnectionPoolSettings for one destination cluster, with Envoy's
-// behaviour: passive ejection of failing endpoints ([Detector]) and the
-// admission limits that shed load past the cluster's capacity ([Limiter]).
+// Package outlier holds Istio's OutlierDetection ([Config]): passive
+// ejection of a cluster's failing endpoints, which the mesh carries out with
+// Envoy's behaviour.
 //
 // # Ejection
 //
@@ -17,23 +16,8 @@
 // over all of them; with the default 0 it never panics, and with every
 // endpoint ejected requests get 503 "no healthy upstream".
 //
-// A detector built with [DetectorOptions.Previous] (on Update) carries the
-// ejection state of the endpoints it shares with the one it replaces, and
-// shares it from then on under one lock: requests still in flight on the old
-// configuration keep recording through the old detector, their failures
-// count with the new ones, and an ejection through either detector is one
-// ejection that every started detector of the cluster is told of.
-//
-// # Admission
-//
-// tcp.maxConnections bounds the requests active at once (one per connection,
-// as HTTP/1.1); http.http1MaxPendingRequests bounds those waiting for one;
-// http.http2MaxRequests bounds all outstanding requests; http.maxRetries
-// (or the retry budget) bounds concurrent retries. A request past a limit
-// fails at once with [ErrOverflow], which the mesh answers with 503 and
-// x-envoy-overloaded: true, never retries and never counts for ejection.
-// Zero or unset limits are unlimited.
-//
-//	l := outlier.NewLimiter(outlier.LimitsFrom(pool))
-//	client := &http.Client{Transport: l.RoundTripper(http.DefaultTransport)}
+// Ejection state survives a configuration update for every endpoint that
+// remains: requests still in flight on the old configuration keep
+// recording, their failures count with the new ones, and an ejection through
+// either configuration is one ejection.
 package outlier

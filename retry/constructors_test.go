@@ -9,22 +9,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/meshtest"
 	"github.com/switchyard-go/switchyard/retry"
 )
 
-// TestCompiledPolicyIsUsable runs the policy that Compile returns, and one
-// whose options are nil: each had no clock, so a per-try timeout or a
+// TestCompiledPolicyIsUsable runs a policy whose options are nil: it had
+// no clock, so a per-try timeout or a
 // back-off panicked, and no randomness for jitter.
 func TestCompiledPolicyIsUsable(t *testing.T) {
 	cfg := &retry.Config{Attempts: 2, RetryOn: "5xx,unavailable", PerTryTimeout: time.Second}
-	compiled, err := retry.Compile(cfg)
-	require.NoError(t, err)
-	withNils := policy(t, cfg, retry.WithClock(nil), retry.WithRand(nil))
-	for name, p := range map[string]*retry.Policy{"Compile": compiled, "New with nil options": withNils} {
+	withNils := policy(t, cfg, retry.WithClock(nil), retry.WithRand(nil), nil)
+	for name, p := range map[string]*retry.Policy{"New with nil options": withNils} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				n := meshtest.NewNetwork()
@@ -42,7 +42,8 @@ func TestCompiledPolicyIsUsable(t *testing.T) {
 				assert.ErrorIs(t, err, retry.ErrPerTryTimeout)
 
 				calls := 0
-				err = p.InvokeGRPC(context.Background(), retry.Unlimited{}, func(ctx context.Context, _ int) error {
+				invoke := p.UnaryClientInterceptor()
+				err = invoke(context.Background(), "/svc/M", nil, nil, nil, func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
 					if calls++; calls == 1 {
 						return status.Error(codes.Unavailable, "down")
 					}
@@ -54,4 +55,12 @@ func TestCompiledPolicyIsUsable(t *testing.T) {
 			})
 		})
 	}
+}
+
+// The documented defaults are the ones the policy applies.
+func TestDefaultsAreThePolicys(t *testing.T) {
+	assert.Equal(t, retrypolicy.DefaultRetryOn, retry.DefaultRetryOn)
+	assert.Equal(t, retrypolicy.DefaultAttempts, retry.DefaultAttempts)
+	assert.Equal(t, retrypolicy.DefaultBackoff, retry.DefaultBackoff)
+	assert.Equal(t, retrypolicy.DefaultBodyLimit, retry.DefaultBodyLimit)
 }

@@ -4,10 +4,10 @@
 //
 // A [Policy] is compiled once from a [Config] (nil means Istio's default
 // policy: 2 retries on connect-failure, refused-stream, unavailable and
-// cancelled). [Policy.Do] runs the attempt loop over any [Attempter]; the
-// mesh's attempter picks an endpoint, admits the attempt against the
-// cluster's limits and reports the outcome to outlier detection, and
-// [Policy.RoundTripper] wraps any http.RoundTripper on its own:
+// cancelled). The mesh applies it to every route; on its own,
+// [Policy.RoundTripper] wraps any http.RoundTripper and
+// [Policy.UnaryClientInterceptor] and [Policy.StreamClientInterceptor] any
+// grpc.ClientConn:
 //
 //	p, err := retry.New(&retry.Config{Attempts: 3, RetryOn: "5xx,reset", PerTryTimeout: time.Second})
 //	client := &http.Client{Transport: p.RoundTripper(http.DefaultTransport)}
@@ -28,8 +28,7 @@
 // An error that originates in the request itself (a header net/http refuses
 // to send, a failing body) is returned as it is, never retried.
 //
-// For gRPC, [Policy.InvokeGRPC] runs the same loop on the gRPC conditions
-// with grpc-previous-rpc-attempts, [Policy.OpenStream] retries a stream
-// until its first response message, and [Policy.UnaryClientInterceptor] and
-// [Policy.StreamClientInterceptor] wrap a plain grpc.ClientConn.
+// For gRPC, the same loop runs on the gRPC conditions with
+// grpc-previous-rpc-attempts, and a stream is retried until its first
+// response message, replaying what it sent.
 package retry

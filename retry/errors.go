@@ -1,12 +1,13 @@
 package retry
 
 import (
-	"errors"
 	"strconv"
+
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 )
 
 // ErrPerTryTimeout is the error of an attempt cut by its per-try timeout.
-var ErrPerTryTimeout = errors.New("retry: per-try timeout")
+var ErrPerTryTimeout error = retrypolicy.ErrPerTryTimeout
 
 // ExhaustedError is returned by Policy.RoundTripper when the last attempt
 // failed without a response and no retry was left or allowed.

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"github.com/switchyard-go/switchyard/internal/israce"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -15,6 +12,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/switchyard-go/switchyard/internal/israce"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,84 +41,6 @@ func resp(status int, hdr ...string) *http.Response {
 	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody}
 }
 
-func TestDefaultPolicyIsIstios(t *testing.T) {
-	p := policy(t, nil)
-	assert.Equal(t, 2, p.Retries())
-	assert.True(t, p.AvoidPreviousHosts())
-	req, _ := http.NewRequest("GET", "http://x/", nil)
-	assert.False(t, p.RetryResponse(req, resp(503)), "no status codes by default since Istio 1.24")
-	assert.True(t, p.RetryResponse(req, resp(200, "grpc-status", "14")), "unavailable")
-	assert.True(t, p.RetryResponse(req, resp(200, "grpc-status", "1")), "cancelled")
-	assert.False(t, p.RetryResponse(req, resp(200, "grpc-status", "13")))
-	assert.True(t, p.RetryFailure(retry.FailureConnect))
-	assert.True(t, p.RetryFailure(retry.FailureRefusedStream))
-	assert.False(t, p.RetryFailure(retry.FailureReset))
-	assert.False(t, p.RetryFailure(retry.FailurePerTryTimeout), "a per-try timeout needs 5xx, gateway-error or reset")
-}
-
-func TestConditions(t *testing.T) {
-	req, _ := http.NewRequest("GET", "http://x/", nil)
-	req.Header.Set("X-Envoy-Retriable-Status-Codes", "418, 429")
-	req.Header.Set("X-Envoy-Retriable-Header-Names", "x-retry-me")
-	for _, tc := range []struct {
-		on   string
-		resp *http.Response
-		want bool
-	}{
-		{"5xx", resp(500), true},
-		{"5xx", resp(599), true},
-		{"5xx", resp(499), false},
-		{"gateway-error", resp(502), true},
-		{"gateway-error", resp(504), true},
-		{"gateway-error", resp(500), false},
-		{"retriable-4xx", resp(409), true},
-		{"retriable-4xx", resp(404), false},
-		{"503", resp(503), true},
-		{"503", resp(502), false},
-		{"retriable-status-codes", resp(418), true},
-		{"retriable-status-codes", resp(400), false},
-		{"retriable-headers", resp(200, "x-retry-me", "1"), true},
-		{"retriable-headers", resp(200), false},
-		{"envoy-ratelimited", resp(429, "x-envoy-ratelimited", "true"), true},
-		{"5xx", resp(503, "x-envoy-ratelimited", "true"), false},
-		{"deadline-exceeded", resp(200, "grpc-status", "4"), true},
-		{"internal", resp(200, "grpc-status", "13"), true},
-		{"resource-exhausted", resp(200, "grpc-status", "8"), true},
-		{"unavailable", resp(200, "grpc-status", "4"), false},
-	} {
-		p := policy(t, &retry.Config{Attempts: 1, RetryOn: tc.on})
-		assert.Equal(t, tc.want, p.RetryResponse(req, tc.resp), "%s on %d %v", tc.on, tc.resp.StatusCode, tc.resp.Header)
-	}
-	for _, tc := range []struct {
-		on   string
-		f    retry.Failure
-		want bool
-	}{
-		{"connect-failure", retry.FailureConnect, true},
-		{"connect-failure", retry.FailureReset, false},
-		{"reset-before-request", retry.FailureConnect, true},
-		{"reset-before-request", retry.FailureReset, false},
-		{"reset", retry.FailureReset, true},
-		{"reset", retry.FailurePerTryTimeout, true},
-		{"5xx", retry.FailurePerTryTimeout, true},
-		{"gateway-error", retry.FailureReset, true},
-		{"refused-stream", retry.FailureRefusedStream, true},
-		{"refused-stream", retry.FailureConnect, false},
-		{"unavailable", retry.FailureConnect, false},
-	} {
-		p := policy(t, &retry.Config{Attempts: 1, RetryOn: tc.on})
-		assert.Equal(t, tc.want, p.RetryFailure(tc.f), "%s on %v", tc.on, tc.f)
-	}
-}
-
-func TestClassify(t *testing.T) {
-	assert.Equal(t, retry.FailureConnect, retry.Classify(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}))
-	assert.Equal(t, retry.FailureConnect, retry.Classify(fmt.Errorf("x: %w", &net.DNSError{Err: "no such host"})))
-	assert.Equal(t, retry.FailurePerTryTimeout, retry.Classify(retry.ErrPerTryTimeout))
-	assert.Equal(t, retry.FailureRefusedStream, retry.Classify(errors.New("http2: stream error: REFUSED_STREAM")))
-	assert.Equal(t, retry.FailureReset, retry.Classify(io.ErrUnexpectedEOF))
-}
-
 func TestValidation(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  retry.Config
@@ -137,7 +58,13 @@ func TestValidation(t *testing.T) {
 		assert.Equal(t, tc.want, err.Error())
 	}
 	p := policy(t, &retry.Config{Attempts: 0})
-	assert.Zero(t, p.Retries(), "attempts 0 disables retries")
+	n := meshtest.NewNetwork()
+	b := n.Add("svc:80", "svc", nil).FailFirst(1, 503)
+	r, err := (&http.Client{Transport: p.RoundTripper(n.Transport())}).Get("http://svc/")
+	require.NoError(t, err)
+	r.Body.Close()
+	assert.Equal(t, 503, r.StatusCode, "attempts 0 disables retries")
+	assert.Equal(t, 1, b.Count())
 }
 
 func TestAttemptCountsAndHeader(t *testing.T) {

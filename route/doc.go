@@ -1,22 +1,22 @@
-// Package route compiles VirtualServices into a routing [Table] and carries
-// out a request's route: the router for HTTP (and, through the neutral
-// match.Input, for gRPC).
+// Package route holds Istio's VirtualService as Go values: the routing rules
+// for a set of hosts, in the field names of Istio's schema, so that YAML
+// parsed by switchyard.Parse and a configuration written in Go describe the
+// same model. It also holds what the mesh says about routing:
+// [Explanation], the decision trace of switchyard's Mesh.Explain, and
+// [Observation], the outcome of a forwarded request as Mesh.Observe reports
+// it.
 //
-// A request finds its virtual host by authority: a VirtualService host with
-// the request's port, then without, then "*." wildcards, longest first,
-// then the default route of a ServiceEntry host that has no VirtualService
-// (all its endpoints). The first route whose match blocks accept the
-// request wins; a known host whose routes all miss answers 404, as Envoy's
-// "no route" reply. The route's action is a redirect, a direct response, or
-// a forward: the route's fault (delay, then abort) runs within its timeout,
-// one weighted destination is drawn, mirrors get their copies, and the
-// retry policy's attempt loop sends attempts through a [Sender], each to an
-// endpoint its cluster picks (avoiding those tried), admitted by the
-// cluster's limits and reported to its outlier detection.
-//
-// Header operations follow Envoy's order: removes before sets and adds, sets
-// and adds in key order; with one destination its operations follow the
-// route's (so a destination set wins), with several the destination's come
-// first (so a route set wins). A route timeout covers the whole exchange and
-// answers 504 "upstream request timeout".
+//	vs := route.VirtualService{
+//		Name:  "reviews",
+//		Hosts: []string{"reviews"},
+//		HTTP: []route.HTTPRoute{{
+//			Match: []match.Request{{Headers: map[string]*match.StringMatch{"end-user": match.Exact("jason")}}},
+//			Route: []route.RouteDestination{{Destination: route.Destination{Host: "reviews", Subset: "v2"}}},
+//		}, {
+//			Route: []route.RouteDestination{
+//				{Destination: route.Destination{Host: "reviews", Subset: "v1"}, Weight: 90},
+//				{Destination: route.Destination{Host: "reviews", Subset: "v3"}, Weight: 10},
+//			},
+//		}},
+//	}
 package route

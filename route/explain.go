@@ -3,9 +3,6 @@ package route
 import (
 	"fmt"
 	"strings"
-
-	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/match"
 )
 
 // Explanation says how the mesh would route a request, without sending it.
@@ -66,60 +63,6 @@ type EndpointTrace struct {
 	// Available is false when outlier detection has ejected it (and no
 	// panic mode brings it back).
 	Available bool
-}
-
-// Explain traces the routing of in within vh.
-func (vh *VirtualHost) Explain(in *match.Input) Explanation {
-	e := Explanation{VirtualHost: vh.Name, Action: "no route (404)"}
-	for _, r := range vh.routes {
-		_, ok, why := r.matcher.Explain(in)
-		e.Routes = append(e.Routes, RouteTrace{Name: r.Name, Matched: ok, Why: why})
-		if !ok {
-			continue
-		}
-		switch r.kind {
-		case actionRedirect:
-			e.Action = "redirect"
-		case actionDirect:
-			e.Action = "direct response"
-		default:
-			e.Action = "forward"
-			for _, d := range r.dests {
-				e.Destinations = append(e.Destinations, explainDestination(r, d, in.Port))
-			}
-		}
-		break
-	}
-	return e
-}
-
-func explainDestination(r *Route, d destination, port uint32) DestinationTrace {
-	prev := uint64(0)
-	for _, o := range r.dests {
-		if o.upTo == d.upTo {
-			break
-		}
-		prev = o.upTo
-	}
-	t := DestinationTrace{Host: d.host, Subset: d.subset, Share: float64(d.upTo-prev) / float64(r.total)}
-	c := d.target.Cluster(port)
-	if c == nil {
-		return t
-	}
-	t.Cluster = c.Name
-	avail := map[*balancer.State]bool{}
-	for _, ep := range c.Available() {
-		avail[ep.State] = true
-	}
-	for _, ep := range c.Endpoints() {
-		t.Endpoints = append(t.Endpoints, EndpointTrace{Address: ep.Address, Weight: ep.Weight, Locality: ep.Locality, Active: ep.State.Active(), Available: avail[ep.State]})
-	}
-	if c.Passthrough {
-		t.Pick = "(the address the request names)"
-	} else if ep, err := c.Pick(); err == nil {
-		t.Pick = ep.Address
-	}
-	return t
 }
 
 // String renders the explanation for a person.

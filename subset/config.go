@@ -3,6 +3,7 @@ package subset
 import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
 )
 
@@ -95,7 +96,7 @@ type TrafficPolicy struct {
 	// LoadBalancer chooses the balancing algorithm.
 	LoadBalancer *balancer.Settings `json:"loadBalancer,omitempty"`
 	// ConnectionPool sets the cluster's limits.
-	ConnectionPool *outlier.ConnectionPool `json:"connectionPool,omitempty"`
+	ConnectionPool *pool.Settings `json:"connectionPool,omitempty"`
 	// OutlierDetection ejects failing endpoints.
 	OutlierDetection *outlier.Config `json:"outlierDetection,omitempty"`
 	// TLS is the upstream TLS mode.
@@ -113,7 +114,7 @@ type PortTrafficPolicy struct {
 	// LoadBalancer for this port.
 	LoadBalancer *balancer.Settings `json:"loadBalancer,omitempty"`
 	// ConnectionPool for this port.
-	ConnectionPool *outlier.ConnectionPool `json:"connectionPool,omitempty"`
+	ConnectionPool *pool.Settings `json:"connectionPool,omitempty"`
 	// OutlierDetection for this port.
 	OutlierDetection *outlier.Config `json:"outlierDetection,omitempty"`
 	// TLS for this port.
@@ -146,20 +147,4 @@ type ClientTLS struct {
 	InsecureSkipVerify *bool `json:"insecureSkipVerify,omitempty"`
 	// CACrl is a file path.
 	CACrl string `json:"caCrl,omitempty"`
-}
-
-// Policy is the traffic policy in force for one cluster (host, subset,
-// port) after Istio's precedence rules; a nil component means Istio's
-// default.
-type Policy struct {
-	// LoadBalancer is the balancing configuration.
-	LoadBalancer *balancer.Settings
-	// ConnectionPool holds the cluster's limits.
-	ConnectionPool *outlier.ConnectionPool
-	// OutlierDetection configures ejection.
-	OutlierDetection *outlier.Config
-	// TLS is the upstream TLS mode.
-	TLS *ClientTLS
-	// RetryBudget limits retries.
-	RetryBudget *retry.Budget
 }

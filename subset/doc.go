@@ -1,22 +1,24 @@
-// Package subset compiles ServiceEntries and DestinationRules into clusters:
-// the endpoints of one (host, subset, port), the traffic policy in force for
-// them after Istio's precedence rules, and the balancer that picks among
-// them.
+// Package subset holds Istio's ServiceEntry and DestinationRule as Go
+// values: a service's hosts, ports and endpoints, and its subsets and
+// traffic policy (load balancing, connection pool, outlier detection, TLS),
+// in the field names of Istio's schema, so that YAML parsed by
+// switchyard.Parse and a configuration written in Go describe the same
+// model.
 //
-// Endpoints come from a ServiceEntry's endpoints (or its hosts, with DNS
-// resolution and no endpoints); an endpoint's port is the one it names for
-// the service port, else the port's targetPort, else the service port. A
-// subset selects the endpoints that carry all of its labels; a subset that
-// selects none is a configuration error.
+// An endpoint's port is the one it names for the service port, else the
+// port's targetPort, else the service port. A subset selects the endpoints
+// that carry all of its labels. Policy precedence is Istio's: subset
+// port-level settings, then the subset's policy, then the rule's port-level
+// settings, then the rule's policy, each component replacing the one below
+// it as a whole.
 //
-// Each [Cluster] balances with the policy's algorithm (or consistent
-// hashing over Envoy's ring hash or Maglev, or Peak-EWMA from Go), ramps
-// new endpoints up by the warm-up window, fails over by locality for a
-// caller that declares its own (with outlier detection, as Istio), ejects
-// failing endpoints through its outlier.Detector and admits requests through
-// its outlier.Limiter. Live endpoint state (active requests, join time,
-// latency average, ejections, pool counts) is keyed by cluster and address
-// and carried over from the previous [Registry] when configuration is
-// updated; [Registry.Activate] puts it to work only when the new registry
-// starts serving.
+//	se := subset.ServiceEntry{
+//		Name: "reviews", Hosts: []string{"reviews"}, Resolution: "STATIC",
+//		Ports:     []subset.Port{{Number: 9080, Name: "http", Protocol: "HTTP"}},
+//		Endpoints: []subset.WorkloadEntry{{Address: "10.0.0.1", Labels: map[string]string{"version": "v1"}}},
+//	}
+//	dr := subset.DestinationRule{
+//		Name: "reviews", Host: "reviews",
+//		Subsets: []subset.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}},
+//	}
 package subset

@@ -236,5 +236,20 @@ func BenchmarkGRPC(b *testing.B) {
 				}
 			})
 		})
+		// The same call with the caller's own deadline (1 s, the mesh's
+		// route timeout): as Go callers usually call, and the fair
+		// comparison of the two, which then pay for the same context.
+		b.Run(c.name+"/deadline", func(b *testing.B) {
+			b.ReportAllocs()
+			req := &testpb.SimpleRequest{}
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(ctx, time.Second)
+				_, err := client.UnaryCall(ctx, req)
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -200,3 +200,12 @@ func Quote(s string) string {
 	}
 	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
+
+// Resource names a resource in errors: its kind and "namespace/name" (or
+// just its name), quoted: VirtualService "default/reviews".
+func Resource(kind, namespace, name string) string {
+	if namespace != "" {
+		name = namespace + "/" + name
+	}
+	return kind + " " + Quote(name)
+}

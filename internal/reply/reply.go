@@ -33,3 +33,13 @@ func New(req *http.Request, status int, h http.Header, body string) *http.Respon
 		Request:       req,
 	}
 }
+
+// OverflowBody is the body of Envoy's reply to a request a connection-pool
+// limit refused.
+const OverflowBody = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+
+// Overflow is Envoy's reply to a request a connection-pool limit refused:
+// 503 with x-envoy-overloaded: true.
+func Overflow(req *http.Request) *http.Response {
+	return New(req, http.StatusServiceUnavailable, http.Header{"X-Envoy-Overloaded": {"true"}}, OverflowBody)
+}

@@ -1,0 +1,168 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/ejection"
+	"github.com/switchyard-go/switchyard/internal/rng"
+	"github.com/switchyard-go/switchyard/pool"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+func localityDisabled(lb *balancer.Settings) bool {
+	return lb != nil && lb.LocalityLbSetting != nil && lb.LocalityLbSetting.Enabled != nil && !*lb.LocalityLbSetting.Enabled
+}
+
+// buildClusters creates a cluster for every (subset, port) of svc, the
+// subset "" being all endpoints.
+func buildClusters(svc *Service, opts Options) error {
+	svc.clusters = map[clusterKey]*Cluster{}
+	subsets := []subset.Subset{{}}
+	if svc.rule != nil {
+		subsets = append(subsets, svc.rule.Subsets...)
+	}
+	for _, ss := range subsets {
+		for _, port := range svc.Ports {
+			c := &Cluster{
+				Name:        "outbound|" + strconv.Itoa(int(port.Number)) + "|" + ss.Name + "|" + svc.Host,
+				Host:        svc.Host,
+				Subset:      ss.Name,
+				Port:        port.Number,
+				Policy:      resolvePolicy(svc.rule, ss, port.Number),
+				Passthrough: svc.Passthrough,
+			}
+			if lb := c.Policy.LoadBalancer; lb != nil && lb.Simple == balancer.SimplePassthrough {
+				c.Passthrough = true
+			}
+			var prev *Cluster
+			if opts.Previous != nil {
+				if ps := opts.Previous.services[svc.Host]; ps != nil {
+					prev = ps.clusters[clusterKey{ss.Name, port.Number}]
+				}
+			}
+			if err := buildCluster(c, svc, ss, port, prev, opts); err != nil {
+				return err
+			}
+			svc.clusters[clusterKey{ss.Name, port.Number}] = c
+		}
+	}
+	return nil
+}
+
+// buildCluster gives c its endpoints, balancer, outlier detector and
+// limiter, carrying state over from prev.
+func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, prev *Cluster, opts Options) error {
+	c.rand = opts.Rand
+	if c.rand == nil {
+		c.rand = rng.Runtime{}
+	}
+	algo, err := c.Policy.LoadBalancer.Algorithm()
+	if err != nil && !c.Passthrough {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	c.algo, c.feedback = algo, algo.Feedback()
+	if lb := c.Policy.LoadBalancer; lb != nil {
+		c.hash = lb.ConsistentHash
+		if ls := lb.LocalityLbSetting; ls != nil && (ls.Enabled == nil || *ls.Enabled) {
+			c.locality = ls
+		}
+	}
+	// Istio's mesh default enables locality load balancing: with outlier
+	// detection, a caller that declares its locality fails over by it.
+	if c.locality == nil && c.Policy.OutlierDetection != nil && !localityDisabled(c.Policy.LoadBalancer) {
+		c.locality = &balancer.LocalitySettings{}
+	}
+	c.client = opts.Client
+	if c.client.Locality == "" || c.hash != nil {
+		c.locality = nil
+	}
+	c.limits = pool.LimitsFrom(c.Policy.ConnectionPool)
+	if b := c.Policy.RetryBudget; b != nil {
+		c.limits.Budget = &pool.RetryBudget{Percent: 20, MinConcurrency: 3}
+		if b.Percent != nil {
+			c.limits.Budget.Percent = *b.Percent
+		}
+		if b.MinRetryConcurrency != 0 {
+			c.limits.Budget.MinConcurrency = int(b.MinRetryConcurrency)
+		}
+	}
+	if !c.limits.Unlimited() {
+		if prev != nil && prev.limiter != nil {
+			c.limiter = prev.limiter // counts carry over; limits apply on Activate
+		} else {
+			c.limiter = pool.NewLimiter(c.limits)
+		}
+	}
+	if c.Passthrough {
+		return nil
+	}
+	c.clock = opts.Clock
+	if c.clock == nil {
+		c.clock = clock.Real{}
+	}
+	c.all = endpointsFor(svc, ss.Labels, port, prev, c.clock.Now())
+	if lb := c.Policy.LoadBalancer; lb != nil {
+		if w := lb.Warmup; w != nil {
+			c.warmup = &warmup{window: w.Duration, minPercent: 10, aggression: 1}
+			if w.MinimumPercent != nil {
+				c.warmup.minPercent = *w.MinimumPercent
+			}
+			if w.Aggression != nil {
+				c.warmup.aggression = *w.Aggression
+			}
+		} else if lb.DeprecatedWarmupDuration > 0 {
+			c.warmup = &warmup{window: lb.DeprecatedWarmupDuration, minPercent: 10, aggression: 1}
+		}
+	}
+	if od := c.Policy.OutlierDetection; od != nil {
+		var prevDetector *ejection.Detector
+		if prev != nil {
+			prevDetector = prev.detector
+		}
+		var onEvent func(ejection.Event)
+		if opts.OnEjection != nil {
+			onEvent = func(e ejection.Event) { opts.OnEjection(c, e) }
+		}
+		c.detector = ejection.NewDetector(od, c.all, ejection.DetectorOptions{
+			Clock: opts.Clock, OnChange: c.rebuild, OnEvent: onEvent, Previous: prevDetector,
+		})
+		c.rebuild()
+		return nil
+	}
+	return c.install(c.all)
+}
+
+// endpointsFor returns the endpoints of svc that carry all of labels, at
+// their address for port, reusing the live state of prev's endpoints.
+func endpointsFor(svc *Service, labels map[string]string, port subset.Port, prev *Cluster, now time.Time) []*balancer.Endpoint {
+	prevState := map[string]*balancer.State{}
+	for _, e := range prev.Endpoints() {
+		prevState[e.Address] = e.State
+	}
+	var out []*balancer.Endpoint
+	for _, w := range svc.workloads() {
+		if !selects(labels, w.Labels) {
+			continue
+		}
+		n := port.Number
+		if port.TargetPort != 0 {
+			n = port.TargetPort
+		}
+		if p, ok := w.Ports[port.Name]; ok && port.Name != "" {
+			n = p
+		}
+		addr := net.JoinHostPort(w.Address, strconv.Itoa(int(n)))
+		st := prevState[addr]
+		if st == nil {
+			st = balancer.NewState(now)
+			prevState[addr] = st // two workloads at one address share state
+		}
+		out = append(out, &balancer.Endpoint{Address: addr, Labels: w.Labels, Weight: w.Weight, Locality: w.Locality, State: st})
+	}
+	return out
+}

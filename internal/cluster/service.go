@@ -1,0 +1,100 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// Service is one compiled ServiceEntry host.
+type Service struct {
+	// Host is the name the service is called by.
+	Host string
+	// Ports are the service ports, by number.
+	Ports []subset.Port
+	// Passthrough is true when the service has no endpoints of its own
+	// (resolution NONE): requests go to the address the caller asked for.
+	Passthrough bool
+
+	entry    *subset.ServiceEntry
+	rule     *subset.DestinationRule
+	clusters map[clusterKey]*Cluster
+}
+
+func (s *Service) hasPort(n uint32) bool {
+	for _, p := range s.Ports {
+		if p.Number == n {
+			return true
+		}
+	}
+	return false
+}
+
+// workloads returns the service's endpoints: the ServiceEntry's endpoints
+// or, with DNS resolution and none listed, its hosts.
+func (s *Service) workloads() []subset.WorkloadEntry {
+	if s.Passthrough {
+		return nil
+	}
+	if len(s.entry.Endpoints) > 0 {
+		return s.entry.Endpoints
+	}
+	out := make([]subset.WorkloadEntry, 0, len(s.entry.Hosts))
+	for _, h := range s.entry.Hosts {
+		out = append(out, subset.WorkloadEntry{Address: h})
+	}
+	return out
+}
+
+func selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Cluster returns the cluster of subset ("" for all endpoints) at port, or
+// nil.
+func (s *Service) Cluster(subset string, port uint32) *Cluster {
+	return s.clusters[clusterKey{subset, port}]
+}
+
+// Clusters returns every cluster of the service, ordered by subset and
+// port.
+func (s *Service) Clusters() []*Cluster {
+	out := make([]*Cluster, 0, len(s.clusters))
+	for _, c := range s.clusters {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Subset != out[j].Subset {
+			return out[i].Subset < out[j].Subset
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}
+
+func (s *Service) hasSubset(name string) bool {
+	for _, ss := range s.rule.Subsets {
+		if ss.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) portList() string {
+	var b strings.Builder
+	for i, p := range s.Ports {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, p.Number)
+	}
+	return b.String()
+}

@@ -1,0 +1,303 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"regexp/syntax"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/engine"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/retrypolicy"
+	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/route"
+)
+
+// Compile validates VirtualServices against the registry (nil: one with
+// no service) and builds a Table. src describes the calling workload for
+// sourceLabels and sourceNamespace selectors; env, which may be nil, gives
+// the retry and fault policies their clock and randomness. Every problem is
+// reported, each naming its resource and field.
+func Compile(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env) (*Table, error) {
+	if env == nil {
+		env = &Env{} // the policies then take the real clock and math/rand/v2
+	}
+	if reg == nil {
+		empty, err := cluster.Compile(nil, nil, cluster.Options{})
+		if err != nil {
+			return nil, err
+		}
+		reg = empty
+	}
+	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*cluster.Service]*VirtualHost{}, registry: reg}
+	var errs fielderr.List
+	owner := map[hostKey]string{}
+	for i := range services {
+		vs := &services[i]
+		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
+		var e fielderr.List
+		vh := compileVirtualService(vs, reg, src, env, &e)
+		for j, h := range vs.Hosts {
+			path := fielderr.Index("spec.hosts", j)
+			key, err := parseHost(h)
+			if err != nil {
+				e.Add(path, "%v", err)
+				continue
+			}
+			if prev, ok := owner[key]; ok {
+				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
+				continue
+			}
+			owner[key] = where
+			if strings.HasPrefix(key.host, "*") {
+				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
+			} else if e := t.entry(key.host); key.port == 0 {
+				e.any = vh
+			} else {
+				e.ports = append(e.ports, portHost{key.port, vh})
+			}
+		}
+		if len(vs.Hosts) == 0 {
+			e.Add("spec.hosts", "at least one host is required")
+		}
+		e.Locate(where)
+		errs.Merge("", e.Err())
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
+	for _, svc := range reg.All() {
+		// A host with a ServiceEntry but no VirtualService is balanced over
+		// all its endpoints at the port the request was sent to.
+		tg, err := reg.Target(svc.Host, "", 0)
+		if err != nil {
+			return nil, err
+		}
+		m, _ := match.Compile(nil, src)
+		p, _ := retrypolicy.New(nil, env.retryOptions()...)
+		r := &Route{
+			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
+			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
+		}
+		r.label()
+		vh := &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
+		t.defaults[svc] = vh
+		if !strings.HasPrefix(svc.Host, "*") {
+			t.entry(svc.Host).def = vh
+		}
+	}
+	return t, nil
+}
+
+// parseHost splits a VirtualService host into name and optional port.
+func parseHost(h string) (hostKey, error) {
+	host := strings.ToLower(h)
+	var port uint32
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		p, err := strconv.ParseUint(host[i+1:], 10, 16)
+		if err != nil || p == 0 {
+			return hostKey{}, fmt.Errorf("%s: the port after ':' must be a number from 1 to 65535", fielderr.Quote(h))
+		}
+		host, port = host[:i], uint32(p)
+	}
+	switch {
+	case host == "" || strings.ContainsAny(host, " /"):
+		return hostKey{}, fmt.Errorf("%s is not a host name", fielderr.Quote(h))
+	case host == "*":
+	case strings.Contains(host[1:], "*") || (host[0] == '*' && !strings.HasPrefix(host, "*.")):
+		return hostKey{}, fmt.Errorf("%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
+	}
+	return hostKey{host: host, port: port}, nil
+}
+
+func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
+	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
+	for i, g := range vs.Gateways {
+		if g != "mesh" {
+			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
+		}
+	}
+	if len(vs.HTTP) == 0 {
+		errs.Add("spec.http", "at least one HTTP route is required")
+	}
+	for i := range vs.HTTP {
+		path := fielderr.Index("spec.http", i)
+		r := compileRoute(&vs.HTTP[i], reg, src, env, path, errs)
+		if r.Name == "" {
+			r.Name = vs.Name + "." + strconv.Itoa(i)
+		}
+		r.label()
+		if r.matcher != nil && !r.matcher.Never() {
+			vh.routes = append(vh.routes, r)
+		}
+	}
+	vh.index = buildIndex(vh.routes)
+	return vh
+}
+
+func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, env *Env, path string, errs *fielderr.List) *Route {
+	r := &Route{Name: hr.Name, Timeout: hr.Timeout}
+	m, err := match.Compile(hr.Match, src)
+	errs.Merge(fielderr.Join(path, "match"), err)
+	r.matcher = m
+
+	actions := 0
+	for _, set := range []bool{len(hr.Route) > 0, hr.Redirect != nil, hr.DirectResponse != nil} {
+		if set {
+			actions++
+		}
+	}
+	switch {
+	case actions == 0:
+		errs.Add(path, "a route needs one of route, redirect or directResponse")
+	case actions > 1:
+		errs.Add(path, "route, redirect and directResponse are mutually exclusive")
+	}
+	if (hr.Redirect != nil || hr.DirectResponse != nil) && (hr.Rewrite != nil || hr.Fault != nil) {
+		errs.Add(path, "redirect and directResponse cannot be combined with rewrite or fault")
+	}
+	switch {
+	case hr.Timeout < 0:
+		errs.Add(fielderr.Join(path, "timeout"), "must not be negative")
+	case hr.Timeout > 0 && hr.Timeout < time.Millisecond:
+		errs.Add(fielderr.Join(path, "timeout"), "%v is below the 1ms minimum", hr.Timeout)
+	}
+	p, err := retrypolicy.New((*retrypolicy.Config)(hr.Retries), env.retryOptions()...)
+	errs.Merge(fielderr.Join(path, "retries"), err)
+	if p != nil {
+		r.retry = p.WithPerTryTimeoutCap(hr.Timeout)
+		r.rules = rulesOf(p)
+	}
+	if hr.Fault != nil {
+		inj, err := fault.New(hr.Fault, env.faultOptions()...)
+		errs.Merge(fielderr.Join(path, "fault"), err)
+		r.fault = inj
+	}
+	r.mirrors = compileMirrors(hr, reg, path, errs)
+
+	var reqLevel, respLevel level
+	if hr.Headers != nil {
+		reqLevel = compileLevel(hr.Headers.Request, fielderr.Join(path, "headers.request"), true, errs)
+		respLevel = compileLevel(hr.Headers.Response, fielderr.Join(path, "headers.response"), false, errs)
+		for _, rd := range hr.Route {
+			if grpcOnly(reg.Lookup(strings.ToLower(rd.Destination.Host))) {
+				checkGRPC(hr.Headers.Request, fielderr.Join(path, "headers.request"), errs)
+				break
+			}
+		}
+	}
+	if hr.Rewrite != nil {
+		r.rewrite = compileRewrite(hr.Rewrite, fielderr.Join(path, "rewrite"), errs)
+		if hr.Rewrite.Authority != "" && reqLevel.authority != "" {
+			errs.Add(fielderr.Join(path, "rewrite.authority"), "the authority is also set in headers.request; set it in one place")
+		}
+	}
+	switch {
+	case hr.Redirect != nil:
+		r.kind = actionRedirect
+		r.redirect = compileRedirect(hr.Redirect, hr.Match, fielderr.Join(path, "redirect"), errs)
+		r.respOps = ordered(respLevel)
+	case hr.DirectResponse != nil:
+		r.kind = actionDirect
+		r.direct = compileDirect(hr.DirectResponse, fielderr.Join(path, "directResponse"), errs)
+		r.respOps = ordered(respLevel)
+	default:
+		r.kind = actionForward
+		compileDestinations(r, hr, reg, reqLevel, respLevel, path, errs)
+	}
+	return r
+}
+
+func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, reqLevel, respLevel level, path string, errs *fielderr.List) {
+	single := len(hr.Route) == 1
+	var total uint64
+	for i, rd := range hr.Route {
+		dp := fielderr.Index(fielderr.Join(path, "route"), i)
+		if rd.Weight < 0 {
+			errs.Add(fielderr.Join(dp, "weight"), "must not be negative")
+		}
+		d := destination{host: rd.Destination.Host, subset: rd.Destination.Subset}
+		var port uint32
+		if rd.Destination.Port != nil {
+			port = rd.Destination.Port.Number
+		}
+		if rd.Destination.Host == "" {
+			errs.Add(fielderr.Join(dp, "destination.host"), "required")
+		} else if tg, err := reg.Target(rd.Destination.Host, rd.Destination.Subset, port); err != nil {
+			errs.Add(fielderr.Join(dp, "destination"), "%v", err)
+		} else {
+			d.target = tg
+		}
+		var dReq, dResp level
+		if rd.Headers != nil {
+			dReq = compileLevel(rd.Headers.Request, fielderr.Join(dp, "headers.request"), true, errs)
+			dResp = compileLevel(rd.Headers.Response, fielderr.Join(dp, "headers.response"), false, errs)
+			if grpcOnly(reg.Lookup(strings.ToLower(rd.Destination.Host))) {
+				checkGRPC(rd.Headers.Request, fielderr.Join(dp, "headers.request"), errs)
+			}
+		}
+		if single {
+			// One destination: its operations are appended to the route
+			// level, so they come after (and win over) the route's own.
+			d.reqOps = ordered(reqLevel, dReq)
+			d.respOps = ordered(respLevel, dResp)
+			d.authority = firstNonEmpty(reqLevel.authority, dReq.authority)
+		} else {
+			// Several: the weighted-cluster level is evaluated first, then
+			// the route level, whose sets therefore win.
+			d.reqOps = append(ordered(dReq), ordered(reqLevel)...)
+			d.respOps = append(ordered(dResp), ordered(respLevel)...)
+			d.authority = firstNonEmpty(dReq.authority, reqLevel.authority)
+		}
+		if r.rewrite != nil && r.rewrite.authority != "" {
+			d.authority = r.rewrite.authority
+		}
+		w := uint64(max(rd.Weight, 0))
+		if single {
+			w = 1 // the weight of a lone destination is ignored
+		}
+		if w == 0 {
+			continue // weight 0 is dropped from the weighted set
+		}
+		total += w
+		d.upTo = total
+		r.dests = append(r.dests, d)
+	}
+	if len(hr.Route) > 1 && total == 0 {
+		errs.Add(fielderr.Join(path, "route"), "the weights of several destinations must sum to more than 0")
+	}
+	r.total = total
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// regexErr is regexp's message without its "error parsing regexp:"
+// prefix, the expression being named already.
+func regexErr(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return se.Code.String() + ": `" + se.Expr + "`"
+	}
+	return err.Error()
+}
+
+// maxRegexLen bounds the length of a regex, as Istio's validation
+// approximates Envoy's program-size limit.
+const maxRegexLen = 1024
+
+// rulesOf returns the host-selection rules of retry policy p.
+func rulesOf(p *retrypolicy.Policy) engine.Rules {
+	return engine.Rules{AvoidPrevious: p.AvoidPreviousHosts(), HashAvoid: p.AvoidPreviousHostsWhenHashing(),
+		Remote: p.RetryRemoteLocalities(), Tries: p.HostSelectionAttempts()}
+}

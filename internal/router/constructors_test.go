@@ -1,0 +1,30 @@
+package router
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/route"
+)
+
+// TestCompileWithoutEnvOrRegistry compiles with a nil Env and a nil
+// registry, both of which panicked, and a Mirrorer of negative size, whose
+// channel could not be made.
+func TestCompileWithoutEnvOrRegistry(t *testing.T) {
+	tb, err := Compile(nil, nil, match.Source{}, nil)
+	require.NoError(t, err)
+	assert.Nil(t, tb.Lookup("reviews", 80))
+
+	_, err = Compile([]route.VirtualService{{Name: "x", Hosts: []string{"reviews"}, HTTP: []route.HTTPRoute{{
+		Timeout: time.Second,
+		Route:   []route.RouteDestination{{Destination: route.Destination{Host: "reviews"}}},
+	}}}}, nil, match.Source{}, nil)
+	assert.EqualError(t, err, `VirtualService "x": spec.http[0].route[0].destination: no ServiceEntry defines host "reviews"; add one that lists its endpoints`)
+
+	m := NewMirrorer(-1)
+	m.Close()
+}

@@ -1,0 +1,89 @@
+package router
+
+import (
+	"strings"
+
+	"github.com/switchyard-go/switchyard/internal/cluster"
+)
+
+// Table is the compiled routing configuration: virtual hosts by host and
+// port, each with its ordered routes. It is immutable and safe for
+// concurrent use.
+type Table struct {
+	hosts    map[string]*hostEntry // exact hosts: one string-keyed lookup per request
+	wildcard []wildcardHost        // longest suffix first
+	defaults map[*cluster.Service]*VirtualHost
+	registry *cluster.Registry
+}
+
+// hostEntry holds what routes requests to one exact host: VirtualService
+// hosts with a port, one without, and the default route of its
+// ServiceEntry.
+type hostEntry struct {
+	ports []portHost
+	any   *VirtualHost
+	def   *VirtualHost
+}
+
+type portHost struct {
+	port uint32
+	vh   *VirtualHost
+}
+
+// entry returns the entry for host, creating it.
+func (t *Table) entry(host string) *hostEntry {
+	e := t.hosts[host]
+	if e == nil {
+		e = &hostEntry{}
+		t.hosts[host] = e
+	}
+	return e
+}
+
+type hostKey struct {
+	host string
+	port uint32 // 0: any port
+}
+
+type wildcardHost struct {
+	suffix string // ".example.com", or "" for "*"
+	port   uint32
+	vh     *VirtualHost
+}
+
+const (
+	actionForward actionKind = iota
+	actionRedirect
+	actionDirect
+)
+
+// Lookup returns the virtual host for a request to host (lower-case, without
+// port) at port: a VirtualService host with that port, then without, then
+// "*." wildcards (longest first), then the default route of a ServiceEntry
+// host. It returns nil for a host the configuration does not know.
+func (t *Table) Lookup(host string, port uint32) *VirtualHost {
+	e := t.hosts[host]
+	if e != nil {
+		for _, p := range e.ports {
+			if p.port == port {
+				return p.vh
+			}
+		}
+		if e.any != nil {
+			return e.any
+		}
+	}
+	for i := range t.wildcard {
+		w := &t.wildcard[i]
+		if (w.port == 0 || w.port == port) && strings.HasSuffix(host, w.suffix) {
+			return w.vh
+		}
+	}
+	if e != nil && e.def != nil {
+		return e.def
+	}
+	if svc := t.registry.Lookup(host); svc != nil {
+		return t.defaults[svc]
+	}
+	return nil
+}
