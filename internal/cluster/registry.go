@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"reflect"
 	"sort"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 type Registry struct {
 	services map[string]*Service
 	wildcard []*Service // services with a "*." host, longest suffix first
+	fresh    []*Service // the services this registry built
 }
 
 // Options are the inputs of Compile besides the configuration.
@@ -35,49 +37,113 @@ type Options struct {
 	Previous *Registry
 }
 
-// Activate puts a compiled registry to work: it starts outlier detection's
-// sweeps and applies connection-pool limits to limiters carried over from
-// the previous registry, whose sweeps it stops. Call it once, when the
-// registry starts serving.
-func (r *Registry) Activate(prev *Registry) {
+// Activate puts a compiled registry to work: it starts the outlier
+// detection sweeps of the clusters it built and applies connection-pool
+// limits to the limiters they carried over, and stops the sweeps of the
+// clusters of prev it no longer has. Clusters it shares with prev (their
+// resources unchanged) go on as they were. Call it once, when the registry
+// starts serving. It returns the services of prev that r does not have.
+func (r *Registry) Activate(prev *Registry) (replaced []*Service) {
 	if prev != nil {
-		prev.Stop()
+		replaced = r.Replaced(prev)
+		for _, svc := range replaced {
+			svc.stop()
+		}
 	}
-	for _, svc := range r.services {
+	for _, svc := range r.fresh {
 		for _, c := range svc.clusters {
 			if c.limiter != nil {
 				c.limiter.SetLimits(c.limits)
 			}
-			if c.detector != nil {
-				c.detector.Start()
+			c.mu.Lock()
+			c.active = true
+			d := c.Detector()
+			c.mu.Unlock()
+			if d != nil {
+				d.Start()
 			}
 		}
 	}
+	return replaced
+}
+
+// Fresh returns the services this registry built, as opposed to those it
+// took unchanged from the registry it replaces.
+func (r *Registry) Fresh() []*Service { return r.fresh }
+
+// Replaced returns the services of prev that r does not have: removed, or
+// replaced by a fresh one.
+func (r *Registry) Replaced(prev *Registry) []*Service {
+	var out []*Service
+	for host, ps := range prev.services {
+		if r.services[host] != ps {
+			out = append(out, ps)
+		}
+	}
+	return out
 }
 
 // Stop ends the registry's outlier sweeps.
 func (r *Registry) Stop() {
 	for _, svc := range r.services {
-		for _, c := range svc.clusters {
-			if c.detector != nil {
-				c.detector.Stop()
-			}
+		svc.stop()
+	}
+}
+
+func (s *Service) stop() {
+	for _, c := range s.clusters {
+		c.mu.Lock()
+		c.active = false
+		d := c.Detector()
+		c.mu.Unlock()
+		if d != nil {
+			d.Stop()
 		}
 	}
 }
 
 // Compile validates ServiceEntries and DestinationRules and builds a
 // Registry. Every problem is reported, each naming its resource and field.
+//
+// With opts.Previous, Compile is incremental: a host whose ServiceEntry and
+// DestinationRule are unchanged (deep-equal) keeps its Service, clusters
+// and all, without being validated again; the others are built afresh,
+// carrying over the live state of the endpoints they keep.
 func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts Options) (*Registry, error) {
 	var errs fielderr.List
-	r := &Registry{services: map[string]*Service{}}
+	r := &Registry{services: make(map[string]*Service, len(entries))}
+	var prev map[string]*Service
+	if opts.Previous != nil {
+		prev = opts.Previous.services
+	}
+	reused := map[*Service]bool{}
 	for i := range entries {
+		se := &entries[i]
+		if ps := prevEntry(prev, se); ps != nil {
+			// Unchanged: valid as before; only its hosts' uniqueness
+			// depends on the other entries.
+			for j, h := range se.Hosts {
+				host := strings.ToLower(h)
+				if other, ok := r.services[host]; ok {
+					var e fielderr.List
+					e.Add(fielderr.Index("spec.hosts", j), "host %s is already defined by %s", fielderr.Quote(h), fielderr.Resource("ServiceEntry", other.entry.Namespace, other.entry.Name))
+					e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
+					errs.Merge("", e.Err())
+					continue
+				}
+				svc := prev[host]
+				r.services[host] = svc
+				reused[svc] = true
+			}
+			continue
+		}
 		var e fielderr.List
-		compileEntry(r, &entries[i], &e)
-		e.Locate(fielderr.Resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
+		compileEntry(r, se, &e)
+		e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
 		errs.Merge("", e.Err())
 	}
 	seenRule := map[string]string{}
+	ruled := map[*Service]bool{}
 	for i := range rules {
 		dr := &rules[i]
 		where := fielderr.Resource("DestinationRule", dr.Namespace, dr.Name)
@@ -93,7 +159,15 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
 		default:
 			seenRule[host] = where
+			if reused[svc] {
+				if svc.rule != nil && reflect.DeepEqual(svc.rule, dr) {
+					ruled[svc] = true
+					continue // unchanged, and valid as before
+				}
+				svc = r.refresh(svc, reused)
+			}
 			svc.rule = dr
+			ruled[svc] = true
 		}
 		validateRule(dr, svc, &e)
 		e.Locate(where)
@@ -102,9 +176,20 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	for svc := range reused {
+		if svc.rule != nil && !ruled[svc] {
+			r.refresh(svc, reused) // its rule was removed
+		}
+	}
 	for _, svc := range r.services {
-		if err := buildClusters(svc, opts); err != nil {
-			errs.Merge("", err)
+		if !reused[svc] {
+			if ps := prev[svc.Host]; ps != nil && ps.dynamic.Load() != nil && sameWorkloadSource(ps.entry, svc.entry) {
+				svc.dynamic.Store(ps.dynamic.Load())
+			}
+			if err := buildClusters(svc, opts); err != nil {
+				errs.Merge("", err)
+			}
+			r.fresh = append(r.fresh, svc)
 		}
 		if strings.HasPrefix(svc.Host, "*.") {
 			r.wildcard = append(r.wildcard, svc)
@@ -115,6 +200,41 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		return nil, err
 	}
 	return r, nil
+}
+
+// prevEntry returns the previous service of se's first host if se is
+// unchanged from the entry that defined it.
+func prevEntry(prev map[string]*Service, se *subset.ServiceEntry) *Service {
+	if prev == nil || len(se.Hosts) == 0 {
+		return nil
+	}
+	ps := prev[strings.ToLower(se.Hosts[0])]
+	if ps == nil || (ps.entry != se && !reflect.DeepEqual(ps.entry, se)) {
+		return nil
+	}
+	for _, h := range se.Hosts[1:] {
+		if s := prev[strings.ToLower(h)]; s == nil || s.entry != ps.entry {
+			return nil
+		}
+	}
+	return ps
+}
+
+// sameWorkloadSource reports whether b takes its workloads from where a
+// does, so that the workloads the endpoint fast path gave a's service (a
+// resolver's answers) still hold for b's.
+func sameWorkloadSource(a, b *subset.ServiceEntry) bool {
+	return a.Resolution == b.Resolution && reflect.DeepEqual(a.Endpoints, b.Endpoints) && reflect.DeepEqual(a.Hosts, b.Hosts)
+}
+
+// refresh replaces a service taken from the previous registry by a fresh
+// one of the same entry, without its rule, to be built anew.
+func (r *Registry) refresh(svc *Service, reused map[*Service]bool) *Service {
+	cp := &Service{Host: svc.Host, Ports: svc.Ports, Passthrough: svc.Passthrough, entry: svc.entry}
+	cp.dynamic.Store(svc.dynamic.Load())
+	delete(reused, svc)
+	r.services[svc.Host] = cp
+	return cp
 }
 
 // Lookup returns the service called host (lower-case, without a port),
@@ -139,4 +259,11 @@ func (r *Registry) All() []*Service {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
 	return out
+}
+
+// Each calls f for every service of the registry, in no particular order.
+func (r *Registry) Each(f func(*Service)) {
+	for _, s := range r.services {
+		f(s)
+	}
 }

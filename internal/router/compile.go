@@ -24,6 +24,15 @@ import (
 // the retry and fault policies their clock and randomness. Every problem is
 // reported, each naming its resource and field.
 func Compile(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env) (*Table, error) {
+	return CompileFrom(services, reg, src, env, nil)
+}
+
+// CompileFrom is Compile, incremental over prev (nil: none), the table
+// compiled with the same src and env from the previous configuration: a
+// VirtualService unchanged (deep-equal) whose destinations resolve to the
+// same services of reg keeps its compiled virtual host, and so does the
+// default route of a service reg took unchanged.
+func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, prev *Table) (*Table, error) {
 	if env == nil {
 		env = &Env{} // the policies then take the real clock and math/rand/v2
 	}
@@ -34,14 +43,18 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		}
 		reg = empty
 	}
-	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*cluster.Service]*VirtualHost{}, registry: reg}
+	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: map[*cluster.Service]*VirtualHost{}, registry: reg}
 	var errs fielderr.List
 	owner := map[hostKey]string{}
 	for i := range services {
 		vs := &services[i]
 		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
-		vh := compileVirtualService(vs, reg, src, env, &e)
+		vh := prev.reusable(vs, reg)
+		if vh == nil {
+			vh = compileVirtualService(vs, reg, src, env, &e)
+			vh.spec, vh.deps = vs, depsOf(vs, reg)
+		}
 		for j, h := range vs.Hosts {
 			path := fielderr.Index("spec.hosts", j)
 			key, err := parseHost(h)
@@ -72,27 +85,43 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		return nil, err
 	}
 	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
-	for _, svc := range reg.All() {
-		// A host with a ServiceEntry but no VirtualService is balanced over
-		// all its endpoints at the port the request was sent to.
-		tg, err := reg.Target(svc.Host, "", 0)
-		if err != nil {
-			return nil, err
+	var defErr error
+	reg.Each(func(svc *cluster.Service) {
+		if defErr != nil {
+			return
 		}
-		m, _ := match.Compile(nil, src)
-		p, _ := retrypolicy.New(nil, env.retryOptions()...)
-		r := &Route{
-			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
-			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
+		vh := prev.defaultOf(svc)
+		if vh == nil {
+			if vh, defErr = defaultHost(svc, reg, src, env); defErr != nil {
+				return
+			}
 		}
-		r.label()
-		vh := &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
 		t.defaults[svc] = vh
 		if !strings.HasPrefix(svc.Host, "*") {
 			t.entry(svc.Host).def = vh
 		}
+	})
+	if defErr != nil {
+		return nil, defErr
 	}
 	return t, nil
+}
+
+// defaultHost returns the virtual host of svc without a VirtualService:
+// balanced over all its endpoints at the port the request was sent to.
+func defaultHost(svc *cluster.Service, reg *cluster.Registry, src match.Source, env *Env) (*VirtualHost, error) {
+	tg, err := reg.Target(svc.Host, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := match.Compile(nil, src)
+	p, _ := retrypolicy.New(nil, env.retryOptions()...)
+	r := &Route{
+		Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
+		dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
+	}
+	r.label()
+	return &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}, nil
 }
 
 // parseHost splits a VirtualService host into name and optional port.

@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // VirtualHost is the set of routes for one host.
@@ -20,6 +21,9 @@ type VirtualHost struct {
 	Name   string
 	routes []*Route
 	index  *routeIndex // nil: scan
+
+	spec *route.VirtualService // compiled from; nil for a default route
+	deps []dependency          // the services its destinations resolved to
 }
 
 // Routes returns the virtual host's routes in order. The slice must not be
