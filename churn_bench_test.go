@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // fleetCache keeps the parsed fleet meshes (meshYAML) of each size, which
@@ -161,4 +162,32 @@ func meshHeap(tb testing.TB, cfg switchyard.Config) int64 {
 	runtime.KeepAlive(m)
 	m.Close()
 	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
+}
+
+// BenchmarkSetEndpoints measures the endpoint fast path: one host of the
+// fleet mesh, 10 endpoints, one of which changes address each time.
+func BenchmarkSetEndpoints(b *testing.B) {
+	for _, n := range fleetSizes {
+		cfg := fleetConfig(b, n)
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			m, err := switchyard.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			se := cfg.ServiceEntries[n/2]
+			a := se.Endpoints
+			c := append([]subset.WorkloadEntry(nil), a...)
+			c[0].Address = "10.251.0.1"
+			alt := [2][]subset.WorkloadEntry{a, c}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if err := switchyard.SetEndpoints(m, se.Hosts[0], alt[i&1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
