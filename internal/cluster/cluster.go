@@ -39,14 +39,14 @@ type Cluster struct {
 	// orders the picker installs of detectors.
 	set      atomic.Pointer[endpointSet]
 	mu       sync.Mutex
-	active   bool                     // between Activate and Stop; guarded by mu
-	onEvent  func(ejection.Event)     // for the detectors, nil without observer
-	selector map[string]string        // the subset's labels
-	svcPort  subset.Port              // the service port
-	algo     balancer.Algorithm // the balancer the policy selects
+	active   bool                 // between Activate and Stop; guarded by mu
+	onEvent  func(ejection.Event) // for the detectors, nil without observer
+	selector map[string]string    // the subset's labels
+	svcPort  subset.Port          // the service port
+	algo     balancer.Algorithm   // the balancer the policy selects
 	rand     balancer.Rand
-	picker   atomic.Pointer[pickerBox] // over the available endpoints
-	limiter  *pool.Limiter             // nil without limits
+	picker   atomic.Pointer[pickerBox]  // over the available endpoints
+	limiter  *pool.Limiter              // nil without limits
 	limits   pool.Limits                // applied to limiter on Activate
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
 	feedback balancer.Feedback          // nil unless the balancer learns from outcomes

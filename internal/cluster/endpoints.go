@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -84,7 +84,6 @@ func (c *Cluster) setWorkloads(ws []subset.WorkloadEntry) (gone []*balancer.Endp
 	}
 	return gone, err
 }
-
 
 func (s *Service) hasPortName(name string) bool {
 	for _, p := range s.Ports {
