@@ -21,6 +21,11 @@ func (m *Mesh) setEndpoints(host string, ws []subset.WorkloadEntry) error {
 	if m.closed.Load() {
 		return ErrClosed
 	}
+	return m.setEndpointsLocked(host, ws)
+}
+
+// setEndpointsLocked is setEndpoints with m.mu held.
+func (m *Mesh) setEndpointsLocked(host string, ws []subset.WorkloadEntry) error {
 	host = strings.ToLower(host)
 	svc := m.snap.Load().registry.Lookup(host)
 	if svc == nil || svc.Host != host {

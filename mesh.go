@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/dnsresolve"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -45,6 +46,13 @@ type Mesh struct {
 	conns      atomic.Int64                          // connections open on the mesh's own transports
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
+
+	// DNS resolution of ServiceEntries (dns.go): the watches by service
+	// host, guarded by mu; the refreshers being stopped; the system
+	// resolver, made when first needed.
+	dns      map[string]*dnsWatch
+	dnsStops sync.WaitGroup
+	system   *dnsresolve.System
 
 	tel     *telemetry.T
 	history history // recent updates and ejections, for the admin handler
@@ -91,7 +99,9 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		m.env.Mirrorer.Close()
 		return nil, err
 	}
+	m.mu.Lock()
 	m.install(s)
+	m.mu.Unlock()
 	m.recordUpdate(cfg, nil)
 	return m, nil
 }
@@ -194,10 +204,12 @@ func (m *Mesh) Observe(f func(Observation)) (stop func()) { return m.env.Observe
 // after Close, and the connections they hold close as they fall idle.
 func (m *Mesh) Close() error {
 	m.mu.Lock()
+	defer m.waitDNS() // after Unlock: a refresher's last answer may wait for mu
 	defer m.mu.Unlock()
 	if m.closed.Swap(true) {
 		return nil
 	}
+	m.closeDNS()
 	m.snap.Load().registry.Stop()
 	m.env.Mirrorer.Close()
 	m.closeIdleConnections()
@@ -267,6 +279,7 @@ func (m *Mesh) install(s *snapshot) {
 	}
 	replaced := s.registry.Activate(prev)
 	m.snap.Store(s)
+	m.watchDNS(s.registry, replaced)
 	m.updateResolvers()
 	live := map[*balancer.State]bool{}
 	for _, svc := range s.registry.Fresh() {

@@ -27,6 +27,10 @@ type Service struct {
 	dynamic atomic.Pointer[[]subset.WorkloadEntry]
 }
 
+// Entry returns the ServiceEntry the service comes from. It must not be
+// modified.
+func (s *Service) Entry() *subset.ServiceEntry { return s.entry }
+
 func (s *Service) hasPort(n uint32) bool {
 	for _, p := range s.Ports {
 		if p.Number == n {
