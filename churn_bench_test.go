@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -188,6 +190,63 @@ func BenchmarkSetEndpoints(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// withMoreEndpoints returns cfg with k more endpoints per ServiceEntry,
+// alternately v1 and v2.
+func withMoreEndpoints(cfg switchyard.Config, k int) switchyard.Config {
+	out := cfg
+	out.ServiceEntries = append(cfg.ServiceEntries[:0:0], cfg.ServiceEntries...)
+	for i := range out.ServiceEntries {
+		se := &out.ServiceEntries[i]
+		eps := append(se.Endpoints[:0:0], se.Endpoints...)
+		for e := range k {
+			eps = append(eps, subset.WorkloadEntry{Address: fmt.Sprintf("10.%d.%d.%d", 128+i>>8&127, i&255, e+1),
+				Labels: se.Endpoints[e%len(se.Endpoints)].Labels})
+		}
+		se.Endpoints = eps
+	}
+	return out
+}
+
+// withMoreRoutes returns cfg with k more routes per VirtualService, each
+// matching a header and going to a subset.
+func withMoreRoutes(cfg switchyard.Config, k int) switchyard.Config {
+	out := cfg
+	out.VirtualServices = append(cfg.VirtualServices[:0:0], cfg.VirtualServices...)
+	for i := range out.VirtualServices {
+		vs := &out.VirtualServices[i]
+		extra := make([]route.HTTPRoute, 0, len(vs.HTTP)+k)
+		for r := range k {
+			hr := vs.HTTP[0]
+			hr.Name = fmt.Sprintf("extra%d", r)
+			hr.Match = []match.Request{{Headers: map[string]*match.StringMatch{"x-route": match.Exact(fmt.Sprint(r))}}}
+			extra = append(extra, hr)
+		}
+		vs.HTTP = append(extra, vs.HTTP...)
+	}
+	return out
+}
+
+// BenchmarkHeapMarginal reports what one more endpoint and one more route
+// cost in heap: the difference between the fleet mesh with 10 more
+// endpoints per service (resp. 10 more routes per VirtualService) and
+// without, divided by their number.
+func BenchmarkHeapMarginal(b *testing.B) {
+	for _, n := range fleetSizes {
+		cfg := fleetConfig(b, n)
+		more, routes := withMoreEndpoints(cfg, 10), withMoreRoutes(cfg, 10)
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			var perEndpoint, perRoute float64
+			for b.Loop() {
+				base := meshHeap(b, cfg)
+				perEndpoint = float64(meshHeap(b, more)-base) / float64(10*n)
+				perRoute = float64(meshHeap(b, routes)-base) / float64(10*n)
+			}
+			b.ReportMetric(perEndpoint, "bytes/endpoint")
+			b.ReportMetric(perRoute, "bytes/route")
 		})
 	}
 }

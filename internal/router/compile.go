@@ -120,7 +120,6 @@ func defaultHost(svc *cluster.Service, reg *cluster.Registry, src match.Source, 
 		Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
 		dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
 	}
-	r.label()
 	return &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}, nil
 }
 
@@ -161,7 +160,6 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
-		r.label()
 		if r.matcher != nil && !r.matcher.Never() {
 			vh.routes = append(vh.routes, r)
 		}
