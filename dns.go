@@ -246,3 +246,11 @@ func (m *Mesh) dnsStates() []DNSState {
 	})
 	return out
 }
+
+// observeDNS feeds the DNS failures gauge: every name resolved and its
+// consecutive failures (0 once it resolves again).
+func (m *Mesh) observeDNS(observe func(host, name string, failures int64)) {
+	for _, d := range m.dnsStates() {
+		observe(d.Host, d.Name, int64(d.ConsecutiveFailures))
+	}
+}

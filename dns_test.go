@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/dnsresolve"
@@ -98,7 +99,8 @@ func TestDNSResolutionIsStrictDNS(t *testing.T) {
 		dns := &scriptedDNS{answers: map[string][]netip.Addr{}, ttl: 5 * time.Second}
 		dns.set("api.test", "10.0.0.2", "10.0.0.1")
 		cfg := switchyard.Config{ServiceEntries: []subset.ServiceEntry{dnsEntry("DNS")}}
-		m, err := switchyard.New(cfg, switchyard.WithDNSResolver(dns.lookup))
+		otel := newOtelRig(t)
+		m, err := switchyard.New(cfg, append(otel.options(), switchyard.WithDNSResolver(dns.lookup))...)
 		require.NoError(t, err)
 		defer m.Close()
 		synctest.Wait()
@@ -124,6 +126,8 @@ func TestDNSResolutionIsStrictDNS(t *testing.T) {
 		assert.Equal(t, []string{"10.0.0.1", "10.0.0.3"}, st.Addresses)
 		assert.Contains(t, st.LastError, "SERVFAIL")
 		assert.Equal(t, 1, st.ConsecutiveFailures)
+		name := attribute.String("switchyard.dns.name", "api.test")
+		assert.EqualValues(t, 1, otel.sum("switchyard.dns.failures", name), "and telemetry says so")
 
 		dns.fail(nil)
 		dns.set("api.test")
@@ -131,6 +135,7 @@ func TestDNSResolutionIsStrictDNS(t *testing.T) {
 		synctest.Wait()
 		assert.Empty(t, endpointsOf(t, m, "api.test"), "an answer without addresses empties the set")
 		assert.Empty(t, dnsStateOf(m, "api.test").LastError)
+		assert.EqualValues(t, 0, otel.sum("switchyard.dns.failures", name))
 
 		// An Update that keeps the entry keeps its resolution.
 		require.NoError(t, m.Update(cfg))

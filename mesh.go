@@ -90,6 +90,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		m.opts.mirrorLimit = 64
 	}
 	m.tel = telemetry.New(m.opts.telemetry, m.observeEjected)
+	m.tel.ObserveDNS(m.observeDNS)
 	m.env = router.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: router.NewMirrorer(m.opts.mirrorLimit),
 		SourceIP: m.opts.sourceIP, Observers: &router.Observers{}, Telemetry: m.tel}
 	m.direct = settingsOf(nil).newTransport("", &m.conns)
