@@ -116,7 +116,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	if opts.Previous != nil {
 		prev = opts.Previous.services
 	}
-	reused := map[*Service]bool{}
+	reused := make(map[*Service]bool, len(entries))
 	for i := range entries {
 		se := &entries[i]
 		if ps := prevEntry(prev, se); ps != nil {
@@ -142,23 +142,23 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
 		errs.Merge("", e.Err())
 	}
-	seenRule := map[string]string{}
-	ruled := map[*Service]bool{}
+	seenRule := make(map[string]*subset.DestinationRule, len(rules))
+	ruled := make(map[*Service]bool, len(rules))
 	for i := range rules {
 		dr := &rules[i]
-		where := fielderr.Resource("DestinationRule", dr.Namespace, dr.Name)
 		var e fielderr.List
 		host := strings.ToLower(dr.Host)
 		svc := r.services[host]
 		switch {
 		case dr.Host == "":
 			e.Add("spec.host", "required")
-		case seenRule[host] != "":
-			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), seenRule[host])
+		case seenRule[host] != nil:
+			first := seenRule[host]
+			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), fielderr.Resource("DestinationRule", first.Namespace, first.Name))
 		case svc == nil:
 			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
 		default:
-			seenRule[host] = where
+			seenRule[host] = dr
 			if reused[svc] {
 				if svc.rule != nil && reflect.DeepEqual(svc.rule, dr) {
 					ruled[svc] = true
@@ -170,8 +170,10 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			ruled[svc] = true
 		}
 		validateRule(dr, svc, &e)
-		e.Locate(where)
-		errs.Merge("", e.Err())
+		if err := e.Err(); err != nil {
+			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
+			errs.Merge("", e.Err())
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

@@ -43,12 +43,11 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		}
 		reg = empty
 	}
-	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: map[*cluster.Service]*VirtualHost{}, registry: reg}
+	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg}
 	var errs fielderr.List
-	owner := map[hostKey]string{}
+	owner := make(map[hostKey]*route.VirtualService, len(services))
 	for i := range services {
 		vs := &services[i]
-		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
 		vh := prev.reusable(vs, reg)
 		if vh == nil {
@@ -56,17 +55,16 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			vh.spec, vh.deps = vs, depsOf(vs, reg)
 		}
 		for j, h := range vs.Hosts {
-			path := fielderr.Index("spec.hosts", j)
 			key, err := parseHost(h)
 			if err != nil {
-				e.Add(path, "%v", err)
+				e.Add(fielderr.Index("spec.hosts", j), "%v", err)
 				continue
 			}
 			if prev, ok := owner[key]; ok {
-				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
+				e.Add(fielderr.Index("spec.hosts", j), "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), fielderr.Resource("VirtualService", prev.Namespace, prev.Name))
 				continue
 			}
-			owner[key] = where
+			owner[key] = vs
 			if strings.HasPrefix(key.host, "*") {
 				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
 			} else if e := t.entry(key.host); key.port == 0 {
@@ -78,8 +76,10 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		if len(vs.Hosts) == 0 {
 			e.Add("spec.hosts", "at least one host is required")
 		}
-		e.Locate(where)
-		errs.Merge("", e.Err())
+		if err := e.Err(); err != nil {
+			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
+			errs.Merge("", e.Err())
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
