@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
@@ -18,6 +19,7 @@ type Registry struct {
 	services map[string]*Service
 	wildcard []*Service // services with a "*." host, longest suffix first
 	fresh    []*Service // the services this registry built
+	gen      uint64     // this compilation's number
 }
 
 // Options are the inputs of Compile besides the configuration.
@@ -111,12 +113,11 @@ func (s *Service) stop() {
 // carrying over the live state of the endpoints they keep.
 func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts Options) (*Registry, error) {
 	var errs fielderr.List
-	r := &Registry{services: make(map[string]*Service, len(entries))}
+	r := &Registry{services: make(map[string]*Service, len(entries)), gen: generations.Add(1)}
 	var prev map[string]*Service
 	if opts.Previous != nil {
 		prev = opts.Previous.services
 	}
-	reused := make(map[*Service]bool, len(entries))
 	for i := range entries {
 		se := &entries[i]
 		if ps := prevEntry(prev, se); ps != nil {
@@ -131,19 +132,17 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 					errs.Merge("", e.Err())
 					continue
 				}
-				svc := prev[host]
-				r.services[host] = svc
-				reused[svc] = true
+				r.services[host] = prev[host]
 			}
 			continue
 		}
 		var e fielderr.List
 		compileEntry(r, se, &e)
-		e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
-		errs.Merge("", e.Err())
+		if e.Len() > 0 {
+			e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
+			errs.Merge("", e.Err())
+		}
 	}
-	seenRule := make(map[string]*subset.DestinationRule, len(rules))
-	ruled := make(map[*Service]bool, len(rules))
 	for i := range rules {
 		dr := &rules[i]
 		var e fielderr.List
@@ -152,25 +151,24 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		switch {
 		case dr.Host == "":
 			e.Add("spec.host", "required")
-		case seenRule[host] != nil:
-			first := seenRule[host]
-			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), fielderr.Resource("DestinationRule", first.Namespace, first.Name))
 		case svc == nil:
 			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
+		case svc.ruled == r.gen:
+			first := svc.rule
+			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), fielderr.Resource("DestinationRule", first.Namespace, first.Name))
 		default:
-			seenRule[host] = dr
-			if reused[svc] {
+			if r.reused(svc) {
 				if svc.rule != nil && reflect.DeepEqual(svc.rule, dr) {
-					ruled[svc] = true
+					svc.ruled = r.gen
 					continue // unchanged, and valid as before
 				}
-				svc = r.refresh(svc, reused)
+				svc = r.refresh(svc)
 			}
 			svc.rule = dr
-			ruled[svc] = true
+			svc.ruled = r.gen
 		}
 		validateRule(dr, svc, &e)
-		if err := e.Err(); err != nil {
+		if e.Len() > 0 {
 			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
 			errs.Merge("", e.Err())
 		}
@@ -178,13 +176,12 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	for svc := range reused {
-		if svc.rule != nil && !ruled[svc] {
-			r.refresh(svc, reused) // its rule was removed
-		}
-	}
 	for _, svc := range r.services {
-		if !reused[svc] {
+		if r.reused(svc) && svc.rule != nil && svc.ruled != r.gen {
+			svc = r.refresh(svc) // its rule was removed
+		}
+		if !r.reused(svc) {
+			svc.gen = r.gen
 			if ps := prev[svc.Host]; ps != nil && ps.dynamic.Load() != nil && sameWorkloadSource(ps.entry, svc.entry) {
 				svc.dynamic.Store(ps.dynamic.Load())
 			}
@@ -203,6 +200,13 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	}
 	return r, nil
 }
+
+// generations numbers the compilations, so that a service can tell which
+// one built it and which one gave it a rule.
+var generations atomic.Uint64
+
+// reused reports whether svc was taken from the previous registry.
+func (r *Registry) reused(svc *Service) bool { return svc.gen != 0 && svc.gen != r.gen }
 
 // prevEntry returns the previous service of se's first host if se is
 // unchanged from the entry that defined it.
@@ -231,10 +235,9 @@ func sameWorkloadSource(a, b *subset.ServiceEntry) bool {
 
 // refresh replaces a service taken from the previous registry by a fresh
 // one of the same entry, without its rule, to be built anew.
-func (r *Registry) refresh(svc *Service, reused map[*Service]bool) *Service {
-	cp := &Service{Host: svc.Host, Ports: svc.Ports, Passthrough: svc.Passthrough, entry: svc.entry}
+func (r *Registry) refresh(svc *Service) *Service {
+	cp := &Service{Host: svc.Host, Ports: svc.Ports, Passthrough: svc.Passthrough, entry: svc.entry, gen: r.gen}
 	cp.dynamic.Store(svc.dynamic.Load())
-	delete(reused, svc)
 	r.services[svc.Host] = cp
 	return cp
 }

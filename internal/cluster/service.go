@@ -25,6 +25,10 @@ type Service struct {
 	// dynamic, when set, replaces the entry's workloads: what the
 	// endpoint fast path (SetEndpoints) was given last.
 	dynamic atomic.Pointer[[]subset.WorkloadEntry]
+	// gen is the compilation that built the service (0 while it builds);
+	// ruled the last one that gave it a rule. Only Compile, serialised,
+	// reads and writes them.
+	gen, ruled uint64
 }
 
 // Entry returns the ServiceEntry the service comes from. It must not be

@@ -45,7 +45,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 	}
 	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg}
 	var errs fielderr.List
-	owner := make(map[hostKey]*route.VirtualService, len(services))
+	wildOwner := map[hostKey]*route.VirtualService{}
 	for i := range services {
 		vs := &services[i]
 		var e fielderr.List
@@ -60,12 +60,12 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 				e.Add(fielderr.Index("spec.hosts", j), "%v", err)
 				continue
 			}
-			if prev, ok := owner[key]; ok {
+			if prev := t.routedBy(key, wildOwner); prev != nil {
 				e.Add(fielderr.Index("spec.hosts", j), "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), fielderr.Resource("VirtualService", prev.Namespace, prev.Name))
 				continue
 			}
-			owner[key] = vs
 			if strings.HasPrefix(key.host, "*") {
+				wildOwner[key] = vs
 				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
 			} else if e := t.entry(key.host); key.port == 0 {
 				e.any = vh

@@ -101,3 +101,15 @@ func (t *Table) defaultOf(svc *cluster.Service) *VirtualHost {
 	}
 	return t.defaults[svc]
 }
+
+// routedBy returns the VirtualService that already routes host key in t,
+// as it is being compiled, or nil; wildcards are in wild.
+func (t *Table) routedBy(key hostKey, wild map[hostKey]*route.VirtualService) *route.VirtualService {
+	if strings.HasPrefix(key.host, "*") {
+		return wild[key]
+	}
+	if vh := t.owner(key); vh != nil {
+		return vh.spec
+	}
+	return nil
+}
