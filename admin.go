@@ -29,6 +29,9 @@ type AdminState struct {
 	Updates []UpdateRecord `json:"updates"`
 	// Ejections are the most recent ejections and returns, oldest first.
 	Ejections []EjectionRecord `json:"ejections"`
+	// DNS lists the host names of ServiceEntries with resolution DNS or
+	// DNS_ROUND_ROBIN and where their resolution stands.
+	DNS []DNSState `json:"dns,omitempty"`
 }
 
 // AdminVirtualService summarises one VirtualService.
@@ -119,7 +122,7 @@ type AdminEndpoint struct {
 // handler serves it.
 func (m *Mesh) AdminState() AdminState {
 	s := m.snap.Load()
-	st := AdminState{Time: m.opts.clock.Now(), Routes: []AdminVirtualService{}, Clusters: []AdminCluster{}}
+	st := AdminState{Time: m.opts.clock.Now(), Routes: []AdminVirtualService{}, Clusters: []AdminCluster{}, DNS: m.dnsStates()}
 	for i := range s.cfg.VirtualServices {
 		st.Routes = append(st.Routes, summarise(&s.cfg.VirtualServices[i]))
 	}

@@ -1,5 +1,12 @@
 package switchyard
 
+import (
+	"fmt"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
 // Outstanding returns the requests admitted and waiting, summed over the
 // clusters of host: what a test reads to see that every call and stream
 // gave back its connection-pool admission.
@@ -29,4 +36,39 @@ func Overflows(m *Mesh, host string) (n int64) {
 		}
 	}
 	return n
+}
+
+// SetEndpoints is the mesh's endpoint fast path, for tests.
+func SetEndpoints(m *Mesh, host string, ws []subset.WorkloadEntry) error {
+	return m.setEndpoints(host, ws)
+}
+
+// Clusters describes every cluster of the configuration in force, one per
+// line, sorted: name, balancer, outlier detection, limits, endpoints.
+func Clusters(m *Mesh) []string {
+	var out []string
+	for _, svc := range m.snap.Load().registry.All() {
+		for _, c := range svc.Clusters() {
+			line := fmt.Sprintf("%s lb=%s od=%v limits=%v", c.Name, c.Balancer(), c.Detector() != nil, c.Limiter() != nil)
+			for _, ep := range c.Endpoints() {
+				line += fmt.Sprintf(" %s/%d/%s/%v", ep.Address, ep.Weight, ep.Locality, ep.Labels)
+			}
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// EndpointStates returns the live state of every endpoint of every
+// cluster in force, by cluster name and address.
+func EndpointStates(m *Mesh) map[string]*balancer.State {
+	out := map[string]*balancer.State{}
+	for _, svc := range m.snap.Load().registry.All() {
+		for _, c := range svc.Clusters() {
+			for _, ep := range c.Endpoints() {
+				out[c.Name+" "+ep.Address] = ep.State
+			}
+		}
+	}
+	return out
 }

@@ -230,6 +230,21 @@ func (m *Mesh) removeResolver(r *meshResolver) {
 	delete(m.resolvers.set, r)
 }
 
+// updateResolversOf relists the endpoints of the live resolvers of host.
+func (m *Mesh) updateResolversOf(host string) {
+	m.resolvers.mu.Lock()
+	var rs []*meshResolver
+	for r := range m.resolvers.set {
+		if r.host == host {
+			rs = append(rs, r)
+		}
+	}
+	m.resolvers.mu.Unlock()
+	for _, r := range rs {
+		r.update()
+	}
+}
+
 // updateResolvers relists the endpoints of every live resolver.
 func (m *Mesh) updateResolvers() {
 	m.resolvers.mu.Lock()

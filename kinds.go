@@ -23,6 +23,8 @@ type kind struct {
 	// each calls f with the metadata and spec of each resource of the kind
 	// in cfg, in order.
 	each func(cfg *Config, f func(name, namespace string, spec reflect.Value))
+	// count returns the number of resources of the kind in cfg.
+	count func(cfg *Config) int
 }
 
 // kinds are the kinds Parse reads, in the order the config dump and
@@ -49,6 +51,7 @@ func kindOf[T any](name, group string, list func(*Config) *[]T, meta func(*T) (n
 			l := list(cfg)
 			*l = append(*l, v)
 		},
+		count: func(cfg *Config) int { return len(*list(cfg)) },
 		each: func(cfg *Config, f func(name, namespace string, spec reflect.Value)) {
 			l := *list(cfg)
 			for i := range l {
@@ -83,9 +86,7 @@ func kindList() string {
 func counts(cfg Config) map[string]int {
 	out := make(map[string]int, len(kinds))
 	for _, k := range kinds {
-		n := 0
-		k.each(&cfg, func(string, string, reflect.Value) { n++ })
-		out[k.name] = n
+		out[k.name] = k.count(&cfg)
 	}
 	return out
 }

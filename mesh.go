@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/dnsresolve"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -35,16 +36,23 @@ type Mesh struct {
 	snap   atomic.Pointer[snapshot]
 	closed atomic.Bool
 
-	// endpoint transports (base == nil), copy-on-write, one per endpoint
-	// of each cluster (keyed by its live state), as Envoy's per-cluster
-	// connection pools
-	transports atomic.Pointer[map[*balancer.State]endpointTransport]
+	// endpoint transports (base == nil), one per endpoint of each cluster
+	// (keyed by its live state), as Envoy's per-cluster connection pools:
+	// made at an endpoint's first request, dropped when it leaves
+	transports sync.Map // *balancer.State → endpointTransport
 	extraMu    sync.Mutex
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
 	conns      atomic.Int64                          // connections open on the mesh's own transports
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
+
+	// DNS resolution of ServiceEntries (dns.go): the watches by service
+	// host, guarded by mu; the refreshers being stopped; the system
+	// resolver, made when first needed.
+	dns      map[string]*dnsWatch
+	dnsStops sync.WaitGroup
+	system   *dnsresolve.System
 
 	tel     *telemetry.T
 	history history // recent updates and ejections, for the admin handler
@@ -82,6 +90,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		m.opts.mirrorLimit = 64
 	}
 	m.tel = telemetry.New(m.opts.telemetry, m.observeEjected)
+	m.tel.ObserveDNS(m.observeDNS)
 	m.env = router.Env{Rand: m.opts.rand, Clock: m.opts.clock, BodyLimit: m.opts.bodyLimit, Mirrorer: router.NewMirrorer(m.opts.mirrorLimit),
 		SourceIP: m.opts.sourceIP, Observers: &router.Observers{}, Telemetry: m.tel}
 	m.direct = settingsOf(nil).newTransport("", &m.conns)
@@ -91,7 +100,9 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 		m.env.Mirrorer.Close()
 		return nil, err
 	}
+	m.mu.Lock()
 	m.install(s)
+	m.mu.Unlock()
 	m.recordUpdate(cfg, nil)
 	return m, nil
 }
@@ -194,10 +205,12 @@ func (m *Mesh) Observe(f func(Observation)) (stop func()) { return m.env.Observe
 // after Close, and the connections they hold close as they fall idle.
 func (m *Mesh) Close() error {
 	m.mu.Lock()
+	defer m.waitDNS() // after Unlock: a refresher's last answer may wait for mu
 	defer m.mu.Unlock()
 	if m.closed.Swap(true) {
 		return nil
 	}
+	m.closeDNS()
 	m.snap.Load().registry.Stop()
 	m.env.Mirrorer.Close()
 	m.closeIdleConnections()
@@ -226,11 +239,10 @@ func (m *Mesh) sweepAfterClose(d time.Duration) {
 // closeIdleConnections closes the idle connections of every transport of
 // the mesh.
 func (m *Mesh) closeIdleConnections() {
-	if ts := m.transports.Load(); ts != nil {
-		for _, t := range *ts {
-			closeIdle(t.rt)
-		}
-	}
+	m.transports.Range(func(_, t any) bool {
+		closeIdle(t.(endpointTransport).rt)
+		return true
+	})
 	m.extraMu.Lock()
 	for _, t := range m.extra {
 		closeIdle(t.rt)
@@ -241,15 +253,16 @@ func (m *Mesh) closeIdleConnections() {
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	var prevReg *cluster.Registry
+	var prevTable *router.Table
 	if prev != nil {
-		prevReg = prev.registry
+		prevReg, prevTable = prev.registry, prev.table
 	}
 	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
 		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
 	if err != nil {
 		return nil, err
 	}
-	table, err := router.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env)
+	table, err := router.CompileFrom(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env, prevTable)
 	if err != nil {
 		return nil, err
 	}
@@ -257,36 +270,36 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 }
 
 // install publishes s, puts its registry to work and brings the endpoint
-// transports in line with it.
+// transports in line with it: those of endpoints that left are closed, and
+// those of the clusters it rebuilt whose connection-pool settings changed
+// are replaced at their next request. Its cost is in what changed.
 func (m *Mesh) install(s *snapshot) {
-	old := m.transports.Load()
-	next := map[*balancer.State]endpointTransport{}
-	for _, svc := range s.registry.All() {
-		for _, c := range svc.Clusters() {
-			settings := settingsOf(c.Policy.ConnectionPool)
-			for _, ep := range c.Endpoints() {
-				if old != nil {
-					if t, ok := (*old)[ep.State]; ok && t.settings == settings {
-						next[ep.State] = t
-						continue
-					}
-				}
-				next[ep.State] = endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings}
-			}
-		}
-	}
 	var prev *cluster.Registry
 	if p := m.snap.Load(); p != nil {
 		prev = p.registry
 	}
-	s.registry.Activate(prev)
-	m.transports.Store(&next)
+	replaced := s.registry.Activate(prev)
 	m.snap.Store(s)
+	m.watchDNS(s.registry, replaced)
 	m.updateResolvers()
-	if old != nil {
-		for st, t := range *old {
-			if n, kept := next[st]; !kept || n.rt != t.rt {
-				closeIdle(t.rt)
+	live := map[*balancer.State]bool{}
+	for _, svc := range s.registry.Fresh() {
+		for _, c := range svc.Clusters() {
+			settings := settingsOf(c.Policy.ConnectionPool)
+			for _, ep := range c.Endpoints() {
+				live[ep.State] = true
+				if t, ok := m.transports.Load(ep.State); ok && t.(endpointTransport).settings != settings {
+					m.dropTransport(ep.State)
+				}
+			}
+		}
+	}
+	for _, svc := range replaced {
+		for _, c := range svc.Clusters() {
+			for _, ep := range c.Endpoints() {
+				if !live[ep.State] {
+					m.dropTransport(ep.State)
+				}
 			}
 		}
 	}
@@ -298,12 +311,24 @@ func (m *Mesh) install(s *snapshot) {
 	m.extraMu.Unlock()
 }
 
-// transportFor returns the transport of an endpoint of cluster c.
+// dropTransport closes the idle connections of the transport of an
+// endpoint and forgets it.
+func (m *Mesh) dropTransport(st *balancer.State) {
+	if t, ok := m.transports.LoadAndDelete(st); ok {
+		closeIdle(t.(endpointTransport).rt)
+	}
+}
+
+// transportFor returns the transport of an endpoint of cluster c, making
+// it at the endpoint's first request.
 func (m *Mesh) transportFor(c *cluster.Cluster, ep *balancer.Endpoint) http.RoundTripper {
-	if ts := m.transports.Load(); ts != nil {
-		if t, ok := (*ts)[ep.State]; ok {
-			return t.rt
-		}
+	if t, ok := m.transports.Load(ep.State); ok {
+		return t.(endpointTransport).rt
+	}
+	settings := settingsOf(c.Policy.ConnectionPool)
+	if m.current(c, ep) {
+		t, _ := m.transports.LoadOrStore(ep.State, endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings})
+		return t.(endpointTransport).rt
 	}
 	// A request that started on an older snapshot picked an endpoint the
 	// current one no longer has.
@@ -315,10 +340,24 @@ func (m *Mesh) transportFor(c *cluster.Cluster, ep *balancer.Endpoint) http.Roun
 	if m.extra == nil {
 		m.extra = map[*balancer.State]endpointTransport{}
 	}
-	settings := settingsOf(c.Policy.ConnectionPool)
 	t := endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings}
 	m.extra[ep.State] = t
 	return t.rt
+}
+
+// current reports whether ep is an endpoint of c and c a cluster of the
+// configuration in force.
+func (m *Mesh) current(c *cluster.Cluster, ep *balancer.Endpoint) bool {
+	svc := m.snap.Load().registry.Lookup(c.Host)
+	if svc == nil || svc.Cluster(c.Subset, c.Port) != c {
+		return false
+	}
+	for _, e := range c.Endpoints() {
+		if e.State == ep.State {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Mesh) newEndpointTransport(addr string, s transportSettings) http.RoundTripper {

@@ -1,8 +1,11 @@
 package switchyard
 
 import (
+	"context"
 	"maps"
 	"net/http"
+	"net/netip"
+	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"go.opentelemetry.io/otel/metric"
@@ -10,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/dnsresolve"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 )
 
@@ -43,6 +47,7 @@ type options struct {
 	sourceIP          string
 	locality          string
 	telemetry         telemetry.Providers
+	resolver          dnsresolve.Resolver
 }
 
 type clockOption struct{ c Clock }
@@ -172,3 +177,30 @@ func (o propagatorOption) apply(opts *options) { opts.telemetry.Propagator = o.p
 // WithPropagator sets how trace context is written into upstream requests;
 // the default is W3C trace context and baggage.
 func WithPropagator(p propagation.TextMapPropagator) Option { return propagatorOption{p} }
+
+type dnsResolverOption struct{ r dnsresolve.Resolver }
+
+func (o dnsResolverOption) apply(opts *options) { opts.resolver = o.r }
+
+// WithDNSResolver makes the mesh resolve the host names of ServiceEntries
+// with resolution DNS (every address an endpoint, as Envoy's STRICT_DNS)
+// or DNS_ROUND_ROBIN (the first address, LOGICAL_DNS) with lookup, instead
+// of the system's resolver (the hosts file, then the nameservers of
+// resolv.conf). lookup returns the addresses of host and how long they may
+// be cached (0: unknown; the name is then re-resolved every 60 s, Istio's
+// dnsRefreshRate); no addresses and no error is an answer that host has
+// none. An error keeps the last good addresses, and the name is tried
+// again with backoff. lookup must be safe for concurrent use and return
+// when ctx is done. Tests use it to script DNS.
+func WithDNSResolver(lookup func(ctx context.Context, host string) (addrs []netip.Addr, ttl time.Duration, err error)) Option {
+	if lookup == nil {
+		return nil
+	}
+	return dnsResolverOption{dnsresolve.ResolverFunc(func(ctx context.Context, host string) (dnsresolve.Answer, error) {
+		addrs, ttl, err := lookup(ctx, host)
+		if err != nil {
+			return dnsresolve.Answer{}, err
+		}
+		return dnsresolve.Answer{Addrs: addrs, TTL: ttl}, nil
+	})}
+}

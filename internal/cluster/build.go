@@ -105,7 +105,8 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.clock == nil {
 		c.clock = clock.Real{}
 	}
-	c.all = endpointsFor(svc, ss.Labels, port, prev, c.clock.Now())
+	c.selector, c.svcPort = ss.Labels, port
+	all := endpointsFor(svc.workloads(), ss.Labels, port, prev.Endpoints(), c.clock.Now())
 	if lb := c.Policy.LoadBalancer; lb != nil {
 		if w := lb.Warmup; w != nil {
 			c.warmup = &warmup{window: w.Duration, minPercent: 10, aggression: 1}
@@ -119,33 +120,48 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 			c.warmup = &warmup{window: lb.DeprecatedWarmupDuration, minPercent: 10, aggression: 1}
 		}
 	}
-	if od := c.Policy.OutlierDetection; od != nil {
-		var prevDetector *ejection.Detector
+	var prevDetector *ejection.Detector
+	if c.Policy.OutlierDetection != nil {
 		if prev != nil {
-			prevDetector = prev.detector
+			prevDetector = prev.Detector()
 		}
-		var onEvent func(ejection.Event)
 		if opts.OnEjection != nil {
-			onEvent = func(e ejection.Event) { opts.OnEjection(c, e) }
+			c.onEvent = func(e ejection.Event) { opts.OnEjection(c, e) }
 		}
-		c.detector = ejection.NewDetector(od, c.all, ejection.DetectorOptions{
-			Clock: opts.Clock, OnChange: c.rebuild, OnEvent: onEvent, Previous: prevDetector,
-		})
-		c.rebuild()
-		return nil
 	}
-	return c.install(c.all)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replace(all, prevDetector)
 }
 
-// endpointsFor returns the endpoints of svc that carry all of labels, at
-// their address for port, reusing the live state of prev's endpoints.
-func endpointsFor(svc *Service, labels map[string]string, port subset.Port, prev *Cluster, now time.Time) []*balancer.Endpoint {
-	prevState := map[string]*balancer.State{}
-	for _, e := range prev.Endpoints() {
+// replace makes all the cluster's endpoints, under a new detector that
+// takes over the ejection state prev has of them. c.mu must be held.
+func (c *Cluster) replace(all []*balancer.Endpoint, prev *ejection.Detector) error {
+	set := &endpointSet{all: all}
+	if od := c.Policy.OutlierDetection; od != nil {
+		var d *ejection.Detector
+		d = ejection.NewDetector(od, all, ejection.DetectorOptions{
+			Clock: c.clock, OnChange: func() { c.rebuildFrom(d) }, OnEvent: c.onEvent, Previous: prev,
+		})
+		set.detector = d
+		c.set.Store(set)
+		_ = c.install(set, d.Available()) // as before: a detector's cluster balances over what it can
+		return nil
+	}
+	c.set.Store(set)
+	return c.install(set, all)
+}
+
+// endpointsFor returns the endpoints among workloads that carry all of
+// labels, at their address for port, reusing the live state of the
+// endpoints in prev at the same address.
+func endpointsFor(workloads []subset.WorkloadEntry, labels map[string]string, port subset.Port, prev []*balancer.Endpoint, now time.Time) []*balancer.Endpoint {
+	prevState := make(map[string]*balancer.State, len(prev))
+	for _, e := range prev {
 		prevState[e.Address] = e.State
 	}
 	var out []*balancer.Endpoint
-	for _, w := range svc.workloads() {
+	for _, w := range workloads {
 		if !selects(labels, w.Labels) {
 			continue
 		}

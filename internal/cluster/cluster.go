@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/pool"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 type clusterKey struct {
@@ -32,11 +34,18 @@ type Cluster struct {
 	// asked for rather than to a picked endpoint.
 	Passthrough bool
 
-	all      []*balancer.Endpoint
-	algo     balancer.Algorithm // the balancer the policy selects
+	// set is the cluster's endpoints and their detector. The endpoint
+	// fast path (SetEndpoints) replaces it in place, under mu, which also
+	// orders the picker installs of detectors.
+	set      atomic.Pointer[endpointSet]
+	mu       sync.Mutex
+	active   bool                 // between Activate and Stop; guarded by mu
+	onEvent  func(ejection.Event) // for the detectors, nil without observer
+	selector map[string]string    // the subset's labels
+	svcPort  subset.Port          // the service port
+	algo     balancer.Algorithm   // the balancer the policy selects
 	rand     balancer.Rand
 	picker   atomic.Pointer[pickerBox]  // over the available endpoints
-	detector *ejection.Detector         // nil without outlierDetection
 	limiter  *pool.Limiter              // nil without limits
 	limits   pool.Limits                // applied to limiter on Activate
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
@@ -47,6 +56,22 @@ type Cluster struct {
 	clock    clock.Clock
 }
 
+// endpointSet is a cluster's endpoints, ejected ones included, and the
+// outlier detector over them (nil without outlierDetection).
+type endpointSet struct {
+	all      []*balancer.Endpoint
+	detector *ejection.Detector
+}
+
+// endpoints returns the cluster's current endpoint set (never nil once
+// built).
+func (c *Cluster) endpoints() *endpointSet {
+	if s := c.set.Load(); s != nil {
+		return s
+	}
+	return &endpointSet{}
+}
+
 // Hash returns the cluster's consistent-hash settings, or nil when it does
 // not hash.
 func (c *Cluster) Hash() *balancer.ConsistentHash { return c.hash }
@@ -54,7 +79,8 @@ func (c *Cluster) Hash() *balancer.ConsistentHash { return c.hash }
 // Record reports the outcome of an attempt to ep to outlier detection, and
 // whether it ejected ep.
 func (c *Cluster) Record(ep *balancer.Endpoint, o ejection.Outcome) bool {
-	return c.detector != nil && c.detector.Record(ep, o)
+	d := c.endpoints().detector
+	return d != nil && d.Record(ep, o)
 }
 
 // Limiter returns the cluster's admission limiter, or nil when the cluster
@@ -62,7 +88,7 @@ func (c *Cluster) Record(ep *balancer.Endpoint, o ejection.Outcome) bool {
 func (c *Cluster) Limiter() *pool.Limiter { return c.limiter }
 
 // Detector returns the cluster's outlier detector, or nil.
-func (c *Cluster) Detector() *ejection.Detector { return c.detector }
+func (c *Cluster) Detector() *ejection.Detector { return c.endpoints().detector }
 
 // Endpoints returns all the cluster's endpoints, ejected ones included (none
 // for a nil or passthrough cluster). The slice must not be modified.
@@ -70,7 +96,7 @@ func (c *Cluster) Endpoints() []*balancer.Endpoint {
 	if c == nil {
 		return nil
 	}
-	return c.all
+	return c.endpoints().all
 }
 
 // Available returns the endpoints the cluster currently balances over.

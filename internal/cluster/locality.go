@@ -229,13 +229,13 @@ func (p *priorityPicker) Endpoints() []*balancer.Endpoint { return p.all }
 
 // localityPicker builds the picker of a cluster with locality load
 // balancing over its available endpoints.
-func (c *Cluster) localityPicker(available []*balancer.Endpoint) (balancer.Picker, error) {
+func (c *Cluster) localityPicker(set *endpointSet, available []*balancer.Endpoint) (balancer.Picker, error) {
 	ls := c.locality
 	eps := available
-	tiers := [][]*balancer.Endpoint{c.all}
-	if c.detector != nil && len(ls.Distribute) == 0 {
+	tiers := [][]*balancer.Endpoint{set.all}
+	if set.detector != nil && len(ls.Distribute) == 0 {
 		// Failover needs outlier detection, as in Istio.
-		tiers = levels(c.all, ls, c.client)
+		tiers = levels(set.all, ls, c.client)
 	}
 	up := map[*balancer.State]bool{}
 	for _, e := range eps {

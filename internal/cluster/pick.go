@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/rng"
 )
 
@@ -144,13 +145,22 @@ func contains(eps []*balancer.Endpoint, ep *balancer.Endpoint) bool {
 	return false
 }
 
-// rebuild makes the picker balance over the detector's available endpoints.
-func (c *Cluster) rebuild() { c.install(c.detector.Available()) }
+// rebuildFrom makes the picker balance over the available endpoints of d,
+// if d is still the cluster's detector: the one an endpoint change
+// replaced may still hear of ejections.
+func (c *Cluster) rebuildFrom(d *ejection.Detector) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if set := c.endpoints(); set.detector == d {
+		_ = c.install(set, d.Available())
+	}
+}
 
-// install makes the cluster balance over eps.
-func (c *Cluster) install(eps []*balancer.Endpoint) error {
+// install makes the cluster balance over eps, the available endpoints of
+// set. c.mu must be held (or the cluster not yet shared).
+func (c *Cluster) install(set *endpointSet, eps []*balancer.Endpoint) error {
 	if c.locality != nil {
-		p, err := c.localityPicker(eps)
+		p, err := c.localityPicker(set, eps)
 		if err != nil {
 			return fmt.Errorf("cluster %s: %w", c.Name, err)
 		}

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"reflect"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
@@ -16,6 +18,8 @@ import (
 type Registry struct {
 	services map[string]*Service
 	wildcard []*Service // services with a "*." host, longest suffix first
+	fresh    []*Service // the services this registry built
+	gen      uint64     // this compilation's number
 }
 
 // Options are the inputs of Compile besides the configuration.
@@ -35,76 +39,156 @@ type Options struct {
 	Previous *Registry
 }
 
-// Activate puts a compiled registry to work: it starts outlier detection's
-// sweeps and applies connection-pool limits to limiters carried over from
-// the previous registry, whose sweeps it stops. Call it once, when the
-// registry starts serving.
-func (r *Registry) Activate(prev *Registry) {
+// Activate puts a compiled registry to work: it starts the outlier
+// detection sweeps of the clusters it built and applies connection-pool
+// limits to the limiters they carried over, and stops the sweeps of the
+// clusters of prev it no longer has. Clusters it shares with prev (their
+// resources unchanged) go on as they were. Call it once, when the registry
+// starts serving. It returns the services of prev that r does not have.
+func (r *Registry) Activate(prev *Registry) (replaced []*Service) {
 	if prev != nil {
-		prev.Stop()
+		replaced = r.Replaced(prev)
+		for _, svc := range replaced {
+			svc.stop()
+		}
 	}
-	for _, svc := range r.services {
+	for _, svc := range r.fresh {
 		for _, c := range svc.clusters {
 			if c.limiter != nil {
 				c.limiter.SetLimits(c.limits)
 			}
-			if c.detector != nil {
-				c.detector.Start()
+			c.mu.Lock()
+			c.active = true
+			d := c.Detector()
+			c.mu.Unlock()
+			if d != nil {
+				d.Start()
 			}
 		}
 	}
+	return replaced
+}
+
+// Fresh returns the services this registry built, as opposed to those it
+// took unchanged from the registry it replaces.
+func (r *Registry) Fresh() []*Service { return r.fresh }
+
+// Replaced returns the services of prev that r does not have: removed, or
+// replaced by a fresh one.
+func (r *Registry) Replaced(prev *Registry) []*Service {
+	var out []*Service
+	for host, ps := range prev.services {
+		if r.services[host] != ps {
+			out = append(out, ps)
+		}
+	}
+	return out
 }
 
 // Stop ends the registry's outlier sweeps.
 func (r *Registry) Stop() {
 	for _, svc := range r.services {
-		for _, c := range svc.clusters {
-			if c.detector != nil {
-				c.detector.Stop()
-			}
+		svc.stop()
+	}
+}
+
+func (s *Service) stop() {
+	for _, c := range s.clusters {
+		c.mu.Lock()
+		c.active = false
+		d := c.Detector()
+		c.mu.Unlock()
+		if d != nil {
+			d.Stop()
 		}
 	}
 }
 
 // Compile validates ServiceEntries and DestinationRules and builds a
 // Registry. Every problem is reported, each naming its resource and field.
+//
+// With opts.Previous, Compile is incremental: a host whose ServiceEntry and
+// DestinationRule are unchanged (deep-equal) keeps its Service, clusters
+// and all, without being validated again; the others are built afresh,
+// carrying over the live state of the endpoints they keep.
 func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts Options) (*Registry, error) {
 	var errs fielderr.List
-	r := &Registry{services: map[string]*Service{}}
-	for i := range entries {
-		var e fielderr.List
-		compileEntry(r, &entries[i], &e)
-		e.Locate(fielderr.Resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
-		errs.Merge("", e.Err())
+	r := &Registry{services: make(map[string]*Service, len(entries)), gen: generations.Add(1)}
+	var prev map[string]*Service
+	if opts.Previous != nil {
+		prev = opts.Previous.services
 	}
-	seenRule := map[string]string{}
+	for i := range entries {
+		se := &entries[i]
+		if ps := prevEntry(prev, se); ps != nil {
+			// Unchanged: valid as before; only its hosts' uniqueness
+			// depends on the other entries.
+			for j, h := range se.Hosts {
+				host := strings.ToLower(h)
+				if other, ok := r.services[host]; ok {
+					var e fielderr.List
+					e.Add(fielderr.Index("spec.hosts", j), "host %s is already defined by %s", fielderr.Quote(h), fielderr.Resource("ServiceEntry", other.entry.Namespace, other.entry.Name))
+					e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
+					errs.Merge("", e.Err())
+					continue
+				}
+				r.services[host] = prev[host]
+			}
+			continue
+		}
+		var e fielderr.List
+		compileEntry(r, se, &e)
+		if e.Len() > 0 {
+			e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
+			errs.Merge("", e.Err())
+		}
+	}
 	for i := range rules {
 		dr := &rules[i]
-		where := fielderr.Resource("DestinationRule", dr.Namespace, dr.Name)
 		var e fielderr.List
 		host := strings.ToLower(dr.Host)
 		svc := r.services[host]
 		switch {
 		case dr.Host == "":
 			e.Add("spec.host", "required")
-		case seenRule[host] != "":
-			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), seenRule[host])
 		case svc == nil:
 			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
+		case svc.ruled == r.gen:
+			first := svc.rule
+			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), fielderr.Resource("DestinationRule", first.Namespace, first.Name))
 		default:
-			seenRule[host] = where
+			if r.reused(svc) {
+				if svc.rule != nil && reflect.DeepEqual(svc.rule, dr) {
+					svc.ruled = r.gen
+					continue // unchanged, and valid as before
+				}
+				svc = r.refresh(svc)
+			}
 			svc.rule = dr
+			svc.ruled = r.gen
 		}
 		validateRule(dr, svc, &e)
-		e.Locate(where)
-		errs.Merge("", e.Err())
+		if e.Len() > 0 {
+			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
+			errs.Merge("", e.Err())
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	for _, svc := range r.services {
-		if err := buildClusters(svc, opts); err != nil {
-			errs.Merge("", err)
+		if r.reused(svc) && svc.rule != nil && svc.ruled != r.gen {
+			svc = r.refresh(svc) // its rule was removed
+		}
+		if !r.reused(svc) {
+			svc.gen = r.gen
+			if ps := prev[svc.Host]; ps != nil && ps.dynamic.Load() != nil && sameWorkloadSource(ps.entry, svc.entry) {
+				svc.dynamic.Store(ps.dynamic.Load())
+			}
+			if err := buildClusters(svc, opts); err != nil {
+				errs.Merge("", err)
+			}
+			r.fresh = append(r.fresh, svc)
 		}
 		if strings.HasPrefix(svc.Host, "*.") {
 			r.wildcard = append(r.wildcard, svc)
@@ -115,6 +199,47 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		return nil, err
 	}
 	return r, nil
+}
+
+// generations numbers the compilations, so that a service can tell which
+// one built it and which one gave it a rule.
+var generations atomic.Uint64
+
+// reused reports whether svc was taken from the previous registry.
+func (r *Registry) reused(svc *Service) bool { return svc.gen != 0 && svc.gen != r.gen }
+
+// prevEntry returns the previous service of se's first host if se is
+// unchanged from the entry that defined it.
+func prevEntry(prev map[string]*Service, se *subset.ServiceEntry) *Service {
+	if prev == nil || len(se.Hosts) == 0 {
+		return nil
+	}
+	ps := prev[strings.ToLower(se.Hosts[0])]
+	if ps == nil || (ps.entry != se && !reflect.DeepEqual(ps.entry, se)) {
+		return nil
+	}
+	for _, h := range se.Hosts[1:] {
+		if s := prev[strings.ToLower(h)]; s == nil || s.entry != ps.entry {
+			return nil
+		}
+	}
+	return ps
+}
+
+// sameWorkloadSource reports whether b takes its workloads from where a
+// does, so that the workloads the endpoint fast path gave a's service (a
+// resolver's answers) still hold for b's.
+func sameWorkloadSource(a, b *subset.ServiceEntry) bool {
+	return a.Resolution == b.Resolution && reflect.DeepEqual(a.Endpoints, b.Endpoints) && reflect.DeepEqual(a.Hosts, b.Hosts)
+}
+
+// refresh replaces a service taken from the previous registry by a fresh
+// one of the same entry, without its rule, to be built anew.
+func (r *Registry) refresh(svc *Service) *Service {
+	cp := &Service{Host: svc.Host, Ports: svc.Ports, Passthrough: svc.Passthrough, entry: svc.entry, gen: r.gen}
+	cp.dynamic.Store(svc.dynamic.Load())
+	r.services[svc.Host] = cp
+	return cp
 }
 
 // Lookup returns the service called host (lower-case, without a port),
@@ -139,4 +264,11 @@ func (r *Registry) All() []*Service {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
 	return out
+}
+
+// Each calls f for every service of the registry, in no particular order.
+func (r *Registry) Each(f func(*Service)) {
+	for _, s := range r.services {
+		f(s)
+	}
 }

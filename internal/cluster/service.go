@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -21,7 +22,18 @@ type Service struct {
 	entry    *subset.ServiceEntry
 	rule     *subset.DestinationRule
 	clusters map[clusterKey]*Cluster
+	// dynamic, when set, replaces the entry's workloads: what the
+	// endpoint fast path (SetEndpoints) was given last.
+	dynamic atomic.Pointer[[]subset.WorkloadEntry]
+	// gen is the compilation that built the service (0 while it builds);
+	// ruled the last one that gave it a rule. Only Compile, serialised,
+	// reads and writes them.
+	gen, ruled uint64
 }
+
+// Entry returns the ServiceEntry the service comes from. It must not be
+// modified.
+func (s *Service) Entry() *subset.ServiceEntry { return s.entry }
 
 func (s *Service) hasPort(n uint32) bool {
 	for _, p := range s.Ports {
@@ -32,11 +44,15 @@ func (s *Service) hasPort(n uint32) bool {
 	return false
 }
 
-// workloads returns the service's endpoints: the ServiceEntry's endpoints
-// or, with DNS resolution and none listed, its hosts.
+// workloads returns the service's endpoints: those the endpoint fast path
+// set last, else the ServiceEntry's endpoints or, with DNS resolution and
+// none listed, its hosts.
 func (s *Service) workloads() []subset.WorkloadEntry {
 	if s.Passthrough {
 		return nil
+	}
+	if d := s.dynamic.Load(); d != nil {
+		return *d
 	}
 	if len(s.entry.Endpoints) > 0 {
 		return s.entry.Endpoints

@@ -24,6 +24,15 @@ import (
 // the retry and fault policies their clock and randomness. Every problem is
 // reported, each naming its resource and field.
 func Compile(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env) (*Table, error) {
+	return CompileFrom(services, reg, src, env, nil)
+}
+
+// CompileFrom is Compile, incremental over prev (nil: none), the table
+// compiled with the same src and env from the previous configuration: a
+// VirtualService unchanged (deep-equal) whose destinations resolve to the
+// same services of reg keeps its compiled virtual host, and so does the
+// default route of a service reg took unchanged.
+func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, prev *Table) (*Table, error) {
 	if env == nil {
 		env = &Env{} // the policies then take the real clock and math/rand/v2
 	}
@@ -34,27 +43,29 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		}
 		reg = empty
 	}
-	t := &Table{hosts: map[string]*hostEntry{}, defaults: map[*cluster.Service]*VirtualHost{}, registry: reg}
+	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg}
 	var errs fielderr.List
-	owner := map[hostKey]string{}
+	wildOwner := map[hostKey]*route.VirtualService{}
 	for i := range services {
 		vs := &services[i]
-		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
-		vh := compileVirtualService(vs, reg, src, env, &e)
+		vh := prev.reusable(vs, reg)
+		if vh == nil {
+			vh = compileVirtualService(vs, reg, src, env, &e)
+			vh.spec, vh.deps = vs, depsOf(vs, reg)
+		}
 		for j, h := range vs.Hosts {
-			path := fielderr.Index("spec.hosts", j)
 			key, err := parseHost(h)
 			if err != nil {
-				e.Add(path, "%v", err)
+				e.Add(fielderr.Index("spec.hosts", j), "%v", err)
 				continue
 			}
-			if prev, ok := owner[key]; ok {
-				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
+			if prev := t.routedBy(key, wildOwner); prev != nil {
+				e.Add(fielderr.Index("spec.hosts", j), "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), fielderr.Resource("VirtualService", prev.Namespace, prev.Name))
 				continue
 			}
-			owner[key] = where
 			if strings.HasPrefix(key.host, "*") {
+				wildOwner[key] = vs
 				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
 			} else if e := t.entry(key.host); key.port == 0 {
 				e.any = vh
@@ -65,34 +76,51 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		if len(vs.Hosts) == 0 {
 			e.Add("spec.hosts", "at least one host is required")
 		}
-		e.Locate(where)
-		errs.Merge("", e.Err())
+		if err := e.Err(); err != nil {
+			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
+			errs.Merge("", e.Err())
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
-	for _, svc := range reg.All() {
-		// A host with a ServiceEntry but no VirtualService is balanced over
-		// all its endpoints at the port the request was sent to.
-		tg, err := reg.Target(svc.Host, "", 0)
-		if err != nil {
-			return nil, err
+	var defErr error
+	reg.Each(func(svc *cluster.Service) {
+		if defErr != nil {
+			return
 		}
-		m, _ := match.Compile(nil, src)
-		p, _ := retrypolicy.New(nil, env.retryOptions()...)
-		r := &Route{
-			Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
-			dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
+		vh := prev.defaultOf(svc)
+		if vh == nil {
+			if vh, defErr = defaultHost(svc, reg, src, env); defErr != nil {
+				return
+			}
 		}
-		r.label()
-		vh := &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}
 		t.defaults[svc] = vh
 		if !strings.HasPrefix(svc.Host, "*") {
 			t.entry(svc.Host).def = vh
 		}
+	})
+	if defErr != nil {
+		return nil, defErr
 	}
 	return t, nil
+}
+
+// defaultHost returns the virtual host of svc without a VirtualService:
+// balanced over all its endpoints at the port the request was sent to.
+func defaultHost(svc *cluster.Service, reg *cluster.Registry, src match.Source, env *Env) (*VirtualHost, error) {
+	tg, err := reg.Target(svc.Host, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := match.Compile(nil, src)
+	p, _ := retrypolicy.New(nil, env.retryOptions()...)
+	r := &Route{
+		Name: svc.Host + ".default", matcher: m, kind: actionForward, total: 1,
+		dests: []destination{{host: svc.Host, target: tg, upTo: 1}}, retry: p, rules: rulesOf(p),
+	}
+	return &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}, nil
 }
 
 // parseHost splits a VirtualService host into name and optional port.
@@ -132,7 +160,6 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
-		r.label()
 		if r.matcher != nil && !r.matcher.Never() {
 			vh.routes = append(vh.routes, r)
 		}

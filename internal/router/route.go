@@ -1,6 +1,7 @@
 package router
 
 import (
+	"sync"
 	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
@@ -11,6 +12,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/match"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // VirtualHost is the set of routes for one host.
@@ -20,6 +22,9 @@ type VirtualHost struct {
 	Name   string
 	routes []*Route
 	index  *routeIndex // nil: scan
+
+	spec *route.VirtualService // compiled from; nil for a default route
+	deps []dependency          // the services its destinations resolved to
 }
 
 // Routes returns the virtual host's routes in order. The slice must not be
@@ -44,13 +49,14 @@ type Route struct {
 	direct   *directAction
 	rewrite  *rewriteAction
 	// respOps are the response operations of a redirect or direct response.
-	respOps  headerOps
-	labels   *telemetry.Labels   // metric attributes: the route alone
-	spanName string              // "route <Name>"
-	retry    *retrypolicy.Policy // with the per-try timeout capped by Timeout
-	rules    engine.Rules        // how its attempts choose endpoints: retry's host selection
-	fault    *fault.Injector     // nil without a fault
-	mirrors  []mirror
+	respOps   headerOps
+	labels    *telemetry.Labels // metric attributes: the route alone
+	spanName  string            // "route <Name>"; with the labels, set by label
+	labelOnce sync.Once
+	retry     *retrypolicy.Policy // with the per-try timeout capped by Timeout
+	rules     engine.Rules        // how its attempts choose endpoints: retry's host selection
+	fault     *fault.Injector     // nil without a fault
+	mirrors   []mirror
 }
 
 // destination is one weighted destination with everything the request

@@ -28,7 +28,12 @@ import (
 
 // label gives the route's destinations their metric attribute sets, once
 // the route has its name.
-func (r *Route) label() {
+//
+// It runs once, when the route's first request is recorded: a route nobody
+// observes costs no memory for them.
+func (r *Route) label() { r.labelOnce.Do(r.makeLabels) }
+
+func (r *Route) makeLabels() {
 	r.spanName = "route " + r.Name
 	r.labels = telemetry.NewLabels(telemetry.KeyRoute.String(r.Name))
 	for i := range r.dests {
@@ -75,6 +80,7 @@ func newRecorder(ctx context.Context, req *http.Request, r *Route, env *Env) (*r
 	if tr == nil && ms == nil && !env.Observers.active() {
 		return nil, ctx
 	}
+	r.label()
 	rec := recorders.Get().(*recorder)
 	*rec = recorder{env: env, route: r, method: telemetry.Method(req.Method), start: env.Clock.Now(), tracer: tr, metrics: ms}
 	if tr != nil {
@@ -347,6 +353,9 @@ func (vh *VirtualHost) invokeObserved(ctx context.Context, in *match.Input, env 
 // fault's abort.
 func (rec *grpcRecorder) decided(dec *grpcDecision, err error) {
 	rec.route, rec.dest = dec.route, dec.dest
+	if rec.route != nil {
+		rec.route.label()
+	}
 	if dec.call != nil {
 		rec.cluster = dec.call.Cluster()
 	}

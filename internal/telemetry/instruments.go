@@ -22,6 +22,7 @@ const (
 	KeyRetryReason   = attribute.Key("switchyard.retry.reason")
 	KeyFault         = attribute.Key("switchyard.fault")
 	KeyEjectReason   = attribute.Key("switchyard.ejection.reason")
+	KeyDNSName       = attribute.Key("switchyard.dns.name")
 	KeyUpdateResult  = attribute.Key("switchyard.update.result")
 	KeyStatus        = attribute.Key("http.response.status_code")
 	KeyGRPCStatus    = attribute.Key("rpc.grpc.status_code")
@@ -45,6 +46,7 @@ const (
 	NameEjections       = "switchyard.ejections"
 	NameEjected         = "switchyard.endpoints.ejected"
 	NameUpdates         = "switchyard.config.updates"
+	NameDNSFailures     = "switchyard.dns.failures"
 )
 
 // durationBounds are the histogram buckets in seconds, from OTel's HTTP
@@ -88,7 +90,7 @@ func (in *Instruments) live() *Instruments {
 	return in
 }
 
-func (in *Instruments) create(m metric.Meter, ejected EjectedFunc) {
+func (in *Instruments) create(m metric.Meter, ejected EjectedFunc, dns DNSFunc) {
 	// The SDK returns a working instrument alongside an error for a bad
 	// name or unit; ours are fixed and valid, so the errors are ignored.
 	in.Requests, _ = m.Int64Counter(NameRequests, metric.WithUnit("{request}"),
@@ -112,20 +114,38 @@ func (in *Instruments) create(m metric.Meter, ejected EjectedFunc) {
 		metric.WithDescription("Endpoints ejected by outlier detection, by reason."))
 	in.Updates, _ = m.Int64Counter(NameUpdates, metric.WithUnit("{update}"),
 		metric.WithDescription("Configuration updates, applied or rejected."))
-	if ejected == nil {
-		return
+	var observables []metric.Observable
+	var ejGauge, dnsGauge metric.Int64ObservableGauge
+	if ejected != nil {
+		g, err := m.Int64ObservableGauge(NameEjected, metric.WithUnit("{endpoint}"),
+			metric.WithDescription("Endpoints ejected by outlier detection now, by destination and subset."))
+		if err == nil {
+			ejGauge, observables = g, append(observables, g)
+		}
 	}
-	gauge, err := m.Int64ObservableGauge(NameEjected, metric.WithUnit("{endpoint}"),
-		metric.WithDescription("Endpoints ejected by outlier detection now, by destination and subset."))
-	if err != nil {
+	if dns != nil {
+		g, err := m.Int64ObservableGauge(NameDNSFailures, metric.WithUnit("{failure}"),
+			metric.WithDescription("Consecutive failed resolutions of a host name of a DNS ServiceEntry (its last good addresses are in use), by host and name."))
+		if err == nil {
+			dnsGauge, observables = g, append(observables, g)
+		}
+	}
+	if len(observables) == 0 {
 		return
 	}
 	in.reg, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ejected(func(host, subset string, n int64) {
-			o.ObserveInt64(gauge, n, metric.WithAttributes(KeyHost.String(host), KeySubset.String(subset)))
-		})
+		if ejGauge != nil {
+			ejected(func(host, subset string, n int64) {
+				o.ObserveInt64(ejGauge, n, metric.WithAttributes(KeyHost.String(host), KeySubset.String(subset)))
+			})
+		}
+		if dnsGauge != nil {
+			dns(func(host, name string, n int64) {
+				o.ObserveInt64(dnsGauge, n, metric.WithAttributes(KeyHost.String(host), KeyDNSName.String(name)))
+			})
+		}
 		return nil
-	}, gauge)
+	}, observables...)
 }
 
 // Labels caches the measurement options of one fixed attribute set (a

@@ -32,10 +32,15 @@ type Providers struct {
 // ejected endpoints of every cluster through observe.
 type EjectedFunc func(observe func(host, subset string, ejected int64))
 
+// DNSFunc reports, for the DNS failures gauge, the consecutive failed
+// resolutions of every host name resolved through observe.
+type DNSFunc func(observe func(host, name string, failures int64))
+
 // T is a mesh's telemetry. A nil *T reports nothing.
 type T struct {
 	p       Providers
 	ejected EjectedFunc
+	dns     DNSFunc
 
 	tracer atomic.Pointer[tracerBox]
 	meter  atomic.Pointer[Instruments]
@@ -56,6 +61,10 @@ func New(p Providers, ejected EjectedFunc) *T {
 	}
 	return &T{p: p, ejected: ejected}
 }
+
+// ObserveDNS makes f feed the DNS failures gauge. Call it before the
+// telemetry is first used.
+func (t *T) ObserveDNS(f DNSFunc) { t.dns = f }
 
 // Propagator returns the propagator that writes trace context upstream.
 func (t *T) Propagator() propagation.TextMapPropagator { return t.p.Propagator }
@@ -108,7 +117,7 @@ func (t *T) resolveMeter(mp metric.MeterProvider) *Instruments {
 	}
 	in := &Instruments{mp: mp, cmp: comparable(mp), off: noopProvider(mp)}
 	if !in.off {
-		in.create(mp.Meter(ScopeName), t.ejected)
+		in.create(mp.Meter(ScopeName), t.ejected, t.dns)
 	}
 	if old := t.meter.Swap(in); old != nil && old.reg != nil {
 		_ = old.reg.Unregister()
