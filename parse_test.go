@@ -175,14 +175,14 @@ spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}`,
 		{"redirect code", vs(`
   - redirect: {uri: /x, redirectCode: 305}`),
 			`VirtualService "reviews": spec.http[0].redirect.redirectCode: 305: Istio builds redirects only for 301, 302, 303, 307 and 308`},
-		{"gateway other than mesh", `apiVersion: networking.istio.io/v1
+		{"gateway name", `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: edge}
 spec:
   hosts: [reviews]
-  gateways: [istio-system/ingressgateway]
+  gateways: [istio-system/Ingress_Gateway]
   http: [{route: [{destination: {host: reviews}}]}]`,
-			`VirtualService "edge": spec.gateways[0]: gateway "istio-system/ingressgateway": in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`},
+			`VirtualService "edge": spec.gateways[0]: gateway "istio-system/Ingress_Gateway": the name must be made of DNS-1123 labels`},
 		{"host routed twice", `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: second}

@@ -24,6 +24,14 @@ import (
 // the retry and fault policies their clock and randomness. Every problem is
 // reported, each naming its resource and field.
 func Compile(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env) (*Table, error) {
+	return CompileBound(services, reg, src, env, Binding{})
+}
+
+// CompileBound is Compile for the VirtualServices bound to b.Gateway. Every
+// VirtualService is validated, bound or not, so that each table reports
+// the same problems.
+func CompileBound(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, b Binding) (*Table, error) {
+	src.Gateway = b.name()
 	if env == nil {
 		env = &Env{} // the policies then take the real clock and math/rand/v2
 	}
@@ -42,11 +50,15 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
 		vh := compileVirtualService(vs, reg, src, env, &e)
+		bound := b.binds(vs)
 		for j, h := range vs.Hosts {
 			path := fielderr.Index("spec.hosts", j)
 			key, err := parseHost(h)
 			if err != nil {
 				e.Add(path, "%v", err)
+				continue
+			}
+			if !bound || (b.Admit != nil && !b.Admit(vs, key.host)) {
 				continue
 			}
 			if prev, ok := owner[key]; ok {
@@ -73,6 +85,9 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 	}
 	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
 	for _, svc := range reg.All() {
+		if b.Gateway != "" {
+			break // a gateway routes only the hosts its VirtualServices name
+		}
 		// A host with a ServiceEntry but no VirtualService is balanced over
 		// all its endpoints at the port the request was sent to.
 		tg, err := reg.Target(svc.Host, "", 0)
@@ -119,8 +134,8 @@ func parseHost(h string) (hostKey, error) {
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
 	for i, g := range vs.Gateways {
-		if g != "mesh" {
-			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
+		if err := checkGatewayName(g); err != "" {
+			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: %s", fielderr.Quote(g), err)
 		}
 	}
 	if len(vs.HTTP) == 0 {
@@ -128,7 +143,7 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
-		r := compileRoute(&vs.HTTP[i], reg, src, env, path, errs)
+		r := compileRoute(resolveMatchGateways(&vs.HTTP[i], vs.Namespace, path, errs), reg, src, env, path, errs)
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
