@@ -42,6 +42,7 @@ type Mesh struct {
 	extraMu    sync.Mutex
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
+	gatewayH2  atomic.Pointer[http.Transport]        // for gRPC upstreams of gateways, made on first use
 	conns      atomic.Int64                          // connections open on the mesh's own transports
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
@@ -61,6 +62,7 @@ type snapshot struct {
 	cfg      Config
 	registry *cluster.Registry
 	table    *router.Table
+	gateways map[string]*compiledGateway // by "namespace/name"
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -237,6 +239,9 @@ func (m *Mesh) closeIdleConnections() {
 	}
 	m.extraMu.Unlock()
 	m.direct.CloseIdleConnections()
+	if t := m.gatewayH2.Load(); t != nil {
+		t.CloseIdleConnections()
+	}
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
@@ -249,11 +254,16 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	table, err := router.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env)
+	src := match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}
+	table, err := router.Compile(cfg.VirtualServices, reg, src, &m.env)
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table}, nil
+	gateways, err := compileGateways(cfg.Gateways, cfg.VirtualServices, reg, src, &m.env)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{cfg: cfg, registry: reg, table: table, gateways: gateways}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

@@ -44,8 +44,6 @@ type Port struct {
 	Protocol string `json:"protocol,omitempty"`
 	// Name names the port; required, and unique per number.
 	Name string `json:"name,omitempty"`
-	// TargetPort is deprecated and ignored by Istio's gateways.
-	TargetPort uint32 `json:"targetPort,omitempty"`
 }
 
 // ServerTLSSettings is Istio's ServerTLSSettings, for termination with
