@@ -63,6 +63,7 @@ type snapshot struct {
 	registry *cluster.Registry
 	table    *router.Table
 	gateways map[string]*compiledGateway // by "namespace/name"
+	scope    *sidecarScope               // the Sidecar that applies to the process
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -151,9 +152,10 @@ func (m *Mesh) Explain(req *http.Request) Explanation {
 	}
 	authority := router.Authority(req)
 	host, port := router.SplitAuthority(authority, req.URL.Scheme)
-	vh := m.snap.Load().table.Lookup(host, port)
+	s := m.snap.Load()
+	vh := s.table.Lookup(host, port)
 	if vh == nil {
-		return Explanation{Host: host, Port: port, Action: "passthrough"}
+		return Explanation{Host: host, Port: port, Action: s.scope.unknownHostAction()}
 	}
 	in := router.NewInput(req, authority, port)
 	e := vh.Explain(&in)
@@ -254,8 +256,13 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	scope, err := compileSidecars(cfg.Sidecars, m.opts.sourceNamespace, m.opts.sourceLabels)
+	if err != nil {
+		return nil, err
+	}
 	src := match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}
-	table, err := router.Compile(cfg.VirtualServices, reg, src, &m.env)
+	table, err := router.CompileBound(cfg.VirtualServices, reg, src, &m.env,
+		router.Binding{Admit: scope.admitVirtualService, AdmitService: scope.admitService})
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +270,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table, gateways: gateways}, nil
+	return &snapshot{cfg: cfg, registry: reg, table: table, gateways: gateways, scope: scope}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

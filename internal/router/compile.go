@@ -88,6 +88,9 @@ func CompileBound(services []route.VirtualService, reg *cluster.Registry, src ma
 		if b.Gateway != "" {
 			break // a gateway routes only the hosts its VirtualServices name
 		}
+		if b.AdmitService != nil && !b.AdmitService(svc) {
+			continue
+		}
 		// A host with a ServiceEntry but no VirtualService is balanced over
 		// all its endpoints at the port the request was sent to.
 		tg, err := reg.Target(svc.Host, "", 0)

@@ -3,6 +3,7 @@ package router
 import (
 	"strings"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
@@ -17,6 +18,9 @@ type Binding struct {
 	// Admit, for a Gateway, reports whether the gateway exposes host of vs
 	// (its servers' hosts and their namespaces); nil admits every host.
 	Admit func(vs *route.VirtualService, host string) bool
+	// AdmitService, for the mesh, reports whether a ServiceEntry's host
+	// is routed by default (a Sidecar's egress hosts); nil admits all.
+	AdmitService func(svc *cluster.Service) bool
 }
 
 func (b Binding) name() string {
