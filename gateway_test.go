@@ -413,3 +413,132 @@ spec:
 	_, err = client.UnaryCall(ctx, &testpb.SimpleRequest{})
 	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the status comes through in trailers: %v", err)
 }
+
+// TestGatewayAndSidecarValidation: every field is served or rejected by
+// name, with Istio's validation rules, at Parse (unsupported fields) or New.
+func TestGatewayAndSidecarValidation(t *testing.T) {
+	gw := func(servers string) string {
+		return "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: edge}\nspec:\n  servers:\n" + servers
+	}
+	sc := func(spec string) string {
+		return "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: sc, namespace: shop}\nspec:\n" + spec
+	}
+	for _, tt := range []struct{ name, manifest, want string }{
+		{"no servers", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec: {selector: {istio: ingressgateway}}",
+			`Gateway "gw": spec.servers: at least one server is required`},
+		{"credentialName", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, credentialName: my-secret}"),
+			`Gateway "edge/gw": spec.servers[0].tls.credentialName: "my-secret" names a Kubernetes secret, which an in-process gateway cannot read; set serverCertificate and privateKey (and caCertificates for MUTUAL) to PEM file paths instead`},
+		{"passthrough", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: PASSTHROUGH}"),
+			`spec.servers[0].tls.mode: not supported: PASSTHROUGH (the default) forwards TLS unterminated, which the HTTP handler cannot; set mode SIMPLE or MUTUAL`},
+		{"HTTPS without tls", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]"),
+			`spec.servers[0].tls: server must have TLS settings for HTTPS/TLS protocols`},
+		{"TLS on a plain port", gw("  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE}"),
+			`spec.servers[0].tls: server cannot have TLS settings for plain text HTTP ports; only httpsRedirect`},
+		{"TCP server", gw("  - port: {number: 31400, name: tcp, protocol: TCP}\n    hosts: [\"*\"]"),
+			`spec.servers[0].port.protocol: not supported: TCP servers carry TCP or unterminated TLS`},
+		{"port name", gw("  - port: {number: 80, protocol: HTTP}\n    hosts: [a.example.com]"),
+			`spec.servers[0].port.name: port name must be set`},
+		{"duplicate port name", gw("  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [a.example.com]\n  - port: {number: 81, name: http, protocol: HTTP}\n    hosts: [b.example.com]"),
+			`spec.servers[1].port.name: port names in servers must be unique: "http" names port 80 too`},
+		{"host namespace", gw("  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"Bad_NS/a.example.com\"]"),
+			`spec.servers[0].hosts[0]: "Bad_NS/a.example.com": the namespace before '/' must be`},
+		{"missing key file", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, serverCertificate: /nonexistent/cert.pem, privateKey: /nonexistent/key.pem}"),
+			`spec.servers[0].tls: serverCertificate "/nonexistent/cert.pem" and privateKey "/nonexistent/key.pem": open /nonexistent/cert.pem: no such file or directory`},
+		{"MUTUAL without CA", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: MUTUAL, serverCertificate: c.pem, privateKey: k.pem}"),
+			`spec.servers[0].tls.caCertificates: MUTUAL TLS requires a client CA bundle`},
+		{"bind", gw("  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [a.example.com]\n    bind: 0.0.0.0"),
+			`spec.servers[0].bind: not supported: bind chooses the gateway's listening address`},
+		{"cipherSuites", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, cipherSuites: [ECDHE-RSA-AES256-GCM-SHA384]}"),
+			`spec.servers[0].tls.cipherSuites: not supported`},
+		{"empty Sidecar", sc("  {}"), `Sidecar "shop/sc": spec: sidecar: empty configuration provided`},
+		{"egress host without namespace", sc("  egress: [{hosts: [reviews]}]"),
+			`spec.egress[0].hosts[0]: "reviews": a host must be "namespace/host"`},
+		{"egress port", sc("  egress: [{port: {number: 9080}, hosts: [./reviews]}]"),
+			`spec.egress[0].port: not supported: an egress listener per port is not supported`},
+		{"ingress", sc("  ingress: [{port: {number: 9080}}]"), `spec.ingress: not supported: ingress listeners configure the inbound proxy`},
+		{"inboundConnectionPool", sc("  inboundConnectionPool: {}"), `spec.inboundConnectionPool: not supported`},
+		{"egressProxy", sc("  outboundTrafficPolicy: {mode: ALLOW_ANY, egressProxy: {host: egress}}"), `spec.outboundTrafficPolicy.egressProxy: not supported`},
+		{"mode", sc("  outboundTrafficPolicy: {mode: BLOCK}"), `spec.outboundTrafficPolicy.mode: unknown mode "BLOCK"; use ALLOW_ANY or REGISTRY_ONLY`},
+		{"two namespace-wide Sidecars", sc("  outboundTrafficPolicy: {mode: ALLOW_ANY}") + "\n---\n" +
+			"apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: sc2, namespace: shop}\nspec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}",
+			`Sidecar "shop/sc2": metadata: Sidecar "shop/sc" already applies to every workload of namespace "shop"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := switchyard.Parse([]byte(tt.manifest))
+			if err == nil {
+				var m *switchyard.Mesh
+				m, err = switchyard.New(cfg)
+				if m != nil {
+					m.Close()
+				}
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestGatewayBinding: a VirtualService bound only to a Gateway leaves the
+// mesh alone; one listing mesh and the Gateway serves both; a match block
+// naming the gateway applies only there; a VirtualService host the
+// gateway's servers do not expose (or expose to another namespace) is not
+// routed by it.
+func TestGatewayBinding(t *testing.T) {
+	v1 := echoBackend(t, "v1")
+	_, p1, _ := net.SplitHostPort(v1)
+	cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  ports: [{number: 80, name: http}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: %s}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["./reviews", "./a.example.com", "other/b.example.com"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: both}
+spec:
+  hosts: [reviews]
+  gateways: [mesh, gw]
+  http:
+  - match: [{gateways: [gw]}]
+    directResponse: {status: 201}
+  - route: [{destination: {host: reviews}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge-only}
+spec:
+  hosts: [a.example.com, b.example.com, c.example.com]
+  gateways: [default/gw]
+  http: [{directResponse: {status: 202}}]
+`, p1)))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	defer m.Close()
+	addr := serveGateway(t, m, "gw", 8080)
+	c := gatewayClient(t, addr, nil)
+	for host, want := range map[string]int{"reviews": 201, "a.example.com": 202, "b.example.com": 404, "c.example.com": 404} {
+		resp, _ := get(t, c, "http://"+host+"/")
+		assert.Equal(t, want, resp.StatusCode, "through the gateway: %s", host)
+	}
+	mc := &http.Client{Transport: m.Transport(nil)}
+	resp, body := get(t, mc, "http://reviews/")
+	assert.Equal(t, 200, resp.StatusCode, "the mesh skips the gateway's match block")
+	assert.True(t, strings.HasPrefix(body, "v1 "), body)
+	assert.Equal(t, "passthrough", m.Explain(httptest.NewRequest("GET", "http://a.example.com/", nil)).Action)
+
+	_, err = m.Gateway("gw", 9999)
+	assert.EqualError(t, err, `switchyard: Gateway "default/gw" has no server on port 9999 (its ports: [8080])`)
+	_, err = m.Gateway("nope", 80)
+	assert.EqualError(t, err, `switchyard: no Gateway "default/nope"`)
+}
