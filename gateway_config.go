@@ -142,6 +142,9 @@ func compileGateways(gws []gateway.Gateway, vss []route.VirtualService, reg *clu
 func compileGateway(g *gateway.Gateway, errs *fielderr.List) *compiledGateway {
 	ns := nsOrDefault(g.Namespace)
 	cg := &compiledGateway{key: ns + "/" + g.Name, ports: map[uint32]*gatewayPort{}}
+	if !isDNSLabel(g.Name) {
+		errs.Add("metadata.name", "invalid gateway name %s: a Gateway's name must be a DNS-1123 label (no dots)", fielderr.Quote(g.Name))
+	}
 	for k, v := range g.Selector {
 		if k == "" {
 			errs.Add("spec.selector", "empty label name")
@@ -273,7 +276,7 @@ func checkServerPort(p *gateway.Port, path string, names map[string]uint32, errs
 	}
 	if p.Name == "" {
 		errs.Add(fielderr.Join(pp, "name"), "port name must be set")
-	} else if n, dup := names[p.Name]; dup && n != p.Number {
+	} else if n, dup := names[p.Name]; dup {
 		errs.Add(fielderr.Join(pp, "name"), "port names in servers must be unique: %s names port %d too", fielderr.Quote(p.Name), n)
 	} else {
 		names[p.Name] = p.Number

@@ -100,8 +100,8 @@ func (c *gatewayCerts) write(t *testing.T, name, typ string, data []byte) string
 // echoBackend answers with its name and what the gateway sent it.
 func echoBackend(t *testing.T, name string) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s host=%s xff=%s proto=%s rid=%s conn=%s", name, r.Host, r.Header.Get("X-Forwarded-For"),
-			r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Request-Id"), r.Header.Get("Connection"))
+		fmt.Fprintf(w, "%s host=%s xff=%s proto=%s rid=%s conn=%s hop=%s", name, r.Host, r.Header.Get("X-Forwarded-For"),
+			r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Request-Id"), r.Header.Get("Connection"), r.Header.Get("X-Hop"))
 	}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
@@ -509,7 +509,7 @@ spec:
   hosts: [reviews]
   gateways: [mesh, gw]
   http:
-  - match: [{gateways: [gw]}]
+  - match: [{gateways: [gw], uri: {prefix: /direct}}]
     directResponse: {status: 201}
   - route: [{destination: {host: reviews}}]
 ---
@@ -528,11 +528,17 @@ spec:
 	addr := serveGateway(t, m, "gw", 8080)
 	c := gatewayClient(t, addr, nil)
 	for host, want := range map[string]int{"reviews": 201, "a.example.com": 202, "b.example.com": 404, "c.example.com": 404} {
-		resp, _ := get(t, c, "http://"+host+"/")
+		resp, _ := get(t, c, "http://"+host+"/direct")
 		assert.Equal(t, want, resp.StatusCode, "through the gateway: %s", host)
 	}
+	// Hop-by-hop headers, and those Connection names, stop at the gateway.
+	resp, body := get(t, c, "http://reviews/x", "Connection", "X-Hop", "X-Hop", "secret")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.True(t, strings.HasPrefix(body, "v1 host=reviews xff=127.0.0.1 proto=http rid="), body)
+	assert.True(t, strings.HasSuffix(body, " conn= hop="), body)
+
 	mc := &http.Client{Transport: m.Transport(nil)}
-	resp, body := get(t, mc, "http://reviews/")
+	resp, body = get(t, mc, "http://reviews/direct")
 	assert.Equal(t, 200, resp.StatusCode, "the mesh skips the gateway's match block")
 	assert.True(t, strings.HasPrefix(body, "v1 "), body)
 	assert.Equal(t, "passthrough", m.Explain(httptest.NewRequest("GET", "http://a.example.com/", nil)).Action)

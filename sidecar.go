@@ -76,7 +76,9 @@ func compileSidecars(scs []sidecar.Sidecar, ns string, labels map[string]string)
 		scNS := nsOrDefault(sc.Namespace)
 		switch {
 		case e.Len() > 0:
-		case sc.WorkloadSelector == nil:
+		case sc.WorkloadSelector == nil || len(sc.WorkloadSelector.Labels) == 0:
+			// Istio applies a selector without labels to the whole
+			// namespace.
 			if prev, ok := claimed[scNS]; ok {
 				e.Add("metadata", "%s already applies to every workload of namespace %s; Istio would use only one of them, so merge them", prev, fielderr.Quote(scNS))
 				break
@@ -121,13 +123,14 @@ func selects(selector, labels map[string]string) bool {
 
 func compileSidecar(sc *sidecar.Sidecar, errs *fielderr.List) *sidecarScope {
 	scope := &sidecarScope{}
-	if sc.WorkloadSelector != nil && len(sc.WorkloadSelector.Labels) == 0 {
-		errs.Add("spec.workloadSelector.labels", "at least one label is required")
-	}
 	if sc.WorkloadSelector != nil {
-		for k := range sc.WorkloadSelector.Labels {
-			if k == "" {
-				errs.Add("spec.workloadSelector.labels", "empty label name")
+		for _, k := range slices.Sorted(maps.Keys(sc.WorkloadSelector.Labels)) {
+			v := sc.WorkloadSelector.Labels[k]
+			switch {
+			case k == "":
+				errs.Add("spec.workloadSelector.labels", "empty key is not supported in selector")
+			case strings.Contains(k, "*") || strings.Contains(v, "*"):
+				errs.Add(fielderr.Key("spec.workloadSelector.labels", k), "wildcard is not supported in selector")
 			}
 		}
 	}
