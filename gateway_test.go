@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -169,6 +170,7 @@ func serveGateway(t *testing.T, m *switchyard.Mesh, name string, port uint32) st
 	t.Helper()
 	srv, err := m.Gateway(name, port)
 	require.NoError(t, err)
+	srv.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan struct{})
@@ -547,4 +549,41 @@ spec:
 	assert.EqualError(t, err, `switchyard: Gateway "default/gw" has no server on port 9999 (its ports: [8080])`)
 	_, err = m.Gateway("nope", 80)
 	assert.EqualError(t, err, `switchyard: no Gateway "default/nope"`)
+}
+
+// TestGatewayFollowsUpdate: routes, hosts and certificates come from the
+// configuration in force, request by request; a port the Gateway no
+// longer serves answers 404.
+func TestGatewayFollowsUpdate(t *testing.T) {
+	certs := newGatewayCerts(t)
+	v1, v2 := echoBackend(t, "v1"), echoBackend(t, "v2")
+	manifests := gatewayManifests(certs, v1, v2, "SIMPLE")
+	cfg, err := switchyard.Parse([]byte(manifests))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	defer m.Close()
+	addr := serveGateway(t, m, "istio-system/ingress", 443)
+	c := gatewayClient(t, addr, &tls.Config{RootCAs: certs.pool})
+
+	// Everyone to v2 now.
+	next, err := switchyard.Parse([]byte(strings.Replace(strings.Replace(manifests, "weight: 80", "weight: 0", 1), "weight: 20", "weight: 100", 1)))
+	require.NoError(t, err)
+	require.NoError(t, m.Update(next))
+	for range 20 {
+		_, body := get(t, c, "https://bookinfo.example.com/")
+		require.True(t, strings.HasPrefix(body, "v2 "), body)
+	}
+	// The Gateway gone: the port answers 404, and a bad certificate path
+	// fails the update and leaves the running configuration alone.
+	bad, err := switchyard.Parse([]byte(strings.Replace(manifests, certs.key, filepath.Join(certs.dir, "missing.pem"), 1)))
+	require.NoError(t, err)
+	err = m.Update(bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `Gateway "istio-system/ingress": spec.servers[0].tls: serverCertificate`)
+	none := next
+	none.Gateways = nil
+	require.NoError(t, m.Update(none))
+	resp, _ := get(t, c, "https://bookinfo.example.com/")
+	assert.Equal(t, 404, resp.StatusCode)
 }
