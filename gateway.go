@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/cluster"
@@ -68,6 +69,7 @@ func (m *Mesh) Gateway(name string, port uint32) (*http.Server, error) {
 		Transport:    &gatewayTransport{m: m},
 		ErrorHandler: proxyError,
 		ErrorLog:     log.New(io.Discard, "", 0),
+		BufferPool:   proxyBuffers{},
 	}
 	srv := &http.Server{Handler: h, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
@@ -258,4 +260,18 @@ func (m *Mesh) h2cTransport() *http.Transport {
 		return m.gatewayH2.Load()
 	}
 	return t
+}
+
+// proxyBuffers lends the reverse proxy its 32 KiB copy buffers, which it
+// would otherwise allocate for every request.
+type proxyBuffers struct{}
+
+var proxyBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (proxyBuffers) Get() []byte { return proxyBufferPool.Get().(*[32 << 10]byte)[:] }
+
+func (proxyBuffers) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		proxyBufferPool.Put((*[32 << 10]byte)(b[:32<<10]))
+	}
 }
