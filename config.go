@@ -8,7 +8,7 @@ import (
 	"github.com/switchyard-go/switchyard/subset"
 )
 
-// Config is a mesh's configuration: Istio's three traffic resources as Go
+// Config is a mesh's configuration: Istio's traffic resources as Go
 // values. [Parse] builds one from YAML or JSON manifests; a Go program can
 // equally build one by hand. The field names of every type follow Istio's
 // schema, so YAML and Go describe the same model.
