@@ -123,7 +123,7 @@ func TestAdminState(t *testing.T) {
 	require.Len(t, st.Updates, 2)
 	assert.True(t, st.Updates[0].Applied)
 	assert.Equal(t, switchyard.UpdateRecord{Time: st.Updates[0].Time, Applied: true,
-		Resources: map[string]int{"ServiceEntry": 2, "DestinationRule": 2, "VirtualService": 2}}, st.Updates[0])
+		Resources: map[string]int{"ServiceEntry": 2, "DestinationRule": 2, "VirtualService": 2, "Gateway": 0, "Sidecar": 0}}, st.Updates[0])
 	assert.False(t, st.Updates[1].Applied)
 	assert.Contains(t, st.Updates[1].Error, "spec.http")
 

@@ -1,12 +1,14 @@
 package switchyard
 
 import (
+	"github.com/switchyard-go/switchyard/gateway"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
-// Config is a mesh's configuration: Istio's three traffic resources as Go
+// Config is a mesh's configuration: Istio's traffic resources as Go
 // values. [Parse] builds one from YAML or JSON manifests; a Go program can
 // equally build one by hand. The field names of every type follow Istio's
 // schema, so YAML and Go describe the same model.
@@ -17,6 +19,10 @@ type Config struct {
 	DestinationRules []subset.DestinationRule
 	// VirtualServices define the routes per host.
 	VirtualServices []route.VirtualService
+	// Gateways define the ingress servers Mesh.Gateway serves.
+	Gateways []gateway.Gateway
+	// Sidecars scope the hosts the process sees and its outbound policy.
+	Sidecars []sidecar.Sidecar
 }
 
 // Append returns c with the resources of other added after its own.
@@ -24,6 +30,8 @@ func (c Config) Append(other Config) Config {
 	c.ServiceEntries = append(c.ServiceEntries[:len(c.ServiceEntries):len(c.ServiceEntries)], other.ServiceEntries...)
 	c.DestinationRules = append(c.DestinationRules[:len(c.DestinationRules):len(c.DestinationRules)], other.DestinationRules...)
 	c.VirtualServices = append(c.VirtualServices[:len(c.VirtualServices):len(c.VirtualServices)], other.VirtualServices...)
+	c.Gateways = append(c.Gateways[:len(c.Gateways):len(c.Gateways)], other.Gateways...)
+	c.Sidecars = append(c.Sidecars[:len(c.Sidecars):len(c.Sidecars)], other.Sidecars...)
 	return c
 }
 
@@ -35,6 +43,8 @@ func (c Config) Clone() Config {
 		ServiceEntries:   append([]subset.ServiceEntry(nil), c.ServiceEntries...),
 		DestinationRules: append([]subset.DestinationRule(nil), c.DestinationRules...),
 		VirtualServices:  append([]route.VirtualService(nil), c.VirtualServices...),
+		Gateways:         append([]gateway.Gateway(nil), c.Gateways...),
+		Sidecars:         append([]sidecar.Sidecar(nil), c.Sidecars...),
 	}
 	for i := range out.VirtualServices {
 		vs := &out.VirtualServices[i]

@@ -13,10 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-go/switchyard/gateway"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/yamlsize"
 	"github.com/switchyard-go/switchyard/internal/yamltree"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -142,6 +144,33 @@ var unsupportedFields = map[reflect.Type]map[string]string{
 	},
 	reflect.TypeFor[subset.DestinationRule](): {
 		"workloadSelector": "workloadSelector applies a rule to other workloads; an in-process rule always applies to this process, so remove it",
+	},
+	reflect.TypeFor[gateway.Port](): {
+		"targetPort": "targetPort is deprecated and has no meaning for an in-process gateway; remove it",
+	},
+	reflect.TypeFor[gateway.Server](): {
+		"bind":            "bind chooses the gateway's listening address; in-process the caller's listener does, so remove it",
+		"defaultEndpoint": "defaultEndpoint forwards to a workload beside the gateway pod, which has no in-process meaning",
+	},
+	reflect.TypeFor[gateway.ServerTLSSettings](): {
+		"verifyCertificateSpki": "client certificate pinning is not supported; use caCertificates and subjectAltNames",
+		"verifyCertificateHash": "client certificate pinning is not supported; use caCertificates and subjectAltNames",
+		"cipherSuites":          "cipher suites are Go's defaults (crypto/tls); remove cipherSuites",
+		"caCrl":                 "certificate revocation lists are not supported at the gateway",
+		"credentialNames":       "credentialNames name Kubernetes secrets; set serverCertificate, privateKey and caCertificates (file paths) instead",
+		"tlsCertificates":       "tlsCertificates is not supported; set serverCertificate and privateKey",
+	},
+	reflect.TypeFor[sidecar.Sidecar](): {
+		"ingress":               "ingress listeners configure the inbound proxy; an in-process mesh routes outbound traffic only",
+		"inboundConnectionPool": "inboundConnectionPool limits inbound connections, which an in-process mesh does not receive",
+	},
+	reflect.TypeFor[sidecar.EgressListener](): {
+		"port":        "an egress listener per port is not supported; use one listener with hosts only",
+		"bind":        "bind chooses a listener address, which an in-process mesh does not have",
+		"captureMode": "captureMode chooses iptables capture, which an in-process mesh does not use",
+	},
+	reflect.TypeFor[sidecar.OutboundTrafficPolicy](): {
+		"egressProxy": "egressProxy is not supported; route unknown hosts with a ServiceEntry and VirtualService instead",
 	},
 	reflect.TypeFor[subset.TrafficPolicy](): {
 		"tunnel":        "tunnel applies to TCP traffic, which is not supported",

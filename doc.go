@@ -32,7 +32,16 @@
 // balancer (avoiding endpoints already tried and those outlier detection
 // ejected), passes the cluster's connection-pool limits, and reports its
 // outcome. Requests to hosts the configuration does not know pass through
-// unchanged.
+// unchanged, unless a Sidecar sets outboundTrafficPolicy REGISTRY_ONLY
+// (then they get a 502, as from Envoy's BlackHoleCluster); a Sidecar's
+// egress hosts limit the hosts the process sees.
+//
+// A Gateway becomes an ingress server: [Mesh.Gateway] serves one of its
+// ports, terminating TLS, and routes with the VirtualServices bound to it
+// through the same engine:
+//
+//	srv, err := mesh.Gateway("istio-system/ingressgateway", 443)
+//	go srv.ServeTLS(listener, "", "") // certificates from the Gateway's files
 //
 // # Semantics
 //

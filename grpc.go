@@ -64,6 +64,9 @@ func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply a
 	}
 	vh, authority, port := m.routeFor(cc)
 	if vh == nil {
+		if err := m.blackHoleGRPC(authority); err != nil {
+			return err
+		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	in := router.GRPCInput(ctx, method, authority, port)
@@ -103,6 +106,9 @@ func (m *Mesh) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc 
 	}
 	vh, authority, port := m.routeFor(cc)
 	if vh == nil {
+		if err := m.blackHoleGRPC(authority); err != nil {
+			return nil, err
+		}
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	in := router.GRPCInput(ctx, method, authority, port)

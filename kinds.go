@@ -4,7 +4,9 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/switchyard-go/switchyard/gateway"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -36,6 +38,10 @@ var kinds = []*kind{
 		func(dr *subset.DestinationRule) (*string, *string) { return &dr.Name, &dr.Namespace }),
 	kindOf("VirtualService", "virtualServices", func(c *Config) *[]route.VirtualService { return &c.VirtualServices },
 		func(vs *route.VirtualService) (*string, *string) { return &vs.Name, &vs.Namespace }),
+	kindOf("Gateway", "gateways", func(c *Config) *[]gateway.Gateway { return &c.Gateways },
+		func(g *gateway.Gateway) (*string, *string) { return &g.Name, &g.Namespace }),
+	kindOf("Sidecar", "sidecars", func(c *Config) *[]sidecar.Sidecar { return &c.Sidecars },
+		func(s *sidecar.Sidecar) (*string, *string) { return &s.Name, &s.Namespace }),
 }
 
 // kindOf builds the row of kind name for resources of type T, which live in

@@ -33,6 +33,8 @@ func TestPackageLayering(t *testing.T) {
 		"route":    {"match", "fault", "retry", "balancer"},
 		"subset":   {"balancer", "outlier", "pool", "retry"},
 		"mtls":     nil,
+		"gateway":  nil,
+		"sidecar":  nil,
 		"xds":      {"internal/xdsclient"},
 		"meshtest": {"subset"},
 		// The machinery, downwards: router → engine → cluster → ejection.

@@ -43,6 +43,7 @@ type Mesh struct {
 	extraMu    sync.Mutex
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
+	gatewayH2  atomic.Pointer[http.Transport]        // for gRPC upstreams of gateways, made on first use
 	conns      atomic.Int64                          // connections open on the mesh's own transports
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
@@ -69,6 +70,8 @@ type snapshot struct {
 	cfg      Config
 	registry *cluster.Registry
 	table    *router.Table
+	gateways map[string]*compiledGateway // by "namespace/name"
+	scope    *sidecarScope               // the Sidecar that applies to the process
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -160,9 +163,10 @@ func (m *Mesh) Explain(req *http.Request) Explanation {
 	}
 	authority := router.Authority(req)
 	host, port := router.SplitAuthority(authority, req.URL.Scheme)
-	vh := m.snap.Load().table.Lookup(host, port)
+	s := m.snap.Load()
+	vh := s.table.Lookup(host, port)
 	if vh == nil {
-		return Explanation{Host: host, Port: port, Action: "passthrough"}
+		return Explanation{Host: host, Port: port, Action: s.scope.unknownHostAction()}
 	}
 	in := router.NewInput(req, authority, port)
 	e := vh.Explain(&in)
@@ -249,6 +253,9 @@ func (m *Mesh) closeIdleConnections() {
 	}
 	m.extraMu.Unlock()
 	m.direct.CloseIdleConnections()
+	if t := m.gatewayH2.Load(); t != nil {
+		t.CloseIdleConnections()
+	}
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
@@ -262,11 +269,21 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	table, err := router.CompileFrom(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env, prevTable)
+	scope, err := compileSidecars(cfg.Sidecars, m.opts.sourceNamespace, m.opts.sourceLabels)
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table}, nil
+	src := match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}
+	table, err := router.CompileFrom(cfg.VirtualServices, reg, src, &m.env,
+		router.Binding{Admit: scope.admitVirtualService, AdmitService: scope.admitService}, prevTable)
+	if err != nil {
+		return nil, err
+	}
+	gateways, err := compileGateways(cfg.Gateways, cfg.VirtualServices, reg, src, &m.env)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{cfg: cfg, registry: reg, table: table, gateways: gateways, scope: scope}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

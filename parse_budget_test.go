@@ -289,7 +289,7 @@ func TestErrorsAtNewQuoteLongValuesShort(t *testing.T) {
 	require.Error(t, err)
 	errs := fielderr.Flatten(err)
 	require.Len(t, errs, 50)
-	assert.Equal(t, `VirtualService "v0": spec.gateways[0]: gateway "`+strings.Repeat("g", 64)+`"… (100000 bytes): in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`, errs[0].Error())
+	assert.Equal(t, `VirtualService "v0": spec.gateways[0]: gateway "`+strings.Repeat("g", 64)+`"… (100000 bytes): the name must be made of DNS-1123 labels`, errs[0].Error())
 	assert.Less(t, len(err.Error()), 50*300)
 }
 

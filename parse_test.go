@@ -69,10 +69,10 @@ func TestParseJSONAndKubernetesList(t *testing.T) {
 func TestParseFilesNamesTheFile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "mesh.yaml")
-	require.NoError(t, os.WriteFile(p, []byte("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n"), 0o600))
+	require.NoError(t, os.WriteFile(p, []byte("apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: {name: g}\nspec: {}\n"), 0o600))
 	_, err := switchyard.ParseFiles(p, filepath.Join(dir, "missing.yaml"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), p+`: document 1 (Gateway "g"): kind: "Gateway" is not supported; use ServiceEntry, DestinationRule or VirtualService`)
+	assert.Contains(t, err.Error(), p+`: document 1 (EnvoyFilter "g"): kind: "EnvoyFilter" is not supported; use ServiceEntry, DestinationRule, VirtualService, Gateway or Sidecar`)
 	assert.Contains(t, err.Error(), "missing.yaml: no such file or directory")
 }
 
@@ -107,10 +107,10 @@ func TestInvalidManifests(t *testing.T) {
     route: [{destination: {host: reviews}}]`),
 			`document 3 (VirtualService "reviews"): spec.http[0].timeout: "-1s": a duration must not be negative (line 47)`},
 		{"unknown kind", `apiVersion: networking.istio.io/v1
-kind: Sidecar
+kind: EnvoyFilter
 metadata: {name: s}
 spec: {}`,
-			`document 3 (Sidecar "s"): kind: "Sidecar" is not supported; use ServiceEntry, DestinationRule or VirtualService`},
+			`document 3 (EnvoyFilter "s"): kind: "EnvoyFilter" is not supported; use ServiceEntry, DestinationRule, VirtualService, Gateway or Sidecar`},
 		{"wrong apiVersion", `apiVersion: networking.istio.io/v2
 kind: VirtualService
 metadata: {name: x}
@@ -175,14 +175,14 @@ spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}`,
 		{"redirect code", vs(`
   - redirect: {uri: /x, redirectCode: 305}`),
 			`VirtualService "reviews": spec.http[0].redirect.redirectCode: 305: Istio builds redirects only for 301, 302, 303, 307 and 308`},
-		{"gateway other than mesh", `apiVersion: networking.istio.io/v1
+		{"gateway name", `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: edge}
 spec:
   hosts: [reviews]
-  gateways: [istio-system/ingressgateway]
+  gateways: [istio-system/Ingress_Gateway]
   http: [{route: [{destination: {host: reviews}}]}]`,
-			`VirtualService "edge": spec.gateways[0]: gateway "istio-system/ingressgateway": in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`},
+			`VirtualService "edge": spec.gateways[0]: gateway "istio-system/Ingress_Gateway": the name must be made of DNS-1123 labels`},
 		{"host routed twice", `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: second}

@@ -58,6 +58,9 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	host, port := router.SplitAuthority(authority, req.URL.Scheme)
 	vh := s.table.Lookup(host, port)
 	if vh == nil {
+		if s.scope.registryOnly {
+			return blackHole(req), nil
+		}
 		return t.passthrough(req)
 	}
 	in := router.NewInput(req, authority, port)

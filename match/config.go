@@ -48,8 +48,10 @@ type Request struct {
 	// SourceLabels restricts the match to callers whose labels include all
 	// of these (see [Source]).
 	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
-	// Gateways restricts the match to these gateways; in-process routing is
-	// the "mesh" gateway, so only "mesh" is accepted.
+	// Gateways restricts the match to these gateways: "mesh" for the
+	// caller's own outbound traffic, "namespace/name" or "name" (the
+	// VirtualService's namespace) for a Gateway. When set, it replaces the
+	// VirtualService's gateways for this block.
 	Gateways []string `json:"gateways,omitempty"`
 	// QueryParams must all match the first value of the named query
 	// parameter. An empty StringMatch tests presence; `exact: ""` matches
@@ -75,4 +77,8 @@ type Source struct {
 	Labels map[string]string
 	// Namespace is the caller's namespace.
 	Namespace string
+	// Gateway is the gateway the routes serve: "" or "mesh" for the
+	// caller's own outbound traffic, "namespace/name" for a Gateway.
+	// A block with gateways applies only if they list it.
+	Gateway string
 }

@@ -88,10 +88,13 @@ func compileBlock(r Request, path string, src Source, errs *fielderr.List) (bloc
 		b.query = append(b.query, queryMatcher{key: k, m: qm})
 	}
 	applies := true
-	for j, g := range r.Gateways {
-		if g != "mesh" {
-			errs.Add(fielderr.Index(fielderr.Join(path, "gateways"), j),
-				"gateway %q: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted", g)
+	if len(r.Gateways) > 0 {
+		gw := src.Gateway
+		if gw == "" {
+			gw = "mesh"
+		}
+		if !slices.Contains(r.Gateways, gw) {
+			applies = false
 		}
 	}
 	for k, v := range r.SourceLabels {

@@ -180,13 +180,29 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{Request{Headers: map[string]*StringMatch{":path": Exact("x")}}, "[0].headers[\":path\"]: pseudo-headers cannot be matched here; use the uri, scheme, method or authority fields"},
 		{Request{Headers: map[string]*StringMatch{"@request.auth.claims.sub": Exact("x")}}, "[0].headers[\"@request.auth.claims.sub\"]: JWT claim matches need Istio's RequestAuthentication and are not supported in-process"},
 		{Request{QueryParams: map[string]*StringMatch{"": Exact("x")}}, "[0].queryParams: empty query parameter name"},
-		{Request{Gateways: []string{"istio-system/ingress"}}, "[0].gateways[0]: gateway \"istio-system/ingress\": in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted"},
 	}
 	for _, tt := range tests {
 		_, err := Compile([]Request{tt.req}, Source{})
 		require.Error(t, err)
 		assert.Equal(t, tt.want, err.Error())
 	}
+}
+
+// A block naming gateways applies only to the table of one of them: the
+// mesh's ("" or "mesh") or a Gateway's ("namespace/name").
+func TestGatewaysSelectTheBlock(t *testing.T) {
+	blocks := []Request{{Gateways: []string{"istio-system/ingress"}}}
+	for _, tt := range []struct {
+		gateway string
+		never   bool
+	}{{"", true}, {"mesh", true}, {"istio-system/ingress", false}, {"istio-system/other", true}} {
+		m, err := Compile(blocks, Source{Gateway: tt.gateway})
+		require.NoError(t, err)
+		assert.Equal(t, tt.never, m.Never(), "gateway %q", tt.gateway)
+	}
+	m, err := Compile([]Request{{Gateways: []string{"mesh"}}}, Source{})
+	require.NoError(t, err)
+	assert.False(t, m.Never())
 }
 
 func TestMatchAllocatesNothing(t *testing.T) {

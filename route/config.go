@@ -17,8 +17,10 @@ type VirtualService struct {
 	Namespace string `json:"-"`
 	// Hosts the rules apply to: names, "name:port", "*.suffix" wildcards.
 	Hosts []string `json:"hosts,omitempty"`
-	// Gateways must be absent or list "mesh": in-process routing is the
-	// mesh gateway.
+	// Gateways the routes apply to: "mesh" for the process's own outbound
+	// traffic (Transport, DialOptions), "namespace/name" or "name" (this
+	// VirtualService's namespace) for a Gateway served by Mesh.Gateway.
+	// Without gateways, the routes apply to the mesh only.
 	Gateways []string `json:"gateways,omitempty"`
 	// HTTP routes, in order; the first that matches a request is used.
 	HTTP []HTTPRoute `json:"http,omitempty"`

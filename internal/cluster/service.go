@@ -35,6 +35,14 @@ type Service struct {
 // modified.
 func (s *Service) Entry() *subset.ServiceEntry { return s.entry }
 
+// Namespace is the namespace of the ServiceEntry that defines the service.
+func (s *Service) Namespace() string {
+	if s.entry == nil {
+		return ""
+	}
+	return s.entry.Namespace
+}
+
 func (s *Service) hasPort(n uint32) bool {
 	for _, p := range s.Ports {
 		if p.Number == n {

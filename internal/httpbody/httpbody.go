@@ -16,8 +16,22 @@ func CloseRequest(req *http.Request) {
 	}
 }
 
-// OnClose returns rc whose Close also calls f, once rc is closed.
-func OnClose(rc io.ReadCloser, f func()) io.ReadCloser { return &onClose{rc, f} }
+// OnClose returns rc whose Close also calls f, once rc is closed. If rc
+// is also an io.Writer (the connection of a 101 Switching Protocols
+// response), so is the result.
+func OnClose(rc io.ReadCloser, f func()) io.ReadCloser {
+	if w, ok := rc.(io.ReadWriteCloser); ok {
+		return &onCloseWriter{onClose{rc, f}, w}
+	}
+	return &onClose{rc, f}
+}
+
+type onCloseWriter struct {
+	onClose
+	w io.Writer
+}
+
+func (b *onCloseWriter) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 type onClose struct {
 	io.ReadCloser

@@ -24,15 +24,18 @@ import (
 // the retry and fault policies their clock and randomness. Every problem is
 // reported, each naming its resource and field.
 func Compile(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env) (*Table, error) {
-	return CompileFrom(services, reg, src, env, nil)
+	return CompileFrom(services, reg, src, env, Binding{}, nil)
 }
 
-// CompileFrom is Compile, incremental over prev (nil: none), the table
-// compiled with the same src and env from the previous configuration: a
-// VirtualService unchanged (deep-equal) whose destinations resolve to the
-// same services of reg keeps its compiled virtual host, and so does the
-// default route of a service reg took unchanged.
-func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, prev *Table) (*Table, error) {
+// CompileFrom is Compile for the VirtualServices bound to b.Gateway,
+// incremental over prev (nil: none), the table compiled with the same src,
+// env and binding from the previous configuration: a VirtualService
+// unchanged (deep-equal) whose destinations resolve to the same services of
+// reg keeps its compiled virtual host, and so does the default route of a
+// service reg took unchanged. Every VirtualService is validated, bound or
+// not, so that each table reports the same problems.
+func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, b Binding, prev *Table) (*Table, error) {
+	src.Gateway = b.name()
 	if env == nil {
 		env = &Env{} // the policies then take the real clock and math/rand/v2
 	}
@@ -54,10 +57,14 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			vh = compileVirtualService(vs, reg, src, env, &e)
 			vh.spec, vh.deps = vs, depsOf(vs, reg)
 		}
+		bound := b.binds(vs)
 		for j, h := range vs.Hosts {
 			key, err := parseHost(h)
 			if err != nil {
 				e.Add(fielderr.Index("spec.hosts", j), "%v", err)
+				continue
+			}
+			if !bound || (b.Admit != nil && !b.Admit(vs, key.host)) {
 				continue
 			}
 			if prev := t.routedBy(key, wildOwner); prev != nil {
@@ -87,7 +94,10 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
 	var defErr error
 	reg.Each(func(svc *cluster.Service) {
-		if defErr != nil {
+		if defErr != nil || b.Gateway != "" {
+			return // a gateway routes only the hosts its VirtualServices name
+		}
+		if b.AdmitService != nil && !b.AdmitService(svc) {
 			return
 		}
 		vh := prev.defaultOf(svc)
@@ -147,8 +157,8 @@ func parseHost(h string) (hostKey, error) {
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
 	for i, g := range vs.Gateways {
-		if g != "mesh" {
-			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
+		if err := checkGatewayName(g); err != "" {
+			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: %s", fielderr.Quote(g), err)
 		}
 	}
 	if len(vs.HTTP) == 0 {
@@ -156,7 +166,7 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
-		r := compileRoute(&vs.HTTP[i], reg, src, env, path, errs)
+		r := compileRoute(resolveMatchGateways(&vs.HTTP[i], vs.Namespace, path, errs), reg, src, env, path, errs)
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
