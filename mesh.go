@@ -245,7 +245,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		prevReg = prev.registry
 	}
 	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
+		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection, Workload: m.opts.workload})
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func (m *Mesh) install(s *snapshot) {
 	next := map[*balancer.State]endpointTransport{}
 	for _, svc := range s.registry.All() {
 		for _, c := range svc.Clusters() {
-			settings := settingsOf(c.Policy.ConnectionPool)
+			settings := settingsFor(c)
 			for _, ep := range c.Endpoints() {
 				if old != nil {
 					if t, ok := (*old)[ep.State]; ok && t.settings == settings {
@@ -315,7 +315,7 @@ func (m *Mesh) transportFor(c *cluster.Cluster, ep *balancer.Endpoint) http.Roun
 	if m.extra == nil {
 		m.extra = map[*balancer.State]endpointTransport{}
 	}
-	settings := settingsOf(c.Policy.ConnectionPool)
+	settings := settingsFor(c)
 	t := endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings}
 	m.extra[ep.State] = t
 	return t.rt

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/mtls"
 )
 
 // Clock tells the time and schedules timers for the mesh (route timeouts).
@@ -43,6 +44,7 @@ type options struct {
 	sourceIP          string
 	locality          string
 	telemetry         telemetry.Providers
+	workload          *mtls.Source
 }
 
 type clockOption struct{ c Clock }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
@@ -33,6 +34,7 @@ func buildClusters(svc *Service, opts Options) error {
 				Host:        svc.Host,
 				Subset:      ss.Name,
 				Port:        port.Number,
+				Protocol:    strings.ToUpper(port.Protocol),
 				Policy:      resolvePolicy(svc.rule, ss, port.Number),
 				Passthrough: svc.Passthrough,
 			}
@@ -81,6 +83,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.client.Locality == "" || c.hash != nil {
 		c.locality = nil
 	}
+	c.TLS = compileTLS(c, svc, prev, opts)
 	c.limits = pool.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
 		c.limits.Budget = &pool.RetryBudget{Percent: 20, MinConcurrency: 3}

@@ -8,6 +8,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/mtls"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -29,10 +30,15 @@ type Options struct {
 	Client Client
 	// OnEjection, if set, is told of every ejection and return.
 	OnEjection func(cluster *Cluster, e ejection.Event)
+	// Workload supplies the workload's certificates for ISTIO_MUTUAL;
+	// without it, a rule with ISTIO_MUTUAL is an error.
+	Workload *mtls.Source
 	// Previous is the registry being replaced, whose endpoint state
 	// (active requests, ejections, pool counts) is carried over; nil for
 	// the first. Compile does not change it: Activate does.
 	Previous *Registry
+
+	tls *tlsReader // set by Compile
 }
 
 // Activate puts a compiled registry to work: it starts outlier detection's
@@ -77,6 +83,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		e.Locate(fielderr.Resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
 		errs.Merge("", e.Err())
 	}
+	opts.tls = &tlsReader{workload: opts.Workload, read: map[*subset.ClientTLS]*tlsFiles{}}
 	seenRule := map[string]string{}
 	for i := range rules {
 		dr := &rules[i]
@@ -95,7 +102,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			seenRule[host] = where
 			svc.rule = dr
 		}
-		validateRule(dr, svc, &e)
+		validateRule(dr, svc, opts.tls, &e)
 		e.Locate(where)
 		errs.Merge("", e.Err())
 	}

@@ -1,0 +1,108 @@
+package switchyard_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/mtls"
+)
+
+// tlsMesh builds a mesh for host svc.test, port 80 (protocol proto) at the
+// backend, with the DestinationRule's trafficPolicy.tls given in YAML flow
+// style.
+func tlsMesh(t *testing.T, b *tlsBackend, proto, tlsYAML string, opts ...switchyard.Option) *switchyard.Mesh {
+	t.Helper()
+	cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc}
+spec:
+  hosts: [svc.test]
+  ports: [{number: 80, name: http, protocol: %s, targetPort: %d}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc}
+spec:
+  host: svc.test
+  trafficPolicy:
+    tls: %s
+`, proto, b.port, tlsYAML)))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func tlsGet(t *testing.T, rt http.RoundTripper, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// TestTLSOriginationModes sends through the mesh's own transports to real
+// TLS servers on loopback: each mode succeeds where it should, and fails
+// with a 503 whose body carries the handshake's cause where it should.
+func TestTLSOriginationModes(t *testing.T) {
+	ca, other := newTestCA(t, "ca"), newTestCA(t, "other")
+	dir := t.TempDir()
+	caFile := writePEM(t, dir, "ca.pem", ca.pem)
+	otherFile := writePEM(t, dir, "other.pem", other.pem)
+	client := ca.issue(t, time.Time{}, "client.test")
+	certFile, keyFile := writePEM(t, dir, "client.pem", client.chain), writePEM(t, dir, "client-key.pem", client.key)
+	good := ca.issue(t, time.Time{}, "svc.test")
+	expired := ca.issue(t, time.Now().Add(-time.Hour), "svc.test")
+	workload := workloadSource(t, ca, ca.issue(t, time.Time{}, "spiffe://cluster.local/ns/default/sa/caller"))
+	meshServer := workloadSource(t, ca, ca.issue(t, time.Time{}, "spiffe://cluster.local/ns/default/sa/svc"))
+	meshCfg, err := mtls.ServerConfig(meshServer, mtls.ServerOptions{})
+	require.NoError(t, err)
+
+	plain := startTLSBackend(t, serverConfig(t, good, nil))
+	mutual := startTLSBackend(t, serverConfig(t, good, ca))
+	old := startTLSBackend(t, serverConfig(t, expired, nil))
+	mesh := startTLSBackend(t, meshCfg)
+
+	for _, tc := range []struct {
+		name, proto, tls string
+		backend          *tlsBackend
+		want             int
+		body             string
+	}{
+		{"simple", "HTTP", `{mode: SIMPLE, caCertificates: ` + caFile + `}`, plain, 200, "HTTP/1.1 sni=svc.test peer="},
+		{"simple over HTTP/2", "HTTP2", `{mode: SIMPLE, caCertificates: ` + caFile + `}`, plain, 200, "HTTP/2.0 sni=svc.test"},
+		{"simple with sni and SANs", "HTTP", `{mode: SIMPLE, caCertificates: ` + caFile + `, sni: api.test, subjectAltNames: [svc.test]}`, plain, 200, "sni=api.test"},
+		{"wrong CA", "HTTP", `{mode: SIMPLE, caCertificates: ` + otherFile + `}`, plain, 503, "connection failure, transport failure reason: dial tcp 127.0.0.1:"},
+		{"wrong CA cause", "HTTP", `{mode: SIMPLE, caCertificates: ` + otherFile + `}`, plain, 503, "tls handshake: mtls: unknown authority"},
+		{"wrong SAN", "HTTP", `{mode: SIMPLE, caCertificates: ` + caFile + `, subjectAltNames: [db.test]}`, plain, 503, "mtls: SAN mismatch"},
+		{"expired", "HTTP", `{mode: SIMPLE, caCertificates: ` + caFile + `}`, old, 503, "mtls: certificate expired"},
+		{"insecureSkipVerify", "HTTP", `{mode: SIMPLE, insecureSkipVerify: true}`, old, 200, "HTTP/1.1"},
+		{"mutual", "HTTP", `{mode: MUTUAL, caCertificates: ` + caFile + `, clientCertificate: ` + certFile + `, privateKey: ` + keyFile + `}`, mutual, 200, "HTTP/1.1"},
+		{"missing client certificate", "HTTP", `{mode: SIMPLE, caCertificates: ` + caFile + `}`, mutual, 503, "tls: certificate required"},
+		{"istio mutual", "HTTP", `{mode: ISTIO_MUTUAL}`, mesh, 200, "HTTP/1.1 sni=outbound_.80_._.svc.test peer=spiffe://cluster.local/ns/default/sa/caller"},
+		{"istio mutual over HTTP/2", "HTTP2", `{mode: ISTIO_MUTUAL}`, mesh, 200, "HTTP/2.0 sni=outbound_.80_._.svc.test peer=spiffe://cluster.local/ns/default/sa/caller"},
+		{"istio mutual, wrong SAN", "HTTP", `{mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/default/sa/db"]}`, mesh, 503, "mtls: SAN mismatch"},
+		{"istio mutual to a plain server", "HTTP", `{mode: ISTIO_MUTUAL}`, plain, 503, "tls handshake: mtls:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tlsMesh(t, tc.backend, tc.proto, tc.tls, switchyard.WithWorkloadCertificates(workload))
+			status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+			require.Equal(t, tc.want, status, body)
+			require.Contains(t, body, tc.body)
+		})
+	}
+}
