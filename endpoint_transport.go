@@ -110,7 +110,7 @@ func (s transportSettings) newTransport(dialAddr string, conns *atomic.Int64) *h
 		// TLS is the mesh's, whatever the request's scheme: an "http" URL
 		// is originated over TLS (DialContext), an "https" one gets the
 		// mesh's TLS rather than the transport's own (DialTLSContext).
-		tlsDial := s.tlsDialer(dial)
+		tlsDial := s.tlsDialer(dial, "")
 		t.DialContext, t.DialTLSContext = tlsDial, tlsDial
 		t.Protocols = new(http.Protocols)
 		if s.tlsH2 {

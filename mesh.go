@@ -43,6 +43,7 @@ type Mesh struct {
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
 	conns      atomic.Int64                          // connections open on the mesh's own transports
+	baseClones sync.Map                              // baseKey → *http.Transport: see baseTLS
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
 
@@ -237,6 +238,7 @@ func (m *Mesh) closeIdleConnections() {
 	}
 	m.extraMu.Unlock()
 	m.direct.CloseIdleConnections()
+	m.closeBaseClones(false, nil)
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
@@ -261,8 +263,10 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 func (m *Mesh) install(s *snapshot) {
 	old := m.transports.Load()
 	next := map[*balancer.State]endpointTransport{}
+	inUse := map[*cluster.TLS]bool{}
 	for _, svc := range s.registry.All() {
 		for _, c := range svc.Clusters() {
+			inUse[c.TLS] = true
 			settings := settingsFor(c)
 			for _, ep := range c.Endpoints() {
 				if old != nil {
@@ -296,6 +300,7 @@ func (m *Mesh) install(s *snapshot) {
 	}
 	m.extra = nil
 	m.extraMu.Unlock()
+	m.closeBaseClones(false, inUse)
 }
 
 // transportFor returns the transport of an endpoint of cluster c.

@@ -1,6 +1,8 @@
 package switchyard_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,4 +107,41 @@ func TestTLSOriginationModes(t *testing.T) {
 			require.Contains(t, body, tc.body)
 		})
 	}
+}
+
+// TestTLSThroughBaseTransport: with an *http.Transport as base, the server
+// name is the original authority (or the rule's sni), never the endpoint's
+// address the base is given, both for an "https" request the base encrypts
+// and for TLS the cluster's rule originates; a base of another type cannot
+// originate TLS and says so.
+func TestTLSThroughBaseTransport(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	dir := t.TempDir()
+	caFile := writePEM(t, dir, "ca.pem", ca.pem)
+	b := startTLSBackend(t, serverConfig(t, ca.issue(t, time.Time{}, "svc.test"), nil))
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	base := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	t.Cleanup(base.CloseIdleConnections)
+
+	m := tlsMesh(t, b, "HTTPS", `{mode: DISABLE}`)
+	status, body := tlsGet(t, m.Transport(base), "https://svc.test:80/")
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, "sni=svc.test")
+
+	m = tlsMesh(t, b, "HTTP", `{mode: SIMPLE, caCertificates: `+caFile+`}`)
+	status, body = tlsGet(t, m.Transport(base), "http://svc.test/")
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, "HTTP/1.1 sni=svc.test")
+
+	m = tlsMesh(t, b, "HTTP", `{mode: SIMPLE, caCertificates: `+caFile+`, sni: api.test, subjectAltNames: [svc.test]}`)
+	status, body = tlsGet(t, m.Transport(base), "http://svc.test/")
+	require.Equal(t, 200, status, body)
+	require.Contains(t, body, "sni=api.test")
+
+	other := roundTripFunc(func(r *http.Request) (*http.Response, error) { return base.RoundTrip(r) })
+	req, err := http.NewRequest(http.MethodGet, "http://svc.test/", nil)
+	require.NoError(t, err)
+	_, err = m.Transport(other).RoundTrip(req)
+	require.ErrorContains(t, err, "originates TLS (SIMPLE), which a base transport of type switchyard_test.roundTripFunc cannot do")
 }
