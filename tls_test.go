@@ -145,3 +145,48 @@ func TestTLSThroughBaseTransport(t *testing.T) {
 	_, err = m.Transport(other).RoundTrip(req)
 	require.ErrorContains(t, err, "originates TLS (SIMPLE), which a base transport of type switchyard_test.roundTripFunc cannot do")
 }
+
+// TestHandshakeFailureIsLocalOrigin: a certificate the client refuses is a
+// local-origin connect failure, as in Envoy: with
+// split_external_local_origin_errors it counts toward
+// consecutiveLocalOriginFailures and ejects the endpoint, and the default
+// retry (connect-failure) sends the request to the other one.
+func TestHandshakeFailureIsLocalOrigin(t *testing.T) {
+	ca, other := newTestCA(t, "ca"), newTestCA(t, "other")
+	caFile := writePEM(t, t.TempDir(), "ca.pem", ca.pem)
+	good := startTLSBackend(t, serverConfig(t, ca.issue(t, time.Time{}, "svc.test"), nil))
+	bad := startTLSBackend(t, serverConfig(t, other.issue(t, time.Time{}, "svc.test"), nil))
+	cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc}
+spec:
+  hosts: [svc.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: %d}}, {address: 127.0.0.1, ports: {http: %d}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc}
+spec:
+  host: svc.test
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    tls: {mode: SIMPLE, caCertificates: %s}
+    outlierDetection: {splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 1, consecutive5xxErrors: 0, interval: 1h, baseEjectionTime: 1h, maxEjectionPercent: 100}
+`, good.port, bad.port, caFile)))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	for range 4 {
+		status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+		require.Equal(t, 200, status, body)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://svc.test/", nil)
+	require.NoError(t, err)
+	explained := m.Explain(req).String()
+	require.Contains(t, explained, fmt.Sprintf("127.0.0.1:%d weight 1 active 0 ejected", bad.port))
+	require.Contains(t, explained, fmt.Sprintf("127.0.0.1:%d weight 1 active 0 available", good.port))
+}
