@@ -116,7 +116,6 @@ func (c *meshCredentials) Clone() credentials.TransportCredentials {
 	return &cp
 }
 
-//lint:ignore SA1019 part of the interface
 func (c *meshCredentials) OverrideServerName(name string) error {
 	if c.fallback != nil {
 		//lint:ignore SA1019 part of the interface

@@ -154,7 +154,7 @@ func (m *Mesh) baseTLS(base http.RoundTripper, c *cluster.Cluster, req *http.Req
 			dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 		}
 		tlsDial := settings.tlsDialer(dial, host)
-		clone.DialContext, clone.DialTLSContext, clone.DialTLS = tlsDial, tlsDial, nil
+		clone.DialContext, clone.DialTLSContext = tlsDial, tlsDial // DialTLSContext takes priority over a DialTLS
 		clone.Protocols = new(http.Protocols)
 		if settings.tlsH2 {
 			clone.Protocols.SetHTTP2(true)
