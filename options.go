@@ -90,7 +90,9 @@ func (o endpointTransportOption) apply(opts *options) { opts.endpointTransport =
 // builds for each endpoint: f is called once per endpoint address
 // ("host:port") and the RoundTripper it returns receives that endpoint's
 // requests unchanged, URL and Host as the caller wrote them. By default each
-// endpoint gets its own *http.Transport that dials the endpoint's address.
+// endpoint gets its own *http.Transport that dials the endpoint's address
+// and originates the TLS its DestinationRule sets; f's transports are given
+// only the address, so TLS origination is theirs to do.
 func WithEndpointTransport(f func(address string) http.RoundTripper) Option {
 	return endpointTransportOption{f}
 }

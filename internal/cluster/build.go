@@ -40,6 +40,9 @@ func buildClusters(svc *Service, opts Options) error {
 			}
 			if lb := c.Policy.LoadBalancer; lb != nil && lb.Simple == balancer.SimplePassthrough {
 				c.Passthrough = true
+				if t := c.Policy.TLS; t != nil && t.Mode != "" && t.Mode != "DISABLE" {
+					return fmt.Errorf("cluster %s: tls mode %s with loadBalancer PASSTHROUGH is not supported: a passthrough request goes to the address it names through the caller's own transport, which the mesh's TLS origination does not reach", c.Name, t.Mode)
+				}
 			}
 			var prev *Cluster
 			if opts.Previous != nil {

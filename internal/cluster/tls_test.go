@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/mtls"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -136,4 +137,10 @@ func TestTLSPrecedence(t *testing.T) {
 	r2, err := Compile([]subset.ServiceEntry{se}, rules, Options{Workload: src, Previous: r})
 	require.NoError(t, err)
 	assert.Same(t, svc.Cluster("", 9080).TLS, r2.Lookup("reviews").Cluster("", 9080).TLS)
+}
+
+func TestTLSWithPassthroughBalancerIsRefused(t *testing.T) {
+	_, err := Compile([]subset.ServiceEntry{reviews()}, []subset.DestinationRule{{Name: "r", Host: "reviews",
+		TrafficPolicy: &subset.TrafficPolicy{LoadBalancer: &balancer.Settings{Simple: balancer.SimplePassthrough}, TLS: &subset.ClientTLS{Mode: "SIMPLE"}}}}, Options{})
+	require.ErrorContains(t, err, "cluster outbound|9080||reviews: tls mode SIMPLE with loadBalancer PASSTHROUGH is not supported")
 }
