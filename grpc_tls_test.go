@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-go/switchyard"
@@ -107,4 +108,65 @@ spec:
 	// which a server accepting mTLS only refuses.
 	_, err = call(mesh(`{mode: DISABLE}`), true)
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+}
+
+// TestGRPCTLSPerCluster: one ClientConn reaches one address through two
+// clusters with different tls, and each call goes out under its own
+// cluster's: subset v1 (ISTIO_MUTUAL) reaches the mTLS-only server, the
+// whole service (DISABLE) goes in plaintext and is refused by it.
+func TestGRPCTLSPerCluster(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	workload := workloadSource(t, ca, ca.issue(t, time.Time{}, "spiffe://cluster.local/ns/default/sa/caller"))
+	port := startMeshGRPC(t, workloadSource(t, ca, ca.issue(t, time.Time{}, "spiffe://cluster.local/ns/default/sa/ratings")))
+	cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  ports: [{number: 9080, name: grpc, protocol: GRPC, targetPort: %d}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{headers: {x-mtls: {exact: "yes"}}}]
+    route: [{destination: {host: ratings, subset: v1}}]
+    retries: {attempts: 0}
+  - route: [{destination: {host: ratings}}]
+    retries: {attempts: 0}
+`, port)))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg, switchyard.WithWorkloadCertificates(workload))
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	conn, err := grpc.NewClient("ratings:9080", append(m.DialOptions(),
+		grpc.WithTransportCredentials(m.TransportCredentials(insecure.NewCredentials())))...)
+	require.NoError(t, err)
+	defer conn.Close()
+	client := testpb.NewTestServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	resp, err := client.UnaryCall(metadata.AppendToOutgoingContext(ctx, "x-mtls", "yes"), &testpb.SimpleRequest{})
+	require.NoError(t, err)
+	require.Equal(t, "spiffe://cluster.local/ns/default/sa/caller", string(resp.GetPayload().GetBody()))
+	_, err = client.UnaryCall(ctx, &testpb.SimpleRequest{})
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	resp, err = client.UnaryCall(metadata.AppendToOutgoingContext(ctx, "x-mtls", "yes"), &testpb.SimpleRequest{})
+	require.NoError(t, err, "the plaintext connection's failure leaves the mTLS one alone")
 }
