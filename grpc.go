@@ -30,7 +30,8 @@ import (
 // and the picker picks each attempt's endpoint within the chosen cluster,
 // avoiding endpoints tried and ejected, and reports how the attempt ended to
 // outlier detection. Targets the configuration does not know resolve
-// through DNS as usual.
+// through DNS as usual. For the TLS that DestinationRules originate, dial
+// with [Mesh.TransportCredentials] as the ClientConn's credentials.
 func (m *Mesh) DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithResolvers(&resolverBuilder{m: m, scheme: "dns"}, &resolverBuilder{m: m, scheme: "passthrough"}),
