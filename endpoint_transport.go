@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/pool"
 )
 
@@ -21,6 +22,28 @@ type transportSettings struct {
 	disableKeepAlives bool
 	maxConnDuration   time.Duration
 	h2                string // "", "UPGRADE" (h2c prior knowledge) or "DO_NOT_UPGRADE"
+	// tls originates TLS on every connection, as the cluster's
+	// DestinationRule says; nil for plaintext. A cluster whose TLS did not
+	// change across an update keeps the same *cluster.TLS, so these
+	// settings compare equal and its connections stay in use.
+	tls   *cluster.TLS
+	tlsH2 bool // over TLS, HTTP/2 (ALPN h2) rather than HTTP/1.1
+}
+
+// settingsFor returns the transport settings of cluster c's endpoints.
+func settingsFor(c *cluster.Cluster) transportSettings {
+	s := settingsOf(c.Policy.ConnectionPool)
+	if c.TLS != nil {
+		s.tls = c.TLS
+		// Istio's isHttp2Cluster: an HTTP/2 or gRPC port, or an upgrade.
+		switch c.Protocol {
+		case "HTTP2", "GRPC", "GRPC-WEB":
+			s.tlsH2 = s.h2 != "DO_NOT_UPGRADE"
+		default:
+			s.tlsH2 = s.h2 == "UPGRADE"
+		}
+	}
+	return s
 }
 
 // settingsOf applies Istio's defaults: 10s connect timeout, 1h idle timeout.
@@ -82,6 +105,24 @@ func (s transportSettings) newTransport(dialAddr string, conns *atomic.Int64) *h
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableKeepAlives:     s.disableKeepAlives,
+	}
+	if s.tls != nil {
+		// TLS is the mesh's, whatever the request's scheme: an "http" URL
+		// is originated over TLS (DialContext), an "https" one gets the
+		// mesh's TLS rather than the transport's own (DialTLSContext).
+		tlsDial := s.tlsDialer(dial, "")
+		t.DialContext, t.DialTLSContext = tlsDial, tlsDial
+		t.Protocols = new(http.Protocols)
+		if s.tlsH2 {
+			// Over an "http" URL the transport speaks HTTP/2 with prior
+			// knowledge on the connection, which ALPN made h2.
+			t.Protocols.SetHTTP2(true)
+			t.Protocols.SetUnencryptedHTTP2(true)
+		} else {
+			t.Protocols.SetHTTP1(true)
+			t.ForceAttemptHTTP2 = false
+		}
+		return t
 	}
 	switch s.h2 {
 	case "UPGRADE":

@@ -30,7 +30,8 @@ import (
 // and the picker picks each attempt's endpoint within the chosen cluster,
 // avoiding endpoints tried and ejected, and reports how the attempt ended to
 // outlier detection. Targets the configuration does not know resolve
-// through DNS as usual.
+// through DNS as usual. For the TLS that DestinationRules originate, dial
+// with [Mesh.TransportCredentials] as the ClientConn's credentials.
 func (m *Mesh) DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithResolvers(&resolverBuilder{m: m, scheme: "dns"}, &resolverBuilder{m: m, scheme: "passthrough"}),
@@ -164,7 +165,8 @@ func (b *resolverBuilder) Build(target resolver.Target, cc resolver.ClientConn, 
 			return fallback.Build(target, cc, opts)
 		}
 	}
-	r := &meshResolver{m: b.m, host: host, authority: authority, cc: cc}
+	_, secure := opts.DialCreds.(*meshCredentials)
+	r := &meshResolver{m: b.m, host: host, authority: authority, cc: cc, secure: secure}
 	b.m.addResolver(r)
 	r.update()
 	return r, nil
@@ -177,6 +179,7 @@ type meshResolver struct {
 	host      string
 	authority string
 	cc        resolver.ClientConn
+	secure    bool // the ClientConn's credentials are the mesh's, which originate TLS
 	closed    atomic.Bool
 }
 
@@ -186,17 +189,23 @@ func (r *meshResolver) update() {
 	}
 	svc := r.m.snap.Load().registry.Lookup(r.host)
 	var addrs []resolver.Address
-	seen := map[string]bool{}
+	seen := map[connKey]bool{}
 	if svc != nil {
 		for _, c := range svc.Clusters() {
-			if c.Passthrough && !seen[r.authority] {
-				seen[r.authority] = true
+			if c.TLS != nil && !r.secure {
+				r.cc.ReportError(status.Errorf(codes.Unavailable, "switchyard: cluster %s originates TLS (%s), which this ClientConn's transport credentials cannot do: dial with grpc.WithTransportCredentials(mesh.TransportCredentials(fallback))", c.Name, c.TLS.Mode))
+				return
+			}
+			if c.Passthrough && !seen[connKey{addr: r.authority}] {
+				seen[connKey{addr: r.authority}] = true
 				addrs = append(addrs, resolver.Address{Addr: r.authority})
 			}
 			for _, ep := range c.Endpoints() {
-				if !seen[ep.Address] {
-					seen[ep.Address] = true
-					addrs = append(addrs, resolver.Address{Addr: ep.Address})
+				// An endpoint is listed once per TLS policy that reaches
+				// it: the balancer connects to it under each.
+				if k := (connKey{ep.Address, c.TLS}); !seen[k] {
+					seen[k] = true
+					addrs = append(addrs, withTLS(resolver.Address{Addr: ep.Address}, c.TLS))
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"google.golang.org/grpc/balancer"
@@ -28,7 +29,15 @@ type balancerBuilder struct{}
 func (balancerBuilder) Name() string { return balancerName }
 
 func (balancerBuilder) Build(cc balancer.ClientConn, _ balancer.BuildOptions) balancer.Balancer {
-	return &meshBalancer{cc: cc, conns: map[string]*endpointConn{}}
+	return &meshBalancer{cc: cc, conns: map[connKey]*endpointConn{}}
+}
+
+// connKey names the connection to one endpoint under one TLS policy: an
+// address that two clusters reach with different tls settings gets a
+// connection for each, never a shared one.
+type connKey struct {
+	addr string
+	tls  *cluster.TLS // nil: the ClientConn's own credentials
 }
 
 // endpointConn is the connection to one endpoint address.
@@ -47,7 +56,7 @@ type endpointConn struct {
 // one at a time.
 type meshBalancer struct {
 	cc          balancer.ClientConn
-	conns       map[string]*endpointConn // by address
+	conns       map[connKey]*endpointConn
 	resolverErr error
 	last        connectivity.State // the state last reported, with a picker
 	reported    bool
@@ -55,10 +64,11 @@ type meshBalancer struct {
 
 func (b *meshBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	b.resolverErr = nil
-	listed := make(map[string]bool, len(s.ResolverState.Addresses))
+	listed := make(map[connKey]bool, len(s.ResolverState.Addresses))
 	for _, a := range s.ResolverState.Addresses {
-		listed[a.Addr] = true
-		if _, ok := b.conns[a.Addr]; ok {
+		key := connKey{a.Addr, addressTLS(a)}
+		listed[key] = true
+		if _, ok := b.conns[key]; ok {
 			continue
 		}
 		e := &endpointConn{state: connectivity.Idle}
@@ -70,13 +80,13 @@ func (b *meshBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 			continue
 		}
 		e.sc = sc
-		b.conns[a.Addr] = e
+		b.conns[key] = e
 		sc.Connect()
 	}
-	for addr, e := range b.conns {
-		if !listed[addr] {
+	for key, e := range b.conns {
+		if !listed[key] {
 			e.sc.Shutdown()
-			delete(b.conns, addr)
+			delete(b.conns, key)
 		}
 	}
 	if len(s.ResolverState.Addresses) == 0 {
@@ -120,17 +130,22 @@ func (b *meshBalancer) updateState(e *endpointConn, st balancer.SubConnState) {
 // true or the aggregate state changed: READY when a connection is,
 // CONNECTING while one may connect, TRANSIENT_FAILURE when none can.
 func (b *meshBalancer) publish(rebuild bool) {
-	p := &picker{ready: map[string]balancer.SubConn{}, failing: map[string]error{}}
+	p := &picker{views: map[*cluster.TLS]*connView{}}
 	state := connectivity.TransientFailure
 	var last error
-	for addr, e := range b.conns {
+	for key, e := range b.conns {
+		v := p.views[key.tls]
+		if v == nil {
+			v = &connView{ready: map[string]balancer.SubConn{}, failing: map[string]error{}}
+			p.views[key.tls] = v
+		}
 		switch {
 		case e.state == connectivity.Ready:
-			p.ready[addr] = e.sc
+			v.ready[key.addr] = e.sc
 			p.all = append(p.all, e.sc)
 			state = connectivity.Ready
 		case e.failure != nil:
-			p.failing[addr] = e.failure
+			v.failing[key.addr] = e.failure
 			last = e.failure
 		case state != connectivity.Ready:
 			state = connectivity.Connecting
@@ -168,11 +183,17 @@ func (b *meshBalancer) ExitIdle() {
 // It is immutable: the balancer builds a new one when a connection becomes
 // or stops being ready or failing.
 type picker struct {
+	views map[*cluster.TLS]*connView // the connections under each TLS policy
+	all   []balancer.SubConn
+	err   error // why no connection can be made, when none can; else nil
+	next  atomic.Uint32
+}
+
+// connView is the connections made under one TLS policy, by address: what
+// the clusters with that policy can pick from.
+type connView struct {
 	ready   map[string]balancer.SubConn
 	failing map[string]error // connections in TRANSIENT_FAILURE, by address
-	all     []balancer.SubConn
-	err     error // why no connection can be made, when none can; else nil
-	next    atomic.Uint32
 }
 
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
@@ -188,23 +209,32 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		}
 		return balancer.PickResult{SubConn: p.all[int(p.next.Add(1))%len(p.all)]}, nil
 	}
-	ep, start, err := call.Pick(p)
+	v := p.views[call.Cluster().TLS]
+	if v == nil {
+		// No connection under this cluster's TLS policy yet: the resolver
+		// has not listed them, or refused to (p.err says why).
+		if p.err != nil {
+			return balancer.PickResult{}, p.err
+		}
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
+	}
+	ep, start, err := call.Pick(v)
 	if err == engine.ErrNotReady {
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
 	if err != nil {
 		return balancer.PickResult{}, err
 	}
-	return balancer.PickResult{SubConn: p.ready[ep.Address], Done: func(di balancer.DoneInfo) {
+	return balancer.PickResult{SubConn: v.ready[ep.Address], Done: func(di balancer.DoneInfo) {
 		call.Done(info.Ctx, ep, start, di)
 	}}, nil
 }
 
 // Ready reports whether the endpoint at addr has a ready connection.
-func (p *picker) Ready(addr string) bool {
-	_, ok := p.ready[addr]
+func (v *connView) Ready(addr string) bool {
+	_, ok := v.ready[addr]
 	return ok
 }
 
 // Failure returns the error with which connections to addr fail, or nil.
-func (p *picker) Failure(addr string) error { return p.failing[addr] }
+func (v *connView) Failure(addr string) error { return v.failing[addr] }

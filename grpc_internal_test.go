@@ -2,6 +2,7 @@ package switchyard
 
 import (
 	"context"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"os"
 	"testing"
 
@@ -32,10 +33,11 @@ func grpcDecisionFixture(tb testing.TB, opts ...Option) (*Mesh, *grpc.ClientConn
 	cc, err := grpc.NewClient("reviews:9080", grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(tb, err)
 	tb.Cleanup(func() { cc.Close() })
-	p := &picker{ready: map[string]balancer.SubConn{}}
+	v := &connView{ready: map[string]balancer.SubConn{}}
+	p := &picker{views: map[*cluster.TLS]*connView{nil: v}}
 	for _, a := range []string{"10.0.0.1:9080", "10.0.0.2:9080", "10.0.0.3:9080"} {
 		sc := &fakeSubConn{}
-		p.ready[a] = sc
+		v.ready[a] = sc
 		p.all = append(p.all, sc)
 	}
 	invoker := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {

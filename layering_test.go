@@ -40,7 +40,7 @@ func TestPackageLayering(t *testing.T) {
 		// The machinery, downwards: router → engine → cluster → ejection.
 		"internal/retrypolicy": nil,
 		"internal/ejection":    {"balancer", "outlier"},
-		"internal/cluster":     {"balancer", "outlier", "pool", "retry", "subset", "internal/ejection"},
+		"internal/cluster":     {"balancer", "outlier", "pool", "retry", "subset", "mtls", "internal/ejection"},
 		"internal/engine":      {"balancer", "pool", "internal/cluster", "internal/ejection", "internal/retrypolicy"},
 		"internal/router": {"balancer", "fault", "match", "pool", "route", "subset", "internal/cluster", "internal/engine",
 			"internal/retrypolicy"},

@@ -45,6 +45,7 @@ type Mesh struct {
 	direct     *http.Transport                       // for hosts the configuration does not know
 	gatewayH2  atomic.Pointer[http.Transport]        // for gRPC upstreams of gateways, made on first use
 	conns      atomic.Int64                          // connections open on the mesh's own transports
+	baseClones sync.Map                              // baseKey → *http.Transport: see baseTLS
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
 
@@ -256,6 +257,7 @@ func (m *Mesh) closeIdleConnections() {
 	if t := m.gatewayH2.Load(); t != nil {
 		t.CloseIdleConnections()
 	}
+	m.closeBaseClones(false, nil)
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
@@ -265,7 +267,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		prevReg, prevTable = prev.registry, prev.table
 	}
 	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
+		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection, Workload: m.opts.workload})
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +304,7 @@ func (m *Mesh) install(s *snapshot) {
 	live := map[*balancer.State]bool{}
 	for _, svc := range s.registry.Fresh() {
 		for _, c := range svc.Clusters() {
-			settings := settingsOf(c.Policy.ConnectionPool)
+			settings := settingsFor(c)
 			for _, ep := range c.Endpoints() {
 				live[ep.State] = true
 				if t, ok := m.transports.Load(ep.State); ok && t.(endpointTransport).settings != settings {
@@ -326,6 +328,13 @@ func (m *Mesh) install(s *snapshot) {
 	}
 	m.extra = nil
 	m.extraMu.Unlock()
+	inUse := map[*cluster.TLS]bool{}
+	for _, svc := range s.registry.All() {
+		for _, c := range svc.Clusters() {
+			inUse[c.TLS] = true
+		}
+	}
+	m.closeBaseClones(false, inUse)
 }
 
 // dropTransport closes the idle connections of the transport of an
@@ -342,7 +351,7 @@ func (m *Mesh) transportFor(c *cluster.Cluster, ep *balancer.Endpoint) http.Roun
 	if t, ok := m.transports.Load(ep.State); ok {
 		return t.(endpointTransport).rt
 	}
-	settings := settingsOf(c.Policy.ConnectionPool)
+	settings := settingsFor(c)
 	if m.current(c, ep) {
 		t, _ := m.transports.LoadOrStore(ep.State, endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings})
 		return t.(endpointTransport).rt

@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/dnsresolve"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
+	"github.com/switchyard-go/switchyard/mtls"
 )
 
 // Clock tells the time and schedules timers for the mesh (route timeouts).
@@ -48,6 +49,7 @@ type options struct {
 	locality          string
 	telemetry         telemetry.Providers
 	resolver          dnsresolve.Resolver
+	workload          *mtls.Source
 }
 
 type clockOption struct{ c Clock }
@@ -93,7 +95,9 @@ func (o endpointTransportOption) apply(opts *options) { opts.endpointTransport =
 // builds for each endpoint: f is called once per endpoint address
 // ("host:port") and the RoundTripper it returns receives that endpoint's
 // requests unchanged, URL and Host as the caller wrote them. By default each
-// endpoint gets its own *http.Transport that dials the endpoint's address.
+// endpoint gets its own *http.Transport that dials the endpoint's address
+// and originates the TLS its DestinationRule sets; f's transports are given
+// only the address, so TLS origination is theirs to do.
 func WithEndpointTransport(f func(address string) http.RoundTripper) Option {
 	return endpointTransportOption{f}
 }

@@ -212,7 +212,7 @@ metadata: {name: r}
 spec: {hosts: [ratings], resolution: DNS}`,
 			`ServiceEntry "r": spec.ports: at least one port is required`},
 		{"ISTIO_MUTUAL", ratingsDR(` {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`),
-			`DestinationRule "r": spec.trafficPolicy.tls.mode: ISTIO_MUTUAL needs Istio's workload certificates, which an in-process mesh does not have; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE`},
+			`DestinationRule "r": spec.trafficPolicy.tls.mode: ISTIO_MUTUAL needs the workload's certificates, which this mesh was not given: pass switchyard.WithWorkloadCertificates(src) to New, with src from mtls.NewFileSource(mtls.IstioFiles(mtls.DefaultDir))`},
 		{"timeout below 1ms", vs(`
   - timeout: 500us
     route: [{destination: {host: reviews}}]`),

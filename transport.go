@@ -89,6 +89,16 @@ func (t *meshTransport) Send(req *http.Request, c *cluster.Cluster, ep *balancer
 		}
 		return resp, err
 	}
+	base := t.base
+	if c.TLS != nil || req.URL.Scheme == "https" {
+		var err error
+		if base, err = t.m.baseTLS(t.base, c, req); err != nil {
+			// The caller's set-up, not the endpoint's fault: returned as
+			// it is, neither retried nor counted.
+			httpbody.CloseRequest(req)
+			return nil, reqerr.Wrap(err)
+		}
+	}
 	// One allocation for the request and its URL together; headers and
 	// body are shared, as the base must not modify the request.
 	cp := &requestCopy{req: *req, url: *req.URL}
@@ -97,7 +107,7 @@ func (t *meshTransport) Send(req *http.Request, c *cluster.Cluster, ep *balancer
 	if cp.req.Host == "" {
 		cp.req.Host = req.URL.Host
 	}
-	resp, err := t.base.RoundTrip(&cp.req)
+	resp, err := base.RoundTrip(&cp.req)
 	if resp != nil {
 		// The caller sees its own request: http.Client resolves relative
 		// redirects against resp.Request.URL, which must not be the

@@ -43,6 +43,11 @@ type DestinationTrace struct {
 	Share float64
 	// Cluster is the cluster the request's port selects, "" if none.
 	Cluster string
+	// TLS is the cluster's TLS origination as its DestinationRule resolves:
+	// the mode with the server name and subjectAltNames verified
+	// ("ISTIO_MUTUAL sni=outbound_.9080_.v1_.reviews san=[spiffe://…]"),
+	// or "" for plaintext.
+	TLS string
 	// Endpoints are the cluster's endpoints and their live state.
 	Endpoints []EndpointTrace
 	// Pick is the endpoint an attempt would pick now ("" if none). The
@@ -92,7 +97,11 @@ func (e Explanation) String() string {
 		if d.Subset != "" {
 			name += " subset " + d.Subset
 		}
-		fmt.Fprintf(&b, "  destination %s: %.1f%% of traffic, cluster %s, next pick %s\n", name, 100*d.Share, d.Cluster, d.Pick)
+		tls := ""
+		if d.TLS != "" {
+			tls = ", tls " + d.TLS
+		}
+		fmt.Fprintf(&b, "  destination %s: %.1f%% of traffic, cluster %s%s, next pick %s\n", name, 100*d.Share, d.Cluster, tls, d.Pick)
 		for _, ep := range d.Endpoints {
 			state := "available"
 			if !ep.Available {

@@ -29,7 +29,9 @@ type ServiceEntry struct {
 	Endpoints []WorkloadEntry `json:"endpoints,omitempty"`
 	// ExportTo is accepted and has no effect in-process.
 	ExportTo []string `json:"exportTo,omitempty"`
-	// SubjectAltNames is accepted and has no effect in-process.
+	// SubjectAltNames are the identities the service's servers present:
+	// a DestinationRule's tls verifies them when it names none of its own,
+	// as Istio does.
 	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
 }
 
@@ -127,24 +129,38 @@ type PortSelector struct {
 	Number uint32 `json:"number,omitempty"`
 }
 
-// ClientTLS is Istio's ClientTLSSettings.
+// ClientTLS is Istio's ClientTLSSettings: the TLS the mesh originates to a
+// cluster's endpoints. Files are read when the configuration is compiled
+// (New, Update); ISTIO_MUTUAL uses the workload's certificates instead
+// (switchyard.WithWorkloadCertificates).
 type ClientTLS struct {
-	// Mode is DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL.
+	// Mode is DISABLE, SIMPLE (verify the server), MUTUAL (and present a
+	// client certificate) or ISTIO_MUTUAL (mesh mTLS with the workload's
+	// certificates and SPIFFE identities).
 	Mode string `json:"mode,omitempty"`
-	// ClientCertificate is a file path (MUTUAL).
+	// ClientCertificate is the file of the client's certificate chain
+	// (MUTUAL).
 	ClientCertificate string `json:"clientCertificate,omitempty"`
-	// PrivateKey is a file path (MUTUAL).
+	// PrivateKey is the file of the client's private key (MUTUAL).
 	PrivateKey string `json:"privateKey,omitempty"`
-	// CACertificates is a file path.
+	// CACertificates is the file of the roots the server is verified
+	// against; the system's roots when empty.
 	CACertificates string `json:"caCertificates,omitempty"`
-	// CredentialName names a Kubernetes secret.
+	// CredentialName names a Kubernetes secret, which an in-process mesh
+	// cannot read: an error naming the file fields instead.
 	CredentialName string `json:"credentialName,omitempty"`
-	// SubjectAltNames to verify.
+	// SubjectAltNames are the identities the server may present, matched
+	// exactly; for ISTIO_MUTUAL, and for SIMPLE and MUTUAL, the
+	// ServiceEntry's subjectAltNames when empty.
 	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
-	// SNI to send.
+	// SNI is the server name sent: for ISTIO_MUTUAL, Istio's
+	// "outbound_.<port>_.<subset>_.<host>" when empty; otherwise the
+	// request's host.
 	SNI string `json:"sni,omitempty"`
-	// InsecureSkipVerify skips verification.
+	// InsecureSkipVerify turns off verification of the server (SIMPLE,
+	// MUTUAL).
 	InsecureSkipVerify *bool `json:"insecureSkipVerify,omitempty"`
-	// CACrl is a file path.
+	// CACrl is the file of revocation lists the server's chain is checked
+	// against.
 	CACrl string `json:"caCrl,omitempty"`
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchyard-go/switchyard/balancer"
@@ -33,11 +34,15 @@ func buildClusters(svc *Service, opts Options) error {
 				Host:        svc.Host,
 				Subset:      ss.Name,
 				Port:        port.Number,
+				Protocol:    strings.ToUpper(port.Protocol),
 				Policy:      resolvePolicy(svc.rule, ss, port.Number),
 				Passthrough: svc.Passthrough,
 			}
 			if lb := c.Policy.LoadBalancer; lb != nil && lb.Simple == balancer.SimplePassthrough {
 				c.Passthrough = true
+				if t := c.Policy.TLS; t != nil && t.Mode != "" && t.Mode != "DISABLE" {
+					return fmt.Errorf("cluster %s: tls mode %s with loadBalancer PASSTHROUGH is not supported: a passthrough request goes to the address it names through the caller's own transport, which the mesh's TLS origination does not reach", c.Name, t.Mode)
+				}
 			}
 			var prev *Cluster
 			if opts.Previous != nil {
@@ -81,6 +86,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.client.Locality == "" || c.hash != nil {
 		c.locality = nil
 	}
+	c.TLS = compileTLS(c, svc, prev, opts)
 	c.limits = pool.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
 		c.limits.Budget = &pool.RetryBudget{Percent: 20, MinConcurrency: 3}

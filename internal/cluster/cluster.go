@@ -28,11 +28,16 @@ type Cluster struct {
 	Subset string
 	// Port is the service port.
 	Port uint32
+	// Protocol is the service port's protocol, upper-case ("HTTP2", "GRPC"),
+	// or "".
+	Protocol string
 	// Policy is the traffic policy in force.
 	Policy Policy
 	// Passthrough is true when requests go to the address the caller
 	// asked for rather than to a picked endpoint.
 	Passthrough bool
+	// TLS is the cluster's TLS origination; nil for plaintext.
+	TLS *TLS
 
 	// set is the cluster's endpoints and their detector. The endpoint
 	// fast path (SetEndpoints) replaces it in place, under mu, which also

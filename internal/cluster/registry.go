@@ -10,6 +10,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/mtls"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -33,10 +34,15 @@ type Options struct {
 	Client Client
 	// OnEjection, if set, is told of every ejection and return.
 	OnEjection func(cluster *Cluster, e ejection.Event)
+	// Workload supplies the workload's certificates for ISTIO_MUTUAL;
+	// without it, a rule with ISTIO_MUTUAL is an error.
+	Workload *mtls.Source
 	// Previous is the registry being replaced, whose endpoint state
 	// (active requests, ejections, pool counts) is carried over; nil for
 	// the first. Compile does not change it: Activate does.
 	Previous *Registry
+
+	tls *tlsReader // set by Compile
 }
 
 // Activate puts a compiled registry to work: it starts the outlier
@@ -143,6 +149,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			errs.Merge("", e.Err())
 		}
 	}
+	opts.tls = &tlsReader{workload: opts.Workload, read: map[*subset.ClientTLS]*tlsFiles{}}
 	for i := range rules {
 		dr := &rules[i]
 		var e fielderr.List
@@ -167,7 +174,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			svc.rule = dr
 			svc.ruled = r.gen
 		}
-		validateRule(dr, svc, &e)
+		validateRule(dr, svc, opts.tls, &e)
 		if e.Len() > 0 {
 			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
 			errs.Merge("", e.Err())

@@ -125,8 +125,8 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 	}
 }
 
-func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List) {
-	validatePolicy(dr.TrafficPolicy, "spec.trafficPolicy", svc, errs)
+func validateRule(dr *subset.DestinationRule, svc *Service, tr *tlsReader, errs *fielderr.List) {
+	validatePolicy(dr.TrafficPolicy, "spec.trafficPolicy", svc, tr, errs)
 	seen := map[string]bool{}
 	for i, s := range dr.Subsets {
 		path := fielderr.Index("spec.subsets", i)
@@ -137,7 +137,7 @@ func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List)
 			errs.Add(fielderr.Join(path, "name"), "subset %s is defined twice", fielderr.Quote(s.Name))
 		}
 		seen[s.Name] = true
-		validatePolicy(s.TrafficPolicy, fielderr.Join(path, "trafficPolicy"), svc, errs)
+		validatePolicy(s.TrafficPolicy, fielderr.Join(path, "trafficPolicy"), svc, tr, errs)
 		if svc == nil {
 			continue
 		}
@@ -157,7 +157,7 @@ func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List)
 	}
 }
 
-func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fielderr.List) {
+func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, tr *tlsReader, errs *fielderr.List) {
 	if p == nil {
 		return
 	}
@@ -165,7 +165,10 @@ func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fi
 		len(p.PortLevelSettings) == 0 && p.RetryBudget == nil {
 		errs.Add(path, "a traffic policy must set at least one field")
 	}
-	validateComponents(p.LoadBalancer, p.ConnectionPool, p.OutlierDetection, p.TLS, path, errs)
+	validateComponents(p.LoadBalancer, p.ConnectionPool, p.OutlierDetection, path, errs)
+	if p.TLS != nil {
+		tr.validateTLS(p.TLS, fielderr.Join(path, "tls"), svc, errs)
+	}
 	if b := p.RetryBudget; b != nil && b.Percent != nil && (*b.Percent < 0 || *b.Percent > 100) {
 		errs.Add(fielderr.Join(path, "retryBudget.percent"), "%v is outside 0-100", *b.Percent)
 	}
@@ -181,13 +184,16 @@ func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fi
 			errs.Add(fielderr.Join(pp, "port.number"), "host %s has no port %d", fielderr.Quote(svc.Host), n)
 		}
 		ports[pl.Port.Number] = true
-		validateComponents(pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pl.TLS, pp, errs)
+		validateComponents(pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pp, errs)
+		if pl.TLS != nil {
+			tr.validateTLS(pl.TLS, fielderr.Join(pp, "tls"), svc, errs)
+		}
 	}
 }
 
 // validateComponents checks the policy components that a port-level entry
-// and a traffic policy share.
-func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.Config, tls *subset.ClientTLS, path string, errs *fielderr.List) {
+// and a traffic policy share, but for tls (tlsReader.validateTLS).
+func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.Config, path string, errs *fielderr.List) {
 	if lb != nil {
 		lbPath := fielderr.Join(path, "loadBalancer")
 		algo, err := lb.Algorithm()
@@ -224,17 +230,6 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 	}
 	if od != nil {
 		errs.Merge(fielderr.Join(path, "outlierDetection"), od.Validate())
-	}
-	if tls != nil {
-		switch tls.Mode {
-		case "", "DISABLE":
-		case "ISTIO_MUTUAL":
-			errs.Add(fielderr.Join(path, "tls.mode"), "ISTIO_MUTUAL needs Istio's workload certificates, which an in-process mesh does not have; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE")
-		case "SIMPLE", "MUTUAL":
-			errs.Add(fielderr.Join(path, "tls.mode"), "%s is not supported yet; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE", tls.Mode)
-		default:
-			errs.Add(fielderr.Join(path, "tls.mode"), "unknown mode %s; use DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL", fielderr.Quote(tls.Mode))
-		}
 	}
 }
 

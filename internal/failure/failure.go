@@ -60,7 +60,10 @@ func Transport(err error) Kind {
 	var dns *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
-		errors.As(err, &dns), errors.As(err, &op) && op.Op == "dial":
+		errors.As(err, &dns), errors.As(err, &op) && (op.Op == "dial" || op.Op == "remote error"):
+		// A TLS alert from the server ("remote error") ends a handshake
+		// it refused, even one the client thought complete (TLS 1.3
+		// tells a refused client certificate only on the first read).
 		return Connect
 	case strings.Contains(err.Error(), "REFUSED_STREAM"):
 		return RefusedStream

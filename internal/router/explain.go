@@ -45,6 +45,9 @@ func explainDestination(r *Route, d destination, port uint32) route.DestinationT
 		return t
 	}
 	t.Cluster = c.Name
+	if c.TLS != nil {
+		t.TLS = c.TLS.String()
+	}
 	avail := map[*balancer.State]bool{}
 	for _, ep := range c.Available() {
 		avail[ep.State] = true
