@@ -129,10 +129,6 @@ var (
 // unsupportedFields are Istio fields that switchyard recognises but does not
 // implement, with the reason given to the user.
 var unsupportedFields = map[reflect.Type]map[string]string{
-	reflect.TypeFor[route.VirtualService](): {
-		"tls": "TLS routes are not supported; only http routes are",
-		"tcp": "TCP routes are not supported; only http routes are",
-	},
 	reflect.TypeFor[route.HTTPRoute](): {
 		"delegate":   "delegate VirtualServices are not supported; put the routes in the root VirtualService",
 		"corsPolicy": "corsPolicy is enforced by the server-side proxy for browsers and has no meaning for an in-process client; remove it",

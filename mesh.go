@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -46,6 +47,8 @@ type Mesh struct {
 
 	resolvers grpcResolvers // gRPC resolvers, told of updates
 
+	dialEndpoint router.EndpointDial // how DialContext connects to an endpoint; tests replace it
+
 	tel     *telemetry.T
 	history history // recent updates and ejections, for the admin handler
 }
@@ -61,6 +64,7 @@ type snapshot struct {
 	cfg      Config
 	registry *cluster.Registry
 	table    *router.Table
+	tcp      *router.TCPTable // tcp and tls routes, for DialContext
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -249,11 +253,16 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	table, err := router.Compile(cfg.VirtualServices, reg, match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, &m.env)
-	if err != nil {
-		return nil, err
+	src := match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}
+	table, err := router.Compile(cfg.VirtualServices, reg, src, &m.env)
+	tcp, tcpErr := router.CompileTCP(cfg.VirtualServices, reg, src)
+	if err != nil || tcpErr != nil {
+		var errs fielderr.List
+		errs.Merge("", err)
+		errs.Merge("", tcpErr)
+		return nil, errs.Err()
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table}, nil
+	return &snapshot{cfg: cfg, registry: reg, table: table, tcp: tcp}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

@@ -17,11 +17,17 @@ type VirtualService struct {
 	Namespace string `json:"-"`
 	// Hosts the rules apply to: names, "name:port", "*.suffix" wildcards.
 	Hosts []string `json:"hosts,omitempty"`
-	// Gateways must be absent or list "mesh": in-process routing is the
-	// mesh gateway.
+	// Gateways the rules apply to: absent or "mesh" for in-process
+	// routing; TCP and TLS routes bound to other gateways apply to a
+	// Dialer acting as that gateway.
 	Gateways []string `json:"gateways,omitempty"`
 	// HTTP routes, in order; the first that matches a request is used.
 	HTTP []HTTPRoute `json:"http,omitempty"`
+	// TLS routes, in order, for connections made with Mesh.DialContext
+	// whose ClientHello names a server.
+	TLS []TLSRoute `json:"tls,omitempty"`
+	// TCP routes, in order, for connections made with Mesh.DialContext.
+	TCP []TCPRoute `json:"tcp,omitempty"`
 	// ExportTo is accepted and has no effect in-process.
 	ExportTo []string `json:"exportTo,omitempty"`
 }

@@ -49,6 +49,9 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 				e.Add(path, "%v", err)
 				continue
 			}
+			if len(vs.HTTP) == 0 {
+				continue // TCP and TLS routes only: CompileTCP routes them
+			}
 			if prev, ok := owner[key]; ok {
 				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
 				continue
@@ -119,12 +122,12 @@ func parseHost(h string) (hostKey, error) {
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
 	for i, g := range vs.Gateways {
-		if g != "mesh" {
+		if g != "mesh" && len(vs.HTTP) > 0 {
 			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
 		}
 	}
-	if len(vs.HTTP) == 0 {
-		errs.Add("spec.http", "at least one HTTP route is required")
+	if len(vs.HTTP) == 0 && len(vs.TCP) == 0 && len(vs.TLS) == 0 {
+		errs.Add("spec", "http, tcp or tls must be provided in a VirtualService")
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
