@@ -1,5 +1,12 @@
 package switchyard
 
+import (
+	"context"
+	"net"
+
+	"github.com/switchyard-go/switchyard/internal/cluster"
+)
+
 // Outstanding returns the requests admitted and waiting, summed over the
 // clusters of host: what a test reads to see that every call and stream
 // gave back its connection-pool admission.
@@ -29,4 +36,12 @@ func Overflows(m *Mesh, host string) (n int64) {
 		}
 	}
 	return n
+}
+
+// SetEndpointDial replaces how m's DialContext connects to an endpoint,
+// for tests that need a connect to hang (connectTimeout).
+func SetEndpointDial(m *Mesh, f func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	m.dialEndpoint = func(ctx context.Context, _ *cluster.Cluster, network, addr string) (net.Conn, error) {
+		return f(ctx, network, addr)
+	}
 }
