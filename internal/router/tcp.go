@@ -298,10 +298,10 @@ func checkSNI(sni string, hosts []string) error {
 	if h == "*" {
 		name = ""
 	}
+	if _, err := netip.ParseAddr(sni); err == nil {
+		return nil // Istio only warns: an IP address goes against the SNI spec
+	}
 	if name != "" && !dnsName(name) {
-		if _, err := netip.ParseAddr(sni); err == nil {
-			return nil // Istio warns: an IP address goes against the SNI spec
-		}
 		return fmt.Errorf("SNI host %s is not a domain name (\"*.\" wildcards allowed)", fielderr.Quote(sni))
 	}
 	for _, vh := range hosts {
@@ -312,8 +312,9 @@ func checkSNI(sni string, hosts []string) error {
 	return fmt.Errorf("SNI host %s is not within any of the VirtualService's hosts [%s]", fielderr.Quote(sni), strings.Join(hosts, ", "))
 }
 
-// dnsName reports whether s is a domain name of labels of letters, digits
-// and hyphens.
+// dnsName reports whether s is a domain name of labels of letters, digits,
+// hyphens and underscores (Istio accepts SNI names such as
+// "outbound_.15010_._.istiod.istio-system.svc.cluster.local").
 func dnsName(s string) bool {
 	if len(s) > 255 {
 		return false
@@ -324,7 +325,7 @@ func dnsName(s string) bool {
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 				return false
 			}
 		}
