@@ -140,8 +140,8 @@ var unsupportedFields = map[reflect.Type]map[string]string{
 		"workloadSelector": "workloadSelector applies a rule to other workloads; an in-process rule always applies to this process, so remove it",
 	},
 	reflect.TypeFor[subset.TrafficPolicy](): {
-		"tunnel":        "tunnel applies to TCP traffic, which is not supported",
-		"proxyProtocol": "proxyProtocol applies to TCP traffic, which is not supported",
+		"tunnel":        "tunnel (carrying connections over HTTP CONNECT or POST to a proxy) is not supported; Mesh.DialContext connects to endpoints directly",
+		"proxyProtocol": "proxyProtocol (a PROXY protocol header on upstream connections) is not supported",
 	},
 }
 
