@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -517,4 +518,47 @@ func mustURL(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
 	require.NoError(t, err)
 	return u
+}
+
+func TestDialReportsEachConnection(t *testing.T) {
+	one := newEchoServer(t, "one")
+	rig := newOtelRig(t)
+	m := newDialMesh(t, tcpEchoEntry(one)+`---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: tcp-echo}
+spec:
+  host: tcp-echo
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 1}}}
+`, rig.options()...)
+	var mu sync.Mutex
+	var obs []switchyard.Observation
+	stop := m.Observe(func(o switchyard.Observation) {
+		mu.Lock()
+		obs = append(obs, o)
+		mu.Unlock()
+	})
+	defer stop()
+	c, err := m.DialContext(t.Context(), "tcp", "tcp-echo:9000")
+	require.NoError(t, err)
+	_, err = m.DialContext(t.Context(), "tcp", "tcp-echo:9000")
+	require.ErrorIs(t, err, pool.ErrOverflow)
+	c.Close()
+
+	mu.Lock()
+	require.Len(t, obs, 2)
+	require.Equal(t, "tcp-echo", obs[0].Host)
+	require.False(t, obs[0].Failed)
+	require.True(t, obs[1].Failed)
+	mu.Unlock()
+	spans := rig.spans.Ended()
+	require.Len(t, spans, 2)
+	require.Equal(t, "connect tcp-echo", spans[0].Name())
+	attrs := map[string]string{}
+	for _, kv := range spans[0].Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	require.Equal(t, "outbound|9000||tcp-echo", attrs["switchyard.cluster"])
+	require.Equal(t, "127.0.0.1:"+strconv.Itoa(one.port()), attrs["switchyard.endpoint"])
+	require.Equal(t, "overflow", spans[1].Events()[0].Name)
 }
