@@ -76,6 +76,9 @@ func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 // first — TLS is not terminated, the bytes are replayed to the endpoint —
 // so a connect error then comes from that first Write, and later Reads.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.mesh == nil {
+		return nil, errors.New("switchyard: a Dialer must come from Mesh.Dialer")
+	}
 	g := d.Gateway
 	if g == "" {
 		g = router.MeshGateway

@@ -556,9 +556,15 @@ spec:
 	require.Equal(t, "connect tcp-echo", spans[0].Name())
 	attrs := map[string]string{}
 	for _, kv := range spans[0].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	require.Equal(t, "outbound|9000||tcp-echo", attrs["switchyard.cluster"])
 	require.Equal(t, "127.0.0.1:"+strconv.Itoa(one.port()), attrs["switchyard.endpoint"])
 	require.Equal(t, "overflow", spans[1].Events()[0].Name)
+}
+
+func TestZeroDialerFailsCleanly(t *testing.T) {
+	var d switchyard.Dialer
+	_, err := d.DialContext(t.Context(), "tcp", "db:5432")
+	require.ErrorContains(t, err, "Mesh.Dialer")
 }

@@ -127,7 +127,7 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 		}
 	}
 	if len(vs.HTTP) == 0 && len(vs.TCP) == 0 && len(vs.TLS) == 0 {
-		errs.Add("spec", "http, tcp or tls must be provided in a VirtualService")
+		errs.Add("spec.http", "http, tcp or tls must be provided in a VirtualService")
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
