@@ -75,6 +75,8 @@ func (d *Dialer) Dial(network, addr string) (net.Conn, error) {
 // chosen from the server name (SNI) of the ClientHello the caller writes
 // first — TLS is not terminated, the bytes are replayed to the endpoint —
 // so a connect error then comes from that first Write, and later Reads.
+// Until the caller writes, a Read waits: a protocol whose server speaks
+// first must be routed by tcp routes only.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if d.mesh == nil {
 		return nil, errors.New("switchyard: a Dialer must come from Mesh.Dialer")

@@ -33,12 +33,13 @@ type helloConn struct {
 	ctx     context.Context // the dial's values, not its cancellation
 	cancel  context.CancelFunc
 
-	mu     sync.Mutex
-	buf    []byte
-	ready  chan struct{} // closed once conn or err is set
-	conn   net.Conn
-	err    error
-	rd, wd time.Time // deadlines set before the connection was made
+	mu        sync.Mutex
+	buf       []byte
+	resolving bool          // a Write is connecting
+	ready     chan struct{} // closed once conn or err is set
+	conn      net.Conn
+	err       error
+	rd, wd    time.Time // deadlines set before the connection was made
 }
 
 func (m *Mesh) newHelloConn(ctx context.Context, snap *snapshot, c router.Conn, ip netip.Addr, network, addr string) *helloConn {
@@ -59,6 +60,14 @@ func (h *helloConn) Write(b []byte) (int, error) {
 		return h.conn.Write(b)
 	default:
 	}
+	if h.resolving { // another Write is connecting: wait for it
+		h.mu.Unlock()
+		<-h.ready
+		if h.err != nil {
+			return 0, h.err
+		}
+		return h.conn.Write(b)
+	}
 	h.buf = append(h.buf, b...)
 	sni, tlsHello, whole := parseHello(h.buf)
 	if !whole {
@@ -67,6 +76,7 @@ func (h *helloConn) Write(b []byte) (int, error) {
 	}
 	buf := h.buf
 	h.buf = nil
+	h.resolving = true
 	rd, wd := h.rd, h.wd
 	h.mu.Unlock()
 

@@ -568,3 +568,51 @@ func TestZeroDialerFailsCleanly(t *testing.T) {
 	_, err := d.DialContext(t.Context(), "tcp", "db:5432")
 	require.ErrorContains(t, err, "Mesh.Dialer")
 }
+
+// byteWriter writes one byte at a time, as a client whose ClientHello
+// reaches the mesh in pieces.
+type byteWriter struct{ net.Conn }
+
+func (w byteWriter) Write(b []byte) (int, error) {
+	for i := range b {
+		if _, err := w.Conn.Write(b[i : i+1]); err != nil {
+			return i, err
+		}
+	}
+	return len(b), nil
+}
+
+func TestDialReadsAClientHelloWrittenInPieces(t *testing.T) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api") }))
+	defer api.Close()
+	m := newDialMesh(t, fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api}
+spec:
+  hosts: [api.internal]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {tls: %d}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: example}
+spec:
+  hosts: [api.example.com]
+  tls:
+  - match: [{sniHosts: [api.example.com]}]
+    route: [{destination: {host: api.internal}}]
+`, api.Listener.Addr().(*net.TCPAddr).Port))
+	c, err := m.DialContext(t.Context(), "tcp", "api.example.com:443")
+	require.NoError(t, err)
+	tc := tls.Client(byteWriter{c}, &tls.Config{ServerName: "api.example.com", InsecureSkipVerify: true}) // routing, not the certificate, is under test
+	defer tc.Close()
+	_, err = io.WriteString(tc, "GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(tc), nil)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, "api", string(body))
+}
