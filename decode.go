@@ -131,10 +131,6 @@ var (
 // unsupportedFields are Istio fields that switchyard recognises but does not
 // implement, with the reason given to the user.
 var unsupportedFields = map[reflect.Type]map[string]string{
-	reflect.TypeFor[route.VirtualService](): {
-		"tls": "TLS routes are not supported; only http routes are",
-		"tcp": "TCP routes are not supported; only http routes are",
-	},
 	reflect.TypeFor[route.HTTPRoute](): {
 		"delegate":   "delegate VirtualServices are not supported; put the routes in the root VirtualService",
 		"corsPolicy": "corsPolicy is enforced by the server-side proxy for browsers and has no meaning for an in-process client; remove it",
@@ -173,8 +169,8 @@ var unsupportedFields = map[reflect.Type]map[string]string{
 		"egressProxy": "egressProxy is not supported; route unknown hosts with a ServiceEntry and VirtualService instead",
 	},
 	reflect.TypeFor[subset.TrafficPolicy](): {
-		"tunnel":        "tunnel applies to TCP traffic, which is not supported",
-		"proxyProtocol": "proxyProtocol applies to TCP traffic, which is not supported",
+		"tunnel":        "tunnel (carrying connections over HTTP CONNECT or POST to a proxy) is not supported; Mesh.DialContext connects to endpoints directly",
+		"proxyProtocol": "proxyProtocol (a PROXY protocol header on upstream connections) is not supported",
 	},
 }
 

@@ -5,6 +5,10 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/subset"
+	"context"
+	"net"
+
+	"github.com/switchyard-go/switchyard/internal/cluster"
 )
 
 // Outstanding returns the requests admitted and waiting, summed over the
@@ -71,4 +75,12 @@ func EndpointStates(m *Mesh) map[string]*balancer.State {
 		}
 	}
 	return out
+}
+
+// SetEndpointDial replaces how m's DialContext connects to an endpoint,
+// for tests that need a connect to hang (connectTimeout).
+func SetEndpointDial(m *Mesh, f func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	m.dialEndpoint = func(ctx context.Context, _ *cluster.Cluster, network, addr string) (net.Conn, error) {
+		return f(ctx, network, addr)
+	}
 }

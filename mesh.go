@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/dnsresolve"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -55,6 +56,7 @@ type Mesh struct {
 	dns      map[string]*dnsWatch
 	dnsStops sync.WaitGroup
 	system   *dnsresolve.System
+	dialEndpoint router.EndpointDial // how DialContext connects to an endpoint; tests replace it
 
 	tel     *telemetry.T
 	history history // recent updates and ejections, for the admin handler
@@ -73,6 +75,7 @@ type snapshot struct {
 	table    *router.Table
 	gateways map[string]*compiledGateway // by "namespace/name"
 	scope    *sidecarScope               // the Sidecar that applies to the process
+	tcp      *router.TCPTable // tcp and tls routes, for DialContext
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -278,14 +281,18 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	src := match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}
 	table, err := router.CompileFrom(cfg.VirtualServices, reg, src, &m.env,
 		router.Binding{Admit: scope.admitVirtualService, AdmitService: scope.admitService}, prevTable)
-	if err != nil {
-		return nil, err
+	tcp, tcpErr := router.CompileTCP(cfg.VirtualServices, reg, src)
+	if err != nil || tcpErr != nil {
+		var errs fielderr.List
+		errs.Merge("", err)
+		errs.Merge("", tcpErr)
+		return nil, errs.Err()
 	}
 	gateways, err := compileGateways(cfg.Gateways, cfg.VirtualServices, reg, src, &m.env)
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table, gateways: gateways, scope: scope}, nil
+	return &snapshot{cfg: cfg, registry: reg, table: table, tcp: tcp, gateways: gateways, scope: scope}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

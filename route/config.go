@@ -18,12 +18,18 @@ type VirtualService struct {
 	// Hosts the rules apply to: names, "name:port", "*.suffix" wildcards.
 	Hosts []string `json:"hosts,omitempty"`
 	// Gateways the routes apply to: "mesh" for the process's own outbound
-	// traffic (Transport, DialOptions), "namespace/name" or "name" (this
-	// VirtualService's namespace) for a Gateway served by Mesh.Gateway.
-	// Without gateways, the routes apply to the mesh only.
+	// traffic (Transport, DialOptions, DialContext), "namespace/name" or
+	// "name" (this VirtualService's namespace) for a Gateway served by
+	// Mesh.Gateway, or for a Dialer acting as that gateway (TCP and TLS
+	// routes). Without gateways, the routes apply to the mesh only.
 	Gateways []string `json:"gateways,omitempty"`
 	// HTTP routes, in order; the first that matches a request is used.
 	HTTP []HTTPRoute `json:"http,omitempty"`
+	// TLS routes, in order, for connections made with Mesh.DialContext
+	// whose ClientHello names a server.
+	TLS []TLSRoute `json:"tls,omitempty"`
+	// TCP routes, in order, for connections made with Mesh.DialContext.
+	TCP []TCPRoute `json:"tcp,omitempty"`
 	// ExportTo is accepted and has no effect in-process.
 	ExportTo []string `json:"exportTo,omitempty"`
 }

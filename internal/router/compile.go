@@ -67,6 +67,9 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			if !bound || (b.Admit != nil && !b.Admit(vs, key.host)) {
 				continue
 			}
+			if len(vs.HTTP) == 0 {
+				continue // TCP and TLS routes only: CompileTCP routes them
+			}
 			if prev := t.routedBy(key, wildOwner); prev != nil {
 				e.Add(fielderr.Index("spec.hosts", j), "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), fielderr.Resource("VirtualService", prev.Namespace, prev.Name))
 				continue
@@ -161,8 +164,8 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: %s", fielderr.Quote(g), err)
 		}
 	}
-	if len(vs.HTTP) == 0 {
-		errs.Add("spec.http", "at least one HTTP route is required")
+	if len(vs.HTTP) == 0 && len(vs.TCP) == 0 && len(vs.TLS) == 0 {
+		errs.Add("spec.http", "http, tcp or tls must be provided in a VirtualService")
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
