@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -624,6 +625,12 @@ func (d decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclien
 	}
 	ir, err := d.translate(msg)
 	if err != nil {
+		// The client names the resource already.
+		for _, prefix := range []string{"Listener ", "RouteConfiguration ", "Cluster ", "ClusterLoadAssignment "} {
+			if p := prefix + strconv.Quote(name); strings.HasPrefix(err.Error(), p) {
+				return res, errors.New(strings.TrimPrefix(strings.TrimPrefix(err.Error(), p), ": "))
+			}
+		}
 		return res, err
 	}
 	res.Resource = &decoded{raw: raw.GetValue(), ir: ir}

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"net"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -305,55 +307,85 @@ func translate(rs *resources) switchyard.Config {
 			}
 		}
 	}
-	empty := map[string]bool{}
+	// A subset (or host) without endpoints: Envoy answers 503 for its share
+	// of the traffic. The mesh refuses a subset that selects nothing, so
+	// such destinations leave the configuration and their share becomes a
+	// 503 abort.
+	live := map[route.Destination]bool{}
 	for _, h := range hostOrder {
 		hs := hostsByName[h]
+		if len(hs.se.Endpoints) == 0 && !hs.passthrough {
+			continue
+		}
 		if len(hs.se.Endpoints) == 0 {
-			if hs.passthrough {
-				// Istio's PASSTHROUGH load balancer: the address the
-				// caller dialled.
-				hs.se.Resolution = "NONE"
-			} else {
-				// No endpoint (yet): Envoy answers 503. A ServiceEntry
-				// needs an endpoint, so it gets one that no subset
-				// selects, and the routes go to a subset that selects
-				// nothing.
-				empty[h] = true
-				hs.se.Resolution = "STATIC"
-				hs.se.Endpoints = []subset.WorkloadEntry{{Address: placeholderAddress, Labels: map[string]string{placeholderLabel: "true"}}}
-				hs.dr.Subsets = append(hs.dr.Subsets, subset.Subset{Name: noEndpointsSubset, Labels: map[string]string{subsetLabelPrefix + noEndpointsSubset: "true"}})
+			// Istio's PASSTHROUGH: the address the caller dialled.
+			hs.se.Resolution = "NONE"
+		}
+		live[route.Destination{Host: h}] = true
+		hs.dr.Subsets = slices.DeleteFunc(hs.dr.Subsets, func(ss subset.Subset) bool {
+			for _, we := range hs.se.Endpoints {
+				if we.Labels[subsetLabelPrefix+ss.Name] == "true" {
+					return false
+				}
 			}
+			return true
+		})
+		for _, ss := range hs.dr.Subsets {
+			live[route.Destination{Host: h, Subset: ss.Name}] = true
 		}
 		slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
 		cfg.ServiceEntries = append(cfg.ServiceEntries, *hs.se)
 		cfg.DestinationRules = append(cfg.DestinationRules, *hs.dr)
 	}
+	isLive := func(d route.Destination) bool { return live[route.Destination{Host: d.Host, Subset: d.Subset}] }
 	for i := range cfg.VirtualServices {
 		for j := range cfg.VirtualServices[i].HTTP {
-			r := &cfg.VirtualServices[i].HTTP[j]
-			for k := range r.Route {
-				if d := &r.Route[k].Destination; empty[d.Host] && d.Subset == "" {
-					d.Subset = noEndpointsSubset
-				}
-			}
-			for k := range r.Mirrors {
-				if d := &r.Mirrors[k].Destination; empty[d.Host] && d.Subset == "" {
-					d.Subset = noEndpointsSubset
-				}
-			}
+			dropDead(&cfg.VirtualServices[i].HTTP[j], isLive)
 		}
 	}
 	return cfg
 }
 
-// The stand-in for a host with no endpoint: an address reserved for
-// documentation (RFC 5737) that no subset selects, and the subset that
-// selects nothing to which its routes go.
-const (
-	placeholderAddress = "192.0.2.1"
-	placeholderLabel   = "xds.switchyard.io/placeholder"
-	noEndpointsSubset  = "xds-no-endpoints"
-)
+// dropDead removes the destinations without endpoints from r: their share
+// of the traffic becomes a 503 abort, or the whole route a 503 direct
+// response, as Envoy answers for a cluster without endpoints.
+func dropDead(r *route.HTTPRoute, live func(route.Destination) bool) {
+	r.Mirrors = slices.DeleteFunc(r.Mirrors, func(m route.MirrorPolicy) bool { return !live(m.Destination) })
+	if len(r.Route) == 0 {
+		return
+	}
+	var total, dead int64
+	for _, d := range r.Route {
+		w := int64(d.Weight)
+		if len(r.Route) == 1 {
+			w = 1
+		}
+		total += w
+		if !live(d.Destination) {
+			dead += w
+		}
+	}
+	if dead == 0 {
+		return
+	}
+	if dead == total {
+		body := "no healthy upstream"
+		r.Route, r.Mirrors, r.Rewrite, r.Retries, r.Timeout = nil, nil, nil, nil, 0
+		r.DirectResponse = &route.DirectResponse{Status: http.StatusServiceUnavailable, Body: &route.Body{String: &body}}
+		return
+	}
+	r.Route = slices.DeleteFunc(r.Route, func(d route.RouteDestination) bool { return !live(d.Destination) })
+	f := fault.Config{}
+	if r.Fault != nil {
+		f = *r.Fault
+	}
+	if f.Abort == nil {
+		f.Abort = &fault.Abort{HTTPStatus: http.StatusServiceUnavailable, Percentage: &fault.Percent{Value: 100 * float64(dead) / float64(total)}}
+		r.Fault = &f
+	}
+	// With an abort of its own the route cannot take a second one: the
+	// missing destinations' share goes to the others.
+}
 
 // destinationOf is the VirtualService destination of a cluster.
 func destinationOf(cluster string) route.Destination {
