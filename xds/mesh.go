@@ -74,6 +74,9 @@ type Mesh struct {
 	changed        chan struct{}     // closed and replaced at each change
 	lastErr        error             // the last rejected resource or update
 	wildcardSynced map[string]bool   // wildcard watches that have had their first answer
+	pending        []func()          // done funcs of the changes not yet applied
+	applying       bool              // an applier goroutine runs
+	appliers       sync.WaitGroup
 	closed         bool
 	closeOnce      sync.Once
 }
@@ -185,6 +188,7 @@ func (m *Mesh) Close() error {
 		if m.client != nil {
 			err = m.client.Close()
 		}
+		m.appliers.Wait()
 		err = errors.Join(err, m.Mesh.Close())
 	})
 	return err
@@ -519,7 +523,6 @@ type named struct {
 }
 
 func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
-	defer done()
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -527,11 +530,10 @@ func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
 	delete(m.missing, w.name)
 	m.setLocked(w.key, w.name, r.(*decoded).ir)
 	m.lastErr = nil
-	m.applyLocked()
+	m.scheduleLocked(done)
 }
 
 func (w *named) ResourceError(err error, done func()) {
-	defer done()
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -543,7 +545,39 @@ func (w *named) ResourceError(err error, done func()) {
 	if !errors.Is(err, xdsclient.ErrResourceNotFound) {
 		m.lastErr = err
 	}
-	m.applyLocked()
+	m.scheduleLocked(done)
+}
+
+// scheduleLocked applies the resources as they stand, soon, then calls
+// done. Changes that arrive meanwhile (the other resources of one
+// response, delivered one callback each) are applied together: one
+// translation per batch, not per resource. The client reads the next
+// response only after every done, so nothing is applied out of order.
+func (m *Mesh) scheduleLocked(done func()) {
+	m.pending = append(m.pending, done)
+	if m.applying {
+		return
+	}
+	m.applying = true
+	m.appliers.Add(1)
+	go func() {
+		defer m.appliers.Done()
+		for {
+			m.mu.Lock()
+			dones := m.pending
+			m.pending = nil
+			if len(dones) == 0 {
+				m.applying = false
+				m.mu.Unlock()
+				return
+			}
+			m.applyLocked()
+			m.mu.Unlock()
+			for _, d := range dones {
+				d()
+			}
+		}
+	}()
 }
 
 func (w *named) AmbientError(err error, done func()) {
@@ -560,7 +594,6 @@ type wildcard struct {
 }
 
 func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, removed []string, done func()) {
-	defer done()
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -574,7 +607,7 @@ func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, r
 		m.wildcardSynced = map[string]bool{}
 	}
 	m.wildcardSynced[w.key] = true
-	m.applyLocked()
+	m.scheduleLocked(done)
 }
 
 func (w *wildcard) AmbientError(err error, done func()) {
