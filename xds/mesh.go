@@ -323,6 +323,9 @@ func (m *Mesh) wait(ctx context.Context, done func() bool) error {
 // syncedLocked reports whether every resource the listener (or, for "",
 // every listener) implies has arrived.
 func (m *Mesh) syncedLocked(listener string) bool {
+	if m.applying {
+		return false // received, not yet in force
+	}
 	rs := m.rs
 	if listener == "" {
 		if !m.wildcardSynced[ldsKey] || !m.wildcardSynced[cdsKey] {
@@ -568,6 +571,11 @@ func (m *Mesh) scheduleLocked(done func()) {
 			m.pending = nil
 			if len(dones) == 0 {
 				m.applying = false
+				if !m.closed {
+					// Waiters check that nothing is left to apply.
+					close(m.changed)
+					m.changed = make(chan struct{})
+				}
 				m.mu.Unlock()
 				return
 			}

@@ -22,13 +22,17 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -146,17 +150,11 @@ func (p *testPlane) bootstrap() *Bootstrap {
 type canary struct {
 	v1, v2 string // backend addresses
 	route  func(*routev3.Route)
+	http2  bool // the clusters speak HTTP/2 (gRPC)
 }
 
 func (c canary) resources(w1, w2 uint32) map[string][]types.Resource {
-	hcm := &hcmv3.HttpConnectionManager{
-		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
-			ConfigSource:    &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}},
-			RouteConfigName: routeName,
-		}},
-		HttpFilters: []*hcmv3.HttpFilter{{Name: routerFilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}}},
-	}
-	l := &listenerv3.Listener{Name: listenerName, ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(hcm)}}
+	l := apiListener(listenerName, routeName)
 	r := &routev3.Route{
 		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
@@ -176,9 +174,34 @@ func (c canary) resources(w1, w2 uint32) map[string][]types.Resource {
 	return map[string][]types.Resource{
 		resourcev3.ListenerType: {l},
 		resourcev3.RouteType:    {rc},
-		resourcev3.ClusterType:  {edsCluster(clusterV1), edsCluster(clusterV2)},
+		resourcev3.ClusterType:  {c.cluster(clusterV1), c.cluster(clusterV2)},
 		resourcev3.EndpointType: {cla(clusterV1, c.v1), cla(clusterV2, c.v2)},
 	}
+}
+
+func (c canary) cluster(name string) *clusterv3.Cluster {
+	cl := edsCluster(name)
+	if c.http2 {
+		cl.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: mustAny(&upstreamhttpv3.HttpProtocolOptions{
+			UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+			}},
+		})}
+	}
+	return cl
+}
+
+// apiListener is a proxyless-style listener using route configuration
+// route by RDS.
+func apiListener(name, route string) *listenerv3.Listener {
+	hcm := &hcmv3.HttpConnectionManager{
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}},
+			RouteConfigName: route,
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{{Name: routerFilterName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}}},
+	}
+	return &listenerv3.Listener{Name: name, ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(hcm)}}
 }
 
 func edsCluster(name string) *clusterv3.Cluster {
@@ -500,5 +523,98 @@ func TestFlappingUnderLoad(t *testing.T) {
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d requests failed; first: %v", n, workers*perWorker, firstErr.Load())
+	}
+}
+
+// TestCloseStopsEverything: after Close no goroutine of the mesh remains,
+// and requests fail with ErrClosed instead of hanging.
+func TestCloseStopsEverything(t *testing.T) {
+	for _, ps := range personas {
+		t.Run(ps.name, func(t *testing.T) {
+			// Registered first, so it runs after the other cleanups
+			// (backends, control plane).
+			ignore := goleak.IgnoreCurrent()
+			t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+			p := startPlane(t)
+			cn := canary{v1: backend(t, "v1"), v2: backend(t, "v2")}
+			p.push(cn.resources(100, 0))
+			ctx, cancel := context.WithTimeout(context.Background(), eventually)
+			defer cancel()
+			m, err := NewMesh(ctx, p.bootstrap(), ps.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := m.Transport(nil)
+			c := &http.Client{Transport: tr}
+			count(t, c, 3)
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodGet, "http://"+listenerName+"/", nil)
+			if _, err := tr.RoundTrip(req); !errors.Is(err, switchyard.ErrClosed) {
+				t.Errorf("after Close: %v, want ErrClosed", err)
+			}
+			if err := m.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+// grpcVersion answers UnaryCall with its name.
+type grpcVersion struct {
+	testpb.UnimplementedTestServiceServer
+	name string
+}
+
+func (g grpcVersion) UnaryCall(context.Context, *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	return &testpb.SimpleResponse{Username: g.name}, nil
+}
+
+func grpcBackend(t testing.TB, name string) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	testpb.RegisterTestServiceServer(s, grpcVersion{name: name})
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	return lis.Addr().String()
+}
+
+// TestProxylessGRPC: a gRPC client on the proxyless mesh subscribes to its
+// target on the first call and follows the pushes.
+func TestProxylessGRPC(t *testing.T) {
+	p := startPlane(t)
+	cn := canary{v1: grpcBackend(t, "v1"), v2: grpcBackend(t, "v2")}
+	cn.http2 = true
+	p.push(cn.resources(100, 0))
+	m := newTestMesh(t, p, Proxyless())
+	cc, err := grpc.NewClient(listenerName, append(m.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	call := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), eventually)
+		defer cancel()
+		resp, err := testpb.NewTestServiceClient(cc).UnaryCall(ctx, &testpb.SimpleRequest{})
+		if err != nil {
+			t.Fatalf("call: %v (mesh error %v)", err, m.Err())
+		}
+		return resp.GetUsername()
+	}
+	if got := call(); got != "v1" {
+		t.Fatalf("first call went to %q, want v1", got)
+	}
+	p.push(cn.resources(0, 100))
+	waitShares(t, m, "v2=100")
+	for range 10 {
+		if got := call(); got != "v2" {
+			t.Fatalf("after the push a call went to %q, want v2", got)
+		}
 	}
 }
