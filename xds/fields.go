@@ -110,7 +110,6 @@ var (
 		"proxy_100_continue":               "downstream protocol handling of a proxy",
 		"represent_ipv4_remote_address_as_ipv4_mapped_ipv6": "downstream address handling of a proxy",
 		"original_ip_detection_extensions":                  "downstream address handling of a proxy",
-		"internal_address_config_v2":                        "downstream address handling of a proxy",
 	}
 	httpFilterFields = fieldTable{
 		"name":         translated,
