@@ -397,6 +397,7 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 		if err := checkFields(le, lp, localityEndpointsFields); err != nil {
 			return nil, err
 		}
+		//lint:ignore SA1019 a control plane may still send it; refused by name
 		if le.GetLoadBalancerEndpoints() != nil || le.GetLedsClusterLocalityConfig() != nil {
 			return nil, fmt.Errorf("%s: LEDS is not supported", lp)
 		}

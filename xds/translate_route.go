@@ -396,10 +396,13 @@ func headerStringMatch(h *routev3.HeaderMatcher, p string) (*match.StringMatch, 
 	case *routev3.HeaderMatcher_StringMatch:
 		return stringMatch(s.StringMatch, p+".string_match")
 	case *routev3.HeaderMatcher_ExactMatch:
+		//lint:ignore SA1019 control planes still send the deprecated form
 		return match.Exact(s.ExactMatch), nil
 	case *routev3.HeaderMatcher_PrefixMatch:
+		//lint:ignore SA1019 control planes still send the deprecated form
 		return match.Prefix(s.PrefixMatch), nil
 	case *routev3.HeaderMatcher_SafeRegexMatch:
+		//lint:ignore SA1019 control planes still send the deprecated form
 		re, err := regexOf(s.SafeRegexMatch, p+".safe_regex_match")
 		if err != nil {
 			return nil, err
@@ -479,9 +482,11 @@ func headerOpsOne(add []*corev3.HeaderValueOption, rm []string, p string) (*rout
 			v = string(h.GetHeader().GetRawValue())
 		}
 		set := false
+		//lint:ignore SA1019 control planes still send the deprecated form
+		appendOld := h.GetAppend()
 		switch {
-		case h.GetAppend() != nil:
-			set = !h.GetAppend().GetValue()
+		case appendOld != nil:
+			set = !appendOld.GetValue()
 		case h.GetAppendAction() == corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
 			set = true
 		case h.GetAppendAction() == corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
@@ -672,6 +677,7 @@ func translateAction(a *routev3.RouteAction, p string, e *routeEntry, vhRetry *r
 			return fmt.Errorf("%s: grpc_timeout_header_max/offset are not supported", mp)
 		}
 	}
+	//lint:ignore SA1019 control planes still send the deprecated form
 	if d := a.GetMaxGrpcTimeout(); d != nil && d.AsDuration() != r.Timeout {
 		return fmt.Errorf("%s.max_grpc_timeout: %v differs from timeout %v (one route timeout is supported)", p, d.AsDuration(), r.Timeout)
 	}
