@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -649,9 +650,33 @@ type decoder[M interface {
 	newMsg    func() M
 	name      func(M) string
 	translate func(M) (any, error)
+	// seen holds the results of resources decoded before, by the hash of
+	// their bytes: a State-of-the-World response re-sends every resource
+	// of its type, and most are unchanged. Decode runs on one goroutine at
+	// a time.
+	seen map[uint64]*xdsclient.DecodeResult
 }
 
-func (d decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+// maxSeen bounds a decoder's memory of past resources; past it the memory
+// starts over.
+const maxSeen = 1 << 16
+
+func (d *decoder[M]) Decode(raw *anypb.Any, opts xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+	h := xxhash.Sum64(raw.GetValue())
+	if r := d.seen[h]; r != nil && bytes.Equal(r.Resource.Bytes(), raw.GetValue()) {
+		return r, nil
+	}
+	r, err := d.decode(raw, opts)
+	if err == nil {
+		if d.seen == nil || len(d.seen) >= maxSeen {
+			d.seen = map[uint64]*xdsclient.DecodeResult{}
+		}
+		d.seen[h] = r
+	}
+	return r, err
+}
+
+func (d *decoder[M]) decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
 	msg := d.newMsg()
 	if err := proto.Unmarshal(raw.GetValue(), msg); err != nil {
 		return nil, fmt.Errorf("cannot deserialise %s: %v", raw.GetTypeUrl(), err)
@@ -682,22 +707,22 @@ func (m *Mesh) resourceTypes() []xdsclient.ResourceType {
 	proxyless := m.proxyless
 	return []xdsclient.ResourceType{
 		{TypeURL: xdsclient.ListenerTypeURL, TypeName: "Listener", AllResourcesRequiredInSotW: true,
-			Decoder: decoder[*listenerv3.Listener]{
+			Decoder: &decoder[*listenerv3.Listener]{
 				newMsg: func() *listenerv3.Listener { return new(listenerv3.Listener) }, name: (*listenerv3.Listener).GetName,
 				translate: func(l *listenerv3.Listener) (any, error) { return translateListener(l) },
 			}},
 		{TypeURL: xdsclient.RouteTypeURL, TypeName: "RouteConfiguration",
-			Decoder: decoder[*routev3.RouteConfiguration]{
+			Decoder: &decoder[*routev3.RouteConfiguration]{
 				newMsg: func() *routev3.RouteConfiguration { return new(routev3.RouteConfiguration) }, name: (*routev3.RouteConfiguration).GetName,
 				translate: func(r *routev3.RouteConfiguration) (any, error) { return translateRouteConfig(r) },
 			}},
 		{TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", AllResourcesRequiredInSotW: true,
-			Decoder: decoder[*clusterv3.Cluster]{
+			Decoder: &decoder[*clusterv3.Cluster]{
 				newMsg: func() *clusterv3.Cluster { return new(clusterv3.Cluster) }, name: (*clusterv3.Cluster).GetName,
 				translate: func(c *clusterv3.Cluster) (any, error) { return translateCluster(c, proxyless) },
 			}},
 		{TypeURL: xdsclient.EndpointTypeURL, TypeName: "ClusterLoadAssignment",
-			Decoder: decoder[*endpointv3.ClusterLoadAssignment]{
+			Decoder: &decoder[*endpointv3.ClusterLoadAssignment]{
 				newMsg: func() *endpointv3.ClusterLoadAssignment { return new(endpointv3.ClusterLoadAssignment) }, name: (*endpointv3.ClusterLoadAssignment).GetClusterName,
 				translate: func(c *endpointv3.ClusterLoadAssignment) (any, error) {
 					return translateCLA(c, "ClusterLoadAssignment \""+c.GetClusterName()+"\"", false)
