@@ -13,6 +13,55 @@
 //		// not in an xDS mesh: configure from YAML instead
 //	}
 //
+// # A mesh fed by the control plane
+//
+// [NewMesh] connects and returns a [Mesh]: a switchyard.Mesh (Transport,
+// DialOptions, Explain, Observe…) whose configuration is what the control
+// plane pushes. Each resource is translated into switchyard's own schema —
+// Listener → HttpConnectionManager → RouteConfiguration becomes
+// VirtualServices, Cluster becomes DestinationRule policy, and
+// ClusterLoadAssignment becomes ServiceEntry endpoints — so Explain, the
+// admin page, telemetry and rollout read xDS-sourced configuration exactly
+// as YAML. istiod turns each DestinationRule subset into a cluster of its
+// own (outbound|9080|v1|reviews.default.svc.cluster.local) whose endpoints
+// carry no labels; the translation gives each endpoint a label per subset
+// cluster it belongs to (xds.switchyard.io/subset.<name>), so the host's
+// subsets select the same endpoints.
+//
+// A resource the translation cannot represent faithfully is rejected:
+// the client NACKs it with the resource, the field and the reason, and
+// the last good version stays in force ([Mesh.Err] reports it). Every
+// Envoy field is either translated, or ignored because it only concerns
+// what a proxy does for its own listeners (downstream TLS, statistics,
+// access logs, iptables capture), or refused by name.
+//
+// # Personas
+//
+// By default the mesh asks istiod for a sidecar's configuration (node
+// metadata without GENERATOR): every listener and cluster of the mesh (or
+// of its Sidecar resource's egress hosts, which is how to scope it), with
+// full cluster fidelity — outlier detection, connection pool, connect
+// timeout, panic threshold, slow start, retry budget. [Proxyless] asks for
+// a proxyless gRPC client's configuration (GENERATOR=grpc) and subscribes
+// only to the host:port the process calls, on demand: the first request to
+// a service waits, within its context, for its listener, routes, clusters
+// and endpoints. Routes are complete in both personas; proxyless clusters
+// lose outlier detection (and with it minHealthPercent and failover to
+// other localities: only istiod's best priority of endpoints is used),
+// every connection-pool setting but http2MaxRequests, slow start,
+// LEAST_REQUEST as the default (round robin instead), RANDOM, the retry
+// budget and auto mTLS.
+//
+// Not yet taken from xDS (refused by name, so the previous configuration
+// stays): TLS origination (UpstreamTlsContext, from istiod's
+// ISTIO_MUTUAL/SIMPLE rules), locality weights
+// (common_lb_config.locality_weighted_lb_config, from localityLbSetting
+// distribute/failover), success-rate and failure-percentage outlier
+// ejection, and the connection-pool fields the mesh refuses from YAML too
+// (maxRequestsPerConnection > 1, maxConcurrentStreams). Auto mTLS
+// (transport_socket_matches) is ignored: plain text goes to each endpoint,
+// which an endpoint requiring mTLS refuses.
+//
 // # Supported bootstrap fields
 //
 //   - xds_servers[]: server_uri; channel_creds[] of type "insecure" or

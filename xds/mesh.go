@@ -1,0 +1,732 @@
+package xds
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/xdsclient"
+)
+
+// Option configures NewMesh.
+type Option interface{ apply(*meshOptions) }
+
+type meshOptions struct {
+	proxyless   bool
+	meshOpts    []switchyard.Option
+	clock       clock.Clock   // tests
+	watchExpiry time.Duration // tests
+}
+
+type optionFunc func(*meshOptions)
+
+func (f optionFunc) apply(o *meshOptions) { f(o) }
+
+// Proxyless makes the mesh ask the control plane for the configuration of a
+// proxyless gRPC client (node metadata GENERATOR=grpc) instead of a
+// sidecar's. It then subscribes, on demand, only to the services the process
+// calls: the first request to a host:port waits (within its context) for
+// that service's listener, routes, clusters and endpoints. istiod gives such
+// a client complete routes but lossy clusters: no outlier detection, of the
+// connection pool only http2MaxRequests, no slow start, no retry budget, no
+// locality weighting, no auto mTLS (see the package documentation).
+func Proxyless() Option { return optionFunc(func(o *meshOptions) { o.proxyless = true }) }
+
+// WithMeshOptions passes options to the switchyard.Mesh (clock, telemetry,
+// source labels…). The node's locality is passed as switchyard.WithLocality
+// first, so an option here may override it.
+func WithMeshOptions(opts ...switchyard.Option) Option {
+	return optionFunc(func(o *meshOptions) { o.meshOpts = append(o.meshOpts, opts...) })
+}
+
+// Mesh is a switchyard.Mesh whose configuration an xDS control plane pushes.
+// Every method of switchyard.Mesh works on it (Explain, Observe, Config…);
+// Update and Modify replace the pushed configuration until the next push.
+type Mesh struct {
+	*switchyard.Mesh
+
+	client    *xdsclient.Client
+	proxyless bool
+	template  string
+
+	mu             sync.Mutex
+	rs             *resources
+	cancels        map[string]func() // watches by "type|name"
+	missing        map[string]bool   // listeners known not to exist
+	changed        chan struct{}     // closed and replaced at each change
+	lastErr        error             // the last rejected resource or update
+	wildcardSynced map[string]bool   // wildcard watches that have had their first answer
+	pending        []func()          // done funcs of the changes not yet applied
+	applying       bool              // an applier goroutine runs
+	appliers       sync.WaitGroup
+	closed         bool
+	closeOnce      sync.Once
+}
+
+// Type URL keys of m.cancels.
+const (
+	ldsKey = "lds|"
+	rdsKey = "rds|"
+	cdsKey = "cds|"
+	edsKey = "eds|"
+)
+
+// NewMesh connects to the first control plane of the bootstrap and returns
+// a mesh that follows what it pushes. By default it subscribes as a sidecar
+// (every listener and cluster, with full cluster fidelity) and returns once
+// the initial configuration has arrived, or with ctx's error. With
+// Proxyless it returns at once and subscribes per service called. The ctx
+// bounds only the initial sync; Close stops the mesh.
+func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
+	if b == nil {
+		return nil, errors.New("xds: NewMesh: nil bootstrap")
+	}
+	var o meshOptions
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	bb := *b
+	bb.Node.Metadata = maps.Clone(b.Node.Metadata)
+	if bb.Node.Metadata == nil {
+		bb.Node.Metadata = map[string]any{}
+	}
+	if o.proxyless {
+		bb.Node.Metadata["GENERATOR"] = "grpc"
+	} else {
+		delete(bb.Node.Metadata, "GENERATOR")
+	}
+
+	m := &Mesh{
+		proxyless: o.proxyless,
+		template:  b.ClientDefaultListenerResourceNameTemplate,
+		rs:        newResources(),
+		cancels:   map[string]func(){},
+		missing:   map[string]bool{},
+		changed:   make(chan struct{}),
+	}
+	var meshOpts []switchyard.Option
+	if l := b.Node.Locality; l.Region != "" {
+		loc := l.Region
+		if l.Zone != "" {
+			loc += "/" + l.Zone
+			if l.SubZone != "" {
+				loc += "/" + l.SubZone
+			}
+		}
+		meshOpts = append(meshOpts, switchyard.WithLocality(loc))
+	}
+	mesh, err := switchyard.New(switchyard.Config{}, append(meshOpts, o.meshOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	m.Mesh = mesh
+
+	cfg, err := bb.clientConfig(m.resourceTypes())
+	if err != nil {
+		mesh.Close()
+		return nil, err
+	}
+	cfg.Clock = o.clock
+	cfg.WatchExpiryTimeout = o.watchExpiry
+	c, err := xdsclient.New(cfg)
+	if err != nil {
+		mesh.Close()
+		return nil, fmt.Errorf("xds: %w", err)
+	}
+	m.client = c
+	if o.proxyless {
+		return m, nil
+	}
+	m.mu.Lock()
+	lc, err1 := c.WatchWildcard(xdsclient.ListenerTypeURL, &wildcard{m: m, key: ldsKey})
+	cc, err2 := c.WatchWildcard(xdsclient.ClusterTypeURL, &wildcard{m: m, key: cdsKey})
+	if err := errors.Join(err1, err2); err != nil {
+		m.mu.Unlock()
+		m.Close()
+		return nil, fmt.Errorf("xds: %w", err)
+	}
+	m.cancels[ldsKey+"*"], m.cancels[cdsKey+"*"] = lc, cc
+	m.mu.Unlock()
+	if err := m.wait(ctx, func() bool { return m.syncedLocked("") }); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("xds: initial configuration: %w", err)
+	}
+	return m, nil
+}
+
+// Close stops following the control plane and closes the mesh.
+func (m *Mesh) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		cancels := m.cancels
+		m.cancels = map[string]func(){}
+		close(m.changed)
+		m.mu.Unlock()
+		for _, c := range cancels {
+			c()
+		}
+		if m.client != nil {
+			err = m.client.Close()
+		}
+		m.appliers.Wait()
+		err = errors.Join(err, m.Mesh.Close())
+	})
+	return err
+}
+
+// Err returns the last problem with the pushed configuration: a resource
+// rejected (and NACKed, the previous version staying in force), a
+// configuration the mesh refused, or the control plane unreachable (the last
+// good configuration staying in force). It is nil once a later push applied
+// cleanly.
+func (m *Mesh) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastErr
+}
+
+// Transport is switchyard.Mesh's Transport. With Proxyless, the first
+// request to a host:port subscribes to its configuration and waits for it
+// within the request's context.
+func (m *Mesh) Transport(base http.RoundTripper) http.RoundTripper {
+	inner := m.Mesh.Transport(base)
+	if !m.proxyless {
+		return inner
+	}
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		host := req.Host
+		if host == "" {
+			host = req.URL.Host
+		}
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			port := "80"
+			if req.URL.Scheme == "https" {
+				port = "443"
+			}
+			host = net.JoinHostPort(strings.Trim(host, "[]"), port)
+		}
+		if err := m.ensure(req.Context(), host); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		return inner.RoundTrip(req)
+	})
+}
+
+// DialOptions is switchyard.Mesh's DialOptions. With Proxyless, each call
+// first makes sure the target's configuration has arrived.
+func (m *Mesh) DialOptions() []grpc.DialOption {
+	opts := m.Mesh.DialOptions()
+	if !m.proxyless {
+		return opts
+	}
+	target := func(cc *grpc.ClientConn) string {
+		t := cc.Target()
+		if i := strings.Index(t, ":///"); i >= 0 {
+			t = t[i+4:]
+		}
+		return t
+	}
+	return append([]grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if err := m.ensure(ctx, target(cc)); err != nil {
+				return err
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			if err := m.ensure(ctx, target(cc)); err != nil {
+				return nil, err
+			}
+			return streamer(ctx, desc, cc, method, opts...)
+		}),
+	}, opts...)
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// listenerName is the LDS name of a host:port (gRPC's
+// client_default_listener_resource_name_template).
+func (m *Mesh) listenerName(hostport string) string {
+	if m.template == "" {
+		return hostport
+	}
+	return strings.ReplaceAll(m.template, "%s", hostport)
+}
+
+// ensure subscribes to a service's listener and waits until its whole
+// configuration has arrived (or is known not to exist).
+func (m *Mesh) ensure(ctx context.Context, hostport string) error {
+	name := m.listenerName(hostport)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return switchyard.ErrClosed
+	}
+	if _, ok := m.cancels[ldsKey+name]; !ok {
+		m.watchLocked(ldsKey, name)
+	}
+	m.mu.Unlock()
+	if err := m.wait(ctx, func() bool { return m.syncedLocked(name) }); err != nil {
+		return fmt.Errorf("xds: waiting for the configuration of %s: %w", hostport, err)
+	}
+	return nil
+}
+
+// wait blocks until done (called with m.mu held) holds, ctx ends or the mesh
+// closes.
+func (m *Mesh) wait(ctx context.Context, done func() bool) error {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return switchyard.ErrClosed
+		}
+		if done() {
+			m.mu.Unlock()
+			return nil
+		}
+		ch := m.changed
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// syncedLocked reports whether every resource the listener (or, for "",
+// every listener) implies has arrived.
+func (m *Mesh) syncedLocked(listener string) bool {
+	if m.applying {
+		return false // received, not yet in force
+	}
+	rs := m.rs
+	if listener == "" {
+		if !m.wildcardSynced[ldsKey] || !m.wildcardSynced[cdsKey] {
+			return false
+		}
+	}
+	var ls []*listenerIR
+	if listener != "" {
+		if m.missing[listener] {
+			return true
+		}
+		l := rs.listeners[listener]
+		if l == nil {
+			return false
+		}
+		ls = append(ls, l)
+	} else {
+		for _, l := range rs.listeners {
+			ls = append(ls, l)
+		}
+	}
+	for _, l := range ls {
+		rc := l.inline
+		if rc == nil && l.rdsName != "" {
+			if rc = rs.routes[l.rdsName]; rc == nil && !m.missing[rdsKey+l.rdsName] {
+				return false
+			}
+		}
+		if rc == nil {
+			continue
+		}
+		for _, vh := range rc.vhosts {
+			for _, e := range vh.routes {
+				for _, d := range e.r.Route {
+					if !m.clusterSyncedLocked(d.Destination.Host) {
+						return false
+					}
+				}
+				for _, d := range e.r.Mirrors {
+					if !m.clusterSyncedLocked(d.Destination.Host) {
+						return false
+					}
+				}
+			}
+		}
+	}
+	if listener == "" {
+		for name := range rs.clusters {
+			if !m.clusterSyncedLocked(name) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (m *Mesh) clusterSyncedLocked(name string) bool {
+	c := m.rs.clusters[name]
+	if c == nil {
+		return m.missing[cdsKey+name] || (!m.proxyless && m.wildcardSynced[cdsKey])
+	}
+	if c.edsName == "" || c.ignored {
+		return true
+	}
+	return m.rs.endpoints[c.edsName] != nil || m.missing[edsKey+c.edsName]
+}
+
+// watchLocked starts a named watch.
+func (m *Mesh) watchLocked(key, name string) {
+	typeURL := map[string]string{ldsKey: xdsclient.ListenerTypeURL, rdsKey: xdsclient.RouteTypeURL, cdsKey: xdsclient.ClusterTypeURL, edsKey: xdsclient.EndpointTypeURL}[key]
+	cancel, err := m.client.Watch(typeURL, name, &named{m: m, key: key, name: name})
+	if err != nil {
+		m.lastErr = err
+		return
+	}
+	m.cancels[key+name] = cancel
+}
+
+// applyLocked updates the watches the resources imply, translates them and
+// installs the result.
+func (m *Mesh) applyLocked() {
+	if m.closed {
+		return
+	}
+	want := map[string]bool{}
+	rs := m.rs
+	for name, l := range rs.listeners {
+		if m.proxyless {
+			want[ldsKey+name] = true
+		}
+		if l.rdsName != "" {
+			want[rdsKey+l.rdsName] = true
+		}
+	}
+	if m.proxyless {
+		// Listeners the process asked for stay watched.
+		for k := range m.cancels {
+			if strings.HasPrefix(k, ldsKey) {
+				want[k] = true
+			}
+		}
+		for _, rc := range m.routesInUseLocked() {
+			for _, vh := range rc.vhosts {
+				for _, e := range vh.routes {
+					for _, d := range e.r.Route {
+						want[cdsKey+d.Destination.Host] = true
+					}
+					for _, d := range e.r.Mirrors {
+						want[cdsKey+d.Destination.Host] = true
+					}
+				}
+			}
+		}
+	} else {
+		want[ldsKey+"*"], want[cdsKey+"*"] = true, true
+	}
+	for name, c := range rs.clusters {
+		if (!m.proxyless || want[cdsKey+name]) && c.edsName != "" && !c.ignored {
+			want[edsKey+c.edsName] = true
+		}
+	}
+	for k, cancel := range m.cancels {
+		if !want[k] {
+			cancel()
+			delete(m.cancels, k)
+			key, name := k[:4], k[4:]
+			switch key {
+			case rdsKey:
+				delete(rs.routes, name)
+			case cdsKey:
+				delete(rs.clusters, name)
+			case edsKey:
+				delete(rs.endpoints, name)
+			}
+			delete(m.missing, k)
+		}
+	}
+	for k := range want {
+		if _, ok := m.cancels[k]; !ok {
+			m.watchLocked(k[:4], k[4:])
+		}
+	}
+	cfg := translate(rs)
+	if err := m.Mesh.Update(cfg); err != nil {
+		m.lastErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
+	}
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+func (m *Mesh) routesInUseLocked() []*routeIR {
+	var out []*routeIR
+	for _, l := range m.rs.listeners {
+		if l.inline != nil {
+			out = append(out, l.inline)
+		} else if rc := m.rs.routes[l.rdsName]; rc != nil {
+			out = append(out, rc)
+		}
+	}
+	return out
+}
+
+// set stores (or, for nil, removes) a decoded resource.
+func (m *Mesh) setLocked(key, name string, v any) {
+	rs := m.rs
+	switch key {
+	case ldsKey:
+		if v == nil {
+			delete(rs.listeners, name)
+		} else {
+			rs.listeners[name] = v.(*listenerIR)
+		}
+	case rdsKey:
+		if v == nil {
+			delete(rs.routes, name)
+		} else {
+			rs.routes[name] = v.(*routeIR)
+		}
+	case cdsKey:
+		if v == nil {
+			delete(rs.clusters, name)
+		} else {
+			rs.clusters[name] = v.(*clusterIR)
+		}
+	case edsKey:
+		if v == nil {
+			delete(rs.endpoints, name)
+		} else {
+			rs.endpoints[name] = v.(*endpointsIR)
+		}
+	}
+}
+
+// named watches one resource.
+type named struct {
+	m         *Mesh
+	key, name string
+}
+
+func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
+	m := w.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.missing, w.key+w.name)
+	delete(m.missing, w.name)
+	m.setLocked(w.key, w.name, r.(*decoded).ir)
+	m.lastErr = nil
+	m.scheduleLocked(done)
+}
+
+func (w *named) ResourceError(err error, done func()) {
+	m := w.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w.key == ldsKey {
+		m.missing[w.name] = true
+	}
+	m.missing[w.key+w.name] = true
+	m.setLocked(w.key, w.name, nil)
+	if !errors.Is(err, xdsclient.ErrResourceNotFound) {
+		m.lastErr = err
+	}
+	m.scheduleLocked(done)
+}
+
+// scheduleLocked applies the resources as they stand, soon, then calls
+// done. Changes that arrive meanwhile (the other resources of one
+// response, delivered one callback each) are applied together: one
+// translation per batch, not per resource. The client reads the next
+// response only after every done, so nothing is applied out of order.
+func (m *Mesh) scheduleLocked(done func()) {
+	m.pending = append(m.pending, done)
+	if m.applying {
+		return
+	}
+	m.applying = true
+	m.appliers.Add(1)
+	go func() {
+		defer m.appliers.Done()
+		for {
+			m.mu.Lock()
+			dones := m.pending
+			m.pending = nil
+			if len(dones) == 0 {
+				m.applying = false
+				if !m.closed {
+					// Waiters check that nothing is left to apply.
+					close(m.changed)
+					m.changed = make(chan struct{})
+				}
+				m.mu.Unlock()
+				return
+			}
+			m.applyLocked()
+			m.mu.Unlock()
+			for _, d := range dones {
+				d()
+			}
+		}
+	}()
+}
+
+func (w *named) AmbientError(err error, done func()) {
+	defer done()
+	w.m.mu.Lock()
+	w.m.lastErr = err
+	w.m.mu.Unlock()
+}
+
+// wildcard watches every listener or cluster.
+type wildcard struct {
+	m   *Mesh
+	key string
+}
+
+func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, removed []string, done func()) {
+	m := w.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, r := range changed {
+		m.setLocked(w.key, name, r.(*decoded).ir)
+	}
+	for _, name := range removed {
+		m.setLocked(w.key, name, nil)
+	}
+	if m.wildcardSynced == nil {
+		m.wildcardSynced = map[string]bool{}
+	}
+	m.wildcardSynced[w.key] = true
+	m.scheduleLocked(done)
+}
+
+func (w *wildcard) AmbientError(err error, done func()) {
+	defer done()
+	w.m.mu.Lock()
+	w.m.lastErr = err
+	w.m.mu.Unlock()
+}
+
+// decoded is a resource as received (for equality and dumps) and as
+// translated.
+type decoded struct {
+	raw []byte
+	ir  any
+}
+
+func (d *decoded) Equal(other xdsclient.ResourceData) bool {
+	o, ok := other.(*decoded)
+	return ok && bytes.Equal(d.raw, o.raw)
+}
+
+func (d *decoded) Bytes() []byte { return d.raw }
+
+// decoder deserialises, checks Envoy's field rules, and translates; a
+// resource the translation cannot represent is rejected with the reason,
+// which becomes the NACK's detail.
+type decoder[M interface {
+	proto.Message
+	ValidateAll() error
+}] struct {
+	newMsg    func() M
+	name      func(M) string
+	translate func(M) (any, error)
+	// seen holds the results of resources decoded before, by the hash of
+	// their bytes: a State-of-the-World response re-sends every resource
+	// of its type, and most are unchanged. Decode runs on one goroutine at
+	// a time.
+	seen map[uint64]*xdsclient.DecodeResult
+}
+
+// maxSeen bounds a decoder's memory of past resources; past it the memory
+// starts over.
+const maxSeen = 1 << 16
+
+func (d *decoder[M]) Decode(raw *anypb.Any, opts xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+	h := xxhash.Sum64(raw.GetValue())
+	if r := d.seen[h]; r != nil && bytes.Equal(r.Resource.Bytes(), raw.GetValue()) {
+		return r, nil
+	}
+	r, err := d.decode(raw, opts)
+	if err == nil {
+		if d.seen == nil || len(d.seen) >= maxSeen {
+			d.seen = map[uint64]*xdsclient.DecodeResult{}
+		}
+		d.seen[h] = r
+	}
+	return r, err
+}
+
+func (d *decoder[M]) decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+	msg := d.newMsg()
+	if err := proto.Unmarshal(raw.GetValue(), msg); err != nil {
+		return nil, fmt.Errorf("cannot deserialise %s: %v", raw.GetTypeUrl(), err)
+	}
+	name := d.name(msg)
+	if name == "" {
+		return nil, fmt.Errorf("%s has no name", raw.GetTypeUrl())
+	}
+	res := &xdsclient.DecodeResult{Name: name}
+	if err := msg.ValidateAll(); err != nil {
+		return res, err
+	}
+	ir, err := d.translate(msg)
+	if err != nil {
+		// The client names the resource already.
+		for _, prefix := range []string{"Listener ", "RouteConfiguration ", "Cluster ", "ClusterLoadAssignment "} {
+			if p := prefix + strconv.Quote(name); strings.HasPrefix(err.Error(), p) {
+				return res, errors.New(strings.TrimPrefix(strings.TrimPrefix(err.Error(), p), ": "))
+			}
+		}
+		return res, err
+	}
+	res.Resource = &decoded{raw: raw.GetValue(), ir: ir}
+	return res, nil
+}
+
+func (m *Mesh) resourceTypes() []xdsclient.ResourceType {
+	proxyless := m.proxyless
+	return []xdsclient.ResourceType{
+		{TypeURL: xdsclient.ListenerTypeURL, TypeName: "Listener", AllResourcesRequiredInSotW: true,
+			Decoder: &decoder[*listenerv3.Listener]{
+				newMsg: func() *listenerv3.Listener { return new(listenerv3.Listener) }, name: (*listenerv3.Listener).GetName,
+				translate: func(l *listenerv3.Listener) (any, error) { return translateListener(l) },
+			}},
+		{TypeURL: xdsclient.RouteTypeURL, TypeName: "RouteConfiguration",
+			Decoder: &decoder[*routev3.RouteConfiguration]{
+				newMsg: func() *routev3.RouteConfiguration { return new(routev3.RouteConfiguration) }, name: (*routev3.RouteConfiguration).GetName,
+				translate: func(r *routev3.RouteConfiguration) (any, error) { return translateRouteConfig(r) },
+			}},
+		{TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", AllResourcesRequiredInSotW: true,
+			Decoder: &decoder[*clusterv3.Cluster]{
+				newMsg: func() *clusterv3.Cluster { return new(clusterv3.Cluster) }, name: (*clusterv3.Cluster).GetName,
+				translate: func(c *clusterv3.Cluster) (any, error) { return translateCluster(c, proxyless) },
+			}},
+		{TypeURL: xdsclient.EndpointTypeURL, TypeName: "ClusterLoadAssignment",
+			Decoder: &decoder[*endpointv3.ClusterLoadAssignment]{
+				newMsg: func() *endpointv3.ClusterLoadAssignment { return new(endpointv3.ClusterLoadAssignment) }, name: (*endpointv3.ClusterLoadAssignment).GetClusterName,
+				translate: func(c *endpointv3.ClusterLoadAssignment) (any, error) {
+					return translateCLA(c, "ClusterLoadAssignment \""+c.GetClusterName()+"\"", false)
+				},
+			}},
+	}
+}

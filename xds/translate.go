@@ -1,0 +1,412 @@
+package xds
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/fault"
+	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// subsetLabelPrefix prefixes the label the translation gives every endpoint
+// of a subset cluster: EDS carries no labels, so membership of the cluster
+// becomes one.
+const subsetLabelPrefix = "xds.switchyard.io/subset."
+
+// resources is the decoded state of the xDS resources a mesh follows, by
+// name. Values are never modified once stored: an update replaces them.
+type resources struct {
+	listeners map[string]*listenerIR
+	routes    map[string]*routeIR
+	clusters  map[string]*clusterIR
+	endpoints map[string]*endpointsIR
+}
+
+func newResources() *resources {
+	return &resources{
+		listeners: map[string]*listenerIR{},
+		routes:    map[string]*routeIR{},
+		clusters:  map[string]*clusterIR{},
+		endpoints: map[string]*endpointsIR{},
+	}
+}
+
+// clusterKey is where a cluster lands in the configuration.
+type clusterKey struct {
+	host   string
+	port   uint32 // 0: the cluster's name says none
+	subset string
+}
+
+// hostNameRE is what a cluster name must look like to serve as a host.
+var hostNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// subsetNameRE is what Istio allows as a subset name.
+var subsetNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$`)
+
+// keyOf maps a cluster name to a host, port and subset. Istio's names
+// ("outbound|9080|v1|reviews.default.svc.cluster.local") give all three;
+// any other name is a host of its own (the name itself if it is a valid
+// host name, else a stable synthetic one) with no subset.
+func keyOf(name string) clusterKey {
+	if parts := strings.Split(name, "|"); len(parts) == 4 && parts[0] == "outbound" {
+		if port, err := strconv.ParseUint(parts[1], 10, 16); err == nil && hostNameRE.MatchString(parts[3]) &&
+			(parts[2] == "" || subsetNameRE.MatchString(parts[2])) {
+			return clusterKey{host: parts[3], port: uint32(port), subset: parts[2]}
+		}
+	}
+	if len(name) <= 253 && hostNameRE.MatchString(name) {
+		return clusterKey{host: name}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return clusterKey{host: fmt.Sprintf("c%016x.xds.invalid", h.Sum64())}
+}
+
+// domainHost reduces a virtual host's domain to a VirtualService host:
+// without port, without trailing dot; "" when it cannot be one ("*" alone).
+func domainHost(d string) string {
+	if h, p, err := net.SplitHostPort(d); err == nil {
+		if _, err := strconv.ParseUint(p, 10, 16); err == nil || p == "*" {
+			d = h
+		}
+	}
+	d = strings.TrimSuffix(strings.ToLower(d), ".")
+	if d == "*" || d == "" {
+		return ""
+	}
+	return d
+}
+
+// translate builds the mesh configuration that the resources describe. It is
+// a pure function of its input. proxyless selects the lossy cluster
+// reading of gRPC's persona.
+func translate(rs *resources) switchyard.Config {
+	var cfg switchyard.Config
+
+	// Virtual hosts → VirtualServices, merged by host (the same service on
+	// several ports: each route matches its listener's port).
+	vsIndex := map[string]int{}
+	used := map[string]bool{} // clusters the routes name
+	hashes := map[string]*balancer.ConsistentHash{}
+	for _, ln := range slices.Sorted(maps.Keys(rs.listeners)) {
+		l := rs.listeners[ln]
+		rc := l.inline
+		if rc == nil && l.rdsName != "" {
+			rc = rs.routes[l.rdsName]
+		}
+		if rc == nil {
+			continue
+		}
+		for _, vh := range rc.vhosts {
+			var hosts []string
+			seen := map[string]bool{}
+			for _, d := range vh.domains {
+				if h := domainHost(d); h != "" && !seen[h] {
+					seen[h] = true
+					hosts = append(hosts, h)
+				}
+			}
+			if len(hosts) == 0 {
+				// "*": Istio's allow_any/block_all; unknown hosts go to
+				// the base transport.
+				continue
+			}
+			idx := -1
+			for _, h := range hosts {
+				if i, ok := vsIndex[h]; ok {
+					idx = i
+					break
+				}
+			}
+			if idx < 0 {
+				idx = len(cfg.VirtualServices)
+				name := vh.vsName
+				if name == "" {
+					name = vh.name
+				}
+				cfg.VirtualServices = append(cfg.VirtualServices, route.VirtualService{Name: name, Namespace: vh.vsNS})
+			}
+			vs := &cfg.VirtualServices[idx]
+			for _, h := range hosts {
+				if _, ok := vsIndex[h]; !ok {
+					vsIndex[h] = idx
+					vs.Hosts = append(vs.Hosts, h)
+				}
+			}
+			for _, e := range vh.routes {
+				r := e.r
+				r.Match = slices.Clone(r.Match)
+				if l.port != 0 {
+					for i := range r.Match {
+						r.Match[i].Port = l.port
+					}
+				}
+				if !l.faultOn {
+					r.Fault = nil
+				}
+				r.Route = slices.Clone(r.Route)
+				for i := range r.Route {
+					cn := r.Route[i].Destination.Host
+					used[cn] = true
+					r.Route[i].Destination = destinationOf(cn)
+					if h := e.hash[cn]; h != nil && hashes[cn] == nil {
+						hashes[cn] = h
+					}
+				}
+				r.Mirrors = slices.Clone(r.Mirrors)
+				for i := range r.Mirrors {
+					cn := r.Mirrors[i].Destination.Host
+					used[cn] = true
+					r.Mirrors[i].Destination = destinationOf(cn)
+				}
+				vs.HTTP = append(vs.HTTP, r)
+			}
+		}
+	}
+
+	// Clusters → ServiceEntries (one per host) and DestinationRules (the
+	// default cluster's policy at the top, one subset per subset cluster).
+	type hostState struct {
+		se          *subset.ServiceEntry
+		dr          *subset.DestinationRule
+		byAddr      map[string][]int // endpoint indexes by address
+		ports       map[uint32]bool
+		subsets     map[string]int // index in dr.Subsets
+		topPort     uint32
+		topIsSet    bool
+		passthrough bool // a cluster of the host is ORIGINAL_DST
+	}
+	hostsByName := map[string]*hostState{}
+	var hostOrder []string
+	for _, cn := range slices.Sorted(maps.Keys(used)) {
+		k := keyOf(cn)
+		hs := hostsByName[k.host]
+		if hs == nil {
+			hs = &hostState{
+				se: &subset.ServiceEntry{Name: k.host, Hosts: []string{k.host}, Location: "MESH_INTERNAL", Resolution: "STATIC"},
+				dr: &subset.DestinationRule{Name: k.host, Host: k.host}, byAddr: map[string][]int{},
+				ports: map[uint32]bool{}, subsets: map[string]int{},
+			}
+			hostsByName[k.host] = hs
+			hostOrder = append(hostOrder, k.host)
+		}
+		svcPort := k.port
+		if svcPort == 0 {
+			svcPort = 80
+		}
+		portName := "p" + strconv.FormatUint(uint64(svcPort), 10)
+		c := rs.clusters[cn]
+		if !hs.ports[svcPort] {
+			hs.ports[svcPort] = true
+			proto := "HTTP"
+			if c != nil && c.http2 {
+				proto = "HTTP2"
+			}
+			hs.se.Ports = append(hs.se.Ports, subset.Port{Number: svcPort, Name: portName, Protocol: proto})
+		}
+		label := ""
+		if k.subset != "" {
+			label = subsetLabelPrefix + k.subset
+			if _, ok := hs.subsets[k.subset]; !ok {
+				hs.subsets[k.subset] = len(hs.dr.Subsets)
+				hs.dr.Subsets = append(hs.dr.Subsets, subset.Subset{Name: k.subset, Labels: map[string]string{label: "true"}})
+			}
+		}
+		if c != nil && c.ignored {
+			hs.passthrough = true
+			continue
+		}
+		if c == nil {
+			continue // not (yet) known: no endpoints, 503 at request time
+		}
+		if c.dns {
+			hs.se.Resolution = "DNS"
+		}
+		pol := c.policy
+		if c.hashed {
+			lb := *pol.LoadBalancer
+			ch := *lb.ConsistentHash
+			if h := hashes[cn]; h != nil {
+				ch.HTTPHeaderName, ch.HTTPCookie, ch.UseSourceIP, ch.HTTPQueryParameterName = h.HTTPHeaderName, h.HTTPCookie, h.UseSourceIP, h.HTTPQueryParameterName
+				lb.ConsistentHash = &ch
+			} else {
+				// Envoy hashes a request without hash policy on a random
+				// value.
+				lb.ConsistentHash, lb.Simple = nil, balancer.SimpleRandom
+			}
+			pol.LoadBalancer = &lb
+		}
+		if k.subset == "" {
+			if !hs.topIsSet {
+				hs.dr.TrafficPolicy, hs.topPort, hs.topIsSet = &pol, svcPort, true
+			} else {
+				hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
+			}
+		} else {
+			s := &hs.dr.Subsets[hs.subsets[k.subset]]
+			if s.TrafficPolicy == nil {
+				p := pol
+				s.TrafficPolicy = &p
+			} else {
+				s.TrafficPolicy.PortLevelSettings = append(s.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
+			}
+		}
+
+		eps := c.inline
+		if eps == nil {
+			eps = rs.endpoints[c.edsName]
+		}
+		if eps == nil {
+			continue
+		}
+		// Without outlier detection nothing fails over: only the lowest
+		// priority with endpoints takes traffic. With it, the mesh's
+		// locality failover orders the localities as istiod did.
+		best := ^uint32(0)
+		for _, e := range eps.eps {
+			best = min(best, e.priority)
+		}
+		for _, e := range eps.eps {
+			if pol.OutlierDetection == nil && e.priority != best {
+				continue
+			}
+			wi := -1
+			for _, i := range hs.byAddr[e.address] {
+				we := &hs.se.Endpoints[i]
+				if p, ok := we.Ports[portName]; (!ok || p == e.port) && we.Locality == e.locality && we.Weight == e.weight {
+					wi = i
+					break
+				}
+			}
+			if wi < 0 {
+				wi = len(hs.se.Endpoints)
+				hs.byAddr[e.address] = append(hs.byAddr[e.address], wi)
+				hs.se.Endpoints = append(hs.se.Endpoints, subset.WorkloadEntry{
+					Address: e.address, Ports: map[string]uint32{}, Labels: map[string]string{},
+					Locality: e.locality, Weight: e.weight,
+				})
+			}
+			we := &hs.se.Endpoints[wi]
+			we.Ports[portName] = e.port
+			if label != "" {
+				we.Labels[label] = "true"
+			}
+		}
+	}
+	// A subset (or host) without endpoints: Envoy answers 503 for its share
+	// of the traffic. The mesh refuses a subset that selects nothing, so
+	// such destinations leave the configuration and their share becomes a
+	// 503 abort.
+	live := map[route.Destination]bool{}
+	for _, h := range hostOrder {
+		hs := hostsByName[h]
+		if len(hs.se.Endpoints) == 0 && !hs.passthrough {
+			continue
+		}
+		if len(hs.se.Endpoints) == 0 {
+			// Istio's PASSTHROUGH: the address the caller dialled.
+			hs.se.Resolution = "NONE"
+		}
+		live[route.Destination{Host: h}] = true
+		hs.dr.Subsets = slices.DeleteFunc(hs.dr.Subsets, func(ss subset.Subset) bool {
+			for _, we := range hs.se.Endpoints {
+				if we.Labels[subsetLabelPrefix+ss.Name] == "true" {
+					return false
+				}
+			}
+			return true
+		})
+		for _, ss := range hs.dr.Subsets {
+			live[route.Destination{Host: h, Subset: ss.Name}] = true
+		}
+		slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
+		cfg.ServiceEntries = append(cfg.ServiceEntries, *hs.se)
+		cfg.DestinationRules = append(cfg.DestinationRules, *hs.dr)
+	}
+	isLive := func(d route.Destination) bool { return live[route.Destination{Host: d.Host, Subset: d.Subset}] }
+	for i := range cfg.VirtualServices {
+		for j := range cfg.VirtualServices[i].HTTP {
+			dropDead(&cfg.VirtualServices[i].HTTP[j], isLive)
+		}
+	}
+	return cfg
+}
+
+// dropDead removes the destinations without endpoints from r: their share
+// of the traffic becomes a 503 abort, or the whole route a 503 direct
+// response, as Envoy answers for a cluster without endpoints.
+func dropDead(r *route.HTTPRoute, live func(route.Destination) bool) {
+	r.Mirrors = slices.DeleteFunc(r.Mirrors, func(m route.MirrorPolicy) bool { return !live(m.Destination) })
+	if len(r.Route) == 0 {
+		return
+	}
+	var total, dead int64
+	for _, d := range r.Route {
+		w := int64(d.Weight)
+		if len(r.Route) == 1 {
+			w = 1
+		}
+		total += w
+		if !live(d.Destination) {
+			dead += w
+		}
+	}
+	if dead == 0 {
+		return
+	}
+	if dead == total {
+		body := "no healthy upstream"
+		r.Route, r.Mirrors, r.Rewrite, r.Retries, r.Timeout = nil, nil, nil, nil, 0
+		r.DirectResponse = &route.DirectResponse{Status: http.StatusServiceUnavailable, Body: &route.Body{String: &body}}
+		return
+	}
+	r.Route = slices.DeleteFunc(r.Route, func(d route.RouteDestination) bool { return !live(d.Destination) })
+	f := fault.Config{}
+	if r.Fault != nil {
+		f = *r.Fault
+	}
+	if f.Abort == nil {
+		f.Abort = &fault.Abort{HTTPStatus: http.StatusServiceUnavailable, Percentage: &fault.Percent{Value: 100 * float64(dead) / float64(total)}}
+		r.Fault = &f
+	}
+	// With an abort of its own the route cannot take a second one: the
+	// missing destinations' share goes to the others.
+}
+
+// destinationOf is the VirtualService destination of a cluster.
+func destinationOf(cluster string) route.Destination {
+	k := keyOf(cluster)
+	d := route.Destination{Host: k.host, Subset: k.subset}
+	if k.port != 0 {
+		d.Port = &route.PortSelector{Number: k.port}
+	}
+	return d
+}
+
+// portPolicy is a cluster's policy as a port-level setting.
+func portPolicy(port uint32, p subset.TrafficPolicy) subset.PortTrafficPolicy {
+	return subset.PortTrafficPolicy{
+		Port:             subset.PortSelector{Number: port},
+		LoadBalancer:     p.LoadBalancer,
+		ConnectionPool:   p.ConnectionPool,
+		OutlierDetection: p.OutlierDetection,
+		TLS:              p.TLS,
+	}
+}
+
+// protoEqual reports whether two messages are equal.
+func protoEqual(a, b proto.Message) bool { return proto.Equal(a, b) }
