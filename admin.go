@@ -29,6 +29,9 @@ type AdminState struct {
 	Updates []UpdateRecord `json:"updates"`
 	// Ejections are the most recent ejections and returns, oldest first.
 	Ejections []EjectionRecord `json:"ejections"`
+	// Warnings are the running configuration's warnings (see
+	// [Mesh.Warnings]), as text.
+	Warnings []string `json:"warnings"`
 }
 
 // AdminVirtualService summarises one VirtualService.
@@ -119,7 +122,10 @@ type AdminEndpoint struct {
 // handler serves it.
 func (m *Mesh) AdminState() AdminState {
 	s := m.snap.Load()
-	st := AdminState{Time: m.opts.clock.Now(), Routes: []AdminVirtualService{}, Clusters: []AdminCluster{}}
+	st := AdminState{Time: m.opts.clock.Now(), Routes: []AdminVirtualService{}, Clusters: []AdminCluster{}, Warnings: []string{}}
+	for _, w := range s.warnings {
+		st.Warnings = append(st.Warnings, w.Error())
+	}
 	for i := range s.cfg.VirtualServices {
 		st.Routes = append(st.Routes, summarise(&s.cfg.VirtualServices[i]))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,7 @@ type snapshot struct {
 	cfg      Config
 	registry *cluster.Registry
 	table    *router.Table
+	warnings []*ConfigError
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -102,6 +104,17 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 // every problem and the running configuration stays in place.
 func (m *Mesh) Update(cfg Config) error {
 	return m.Modify(func(Config) (Config, error) { return cfg, nil })
+}
+
+// Warnings returns what the running configuration holds that Istio accepts
+// but that will not do what its author probably meant, each naming its
+// resource and field: a route to a host no ServiceEntry defines or to a
+// subset no DestinationRule defines (requests routed there get 503, as
+// Envoy answers for a cluster it does not have), a subset that selects no
+// endpoint, a DestinationRule for an unknown host, a rule merged away.
+// [WithWarningsAsErrors] makes them errors.
+func (m *Mesh) Warnings() []*ConfigError {
+	return slices.Clone(m.snap.Load().warnings)
 }
 
 // Config returns the configuration in force. Its values are shared with the
@@ -245,7 +258,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		prevReg = prev.registry
 	}
 	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection})
+		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, OnEjection: m.recordEjection})
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +266,15 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table}, nil
+	warnings := append(append([]*ConfigError(nil), reg.Warnings()...), table.Warnings()...)
+	if m.opts.strict && len(warnings) > 0 {
+		errs := make([]error, len(warnings))
+		for i, w := range warnings {
+			errs[i] = w
+		}
+		return nil, errors.Join(errs...)
+	}
+	return &snapshot{cfg: cfg, registry: reg, table: table, warnings: warnings}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

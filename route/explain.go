@@ -43,6 +43,11 @@ type DestinationTrace struct {
 	Share float64
 	// Cluster is the cluster the request's port selects, "" if none.
 	Cluster string
+	// Missing says why no cluster serves the destination when Istio
+	// accepts it but nothing backs it (an unknown host, an undefined
+	// subset): requests routed there get 503 with an empty body, Envoy's
+	// cluster_not_found. "" otherwise.
+	Missing string
 	// Endpoints are the cluster's endpoints and their live state.
 	Endpoints []EndpointTrace
 	// Pick is the endpoint an attempt would pick now ("" if none). The

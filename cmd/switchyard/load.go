@@ -117,6 +117,7 @@ type loaded struct {
 	cfg     switchyard.Config
 	index   *index
 	errs    []finding // problems found by Parse, located
+	warns   []finding // warnings of the valid configuration, located
 }
 
 // parseSources parses each source with switchyard.Parse.
@@ -147,7 +148,13 @@ func load(args []string, stdin io.Reader) (*loaded, []finding, error) {
 	if err != nil {
 		return l, l.index.locate("", err), nil
 	}
-	mesh.Close()
+	defer mesh.Close()
+	ws := mesh.Warnings()
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		errs[i] = w
+	}
+	l.warns = l.index.locate("", errors.Join(errs...))
 	return l, nil, nil
 }
 

@@ -16,6 +16,9 @@ type Client struct {
 	Locality string
 	// Labels are the caller's labels, for failoverPriority.
 	Labels map[string]string
+	// Namespace is the caller's namespace: its DestinationRules for a host
+	// win over those of other namespaces, as a sidecar's do.
+	Namespace string
 }
 
 // overprovisioning is Envoy's default overprovisioning factor: a priority

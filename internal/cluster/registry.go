@@ -16,6 +16,59 @@ import (
 type Registry struct {
 	services map[string]*Service
 	wildcard []*Service // services with a "*." host, longest suffix first
+	warnings []*fielderr.Error
+}
+
+// Warnings returns what Compile found valid but probably not meant: rules
+// for hosts no ServiceEntry defines, subsets that select no endpoint.
+func (r *Registry) Warnings() []*fielderr.Error { return r.warnings }
+
+// mergeRules merges the DestinationRules of one host as Istio does when
+// several apply (ENABLE_ENHANCED_DESTINATIONRULE_MERGE, its default): the
+// caller's namespace's rules win over every other namespace's, as a
+// sidecar looks its own namespace up first; among those that remain, in
+// order, subsets are concatenated (a name defined twice keeps its first
+// definition) and the first trafficPolicy wins whole.
+func mergeRules(drs []*subset.DestinationRule, clientNamespace string, errs *fielderr.List) *subset.DestinationRule {
+	if clientNamespace != "" {
+		var own []*subset.DestinationRule
+		for _, dr := range drs {
+			if dr.Namespace == clientNamespace {
+				own = append(own, dr)
+			}
+		}
+		if len(own) > 0 {
+			drs = own
+		}
+	}
+	if len(drs) == 1 {
+		return drs[0]
+	}
+	merged := *drs[0]
+	merged.Subsets = append([]subset.Subset(nil), drs[0].Subsets...)
+	have := map[string]bool{}
+	for _, s := range merged.Subsets {
+		have[s.Name] = true
+	}
+	for _, dr := range drs[1:] {
+		var e fielderr.List
+		if merged.TrafficPolicy == nil {
+			merged.TrafficPolicy = dr.TrafficPolicy
+		} else if dr.TrafficPolicy != nil {
+			e.Warn("spec.trafficPolicy", "ignored: %s, an earlier rule for host %s, has a trafficPolicy, and Istio keeps the first", fielderr.Resource("DestinationRule", drs[0].Namespace, drs[0].Name), fielderr.Quote(dr.Host))
+		}
+		for i, s := range dr.Subsets {
+			if have[s.Name] {
+				e.Warn(fielderr.Index("spec.subsets", i), "ignored: subset %s of host %s is already defined by an earlier rule, and Istio keeps the first", fielderr.Quote(s.Name), fielderr.Quote(dr.Host))
+				continue
+			}
+			have[s.Name] = true
+			merged.Subsets = append(merged.Subsets, s)
+		}
+		e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
+		errs.AddList(&e)
+	}
+	return &merged
 }
 
 // Options are the inputs of Compile besides the configuration.
@@ -75,29 +128,32 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		var e fielderr.List
 		compileEntry(r, &entries[i], &e)
 		e.Locate(fielderr.Resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
-		errs.Merge("", e.Err())
+		errs.AddList(&e)
 	}
-	seenRule := map[string]string{}
+	byHost := map[string][]*subset.DestinationRule{}
+	var hosts []string // in the order of their first rule
 	for i := range rules {
 		dr := &rules[i]
-		where := fielderr.Resource("DestinationRule", dr.Namespace, dr.Name)
 		var e fielderr.List
 		host := strings.ToLower(dr.Host)
 		svc := r.services[host]
 		switch {
 		case dr.Host == "":
 			e.Add("spec.host", "required")
-		case seenRule[host] != "":
-			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), seenRule[host])
 		case svc == nil:
-			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
+			e.Warn("spec.host", "no ServiceEntry defines host %s, so this rule applies to nothing (in a cluster Istio would apply it to a Kubernetes service of that name: add a ServiceEntry that lists its endpoints)", fielderr.Quote(dr.Host))
 		default:
-			seenRule[host] = where
-			svc.rule = dr
+			if byHost[host] == nil {
+				hosts = append(hosts, host)
+			}
+			byHost[host] = append(byHost[host], dr)
 		}
 		validateRule(dr, svc, &e)
-		e.Locate(where)
-		errs.Merge("", e.Err())
+		e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
+		errs.AddList(&e)
+	}
+	for _, host := range hosts {
+		r.services[host].rule = mergeRules(byHost[host], opts.Client.Namespace, &errs)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -114,6 +170,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	r.warnings = errs.Warnings()
 	return r, nil
 }
 

@@ -142,7 +142,7 @@ func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List)
 			continue
 		}
 		if svc.Passthrough && len(s.Labels) > 0 {
-			errs.Add(fielderr.Join(path, "labels"), "host %s has no endpoints (resolution NONE), so labels select nothing", fielderr.Quote(svc.Host))
+			errs.Warn(fielderr.Join(path, "labels"), "host %s has no endpoints (resolution NONE): requests go to the address they name, and labels select nothing", fielderr.Quote(svc.Host))
 			continue
 		}
 		n := 0
@@ -152,7 +152,7 @@ func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List)
 			}
 		}
 		if n == 0 && !svc.Passthrough {
-			errs.Add(fielderr.Join(path, "labels"), "subset %s selects no endpoint of %s: no endpoint has labels %s", fielderr.Quote(s.Name), fielderr.Quote(svc.Host), formatLabels(s.Labels))
+			errs.Warn(fielderr.Join(path, "labels"), "subset %s selects no endpoint of %s (no endpoint has labels %s): requests routed to it get 503 no healthy upstream", fielderr.Quote(s.Name), fielderr.Quote(svc.Host), formatLabels(s.Labels))
 		}
 	}
 }
@@ -178,7 +178,7 @@ func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, errs *fi
 		case ports[n]:
 			errs.Add(fielderr.Join(pp, "port.number"), "port %d has two entries", n)
 		case svc != nil && !svc.hasPort(n):
-			errs.Add(fielderr.Join(pp, "port.number"), "host %s has no port %d", fielderr.Quote(svc.Host), n)
+			errs.Warn(fielderr.Join(pp, "port.number"), "host %s has no port %d, so this setting applies to nothing", fielderr.Quote(svc.Host), n)
 		}
 		ports[pl.Port.Number] = true
 		validateComponents(pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pl.TLS, pp, errs)

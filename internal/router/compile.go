@@ -66,18 +66,21 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 			e.Add("spec.hosts", "at least one host is required")
 		}
 		e.Locate(where)
-		errs.Merge("", e.Err())
+		errs.AddList(&e)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	t.warnings = errs.Warnings()
 	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
 	for _, svc := range reg.All() {
 		// A host with a ServiceEntry but no VirtualService is balanced over
 		// all its endpoints at the port the request was sent to.
-		tg, err := reg.Target(svc.Host, "", 0)
-		if err != nil {
-			return nil, err
+		tg := reg.Target(svc.Host, "", 0)
+		if tg.Missing() != "" {
+			// A ServiceEntry without ports makes no cluster, so Istio
+			// builds no route for it: requests pass through.
+			continue
 		}
 		m, _ := match.Compile(nil, src)
 		p, _ := retrypolicy.New(nil, env.retryOptions()...)
@@ -229,10 +232,11 @@ func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, r
 		}
 		if rd.Destination.Host == "" {
 			errs.Add(fielderr.Join(dp, "destination.host"), "required")
-		} else if tg, err := reg.Target(rd.Destination.Host, rd.Destination.Subset, port); err != nil {
-			errs.Add(fielderr.Join(dp, "destination"), "%v", err)
 		} else {
-			d.target = tg
+			d.target = reg.Target(rd.Destination.Host, rd.Destination.Subset, port)
+			if why := d.target.Missing(); why != "" {
+				errs.Warn(fielderr.Join(dp, "destination"), "%s: requests routed here get 503 (Envoy's cluster_not_found)", why)
+			}
 		}
 		var dReq, dResp level
 		if rd.Headers != nil {

@@ -42,10 +42,9 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 		if d.Port != nil {
 			port = d.Port.Number
 		}
-		tg, err := reg.Target(d.Host, d.Subset, port)
-		if err != nil {
-			errs.Add(fielderr.Join(p, "destination"), "%v", err)
-			return
+		tg := reg.Target(d.Host, d.Subset, port)
+		if why := tg.Missing(); why != "" {
+			errs.Warn(fielderr.Join(p, "destination"), "%s: nothing is mirrored", why)
 		}
 		if perMillion > 0 {
 			timeout := hr.Timeout

@@ -1,0 +1,120 @@
+package switchyard_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-go/switchyard"
+)
+
+// warningTexts renders a mesh's warnings one per line.
+func warningTexts(ws []*switchyard.ConfigError) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Error()
+	}
+	return out
+}
+
+// Istio accepts routes to destinations nothing backs; so does the mesh, with
+// a warning, and answers requests routed there as Envoy answers for a
+// cluster it does not have: 503 with an empty body.
+func TestDestinationsNothingBacksAreWarningsAnd503(t *testing.T) {
+	f := newFixture(t, vs(`
+  - match: [{headers: {x-to: {exact: v9}}}]
+    route: [{destination: {host: reviews, subset: v9}}]
+  - match: [{headers: {x-to: {exact: ratings}}}]
+    route: [{destination: {host: ratings}}]
+  - match: [{headers: {x-to: {exact: port}}}]
+    route: [{destination: {host: reviews, port: {number: 7000}}}]
+  - mirror: {host: reviews, subset: v8}
+    route: [{destination: {host: reviews, subset: v1}}]
+`))
+	assert.Equal(t, []string{
+		`VirtualService "reviews": spec.http[0].route[0].destination: subset "v9" of host "reviews" is not defined in DestinationRule "default/reviews": requests routed here get 503 (Envoy's cluster_not_found)`,
+		`VirtualService "reviews": spec.http[1].route[0].destination: no ServiceEntry defines host "ratings": requests routed here get 503 (Envoy's cluster_not_found)`,
+		`VirtualService "reviews": spec.http[2].route[0].destination: host "reviews" has no port 7000; its ports are 9080: requests routed here get 503 (Envoy's cluster_not_found)`,
+		`VirtualService "reviews": spec.http[3].mirror.destination: subset "v8" of host "reviews" is not defined in DestinationRule "default/reviews": nothing is mirrored`,
+	}, warningTexts(f.mesh.Warnings()))
+
+	for _, to := range []string{"v9", "ratings", "port"} {
+		resp, body := f.get("http://reviews:9080/", "x-to", to)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, to)
+		assert.Empty(t, body, to)
+	}
+	resp, body := f.get("http://reviews:9080/")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "v1", body, "the mirror to nothing does not disturb the route")
+	for _, b := range []string{"v2", "v3"} {
+		assert.Zero(t, f.backend[b].Count())
+	}
+
+	exp := f.mesh.Explain(mustRequest(t, "http://reviews:9080/", "x-to", "v9"))
+	require.Len(t, exp.Destinations, 1)
+	assert.Contains(t, exp.Destinations[0].Missing, `subset "v9" of host "reviews" is not defined`)
+}
+
+func mustRequest(t *testing.T, url string, hdr ...string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	return req
+}
+
+func TestWarningsAsErrors(t *testing.T) {
+	cfg := parse(t, allTo("v9"))
+	_, err := switchyard.New(cfg, switchyard.WithWarningsAsErrors())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `spec.http[0].route[0].destination: subset "v9" of host "reviews" is not defined`)
+	var ce *switchyard.ConfigError
+	require.ErrorAs(t, err, &ce)
+
+	m, err := switchyard.New(parse(t, allTo("v1")), switchyard.WithWarningsAsErrors())
+	require.NoError(t, err)
+	defer m.Close()
+	require.Error(t, m.Update(cfg), "Update refuses warnings too")
+	assert.Empty(t, m.Warnings())
+}
+
+// Several DestinationRules for one host merge as Istio merges them: subsets
+// concatenated, the first definition of a name and the first trafficPolicy
+// kept; a rule for a host no ServiceEntry defines applies to nothing.
+func TestDestinationRulesMerge(t *testing.T) {
+	f := newFixture(t, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-more, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+  subsets:
+  - {name: v1, labels: {version: v3}}
+  - {name: v4, labels: {version: v4}}
+  - {name: three, labels: {version: v3}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: nothing, namespace: default}
+spec: {host: nowhere.example.com}
+---
+`+vs(`
+  - match: [{headers: {x-to: {exact: three}}}]
+    route: [{destination: {host: reviews, subset: three}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+`))
+	assert.Equal(t, []string{
+		`DestinationRule "default/reviews-more": spec.subsets[1].labels: subset "v4" selects no endpoint of "reviews" (no endpoint has labels {version=v4}): requests routed to it get 503 no healthy upstream`,
+		`DestinationRule "default/nothing": spec.host: no ServiceEntry defines host "nowhere.example.com", so this rule applies to nothing (in a cluster Istio would apply it to a Kubernetes service of that name: add a ServiceEntry that lists its endpoints)`,
+		`DestinationRule "default/reviews-more": spec.subsets[0]: ignored: subset "v1" of host "reviews" is already defined by an earlier rule, and Istio keeps the first`,
+	}, warningTexts(f.mesh.Warnings()))
+	_, body := f.get("http://reviews:9080/")
+	assert.Equal(t, "v1", body, "the first definition of v1 wins")
+	_, body = f.get("http://reviews:9080/", "x-to", "three")
+	assert.Equal(t, "v3", body, "a subset only the second rule defines")
+}
