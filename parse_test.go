@@ -22,7 +22,7 @@ func TestParseAllKindsAndVersions(t *testing.T) {
 apiVersion: networking.istio.io/v1alpha3
 kind: ServiceEntry
 metadata: {name: a}
-spec: {hosts: [a], ports: [{number: 80}], resolution: DNS}
+spec: {hosts: [a], ports: [{number: 80, name: p80}], resolution: DNS}
 ---
 apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
@@ -192,13 +192,27 @@ spec: {hosts: [REVIEWS], http: [{route: [{destination: {host: reviews}}]}]}`,
 		{"static endpoint that is not an IP", `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: STATIC, endpoints: [{address: ratings.local}]}`,
+spec: {hosts: [ratings], ports: [{number: 80, name: p80}], resolution: STATIC, endpoints: [{address: ratings.local}]}`,
 			`ServiceEntry "r": spec.endpoints[0].address: "ratings.local" is not an IP address, as resolution STATIC requires; use resolution DNS for host names`},
-		{"ServiceEntry without ports", `apiVersion: networking.istio.io/v1
+		{"ServiceEntry port without a name", `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: r}
-spec: {hosts: [ratings], resolution: DNS}`,
-			`ServiceEntry "r": spec.ports: at least one port is required`},
+spec: {hosts: [ratings], resolution: DNS, ports: [{number: 80}, {number: 81, name: HTTP_web}]}`,
+			`ServiceEntry "r": spec.ports[0].name: required
+ServiceEntry "r": spec.ports[1].name: "HTTP_web" is not a DNS label (1-63 letters, digits and "-")`},
+		{"DNS_ROUND_ROBIN with two endpoints, CIDR with DNS", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: [ratings.example.com], addresses: [10.1.0.0/16], resolution: DNS_ROUND_ROBIN, ports: [{number: 80, name: http}], endpoints: [{address: a.example.com}, {address: b.example.com}]}`,
+			`ServiceEntry "r": spec.addresses[0]: CIDR block "10.1.0.0/16" needs resolution NONE or STATIC, not DNS_ROUND_ROBIN
+ServiceEntry "r": spec.endpoints: resolution DNS_ROUND_ROBIN takes at most one endpoint, not 2`},
+		{"DNS without endpoints needs host names", `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: r}
+spec: {hosts: ["*.example.com", "*", "a..b"], resolution: DNS, ports: [{number: 80, name: http, protocol: HTTP}]}`,
+			`ServiceEntry "r": spec.hosts[0]: resolution DNS with no endpoints resolves the hosts themselves, so each must be a host name without wildcards: "*.example.com": label "*" is not a DNS label: 1-63 letters, digits and "-", not starting or ending with "-"
+ServiceEntry "r": spec.hosts[1]: "*" is not a host: a ServiceEntry names the hosts it defines
+ServiceEntry "r": spec.hosts[2]: "a..b": label "" is not a DNS label: 1-63 letters, digits and "-", not starting or ending with "-"`},
 		{"ISTIO_MUTUAL", ratingsDR(` {host: ratings, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}`),
 			`DestinationRule "r": spec.trafficPolicy.tls.mode: ISTIO_MUTUAL needs Istio's workload certificates, which an in-process mesh does not have; configure TLS on the base transport (or gRPC credentials) and set mode DISABLE`},
 		{"timeout below 1ms", vs(`
@@ -279,7 +293,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(vs("  - {match: [{uri: {regex: 'a+'}}], route: [{destination: {host: reviews}, weight: 3}]}")))
 	f.Add([]byte(`{"kind":"List","items":[1]}`))
 	f.Add([]byte(vs("  - &r {name: a, route: [{destination: {host: reviews}}]}\n  - {<<: [*r, {timeout: 1s}], name: b}")))
-	f.Add([]byte("kind: List\nitems:\n- &i {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: {hosts: [a], ports: [{number: 80}]}}\n- *i\n"))
+	f.Add([]byte("kind: List\nitems:\n- &i {apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: {hosts: [a], ports: [{number: 80, name: p80}]}}\n- *i\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := switchyard.Parse(data)
 		if err != nil {
@@ -366,7 +380,7 @@ func ratingsDR(spec string) string {
 	return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: r}
-spec: {hosts: [ratings], ports: [{number: 80}], resolution: DNS}
+spec: {hosts: [ratings], ports: [{number: 80, name: p80}], resolution: DNS}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule

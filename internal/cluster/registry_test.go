@@ -97,14 +97,14 @@ func TestSinglePortServiceAnswersAnyRequestPort(t *testing.T) {
 
 func TestDNSWithoutEndpointsUsesHosts(t *testing.T) {
 	r, err := Compile([]subset.ServiceEntry{{
-		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []subset.Port{{Number: 443}}, Resolution: "DNS",
+		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []subset.Port{{Number: 443, Name: "p443"}}, Resolution: "DNS",
 	}}, nil, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"api.example.com:443"}, addresses(r.Lookup("api.example.com").Cluster("", 443)))
 }
 
 func TestResolutionNoneIsPassthroughAndWildcardsMatch(t *testing.T) {
-	r, err := Compile([]subset.ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []subset.Port{{Number: 80}}}}, nil, Options{})
+	r, err := Compile([]subset.ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []subset.Port{{Number: 80, Name: "p80"}}}}, nil, Options{})
 	require.NoError(t, err)
 	svc := r.Lookup("www.example.com")
 	require.NotNil(t, svc)
@@ -186,7 +186,7 @@ func TestCompileErrors(t *testing.T) {
 	bad.Endpoints = append(bad.Endpoints, subset.WorkloadEntry{Address: "reviews.local", Ports: map[string]uint32{"nope": 1}})
 	_, err := Compile([]subset.ServiceEntry{bad}, nil, Options{})
 	require.Error(t, err)
-	assert.Equal(t, `ServiceEntry "default/reviews": spec.resolution: unknown resolution "DNZ"; use NONE, STATIC, DNS or DNS_ROUND_ROBIN
+	assert.Equal(t, `ServiceEntry "default/reviews": spec.resolution: unknown resolution "DNZ"; use NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS
 ServiceEntry "default/reviews": spec.ports[2].number: port 9080 is listed twice
 ServiceEntry "default/reviews": spec.ports[2].name: port name "http" is used twice
 ServiceEntry "default/reviews": spec.ports[2].protocol: unknown protocol "QUIC"

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,17 +34,29 @@ func (s *Service) hasPort(n uint32) bool {
 }
 
 // workloads returns the service's endpoints: the ServiceEntry's endpoints
-// or, with DNS resolution and none listed, its hosts.
+// that have an address or, with DNS resolution and none listed, the host
+// itself, as Istio makes each host of such an entry its own endpoint.
 func (s *Service) workloads() []subset.WorkloadEntry {
 	if s.Passthrough {
 		return nil
 	}
-	if len(s.entry.Endpoints) > 0 {
-		return s.entry.Endpoints
+	if len(s.entry.Endpoints) == 0 {
+		if r := s.entry.Resolution; r == "DNS" || r == "DNS_ROUND_ROBIN" {
+			return []subset.WorkloadEntry{{Address: s.Host}}
+		}
+		return nil
 	}
-	out := make([]subset.WorkloadEntry, 0, len(s.entry.Hosts))
-	for _, h := range s.entry.Hosts {
-		out = append(out, subset.WorkloadEntry{Address: h})
+	out := s.entry.Endpoints
+	for i, ep := range s.entry.Endpoints {
+		if ep.Address == "" { // reached only through its network's gateway
+			out = slices.Clone(s.entry.Endpoints[:i])
+			for _, ep := range s.entry.Endpoints[i:] {
+				if ep.Address != "" {
+					out = append(out, ep)
+				}
+			}
+			break
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/pool"
@@ -18,7 +20,7 @@ import (
 )
 
 var (
-	resolutions = map[string]bool{"": true, "NONE": true, "STATIC": true, "DNS": true, "DNS_ROUND_ROBIN": true}
+	resolutions = map[string]bool{"": true, "NONE": true, "STATIC": true, "DNS": true, "DNS_ROUND_ROBIN": true, "DYNAMIC_DNS": true}
 	locations   = map[string]bool{"": true, "MESH_EXTERNAL": true, "MESH_INTERNAL": true}
 	protocols   = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "HTTPS": true, "GRPC": true, "GRPC-WEB": true, "TCP": true, "TLS": true, "MONGO": true, "REDIS": true, "MYSQL": true}
 )
@@ -28,13 +30,30 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 		errs.Add("spec.hosts", "at least one host is required")
 	}
 	if !resolutions[se.Resolution] {
-		errs.Add("spec.resolution", "unknown resolution %s; use NONE, STATIC, DNS or DNS_ROUND_ROBIN", fielderr.Quote(se.Resolution))
+		errs.Add("spec.resolution", "unknown resolution %s; use NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS", fielderr.Quote(se.Resolution))
 	}
 	if !locations[se.Location] {
 		errs.Add("spec.location", "unknown location %s; use MESH_EXTERNAL or MESH_INTERNAL", fielderr.Quote(se.Location))
 	}
-	if len(se.Ports) == 0 {
-		errs.Add("spec.ports", "at least one port is required")
+	resolution := se.Resolution
+	if resolution == "" {
+		resolution = "NONE"
+	}
+	dnsTyped := resolution == "DNS" || resolution == "DNS_ROUND_ROBIN"
+	for i, a := range se.Addresses {
+		path := fielderr.Index("spec.addresses", i)
+		if strings.Contains(a, "/") {
+			if _, err := netip.ParsePrefix(a); err != nil {
+				errs.Add(path, "%s is not a CIDR block", fielderr.Quote(a))
+			} else if resolution != "NONE" && resolution != "STATIC" {
+				errs.Add(path, "CIDR block %s needs resolution NONE or STATIC, not %s", fielderr.Quote(a), resolution)
+			}
+		} else if _, err := netip.ParseAddr(a); err != nil {
+			errs.Add(path, "%s is not an IP address", fielderr.Quote(a))
+		}
+	}
+	if resolution == "DYNAMIC_DNS" && len(se.Addresses) > 0 {
+		errs.Add("spec.addresses", "resolution DYNAMIC_DNS takes no addresses: the host the caller names is resolved")
 	}
 	names := map[string]bool{}
 	numbers := map[uint32]bool{}
@@ -47,32 +66,48 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 			errs.Add(fielderr.Join(path, "number"), "port %d is listed twice", p.Number)
 		}
 		numbers[p.Number] = true
-		if p.Name != "" {
-			if names[p.Name] {
-				errs.Add(fielderr.Join(path, "name"), "port name %s is used twice", fielderr.Quote(p.Name))
-			}
-			names[p.Name] = true
+		switch {
+		case p.Name == "":
+			errs.Add(fielderr.Join(path, "name"), "required")
+		case !hostname.Label(p.Name):
+			errs.Add(fielderr.Join(path, "name"), "%s is not a DNS label (1-63 letters, digits and \"-\")", fielderr.Quote(p.Name))
+		case names[p.Name]:
+			errs.Add(fielderr.Join(path, "name"), "port name %s is used twice", fielderr.Quote(p.Name))
 		}
+		names[p.Name] = true
 		if p.TargetPort > 65535 {
 			errs.Add(fielderr.Join(path, "targetPort"), "port %d is out of range 1-65535", p.TargetPort)
 		}
-		if !protocols[strings.ToUpper(p.Protocol)] {
+		proto := strings.ToUpper(p.Protocol)
+		if !protocols[proto] {
 			errs.Add(fielderr.Join(path, "protocol"), "unknown protocol %s", fielderr.Quote(p.Protocol))
+		} else if resolution == "DYNAMIC_DNS" && proto != "HTTP" && proto != "TLS" && proto != "GRPC" && proto != "HTTP2" {
+			errs.Add(fielderr.Join(path, "protocol"), "resolution DYNAMIC_DNS serves HTTP, HTTP2, GRPC and TLS ports only")
 		}
 	}
-	resolution := se.Resolution
-	if resolution == "" {
-		resolution = "NONE"
+	if resolution != "NONE" && len(se.Hosts) > 1 {
+		for i, p := range se.Ports {
+			if proto := strings.ToUpper(p.Protocol); protocols[proto] && !httpOrTLS(proto) {
+				errs.Add(fielderr.Join(fielderr.Index("spec.ports", i), "protocol"), "several hosts with a %s port need resolution NONE: only HTTP's authority or TLS's SNI tells the hosts apart", cmp.Or(proto, "TCP (unset)"))
+				break
+			}
+		}
 	}
 	switch {
 	case resolution == "NONE" && len(se.Endpoints) > 0:
 		errs.Add("spec.endpoints", "resolution NONE sends to the address the caller asked for and takes no endpoints; use STATIC or DNS")
+	case resolution == "DYNAMIC_DNS" && len(se.Endpoints) > 0:
+		errs.Add("spec.endpoints", "resolution DYNAMIC_DNS resolves the host the caller names and takes no endpoints")
+	case resolution == "DNS_ROUND_ROBIN" && len(se.Endpoints) > 1:
+		errs.Add("spec.endpoints", "resolution DNS_ROUND_ROBIN takes at most one endpoint, not %d", len(se.Endpoints))
 	case resolution == "STATIC" && len(se.Endpoints) == 0:
-		errs.Add("spec.endpoints", "resolution STATIC needs at least one endpoint")
+		errs.Warn("spec.endpoints", "resolution STATIC with no endpoints: requests get 503 no healthy upstream")
 	}
 	for i, ep := range se.Endpoints {
 		path := fielderr.Index("spec.endpoints", i)
 		switch {
+		case ep.Address == "" && ep.Network != "":
+			errs.Warn(fielderr.Join(path, "address"), "no address, only network %s: it is reached through that network's gateway, which an in-process mesh does not know, so it is left out", fielderr.Quote(ep.Network))
 		case ep.Address == "":
 			errs.Add(fielderr.Join(path, "address"), "required")
 		case strings.HasPrefix(ep.Address, "unix://"):
@@ -82,8 +117,10 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 				errs.Add(fielderr.Join(path, "address"), "%s is not an IP address, as resolution STATIC requires; use resolution DNS for host names", fielderr.Quote(ep.Address))
 			}
 		default:
-			if _, err := netip.ParseAddr(ep.Address); err != nil && !hostName(ep.Address) {
-				errs.Add(fielderr.Join(path, "address"), "%s is neither an IP address nor a host name (letters, digits, \"-\", \"_\" and dots)", fielderr.Quote(ep.Address))
+			if _, err := netip.ParseAddr(ep.Address); err != nil {
+				if err := hostname.FQDN(ep.Address); err != nil {
+					errs.Add(fielderr.Join(path, "address"), "not an IP address, and not a host name: %v", err)
+				}
 			}
 		}
 		for _, name := range slices.Sorted(maps.Keys(ep.Ports)) {
@@ -101,18 +138,26 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 	for i, h := range se.Hosts {
 		path := fielderr.Index("spec.hosts", i)
 		host := strings.ToLower(h)
+		if h == "*" {
+			errs.Add(path, `"*" is not a host: a ServiceEntry names the hosts it defines`)
+			continue
+		}
+		if err := hostname.Wildcard(h); err != nil {
+			errs.Add(path, "%v", err)
+			continue
+		}
 		switch {
-		case h == "" || strings.ContainsAny(h, " /:"):
-			errs.Add(path, "%s is not a host name", fielderr.Quote(h))
+		case resolution == "DYNAMIC_DNS" && !strings.HasPrefix(h, "*"):
+			errs.Add(path, "resolution DYNAMIC_DNS needs wildcard hosts, not %s", fielderr.Quote(h))
 			continue
-		case strings.Contains(host[1:], "*") || (strings.HasPrefix(host, "*") && !strings.HasPrefix(host, "*.")):
-			errs.Add(path, "%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
-			continue
-		case strings.HasPrefix(host, "*.") && resolution != "NONE":
-			errs.Add(path, "wildcard host %s needs resolution NONE", fielderr.Quote(h))
-			continue
-		case !hostName(strings.TrimPrefix(host, "*.")):
-			errs.Add(path, "%s is not a host name: use letters, digits, \"-\", \"_\" and dots", fielderr.Quote(h))
+		case dnsTyped && len(se.Endpoints) == 0:
+			if err := hostname.FQDN(h); err != nil {
+				errs.Add(path, "resolution %s with no endpoints resolves the hosts themselves, so each must be a host name without wildcards: %v", resolution, err)
+				continue
+			}
+		}
+		if hostname.Partial(h) && resolution != "DYNAMIC_DNS" {
+			errs.Warn(path, "partial wildcard %s matches no request host: only a leading \"*.\" is a wildcard", fielderr.Quote(h))
 			continue
 		}
 		if prev, ok := r.services[host]; ok {
@@ -121,8 +166,20 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 		}
 		ports := append([]subset.Port(nil), se.Ports...)
 		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
-		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE", entry: se}
+		// DYNAMIC_DNS is Envoy's dynamic forward proxy: it connects to the
+		// host the request names, as resolution NONE does in-process.
+		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE" || resolution == "DYNAMIC_DNS", entry: se}
 	}
+}
+
+// httpOrTLS reports whether a port protocol carries the host it is for:
+// HTTP's authority or TLS's SNI.
+func httpOrTLS(proto string) bool {
+	switch proto {
+	case "HTTP", "HTTP2", "HTTPS", "GRPC", "GRPC-WEB", "TLS":
+		return true
+	}
+	return false
 }
 
 func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List) {
@@ -287,21 +344,6 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 	}
 }
 
-// hostName reports whether h can be a DNS name the mesh dials: letters,
-// digits, "-", "_" and dots, as Istio's host names and more leniently (Istio
-// also rejects "_").
-func hostName(h string) bool {
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
 
 // maxLabelsText bounds the text formatLabels returns, so that an error
 // stays short whatever the labels.
