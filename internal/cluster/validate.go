@@ -344,7 +344,6 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 	}
 }
 
-
 // maxLabelsText bounds the text formatLabels returns, so that an error
 // stays short whatever the labels.
 const maxLabelsText = 256
