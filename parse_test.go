@@ -177,16 +177,17 @@ spec:
   gateways: [istio-system/ingressgateway]
   http: [{route: [{destination: {host: reviews}}]}]`,
 			`VirtualService "edge": spec.gateways[0]: gateway "istio-system/ingressgateway": in-process routing is the "mesh" gateway; only "mesh" is accepted (remove gateways or list only mesh)`},
-		{"host routed twice", `apiVersion: networking.istio.io/v1
+		{"hosts Istio refuses", `apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: second}
-spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews}}]}]}
----
-apiVersion: networking.istio.io/v1
+metadata: {name: v}
+spec: {hosts: ["*", "reviews:9080", "*.example.com", "*.api.example.com"], http: [{route: [{destination: {host: reviews}}]}]}`,
+			`VirtualService "v": spec.hosts[0]: "*" would route every host the process calls; it is allowed only on gateways
+VirtualService "v": spec.hosts[1]: "reviews:9080" is not a DNS label: 1-63 letters, digits and "-", not starting or ending with "-"`},
+		{"overlapping hosts", `apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: third}
-spec: {hosts: [REVIEWS], http: [{route: [{destination: {host: reviews}}]}]}`,
-			`VirtualService "third": spec.hosts[0]: host "REVIEWS" is already routed by VirtualService "second"; Istio would use only one of them, so merge their routes`},
+metadata: {name: v}
+spec: {hosts: ["*.example.com", "*.api.example.com"], http: [{route: [{destination: {host: reviews}}]}]}`,
+			`VirtualService "v": spec.hosts[1]: host "*.api.example.com" overlaps host "*.example.com"`},
 		{"unknown load balancer", ratingsDR(` {host: ratings, trafficPolicy: {loadBalancer: {simple: FASTEST}}}`),
 			`DestinationRule "r": spec.trafficPolicy.loadBalancer.simple: unknown algorithm "FASTEST"; use LEAST_REQUEST, ROUND_ROBIN, RANDOM or PASSTHROUGH`},
 		{"static endpoint that is not an IP", `apiVersion: networking.istio.io/v1

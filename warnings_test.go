@@ -118,3 +118,22 @@ spec: {host: nowhere.example.com}
 	_, body = f.get("http://reviews:9080/", "x-to", "three")
 	assert.Equal(t, "v3", body, "a subset only the second rule defines")
 }
+
+// Two VirtualServices for one host: Istio accepts both and gives the host
+// to the first; the second's routes do not apply to it.
+func TestSecondVirtualServiceForAHostIsAWarning(t *testing.T) {
+	f := newFixture(t, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: first, namespace: default}
+spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, subset: v2}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: second, namespace: default}
+spec: {hosts: [REVIEWS], http: [{route: [{destination: {host: reviews, subset: v3}}]}]}`)
+	assert.Equal(t, []string{
+		`VirtualService "default/second": spec.hosts[0]: host "REVIEWS" is already routed by VirtualService "default/first", and Istio gives a host to its first VirtualService only: these routes do not apply to it`,
+	}, warningTexts(f.mesh.Warnings()))
+	_, body := f.get("http://reviews:9080/")
+	assert.Equal(t, "v2", body)
+}

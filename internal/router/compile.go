@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp/syntax"
 	"sort"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
@@ -42,15 +44,17 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
 		vh := compileVirtualService(vs, reg, src, env, &e)
+		valid := true
 		for j, h := range vs.Hosts {
 			path := fielderr.Index("spec.hosts", j)
-			key, err := parseHost(h)
+			key, err := parseHost(h, true)
 			if err != nil {
 				e.Add(path, "%v", err)
+				valid = false
 				continue
 			}
 			if prev, ok := owner[key]; ok {
-				e.Add(path, "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), prev)
+				e.Warn(path, "host %s is already routed by %s, and Istio gives a host to its first VirtualService only: these routes do not apply to it", fielderr.Quote(h), prev)
 				continue
 			}
 			owner[key] = where
@@ -63,7 +67,16 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 			}
 		}
 		if len(vs.Hosts) == 0 {
-			e.Add("spec.hosts", "at least one host is required")
+			e.Add("spec.hosts", "not supported: a VirtualService without hosts is a delegate, and delegate VirtualServices are not supported; give it hosts")
+		}
+		if valid {
+			for a := 0; a < len(vs.Hosts); a++ {
+				for b := a + 1; b < len(vs.Hosts); b++ {
+					if hostname.Matches(strings.ToLower(vs.Hosts[a]), strings.ToLower(vs.Hosts[b])) {
+						e.Add(fielderr.Index("spec.hosts", b), "host %s overlaps host %s", fielderr.Quote(vs.Hosts[b]), fielderr.Quote(vs.Hosts[a]))
+					}
+				}
+			}
 		}
 		e.Locate(where)
 		errs.AddList(&e)
@@ -98,25 +111,20 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 	return t, nil
 }
 
-// parseHost splits a VirtualService host into name and optional port.
-func parseHost(h string) (hostKey, error) {
-	host := strings.ToLower(h)
-	var port uint32
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		p, err := strconv.ParseUint(host[i+1:], 10, 16)
-		if err != nil || p == 0 {
-			return hostKey{}, fmt.Errorf("%s: the port after ':' must be a number from 1 to 65535", fielderr.Quote(h))
-		}
-		host, port = host[:i], uint32(p)
+// parseHost checks a VirtualService host as Istio does — a DNS name with
+// a wildcard only in its first label, or an IP address — and returns its
+// key. "*" is for gateways: on the mesh it would capture every host.
+func parseHost(h string, mesh bool) (hostKey, error) {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return hostKey{host: strings.ToLower(h)}, nil
 	}
-	switch {
-	case host == "" || strings.ContainsAny(host, " /"):
-		return hostKey{}, fmt.Errorf("%s is not a host name", fielderr.Quote(h))
-	case host == "*":
-	case strings.Contains(host[1:], "*") || (host[0] == '*' && !strings.HasPrefix(host, "*.")):
-		return hostKey{}, fmt.Errorf("%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
+	if err := hostname.Wildcard(h); err != nil {
+		return hostKey{}, err
 	}
-	return hostKey{host: host, port: port}, nil
+	if h == "*" && mesh {
+		return hostKey{}, fmt.Errorf(`"*" would route every host the process calls; it is allowed only on gateways`)
+	}
+	return hostKey{host: strings.ToLower(h)}, nil
 }
 
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
