@@ -137,3 +137,27 @@ spec: {hosts: [REVIEWS], http: [{route: [{destination: {host: reviews, subset: v
 	_, body := f.get("http://reviews:9080/")
 	assert.Equal(t, "v2", body)
 }
+
+// exportTo: with the caller's namespace known, a resource not exported to
+// it is not seen, as a sidecar in that namespace would not see it.
+func TestExportToHidesResourcesFromOtherNamespaces(t *testing.T) {
+	extra := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: private, namespace: team-a}
+spec:
+  hosts: [reviews]
+  exportTo: ["."]
+  http: [{route: [{destination: {host: reviews, subset: v3}}]}]
+`
+	f := newFixture(t, extra, switchyard.WithSourceNamespace("team-a"))
+	_, body := f.get("http://reviews:9080/")
+	assert.Equal(t, "v3", body, "team-a sees its own VirtualService")
+	assert.Empty(t, f.mesh.Warnings())
+
+	f = newFixture(t, extra, switchyard.WithSourceNamespace("team-b"))
+	_, body = f.get("http://reviews:9080/")
+	assert.Contains(t, []string{"v1", "v2", "v3"}, body, "team-b does not: the host's endpoints are balanced")
+	assert.Equal(t, []string{
+		`VirtualService "team-a/private": spec.exportTo: not exported to this process's namespace "team-b", so it does not apply here`,
+	}, warningTexts(f.mesh.Warnings()))
+}

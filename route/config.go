@@ -22,7 +22,10 @@ type VirtualService struct {
 	Gateways []string `json:"gateways,omitempty"`
 	// HTTP routes, in order; the first that matches a request is used.
 	HTTP []HTTPRoute `json:"http,omitempty"`
-	// ExportTo is accepted and has no effect in-process.
+	// ExportTo names the namespaces that see this resource (Istio's
+	// exportTo: "*", ".", a namespace; "~" for none on ServiceEntries). With
+	// WithSourceNamespace, a resource not exported to the caller's namespace
+	// is ignored, with a warning; without it, every resource is seen.
 	ExportTo []string `json:"exportTo,omitempty"`
 }
 

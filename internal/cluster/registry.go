@@ -8,6 +8,8 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
+	"github.com/switchyard-go/switchyard/internal/visibility"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -126,7 +128,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	r := &Registry{services: map[string]*Service{}}
 	for i := range entries {
 		var e fielderr.List
-		compileEntry(r, &entries[i], &e)
+		compileEntry(r, &entries[i], opts.Client.Namespace, &e)
 		e.Locate(fielderr.Resource("ServiceEntry", entries[i].Namespace, entries[i].Name))
 		errs.AddList(&e)
 	}
@@ -140,8 +142,12 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		switch {
 		case dr.Host == "":
 			e.Add("spec.host", "required")
+		case hostname.Wildcard(dr.Host) != nil:
+			e.Add("spec.host", "%v", hostname.Wildcard(dr.Host))
 		case svc == nil:
 			e.Warn("spec.host", "no ServiceEntry defines host %s, so this rule applies to nothing (in a cluster Istio would apply it to a Kubernetes service of that name: add a ServiceEntry that lists its endpoints)", fielderr.Quote(dr.Host))
+		case opts.Client.Namespace != "" && !visibility.Visible(dr.Namespace, dr.ExportTo, opts.Client.Namespace):
+			e.Warn("spec.exportTo", "not exported to this process's namespace %s, so it does not apply here", fielderr.Quote(opts.Client.Namespace))
 		default:
 			if byHost[host] == nil {
 				hosts = append(hosts, host)

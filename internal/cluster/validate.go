@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/hostname"
+	"github.com/switchyard-go/switchyard/internal/visibility"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/pool"
@@ -25,7 +26,12 @@ var (
 	protocols   = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "HTTPS": true, "GRPC": true, "GRPC-WEB": true, "TCP": true, "TLS": true, "MONGO": true, "REDIS": true, "MYSQL": true}
 )
 
-func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
+func compileEntry(r *Registry, se *subset.ServiceEntry, client string, errs *fielderr.List) {
+	visibility.Validate(se.Namespace, se.ExportTo, true, "spec.exportTo", errs)
+	visible := client == "" || visibility.Visible(se.Namespace, se.ExportTo, client)
+	if !visible {
+		errs.Warn("spec.exportTo", "not exported to this process's namespace %s, so its hosts are unknown here", fielderr.Quote(client))
+	}
 	if len(se.Hosts) == 0 {
 		errs.Add("spec.hosts", "at least one host is required")
 	}
@@ -160,9 +166,17 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 			errs.Warn(path, "partial wildcard %s matches no request host: only a leading \"*.\" is a wildcard", fielderr.Quote(h))
 			continue
 		}
-		if prev, ok := r.services[host]; ok {
-			errs.Add(path, "host %s is already defined by %s", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
+		if !visible {
 			continue
+		}
+		if prev, ok := r.services[host]; ok {
+			// Istio keeps one service per host for a sidecar: its own
+			// namespace's, else the first.
+			if client == "" || se.Namespace != client || prev.entry.Namespace == client {
+				errs.Warn(path, "host %s is already defined by %s, which Istio uses instead of this entry", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
+				continue
+			}
+			errs.Warn(path, "host %s is also defined by %s; this entry, in the caller's namespace, is used instead, as Istio does", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 		}
 		ports := append([]subset.Port(nil), se.Ports...)
 		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
@@ -183,6 +197,7 @@ func httpOrTLS(proto string) bool {
 }
 
 func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List) {
+	visibility.Validate(dr.Namespace, dr.ExportTo, false, "spec.exportTo", errs)
 	validatePolicy(dr.TrafficPolicy, "spec.trafficPolicy", svc, errs)
 	seen := map[string]bool{}
 	for i, s := range dr.Subsets {

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/hostname"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
+	"github.com/switchyard-go/switchyard/internal/visibility"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 )
@@ -44,6 +45,12 @@ func Compile(services []route.VirtualService, reg *cluster.Registry, src match.S
 		where := fielderr.Resource("VirtualService", vs.Namespace, vs.Name)
 		var e fielderr.List
 		vh := compileVirtualService(vs, reg, src, env, &e)
+		if src.Namespace != "" && !visibility.Visible(vs.Namespace, vs.ExportTo, src.Namespace) {
+			e.Warn("spec.exportTo", "not exported to this process's namespace %s, so it does not apply here", fielderr.Quote(src.Namespace))
+			e.Locate(where)
+			errs.AddList(&e)
+			continue
+		}
 		valid := true
 		for j, h := range vs.Hosts {
 			path := fielderr.Index("spec.hosts", j)
@@ -129,6 +136,7 @@ func parseHost(h string, mesh bool) (hostKey, error) {
 
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
+	visibility.Validate(vs.Namespace, vs.ExportTo, false, "spec.exportTo", errs)
 	for i, g := range vs.Gateways {
 		if g != "mesh" {
 			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: in-process routing is the \"mesh\" gateway; only \"mesh\" is accepted (remove gateways or list only mesh)", fielderr.Quote(g))
