@@ -21,6 +21,8 @@ type transportSettings struct {
 	disableKeepAlives bool
 	maxConnDuration   time.Duration
 	h2                string // "", "UPGRADE" (h2c prior knowledge) or "DO_NOT_UPGRADE"
+	h2PingInterval    time.Duration
+	h2PingTimeout     time.Duration
 }
 
 // settingsOf applies Istio's defaults: 10s connect timeout, 1h idle timeout.
@@ -46,6 +48,9 @@ func settingsOf(pool *pool.Settings) transportSettings {
 			s.idleTimeout = *h.IdleTimeout
 		}
 		s.disableKeepAlives = h.MaxRequestsPerConnection == 1
+		if k := h.HTTP2KeepAlive; k != nil {
+			s.h2PingInterval, s.h2PingTimeout = k.Interval, k.Timeout
+		}
 		if !h.UseClientProtocol {
 			switch h.H2UpgradePolicy {
 			case "UPGRADE", "DO_NOT_UPGRADE":
@@ -82,6 +87,11 @@ func (s transportSettings) newTransport(dialAddr string, conns *atomic.Int64) *h
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableKeepAlives:     s.disableKeepAlives,
+	}
+	if s.h2PingInterval > 0 {
+		// Envoy's connection_keepalive: a PING after interval without a
+		// frame, the connection closed if its answer takes timeout.
+		t.HTTP2 = &http.HTTP2Config{SendPingTimeout: s.h2PingInterval, PingTimeout: s.h2PingTimeout}
 	}
 	switch s.h2 {
 	case "UPGRADE":

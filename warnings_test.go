@@ -161,3 +161,23 @@ spec:
 		`VirtualService "team-a/private": spec.exportTo: not exported to this process's namespace "team-b", so it does not apply here`,
 	}, warningTexts(f.mesh.Warnings()))
 }
+
+// Redirects as Istio accepts them: any 3xx code (Envoy builds only five, a
+// warning says so), and prefixRewrite on a block without uri, which Envoy
+// matches as prefix "/".
+func TestRedirectsIstioAccepts(t *testing.T) {
+	f := newFixture(t, vs(`
+  - match: [{headers: {x-old: {exact: "1"}}}]
+    redirect: {prefixRewrite: /v2/}
+  - redirect: {uri: /moved, redirectCode: 305}
+`))
+	assert.Equal(t, []string{
+		`VirtualService "reviews": spec.http[1].redirect.redirectCode: 305: Envoy redirects only with 301, 302, 303, 307 and 308, so Istio builds no action for this route; switchyard answers 305 as configured`,
+	}, warningTexts(f.mesh.Warnings()))
+	resp, _ := f.get("http://reviews:9080/reviews/1", "x-old", "1")
+	assert.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	assert.Equal(t, "http://reviews:9080/v2/reviews/1", resp.Header.Get("Location"))
+	resp, _ = f.get("http://reviews:9080/reviews/1")
+	assert.Equal(t, http.StatusUseProxy, resp.StatusCode)
+	assert.Equal(t, "http://reviews:9080/moved", resp.Header.Get("Location"))
+}

@@ -276,6 +276,8 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 			wp := fielderr.Join(lbPath, "warmup")
 			if w.Duration < time.Millisecond {
 				errs.Add(fielderr.Join(wp, "duration"), "required, at least 1ms")
+			} else {
+				errs.Millis(fielderr.Join(wp, "duration"), w.Duration)
 			}
 			if w.MinimumPercent != nil && (*w.MinimumPercent < 0 || *w.MinimumPercent > 100) {
 				errs.Add(fielderr.Join(wp, "minimumPercent"), "%v is outside 0-100", *w.MinimumPercent)
@@ -295,6 +297,9 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 		errs.Merge(fielderr.Join(path, "connectionPool"), pool.Validate())
 	}
 	if od != nil {
+		if od.ConsecutiveErrors != 0 {
+			errs.Warn(fielderr.Join(path, "outlierDetection.consecutiveErrors"), "deprecated and ignored, as Istio ignores it; use consecutive5xxErrors or consecutiveGatewayErrors")
+		}
 		errs.Merge(fielderr.Join(path, "outlierDetection"), od.Validate())
 	}
 	if tls != nil {

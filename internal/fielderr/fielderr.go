@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -97,6 +98,19 @@ func (l *List) AddWarnings(ws []*Error) {
 			return
 		}
 		l.warnings = append(l.warnings, w)
+	}
+}
+
+// Millis records a problem at path unless d is zero (unset) or a whole
+// number of milliseconds of at least one, as Istio requires of the
+// durations it hands Envoy.
+func (l *List) Millis(path string, d time.Duration) {
+	switch {
+	case d == 0:
+	case d < time.Millisecond:
+		l.Add(path, "%v is below the 1ms minimum", d)
+	case d%time.Millisecond != 0:
+		l.Add(path, "%v is finer than a millisecond; Istio takes durations to ms precision", d)
 	}
 }
 

@@ -197,6 +197,9 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 		inj, err := fault.New(hr.Fault, env.faultOptions()...)
 		errs.Merge(fielderr.Join(path, "fault"), err)
 		r.fault = inj
+		if a := hr.Fault.Abort; a != nil && a.HTTPStatus == 600 {
+			errs.Warn(fielderr.Join(path, "fault.abort.httpStatus"), "600: Istio accepts it but Envoy takes 200-599 and refuses the route; switchyard answers 600 as configured")
+		}
 	}
 	r.mirrors = compileMirrors(hr, reg, path, errs)
 

@@ -65,7 +65,7 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 		}
 		add(*hr.Mirror, pct, fielderr.Join(path, "mirror"))
 	} else if hr.MirrorPercentage != nil || hr.MirrorPercent != nil {
-		errs.Add(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set")
+		errs.Warn(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set, so it does nothing")
 	}
 	for i, m := range hr.Mirrors {
 		add(m.Destination, m.Percentage, fielderr.Index(fielderr.Join(path, "mirrors"), i))
