@@ -196,6 +196,14 @@ func validateLocality(ls *balancer.LocalitySettings, path string, errs *fielderr
 			errs.Add(fielderr.Join(dp, "from"), "required")
 		}
 	}
+	if len(ls.Failover) > 0 {
+		for i, l := range ls.FailoverPriority {
+			switch strings.TrimPrefix(l, "!") {
+			case "topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone":
+				errs.Add(fielderr.Index(fielderr.Join(path, "failoverPriority"), i), "topology label %s cannot be combined with failover, which orders regions itself", fielderr.Quote(l))
+			}
+		}
+	}
 	for i, f := range ls.Failover {
 		fp := fielderr.Index(fielderr.Join(path, "failover"), i)
 		if f.From == "" || f.To == "" {

@@ -207,6 +207,8 @@ func validateRule(dr *subset.DestinationRule, svc *Service, errs *fielderr.List)
 			errs.Add(fielderr.Join(path, "name"), "required")
 		case seen[s.Name]:
 			errs.Add(fielderr.Join(path, "name"), "subset %s is defined twice", fielderr.Quote(s.Name))
+		case !hostname.Label(s.Name):
+			errs.Add(fielderr.Join(path, "name"), "%s is not a DNS label (1-63 letters, digits and \"-\")", fielderr.Quote(s.Name))
 		}
 		seen[s.Name] = true
 		validatePolicy(s.TrafficPolicy, fielderr.Join(path, "trafficPolicy"), svc, errs)
@@ -338,8 +340,13 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 		if err := wire.CookiePath(c.Path); err != nil {
 			errs.Add(fielderr.Join(cp, "path"), "%v", err)
 		}
+		seenAttr := map[string]bool{}
 		for i, a := range c.Attributes {
 			ap := fielderr.Index(fielderr.Join(cp, "attributes"), i)
+			if seenAttr[strings.ToLower(a.Name)] {
+				errs.Add(fielderr.Join(ap, "name"), "attribute %s is listed twice", fielderr.Quote(a.Name))
+			}
+			seenAttr[strings.ToLower(a.Name)] = true
 			if err := wire.Token(a.Name); err != nil {
 				errs.Add(fielderr.Join(ap, "name"), "invalid attribute name: %v", err)
 			}

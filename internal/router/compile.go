@@ -249,6 +249,9 @@ func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, r
 		if rd.Destination.Port != nil {
 			port = rd.Destination.Port.Number
 		}
+		if rd.Destination.Port != nil && (port == 0 || port > 65535) {
+			errs.Add(fielderr.Join(dp, "destination.port.number"), "%d is out of range 1-65535", port)
+		}
 		if rd.Destination.Host == "" {
 			errs.Add(fielderr.Join(dp, "destination.host"), "required")
 		} else {

@@ -30,6 +30,14 @@ type mirror struct {
 func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, errs *fielderr.List) []mirror {
 	var out []mirror
 	add := func(d route.Destination, pct *fault.Percent, p string) {
+		if d.Host == "" {
+			errs.Add(fielderr.Join(p, "destination.host"), "required")
+			return
+		}
+		if d.Port != nil && (d.Port.Number == 0 || d.Port.Number > 65535) {
+			errs.Add(fielderr.Join(p, "destination.port.number"), "%d is out of range 1-65535", d.Port.Number)
+			return
+		}
 		perMillion := uint64(1_000_000) // absent: 100%
 		if pct != nil {
 			if pct.Value < 0 || pct.Value > 100 || math.IsNaN(pct.Value) {
