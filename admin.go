@@ -32,6 +32,9 @@ type AdminState struct {
 	// DNS lists the host names of ServiceEntries with resolution DNS or
 	// DNS_ROUND_ROBIN and where their resolution stands.
 	DNS []DNSState `json:"dns,omitempty"`
+	// Warnings are the running configuration's warnings (see
+	// [Mesh.Warnings]), as text.
+	Warnings []string `json:"warnings"`
 }
 
 // AdminVirtualService summarises one VirtualService.
@@ -122,7 +125,10 @@ type AdminEndpoint struct {
 // handler serves it.
 func (m *Mesh) AdminState() AdminState {
 	s := m.snap.Load()
-	st := AdminState{Time: m.opts.clock.Now(), Routes: []AdminVirtualService{}, Clusters: []AdminCluster{}, DNS: m.dnsStates()}
+	st := AdminState{Time: m.opts.clock.Now(), Routes: []AdminVirtualService{}, Clusters: []AdminCluster{}, DNS: m.dnsStates(), Warnings: []string{}}
+	for _, w := range s.warnings {
+		st.Warnings = append(st.Warnings, w.Error())
+	}
 	for i := range s.cfg.VirtualServices {
 		st.Routes = append(st.Routes, summarise(&s.cfg.VirtualServices[i]))
 	}

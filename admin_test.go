@@ -216,6 +216,7 @@ func TestAdminPageRendersInChromium(t *testing.T) {
 	assert.Contains(t, dom, `data-address="10.0.0.2:9080" data-health="ejected"`)
 	assert.Contains(t, dom, `data-address="10.0.0.1:9080" data-health="healthy"`)
 	assert.Contains(t, dom, "reviews/v1 90%")
+	assert.Contains(t, dom, `<section id="warnings"><h2>Warnings</h2><p class="muted">None.</p></section>`)
 	assert.Contains(t, dom, "reviews/v3 10%")
 	assert.Contains(t, dom, "consecutive-5xx")
 	assert.Contains(t, dom, "rejected")
@@ -306,4 +307,12 @@ func countColour(img image.Image, want color.RGBA) int {
 		}
 	}
 	return n
+}
+
+func TestAdminStateShowsWarnings(t *testing.T) {
+	f := newFixture(t, allTo("v9"))
+	var st switchyard.AdminState
+	getJSON(t, f.mesh.AdminHandler(), "/state", &st)
+	require.Len(t, st.Warnings, 1)
+	assert.Contains(t, st.Warnings[0], `subset "v9" of host "reviews" is not defined`)
 }

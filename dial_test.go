@@ -499,7 +499,6 @@ spec:
 		{"  hosts: [db.example.com]\n  tcp:\n  - match: [{port: 70000}]\n    route: [{destination: {host: db.example.com}}]\n", "spec.tcp[0].match[0].port: 70000 is not a port number"},
 		{"  hosts: [db.example.com]\n  tcp:\n  - match: [{port: 5432}]\n", "spec.tcp[0].route: at least one destination is required"},
 		{"  hosts: [db.example.com]\n  tcp:\n  - route: [{destination: {host: db.example.com}, weight: 0}, {destination: {host: db.example.com}, weight: 0}]\n", "spec.tcp[0].route: the weights of several destinations must sum to more than 0"},
-		{"  hosts: [db.example.com]\n  tcp:\n  - route: [{destination: {host: nowhere.example.com}}]\n", "spec.tcp[0].route[0].destination: no ServiceEntry defines host"},
 		{"  hosts: [\"*\"]\n  tcp:\n  - route: [{destination: {host: db.example.com}}]\n", "wildcard host * is not allowed for VirtualServices bound to the mesh gateway"},
 		{"  hosts: [db.example.com]\n  gateways: [\"bad/Name/x\"]\n  tcp:\n  - route: [{destination: {host: db.example.com}}]\n", `spec.gateways[0]: gateway "bad/Name/x"`},
 		{"  hosts: [db.example.com]\n  tcp:\n  - route: [{destination: {host: db.example.com}, headers: {}}]\n", "headers"},

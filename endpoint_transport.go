@@ -22,6 +22,8 @@ type transportSettings struct {
 	disableKeepAlives bool
 	maxConnDuration   time.Duration
 	h2                string // "", "UPGRADE" (h2c prior knowledge) or "DO_NOT_UPGRADE"
+	h2PingInterval    time.Duration
+	h2PingTimeout     time.Duration
 	// tls originates TLS on every connection, as the cluster's
 	// DestinationRule says; nil for plaintext. A cluster whose TLS did not
 	// change across an update keeps the same *cluster.TLS, so these
@@ -69,6 +71,9 @@ func settingsOf(pool *pool.Settings) transportSettings {
 			s.idleTimeout = *h.IdleTimeout
 		}
 		s.disableKeepAlives = h.MaxRequestsPerConnection == 1
+		if k := h.HTTP2KeepAlive; k != nil {
+			s.h2PingInterval, s.h2PingTimeout = k.Interval, k.Timeout
+		}
 		if !h.UseClientProtocol {
 			switch h.H2UpgradePolicy {
 			case "UPGRADE", "DO_NOT_UPGRADE":
@@ -105,6 +110,11 @@ func (s transportSettings) newTransport(dialAddr string, conns *atomic.Int64) *h
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableKeepAlives:     s.disableKeepAlives,
+	}
+	if s.h2PingInterval > 0 {
+		// Envoy's connection_keepalive: a PING after interval without a
+		// frame, the connection closed if its answer takes timeout.
+		t.HTTP2 = &http.HTTP2Config{SendPingTimeout: s.h2PingInterval, PingTimeout: s.h2PingTimeout}
 	}
 	if s.tls != nil {
 		// TLS is the mesh's, whatever the request's scheme: an "http" URL

@@ -166,11 +166,11 @@ func ExampleMesh_Update() {
 	bad := cfg
 	bad.VirtualServices = []route.VirtualService{{
 		Name: "reviews", Hosts: []string{"reviews"},
-		HTTP: []route.HTTPRoute{{Route: []route.RouteDestination{{Destination: route.Destination{Host: "reviews", Subset: "v3"}}}}},
+		HTTP: []route.HTTPRoute{{Route: []route.RouteDestination{{Destination: route.Destination{Host: "reviews", Subset: "v1"}, Weight: -10}}}},
 	}}
 	fmt.Println(mesh.Update(bad))
 	// Output:
-	// VirtualService "reviews": spec.http[0].route[0].destination: subset "v3" of host "reviews" is not defined in DestinationRule "reviews"
+	// VirtualService "reviews": spec.http[0].route[0].weight: must not be negative
 }
 
 // Chain composes the mesh with other RoundTripper middleware, the first

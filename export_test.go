@@ -3,10 +3,11 @@ package switchyard
 import (
 	"fmt"
 
-	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/subset"
 	"context"
 	"net"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/subset"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
 )

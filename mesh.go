@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +54,9 @@ type Mesh struct {
 	// DNS resolution of ServiceEntries (dns.go): the watches by service
 	// host, guarded by mu; the refreshers being stopped; the system
 	// resolver, made when first needed.
-	dns      map[string]*dnsWatch
-	dnsStops sync.WaitGroup
-	system   *dnsresolve.System
+	dns          map[string]*dnsWatch
+	dnsStops     sync.WaitGroup
+	system       *dnsresolve.System
 	dialEndpoint router.EndpointDial // how DialContext connects to an endpoint; tests replace it
 
 	tel     *telemetry.T
@@ -75,7 +76,8 @@ type snapshot struct {
 	table    *router.Table
 	gateways map[string]*compiledGateway // by "namespace/name"
 	scope    *sidecarScope               // the Sidecar that applies to the process
-	tcp      *router.TCPTable // tcp and tls routes, for DialContext
+	tcp      *router.TCPTable            // tcp and tls routes, for DialContext
+	warnings []*ConfigError
 }
 
 // New validates cfg and builds a mesh from it. Every problem in cfg is
@@ -120,6 +122,17 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 // every problem and the running configuration stays in place.
 func (m *Mesh) Update(cfg Config) error {
 	return m.Modify(func(Config) (Config, error) { return cfg, nil })
+}
+
+// Warnings returns what the running configuration holds that Istio accepts
+// but that will not do what its author probably meant, each naming its
+// resource and field: a route to a host no ServiceEntry defines or to a
+// subset no DestinationRule defines (requests routed there get 503, as
+// Envoy answers for a cluster it does not have), a subset that selects no
+// endpoint, a DestinationRule for an unknown host, a rule merged away.
+// [WithWarningsAsErrors] makes them errors.
+func (m *Mesh) Warnings() []*ConfigError {
+	return slices.Clone(m.snap.Load().warnings)
 }
 
 // Config returns the configuration in force. Its values are shared with the
@@ -270,7 +283,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		prevReg, prevTable = prev.registry, prev.table
 	}
 	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels}, OnEjection: m.recordEjection, Workload: m.opts.workload})
+		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, OnEjection: m.recordEjection, Workload: m.opts.workload})
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +305,18 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table, tcp: tcp, gateways: gateways, scope: scope}, nil
+	var warnings []*ConfigError
+	for _, ws := range [][]*ConfigError{reg.Warnings(), table.Warnings(), tcp.Warnings()} {
+		warnings = append(warnings, ws...)
+	}
+	if m.opts.strict && len(warnings) > 0 {
+		errs := make([]error, len(warnings))
+		for i, w := range warnings {
+			errs[i] = w
+		}
+		return nil, errors.Join(errs...)
+	}
+	return &snapshot{cfg: cfg, registry: reg, table: table, tcp: tcp, gateways: gateways, scope: scope, warnings: warnings}, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint

@@ -59,10 +59,11 @@ func TestInFlightRequestsFinishOnTheirSnapshot(t *testing.T) {
 
 func TestRejectedUpdateKeepsRunningConfig(t *testing.T) {
 	f := newFixture(t, allTo("v1"))
-	bad := parse(t, allTo("v9"))
+	bad := parse(t, allTo("v2"))
+	bad.VirtualServices[0].HTTP[0].Route[0].Weight = -1
 	err := f.mesh.Update(bad)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `subset "v9" of host "reviews" is not defined`)
+	assert.Contains(t, err.Error(), `spec.http[0].route[0].weight: must not be negative`)
 	_, body := f.get("http://reviews:9080/")
 	assert.Equal(t, "v1", body, "the running configuration still serves")
 }
@@ -120,18 +121,18 @@ func TestClose(t *testing.T) {
 
 func TestNewRejectsInvalidConfigWithEveryProblem(t *testing.T) {
 	cfg := parse(t, vs(`
-  - route: [{destination: {host: reviews, subset: v9}}]
-  - route: [{destination: {host: nowhere}}]
+  - route: [{destination: {host: reviews, subset: v1}, weight: -1}]
+  - route: [{destination: {}}]
 `))
 	_, err := switchyard.New(cfg)
 	require.Error(t, err)
 	assert.Equal(t, lines(
-		`VirtualService "reviews": spec.http[0].route[0].destination: subset "v9" of host "reviews" is not defined in DestinationRule "default/reviews"`,
-		`VirtualService "reviews": spec.http[1].route[0].destination: no ServiceEntry defines host "nowhere"; add one that lists its endpoints`,
+		`VirtualService "reviews": spec.http[0].route[0].weight: must not be negative`,
+		`VirtualService "reviews": spec.http[1].route[0].destination.host: required`,
 	), err.Error())
 	var ce *switchyard.ConfigError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "spec.http[0].route[0].destination", ce.Path)
+	assert.Equal(t, "spec.http[0].route[0].weight", ce.Path)
 }
 
 func TestDeterministicWithInjectedRand(t *testing.T) {
@@ -179,7 +180,7 @@ func TestObserveAndModify(t *testing.T) {
 	assert.Equal(t, "v1", before.VirtualServices[0].HTTP[0].Route[0].Destination.Subset, "Clone left the old configuration alone")
 	err := f.mesh.Modify(func(c switchyard.Config) (switchyard.Config, error) {
 		c = c.Clone()
-		c.VirtualServices[0].HTTP[0].Route[0].Destination.Subset = "v9"
+		c.VirtualServices[0].HTTP[0].Route[0].Destination.Host = ""
 		return c, nil
 	})
 	assert.Error(t, err)

@@ -50,7 +50,18 @@ type options struct {
 	telemetry         telemetry.Providers
 	resolver          dnsresolve.Resolver
 	workload          *mtls.Source
+	strict            bool
 }
+
+type strictOption struct{}
+
+func (strictOption) apply(opts *options) { opts.strict = true }
+
+// WithWarningsAsErrors makes [New] and [Mesh.Update] refuse a configuration
+// that has warnings (see [Mesh.Warnings]) as if they were errors: for
+// callers who want every route to lead to endpoints the configuration
+// lists, rather than Istio's leniency.
+func WithWarningsAsErrors() Option { return strictOption{} }
 
 type clockOption struct{ c Clock }
 

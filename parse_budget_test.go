@@ -246,7 +246,7 @@ func TestErrorCountIsExact(t *testing.T) {
 		})
 	}
 	_, err = switchyard.New(switchyard.Config{
-		ServiceEntries:  []subset.ServiceEntry{{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80}}, Resolution: "DNS"}},
+		ServiceEntries:  []subset.ServiceEntry{{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80, Name: "p80"}}, Resolution: "DNS"}},
 		VirtualServices: []route.VirtualService{{Name: "x", Hosts: []string{"r"}, HTTP: routes}},
 	})
 	require.Error(t, err)
@@ -311,7 +311,7 @@ func TestParseFollowsAliasesAtTheTop(t *testing.T) {
 	cfg, err := switchyard.Parse([]byte(`apiVersion: v1
 kind: List
 items:
-- &se {apiVersion: &v networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: &spec {hosts: [a], ports: [{number: 80}], resolution: DNS}}
+- &se {apiVersion: &v networking.istio.io/v1, kind: ServiceEntry, metadata: {name: a}, spec: &spec {hosts: [a], ports: [{number: 80, name: p80}], resolution: DNS}}
 - {apiVersion: *v, kind: ServiceEntry, metadata: {name: b}, spec: *spec}
 - *se
 `))

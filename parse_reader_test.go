@@ -24,7 +24,7 @@ kind: ServiceEntry
 metadata: {name: a, labels: {app: a, tier: ~}}
 spec:
   hosts: [a]
-  ports: [{number: 80}]
+  ports: [{number: 80, name: p80}]
   endpoints:
   - {address: 10.0.0.1, labels: {version: v1, zone: }}
   - {address: 10.0.0.2, labels: {version: 2, track: [x], version: v3}}
@@ -92,7 +92,7 @@ func TestParseErrorLinesAroundDocumentsYAMLv3Reads(t *testing.T) {
 	data := `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: a}
-spec: {hosts: [a], ports: [{number: 80}], resolution: DNS}
+spec: {hosts: [a], ports: [{number: 80, name: p80}], resolution: DNS}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -127,7 +127,7 @@ func TestParseReportsASyntaxErrorInItsDocument(t *testing.T) {
 	data := `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: a}
-spec: {hosts: [a], ports: [{number: 80}], resolution: DNS}
+spec: {hosts: [a], ports: [{number: 80, name: p80}], resolution: DNS}
 --- "unterminated
 `
 	_, err := switchyard.Parse([]byte(data))

@@ -65,9 +65,9 @@ DestinationRule "r": spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.a
 		{"service entry host and address", `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: r}
-spec: {hosts: ["ratings\r\n"], ports: [{number: 80}], resolution: DNS, endpoints: [{address: "ratings host"}]}`,
-			`ServiceEntry "r": spec.endpoints[0].address: "ratings host" is neither an IP address nor a host name (letters, digits, "-", "_" and dots)
-ServiceEntry "r": spec.hosts[0]: "ratings\r\n" is not a host name: use letters, digits, "-", "_" and dots`},
+spec: {hosts: ["ratings\r\n"], ports: [{number: 80, name: p80}], resolution: DNS, endpoints: [{address: "ratings host"}]}`,
+			`ServiceEntry "r": spec.endpoints[0].address: not an IP address, and not a host name: "ratings host" is not a DNS label: 1-63 letters, digits and "-", not starting or ending with "-"
+ServiceEntry "r": spec.hosts[0]: "ratings\r\n" is not a DNS label: 1-63 letters, digits and "-", not starting or ending with "-"`},
 		{"header a gRPC call cannot carry", `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: r}
@@ -107,7 +107,7 @@ VirtualService "r": spec.http[0].route[0].headers.request.add["x-flag!"]: not su
 // TestConfigStringsFromGoAreValidated checks the same rules for a
 // configuration built as Go values, the way that bypasses Parse.
 func TestConfigStringsFromGoAreValidated(t *testing.T) {
-	se := subset.ServiceEntry{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80}}, Resolution: "DNS"}
+	se := subset.ServiceEntry{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80, Name: "p80"}}, Resolution: "DNS"}
 	_, err := switchyard.New(switchyard.Config{
 		ServiceEntries: []subset.ServiceEntry{se},
 		VirtualServices: []route.VirtualService{{Name: "x", Hosts: []string{"r"}, HTTP: []route.HTTPRoute{{

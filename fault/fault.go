@@ -69,6 +69,8 @@ func New(cfg *Config, opts ...Option) (*Injector, error) {
 	if d := cfg.Delay; d != nil {
 		if d.FixedDelay < time.Millisecond {
 			errs.Add("delay.fixedDelay", "required, at least 1ms")
+		} else {
+			errs.Millis("delay.fixedDelay", d.FixedDelay)
 		}
 		inj.delay = d.FixedDelay
 		inj.delayPerMillion = perMillion(d.Percentage, d.Percent, "delay", &errs)
@@ -80,11 +82,12 @@ func New(cfg *Config, opts ...Option) (*Injector, error) {
 			errs.Add("abort", "httpStatus and grpcStatus are mutually exclusive")
 		case a.GRPCStatus != "":
 			code, ok := grpccode.Parse(a.GRPCStatus)
-			if !ok {
-				errs.Add("abort.grpcStatus", "unknown gRPC status %s; use a name such as UNAVAILABLE or a number 0-16", fielderr.Quote(a.GRPCStatus))
+			if !ok || strings.Trim(a.GRPCStatus, "0123456789") == "" {
+				errs.Add("abort.grpcStatus", "unknown gRPC status %s; use a name such as UNAVAILABLE", fielderr.Quote(a.GRPCStatus))
 			}
 			inj.grpcStatus = code
-		case a.HTTPStatus < 200 || a.HTTPStatus > 599:
+		case a.HTTPStatus < 200 || a.HTTPStatus > 600:
+			// Istio accepts 600 too (Envoy then refuses it).
 			errs.Add("abort.httpStatus", "%d is outside 200-599", a.HTTPStatus)
 		default:
 			inj.httpStatus = int(a.HTTPStatus)

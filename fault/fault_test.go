@@ -145,7 +145,8 @@ func TestValidation(t *testing.T) {
 		{&fault.Config{Delay: &fault.Delay{FixedDelay: time.Second, Percent: 120}}, "delay.percent: 120 is outside 0-100"},
 		{&fault.Config{Abort: &fault.Abort{HTTPStatus: 700}}, "abort.httpStatus: 700 is outside 200-599"},
 		{&fault.Config{Abort: &fault.Abort{}}, "abort.httpStatus: 0 is outside 200-599"},
-		{&fault.Config{Abort: &fault.Abort{GRPCStatus: "BROKEN"}}, `abort.grpcStatus: unknown gRPC status "BROKEN"; use a name such as UNAVAILABLE or a number 0-16`},
+		{&fault.Config{Abort: &fault.Abort{GRPCStatus: "BROKEN"}}, `abort.grpcStatus: unknown gRPC status "BROKEN"; use a name such as UNAVAILABLE`},
+		{&fault.Config{Abort: &fault.Abort{GRPCStatus: "14"}}, `abort.grpcStatus: unknown gRPC status "14"; use a name such as UNAVAILABLE`},
 		{&fault.Config{Abort: &fault.Abort{HTTPStatus: 500, GRPCStatus: "INTERNAL"}}, "abort: httpStatus and grpcStatus are mutually exclusive"},
 	} {
 		_, err := fault.New(tc.cfg)

@@ -36,6 +36,29 @@ type headerMatcher struct {
 	m    stringMatcher
 }
 
+// headerValue looks a header up, pseudo-headers included: Envoy matches
+// ":authority", ":method", ":scheme" and ":path" (with its query) in
+// headers as it sees them on HTTP/2.
+func headerValue(in *Input, name HeaderName) (string, bool) {
+	if len(name.Lower) == 0 || name.Lower[0] != ':' {
+		return lookup(in.Header, name)
+	}
+	switch name.Lower {
+	case ":authority":
+		return in.Authority, true
+	case ":method":
+		return in.Method, true
+	case ":scheme":
+		return in.Scheme, true
+	case ":path":
+		if in.Query != "" {
+			return in.Path + "?" + in.Query, true
+		}
+		return in.Path, true
+	}
+	return "", false
+}
+
 type queryMatcher struct {
 	key string
 	m   stringMatcher
@@ -116,14 +139,8 @@ func compileHeaders(hs map[string]*StringMatch, path string, errs *fielderr.List
 		case k == "":
 			errs.Add(path, "empty header name")
 			continue
-		case k != strings.ToLower(k):
-			errs.Add(kp, "header names must be lower-case; write %s", fielderr.Quote(strings.ToLower(k)))
-			continue
 		case strings.HasPrefix(k, "@request.auth.claims"):
 			errs.Add(kp, "JWT claim matches need Istio's RequestAuthentication and are not supported in-process")
-			continue
-		case strings.HasPrefix(k, ":"):
-			errs.Add(kp, "pseudo-headers cannot be matched here; use the uri, scheme, method or authority fields")
 			continue
 		case ignoredHeaderKeys[k]:
 			continue // Istio ignores these keys in headers
@@ -213,14 +230,14 @@ func (b *block) match(in *Input) bool {
 	}
 	for i := range b.headers {
 		h := &b.headers[i]
-		v, ok := lookup(in.Header, h.name)
+		v, ok := headerValue(in, h.name)
 		if !h.m.matchPresent(v, ok) {
 			return false
 		}
 	}
 	for i := range b.without {
 		h := &b.without[i]
-		v, ok := lookup(in.Header, h.name)
+		v, ok := headerValue(in, h.name)
 		if h.m.kind == KindPresent {
 			if ok {
 				return false

@@ -165,6 +165,35 @@ func TestSourceSelectorsAreEvaluatedAtCompileTime(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// Istio accepts header names in any case and pseudo-headers, which Envoy
+// matches as it sees them on HTTP/2.
+func TestHeaderNamesAnyCaseAndPseudoHeaders(t *testing.T) {
+	m, err := Compile([]Request{
+		{Headers: map[string]*StringMatch{"End-User": Exact("jason")}},
+		{Headers: map[string]*StringMatch{":authority": Exact("reviews:9080"), ":method": Exact("PUT")}},
+		{Headers: map[string]*StringMatch{":path": Exact("/a?b=1"), ":scheme": Exact("https")}},
+		{Headers: map[string]*StringMatch{":status": Exact("200")}},
+	}, Source{})
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		in    Input
+		block int
+		ok    bool
+	}{
+		{Input{Header: HTTPHeader(http.Header{"End-User": {"jason"}})}, 0, true},
+		{Input{Authority: "reviews:9080", Method: "PUT"}, 1, true},
+		{Input{Authority: "reviews:9080", Method: "GET"}, 0, false},
+		{Input{Path: "/a", Query: "b=1", Scheme: "https"}, 2, true},
+		{Input{Path: "/a", Scheme: "https"}, 0, false},
+	} {
+		i, ok := m.Match(&tt.in)
+		assert.Equal(t, tt.ok, ok, "%+v", tt.in)
+		if ok {
+			assert.Equal(t, tt.block, i)
+		}
+	}
+}
+
 func TestCompileErrorsNameTheField(t *testing.T) {
 	bad := "("
 	tests := []struct {
@@ -176,8 +205,6 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		{Request{URI: Regex("")}, "[0].uri.regex: empty regex; use {} to match any present value"},
 		{Request{URI: Regex(strings.Repeat("a", 1025))}, "[0].uri.regex: regex is 1025 characters long; the limit is 1024"},
 		{Request{Method: Prefix("")}, "[0].method.prefix: empty prefix is only allowed for uri"},
-		{Request{Headers: map[string]*StringMatch{"End-User": Exact("x")}}, "[0].headers[\"End-User\"]: header names must be lower-case; write \"end-user\""},
-		{Request{Headers: map[string]*StringMatch{":path": Exact("x")}}, "[0].headers[\":path\"]: pseudo-headers cannot be matched here; use the uri, scheme, method or authority fields"},
 		{Request{Headers: map[string]*StringMatch{"@request.auth.claims.sub": Exact("x")}}, "[0].headers[\"@request.auth.claims.sub\"]: JWT claim matches need Istio's RequestAuthentication and are not supported in-process"},
 		{Request{QueryParams: map[string]*StringMatch{"": Exact("x")}}, "[0].queryParams: empty query parameter name"},
 	}

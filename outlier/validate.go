@@ -10,9 +10,6 @@ import (
 // paths relative to it.
 func (c *Config) Validate() error {
 	var errs fielderr.List
-	if c.ConsecutiveErrors != 0 {
-		errs.Add("consecutiveErrors", "deprecated and ignored by Istio; use consecutive5xxErrors or consecutiveGatewayErrors")
-	}
 	if c.ConsecutiveLocalOriginFailures != nil && !c.SplitExternalLocalOriginErrors {
 		errs.Add("consecutiveLocalOriginFailures", "needs splitExternalLocalOriginErrors: true")
 	}
@@ -20,9 +17,7 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"interval", c.Interval}, {"baseEjectionTime", c.BaseEjectionTime}} {
-		if d.v != 0 && d.v < time.Millisecond {
-			errs.Add(d.name, "%v is below the 1ms minimum", d.v)
-		}
+		errs.Millis(d.name, d.v)
 	}
 	if c.MaxEjectionPercent < 0 || c.MaxEjectionPercent > 100 {
 		errs.Add("maxEjectionPercent", "%d is outside 0-100", c.MaxEjectionPercent)

@@ -2,6 +2,7 @@ package outlier_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,7 @@ func TestValidate(t *testing.T) {
 		err  error
 		want string
 	}{
-		{(&outlier.Config{ConsecutiveErrors: 5}).Validate(), "consecutiveErrors: deprecated and ignored by Istio; use consecutive5xxErrors or consecutiveGatewayErrors"},
+		{(&outlier.Config{Interval: 1500 * time.Microsecond}).Validate(), "interval: 1.5ms is finer than a millisecond; Istio takes durations to ms precision"},
 		{(&outlier.Config{ConsecutiveLocalOriginFailures: u32(3)}).Validate(), "consecutiveLocalOriginFailures: needs splitExternalLocalOriginErrors: true"},
 		{(&outlier.Config{MaxEjectionPercent: 101}).Validate(), "maxEjectionPercent: 101 is outside 0-100"},
 	} {

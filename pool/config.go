@@ -56,4 +56,17 @@ type HTTPSettings struct {
 	UseClientProtocol bool `json:"useClientProtocol,omitempty"`
 	// MaxConcurrentStreams bounds HTTP/2 streams per connection.
 	MaxConcurrentStreams int32 `json:"maxConcurrentStreams,omitempty"`
+	// HTTP2KeepAlive sends HTTP/2 PING frames to find dead connections.
+	HTTP2KeepAlive *HTTP2KeepAlive `json:"http2KeepAlive,omitempty"`
+}
+
+// HTTP2KeepAlive is Istio's HTTPSettings.ConnectionKeepalive: health
+// checks of HTTP/2 connections with PING frames. Both fields are required.
+type HTTP2KeepAlive struct {
+	// Interval is how long a connection may go without receiving a frame
+	// before a PING is sent.
+	Interval time.Duration `json:"interval,omitempty"`
+	// Timeout is how long to wait for the PING's answer before closing
+	// the connection.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }

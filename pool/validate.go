@@ -10,15 +10,21 @@ import (
 // relative to it.
 func (c *Settings) Validate() error {
 	var errs fielderr.List
+	if c.TCP == nil && c.HTTP == nil {
+		errs.Add("", "a connection pool must set tcp or http")
+	}
 	if t := c.TCP; t != nil {
 		if t.MaxConnections < 0 {
 			errs.Add("tcp.maxConnections", "must not be negative")
 		}
-		if t.ConnectTimeout != 0 && t.ConnectTimeout < time.Millisecond {
-			errs.Add("tcp.connectTimeout", "%v is below the 1ms minimum", t.ConnectTimeout)
+		errs.Millis("tcp.connectTimeout", t.ConnectTimeout)
+		errs.Millis("tcp.maxConnectionDuration", t.MaxConnectionDuration)
+		if t.IdleTimeout != nil && *t.IdleTimeout >= time.Millisecond {
+			errs.Millis("tcp.idleTimeout", *t.IdleTimeout) // 0 turns it off
 		}
-		if k := t.TCPKeepalive; k != nil && (k.Time < 0 || k.Interval < 0) {
-			errs.Add("tcp.tcpKeepalive", "durations must not be negative")
+		if k := t.TCPKeepalive; k != nil {
+			errs.Millis("tcp.tcpKeepalive.time", k.Time)
+			errs.Millis("tcp.tcpKeepalive.interval", k.Interval)
 		}
 	}
 	if h := c.HTTP; h != nil {
@@ -29,6 +35,20 @@ func (c *Settings) Validate() error {
 			{"maxRequestsPerConnection", h.MaxRequestsPerConnection}, {"maxRetries", h.MaxRetries}, {"maxConcurrentStreams", h.MaxConcurrentStreams}} {
 			if f.v < 0 {
 				errs.Add("http."+f.name, "must not be negative")
+			}
+		}
+		if h.IdleTimeout != nil {
+			errs.Millis("http.idleTimeout", *h.IdleTimeout)
+		}
+		if k := h.HTTP2KeepAlive; k != nil {
+			for _, f := range []struct {
+				name string
+				v    time.Duration
+			}{{"interval", k.Interval}, {"timeout", k.Timeout}} {
+				if f.v == 0 {
+					errs.Add("http.http2KeepAlive."+f.name, "required")
+				}
+				errs.Millis("http.http2KeepAlive."+f.name, f.v)
 			}
 		}
 		if h.MaxRequestsPerConnection > 1 {

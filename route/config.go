@@ -30,7 +30,10 @@ type VirtualService struct {
 	TLS []TLSRoute `json:"tls,omitempty"`
 	// TCP routes, in order, for connections made with Mesh.DialContext.
 	TCP []TCPRoute `json:"tcp,omitempty"`
-	// ExportTo is accepted and has no effect in-process.
+	// ExportTo names the namespaces that see this resource (Istio's
+	// exportTo: "*", ".", a namespace; "~" for none on ServiceEntries). With
+	// WithSourceNamespace, a resource not exported to the caller's namespace
+	// is ignored, with a warning; without it, every resource is seen.
 	ExportTo []string `json:"exportTo,omitempty"`
 }
 

@@ -48,6 +48,11 @@ type DestinationTrace struct {
 	// ("ISTIO_MUTUAL sni=outbound_.9080_.v1_.reviews san=[spiffe://…]"),
 	// or "" for plaintext.
 	TLS string
+	// Missing says why no cluster serves the destination when Istio
+	// accepts it but nothing backs it (an unknown host, an undefined
+	// subset): requests routed there get 503 with an empty body, Envoy's
+	// cluster_not_found. "" otherwise.
+	Missing string
 	// Endpoints are the cluster's endpoints and their live state.
 	Endpoints []EndpointTrace
 	// Pick is the endpoint an attempt would pick now ("" if none). The

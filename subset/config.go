@@ -27,7 +27,10 @@ type ServiceEntry struct {
 	Resolution string `json:"resolution,omitempty"`
 	// Endpoints are the service's workloads.
 	Endpoints []WorkloadEntry `json:"endpoints,omitempty"`
-	// ExportTo is accepted and has no effect in-process.
+	// ExportTo names the namespaces that see this resource (Istio's
+	// exportTo: "*", ".", a namespace; "~" for none on ServiceEntries). With
+	// WithSourceNamespace, a resource not exported to the caller's namespace
+	// is ignored, with a warning; without it, every resource is seen.
 	ExportTo []string `json:"exportTo,omitempty"`
 	// SubjectAltNames are the identities the service's servers present:
 	// a DestinationRule's tls verifies them when it names none of its own,
@@ -79,7 +82,10 @@ type DestinationRule struct {
 	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
 	// Subsets are named groups of endpoints selected by labels.
 	Subsets []Subset `json:"subsets,omitempty"`
-	// ExportTo is accepted and has no effect in-process.
+	// ExportTo names the namespaces that see this resource (Istio's
+	// exportTo: "*", ".", a namespace; "~" for none on ServiceEntries). With
+	// WithSourceNamespace, a resource not exported to the caller's namespace
+	// is ignored, with a warning; without it, every resource is seen.
 	ExportTo []string `json:"exportTo,omitempty"`
 }
 

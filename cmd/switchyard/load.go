@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -117,6 +119,7 @@ type loaded struct {
 	cfg     switchyard.Config
 	index   *index
 	errs    []finding // problems found by Parse, located
+	warns   []finding // warnings of the valid configuration, located
 }
 
 // parseSources parses each source with switchyard.Parse.
@@ -143,11 +146,20 @@ func load(args []string, stdin io.Reader) (*loaded, []finding, error) {
 	if len(l.errs) > 0 {
 		return l, l.errs, nil
 	}
+	if dups := l.index.duplicates(); len(dups) > 0 {
+		return l, dups, nil
+	}
 	mesh, err := switchyard.New(l.cfg)
 	if err != nil {
 		return l, l.index.locate("", err), nil
 	}
-	mesh.Close()
+	defer mesh.Close()
+	ws := mesh.Warnings()
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		errs[i] = w
+	}
+	l.warns = l.index.locate("", errors.Join(errs...))
 	return l, nil, nil
 }
 
@@ -230,6 +242,33 @@ type resourceAt struct {
 	docKey
 	resource string // "VirtualService default/reviews"
 	node     *yaml.Node
+}
+
+// duplicates reports every resource defined more than once: the
+// manifests disagree on what it is, and applying them would keep only the
+// last.
+func (x *index) duplicates() []finding {
+	var out []finding
+	for _, name := range slices.Sorted(maps.Keys(x.byName)) {
+		all := x.byName[name]
+		if len(all) < 2 {
+			continue
+		}
+		var places []string
+		for _, a := range all {
+			places = append(places, fmt.Sprintf("%s:%d", a.file, a.node.Line))
+		}
+		for _, a := range all[1:] {
+			f := finding{File: a.file, Line: a.node.Line, Document: a.doc, Resource: name,
+				Message: fmt.Sprintf("defined %d times (%s): applying them keeps only the last", len(all), strings.Join(places, ", "))}
+			if a.item >= 0 {
+				item := a.item
+				f.Item = &item
+			}
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func newIndex() *index {

@@ -146,7 +146,8 @@ func (r validateReport) text(w io.Writer, parsed, strict bool) {
 // that select nothing, shadowed routes, merged rules), this is the one
 // place that turns them into findings; validate's text and JSON output and
 // --strict already handle them.
-func warnings(*loaded) []finding { return nil }
+// warnings returns the warnings of the configuration l holds, located.
+func warnings(l *loaded) []finding { return l.warns }
 
 func plural(n int, noun string) string {
 	if n == 1 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -29,8 +30,10 @@ func (s *Service) SetEndpoints(ws []subset.WorkloadEntry) (gone []*balancer.Endp
 	var errs fielderr.List
 	for i, w := range ws {
 		path := fielderr.Index("endpoints", i)
-		if _, err := netip.ParseAddr(w.Address); err != nil && !hostName(w.Address) {
-			errs.Add(fielderr.Join(path, "address"), "%s is neither an IP address nor a host name", fielderr.Quote(w.Address))
+		if _, err := netip.ParseAddr(w.Address); err != nil {
+			if err := hostname.FQDN(w.Address); err != nil {
+				errs.Add(fielderr.Join(path, "address"), "not an IP address, and not a host name: %v", err)
+			}
 		}
 		for name, n := range w.Ports {
 			if !s.hasPortName(name) {

@@ -16,6 +16,9 @@ type Client struct {
 	Locality string
 	// Labels are the caller's labels, for failoverPriority.
 	Labels map[string]string
+	// Namespace is the caller's namespace: its DestinationRules for a host
+	// win over those of other namespaces, as a sidecar's do.
+	Namespace string
 }
 
 // overprovisioning is Envoy's default overprovisioning factor: a priority
@@ -191,6 +194,14 @@ func validateLocality(ls *balancer.LocalitySettings, path string, errs *fielderr
 		}
 		if d.From == "" {
 			errs.Add(fielderr.Join(dp, "from"), "required")
+		}
+	}
+	if len(ls.Failover) > 0 {
+		for i, l := range ls.FailoverPriority {
+			switch strings.TrimPrefix(l, "!") {
+			case "topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone":
+				errs.Add(fielderr.Index(fielderr.Join(path, "failoverPriority"), i), "topology label %s cannot be combined with failover, which orders regions itself", fielderr.Quote(l))
+			}
 		}
 	}
 	for i, f := range ls.Failover {

@@ -10,6 +10,8 @@ import (
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/ejection"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
+	"github.com/switchyard-go/switchyard/internal/visibility"
 	"github.com/switchyard-go/switchyard/mtls"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -21,6 +23,59 @@ type Registry struct {
 	wildcard []*Service // services with a "*." host, longest suffix first
 	fresh    []*Service // the services this registry built
 	gen      uint64     // this compilation's number
+	warnings []*fielderr.Error
+}
+
+// Warnings returns what Compile found valid but probably not meant: rules
+// for hosts no ServiceEntry defines, subsets that select no endpoint.
+func (r *Registry) Warnings() []*fielderr.Error { return r.warnings }
+
+// mergeRules merges the DestinationRules of one host as Istio does when
+// several apply (ENABLE_ENHANCED_DESTINATIONRULE_MERGE, its default): the
+// caller's namespace's rules win over every other namespace's, as a
+// sidecar looks its own namespace up first; among those that remain, in
+// order, subsets are concatenated (a name defined twice keeps its first
+// definition) and the first trafficPolicy wins whole.
+func mergeRules(drs []*subset.DestinationRule, clientNamespace string, errs *fielderr.List) *subset.DestinationRule {
+	if clientNamespace != "" {
+		var own []*subset.DestinationRule
+		for _, dr := range drs {
+			if dr.Namespace == clientNamespace {
+				own = append(own, dr)
+			}
+		}
+		if len(own) > 0 {
+			drs = own
+		}
+	}
+	if len(drs) == 1 {
+		return drs[0]
+	}
+	merged := *drs[0]
+	merged.Subsets = append([]subset.Subset(nil), drs[0].Subsets...)
+	have := map[string]bool{}
+	for _, s := range merged.Subsets {
+		have[s.Name] = true
+	}
+	for _, dr := range drs[1:] {
+		var e fielderr.List
+		if merged.TrafficPolicy == nil {
+			merged.TrafficPolicy = dr.TrafficPolicy
+		} else if dr.TrafficPolicy != nil {
+			e.Warn("spec.trafficPolicy", "ignored: %s, an earlier rule for host %s, has a trafficPolicy, and Istio keeps the first", fielderr.Resource("DestinationRule", drs[0].Namespace, drs[0].Name), fielderr.Quote(dr.Host))
+		}
+		for i, s := range dr.Subsets {
+			if have[s.Name] {
+				e.Warn(fielderr.Index("spec.subsets", i), "ignored: subset %s of host %s is already defined by an earlier rule, and Istio keeps the first", fielderr.Quote(s.Name), fielderr.Quote(dr.Host))
+				continue
+			}
+			have[s.Name] = true
+			merged.Subsets = append(merged.Subsets, s)
+		}
+		e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
+		errs.AddList(&e)
+	}
+	return &merged
 }
 
 // Options are the inputs of Compile besides the configuration.
@@ -127,15 +182,16 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	for i := range entries {
 		se := &entries[i]
 		if ps := prevEntry(prev, se); ps != nil {
-			// Unchanged: valid as before; only its hosts' uniqueness
-			// depends on the other entries.
+			// Unchanged: valid as before, with the same warnings; only
+			// its hosts' uniqueness depends on the other entries.
+			errs.AddWarnings(ps.warns)
 			for j, h := range se.Hosts {
 				host := strings.ToLower(h)
 				if other, ok := r.services[host]; ok {
 					var e fielderr.List
-					e.Add(fielderr.Index("spec.hosts", j), "host %s is already defined by %s", fielderr.Quote(h), fielderr.Resource("ServiceEntry", other.entry.Namespace, other.entry.Name))
+					e.Warn(fielderr.Index("spec.hosts", j), "host %s is already defined by %s, which Istio uses instead of this entry", fielderr.Quote(h), fielderr.Resource("ServiceEntry", other.entry.Namespace, other.entry.Name))
 					e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
-					errs.Merge("", e.Err())
+					errs.AddList(&e)
 					continue
 				}
 				r.services[host] = prev[host]
@@ -143,13 +199,20 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			continue
 		}
 		var e fielderr.List
-		compileEntry(r, se, &e)
-		if e.Len() > 0 {
+		compileEntry(r, se, opts.Client.Namespace, &e)
+		if e.Len() > 0 || len(e.Warnings()) > 0 {
 			e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
-			errs.Merge("", e.Err())
+			if len(se.Hosts) > 0 {
+				if svc := r.services[strings.ToLower(se.Hosts[0])]; svc != nil && svc.entry == se {
+					svc.warns = e.Warnings()
+				}
+			}
+			errs.AddList(&e)
 		}
 	}
 	opts.tls = &tlsReader{workload: opts.Workload, read: map[*subset.ClientTLS]*tlsFiles{}}
+	byHost := map[string][]*subset.DestinationRule{}
+	var hosts []string // in the order of their first rule
 	for i := range rules {
 		dr := &rules[i]
 		var e fielderr.List
@@ -158,27 +221,45 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		switch {
 		case dr.Host == "":
 			e.Add("spec.host", "required")
+		case hostname.Wildcard(dr.Host) != nil:
+			e.Add("spec.host", "%v", hostname.Wildcard(dr.Host))
 		case svc == nil:
-			e.Add("spec.host", "no ServiceEntry defines host %s; add one that lists its endpoints", fielderr.Quote(dr.Host))
-		case svc.ruled == r.gen:
-			first := svc.rule
-			e.Add("spec.host", "host %s already has %s; merge the two rules", fielderr.Quote(dr.Host), fielderr.Resource("DestinationRule", first.Namespace, first.Name))
+			e.Warn("spec.host", "no ServiceEntry defines host %s, so this rule applies to nothing (in a cluster Istio would apply it to a Kubernetes service of that name: add a ServiceEntry that lists its endpoints)", fielderr.Quote(dr.Host))
+		case opts.Client.Namespace != "" && !visibility.Visible(dr.Namespace, dr.ExportTo, opts.Client.Namespace):
+			e.Warn("spec.exportTo", "not exported to this process's namespace %s, so it does not apply here", fielderr.Quote(opts.Client.Namespace))
 		default:
-			if r.reused(svc) {
-				if svc.rule != nil && reflect.DeepEqual(svc.rule, dr) {
-					svc.ruled = r.gen
-					continue // unchanged, and valid as before
-				}
-				svc = r.refresh(svc)
+			if byHost[host] == nil {
+				hosts = append(hosts, host)
 			}
-			svc.rule = dr
-			svc.ruled = r.gen
+			byHost[host] = append(byHost[host], dr)
+			continue // validated below, with the host's other rules
 		}
 		validateRule(dr, svc, opts.tls, &e)
-		if e.Len() > 0 {
+		if e.Len() > 0 || len(e.Warnings()) > 0 {
 			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
-			errs.Merge("", e.Err())
+			errs.AddList(&e)
 		}
+	}
+	for _, host := range hosts {
+		svc, drs := r.services[host], byHost[host]
+		var w fielderr.List
+		merged := mergeRules(drs, opts.Client.Namespace, &w)
+		if r.reused(svc) {
+			if svc.rule != nil && reflect.DeepEqual(svc.rule, merged) {
+				svc.ruled = r.gen
+				errs.AddWarnings(svc.ruleWarns)
+				continue // unchanged, and valid as before
+			}
+			svc = r.refresh(svc)
+		}
+		for _, dr := range drs {
+			var e fielderr.List
+			validateRule(dr, svc, opts.tls, &e)
+			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
+			w.AddList(&e)
+		}
+		svc.rule, svc.ruled, svc.ruleWarns = merged, r.gen, w.Warnings()
+		errs.AddList(&w)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -205,6 +286,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	r.warnings = errs.Warnings()
 	return r, nil
 }
 
@@ -243,7 +325,7 @@ func sameWorkloadSource(a, b *subset.ServiceEntry) bool {
 // refresh replaces a service taken from the previous registry by a fresh
 // one of the same entry, without its rule, to be built anew.
 func (r *Registry) refresh(svc *Service) *Service {
-	cp := &Service{Host: svc.Host, Ports: svc.Ports, Passthrough: svc.Passthrough, entry: svc.entry, gen: r.gen}
+	cp := &Service{Host: svc.Host, Ports: svc.Ports, Passthrough: svc.Passthrough, entry: svc.entry, gen: r.gen, warns: svc.warns}
 	cp.dynamic.Store(svc.dynamic.Load())
 	r.services[svc.Host] = cp
 	return cp

@@ -61,20 +61,28 @@ func TestClustersSelectEndpointsAndPorts(t *testing.T) {
 func TestTargetPicksClusterByPort(t *testing.T) {
 	r, err := Compile([]subset.ServiceEntry{reviews()}, nil, Options{})
 	require.NoError(t, err)
-	tg, err := r.Target("reviews", "", 0)
-	require.NoError(t, err)
+	tg := r.Target("reviews", "", 0)
+	require.Empty(t, tg.Missing())
 	assert.EqualValues(t, 9090, tg.Cluster(9090).Port)
 	assert.Nil(t, tg.Cluster(80), "two ports and the request names neither")
-	tg, err = r.Target("reviews", "", 9090)
-	require.NoError(t, err)
+	tg = r.Target("reviews", "", 9090)
+	require.Empty(t, tg.Missing())
 	assert.EqualValues(t, 9090, tg.Cluster(80).Port)
 
-	_, err = r.Target("ratings", "", 0)
-	assert.EqualError(t, err, `no ServiceEntry defines host "ratings"; add one that lists its endpoints`)
-	_, err = r.Target("reviews", "v9", 0)
-	assert.EqualError(t, err, `subset "v9" of host "reviews" is not defined: no DestinationRule has host "reviews"`)
-	_, err = r.Target("reviews", "", 7000)
-	assert.EqualError(t, err, `host "reviews" has no port 7000; its ports are 9080, 9090`)
+	// Istio accepts destinations nothing backs; they name no cluster.
+	for _, tt := range []struct {
+		host, subset string
+		port         uint32
+		why          string
+	}{
+		{"ratings", "", 0, `no ServiceEntry defines host "ratings"`},
+		{"reviews", "v9", 0, `subset "v9" of host "reviews" is not defined: no DestinationRule has host "reviews"`},
+		{"reviews", "", 7000, `host "reviews" has no port 7000; its ports are 9080, 9090`},
+	} {
+		tg := r.Target(tt.host, tt.subset, tt.port)
+		assert.Equal(t, tt.why, tg.Missing())
+		assert.Nil(t, tg.Cluster(9080))
+	}
 }
 
 func TestSinglePortServiceAnswersAnyRequestPort(t *testing.T) {
@@ -82,21 +90,21 @@ func TestSinglePortServiceAnswersAnyRequestPort(t *testing.T) {
 	se.Ports = se.Ports[:1]
 	r, err := Compile([]subset.ServiceEntry{se}, nil, Options{})
 	require.NoError(t, err)
-	tg, err := r.Target("reviews", "", 0)
-	require.NoError(t, err)
+	tg := r.Target("reviews", "", 0)
+	require.Empty(t, tg.Missing())
 	assert.EqualValues(t, 9080, tg.Cluster(80).Port)
 }
 
 func TestDNSWithoutEndpointsUsesHosts(t *testing.T) {
 	r, err := Compile([]subset.ServiceEntry{{
-		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []subset.Port{{Number: 443}}, Resolution: "DNS",
+		Name: "ext", Hosts: []string{"api.example.com"}, Ports: []subset.Port{{Number: 443, Name: "p443"}}, Resolution: "DNS",
 	}}, nil, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"api.example.com:443"}, addresses(r.Lookup("api.example.com").Cluster("", 443)))
 }
 
 func TestResolutionNoneIsPassthroughAndWildcardsMatch(t *testing.T) {
-	r, err := Compile([]subset.ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []subset.Port{{Number: 80}}}}, nil, Options{})
+	r, err := Compile([]subset.ServiceEntry{{Name: "any", Hosts: []string{"*.example.com"}, Ports: []subset.Port{{Number: 80, Name: "p80"}}}}, nil, Options{})
 	require.NoError(t, err)
 	svc := r.Lookup("www.example.com")
 	require.NotNil(t, svc)
@@ -178,11 +186,27 @@ func TestCompileErrors(t *testing.T) {
 	bad.Endpoints = append(bad.Endpoints, subset.WorkloadEntry{Address: "reviews.local", Ports: map[string]uint32{"nope": 1}})
 	_, err := Compile([]subset.ServiceEntry{bad}, nil, Options{})
 	require.Error(t, err)
-	assert.Equal(t, `ServiceEntry "default/reviews": spec.resolution: unknown resolution "DNZ"; use NONE, STATIC, DNS or DNS_ROUND_ROBIN
+	assert.Equal(t, `ServiceEntry "default/reviews": spec.resolution: unknown resolution "DNZ"; use NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS
 ServiceEntry "default/reviews": spec.ports[2].number: port 9080 is listed twice
 ServiceEntry "default/reviews": spec.ports[2].name: port name "http" is used twice
 ServiceEntry "default/reviews": spec.ports[2].protocol: unknown protocol "QUIC"
 ServiceEntry "default/reviews": spec.endpoints[3].ports["nope"]: no service port is named "nope"`, err.Error())
+
+	r, err := Compile([]subset.ServiceEntry{reviews()}, []subset.DestinationRule{
+		{Name: "a", Host: "reviews", Subsets: []subset.Subset{{Name: "v3", Labels: map[string]string{"version": "v3"}}}},
+		{Name: "b", Host: "reviews", Subsets: []subset.Subset{{Name: "v3"}}},
+		{Name: "c", Host: "ratings"},
+	}, Options{})
+	require.NoError(t, err, "Istio accepts all three")
+	var warnings []string
+	for _, w := range r.Warnings() {
+		warnings = append(warnings, w.Error())
+	}
+	assert.Equal(t, []string{
+		`DestinationRule "c": spec.host: no ServiceEntry defines host "ratings", so this rule applies to nothing (in a cluster Istio would apply it to a Kubernetes service of that name: add a ServiceEntry that lists its endpoints)`,
+		`DestinationRule "b": spec.subsets[0]: ignored: subset "v3" of host "reviews" is already defined by an earlier rule, and Istio keeps the first`,
+		`DestinationRule "a": spec.subsets[0].labels: subset "v3" selects no endpoint of "reviews" (no endpoint has labels {version=v3}): requests routed to it get 503 no healthy upstream`,
+	}, warnings)
 
 	_, err = Compile([]subset.ServiceEntry{reviews()}, []subset.DestinationRule{
 		{Name: "a", Host: "reviews", Subsets: []subset.Subset{{Name: "v3", Labels: map[string]string{"version": "v3"}}, {Name: "v3"}},
@@ -192,10 +216,7 @@ ServiceEntry "default/reviews": spec.endpoints[3].ports["nope"]: no service port
 	}, Options{})
 	require.Error(t, err)
 	assert.Equal(t, `DestinationRule "a": spec.trafficPolicy: a traffic policy must set at least one field
-DestinationRule "a": spec.subsets[0].labels: subset "v3" selects no endpoint of "reviews": no endpoint has labels {version=v3}
-DestinationRule "a": spec.subsets[1].name: subset "v3" is defined twice
-DestinationRule "b": spec.host: host "reviews" already has DestinationRule "a"; merge the two rules
-DestinationRule "c": spec.host: no ServiceEntry defines host "ratings"; add one that lists its endpoints`, err.Error())
+DestinationRule "a": spec.subsets[1].name: subset "v3" is defined twice`, err.Error())
 }
 
 func TestFormatLabelsIsShort(t *testing.T) {

@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
 
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -29,6 +31,10 @@ type Service struct {
 	// ruled the last one that gave it a rule. Only Compile, serialised,
 	// reads and writes them.
 	gen, ruled uint64
+	// warns are the warnings of the entry (on the service of its first
+	// host), ruleWarns those of the rules merged into rule: repeated when
+	// a later compilation reuses the service unchanged.
+	warns, ruleWarns []*fielderr.Error
 }
 
 // Entry returns the ServiceEntry the service comes from. It must not be
@@ -53,8 +59,9 @@ func (s *Service) hasPort(n uint32) bool {
 }
 
 // workloads returns the service's endpoints: those the endpoint fast path
-// set last, else the ServiceEntry's endpoints or, with DNS resolution and
-// none listed, its hosts.
+// set last, else the ServiceEntry's endpoints that have an address or, with
+// DNS resolution and none listed, the host itself, as Istio makes each host
+// of such an entry its own endpoint.
 func (s *Service) workloads() []subset.WorkloadEntry {
 	if s.Passthrough {
 		return nil
@@ -62,12 +69,23 @@ func (s *Service) workloads() []subset.WorkloadEntry {
 	if d := s.dynamic.Load(); d != nil {
 		return *d
 	}
-	if len(s.entry.Endpoints) > 0 {
-		return s.entry.Endpoints
+	if len(s.entry.Endpoints) == 0 {
+		if r := s.entry.Resolution; r == "DNS" || r == "DNS_ROUND_ROBIN" {
+			return []subset.WorkloadEntry{{Address: s.Host}}
+		}
+		return nil
 	}
-	out := make([]subset.WorkloadEntry, 0, len(s.entry.Hosts))
-	for _, h := range s.entry.Hosts {
-		out = append(out, subset.WorkloadEntry{Address: h})
+	out := s.entry.Endpoints
+	for i, ep := range s.entry.Endpoints {
+		if ep.Address == "" { // reached only through its network's gateway
+			out = slices.Clone(s.entry.Endpoints[:i])
+			for _, ep := range s.entry.Endpoints[i:] {
+				if ep.Address != "" {
+					out = append(out, ep)
+				}
+			}
+			break
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
+	"github.com/switchyard-go/switchyard/internal/visibility"
 	"github.com/switchyard-go/switchyard/internal/wire"
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/pool"
@@ -18,23 +21,45 @@ import (
 )
 
 var (
-	resolutions = map[string]bool{"": true, "NONE": true, "STATIC": true, "DNS": true, "DNS_ROUND_ROBIN": true}
+	resolutions = map[string]bool{"": true, "NONE": true, "STATIC": true, "DNS": true, "DNS_ROUND_ROBIN": true, "DYNAMIC_DNS": true}
 	locations   = map[string]bool{"": true, "MESH_EXTERNAL": true, "MESH_INTERNAL": true}
 	protocols   = map[string]bool{"": true, "HTTP": true, "HTTP2": true, "HTTPS": true, "GRPC": true, "GRPC-WEB": true, "TCP": true, "TLS": true, "MONGO": true, "REDIS": true, "MYSQL": true}
 )
 
-func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
+func compileEntry(r *Registry, se *subset.ServiceEntry, client string, errs *fielderr.List) {
+	visibility.Validate(se.Namespace, se.ExportTo, true, "spec.exportTo", errs)
+	visible := client == "" || visibility.Visible(se.Namespace, se.ExportTo, client)
+	if !visible {
+		errs.Warn("spec.exportTo", "not exported to this process's namespace %s, so its hosts are unknown here", fielderr.Quote(client))
+	}
 	if len(se.Hosts) == 0 {
 		errs.Add("spec.hosts", "at least one host is required")
 	}
 	if !resolutions[se.Resolution] {
-		errs.Add("spec.resolution", "unknown resolution %s; use NONE, STATIC, DNS or DNS_ROUND_ROBIN", fielderr.Quote(se.Resolution))
+		errs.Add("spec.resolution", "unknown resolution %s; use NONE, STATIC, DNS, DNS_ROUND_ROBIN or DYNAMIC_DNS", fielderr.Quote(se.Resolution))
 	}
 	if !locations[se.Location] {
 		errs.Add("spec.location", "unknown location %s; use MESH_EXTERNAL or MESH_INTERNAL", fielderr.Quote(se.Location))
 	}
-	if len(se.Ports) == 0 {
-		errs.Add("spec.ports", "at least one port is required")
+	resolution := se.Resolution
+	if resolution == "" {
+		resolution = "NONE"
+	}
+	dnsTyped := resolution == "DNS" || resolution == "DNS_ROUND_ROBIN"
+	for i, a := range se.Addresses {
+		path := fielderr.Index("spec.addresses", i)
+		if strings.Contains(a, "/") {
+			if _, err := netip.ParsePrefix(a); err != nil {
+				errs.Add(path, "%s is not a CIDR block", fielderr.Quote(a))
+			} else if resolution != "NONE" && resolution != "STATIC" {
+				errs.Add(path, "CIDR block %s needs resolution NONE or STATIC, not %s", fielderr.Quote(a), resolution)
+			}
+		} else if _, err := netip.ParseAddr(a); err != nil {
+			errs.Add(path, "%s is not an IP address", fielderr.Quote(a))
+		}
+	}
+	if resolution == "DYNAMIC_DNS" && len(se.Addresses) > 0 {
+		errs.Add("spec.addresses", "resolution DYNAMIC_DNS takes no addresses: the host the caller names is resolved")
 	}
 	names := map[string]bool{}
 	numbers := map[uint32]bool{}
@@ -47,32 +72,48 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 			errs.Add(fielderr.Join(path, "number"), "port %d is listed twice", p.Number)
 		}
 		numbers[p.Number] = true
-		if p.Name != "" {
-			if names[p.Name] {
-				errs.Add(fielderr.Join(path, "name"), "port name %s is used twice", fielderr.Quote(p.Name))
-			}
-			names[p.Name] = true
+		switch {
+		case p.Name == "":
+			errs.Add(fielderr.Join(path, "name"), "required")
+		case !hostname.Label(p.Name):
+			errs.Add(fielderr.Join(path, "name"), "%s is not a DNS label (1-63 letters, digits and \"-\")", fielderr.Quote(p.Name))
+		case names[p.Name]:
+			errs.Add(fielderr.Join(path, "name"), "port name %s is used twice", fielderr.Quote(p.Name))
 		}
+		names[p.Name] = true
 		if p.TargetPort > 65535 {
 			errs.Add(fielderr.Join(path, "targetPort"), "port %d is out of range 1-65535", p.TargetPort)
 		}
-		if !protocols[strings.ToUpper(p.Protocol)] {
+		proto := strings.ToUpper(p.Protocol)
+		if !protocols[proto] {
 			errs.Add(fielderr.Join(path, "protocol"), "unknown protocol %s", fielderr.Quote(p.Protocol))
+		} else if resolution == "DYNAMIC_DNS" && proto != "HTTP" && proto != "TLS" && proto != "GRPC" && proto != "HTTP2" {
+			errs.Add(fielderr.Join(path, "protocol"), "resolution DYNAMIC_DNS serves HTTP, HTTP2, GRPC and TLS ports only")
 		}
 	}
-	resolution := se.Resolution
-	if resolution == "" {
-		resolution = "NONE"
+	if resolution != "NONE" && len(se.Hosts) > 1 {
+		for i, p := range se.Ports {
+			if proto := strings.ToUpper(p.Protocol); protocols[proto] && !httpOrTLS(proto) {
+				errs.Add(fielderr.Join(fielderr.Index("spec.ports", i), "protocol"), "several hosts with a %s port need resolution NONE: only HTTP's authority or TLS's SNI tells the hosts apart", cmp.Or(proto, "TCP (unset)"))
+				break
+			}
+		}
 	}
 	switch {
 	case resolution == "NONE" && len(se.Endpoints) > 0:
 		errs.Add("spec.endpoints", "resolution NONE sends to the address the caller asked for and takes no endpoints; use STATIC or DNS")
+	case resolution == "DYNAMIC_DNS" && len(se.Endpoints) > 0:
+		errs.Add("spec.endpoints", "resolution DYNAMIC_DNS resolves the host the caller names and takes no endpoints")
+	case resolution == "DNS_ROUND_ROBIN" && len(se.Endpoints) > 1:
+		errs.Add("spec.endpoints", "resolution DNS_ROUND_ROBIN takes at most one endpoint, not %d", len(se.Endpoints))
 	case resolution == "STATIC" && len(se.Endpoints) == 0:
-		errs.Add("spec.endpoints", "resolution STATIC needs at least one endpoint")
+		errs.Warn("spec.endpoints", "resolution STATIC with no endpoints: requests get 503 no healthy upstream")
 	}
 	for i, ep := range se.Endpoints {
 		path := fielderr.Index("spec.endpoints", i)
 		switch {
+		case ep.Address == "" && ep.Network != "":
+			errs.Warn(fielderr.Join(path, "address"), "no address, only network %s: it is reached through that network's gateway, which an in-process mesh does not know, so it is left out", fielderr.Quote(ep.Network))
 		case ep.Address == "":
 			errs.Add(fielderr.Join(path, "address"), "required")
 		case strings.HasPrefix(ep.Address, "unix://"):
@@ -82,8 +123,10 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 				errs.Add(fielderr.Join(path, "address"), "%s is not an IP address, as resolution STATIC requires; use resolution DNS for host names", fielderr.Quote(ep.Address))
 			}
 		default:
-			if _, err := netip.ParseAddr(ep.Address); err != nil && !hostName(ep.Address) {
-				errs.Add(fielderr.Join(path, "address"), "%s is neither an IP address nor a host name (letters, digits, \"-\", \"_\" and dots)", fielderr.Quote(ep.Address))
+			if _, err := netip.ParseAddr(ep.Address); err != nil {
+				if err := hostname.FQDN(ep.Address); err != nil {
+					errs.Add(fielderr.Join(path, "address"), "not an IP address, and not a host name: %v", err)
+				}
 			}
 		}
 		for _, name := range slices.Sorted(maps.Keys(ep.Ports)) {
@@ -101,31 +144,60 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, errs *fielderr.List) {
 	for i, h := range se.Hosts {
 		path := fielderr.Index("spec.hosts", i)
 		host := strings.ToLower(h)
+		if h == "*" {
+			errs.Add(path, `"*" is not a host: a ServiceEntry names the hosts it defines`)
+			continue
+		}
+		if err := hostname.Wildcard(h); err != nil {
+			errs.Add(path, "%v", err)
+			continue
+		}
 		switch {
-		case h == "" || strings.ContainsAny(h, " /:"):
-			errs.Add(path, "%s is not a host name", fielderr.Quote(h))
+		case resolution == "DYNAMIC_DNS" && !strings.HasPrefix(h, "*"):
+			errs.Add(path, "resolution DYNAMIC_DNS needs wildcard hosts, not %s", fielderr.Quote(h))
 			continue
-		case strings.Contains(host[1:], "*") || (strings.HasPrefix(host, "*") && !strings.HasPrefix(host, "*.")):
-			errs.Add(path, "%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
+		case dnsTyped && len(se.Endpoints) == 0:
+			if err := hostname.FQDN(h); err != nil {
+				errs.Add(path, "resolution %s with no endpoints resolves the hosts themselves, so each must be a host name without wildcards: %v", resolution, err)
+				continue
+			}
+		}
+		if hostname.Partial(h) && resolution != "DYNAMIC_DNS" {
+			errs.Warn(path, "partial wildcard %s matches no request host: only a leading \"*.\" is a wildcard", fielderr.Quote(h))
 			continue
-		case strings.HasPrefix(host, "*.") && resolution != "NONE":
-			errs.Add(path, "wildcard host %s needs resolution NONE", fielderr.Quote(h))
-			continue
-		case !hostName(strings.TrimPrefix(host, "*.")):
-			errs.Add(path, "%s is not a host name: use letters, digits, \"-\", \"_\" and dots", fielderr.Quote(h))
+		}
+		if !visible {
 			continue
 		}
 		if prev, ok := r.services[host]; ok {
-			errs.Add(path, "host %s is already defined by %s", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
-			continue
+			// Istio keeps one service per host for a sidecar: its own
+			// namespace's, else the first.
+			if client == "" || se.Namespace != client || prev.entry.Namespace == client {
+				errs.Warn(path, "host %s is already defined by %s, which Istio uses instead of this entry", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
+				continue
+			}
+			errs.Warn(path, "host %s is also defined by %s; this entry, in the caller's namespace, is used instead, as Istio does", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 		}
 		ports := append([]subset.Port(nil), se.Ports...)
 		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
-		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE", entry: se}
+		// DYNAMIC_DNS is Envoy's dynamic forward proxy: it connects to the
+		// host the request names, as resolution NONE does in-process.
+		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE" || resolution == "DYNAMIC_DNS", entry: se}
 	}
 }
 
+// httpOrTLS reports whether a port protocol carries the host it is for:
+// HTTP's authority or TLS's SNI.
+func httpOrTLS(proto string) bool {
+	switch proto {
+	case "HTTP", "HTTP2", "HTTPS", "GRPC", "GRPC-WEB", "TLS":
+		return true
+	}
+	return false
+}
+
 func validateRule(dr *subset.DestinationRule, svc *Service, tr *tlsReader, errs *fielderr.List) {
+	visibility.Validate(dr.Namespace, dr.ExportTo, false, "spec.exportTo", errs)
 	validatePolicy(dr.TrafficPolicy, "spec.trafficPolicy", svc, tr, errs)
 	seen := map[string]bool{}
 	for i, s := range dr.Subsets {
@@ -135,6 +207,8 @@ func validateRule(dr *subset.DestinationRule, svc *Service, tr *tlsReader, errs 
 			errs.Add(fielderr.Join(path, "name"), "required")
 		case seen[s.Name]:
 			errs.Add(fielderr.Join(path, "name"), "subset %s is defined twice", fielderr.Quote(s.Name))
+		case !hostname.Label(s.Name):
+			errs.Add(fielderr.Join(path, "name"), "%s is not a DNS label (1-63 letters, digits and \"-\")", fielderr.Quote(s.Name))
 		}
 		seen[s.Name] = true
 		validatePolicy(s.TrafficPolicy, fielderr.Join(path, "trafficPolicy"), svc, tr, errs)
@@ -142,7 +216,7 @@ func validateRule(dr *subset.DestinationRule, svc *Service, tr *tlsReader, errs 
 			continue
 		}
 		if svc.Passthrough && len(s.Labels) > 0 {
-			errs.Add(fielderr.Join(path, "labels"), "host %s has no endpoints (resolution NONE), so labels select nothing", fielderr.Quote(svc.Host))
+			errs.Warn(fielderr.Join(path, "labels"), "host %s has no endpoints (resolution NONE): requests go to the address they name, and labels select nothing", fielderr.Quote(svc.Host))
 			continue
 		}
 		n := 0
@@ -152,7 +226,7 @@ func validateRule(dr *subset.DestinationRule, svc *Service, tr *tlsReader, errs 
 			}
 		}
 		if n == 0 && !svc.Passthrough {
-			errs.Add(fielderr.Join(path, "labels"), "subset %s selects no endpoint of %s: no endpoint has labels %s", fielderr.Quote(s.Name), fielderr.Quote(svc.Host), formatLabels(s.Labels))
+			errs.Warn(fielderr.Join(path, "labels"), "subset %s selects no endpoint of %s (no endpoint has labels %s): requests routed to it get 503 no healthy upstream", fielderr.Quote(s.Name), fielderr.Quote(svc.Host), formatLabels(s.Labels))
 		}
 	}
 }
@@ -181,7 +255,7 @@ func validatePolicy(p *subset.TrafficPolicy, path string, svc *Service, tr *tlsR
 		case ports[n]:
 			errs.Add(fielderr.Join(pp, "port.number"), "port %d has two entries", n)
 		case svc != nil && !svc.hasPort(n):
-			errs.Add(fielderr.Join(pp, "port.number"), "host %s has no port %d", fielderr.Quote(svc.Host), n)
+			errs.Warn(fielderr.Join(pp, "port.number"), "host %s has no port %d, so this setting applies to nothing", fielderr.Quote(svc.Host), n)
 		}
 		ports[pl.Port.Number] = true
 		validateComponents(pl.LoadBalancer, pl.ConnectionPool, pl.OutlierDetection, pp, errs)
@@ -210,6 +284,8 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 			wp := fielderr.Join(lbPath, "warmup")
 			if w.Duration < time.Millisecond {
 				errs.Add(fielderr.Join(wp, "duration"), "required, at least 1ms")
+			} else {
+				errs.Millis(fielderr.Join(wp, "duration"), w.Duration)
 			}
 			if w.MinimumPercent != nil && (*w.MinimumPercent < 0 || *w.MinimumPercent > 100) {
 				errs.Add(fielderr.Join(wp, "minimumPercent"), "%v is outside 0-100", *w.MinimumPercent)
@@ -229,6 +305,9 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 		errs.Merge(fielderr.Join(path, "connectionPool"), pool.Validate())
 	}
 	if od != nil {
+		if od.ConsecutiveErrors != 0 {
+			errs.Warn(fielderr.Join(path, "outlierDetection.consecutiveErrors"), "deprecated and ignored, as Istio ignores it; use consecutive5xxErrors or consecutiveGatewayErrors")
+		}
 		errs.Merge(fielderr.Join(path, "outlierDetection"), od.Validate())
 	}
 }
@@ -256,8 +335,13 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 		if err := wire.CookiePath(c.Path); err != nil {
 			errs.Add(fielderr.Join(cp, "path"), "%v", err)
 		}
+		seenAttr := map[string]bool{}
 		for i, a := range c.Attributes {
 			ap := fielderr.Index(fielderr.Join(cp, "attributes"), i)
+			if seenAttr[strings.ToLower(a.Name)] {
+				errs.Add(fielderr.Join(ap, "name"), "attribute %s is listed twice", fielderr.Quote(a.Name))
+			}
+			seenAttr[strings.ToLower(a.Name)] = true
 			if err := wire.Token(a.Name); err != nil {
 				errs.Add(fielderr.Join(ap, "name"), "invalid attribute name: %v", err)
 			}
@@ -280,22 +364,6 @@ func validateHash(ch *balancer.ConsistentHash, path string, errs *fielderr.List)
 			errs.Add(fielderr.Join(path, "maglev.tableSize"), "required: a prime below 5000011, such as 65537")
 		}
 	}
-}
-
-// hostName reports whether h can be a DNS name the mesh dials: letters,
-// digits, "-", "_" and dots, as Istio's host names and more leniently (Istio
-// also rejects "_").
-func hostName(h string) bool {
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // maxLabelsText bounds the text formatLabels returns, so that an error

@@ -24,7 +24,7 @@ func TestWarmupFactorIsEnvoys(t *testing.T) {
 func TestNewEndpointRampsUp(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	se := func(addrs ...string) []subset.ServiceEntry {
-		e := subset.ServiceEntry{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80}}, Resolution: "STATIC"}
+		e := subset.ServiceEntry{Name: "r", Hosts: []string{"r"}, Ports: []subset.Port{{Number: 80, Name: "p80"}}, Resolution: "STATIC"}
 		for _, a := range addrs {
 			e.Endpoints = append(e.Endpoints, subset.WorkloadEntry{Address: a})
 		}

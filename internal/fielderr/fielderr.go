@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -47,8 +48,9 @@ func (e *Error) Error() string {
 // List accumulates errors: the first MaxReported in full, the rest only
 // counted. Its zero value is empty and ready to use.
 type List struct {
-	errs    []*Error
-	omitted int // errors counted but not kept
+	errs     []*Error
+	omitted  int // errors counted but not kept
+	warnings []*Error
 }
 
 // MaxReported bounds how many errors a List keeps and Err reports (besides
@@ -74,6 +76,42 @@ func (l *List) Add(path, format string, args ...any) {
 // that says why the others may be incomplete.
 func (l *List) Keep(path, format string, args ...any) {
 	l.errs = append(l.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...), always: true})
+}
+
+// Warn records a warning at path: something Istio accepts that will not
+// do what its author probably meant (a route to a subset no rule defines,
+// a rule for a host no service has). Warnings do not make Err non-nil.
+// Past MaxReported warnings the rest are dropped.
+func (l *List) Warn(path, format string, args ...any) {
+	if len(l.warnings) < MaxReported {
+		l.warnings = append(l.warnings, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Warnings returns the warnings recorded so far.
+func (l *List) Warnings() []*Error { return l.warnings }
+
+// AddWarnings records warnings made elsewhere, as they are.
+func (l *List) AddWarnings(ws []*Error) {
+	for _, w := range ws {
+		if len(l.warnings) >= MaxReported {
+			return
+		}
+		l.warnings = append(l.warnings, w)
+	}
+}
+
+// Millis records a problem at path unless d is zero (unset) or a whole
+// number of milliseconds of at least one, as Istio requires of the
+// durations it hands Envoy.
+func (l *List) Millis(path string, d time.Duration) {
+	switch {
+	case d == 0:
+	case d < time.Millisecond:
+		l.Add(path, "%v is below the 1ms minimum", d)
+	case d%time.Millisecond != 0:
+		l.Add(path, "%v is finer than a millisecond; Istio takes durations to ms precision", d)
+	}
 }
 
 // Omit counts n problems that are not described.
@@ -105,8 +143,9 @@ func (l *List) Merge(prefix string, err error) {
 	}
 }
 
-// AddList records every error of o, kept or counted.
+// AddList records every error of o, kept or counted, and its warnings.
 func (l *List) AddList(o *List) {
+	l.AddWarnings(o.warnings)
 	for _, e := range o.errs {
 		if l.Full() && !e.always {
 			l.omitted++
@@ -120,11 +159,13 @@ func (l *List) AddList(o *List) {
 // Kept reports how many errors are kept, to be described by Err.
 func (l *List) Kept() int { return len(l.errs) }
 
-// Locate sets the resource of every error recorded so far that has none.
+// Locate sets the resource of every error and warning recorded so far that has none.
 func (l *List) Locate(resource string) {
-	for _, e := range l.errs {
-		if e.Resource == "" {
-			e.Resource = resource
+	for _, es := range [][]*Error{l.errs, l.warnings} {
+		for _, e := range es {
+			if e.Resource == "" {
+				e.Resource = resource
+			}
 		}
 	}
 }

@@ -3,7 +3,9 @@ package router
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp/syntax"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +15,9 @@ import (
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/engine"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/hostname"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
+	"github.com/switchyard-go/switchyard/internal/visibility"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 )
@@ -55,13 +59,24 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		vh := prev.reusable(vs, reg)
 		if vh == nil {
 			vh = compileVirtualService(vs, reg, src, env, &e)
-			vh.spec, vh.deps = vs, depsOf(vs, reg)
+			vh.spec, vh.deps, vh.warns = vs, depsOf(vs, reg), e.Warnings()
+		} else {
+			e.AddWarnings(vh.warns)
+		}
+		if src.Namespace != "" && !visibility.Visible(vs.Namespace, vs.ExportTo, src.Namespace) {
+			e.Warn("spec.exportTo", "not exported to this process's namespace %s, so it does not apply here", fielderr.Quote(src.Namespace))
+			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
+			errs.AddList(&e)
+			continue
 		}
 		bound := b.binds(vs)
+		valid := true
+		onMesh := len(vs.Gateways) == 0 || slices.Contains(vs.Gateways, "mesh")
 		for j, h := range vs.Hosts {
-			key, err := parseHost(h)
+			key, err := parseHost(h, onMesh)
 			if err != nil {
 				e.Add(fielderr.Index("spec.hosts", j), "%v", err)
+				valid = false
 				continue
 			}
 			if !bound || (b.Admit != nil && !b.Admit(vs, key.host)) {
@@ -71,7 +86,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 				continue // TCP and TLS routes only: CompileTCP routes them
 			}
 			if prev := t.routedBy(key, wildOwner); prev != nil {
-				e.Add(fielderr.Index("spec.hosts", j), "host %s is already routed by %s; Istio would use only one of them, so merge their routes", fielderr.Quote(h), fielderr.Resource("VirtualService", prev.Namespace, prev.Name))
+				e.Warn(fielderr.Index("spec.hosts", j), "host %s is already routed by %s, and Istio gives a host to its first VirtualService only: these routes do not apply to it", fielderr.Quote(h), fielderr.Resource("VirtualService", prev.Namespace, prev.Name))
 				continue
 			}
 			if strings.HasPrefix(key.host, "*") {
@@ -84,16 +99,26 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			}
 		}
 		if len(vs.Hosts) == 0 {
-			e.Add("spec.hosts", "at least one host is required")
+			e.Add("spec.hosts", "not supported: a VirtualService without hosts is a delegate, and delegate VirtualServices are not supported; give it hosts")
 		}
-		if err := e.Err(); err != nil {
+		if valid {
+			for x := 0; x < len(vs.Hosts); x++ {
+				for y := x + 1; y < len(vs.Hosts); y++ {
+					if hostname.Matches(strings.ToLower(vs.Hosts[x]), strings.ToLower(vs.Hosts[y])) {
+						e.Add(fielderr.Index("spec.hosts", y), "host %s overlaps host %s", fielderr.Quote(vs.Hosts[y]), fielderr.Quote(vs.Hosts[x]))
+					}
+				}
+			}
+		}
+		if e.Len() > 0 || len(e.Warnings()) > 0 {
 			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
-			errs.Merge("", e.Err())
+			errs.AddList(&e)
 		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	t.warnings = errs.Warnings()
 	sort.SliceStable(t.wildcard, func(i, j int) bool { return len(t.wildcard[i].suffix) > len(t.wildcard[j].suffix) })
 	var defErr error
 	reg.Each(func(svc *cluster.Service) {
@@ -105,7 +130,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		}
 		vh := prev.defaultOf(svc)
 		if vh == nil {
-			if vh, defErr = defaultHost(svc, reg, src, env); defErr != nil {
+			if vh, defErr = defaultHost(svc, reg, src, env); defErr != nil || vh == nil {
 				return
 			}
 		}
@@ -121,11 +146,13 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 }
 
 // defaultHost returns the virtual host of svc without a VirtualService:
-// balanced over all its endpoints at the port the request was sent to.
+// balanced over all its endpoints at the port the request was sent to; nil
+// when svc has no cluster (a ServiceEntry without ports), for which Istio
+// builds no route, so requests pass through.
 func defaultHost(svc *cluster.Service, reg *cluster.Registry, src match.Source, env *Env) (*VirtualHost, error) {
-	tg, err := reg.Target(svc.Host, "", 0)
-	if err != nil {
-		return nil, err
+	tg := reg.Target(svc.Host, "", 0)
+	if tg.Missing() != "" {
+		return nil, nil
 	}
 	m, _ := match.Compile(nil, src)
 	p, _ := retrypolicy.New(nil, env.retryOptions()...)
@@ -136,29 +163,25 @@ func defaultHost(svc *cluster.Service, reg *cluster.Registry, src match.Source, 
 	return &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}, nil
 }
 
-// parseHost splits a VirtualService host into name and optional port.
-func parseHost(h string) (hostKey, error) {
-	host := strings.ToLower(h)
-	var port uint32
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		p, err := strconv.ParseUint(host[i+1:], 10, 16)
-		if err != nil || p == 0 {
-			return hostKey{}, fmt.Errorf("%s: the port after ':' must be a number from 1 to 65535", fielderr.Quote(h))
-		}
-		host, port = host[:i], uint32(p)
+// parseHost checks a VirtualService host as Istio does — a DNS name with
+// a wildcard only in its first label, or an IP address — and returns its
+// key. "*" is for gateways: on the mesh it would capture every host.
+func parseHost(h string, mesh bool) (hostKey, error) {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return hostKey{host: strings.ToLower(h)}, nil
 	}
-	switch {
-	case host == "" || strings.ContainsAny(host, " /"):
-		return hostKey{}, fmt.Errorf("%s is not a host name", fielderr.Quote(h))
-	case host == "*":
-	case strings.Contains(host[1:], "*") || (host[0] == '*' && !strings.HasPrefix(host, "*.")):
-		return hostKey{}, fmt.Errorf("%s: a wildcard must be a leading \"*.\"", fielderr.Quote(h))
+	if err := hostname.Wildcard(h); err != nil {
+		return hostKey{}, err
 	}
-	return hostKey{host: host, port: port}, nil
+	if h == "*" && mesh {
+		return hostKey{}, fmt.Errorf(`"*" would route every host the process calls; it is allowed only on gateways`)
+	}
+	return hostKey{host: strings.ToLower(h)}, nil
 }
 
 func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src match.Source, env *Env, errs *fielderr.List) *VirtualHost {
 	vh := &VirtualHost{Name: fielderr.Resource("VirtualService", vs.Namespace, vs.Name)}
+	visibility.Validate(vs.Namespace, vs.ExportTo, false, "spec.exportTo", errs)
 	for i, g := range vs.Gateways {
 		if err := checkGatewayName(g); err != "" {
 			errs.Add(fielderr.Index("spec.gateways", i), "gateway %s: %s", fielderr.Quote(g), err)
@@ -218,6 +241,9 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 		inj, err := fault.New(hr.Fault, env.faultOptions()...)
 		errs.Merge(fielderr.Join(path, "fault"), err)
 		r.fault = inj
+		if a := hr.Fault.Abort; a != nil && a.HTTPStatus == 600 {
+			errs.Warn(fielderr.Join(path, "fault.abort.httpStatus"), "600: Istio accepts it but Envoy takes 200-599 and refuses the route; switchyard answers 600 as configured")
+		}
 	}
 	r.mirrors = compileMirrors(hr, reg, path, errs)
 
@@ -267,12 +293,16 @@ func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, r
 		if rd.Destination.Port != nil {
 			port = rd.Destination.Port.Number
 		}
+		if rd.Destination.Port != nil && (port == 0 || port > 65535) {
+			errs.Add(fielderr.Join(dp, "destination.port.number"), "%d is out of range 1-65535", port)
+		}
 		if rd.Destination.Host == "" {
 			errs.Add(fielderr.Join(dp, "destination.host"), "required")
-		} else if tg, err := reg.Target(rd.Destination.Host, rd.Destination.Subset, port); err != nil {
-			errs.Add(fielderr.Join(dp, "destination"), "%v", err)
 		} else {
-			d.target = tg
+			d.target = reg.Target(rd.Destination.Host, rd.Destination.Subset, port)
+			if why := d.target.Missing(); why != "" {
+				errs.Warn(fielderr.Join(dp, "destination"), "%s: requests routed here get 503 (Envoy's cluster_not_found)", why)
+			}
 		}
 		var dReq, dResp level
 		if rd.Headers != nil {

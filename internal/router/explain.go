@@ -39,7 +39,7 @@ func explainDestination(r *Route, d destination, port uint32) route.DestinationT
 		}
 		prev = o.upTo
 	}
-	t := route.DestinationTrace{Host: d.host, Subset: d.subset, Share: float64(d.upTo-prev) / float64(r.total)}
+	t := route.DestinationTrace{Host: d.host, Subset: d.subset, Share: float64(d.upTo-prev) / float64(r.total), Missing: d.target.Missing()}
 	c := d.target.Cluster(port)
 	if c == nil {
 		return t

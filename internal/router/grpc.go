@@ -61,6 +61,9 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 	c := d.target.Cluster(in.Port)
 	if c == nil {
 		cancel()
+		if why := d.target.Missing(); why != "" {
+			return grpcDecision{}, status.Error(codes.Unavailable, "no cluster: "+why)
+		}
 		return grpcDecision{}, status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
 	}
 	if len(d.reqOps) > 0 {

@@ -80,7 +80,12 @@ func compileLevel(ops *route.HeaderOperations, path string, request bool, errs *
 				errs.Add(kp, "invalid header value: %v", err)
 				continue
 			}
-			*kind.out = append(*kind.out, headerOp{kind: kind.k, name: textproto.CanonicalMIMEHeaderKey(k), value: kind.m[k]})
+			value, err := headerValueLiteral(kind.m[k])
+			if err != nil {
+				errs.Add(kp, "%v", err)
+				continue
+			}
+			*kind.out = append(*kind.out, headerOp{kind: kind.k, name: textproto.CanonicalMIMEHeaderKey(k), value: value})
 		}
 	}
 	for i, k := range ops.Remove {

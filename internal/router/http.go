@@ -113,6 +113,10 @@ func (x *exchange) forward() (*http.Response, error) {
 	x.c = x.dest.target.Cluster(x.in.Port)
 	if x.c == nil {
 		httpbody.CloseRequest(x.req)
+		if x.dest.target.Missing() != "" {
+			// Envoy's cluster_not_found: 503 with an empty body.
+			return localReply(x.req, http.StatusServiceUnavailable, "", nil), nil
+		}
 		return localReply(x.req, http.StatusServiceUnavailable,
 			"no cluster: "+x.dest.host+" has several ports and neither the route nor the request names one of them", nil), nil
 	}

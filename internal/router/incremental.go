@@ -52,7 +52,7 @@ func (t *Table) reusable(vs *route.VirtualService, reg *cluster.Registry) *Virtu
 	if t == nil || len(vs.Hosts) == 0 {
 		return nil
 	}
-	key, err := parseHost(vs.Hosts[0])
+	key, err := parseHost(vs.Hosts[0], false)
 	if err != nil {
 		return nil
 	}

@@ -30,6 +30,14 @@ type mirror struct {
 func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, errs *fielderr.List) []mirror {
 	var out []mirror
 	add := func(d route.Destination, pct *fault.Percent, p string) {
+		if d.Host == "" {
+			errs.Add(fielderr.Join(p, "destination.host"), "required")
+			return
+		}
+		if d.Port != nil && (d.Port.Number == 0 || d.Port.Number > 65535) {
+			errs.Add(fielderr.Join(p, "destination.port.number"), "%d is out of range 1-65535", d.Port.Number)
+			return
+		}
 		perMillion := uint64(1_000_000) // absent: 100%
 		if pct != nil {
 			if pct.Value < 0 || pct.Value > 100 || math.IsNaN(pct.Value) {
@@ -42,10 +50,9 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 		if d.Port != nil {
 			port = d.Port.Number
 		}
-		tg, err := reg.Target(d.Host, d.Subset, port)
-		if err != nil {
-			errs.Add(fielderr.Join(p, "destination"), "%v", err)
-			return
+		tg := reg.Target(d.Host, d.Subset, port)
+		if why := tg.Missing(); why != "" {
+			errs.Warn(fielderr.Join(p, "destination"), "%s: nothing is mirrored", why)
 		}
 		if perMillion > 0 {
 			timeout := hr.Timeout
@@ -66,7 +73,7 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 		}
 		add(*hr.Mirror, pct, fielderr.Join(path, "mirror"))
 	} else if hr.MirrorPercentage != nil || hr.MirrorPercent != nil {
-		errs.Add(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set")
+		errs.Warn(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set, so it does nothing")
 	}
 	for i, m := range hr.Mirrors {
 		add(m.Destination, m.Percentage, fielderr.Index(fielderr.Join(path, "mirrors"), i))

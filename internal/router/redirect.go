@@ -23,10 +23,11 @@ func compileRedirect(rd *route.Redirect, matches []match.Request, path string, e
 	if a.code == 0 {
 		a.code = 301
 	}
-	switch a.code {
-	case 301, 302, 303, 307, 308:
-	default:
-		errs.Add(fielderr.Join(path, "redirectCode"), "%d: Istio builds redirects only for 301, 302, 303, 307 and 308", rd.RedirectCode)
+	switch {
+	case a.code < 300 || a.code > 399:
+		errs.Add(fielderr.Join(path, "redirectCode"), "%d is not a redirect code (3xx)", rd.RedirectCode)
+	case a.code != 301 && a.code != 302 && a.code != 303 && a.code != 307 && a.code != 308:
+		errs.Warn(fielderr.Join(path, "redirectCode"), "%d: Envoy redirects only with 301, 302, 303, 307 and 308, so Istio builds no action for this route; switchyard answers %d as configured", a.code, a.code)
 	}
 	switch rd.DerivePort {
 	case "", "FROM_PROTOCOL_DEFAULT":
@@ -62,7 +63,8 @@ func compileRedirect(rd *route.Redirect, matches []match.Request, path string, e
 	}
 	if rd.PrefixRewrite != "" {
 		for i, m := range matches {
-			if m.URI == nil || m.URI.Prefix == nil {
+			// A block without uri matches Envoy's prefix "/".
+			if m.URI != nil && m.URI.Prefix == nil {
 				errs.Add(fielderr.Join(path, "prefixRewrite"), "needs every uri match to be a prefix match, and match[%d] is not", i)
 				break
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/engine"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/retrypolicy"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -25,6 +26,9 @@ type VirtualHost struct {
 
 	spec *route.VirtualService // compiled from; nil for a default route
 	deps []dependency          // the services its destinations resolved to
+	// warns are the warnings its compilation made, repeated when a later
+	// compilation reuses it.
+	warns []*fielderr.Error
 }
 
 // Routes returns the virtual host's routes in order. The slice must not be

@@ -29,17 +29,24 @@ func TestSplitAuthority(t *testing.T) {
 	}
 }
 
+// VirtualService hosts are checked as Istio checks them: DNS names with a
+// wildcard only in the first label (a partial one, "*foo.com", is Envoy's
+// suffix match), IP addresses, no ports, and "*" only on gateways.
 func TestParseHost(t *testing.T) {
-	k, err := parseHost("Reviews:9080")
-	require.NoError(t, err)
-	assert.Equal(t, hostKey{"reviews", 9080}, k)
-	k, err = parseHost("*.example.com")
-	require.NoError(t, err)
-	assert.Equal(t, hostKey{"*.example.com", 0}, k)
-	for _, bad := range []string{"", "a b", "*foo.com", "a.*.com", "reviews:http", "reviews:0"} {
-		_, err := parseHost(bad)
+	for h, want := range map[string]hostKey{
+		"Reviews": {"reviews", 0}, "*.example.com": {"*.example.com", 0}, "*foo.com": {"*foo.com", 0},
+		"10.0.0.1": {"10.0.0.1", 0}, "fd00::1": {"fd00::1", 0},
+	} {
+		k, err := parseHost(h, true)
+		require.NoError(t, err, h)
+		assert.Equal(t, want, k, h)
+	}
+	for _, bad := range []string{"", "a b", "a.*.com", "reviews:9080", "reviews:http", "*", "a_b.com"} {
+		_, err := parseHost(bad, true)
 		assert.Error(t, err, bad)
 	}
+	_, err := parseHost("*", false)
+	assert.NoError(t, err, "a gateway may serve every host")
 }
 
 func TestEnvoyTemplate(t *testing.T) {

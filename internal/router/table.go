@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
 )
 
 // Table is the compiled routing configuration: virtual hosts by host and
@@ -14,7 +15,12 @@ type Table struct {
 	wildcard []wildcardHost        // longest suffix first
 	defaults map[*cluster.Service]*VirtualHost
 	registry *cluster.Registry
+	warnings []*fielderr.Error
 }
+
+// Warnings returns what Compile found valid but probably not meant, such
+// as routes to subsets no DestinationRule defines.
+func (t *Table) Warnings() []*fielderr.Error { return t.warnings }
 
 // hostEntry holds what routes requests to one exact host: VirtualService
 // hosts with a port, one without, and the default route of its

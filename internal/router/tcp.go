@@ -24,7 +24,12 @@ const MeshGateway = "mesh"
 type TCPTable struct {
 	services []*l4Service // in configuration order
 	registry *cluster.Registry
+	warnings []*fielderr.Error
 }
+
+// Warnings returns what CompileTCP found valid but probably not meant,
+// such as routes to hosts no ServiceEntry defines.
+func (t *TCPTable) Warnings() []*fielderr.Error { return t.warnings }
 
 // l4Service is one VirtualService's TCP and TLS routes.
 type l4Service struct {
@@ -90,7 +95,7 @@ func CompileTCP(services []route.VirtualService, reg *cluster.Registry, src matc
 		}
 		mesh := len(vs.Gateways) == 0 || containsString(gateways, MeshGateway)
 		for j, h := range vs.Hosts {
-			key, err := parseHost(h)
+			key, err := parseHost(h, false)
 			switch {
 			case err != nil:
 				if len(vs.HTTP) == 0 { // else Compile reports it
@@ -150,12 +155,13 @@ func CompileTCP(services []route.VirtualService, reg *cluster.Registry, src matc
 			s.tcp = append(s.tcp, r)
 		}
 		e.Locate(s.name)
-		errs.Merge("", e.Err())
+		errs.AddList(&e)
 		t.services = append(t.services, s)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	t.warnings = errs.Warnings()
 	return t, nil
 }
 
@@ -378,11 +384,10 @@ func compileL4Dests(r *L4Route, dests []route.L4RouteDestination, reg *cluster.R
 		case h == "*":
 			errs.Add(fielderr.Join(dp, "destination.host"), "\"*\" is not a destination host")
 		default:
-			tg, err := reg.Target(h, rd.Destination.Subset, port)
-			if err != nil {
-				errs.Add(fielderr.Join(dp, "destination"), "%v", err)
+			d.target = reg.Target(h, rd.Destination.Subset, port)
+			if why := d.target.Missing(); why != "" {
+				errs.Warn(fielderr.Join(dp, "destination"), "%s: connections routed here fail (Envoy's cluster_not_found)", why)
 			}
-			d.target = tg
 		}
 		w := uint64(max(rd.Weight, 0))
 		if single {
@@ -542,6 +547,9 @@ func (r *L4Route) Pick(rand balancer.Rand, port uint32) (*cluster.Cluster, error
 	}
 	c := d.target.Cluster(port)
 	if c == nil {
+		if why := d.target.Missing(); why != "" {
+			return nil, fmt.Errorf("route %s: no cluster: %s", r.Name, why)
+		}
 		return nil, fmt.Errorf("route %s: destination %s names no port and has several, none of them %d", r.Name, d.host, port)
 	}
 	return c, nil
@@ -554,11 +562,7 @@ func (t *TCPTable) Default(host string, port uint32) *cluster.Cluster {
 	if t.registry == nil {
 		return nil
 	}
-	tg, err := t.registry.Target(host, "", 0)
-	if err != nil {
-		return nil
-	}
-	return tg.Cluster(port)
+	return t.registry.Target(host, "", 0).Cluster(port)
 }
 
 func containsString(l []string, s string) bool {
