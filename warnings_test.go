@@ -199,3 +199,19 @@ func TestRedirectsIstioAccepts(t *testing.T) {
 	assert.Equal(t, http.StatusUseProxy, resp.StatusCode)
 	assert.Equal(t, "http://reviews:9080/moved", resp.Header.Get("Location"))
 }
+
+// loadBalancer PASSTHROUGH on a ServiceEntry with endpoints: requests go to
+// the address they name, as Envoy's ORIGINAL_DST cluster sends them.
+// (New used to panic on it.)
+func TestPassthroughBalancerOnStaticEntry(t *testing.T) {
+	f := newFixture(t, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-pt, namespace: other}
+spec: {host: reviews, trafficPolicy: {loadBalancer: {simple: PASSTHROUGH}}}`, switchyard.WithSourceNamespace("other"))
+	exp := f.mesh.Explain(mustRequest(t, "http://reviews:9080/"))
+	require.Len(t, exp.Destinations, 1)
+	assert.Equal(t, "(the address the request names)", exp.Destinations[0].Pick)
+	var st switchyard.AdminState
+	getJSON(t, f.mesh.AdminHandler(), "/state", &st)
+	assert.NotEmpty(t, st.Clusters)
+}

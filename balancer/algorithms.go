@@ -112,13 +112,22 @@ func simpleNames() []string {
 }
 
 // Name names the algorithm: LEAST_REQUEST, ROUND_ROBIN, RANDOM, RING_HASH,
-// MAGLEV or PEAK_EWMA.
-func (a Algorithm) Name() string { return a.a.name }
+// MAGLEV or PEAK_EWMA; "" for the zero Algorithm, which selects none (what
+// Settings.Algorithm returns with an error).
+func (a Algorithm) Name() string {
+	if a.a == nil {
+		return ""
+	}
+	return a.a.name
+}
 
 // New returns a picker over endpoints, drawing random numbers from r (nil:
 // math/rand/v2). The endpoints slice is retained and must not be modified.
 // A hashing algorithm's picker is a HashPicker.
 func (a Algorithm) New(endpoints []*Endpoint, r Rand) (Picker, error) {
+	if a.a == nil {
+		return nil, errors.New("no load-balancing algorithm")
+	}
 	if err := checkStates(endpoints); err != nil {
 		return nil, err
 	}
@@ -126,16 +135,16 @@ func (a Algorithm) New(endpoints []*Endpoint, r Rand) (Picker, error) {
 }
 
 // Hashed reports whether requests pick by a hash key (consistentHash).
-func (a Algorithm) Hashed() bool { return a.a.hashed }
+func (a Algorithm) Hashed() bool { return a.a != nil && a.a.hashed }
 
 // SlowStart reports whether Envoy's slow start (warmup) applies to the
 // algorithm: ROUND_ROBIN and LEAST_REQUEST.
-func (a Algorithm) SlowStart() bool { return a.a.slowStart }
+func (a Algorithm) SlowStart() bool { return a.a != nil && a.a.slowStart }
 
 // Feedback returns what the algorithm learns from how requests go, or nil
 // when it learns from nothing: the mesh then times no attempt.
 func (a Algorithm) Feedback() Feedback {
-	if a.a.feedback == nil {
+	if a.a == nil || a.a.feedback == nil {
 		return nil
 	}
 	return a.a.feedback(a.s)
