@@ -272,6 +272,12 @@ func (d *decoder) decode(n node, v reflect.Value, path *fieldPath) {
 		v.Set(vis.v)
 	case reflect.String:
 		if s, ok := d.scalar(n, "!!str", "a string", path); ok {
+			if yaml11Bool[s] && resolve(n).Plain() {
+				d.fail(n, path, func() string {
+					return fmt.Sprintf("%s is a boolean to kubectl and the API server, which read YAML 1.1; quote it: %s", s, fielderr.Quote(s))
+				})
+				return
+			}
 			// A copy: the node's value shares the memory of the whole input.
 			v.SetString(strings.Clone(s))
 		}
@@ -489,6 +495,13 @@ func (d *decoder) duplicate(n node, i int, key string, seen map[string]bool) boo
 		}
 	}
 	return false
+}
+
+// yaml11Bool are the plain scalars YAML 1.1 — which kubectl and the API
+// server read — takes for booleans, and YAML 1.2 for strings.
+var yaml11Bool = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "n": true, "N": true, "no": true, "No": true, "NO": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
 }
 
 func (d *decoder) duration(n node, v reflect.Value, path *fieldPath) {

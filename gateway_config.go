@@ -329,7 +329,7 @@ func checkServerTLS(s *gateway.Server, proto string, isTLS bool, cs *gatewayServ
 		errs.Add(fielderr.Join(path, "mode"), "unknown mode %s; use SIMPLE or MUTUAL", fielderr.Quote(t.Mode))
 	}
 	if t.CredentialName != "" {
-		errs.Add(fielderr.Join(path, "credentialName"), "%s names a Kubernetes secret, which an in-process gateway cannot read; set serverCertificate and privateKey (and caCertificates for MUTUAL) to PEM file paths instead", fielderr.Quote(t.CredentialName))
+		errs.Add(fielderr.Join(path, "credentialName"), "not supported: %s names a Kubernetes secret, which an in-process gateway cannot read; set serverCertificate and privateKey (and caCertificates for MUTUAL) to PEM file paths instead", fielderr.Quote(t.CredentialName))
 	}
 	if t.ServerCertificate == "" {
 		errs.Add(fielderr.Join(path, "serverCertificate"), "%s TLS requires a server certificate", orDefault(mode, "SIMPLE"))

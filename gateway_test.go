@@ -429,7 +429,7 @@ func TestGatewayAndSidecarValidation(t *testing.T) {
 		{"no servers", "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec: {selector: {istio: ingressgateway}}",
 			`Gateway "gw": spec.servers: at least one server is required`},
 		{"credentialName", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, credentialName: my-secret}"),
-			`Gateway "edge/gw": spec.servers[0].tls.credentialName: "my-secret" names a Kubernetes secret, which an in-process gateway cannot read; set serverCertificate and privateKey (and caCertificates for MUTUAL) to PEM file paths instead`},
+			`Gateway "edge/gw": spec.servers[0].tls.credentialName: not supported: "my-secret" names a Kubernetes secret, which an in-process gateway cannot read; set serverCertificate and privateKey (and caCertificates for MUTUAL) to PEM file paths instead`},
 		{"passthrough", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: PASSTHROUGH}"),
 			`spec.servers[0].tls.mode: not supported: PASSTHROUGH (the default) forwards TLS unterminated, which the HTTP handler cannot; set mode SIMPLE or MUTUAL`},
 		{"HTTPS without tls", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]"),

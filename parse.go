@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/fielderr"
 	"github.com/switchyard-go/switchyard/internal/yamltree"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // ConfigError is one problem found in a configuration: the resource it is
@@ -133,7 +134,10 @@ func parseResource(cfg *Config, n node, file string, doc, item int, b *budget, e
 	var local fielderr.List
 	d := &decoder{b: b, errs: &local}
 	var kind string
-	var meta struct{ Name, Namespace string }
+	var meta struct {
+		Name, Namespace string
+		Labels          map[string]string
+	}
 	defer func() {
 		if local.Kept() > 0 {
 			local.Locate(docName(file, doc, item, resourceLabel(kind, meta.Name, meta.Namespace)))
@@ -155,7 +159,7 @@ func parseResource(cfg *Config, n node, file string, doc, item int, b *budget, e
 	if !f.metadata.IsZero() {
 		m := new(objectMeta) // large: allocated only when there is one
 		d.decode(f.metadata, reflect.ValueOf(m).Elem(), metadataPath)
-		meta.Name, meta.Namespace = m.Name, m.Namespace
+		meta.Name, meta.Namespace, meta.Labels = m.Name, m.Namespace, m.Labels
 	}
 
 	if kind == "List" {
@@ -194,6 +198,9 @@ func parseResource(cfg *Config, n node, file string, doc, item int, b *budget, e
 	switch k := kindNamed(kind); {
 	case k != nil:
 		k.decode(cfg, d, f.spec, meta.Name, meta.Namespace)
+		if kind == "ServiceEntry" {
+			checkWaypoint(&cfg.ServiceEntries[len(cfg.ServiceEntries)-1], meta.Labels, d)
+		}
 	case kind == "":
 		d.fail(node{}, kindPath, func() string { return "required; use " + kindList() })
 	default:
@@ -210,6 +217,19 @@ func decodeSpec[T any](d *decoder, spec node) T {
 		d.decode(spec, reflect.ValueOf(&v).Elem(), specPath)
 	}
 	return v
+}
+
+// checkWaypoint applies the one rule of Istio's ServiceEntry validation
+// that reads metadata: an entry using a waypoint (label
+// istio.io/use-waypoint) cannot be MESH_INTERNAL with DYNAMIC_DNS.
+func checkWaypoint(se *subset.ServiceEntry, labels map[string]string, d *decoder) {
+	w := labels["istio.io/use-waypoint"]
+	if w == "" || strings.EqualFold(w, "none") || se.Resolution != "DYNAMIC_DNS" || se.Location != "MESH_INTERNAL" {
+		return
+	}
+	d.fail(node{}, &fieldPath{name: "spec.location"}, func() string {
+		return "MESH_INTERNAL with resolution DYNAMIC_DNS is not supported for an entry that uses a waypoint (label istio.io/use-waypoint), as in Istio"
+	})
 }
 
 // objectMeta is the part of Kubernetes metadata that is read; the rest of

@@ -23,6 +23,11 @@ type Settings struct {
 	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
 	// LocalityLbSetting weighs and fails over by locality.
 	LocalityLbSetting *LocalitySettings `json:"localityLbSetting,omitempty"`
+	// ZoneAwareLbSetting is Envoy's zone-aware routing. It is not
+	// supported: it shares traffic by the sizes of the caller's own cluster
+	// in each zone, which an in-process client does not know; New refuses
+	// it by name.
+	ZoneAwareLbSetting *ZoneAwareSettings `json:"zoneAwareLbSetting,omitempty"`
 	// DeprecatedWarmupDuration is Istio's deprecated warmupDurationSecs,
 	// the older form of Warmup.Duration.
 	DeprecatedWarmupDuration time.Duration `json:"warmupDurationSecs,omitempty"`
@@ -83,6 +88,20 @@ type RingHash struct {
 type Maglev struct {
 	// TableSize is the lookup table size, a prime below 5000011.
 	TableSize uint64 `json:"tableSize,omitempty"`
+}
+
+// ZoneAwareSettings is Istio's ZoneAwareLoadBalancerSetting, parsed so
+// that it is refused by name rather than as an unknown field.
+type ZoneAwareSettings struct {
+	// Enabled turns zone-aware routing on or off.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Failover orders regions for failover.
+	Failover []Failover `json:"failover,omitempty"`
+	// FailoverPriority lists labels that order failover tiers.
+	FailoverPriority []string `json:"failoverPriority,omitempty"`
+	// MinClusterSize is the smallest local cluster zone-aware routing
+	// applies to.
+	MinClusterSize *uint32 `json:"minClusterSize,omitempty"`
 }
 
 // LocalitySettings is Istio's LocalityLoadBalancerSetting.

@@ -41,7 +41,7 @@ type result struct {
 
 func (r result) compared() bool { return r.istio.class == handled }
 
-func (r result) agrees() bool { return !r.compared() || r.istio.ok == r.sy.ok }
+func (r result) agrees() bool { return !r.compared() || r.istio.ok == r.sy.local().ok }
 
 // line is the one-line account of a result used in failures and the table.
 func (r result) line(limit int) string {

@@ -139,6 +139,12 @@ func compileHeaders(hs map[string]*StringMatch, path string, errs *fielderr.List
 		case k == "":
 			errs.Add(path, "empty header name")
 			continue
+		case strings.HasPrefix(k, ":") && k != ":method" && k != ":scheme" && k != ":authority" && k != ":path" && k != ":status":
+			errs.Add(kp, "%s is not a header name: the pseudo-headers are :method, :scheme, :authority, :path and :status", fielderr.Quote(k))
+			continue
+		case !strings.HasPrefix(k, ":") && !strings.HasPrefix(k, "@") && !headerToken(k):
+			errs.Add(kp, "%s is not a valid header name: use letters, digits and !#$%%&'*+-.^_`|~", fielderr.Quote(k))
+			continue
 		case strings.HasPrefix(k, "@request.auth.claims"):
 			errs.Add(kp, "JWT claim matches need Istio's RequestAuthentication and are not supported in-process")
 			continue
@@ -148,6 +154,18 @@ func compileHeaders(hs map[string]*StringMatch, path string, errs *fielderr.List
 		out = append(out, headerMatcher{name: NewHeaderName(k), m: compileString(hs[k], kp, false, errs)})
 	}
 	return out
+}
+
+// headerToken reports whether k is an HTTP token (RFC 9110), as header
+// names are.
+func headerToken(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return k != ""
 }
 
 // Match reports whether in matches and, if so, the index (in the list given

@@ -109,7 +109,7 @@ func (r *tlsReader) validateTLS(t *subset.ClientTLS, path string, svc *Service, 
 		if t.Mode != "ISTIO_MUTUAL" && (t.ClientCertificate != "" || t.CACertificates != "" || t.PrivateKey != "" || t.CACrl != "") {
 			errs.Add(p("credentialName"), "cannot specify clientCertificate, caCertificates, privateKey or caCrl when credentialName is set")
 		}
-		errs.Add(p("credentialName"), "names a Kubernetes secret, which an in-process mesh cannot read; give the files instead: clientCertificate and privateKey (MUTUAL) and caCertificates")
+		errs.Add(p("credentialName"), "not supported: it names a Kubernetes secret, which an in-process mesh cannot read; give the files instead: clientCertificate and privateKey (MUTUAL) and caCertificates")
 	} else if t.Mode == "MUTUAL" {
 		if t.ClientCertificate == "" {
 			errs.Add(p("clientCertificate"), "required for mode MUTUAL (the file of the client's certificate chain)")

@@ -73,7 +73,7 @@ func TestTLSValidation(t *testing.T) {
 		{"insecure mutual with SANs", subset.ClientTLS{Mode: "MUTUAL", ClientCertificate: certFile, PrivateKey: keyFile, SubjectAltNames: []string{"a"}, InsecureSkipVerify: yes()}, nil,
 			"spec.trafficPolicy.tls.insecureSkipVerify: cannot specify caCertificates or subjectAltNames when insecureSkipVerify is true"},
 		{"credentialName", subset.ClientTLS{Mode: "SIMPLE", CredentialName: "secret"}, nil,
-			"spec.trafficPolicy.tls.credentialName: names a Kubernetes secret, which an in-process mesh cannot read; give the files instead: clientCertificate and privateKey (MUTUAL) and caCertificates"},
+			"spec.trafficPolicy.tls.credentialName: not supported: it names a Kubernetes secret, which an in-process mesh cannot read; give the files instead: clientCertificate and privateKey (MUTUAL) and caCertificates"},
 		{"credentialName with files", subset.ClientTLS{Mode: "MUTUAL", CredentialName: "secret", CACertificates: certFile}, nil,
 			"spec.trafficPolicy.tls.credentialName: cannot specify clientCertificate, caCertificates, privateKey or caCrl when credentialName is set"},
 		{"istio mutual without workload", subset.ClientTLS{Mode: "ISTIO_MUTUAL"}, nil,

@@ -112,8 +112,10 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, client string, errs *fie
 	for i, ep := range se.Endpoints {
 		path := fielderr.Index("spec.endpoints", i)
 		switch {
-		case ep.Address == "" && ep.Network != "":
+		case ep.Address == "" && ep.Network != "" && resolution == "STATIC":
 			errs.Warn(fielderr.Join(path, "address"), "no address, only network %s: it is reached through that network's gateway, which an in-process mesh does not know, so it is left out", fielderr.Quote(ep.Network))
+		case ep.Address == "" && ep.Network != "":
+			errs.Add(fielderr.Join(path, "address"), "required with resolution %s: an endpoint known only by its network has no name to resolve", resolution)
 		case ep.Address == "":
 			errs.Add(fielderr.Join(path, "address"), "required")
 		case strings.HasPrefix(ep.Address, "unix://"):
@@ -279,6 +281,12 @@ func validateComponents(lb *balancer.Settings, pool *pool.Settings, od *outlier.
 		}
 		if ls := lb.LocalityLbSetting; ls != nil {
 			validateLocality(ls, fielderr.Join(lbPath, "localityLbSetting"), errs)
+		}
+		if lb.ZoneAwareLbSetting != nil {
+			if lb.LocalityLbSetting != nil {
+				errs.Add(fielderr.Join(lbPath, "zoneAwareLbSetting"), "localityLbSetting and zoneAwareLbSetting are mutually exclusive")
+			}
+			errs.Add(fielderr.Join(lbPath, "zoneAwareLbSetting"), "not supported: Envoy's zone-aware routing shares traffic by the sizes of the caller's own cluster in each zone, which an in-process client does not know; use localityLbSetting")
 		}
 		if w := lb.Warmup; w != nil {
 			wp := fielderr.Join(lbPath, "warmup")

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/internal/cluster"
@@ -163,10 +162,27 @@ func defaultHost(svc *cluster.Service, reg *cluster.Registry, src match.Source, 
 	return &VirtualHost{Name: "default route of " + svc.Host, routes: []*Route{r}}, nil
 }
 
+// destinationHost checks a destination's host as Istio does: a DNS name,
+// a wildcard only as its first label, never "*" alone.
+func destinationHost(h string) error {
+	if h == "*" {
+		return fmt.Errorf(`"*" is not a destination`)
+	}
+	return hostname.Wildcard(h)
+}
+
 // parseHost checks a VirtualService host as Istio does — a DNS name with
 // a wildcard only in its first label, or an IP address — and returns its
 // key. "*" is for gateways: on the mesh it would capture every host.
 func parseHost(h string, mesh bool) (hostKey, error) {
+	if !mesh && strings.HasPrefix(h, "outbound_.") {
+		// A gateway routing Istio's own SNI names
+		// (outbound_.<port>_.<subset>_.<host>), as Istio allows.
+		if err := hostname.FQDN(strings.ReplaceAll(h, "_", "x")); err != nil {
+			return hostKey{}, err
+		}
+		return hostKey{host: strings.ToLower(h)}, nil
+	}
 	if _, err := netip.ParseAddr(h); err == nil {
 		return hostKey{host: strings.ToLower(h)}, nil
 	}
@@ -228,8 +244,11 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 	switch {
 	case hr.Timeout < 0:
 		errs.Add(fielderr.Join(path, "timeout"), "must not be negative")
-	case hr.Timeout > 0 && hr.Timeout < time.Millisecond:
-		errs.Add(fielderr.Join(path, "timeout"), "%v is below the 1ms minimum", hr.Timeout)
+	default:
+		errs.Millis(fielderr.Join(path, "timeout"), hr.Timeout)
+	}
+	if hr.Retries != nil {
+		errs.Millis(fielderr.Join(path, "retries.perTryTimeout"), hr.Retries.PerTryTimeout)
 	}
 	p, err := retrypolicy.New((*retrypolicy.Config)(hr.Retries), env.retryOptions()...)
 	errs.Merge(fielderr.Join(path, "retries"), err)
@@ -298,6 +317,8 @@ func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, r
 		}
 		if rd.Destination.Host == "" {
 			errs.Add(fielderr.Join(dp, "destination.host"), "required")
+		} else if err := destinationHost(rd.Destination.Host); err != nil {
+			errs.Add(fielderr.Join(dp, "destination.host"), "%v", err)
 		} else {
 			d.target = reg.Target(rd.Destination.Host, rd.Destination.Subset, port)
 			if why := d.target.Missing(); why != "" {

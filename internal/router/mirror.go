@@ -34,6 +34,10 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 			errs.Add(fielderr.Join(p, "destination.host"), "required")
 			return
 		}
+		if err := destinationHost(d.Host); err != nil {
+			errs.Add(fielderr.Join(p, "destination.host"), "%v", err)
+			return
+		}
 		if d.Port != nil && (d.Port.Number == 0 || d.Port.Number > 65535) {
 			errs.Add(fielderr.Join(p, "destination.port.number"), "%d is out of range 1-65535", d.Port.Number)
 			return
@@ -73,7 +77,14 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 		}
 		add(*hr.Mirror, pct, fielderr.Join(path, "mirror"))
 	} else if hr.MirrorPercentage != nil || hr.MirrorPercent != nil {
-		errs.Warn(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set, so it does nothing")
+		switch {
+		case hr.MirrorPercentage != nil && (hr.MirrorPercentage.Value < 0 || hr.MirrorPercentage.Value > 100 || math.IsNaN(hr.MirrorPercentage.Value)):
+			errs.Add(fielderr.Join(path, "mirrorPercentage.value"), "%v is outside 0-100", hr.MirrorPercentage.Value)
+		case hr.MirrorPercent != nil && (*hr.MirrorPercent < 0 || *hr.MirrorPercent > 100):
+			errs.Add(fielderr.Join(path, "mirrorPercent"), "%d is outside 0-100", *hr.MirrorPercent)
+		default:
+			errs.Warn(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set, so it does nothing")
+		}
 	}
 	for i, m := range hr.Mirrors {
 		add(m.Destination, m.Percentage, fielderr.Index(fielderr.Join(path, "mirrors"), i))

@@ -381,8 +381,8 @@ func compileL4Dests(r *L4Route, dests []route.L4RouteDestination, reg *cluster.R
 		switch h := rd.Destination.Host; {
 		case h == "":
 			errs.Add(fielderr.Join(dp, "destination.host"), "required")
-		case h == "*":
-			errs.Add(fielderr.Join(dp, "destination.host"), "\"*\" is not a destination host")
+		case destinationHost(h) != nil:
+			errs.Add(fielderr.Join(dp, "destination.host"), "%v", destinationHost(h))
 		default:
 			d.target = reg.Target(h, rd.Destination.Subset, port)
 			if why := d.target.Missing(); why != "" {

@@ -171,6 +171,17 @@ func (n Node) Value() string {
 	return n.t.src[nd.off : nd.off+nd.len]
 }
 
+// Plain reports whether a scalar was written without quotes, as far as
+// the reader can tell: false when in doubt (a value it had to rebuild).
+func (n Node) Plain() bool {
+	nd := &n.t.nodes[n.id]
+	if nd.off <= 0 {
+		return nd.off == 0
+	}
+	c := n.t.src[nd.off-1]
+	return c != '"' && c != '\''
+}
+
 // Len returns how many children n has: keys and values of a mapping,
 // items of a sequence.
 func (n Node) Len() int { return int(n.t.nodes[n.id].count) }
