@@ -215,3 +215,59 @@ spec: {host: reviews, trafficPolicy: {loadBalancer: {simple: PASSTHROUGH}}}`, sw
 	getJSON(t, f.mesh.AdminHandler(), "/state", &st)
 	assert.NotEmpty(t, st.Clusters)
 }
+
+// A short host in a VirtualService or DestinationRule means, as in Istio,
+// <name>.<namespace>.svc.cluster.local when that service is known; else it
+// binds to a ServiceEntry that declares the short name itself.
+func TestShortNamesResolveInTheResourcesNamespace(t *testing.T) {
+	f := newFixture(t, `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings.shop.svc.cluster.local]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 10.0.0.2, labels: {version: v2}}
+  - {address: 10.0.0.3, labels: {version: v3}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings, namespace: shop}
+spec:
+  host: ratings
+  subsets: [{name: v3, labels: {version: v3}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front, namespace: shop}
+spec:
+  hosts: [front.example.com]
+  http:
+  - match: [{uri: {prefix: /ratings}}]
+    route: [{destination: {host: ratings, subset: v3}}]
+  - route: [{destination: {host: reviews, subset: v1}}]`)
+	assert.Empty(t, f.mesh.Warnings())
+	_, body := f.get("http://front.example.com:9080/ratings")
+	assert.Equal(t, "v3", body, "ratings in namespace shop is ratings.shop.svc.cluster.local, its rule too")
+	_, body = f.get("http://front.example.com:9080/")
+	assert.Equal(t, "v1", body, "reviews has no full-name service: the entry declaring reviews binds")
+
+	f = newFixture(t, `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings.shop.svc.cluster.local]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.2, labels: {version: v2}}, {address: 10.0.0.3, labels: {version: v3}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings]
+  http: [{route: [{destination: {host: ratings.shop.svc.cluster.local, port: {number: 9080}}, weight: 100}], fault: {abort: {httpStatus: 418, percentage: {value: 100}}}}]`)
+	resp, _ := f.get("http://ratings.shop.svc.cluster.local:9080/")
+	assert.Equal(t, 418, resp.StatusCode, "a VirtualService for the short name routes the full name too")
+}

@@ -216,7 +216,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	for i := range rules {
 		dr := &rules[i]
 		var e fielderr.List
-		host := strings.ToLower(dr.Host)
+		host := strings.ToLower(r.Resolve(dr.Host, dr.Namespace))
 		svc := r.services[host]
 		switch {
 		case dr.Host == "":
@@ -329,6 +329,29 @@ func (r *Registry) refresh(svc *Service) *Service {
 	cp.dynamic.Store(svc.dynamic.Load())
 	r.services[svc.Host] = cp
 	return cp
+}
+
+// ClusterDomain is the cluster's DNS suffix short names resolve under, as
+// istiod's default --domain.
+const ClusterDomain = "cluster.local"
+
+// Resolve returns the host a short name (no dot) written in a resource of
+// namespace ns stands for, as Istio resolves it — <name>.<ns>.svc.<domain>
+// — when the registry knows that service; otherwise host itself, so that a
+// ServiceEntry declaring the short name literally still binds (a
+// deliberate deviation for configurations without Kubernetes services).
+func (r *Registry) Resolve(host, ns string) string {
+	if r == nil || host == "" || host == "*" || strings.Contains(host, ".") || strings.Contains(host, ":") {
+		return host
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	fq := strings.ToLower(host) + "." + ns + ".svc." + ClusterDomain
+	if _, ok := r.services[fq]; ok {
+		return fq
+	}
+	return host
 }
 
 // Lookup returns the service called host (lower-case, without a port),

@@ -96,6 +96,13 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			} else {
 				e.ports = append(e.ports, portHost{key.port, vh})
 			}
+			// A short host is also the service of its full name, when
+			// there is one: callers may use either.
+			if full := reg.Resolve(key.host, vs.Namespace); full != key.host {
+				if fe := t.entry(full); fe.any == nil {
+					fe.any = vh
+				}
+			}
 		}
 		if len(vs.Hosts) == 0 {
 			e.Add("spec.hosts", "not supported: a VirtualService without hosts is a delegate, and delegate VirtualServices are not supported; give it hosts")
@@ -208,7 +215,7 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 	}
 	for i := range vs.HTTP {
 		path := fielderr.Index("spec.http", i)
-		r := compileRoute(resolveMatchGateways(&vs.HTTP[i], vs.Namespace, path, errs), reg, src, env, path, errs)
+		r := compileRoute(resolveMatchGateways(&vs.HTTP[i], vs.Namespace, path, errs), vs.Namespace, reg, src, env, path, errs)
 		if r.Name == "" {
 			r.Name = vs.Name + "." + strconv.Itoa(i)
 		}
@@ -220,7 +227,7 @@ func compileVirtualService(vs *route.VirtualService, reg *cluster.Registry, src 
 	return vh
 }
 
-func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, env *Env, path string, errs *fielderr.List) *Route {
+func compileRoute(hr *route.HTTPRoute, ns string, reg *cluster.Registry, src match.Source, env *Env, path string, errs *fielderr.List) *Route {
 	r := &Route{Name: hr.Name, Timeout: hr.Timeout}
 	m, err := match.Compile(hr.Match, src)
 	errs.Merge(fielderr.Join(path, "match"), err)
@@ -264,7 +271,7 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 			errs.Warn(fielderr.Join(path, "fault.abort.httpStatus"), "600: Istio accepts it but Envoy takes 200-599 and refuses the route; switchyard answers 600 as configured")
 		}
 	}
-	r.mirrors = compileMirrors(hr, reg, path, errs)
+	r.mirrors = compileMirrors(hr, ns, reg, path, errs)
 
 	var reqLevel, respLevel level
 	if hr.Headers != nil {
@@ -294,12 +301,12 @@ func compileRoute(hr *route.HTTPRoute, reg *cluster.Registry, src match.Source, 
 		r.respOps = ordered(respLevel)
 	default:
 		r.kind = actionForward
-		compileDestinations(r, hr, reg, reqLevel, respLevel, path, errs)
+		compileDestinations(r, hr, ns, reg, reqLevel, respLevel, path, errs)
 	}
 	return r
 }
 
-func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, reqLevel, respLevel level, path string, errs *fielderr.List) {
+func compileDestinations(r *Route, hr *route.HTTPRoute, ns string, reg *cluster.Registry, reqLevel, respLevel level, path string, errs *fielderr.List) {
 	single := len(hr.Route) == 1
 	var total uint64
 	for i, rd := range hr.Route {
@@ -320,7 +327,7 @@ func compileDestinations(r *Route, hr *route.HTTPRoute, reg *cluster.Registry, r
 		} else if err := destinationHost(rd.Destination.Host); err != nil {
 			errs.Add(fielderr.Join(dp, "destination.host"), "%v", err)
 		} else {
-			d.target = reg.Target(rd.Destination.Host, rd.Destination.Subset, port)
+			d.target = reg.Target(reg.Resolve(rd.Destination.Host, ns), rd.Destination.Subset, port)
 			if why := d.target.Missing(); why != "" {
 				errs.Warn(fielderr.Join(dp, "destination"), "%s: requests routed here get 503 (Envoy's cluster_not_found)", why)
 			}

@@ -21,8 +21,18 @@ type dependency struct {
 // in reg.
 func depsOf(vs *route.VirtualService, reg *cluster.Registry) []dependency {
 	var deps []dependency
-	add := func(h string) {
+	var add func(h string)
+	add = func(h string) {
 		h = strings.ToLower(h)
+		if h != "" && h != "*" && !strings.ContainsAny(h, ".:") {
+			// A short name binds to the service of its full name when
+			// there is one (Registry.Resolve): depend on that too.
+			ns := vs.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			add(h + "." + ns + ".svc." + cluster.ClusterDomain)
+		}
 		for _, d := range deps {
 			if d.host == h {
 				return

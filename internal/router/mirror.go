@@ -27,7 +27,7 @@ type mirror struct {
 	timeout    time.Duration // the route's, else defaultMirrorTimeout
 }
 
-func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, errs *fielderr.List) []mirror {
+func compileMirrors(hr *route.HTTPRoute, ns string, reg *cluster.Registry, path string, errs *fielderr.List) []mirror {
 	var out []mirror
 	add := func(d route.Destination, pct *fault.Percent, p string) {
 		if d.Host == "" {
@@ -54,7 +54,7 @@ func compileMirrors(hr *route.HTTPRoute, reg *cluster.Registry, path string, err
 		if d.Port != nil {
 			port = d.Port.Number
 		}
-		tg := reg.Target(d.Host, d.Subset, port)
+		tg := reg.Target(reg.Resolve(d.Host, ns), d.Subset, port)
 		if why := tg.Missing(); why != "" {
 			errs.Warn(fielderr.Join(p, "destination"), "%s: nothing is mirrored", why)
 		}

@@ -134,7 +134,7 @@ func CompileTCP(services []route.VirtualService, reg *cluster.Registry, src matc
 				}
 				r.matches = append(r.matches, lm)
 			}
-			compileL4Dests(r, tr.Route, reg, path, &e)
+			compileL4Dests(r, tr.Route, vs.Namespace, reg, path, &e)
 			s.tls = append(s.tls, r)
 		}
 		for j := range vs.TCP {
@@ -151,7 +151,7 @@ func CompileTCP(services []route.VirtualService, reg *cluster.Registry, src matc
 				// hosts through its gateways.
 				r.matches = []l4Match{{gateways: gateways, applies: true}}
 			}
-			compileL4Dests(r, tr.Route, reg, path, &e)
+			compileL4Dests(r, tr.Route, vs.Namespace, reg, path, &e)
 			s.tcp = append(s.tcp, r)
 		}
 		e.Locate(s.name)
@@ -358,7 +358,7 @@ func subsetOf(a, b string) bool {
 	return a == b
 }
 
-func compileL4Dests(r *L4Route, dests []route.L4RouteDestination, reg *cluster.Registry, path string, errs *fielderr.List) {
+func compileL4Dests(r *L4Route, dests []route.L4RouteDestination, ns string, reg *cluster.Registry, path string, errs *fielderr.List) {
 	rp := fielderr.Join(path, "route")
 	if len(dests) == 0 {
 		errs.Add(rp, "at least one destination is required")
@@ -384,7 +384,7 @@ func compileL4Dests(r *L4Route, dests []route.L4RouteDestination, reg *cluster.R
 		case destinationHost(h) != nil:
 			errs.Add(fielderr.Join(dp, "destination.host"), "%v", destinationHost(h))
 		default:
-			d.target = reg.Target(h, rd.Destination.Subset, port)
+			d.target = reg.Target(reg.Resolve(h, ns), rd.Destination.Subset, port)
 			if why := d.target.Missing(); why != "" {
 				errs.Warn(fielderr.Join(dp, "destination"), "%s: connections routed here fail (Envoy's cluster_not_found)", why)
 			}
