@@ -296,3 +296,28 @@ func TestUnreachableEndpointAnswers503(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Contains(t, body, "upstream connect error or disconnect/reset before headers. reset reason: connection failure")
 }
+
+// Envoy's formatters with an in-process meaning are evaluated per request:
+// a request header copied with %REQ%, the caller's address, the endpoint
+// that answered in a response header; one that comes out empty adds
+// nothing, as Envoy's keep_empty_value false.
+func TestHeaderFormatters(t *testing.T) {
+	f := newFixture(t, vs(`
+  - headers:
+      request:
+        set: {x-user-copy: "%REQ(x-user)%", x-caller: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%", x-missing: "%REQ(x-none)%", x-pct: "100%%"}
+      response:
+        add: {x-upstream: "%UPSTREAM_HOST%"}
+    route:
+    - destination: {host: reviews, subset: v1}
+`), withSourceIP("10.9.8.7"))
+	resp, _ := f.get("http://reviews:9080/", "x-user", "jason")
+	reqs := f.backend["v1"].Requests()
+	require.Len(t, reqs, 1)
+	h := reqs[0].Header
+	assert.Equal(t, "jason", h.Get("X-User-Copy"))
+	assert.Equal(t, "10.9.8.7", h.Get("X-Caller"))
+	assert.Equal(t, "100%", h.Get("X-Pct"))
+	assert.Empty(t, h.Values("X-Missing"), "an empty formatter adds no header")
+	assert.Equal(t, "10.0.0.1:9080", resp.Header.Get("X-Upstream"))
+}

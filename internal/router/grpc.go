@@ -67,7 +67,7 @@ func (vh *VirtualHost) decideGRPC(ctx context.Context, in *match.Input, env *Env
 		return grpcDecision{}, status.Error(codes.Unavailable, "no cluster: "+d.host+" has several ports and neither the route nor the target names one of them")
 	}
 	if len(d.reqOps) > 0 {
-		ctx = appendMetadata(ctx, d.reqOps)
+		ctx = appendMetadata(ctx, d.reqOps, env)
 	}
 	call := &Call{}
 	call.sel.Reset(c, r.rules, env.Clock)

@@ -2,29 +2,191 @@ package router
 
 import (
 	"fmt"
+	"net/http"
+	"os"
 	"strings"
+	"sync"
+	"time"
 )
 
-// headerValueLiteral reads a header operation's value as Envoy does: "%%"
-// is a literal "%", and "%NAME%" or "%NAME(args)%" is one of Envoy's
-// substitution formatters. It follows the grammar Istio's validation
-// checks (pkg/config/validation's validateHeaderValue), and returns the
-// literal value, or an error naming the formatter: the formatters stand
-// for the state of a proxy (its listener, its upstream connection, its
-// stream info), which this in-process client does not model, so each is
-// refused by name rather than sent as text or left empty.
-func headerValueLiteral(v string) (string, error) {
+// fmtKind is one of the Envoy formatters a header value may hold that
+// have a meaning in-process.
+type fmtKind uint8
+
+const (
+	fmtLiteral       fmtKind = iota
+	fmtReq                   // %REQ(name)% or %REQ(name?alternative)%: a request header
+	fmtRemoteAddress         // %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%: the caller's IP (WithSourceIP)
+	fmtHostname              // %HOSTNAME%: this host's name
+	fmtStartTime             // %START_TIME%: when the request started, Envoy's default format
+	fmtProtocol              // %PROTOCOL%: HTTP/1.1, HTTP/2
+	fmtUpstreamHost          // %UPSTREAM_HOST%: the endpoint that answered (response headers only)
+)
+
+// fmtPart is a piece of a header value: literal text or a formatter.
+type fmtPart struct {
+	kind      fmtKind
+	text, alt string // the literal, or REQ's header names
+}
+
+// formatCtx is what formatters read.
+type formatCtx struct {
+	header   func(name string) (string, bool) // the caller's request headers
+	sourceIP string
+	now      time.Time
+	proto    string
+	upstream string // "" before a response
+}
+
+// thisHost is this host's name, read once.
+var thisHost = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	return h
+})
+
+// needsContext reports whether any of ops holds a formatter.
+func (ops headerOps) needsContext() bool {
+	for i := range ops {
+		if ops[i].parts != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// requestContext returns what the formatters of ops read of req, or nil
+// when they hold none (the common case, which then costs nothing).
+func requestContext(ops headerOps, req *http.Request, env *Env, upstream string) *formatCtx {
+	if !ops.needsContext() {
+		return nil
+	}
+	fc := &formatCtx{proto: req.Proto, upstream: upstream, header: func(name string) (string, bool) {
+		vs := req.Header.Values(name)
+		if len(vs) == 0 {
+			return "", false
+		}
+		return strings.Join(vs, ","), true
+	}}
+	if env != nil {
+		fc.sourceIP = env.SourceIP
+		if env.Clock != nil {
+			fc.now = env.Clock.Now()
+		}
+	}
+	if fc.now.IsZero() {
+		fc.now = time.Now()
+	}
+	return fc
+}
+
+// render evaluates parts in fc.
+func render(parts []fmtPart, fc *formatCtx) string {
+	if fc == nil {
+		fc = &formatCtx{}
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		switch p.kind {
+		case fmtLiteral:
+			b.WriteString(p.text)
+		case fmtReq:
+			if fc.header == nil {
+				continue
+			}
+			if v, ok := fc.header(p.text); ok {
+				b.WriteString(v)
+			} else if p.alt != "" {
+				v, _ := fc.header(p.alt)
+				b.WriteString(v)
+			}
+		case fmtRemoteAddress:
+			b.WriteString(fc.sourceIP)
+		case fmtHostname:
+			b.WriteString(thisHost())
+		case fmtStartTime:
+			if !fc.now.IsZero() {
+				b.WriteString(fc.now.UTC().Format("2006-01-02T15:04:05.000Z"))
+			}
+		case fmtProtocol:
+			b.WriteString(fc.proto)
+		case fmtUpstreamHost:
+			b.WriteString(fc.upstream)
+		}
+	}
+	return b.String()
+}
+
+// parseHeaderValue reads a header operation's value as Envoy does: "%%" is
+// a literal "%", and "%NAME%" or "%NAME(args)%" one of Envoy's
+// substitution formatters, in the grammar Istio's validation checks
+// (pkg/config/validation's validateHeaderValue). It returns the value's
+// parts (nil when it is a plain literal, returned as lit). The formatters
+// with an in-process meaning are evaluated per request (see fmtKind);
+// the others describe a proxy's connection and stream, and are refused by
+// name. response says whether the operation is on a response, where
+// %UPSTREAM_HOST% is known.
+func parseHeaderValue(v string, response bool) (lit string, parts []fmtPart, err error) {
 	if !strings.Contains(v, "%") {
-		return v, nil
+		return v, nil, nil
 	}
-	names, err := formatters(v)
-	if err != nil {
-		return "", err
+	if _, err := formatters(v); err != nil {
+		return "", nil, err
 	}
-	if len(names) > 0 {
-		return "", fmt.Errorf("not supported: Envoy's %%%s%% formatter describes a proxy's connection and stream, which an in-process client does not have; write a literal value (%%%% for a %% sign)", names[0])
+	var text strings.Builder
+	flush := func() {
+		if text.Len() > 0 {
+			parts = append(parts, fmtPart{kind: fmtLiteral, text: text.String()})
+			text.Reset()
+		}
 	}
-	return strings.ReplaceAll(v, "%%", "%"), nil
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '%' {
+			text.WriteByte(c)
+			continue
+		}
+		if v[i+1] == '%' {
+			text.WriteByte('%')
+			i++
+			continue
+		}
+		end, _ := formatterEnd(v, i+1)
+		expr := v[i+1 : end]
+		name, args, hasArgs := strings.Cut(expr, "(")
+		args = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(args), ")"))
+		p := fmtPart{}
+		switch {
+		case name == "REQ" && hasArgs && args != "" && !strings.ContainsAny(args, `[]"`):
+			p.kind = fmtReq
+			p.text, p.alt, _ = strings.Cut(args, "?")
+		case hasArgs:
+			return "", nil, fmt.Errorf("not supported: %%%s%% with arguments; switchyard evaluates %%REQ(name)%%, %%REQ(name?other)%%, %%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%%, %%HOSTNAME%%, %%START_TIME%%, %%PROTOCOL%% and, in response headers, %%UPSTREAM_HOST%%", name)
+		case name == "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":
+			p.kind = fmtRemoteAddress
+		case name == "HOSTNAME":
+			p.kind = fmtHostname
+		case name == "START_TIME":
+			p.kind = fmtStartTime
+		case name == "PROTOCOL":
+			p.kind = fmtProtocol
+		case name == "UPSTREAM_HOST" && response:
+			p.kind = fmtUpstreamHost
+		case name == "UPSTREAM_HOST":
+			return "", nil, fmt.Errorf("not supported in request headers: %%UPSTREAM_HOST%% is known once an endpoint answers; use it in response headers")
+		case name == "DOWNSTREAM_REMOTE_ADDRESS":
+			return "", nil, fmt.Errorf("not supported: an in-process caller has no remote port; use %%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%% (the address WithSourceIP gives)")
+		default:
+			return "", nil, fmt.Errorf("not supported: Envoy's %%%s%% formatter describes a proxy's connection and stream, which an in-process client does not have; switchyard evaluates %%REQ(name)%%, %%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%%, %%HOSTNAME%%, %%START_TIME%%, %%PROTOCOL%% and %%UPSTREAM_HOST%% (write %%%% for a %% sign)", name)
+		}
+		flush()
+		parts = append(parts, p)
+		i = end
+	}
+	if len(parts) == 0 {
+		return text.String(), nil, nil
+	}
+	flush()
+	return "", parts, nil
 }
 
 // formatters checks v against the grammar of Envoy's header formatters as

@@ -28,6 +28,15 @@ type headerOp struct {
 	kind  opKind
 	name  string // canonical
 	value string
+	parts []fmtPart // when the value holds formatters, evaluated per request
+}
+
+// valueIn returns the op's value for one request.
+func (op *headerOp) valueIn(fc *formatCtx) string {
+	if op.parts == nil {
+		return op.value
+	}
+	return render(op.parts, fc)
 }
 
 // headerOps is an ordered list of operations, applied in order.
@@ -80,12 +89,12 @@ func compileLevel(ops *route.HeaderOperations, path string, request bool, errs *
 				errs.Add(kp, "invalid header value: %v", err)
 				continue
 			}
-			value, err := headerValueLiteral(kind.m[k])
+			value, parts, err := parseHeaderValue(kind.m[k], !request)
 			if err != nil {
 				errs.Add(kp, "%v", err)
 				continue
 			}
-			*kind.out = append(*kind.out, headerOp{kind: kind.k, name: textproto.CanonicalMIMEHeaderKey(k), value: value})
+			*kind.out = append(*kind.out, headerOp{kind: kind.k, name: textproto.CanonicalMIMEHeaderKey(k), value: value, parts: parts})
 		}
 	}
 	for i, k := range ops.Remove {
@@ -170,18 +179,24 @@ func ordered(levels ...level) headerOps {
 // apply runs the operations on h. Names are case-insensitive: a key of h
 // in another spelling than the canonical one is merged into the canonical
 // key first, so that a remove or a set leaves no other spelling behind.
-func (ops headerOps) apply(h http.Header) {
+func (ops headerOps) apply(h http.Header, fc *formatCtx) {
 	if len(ops) > 0 && !canonicalKeys(h) {
 		rekeyInPlace(h)
 	}
-	for _, op := range ops {
-		switch op.kind {
-		case opRemove:
+	for i := range ops {
+		op := &ops[i]
+		if op.kind == opRemove {
 			delete(h, op.name)
-		case opSet:
-			h[op.name] = []string{op.value}
-		case opAdd:
-			h[op.name] = append(h[op.name], op.value)
+			continue
+		}
+		v := op.valueIn(fc)
+		if v == "" && op.parts != nil {
+			continue // Envoy adds no header whose formatters came out empty
+		}
+		if op.kind == opSet {
+			h[op.name] = []string{v}
+		} else {
+			h[op.name] = append(h[op.name], v)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func FuzzHeaderOperations(f *testing.F) {
 		if validHeaderName(existingK) {
 			h.Set(existingK, existingV)
 		}
-		ordered(l).apply(h)
+		ordered(l).apply(h, nil)
 		for k := range h {
 			if !validHeaderName(k) {
 				t.Fatalf("an invalid header name was applied: %q", k)
