@@ -61,7 +61,9 @@ func WithMeshOptions(opts ...switchyard.Option) Option {
 
 // Mesh is a switchyard.Mesh whose configuration an xDS control plane pushes.
 // Every method of switchyard.Mesh works on it (Explain, Observe, Config…);
-// Update and Modify replace the pushed configuration until the next push.
+// Update and Modify replace the pushed configuration until the next push
+// (which is then translated whole). After a push of endpoints alone, Config
+// still shows the endpoints of the last whole translation.
 type Mesh struct {
 	*switchyard.Mesh
 
