@@ -191,7 +191,7 @@ func BenchmarkSetEndpoints(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				if err := switchyard.SetEndpoints(m, se.Hosts[0], alt[i&1]); err != nil {
+				if err := m.SetEndpoints(se.Hosts[0], alt[i&1]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -146,7 +146,7 @@ func TestIncrementalUpdatesRouteAsAFreshMesh(t *testing.T) {
 				case 2:
 					what = "fast path " + host
 					ws := c.workloads(h)
-					err := switchyard.SetEndpoints(m, host, ws)
+					err := m.SetEndpoints(host, ws)
 					if !slices.ContainsFunc(c.cfg.ServiceEntries, func(s subset.ServiceEntry) bool { return s.Hosts[0] == host }) {
 						require.Error(t, err, "step %d: %s", step, what)
 						continue

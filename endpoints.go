@@ -8,23 +8,30 @@ import (
 	"github.com/switchyard-go/switchyard/subset"
 )
 
-// setEndpoints is the endpoint fast path, for sources that deliver
-// endpoints apart from policy (DNS resolution, an xDS client): it replaces
-// the workloads of host's ServiceEntry host, in every cluster of it, in
-// O(its endpoints), without recompiling anything else. Endpoints that stay
-// keep their live state; the connections of those that leave are closed
-// as they fall idle. The endpoints last set hold until the next call, or
-// until an Update changes the host's ServiceEntry endpoints or resolution.
-func (m *Mesh) setEndpoints(host string, ws []subset.WorkloadEntry) error {
+// SetEndpoints replaces the endpoints of the ServiceEntry host host, in
+// every cluster of it (each subset keeps those its labels select), in
+// O(its endpoints), without recompiling anything else: the endpoint fast
+// path for sources that deliver endpoints apart from policy (a DNS
+// resolver, an xDS client's EDS). Endpoints that stay (same address and
+// port) keep their live state: active requests, outlier ejection, slow
+// start; the connections of those that leave are closed as they fall
+// idle. It returns an error, and changes nothing, for a host no
+// ServiceEntry defines (host is matched exactly, not by wildcard), a host
+// of resolution NONE, or an endpoint with a bad address or port. The
+// endpoints so set hold until the next SetEndpoints of the host, or until
+// an Update changes that ServiceEntry's endpoints, resolution or hosts
+// (for resolution DNS, until the resolver's next answer); Config still
+// returns the entry's own endpoints.
+func (m *Mesh) SetEndpoints(host string, endpoints []subset.WorkloadEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
 		return ErrClosed
 	}
-	return m.setEndpointsLocked(host, ws)
+	return m.setEndpointsLocked(host, endpoints)
 }
 
-// setEndpointsLocked is setEndpoints with m.mu held.
+// setEndpointsLocked is SetEndpoints with m.mu held.
 func (m *Mesh) setEndpointsLocked(host string, ws []subset.WorkloadEntry) error {
 	host = strings.ToLower(host)
 	svc := m.snap.Load().registry.Lookup(host)

@@ -7,7 +7,6 @@ import (
 	"net"
 
 	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/subset"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
 )
@@ -41,11 +40,6 @@ func Overflows(m *Mesh, host string) (n int64) {
 		}
 	}
 	return n
-}
-
-// SetEndpoints is the mesh's endpoint fast path, for tests.
-func SetEndpoints(m *Mesh, host string, ws []subset.WorkloadEntry) error {
-	return m.setEndpoints(host, ws)
 }
 
 // Clusters describes every cluster of the configuration in force, one per

@@ -28,6 +28,15 @@
 // cluster it belongs to (xds.switchyard.io/subset.<name>), so the host's
 // subsets select the same endpoints.
 //
+// A push that changes only ClusterLoadAssignments costs what it changed:
+// the hosts they feed are translated again alone and, if nothing but their
+// endpoints changed, their endpoints are replaced through
+// switchyard.Mesh.SetEndpoints, keeping each remaining endpoint's live
+// state; any other push (or an endpoint change that empties a subset or a
+// host, which changes the routes) is translated whole and installed by
+// Update. Config shows the endpoints of the last whole translation;
+// Explain and the admin page show those in force.
+//
 // A resource the translation cannot represent faithfully is rejected:
 // the client NACKs it with the resource, the field and the reason, and
 // the last good version stays in force ([Mesh.Err] reports it). Every

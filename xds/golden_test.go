@@ -81,7 +81,7 @@ func TestGoldenDumps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := translate(rs)
+			cfg, _ := translate(rs)
 			loc := switchyard.WithLocality("us-east1/us-east1-b")
 			fromXDS, err := switchyard.New(cfg, loc)
 			if err != nil {

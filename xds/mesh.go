@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,7 +61,9 @@ func WithMeshOptions(opts ...switchyard.Option) Option {
 
 // Mesh is a switchyard.Mesh whose configuration an xDS control plane pushes.
 // Every method of switchyard.Mesh works on it (Explain, Observe, Config…);
-// Update and Modify replace the pushed configuration until the next push.
+// Update and Modify replace the pushed configuration until the next push
+// (which is then translated whole). After a push of endpoints alone, Config
+// still shows the endpoints of the last whole translation.
 type Mesh struct {
 	*switchyard.Mesh
 
@@ -80,6 +83,16 @@ type Mesh struct {
 	appliers       sync.WaitGroup
 	closed         bool
 	closeOnce      sync.Once
+
+	// The endpoint fast path: what changed since the last application,
+	// the translation in force (nil when the last one was refused) and the
+	// configuration it installed, and the hosts whose endpoints were set
+	// since.
+	full       bool            // something other than endpoints changed
+	edsChanged map[string]bool // ClusterLoadAssignments changed, by name
+	tr         *translation
+	installed  switchyard.Config
+	dirty      map[string]bool
 }
 
 // Type URL keys of m.cancels.
@@ -122,6 +135,7 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		cancels:   map[string]func(){},
 		missing:   map[string]bool{},
 		changed:   make(chan struct{}),
+		full:      true,
 	}
 	var meshOpts []switchyard.Option
 	if l := b.Node.Locality; l.Region != "" {
@@ -411,6 +425,14 @@ func (m *Mesh) applyLocked() {
 	if m.closed {
 		return
 	}
+	if !m.full && m.applyEndpointsLocked() {
+		clear(m.edsChanged)
+		close(m.changed)
+		m.changed = make(chan struct{})
+		return
+	}
+	m.full = false
+	clear(m.edsChanged)
 	want := map[string]bool{}
 	rs := m.rs
 	for name, l := range rs.listeners {
@@ -469,9 +491,21 @@ func (m *Mesh) applyLocked() {
 			m.watchLocked(k[:4], k[4:])
 		}
 	}
-	cfg := translate(rs)
+	cfg, tr := translate(rs)
 	if err := m.Mesh.Update(cfg); err != nil {
 		m.lastErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
+		m.tr = nil
+	} else {
+		m.tr, m.installed = tr, cfg
+		// The endpoints the fast path set hold over an Update that leaves
+		// their entry as it was in the configuration, which may be older
+		// than they are: set them again.
+		for h := range m.dirty {
+			if hs := tr.hosts[h]; hs != nil && hs.live && hs.se.Resolution == "STATIC" {
+				_ = m.Mesh.SetEndpoints(h, hs.se.Endpoints) // in the configuration just accepted
+			}
+		}
+		clear(m.dirty)
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
@@ -489,9 +523,81 @@ func (m *Mesh) routesInUseLocked() []*routeIR {
 	return out
 }
 
-// set stores (or, for nil, removes) a decoded resource.
+// applyEndpointsLocked applies a change of endpoints alone through the
+// mesh's endpoint fast path, in O(the endpoints of the hosts it touches):
+// it translates again only those hosts, and sets their endpoints if
+// nothing else of them changed. It reports false, having changed nothing
+// the full path would not redo, whenever in doubt: something else of a
+// host changed (a subset or the host itself gained or lost its last
+// endpoint, which changes the routes), a host resolves by DNS, or the
+// configuration in force is not the translation's (an Update or Modify
+// since).
+func (m *Mesh) applyEndpointsLocked() bool {
+	tr := m.tr
+	if tr == nil || !sameConfig(m.Mesh.Config(), m.installed) {
+		return false
+	}
+	hosts := map[string]bool{}
+	for name := range m.edsChanged {
+		for _, h := range tr.edsHosts[name] {
+			hosts[h] = true
+		}
+	}
+	next := make(map[string]*hostState, len(hosts))
+	for h := range hosts {
+		old, hs := tr.hosts[h], buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
+		if hs.live != old.live {
+			return false
+		}
+		if !hs.live {
+			continue
+		}
+		if hs.se.Resolution != "STATIC" || old.se.Resolution != "STATIC" || !reflect.DeepEqual(hs.dr, old.dr) {
+			return false
+		}
+		a, b := *hs.se, *old.se
+		a.Endpoints, b.Endpoints = nil, nil
+		if !reflect.DeepEqual(a, b) {
+			return false
+		}
+		next[h] = hs
+	}
+	if m.dirty == nil {
+		m.dirty = map[string]bool{}
+	}
+	for h, hs := range next {
+		m.dirty[h] = true
+		if err := m.Mesh.SetEndpoints(h, hs.se.Endpoints); err != nil {
+			return false // the full path sets the dirty hosts again
+		}
+		tr.hosts[h] = hs
+	}
+	return true
+}
+
+// sameConfig reports whether a and b are the same configuration value:
+// their slices share their arrays.
+func sameConfig(a, b switchyard.Config) bool {
+	return sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.DestinationRules, b.DestinationRules) &&
+		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.Gateways, b.Gateways) && sameSlice(a.Sidecars, b.Sidecars)
+}
+
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// set stores (or, for nil, removes) a decoded resource, and notes what
+// changed for the next application.
 func (m *Mesh) setLocked(key, name string, v any) {
 	rs := m.rs
+	if key == edsKey {
+		if m.edsChanged == nil {
+			m.edsChanged = map[string]bool{}
+		}
+		m.edsChanged[name] = true
+	} else {
+		m.full = true
+	}
 	switch key {
 	case ldsKey:
 		if v == nil {

@@ -94,7 +94,7 @@ func domainHost(d string) string {
 // translate builds the mesh configuration that the resources describe. It is
 // a pure function of its input. proxyless selects the lossy cluster
 // reading of gRPC's persona.
-func translate(rs *resources) switchyard.Config {
+func translate(rs *resources) (switchyard.Config, *translation) {
 	var cfg switchyard.Config
 
 	// Virtual hosts → VirtualServices, merged by host (the same service on
@@ -180,160 +180,31 @@ func translate(rs *resources) switchyard.Config {
 
 	// Clusters → ServiceEntries (one per host) and DestinationRules (the
 	// default cluster's policy at the top, one subset per subset cluster).
-	type hostState struct {
-		se          *subset.ServiceEntry
-		dr          *subset.DestinationRule
-		byAddr      map[string][]int // endpoint indexes by address
-		ports       map[uint32]bool
-		subsets     map[string]int // index in dr.Subsets
-		topPort     uint32
-		topIsSet    bool
-		passthrough bool // a cluster of the host is ORIGINAL_DST
-	}
-	hostsByName := map[string]*hostState{}
+	tr := &translation{hostClusters: map[string][]string{}, hashes: hashes, edsHosts: map[string][]string{}, hosts: map[string]*hostState{}}
 	var hostOrder []string
 	for _, cn := range slices.Sorted(maps.Keys(used)) {
-		k := keyOf(cn)
-		hs := hostsByName[k.host]
-		if hs == nil {
-			hs = &hostState{
-				se: &subset.ServiceEntry{Name: k.host, Hosts: []string{k.host}, Location: "MESH_INTERNAL", Resolution: "STATIC"},
-				dr: &subset.DestinationRule{Name: k.host, Host: k.host}, byAddr: map[string][]int{},
-				ports: map[uint32]bool{}, subsets: map[string]int{},
-			}
-			hostsByName[k.host] = hs
-			hostOrder = append(hostOrder, k.host)
+		h := keyOf(cn).host
+		if _, ok := tr.hostClusters[h]; !ok {
+			hostOrder = append(hostOrder, h)
 		}
-		svcPort := k.port
-		if svcPort == 0 {
-			svcPort = 80
-		}
-		portName := "p" + strconv.FormatUint(uint64(svcPort), 10)
-		c := rs.clusters[cn]
-		if !hs.ports[svcPort] {
-			hs.ports[svcPort] = true
-			proto := "HTTP"
-			if c != nil && c.http2 {
-				proto = "HTTP2"
-			}
-			hs.se.Ports = append(hs.se.Ports, subset.Port{Number: svcPort, Name: portName, Protocol: proto})
-		}
-		label := ""
-		if k.subset != "" {
-			label = subsetLabelPrefix + k.subset
-			if _, ok := hs.subsets[k.subset]; !ok {
-				hs.subsets[k.subset] = len(hs.dr.Subsets)
-				hs.dr.Subsets = append(hs.dr.Subsets, subset.Subset{Name: k.subset, Labels: map[string]string{label: "true"}})
-			}
-		}
-		if c != nil && c.ignored {
-			hs.passthrough = true
-			continue
-		}
-		if c == nil {
-			continue // not (yet) known: no endpoints, 503 at request time
-		}
-		if c.dns {
-			hs.se.Resolution = "DNS"
-		}
-		pol := c.policy
-		if c.hashed {
-			lb := *pol.LoadBalancer
-			ch := *lb.ConsistentHash
-			if h := hashes[cn]; h != nil {
-				ch.HTTPHeaderName, ch.HTTPCookie, ch.UseSourceIP, ch.HTTPQueryParameterName = h.HTTPHeaderName, h.HTTPCookie, h.UseSourceIP, h.HTTPQueryParameterName
-				lb.ConsistentHash = &ch
-			} else {
-				// Envoy hashes a request without hash policy on a random
-				// value.
-				lb.ConsistentHash, lb.Simple = nil, balancer.SimpleRandom
-			}
-			pol.LoadBalancer = &lb
-		}
-		if k.subset == "" {
-			if !hs.topIsSet {
-				hs.dr.TrafficPolicy, hs.topPort, hs.topIsSet = &pol, svcPort, true
-			} else {
-				hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
-			}
-		} else {
-			s := &hs.dr.Subsets[hs.subsets[k.subset]]
-			if s.TrafficPolicy == nil {
-				p := pol
-				s.TrafficPolicy = &p
-			} else {
-				s.TrafficPolicy.PortLevelSettings = append(s.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
-			}
-		}
-
-		eps := c.inline
-		if eps == nil {
-			eps = rs.endpoints[c.edsName]
-		}
-		if eps == nil {
-			continue
-		}
-		// Without outlier detection nothing fails over: only the lowest
-		// priority with endpoints takes traffic. With it, the mesh's
-		// locality failover orders the localities as istiod did.
-		best := ^uint32(0)
-		for _, e := range eps.eps {
-			best = min(best, e.priority)
-		}
-		for _, e := range eps.eps {
-			if pol.OutlierDetection == nil && e.priority != best {
-				continue
-			}
-			wi := -1
-			for _, i := range hs.byAddr[e.address] {
-				we := &hs.se.Endpoints[i]
-				if p, ok := we.Ports[portName]; (!ok || p == e.port) && we.Locality == e.locality && we.Weight == e.weight {
-					wi = i
-					break
-				}
-			}
-			if wi < 0 {
-				wi = len(hs.se.Endpoints)
-				hs.byAddr[e.address] = append(hs.byAddr[e.address], wi)
-				hs.se.Endpoints = append(hs.se.Endpoints, subset.WorkloadEntry{
-					Address: e.address, Ports: map[string]uint32{}, Labels: map[string]string{},
-					Locality: e.locality, Weight: e.weight,
-				})
-			}
-			we := &hs.se.Endpoints[wi]
-			we.Ports[portName] = e.port
-			if label != "" {
-				we.Labels[label] = "true"
+		tr.hostClusters[h] = append(tr.hostClusters[h], cn)
+		if c := rs.clusters[cn]; c != nil && c.edsName != "" {
+			if hs := tr.edsHosts[c.edsName]; len(hs) == 0 || hs[len(hs)-1] != h {
+				tr.edsHosts[c.edsName] = append(hs, h)
 			}
 		}
 	}
-	// A subset (or host) without endpoints: Envoy answers 503 for its share
-	// of the traffic. The mesh refuses a subset that selects nothing, so
-	// such destinations leave the configuration and their share becomes a
-	// 503 abort.
 	live := map[route.Destination]bool{}
 	for _, h := range hostOrder {
-		hs := hostsByName[h]
-		if len(hs.se.Endpoints) == 0 && !hs.passthrough {
+		hs := buildHost(rs, h, tr.hostClusters[h], hashes)
+		tr.hosts[h] = hs
+		if !hs.live {
 			continue
 		}
-		if len(hs.se.Endpoints) == 0 {
-			// Istio's PASSTHROUGH: the address the caller dialled.
-			hs.se.Resolution = "NONE"
-		}
 		live[route.Destination{Host: h}] = true
-		hs.dr.Subsets = slices.DeleteFunc(hs.dr.Subsets, func(ss subset.Subset) bool {
-			for _, we := range hs.se.Endpoints {
-				if we.Labels[subsetLabelPrefix+ss.Name] == "true" {
-					return false
-				}
-			}
-			return true
-		})
 		for _, ss := range hs.dr.Subsets {
 			live[route.Destination{Host: h, Subset: ss.Name}] = true
 		}
-		slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
 		cfg.ServiceEntries = append(cfg.ServiceEntries, *hs.se)
 		cfg.DestinationRules = append(cfg.DestinationRules, *hs.dr)
 	}
@@ -343,7 +214,171 @@ func translate(rs *resources) switchyard.Config {
 			dropDead(&cfg.VirtualServices[i].HTTP[j], isLive)
 		}
 	}
-	return cfg
+	return cfg, tr
+}
+
+// translation is what a translation keeps to redo one host's part of it
+// when only endpoints change (Mesh.applyEndpointsLocked).
+type translation struct {
+	hostClusters map[string][]string // the clusters the routes use, by host, sorted
+	hashes       map[string]*balancer.ConsistentHash
+	edsHosts     map[string][]string // the hosts of the clusters an EDS resource feeds, by its name
+	hosts        map[string]*hostState
+}
+
+// hostState is one host's part of the translation.
+type hostState struct {
+	se          *subset.ServiceEntry
+	dr          *subset.DestinationRule
+	byAddr      map[string][]int // endpoint indexes by address
+	ports       map[uint32]bool
+	subsets     map[string]int // index in dr.Subsets
+	topPort     uint32
+	topIsSet    bool
+	passthrough bool // a cluster of the host is ORIGINAL_DST
+	live        bool // the host enters the configuration
+}
+
+// buildHost translates the clusters (sorted by name) of one host, which
+// the routes use, to its ServiceEntry and DestinationRule. A pure function
+// of its input.
+func buildHost(rs *resources, host string, clusters []string, hashes map[string]*balancer.ConsistentHash) *hostState {
+	hs := &hostState{
+		se: &subset.ServiceEntry{Name: host, Hosts: []string{host}, Location: "MESH_INTERNAL", Resolution: "STATIC"},
+		dr: &subset.DestinationRule{Name: host, Host: host}, byAddr: map[string][]int{},
+		ports: map[uint32]bool{}, subsets: map[string]int{},
+	}
+	for _, cn := range clusters {
+		hs.addCluster(rs, cn, keyOf(cn), hashes)
+	}
+	// A subset (or host) without endpoints: Envoy answers 503 for its share
+	// of the traffic. The mesh refuses a subset that selects nothing, so
+	// such destinations leave the configuration and their share becomes a
+	// 503 abort.
+	if len(hs.se.Endpoints) == 0 && !hs.passthrough {
+		return hs
+	}
+	hs.live = true
+	if len(hs.se.Endpoints) == 0 {
+		// Istio's PASSTHROUGH: the address the caller dialled.
+		hs.se.Resolution = "NONE"
+	}
+	hs.dr.Subsets = slices.DeleteFunc(hs.dr.Subsets, func(ss subset.Subset) bool {
+		for _, we := range hs.se.Endpoints {
+			if we.Labels[subsetLabelPrefix+ss.Name] == "true" {
+				return false
+			}
+		}
+		return true
+	})
+	slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
+	return hs
+}
+
+// addCluster adds cluster cn, of key k, to its host's translation.
+func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes map[string]*balancer.ConsistentHash) {
+	svcPort := k.port
+	if svcPort == 0 {
+		svcPort = 80
+	}
+	portName := "p" + strconv.FormatUint(uint64(svcPort), 10)
+	c := rs.clusters[cn]
+	if !hs.ports[svcPort] {
+		hs.ports[svcPort] = true
+		proto := "HTTP"
+		if c != nil && c.http2 {
+			proto = "HTTP2"
+		}
+		hs.se.Ports = append(hs.se.Ports, subset.Port{Number: svcPort, Name: portName, Protocol: proto})
+	}
+	label := ""
+	if k.subset != "" {
+		label = subsetLabelPrefix + k.subset
+		if _, ok := hs.subsets[k.subset]; !ok {
+			hs.subsets[k.subset] = len(hs.dr.Subsets)
+			hs.dr.Subsets = append(hs.dr.Subsets, subset.Subset{Name: k.subset, Labels: map[string]string{label: "true"}})
+		}
+	}
+	if c != nil && c.ignored {
+		hs.passthrough = true
+		return
+	}
+	if c == nil {
+		return // not (yet) known: no endpoints, 503 at request time
+	}
+	if c.dns {
+		hs.se.Resolution = "DNS"
+	}
+	pol := c.policy
+	if c.hashed {
+		lb := *pol.LoadBalancer
+		ch := *lb.ConsistentHash
+		if h := hashes[cn]; h != nil {
+			ch.HTTPHeaderName, ch.HTTPCookie, ch.UseSourceIP, ch.HTTPQueryParameterName = h.HTTPHeaderName, h.HTTPCookie, h.UseSourceIP, h.HTTPQueryParameterName
+			lb.ConsistentHash = &ch
+		} else {
+			// Envoy hashes a request without hash policy on a random
+			// value.
+			lb.ConsistentHash, lb.Simple = nil, balancer.SimpleRandom
+		}
+		pol.LoadBalancer = &lb
+	}
+	if k.subset == "" {
+		if !hs.topIsSet {
+			hs.dr.TrafficPolicy, hs.topPort, hs.topIsSet = &pol, svcPort, true
+		} else {
+			hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
+		}
+	} else {
+		s := &hs.dr.Subsets[hs.subsets[k.subset]]
+		if s.TrafficPolicy == nil {
+			p := pol
+			s.TrafficPolicy = &p
+		} else {
+			s.TrafficPolicy.PortLevelSettings = append(s.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
+		}
+	}
+
+	eps := c.inline
+	if eps == nil {
+		eps = rs.endpoints[c.edsName]
+	}
+	if eps == nil {
+		return
+	}
+	// Without outlier detection nothing fails over: only the lowest
+	// priority with endpoints takes traffic. With it, the mesh's
+	// locality failover orders the localities as istiod did.
+	best := ^uint32(0)
+	for _, e := range eps.eps {
+		best = min(best, e.priority)
+	}
+	for _, e := range eps.eps {
+		if pol.OutlierDetection == nil && e.priority != best {
+			continue
+		}
+		wi := -1
+		for _, i := range hs.byAddr[e.address] {
+			we := &hs.se.Endpoints[i]
+			if p, ok := we.Ports[portName]; (!ok || p == e.port) && we.Locality == e.locality && we.Weight == e.weight {
+				wi = i
+				break
+			}
+		}
+		if wi < 0 {
+			wi = len(hs.se.Endpoints)
+			hs.byAddr[e.address] = append(hs.byAddr[e.address], wi)
+			hs.se.Endpoints = append(hs.se.Endpoints, subset.WorkloadEntry{
+				Address: e.address, Ports: map[string]uint32{}, Labels: map[string]string{},
+				Locality: e.locality, Weight: e.weight,
+			})
+		}
+		we := &hs.se.Endpoints[wi]
+		we.Ports[portName] = e.port
+		if label != "" {
+			we.Labels[label] = "true"
+		}
+	}
 }
 
 // dropDead removes the destinations without endpoints from r: their share
