@@ -23,6 +23,27 @@ type Config struct {
 	Gateways []gateway.Gateway
 	// Sidecars scope the hosts the process sees and its outbound policy.
 	Sidecars []sidecar.Sidecar
+	// Skipped lists the documents Parse read and does not act on:
+	// Kubernetes objects, Istio's other kinds (PeerAuthentication,
+	// EnvoyFilter, …), the Gateway API. New ignores it.
+	Skipped []SkippedResource
+}
+
+// SkippedResource is a document Parse skipped.
+type SkippedResource struct {
+	// APIVersion and Kind say what it is: "v1" and "Service".
+	APIVersion, Kind string
+	// Name and Namespace are its metadata's.
+	Name, Namespace string
+}
+
+// String renders r as "Service default/reviews (v1)".
+func (r SkippedResource) String() string {
+	name := r.Name
+	if r.Namespace != "" {
+		name = r.Namespace + "/" + r.Name
+	}
+	return r.Kind + " " + name + " (" + r.APIVersion + ")"
 }
 
 // Append returns c with the resources of other added after its own.
@@ -32,6 +53,7 @@ func (c Config) Append(other Config) Config {
 	c.VirtualServices = append(c.VirtualServices[:len(c.VirtualServices):len(c.VirtualServices)], other.VirtualServices...)
 	c.Gateways = append(c.Gateways[:len(c.Gateways):len(c.Gateways)], other.Gateways...)
 	c.Sidecars = append(c.Sidecars[:len(c.Sidecars):len(c.Sidecars)], other.Sidecars...)
+	c.Skipped = append(c.Skipped[:len(c.Skipped):len(c.Skipped)], other.Skipped...)
 	return c
 }
 
@@ -45,6 +67,7 @@ func (c Config) Clone() Config {
 		VirtualServices:  append([]route.VirtualService(nil), c.VirtualServices...),
 		Gateways:         append([]gateway.Gateway(nil), c.Gateways...),
 		Sidecars:         append([]sidecar.Sidecar(nil), c.Sidecars...),
+		Skipped:          append([]SkippedResource(nil), c.Skipped...),
 	}
 	for i := range out.VirtualServices {
 		vs := &out.VirtualServices[i]

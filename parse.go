@@ -176,6 +176,12 @@ func parseResource(cfg *Config, n node, file string, doc, item int, b *budget, e
 		return
 	}
 
+	if api := scalarValue(f.apiVersion); kind != "" && api != "" && skippable(api, kind) {
+		// A document of a kind the mesh does not act on, as mixed
+		// manifests and kubectl's output hold: skipped, and reported.
+		cfg.Skipped = append(cfg.Skipped, SkippedResource{APIVersion: api, Kind: kind, Name: meta.Name, Namespace: meta.Namespace})
+		return
+	}
 	for _, k := range f.unknown {
 		kp := fieldPath{name: k.Value()}
 		d.fail(k, &kp, func() string { return "unknown field" + d.suggest(k.Value(), topFields) })
@@ -217,6 +223,26 @@ func decodeSpec[T any](d *decoder, spec node) T {
 		d.decode(spec, reflect.ValueOf(&v).Elem(), specPath)
 	}
 	return v
+}
+
+// networkingKinds are the other kinds of networking.istio.io, which the
+// mesh does not act on: their documents are skipped, where a misspelt kind
+// of the group is an error.
+var networkingKinds = map[string]bool{"EnvoyFilter": true, "WorkloadEntry": true, "WorkloadGroup": true, "ProxyConfig": true}
+
+// skippable reports whether a document of apiVersion and kind is one the
+// mesh does not act on: any kind outside networking.istio.io (Kubernetes
+// objects, Istio's security and telemetry kinds, the Gateway API), and
+// the networking kinds other than the five it reads.
+func skippable(apiVersion, kind string) bool {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	if !strings.Contains(apiVersion, "/") {
+		group = "" // the core group: v1
+	}
+	if group != "networking.istio.io" {
+		return true
+	}
+	return networkingKinds[kind]
 }
 
 // checkWaypoint applies the one rule of Istio's ServiceEntry validation

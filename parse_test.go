@@ -69,10 +69,10 @@ func TestParseJSONAndKubernetesList(t *testing.T) {
 func TestParseFilesNamesTheFile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "mesh.yaml")
-	require.NoError(t, os.WriteFile(p, []byte("apiVersion: networking.istio.io/v1\nkind: EnvoyFilter\nmetadata: {name: g}\nspec: {}\n"), 0o600))
+	require.NoError(t, os.WriteFile(p, []byte("apiVersion: networking.istio.io/v1\nkind: VirtualSrvice\nmetadata: {name: g}\nspec: {}\n"), 0o600))
 	_, err := switchyard.ParseFiles(p, filepath.Join(dir, "missing.yaml"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), p+`: document 1 (EnvoyFilter "g"): kind: "EnvoyFilter" is not supported; use ServiceEntry, DestinationRule, VirtualService, Gateway or Sidecar`)
+	assert.Contains(t, err.Error(), p+`: document 1 (VirtualSrvice "g"): kind: "VirtualSrvice" is not supported; use ServiceEntry, DestinationRule, VirtualService, Gateway or Sidecar`)
 	assert.Contains(t, err.Error(), "missing.yaml: no such file or directory")
 }
 
@@ -107,10 +107,10 @@ func TestInvalidManifests(t *testing.T) {
     route: [{destination: {host: reviews}}]`),
 			`document 3 (VirtualService "reviews"): spec.http[0].timeout: "-1s": a duration must not be negative (line 47)`},
 		{"unknown kind", `apiVersion: networking.istio.io/v1
-kind: EnvoyFilter
+kind: DestinationRules
 metadata: {name: s}
 spec: {}`,
-			`document 3 (EnvoyFilter "s"): kind: "EnvoyFilter" is not supported; use ServiceEntry, DestinationRule, VirtualService, Gateway or Sidecar`},
+			`document 3 (DestinationRules "s"): kind: "DestinationRules" is not supported; use ServiceEntry, DestinationRule, VirtualService, Gateway or Sidecar`},
 		{"wrong apiVersion", `apiVersion: networking.istio.io/v2
 kind: VirtualService
 metadata: {name: x}

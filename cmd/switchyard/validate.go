@@ -64,6 +64,9 @@ the errors' form.`,
 			for _, s := range l.sources {
 				r.Files = append(r.Files, s.name)
 			}
+			for _, s := range l.cfg.Skipped {
+				r.Skipped = append(r.Skipped, s.String())
+			}
 			r.Resources["ServiceEntry"] = len(l.cfg.ServiceEntries)
 			r.Resources["DestinationRule"] = len(l.cfg.DestinationRules)
 			r.Resources["VirtualService"] = len(l.cfg.VirtualServices)
@@ -101,6 +104,9 @@ type validateReport struct {
 	Resources map[string]int `json:"resources"`
 	Errors    []finding      `json:"errors"`
 	Warnings  []finding      `json:"warnings"`
+	// Skipped lists the documents of kinds switchyard does not act on
+	// ("Service default/reviews (v1)"), omitted when there are none.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 func (r validateReport) text(w io.Writer, parsed, strict bool) {
@@ -135,17 +141,14 @@ func (r validateReport) text(w io.Writer, parsed, strict bool) {
 	default:
 		fmt.Fprintf(w, "invalid: %s: %s\n", summary, strings.Join(problems, ", "))
 	}
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(w, "skipped %s switchyard does not act on: %s\n", plural(len(r.Skipped), "document"), strings.Join(r.Skipped, ", "))
+	}
 	if !parsed {
 		fmt.Fprintln(w, "(references between resources are checked once every file parses)")
 	}
 }
 
-// warnings returns what in the configuration is valid but probably not
-// what its author meant. It is empty today: the library has no warnings
-// yet. When it reports them (issue 14: routes to undefined subsets, subsets
-// that select nothing, shadowed routes, merged rules), this is the one
-// place that turns them into findings; validate's text and JSON output and
-// --strict already handle them.
 // warnings returns the warnings of the configuration l holds, located.
 func warnings(l *loaded) []finding { return l.warns }
 

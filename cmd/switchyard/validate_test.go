@@ -17,6 +17,8 @@ func TestValidateGolden(t *testing.T) {
 		{name: "validate-kubectl-list", args: []string{"validate", "testdata/kubectl-list.yaml"}, code: 0},
 		{name: "validate-broken", args: []string{"validate", "testdata/broken"}, code: 1},
 		{name: "validate-broken-json", args: []string{"validate", "-o", "json", "testdata/broken"}, code: 1},
+		{name: "validate-mixed", args: []string{"validate", "testdata/mixed"}, code: 0},
+		{name: "validate-mixed-json", args: []string{"validate", "-o", "json", "testdata/mixed"}, code: 0},
 		{name: "validate-warnings", args: []string{"validate", "testdata/warnings"}, code: 0},
 		{name: "validate-warnings-strict", args: []string{"validate", "--strict", "testdata/warnings"}, code: 1},
 		{name: "validate-warnings-json", args: []string{"validate", "-o", "json", "testdata/warnings"}, code: 0},
