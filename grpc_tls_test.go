@@ -169,4 +169,5 @@ spec:
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	resp, err = client.UnaryCall(metadata.AppendToOutgoingContext(ctx, "x-mtls", "yes"), &testpb.SimpleRequest{})
 	require.NoError(t, err, "the plaintext connection's failure leaves the mTLS one alone")
+	require.Equal(t, "spiffe://cluster.local/ns/default/sa/caller", string(resp.GetPayload().GetBody()))
 }

@@ -80,7 +80,7 @@ func compileMirrors(hr *route.HTTPRoute, ns string, reg *cluster.Registry, path 
 		switch {
 		case hr.MirrorPercentage != nil && (hr.MirrorPercentage.Value < 0 || hr.MirrorPercentage.Value > 100 || math.IsNaN(hr.MirrorPercentage.Value)):
 			errs.Add(fielderr.Join(path, "mirrorPercentage.value"), "%v is outside 0-100", hr.MirrorPercentage.Value)
-		case hr.MirrorPercent != nil && (*hr.MirrorPercent < 0 || *hr.MirrorPercent > 100):
+		case hr.MirrorPercent != nil && *hr.MirrorPercent > 100:
 			errs.Add(fielderr.Join(path, "mirrorPercent"), "%d is outside 0-100", *hr.MirrorPercent)
 		default:
 			errs.Warn(fielderr.Join(path, "mirrorPercentage"), "applies to mirror, which is not set, so it does nothing")
