@@ -300,6 +300,26 @@ func TestGatewayMutualTLS(t *testing.T) {
 	assert.Error(t, err, "no client certificate")
 }
 
+// TestGatewaySimpleIgnoresClientCA: a SIMPLE server with caCertificates
+// (and subjectAltNames) is valid, as Istio has it, and asks no client for a
+// certificate: Istio validates clients only in MUTUAL mode.
+func TestGatewaySimpleIgnoresClientCA(t *testing.T) {
+	certs := newGatewayCerts(t)
+	v1, v2 := echoBackend(t, "v1"), echoBackend(t, "v2")
+	manifest := gatewayManifests(certs, v1, v2, "SIMPLE")
+	withCA := strings.Replace(manifest, "privateKey: "+certs.key+"}",
+		"privateKey: "+certs.key+", caCertificates: "+certs.ca+", subjectAltNames: [client.example.com]}", 1)
+	require.NotEqual(t, manifest, withCA)
+	cfg, err := switchyard.Parse([]byte(withCA))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	defer m.Close()
+	addr := serveGateway(t, m, "istio-system/ingress", 443)
+	resp, _ := get(t, gatewayClient(t, addr, &tls.Config{RootCAs: certs.pool}), "https://bookinfo.example.com/")
+	assert.Equal(t, 200, resp.StatusCode, "no client certificate is asked for")
+}
+
 // TestGatewayWebSocket upgrades a connection through the gateway and
 // exchanges bytes both ways over it.
 func TestGatewayWebSocket(t *testing.T) {
@@ -452,6 +472,12 @@ func TestGatewayAndSidecarValidation(t *testing.T) {
 			`spec.servers[0].bind: not supported: bind chooses the gateway's listening address`},
 		{"cipherSuites", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, cipherSuites: [ECDHE-RSA-AES256-GCM-SHA384]}"),
 			`spec.servers[0].tls.cipherSuites: not supported`},
+		{"short server host", gw("  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"shop/reviews\"]"),
+			`spec.servers[0].hosts[0]: "shop/reviews": short names (non FQDN) are not allowed`},
+		{"short egress host", sc("  egress: [{hosts: [./reviews]}]"),
+			`spec.egress[0].hosts[0]: "./reviews": short names (non FQDN) are not allowed`},
+		{"exclusion of a bad namespace", sc("  egress: [{hosts: [\"~Bad_NS/*\"]}]"),
+			`spec.egress[0].hosts[0]: "~Bad_NS/*": the namespace before '/' must be`},
 		{"empty Sidecar", sc("  {}"), `Sidecar "shop/sc": spec: sidecar: empty configuration provided`},
 		{"egress host without namespace", sc("  egress: [{hosts: [reviews]}]"),
 			`spec.egress[0].hosts[0]: "reviews": a host must be "namespace/host"`},
@@ -476,6 +502,31 @@ func TestGatewayAndSidecarValidation(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestGatewayTLSRefusalIsTheWholeError: a server whose TLS mode or
+// credentialName switchyard refuses by name gets that refusal alone, not
+// also the certificate files a SIMPLE server would need: Istio requires
+// them only of SIMPLE and MUTUAL servers without a credentialName.
+func TestGatewayTLSRefusalIsTheWholeError(t *testing.T) {
+	for _, tt := range []struct{ name, tls, want string }{
+		{"default mode", "{httpsRedirect: true}", "tls.mode: not supported: PASSTHROUGH"},
+		{"credentialName", "{mode: SIMPLE, credentialName: sds-name}", "tls.credentialName: not supported"},
+		{"credentialName MUTUAL", "{mode: MUTUAL, credentialName: sds-name}", "tls.credentialName: not supported"},
+		{"ISTIO_MUTUAL", "{mode: ISTIO_MUTUAL}", "tls.mode: not supported: ISTIO_MUTUAL"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := switchyard.Parse([]byte("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n" +
+				"  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: " + tt.tls))
+			require.NoError(t, err)
+			_, err = switchyard.New(cfg)
+			require.Error(t, err)
+			assert.Equal(t, `Gateway "gw": spec.servers[0].`, err.Error()[:len(`Gateway "gw": spec.servers[0].`)])
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "requires", "the refusal is the whole error")
+			assert.Equal(t, 1, strings.Count(err.Error(), "spec.servers[0]"), "one error: %v", err)
 		})
 	}
 }
