@@ -544,7 +544,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: reviews}
 spec:
-  hosts: [reviews]
+  hosts: [reviews.shop]
   ports: [{number: 80, name: http}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1, ports: {http: %s}}]
@@ -553,18 +553,18 @@ apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw}
 spec:
-  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["./reviews", "./a.example.com", "other/b.example.com"]}]
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["./reviews.shop", "./a.example.com", "other/b.example.com"]}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: both}
 spec:
-  hosts: [reviews]
+  hosts: [reviews.shop]
   gateways: [mesh, gw]
   http:
   - match: [{gateways: [gw], uri: {prefix: /direct}}]
     directResponse: {status: 201}
-  - route: [{destination: {host: reviews}}]
+  - route: [{destination: {host: reviews.shop}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -580,18 +580,18 @@ spec:
 	defer m.Close()
 	addr := serveGateway(t, m, "gw", 8080)
 	c := gatewayClient(t, addr, nil)
-	for host, want := range map[string]int{"reviews": 201, "a.example.com": 202, "b.example.com": 404, "c.example.com": 404} {
+	for host, want := range map[string]int{"reviews.shop": 201, "a.example.com": 202, "b.example.com": 404, "c.example.com": 404} {
 		resp, _ := get(t, c, "http://"+host+"/direct")
 		assert.Equal(t, want, resp.StatusCode, "through the gateway: %s", host)
 	}
 	// Hop-by-hop headers, and those Connection names, stop at the gateway.
-	resp, body := get(t, c, "http://reviews/x", "Connection", "X-Hop", "X-Hop", "secret")
+	resp, body := get(t, c, "http://reviews.shop/x", "Connection", "X-Hop", "X-Hop", "secret")
 	assert.Equal(t, 200, resp.StatusCode)
-	assert.True(t, strings.HasPrefix(body, "v1 host=reviews xff=127.0.0.1 proto=http rid="), body)
+	assert.True(t, strings.HasPrefix(body, "v1 host=reviews.shop xff=127.0.0.1 proto=http rid="), body)
 	assert.True(t, strings.HasSuffix(body, " conn= hop="), body)
 
 	mc := &http.Client{Transport: m.Transport(nil)}
-	resp, body = get(t, mc, "http://reviews/direct")
+	resp, body = get(t, mc, "http://reviews.shop/direct")
 	assert.Equal(t, 200, resp.StatusCode, "the mesh skips the gateway's match block")
 	assert.True(t, strings.HasPrefix(body, "v1 "), body)
 	assert.Equal(t, "passthrough", m.Explain(httptest.NewRequest("GET", "http://a.example.com/", nil)).Action)
