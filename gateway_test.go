@@ -300,6 +300,26 @@ func TestGatewayMutualTLS(t *testing.T) {
 	assert.Error(t, err, "no client certificate")
 }
 
+// TestGatewaySimpleIgnoresClientCA: a SIMPLE server with caCertificates
+// (and subjectAltNames) is valid, as Istio has it, and asks no client for a
+// certificate: Istio validates clients only in MUTUAL mode.
+func TestGatewaySimpleIgnoresClientCA(t *testing.T) {
+	certs := newGatewayCerts(t)
+	v1, v2 := echoBackend(t, "v1"), echoBackend(t, "v2")
+	manifest := gatewayManifests(certs, v1, v2, "SIMPLE")
+	withCA := strings.Replace(manifest, "privateKey: "+certs.key+"}",
+		"privateKey: "+certs.key+", caCertificates: "+certs.ca+", subjectAltNames: [client.example.com]}", 1)
+	require.NotEqual(t, manifest, withCA)
+	cfg, err := switchyard.Parse([]byte(withCA))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	defer m.Close()
+	addr := serveGateway(t, m, "istio-system/ingress", 443)
+	resp, _ := get(t, gatewayClient(t, addr, &tls.Config{RootCAs: certs.pool}), "https://bookinfo.example.com/")
+	assert.Equal(t, 200, resp.StatusCode, "no client certificate is asked for")
+}
+
 // TestGatewayWebSocket upgrades a connection through the gateway and
 // exchanges bytes both ways over it.
 func TestGatewayWebSocket(t *testing.T) {
@@ -452,6 +472,12 @@ func TestGatewayAndSidecarValidation(t *testing.T) {
 			`spec.servers[0].bind: not supported: bind chooses the gateway's listening address`},
 		{"cipherSuites", gw("  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, cipherSuites: [ECDHE-RSA-AES256-GCM-SHA384]}"),
 			`spec.servers[0].tls.cipherSuites: not supported`},
+		{"short server host", gw("  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"shop/reviews\"]"),
+			`spec.servers[0].hosts[0]: "shop/reviews": short names (non FQDN) are not allowed`},
+		{"short egress host", sc("  egress: [{hosts: [./reviews]}]"),
+			`spec.egress[0].hosts[0]: "./reviews": short names (non FQDN) are not allowed`},
+		{"exclusion of a bad namespace", sc("  egress: [{hosts: [\"~Bad_NS/*\"]}]"),
+			`spec.egress[0].hosts[0]: "~Bad_NS/*": the namespace before '/' must be`},
 		{"empty Sidecar", sc("  {}"), `Sidecar "shop/sc": spec: sidecar: empty configuration provided`},
 		{"egress host without namespace", sc("  egress: [{hosts: [reviews]}]"),
 			`spec.egress[0].hosts[0]: "reviews": a host must be "namespace/host"`},
@@ -480,6 +506,31 @@ func TestGatewayAndSidecarValidation(t *testing.T) {
 	}
 }
 
+// TestGatewayTLSRefusalIsTheWholeError: a server whose TLS mode or
+// credentialName switchyard refuses by name gets that refusal alone, not
+// also the certificate files a SIMPLE server would need: Istio requires
+// them only of SIMPLE and MUTUAL servers without a credentialName.
+func TestGatewayTLSRefusalIsTheWholeError(t *testing.T) {
+	for _, tt := range []struct{ name, tls, want string }{
+		{"default mode", "{httpsRedirect: true}", "tls.mode: not supported: PASSTHROUGH"},
+		{"credentialName", "{mode: SIMPLE, credentialName: sds-name}", "tls.credentialName: not supported"},
+		{"credentialName MUTUAL", "{mode: MUTUAL, credentialName: sds-name}", "tls.credentialName: not supported"},
+		{"ISTIO_MUTUAL", "{mode: ISTIO_MUTUAL}", "tls.mode: not supported: ISTIO_MUTUAL"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := switchyard.Parse([]byte("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n" +
+				"  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: " + tt.tls))
+			require.NoError(t, err)
+			_, err = switchyard.New(cfg)
+			require.Error(t, err)
+			assert.Equal(t, `Gateway "gw": spec.servers[0].`, err.Error()[:len(`Gateway "gw": spec.servers[0].`)])
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "requires", "the refusal is the whole error")
+			assert.Equal(t, 1, strings.Count(err.Error(), "spec.servers[0]"), "one error: %v", err)
+		})
+	}
+}
+
 // TestGatewayBinding: a VirtualService bound only to a Gateway leaves the
 // mesh alone; one listing mesh and the Gateway serves both; a match block
 // naming the gateway applies only there; a VirtualService host the
@@ -493,7 +544,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: reviews}
 spec:
-  hosts: [reviews]
+  hosts: [reviews.shop]
   ports: [{number: 80, name: http}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1, ports: {http: %s}}]
@@ -502,18 +553,18 @@ apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw}
 spec:
-  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["./reviews", "./a.example.com", "other/b.example.com"]}]
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["./reviews.shop", "./a.example.com", "other/b.example.com"]}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: both}
 spec:
-  hosts: [reviews]
+  hosts: [reviews.shop]
   gateways: [mesh, gw]
   http:
   - match: [{gateways: [gw], uri: {prefix: /direct}}]
     directResponse: {status: 201}
-  - route: [{destination: {host: reviews}}]
+  - route: [{destination: {host: reviews.shop}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -529,18 +580,18 @@ spec:
 	defer m.Close()
 	addr := serveGateway(t, m, "gw", 8080)
 	c := gatewayClient(t, addr, nil)
-	for host, want := range map[string]int{"reviews": 201, "a.example.com": 202, "b.example.com": 404, "c.example.com": 404} {
+	for host, want := range map[string]int{"reviews.shop": 201, "a.example.com": 202, "b.example.com": 404, "c.example.com": 404} {
 		resp, _ := get(t, c, "http://"+host+"/direct")
 		assert.Equal(t, want, resp.StatusCode, "through the gateway: %s", host)
 	}
 	// Hop-by-hop headers, and those Connection names, stop at the gateway.
-	resp, body := get(t, c, "http://reviews/x", "Connection", "X-Hop", "X-Hop", "secret")
+	resp, body := get(t, c, "http://reviews.shop/x", "Connection", "X-Hop", "X-Hop", "secret")
 	assert.Equal(t, 200, resp.StatusCode)
-	assert.True(t, strings.HasPrefix(body, "v1 host=reviews xff=127.0.0.1 proto=http rid="), body)
+	assert.True(t, strings.HasPrefix(body, "v1 host=reviews.shop xff=127.0.0.1 proto=http rid="), body)
 	assert.True(t, strings.HasSuffix(body, " conn= hop="), body)
 
 	mc := &http.Client{Transport: m.Transport(nil)}
-	resp, body = get(t, mc, "http://reviews/direct")
+	resp, body = get(t, mc, "http://reviews.shop/direct")
 	assert.Equal(t, 200, resp.StatusCode, "the mesh skips the gateway's match block")
 	assert.True(t, strings.HasPrefix(body, "v1 "), body)
 	assert.Equal(t, "passthrough", m.Explain(httptest.NewRequest("GET", "http://a.example.com/", nil)).Action)

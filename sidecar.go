@@ -34,6 +34,10 @@ type sidecarScope struct {
 type egressHost struct {
 	namespace string // "*" any, "~" none, or a namespace ("." resolved)
 	host      string // "*", "*.suffix" or a name
+	// exclude: the entry was "~namespace/host", which hides the hosts it
+	// covers in that namespace ("~*/host": in every namespace) whatever
+	// the other entries import, as Istio's hostClassification.Excluded.
+	exclude bool
 }
 
 // sees reports whether the process sees host, defined in namespace.
@@ -42,12 +46,16 @@ func (s *sidecarScope) sees(namespace, host string) bool {
 		return true
 	}
 	namespace = nsOrDefault(namespace)
+	seen := false
 	for _, e := range s.egress {
 		if (e.namespace == "*" || e.namespace == namespace) && hostMatches(e.host, host) {
-			return true
+			if e.exclude {
+				return false
+			}
+			seen = true
 		}
 	}
-	return false
+	return seen
 }
 
 func (s *sidecarScope) admitVirtualService(vs *route.VirtualService, host string) bool {
@@ -153,12 +161,18 @@ func compileSidecar(sc *sidecar.Sidecar, errs *fielderr.List) *sidecarScope {
 				errs.Add(hp, "%s: a host must be \"namespace/host\" (the namespace a name, \".\", \"*\" or \"~\")", fielderr.Quote(h))
 				continue
 			}
+			// "~" alone imports from no namespace; "~ns" (ns a name, "." or
+			// "*") excludes what the host covers in ns.
+			exclude := false
+			if rest, ok := strings.CutPrefix(ns, "~"); ok && rest != "" {
+				ns, exclude = rest, true
+			}
 			switch {
 			case ns == ".":
 				ns = scNS
-			case ns == "*", ns == "~":
+			case ns == "*", ns == "~" && !exclude:
 			case !isDNSLabel(ns):
-				errs.Add(hp, "%s: the namespace before '/' must be \".\", \"*\", \"~\" or a DNS-1123 label", fielderr.Quote(h))
+				errs.Add(hp, "%s: the namespace before '/' must be \".\", \"*\", \"~\" or a DNS-1123 label, optionally after \"~\" to exclude it", fielderr.Quote(h))
 				continue
 			}
 			host = strings.ToLower(host)
@@ -166,7 +180,7 @@ func compileSidecar(sc *sidecar.Sidecar, errs *fielderr.List) *sidecarScope {
 				errs.Add(hp, "%s: %s", fielderr.Quote(h), err)
 				continue
 			}
-			scope.egress = append(scope.egress, egressHost{namespace: ns, host: host})
+			scope.egress = append(scope.egress, egressHost{namespace: ns, host: host, exclude: exclude})
 		}
 		scope.limited = true
 	}

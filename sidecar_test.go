@@ -22,8 +22,8 @@ import (
 	"github.com/switchyard-go/switchyard"
 )
 
-// sidecarMesh builds a mesh of two services in namespace shop (reviews and
-// ratings, each a real loopback server) and the given Sidecars.
+// sidecarMesh builds a mesh of two services in namespace shop (reviews.shop
+// and ratings.shop, each a real loopback server) and the given Sidecars.
 func sidecarMesh(t *testing.T, sidecars string, opts ...switchyard.Option) (*switchyard.Mesh, *http.Client) {
 	t.Helper()
 	var addrs [2]string
@@ -37,7 +37,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: reviews, namespace: shop}
 spec:
-  hosts: [reviews]
+  hosts: [reviews.shop]
   ports: [{number: 9080, name: http}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1, ports: {http: %s}}]
@@ -46,7 +46,7 @@ apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ratings, namespace: shop}
 spec:
-  hosts: [ratings]
+  hosts: [ratings.shop]
   ports: [{number: 9080, name: http}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1, ports: {http: %s}}]
@@ -103,7 +103,7 @@ func TestSidecarRegistryOnlyBlocksUnknownHost(t *testing.T) {
 				assert.Equal(t, before, hits.Load(), "nothing is sent to the blocked host")
 				assert.Contains(t, m.Explain(httptest.NewRequest("GET", external.URL, nil)).Action, "BlackHoleCluster")
 			}
-			code, body = statusOf(t, c, "http://reviews:9080/")
+			code, body = statusOf(t, c, "http://reviews.shop:9080/")
 			assert.Equal(t, 200, code)
 			assert.Equal(t, "reviews", body, "a known host is routed whatever the policy")
 		})
@@ -148,16 +148,21 @@ func TestSidecarEgressHostsScopeServices(t *testing.T) {
 		hosts                string
 		reviewsOK, ratingsOK bool
 	}{
-		{"[./reviews]", true, false},
+		{"[./reviews.shop]", true, false},
 		{"[shop/*]", true, true},
-		{"[\"*/ratings\"]", false, true},
+		{"[\"*/ratings.shop\"]", false, true},
 		{"[other/*]", false, false},
 		{"[\"~/*\"]", false, false},
+		// "~namespace/host" excludes what it covers, whatever imports it.
+		{"[shop/*, \"~shop/ratings.shop\"]", true, false},
+		{"[\"*/*\", \"~*/reviews.shop\"]", false, true},
+		{"[\"~./*\", \"*/*\"]", false, false},
+		{"[\"*/*\", \"~other/*\"]", true, true},
 	} {
 		t.Run(tt.hosts, func(t *testing.T) {
 			_, c := sidecarMesh(t, sidecarYAML("shop", "  egress: [{hosts: "+tt.hosts+"}]\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}"),
 				switchyard.WithSourceNamespace("shop"))
-			for host, ok := range map[string]bool{"reviews": tt.reviewsOK, "ratings": tt.ratingsOK} {
+			for host, ok := range map[string]bool{"reviews.shop": tt.reviewsOK, "ratings.shop": tt.ratingsOK} {
 				code, _ := statusOf(t, c, "http://"+host+":9080/")
 				if ok {
 					assert.Equal(t, 200, code, host)

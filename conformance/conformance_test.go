@@ -264,7 +264,7 @@ func (s summary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "corpus: %d documents (%d Istio testdata, %d Istio samples, %d Istio table cases, %d own); %d table cases skipped\n",
 		s.docs, s.sources[srcTestdata], s.sources[srcSamples], s.sources[srcTables], s.sources[srcOwn], s.skipped)
-	fmt.Fprintf(&b, "compared (ServiceEntry, DestinationRule, VirtualService): %d; agree: %d (of which %d only through cross-resource errors); listed as not supported: %d\n",
+	fmt.Fprintf(&b, "compared (ServiceEntry, DestinationRule, VirtualService, Gateway, Sidecar): %d; agree: %d (of which %d only through cross-resource errors); listed as not supported: %d\n",
 		s.compared, s.agree, s.masked, s.listed)
 	fmt.Fprintf(&b, "disagree: %d Istio accepts and switchyard rejects (%d of them for more than a cross-resource error); %d Istio rejects and switchyard accepts\n",
 		s.acceptReject, s.acceptRejectLocal, s.rejectAccept)

@@ -264,6 +264,11 @@ extra: 1
 kind: Gateway
 metadata: {name: g}
 spec: {}
+`, handled, false, "validate", false},
+		{"authorization policy", `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p}
+spec: {action: DENY}
 `, istioOnly, false, "validate", false},
 		{"kubernetes", `apiVersion: v1
 kind: Service
@@ -293,14 +298,14 @@ func TestCheckKnown(t *testing.T) {
 		res("fixed", true, accept),
 		res("mixed", true, other),
 		res("reversed", false, accept),
-		{doc: document{id: "gateway"}, istio: istioResult{class: istioOnly, kind: "Gateway", verdict: accept}},
+		{doc: document{id: "policy"}, istio: istioResult{class: istioOnly, kind: "AuthorizationPolicy", verdict: accept}},
 	}
 	problems, listed := checkKnown(results, []knownDifference{
 		{ID: "listed", Reason: "TCP routes"},
 		{ID: "fixed", Reason: "was not supported"},
 		{ID: "mixed", Reason: "TCP"},
 		{ID: "reversed", Reason: "?"},
-		{ID: "gateway", Reason: "?"},
+		{ID: "policy", Reason: "?"},
 		{ID: "gone", Reason: "?"},
 		{ID: "listed", Reason: "again"},
 		{ID: "noreason"},
@@ -309,7 +314,7 @@ func TestCheckKnown(t *testing.T) {
 		"fixed no longer disagrees",
 		"mixed is not a feature switchyard reports as not supported",
 		"reversed is not a feature switchyard reports as not supported",
-		"gateway is a Gateway, which is not compared",
+		"policy is a AuthorizationPolicy, which is not compared",
 		"gone is not in the corpus",
 		"listed is listed twice",
 		"noreason has no reason",
@@ -415,5 +420,25 @@ func TestTablesRenderAsIstioExpects(t *testing.T) {
 	}
 	if n < 500 {
 		t.Errorf("only %d table cases carry the table's expectation", n)
+	}
+}
+
+// TestLocalDropsMissingFiles: a certificate file this machine lacks is the
+// environment's, whether a DestinationRule or a Gateway names it; any other
+// error stays.
+func TestLocalDropsMissingFiles(t *testing.T) {
+	for _, tc := range []struct {
+		err   string
+		local bool
+	}{
+		{`DestinationRule "r": spec.trafficPolicy.tls.caCertificates: cannot read "/etc/certs/root.pem": open /etc/certs/root.pem: no such file or directory`, true},
+		{`Gateway "testns/my-gateway": spec.servers[1].tls: serverCertificate "/etc/certs/servercert.pem" and privateKey "/etc/certs/privatekey.pem": open /etc/certs/servercert.pem: no such file or directory`, true},
+		{`Gateway "g": spec.servers[0].tls.caCertificates: open /etc/certs/ca.pem: no such file or directory`, true},
+		{`Gateway "g": spec.servers[0].tls: serverCertificate "c.pem" and privateKey "k.pem": tls: failed to find any PEM data in certificate input`, false},
+	} {
+		v := verdict{stage: "new", errs: []string{tc.err}}
+		if got := v.local().ok; got != tc.local {
+			t.Errorf("local(%q).ok = %v; want %v", tc.err, got, tc.local)
+		}
 	}
 }

@@ -21,11 +21,11 @@ import (
 type kindClass int
 
 const (
-	// handled: a ServiceEntry, DestinationRule or VirtualService, which both
-	// sides validate and the suite compares.
+	// handled: a ServiceEntry, DestinationRule, VirtualService, Gateway or
+	// Sidecar, which both sides validate and the suite compares.
 	handled kindClass = iota
-	// istioOnly: another kind Istio's webhook validates (Gateway, Sidecar,
-	// AuthorizationPolicy…), which switchyard does not handle yet; recorded
+	// istioOnly: another kind Istio's webhook validates (AuthorizationPolicy,
+	// EnvoyFilter, WorkloadEntry…), which switchyard does not handle; recorded
 	// with Istio's verdict, not compared.
 	istioOnly
 	// foreign: a document Istio's webhook never sees (a Kubernetes Service,
@@ -38,7 +38,10 @@ func (k kindClass) String() string {
 }
 
 // handledKinds are the kinds switchyard handles today.
-var handledKinds = map[string]bool{"ServiceEntry": true, "DestinationRule": true, "VirtualService": true}
+var handledKinds = map[string]bool{
+	"ServiceEntry": true, "DestinationRule": true, "VirtualService": true,
+	"Gateway": true, "Sidecar": true,
+}
 
 // verdict is one validator's answer for a document.
 type verdict struct {
@@ -246,11 +249,12 @@ func oneLine(s string) string {
 // document: other resources (a host no ServiceEntry defines, a subset no
 // DestinationRule defines, a port the ServiceEntry does not list — which
 // are warnings now, so these should no longer occur) and files the
-// document names (a DestinationRule's certificates) that this machine does
-// not have. Istio's validator checks each resource alone and reads no file
+// document names (a DestinationRule's or a Gateway server's certificates)
+// that this machine does not have: "cannot read" from the DestinationRule,
+// the "open …" of os.Open from a Gateway's tls.LoadX509KeyPair or CA bundle. Istio's validator checks each resource alone and reads no file
 // (the proxy reads them); switchyard, being the proxy, reads them at New.
 // The report shows the verdict without these errors.
-var crossResource = regexp.MustCompile(`no ServiceEntry defines host|subset "[^"]*" of host "[^"]*" is not defined|host "[^"]*" has no port \d+; its ports are|cannot read "[^"]*": (no such file or directory|open .*: no such file or directory)`)
+var crossResource = regexp.MustCompile(`no ServiceEntry defines host|subset "[^"]*" of host "[^"]*" is not defined|host "[^"]*" has no port \d+; its ports are|cannot read "[^"]*": (no such file or directory|open .*: no such file or directory)|: open [^:]+: no such file or directory`)
 
 // local is the verdict without cross-resource errors.
 func (v verdict) local() verdict {

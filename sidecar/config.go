@@ -35,7 +35,9 @@ type WorkloadSelector struct {
 type EgressListener struct {
 	// Hosts are "namespace/host" entries: the namespace is a name, "." for
 	// the Sidecar's own, "*" for any, or "~" for none; the host is a name,
-	// a "*." wildcard or "*".
+	// a "*." wildcard or "*". A namespace after "~" ("~ns/host", "~*/host")
+	// excludes the hosts the entry covers there, whatever other entries
+	// import.
 	Hosts []string `json:"hosts,omitempty"`
 }
 
