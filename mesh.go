@@ -283,7 +283,7 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		prevReg, prevTable = prev.registry, prev.table
 	}
 	reg, err := cluster.Compile(cfg.ServiceEntries, cfg.DestinationRules, cluster.Options{Rand: m.opts.rand, Clock: m.opts.clock, Previous: prevReg,
-		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}, OnEjection: m.recordEjection, Workload: m.opts.workload})
+		Client: cluster.Client{Locality: m.opts.locality, Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace, Domain: m.opts.domain}, OnEjection: m.recordEjection, Workload: m.opts.workload})
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,18 @@ type options struct {
 	resolver          dnsresolve.Resolver
 	workload          *mtls.Source
 	strict            bool
+	domain            string
 }
+
+type domainOption struct{ d string }
+
+func (o domainOption) apply(opts *options) { opts.domain = o.d }
+
+// WithClusterDomain sets the cluster's DNS suffix, istiod's --domain
+// ("cluster.local" by default): a short host written in a resource of
+// namespace ns means <name>.<ns>.svc.<domain>, and a caller may name such a
+// service <name>.<ns>, <name>.<ns>.svc or, from its own namespace, <name>.
+func WithClusterDomain(domain string) Option { return domainOption{domain} }
 
 type strictOption struct{}
 

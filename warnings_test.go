@@ -3,6 +3,7 @@ package switchyard_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -270,4 +271,33 @@ spec:
   http: [{route: [{destination: {host: ratings.shop.svc.cluster.local, port: {number: 9080}}, weight: 100}], fault: {abort: {httpStatus: 418, percentage: {value: 100}}}}]`)
 	resp, _ := f.get("http://ratings.shop.svc.cluster.local:9080/")
 	assert.Equal(t, 418, resp.StatusCode, "a VirtualService for the short name routes the full name too")
+}
+
+// A caller names a Kubernetes-style service as a sidecar's virtual host
+// lets it: the full name, name.namespace, name.namespace.svc, and the bare
+// name from its own namespace.
+func TestServiceNamesAsASidecarsVirtualHostDomains(t *testing.T) {
+	extra := `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings.shop.svc.cluster.local]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.3, labels: {version: v3}}]`
+	f := newFixture(t, extra, switchyard.WithSourceNamespace("shop"))
+	for _, host := range []string{"ratings.shop.svc.cluster.local", "ratings.shop.svc", "ratings.shop", "ratings"} {
+		_, body := f.get("http://" + host + ":9080/")
+		assert.Equal(t, "v3", body, host)
+	}
+	f = newFixture(t, extra, switchyard.WithSourceNamespace("front"))
+	_, body := f.get("http://ratings.shop:9080/")
+	assert.Equal(t, "v3", body, "name.namespace from another namespace")
+	exp := f.mesh.Explain(mustRequest(t, "http://ratings:9080/"))
+	assert.Empty(t, exp.Destinations, "the bare name is the caller's own namespace's, where there is no ratings")
+
+	f = newFixture(t, strings.ReplaceAll(extra, "svc.cluster.local", "svc.corp.internal"),
+		switchyard.WithSourceNamespace("shop"), switchyard.WithClusterDomain("corp.internal"))
+	_, body = f.get("http://ratings:9080/")
+	assert.Equal(t, "v3", body, "under the cluster domain the option gives")
 }

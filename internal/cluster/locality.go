@@ -19,6 +19,8 @@ type Client struct {
 	// Namespace is the caller's namespace: its DestinationRules for a host
 	// win over those of other namespaces, as a sidecar's do.
 	Namespace string
+	// Domain is the cluster's DNS suffix ("" is DefaultDomain).
+	Domain string
 }
 
 // overprovisioning is Envoy's default overprovisioning factor: a priority

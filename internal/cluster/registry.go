@@ -24,6 +24,7 @@ type Registry struct {
 	fresh    []*Service // the services this registry built
 	gen      uint64     // this compilation's number
 	warnings []*fielderr.Error
+	domain   string // Client.Domain
 }
 
 // Warnings returns what Compile found valid but probably not meant: rules
@@ -174,7 +175,7 @@ func (s *Service) stop() {
 // carrying over the live state of the endpoints they keep.
 func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts Options) (*Registry, error) {
 	var errs fielderr.List
-	r := &Registry{services: make(map[string]*Service, len(entries)), gen: generations.Add(1)}
+	r := &Registry{services: make(map[string]*Service, len(entries)), gen: generations.Add(1), domain: opts.Client.Domain}
 	var prev map[string]*Service
 	if opts.Previous != nil {
 		prev = opts.Previous.services
@@ -331,9 +332,17 @@ func (r *Registry) refresh(svc *Service) *Service {
 	return cp
 }
 
-// ClusterDomain is the cluster's DNS suffix short names resolve under, as
-// istiod's default --domain.
-const ClusterDomain = "cluster.local"
+// DefaultDomain is the cluster's DNS suffix short names resolve under
+// unless Client.Domain says otherwise, as istiod's default --domain.
+const DefaultDomain = "cluster.local"
+
+// Domain returns the DNS suffix short names resolve under.
+func (r *Registry) Domain() string {
+	if r == nil || r.domain == "" {
+		return DefaultDomain
+	}
+	return r.domain
+}
 
 // Resolve returns the host a short name (no dot) written in a resource of
 // namespace ns stands for, as Istio resolves it — <name>.<ns>.svc.<domain>
@@ -347,7 +356,7 @@ func (r *Registry) Resolve(host, ns string) string {
 	if ns == "" {
 		ns = "default"
 	}
-	fq := strings.ToLower(host) + "." + ns + ".svc." + ClusterDomain
+	fq := strings.ToLower(host) + "." + ns + ".svc." + r.Domain()
 	if _, ok := r.services[fq]; ok {
 		return fq
 	}

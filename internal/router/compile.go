@@ -148,7 +148,42 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 	if defErr != nil {
 		return nil, defErr
 	}
+	t.addDomains(src.Namespace, reg.Domain())
 	return t, nil
+}
+
+// addDomains gives each host <name>.<ns>.svc.<domain> the other names a
+// sidecar's virtual host answers to: <name>.<ns> and <name>.<ns>.svc, and
+// <name> alone for a caller in namespace ns (the caller's namespace,
+// "default" when unset). A name the configuration routes itself keeps its
+// own routes.
+func (t *Table) addDomains(callerNS, domain string) {
+	if callerNS == "" {
+		callerNS = "default"
+	}
+	suffix := ".svc." + domain
+	var fqdns []string
+	for h := range t.hosts {
+		if strings.HasSuffix(h, suffix) {
+			fqdns = append(fqdns, h)
+		}
+	}
+	for _, h := range fqdns {
+		rest := strings.TrimSuffix(h, suffix)
+		name, ns, ok := strings.Cut(rest, ".")
+		if !ok || name == "" || ns == "" || strings.Contains(ns, ".") {
+			continue
+		}
+		aliases := []string{rest, rest + ".svc"}
+		if ns == callerNS {
+			aliases = append(aliases, name)
+		}
+		for _, a := range aliases {
+			if _, taken := t.hosts[a]; !taken {
+				t.hosts[a] = t.hosts[h]
+			}
+		}
+	}
 }
 
 // defaultHost returns the virtual host of svc without a VirtualService:

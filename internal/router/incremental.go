@@ -31,7 +31,7 @@ func depsOf(vs *route.VirtualService, reg *cluster.Registry) []dependency {
 			if ns == "" {
 				ns = "default"
 			}
-			add(h + "." + ns + ".svc." + cluster.ClusterDomain)
+			add(h + "." + ns + ".svc." + reg.Domain())
 		}
 		for _, d := range deps {
 			if d.host == h {
