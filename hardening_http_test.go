@@ -326,43 +326,48 @@ func TestMalformedRequestIsTheCallersOwnError(t *testing.T) {
 		// what net/http's own error says, over HTTP/1.1 and HTTP/2 ("":
 		// that protocol sends the request)
 		h1, h2 string
+		// h1Racy: over HTTP/1.1, net/http itself may read the server's
+		// answer before it notices the extra bytes (it checks after
+		// writing ContentLength of them), so the request may also succeed,
+		// with or without the mesh.
+		h1Racy bool
 	}{
 		{"CR/LF in a header value", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodGet, "http://svc/", nil)
 			req.Header["X-Note"] = []string{"a\r\nX-Injected: 1"}
 			return req
-		}, `net/http: invalid header field value for "X-Note"`, `net/http: invalid header field value for "X-Note"`},
+		}, `net/http: invalid header field value for "X-Note"`, `net/http: invalid header field value for "X-Note"`, false},
 		{"invalid header name", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodGet, "http://svc/", nil)
 			req.Header["Bad Name"] = []string{"1"}
 			return req
-		}, `net/http: invalid header field name "Bad Name"`, `net/http: invalid header field name "Bad Name"`},
+		}, `net/http: invalid header field name "Bad Name"`, `net/http: invalid header field name "Bad Name"`, false},
 		{"invalid trailer", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodPost, "http://svc/", strings.NewReader("x"))
 			req.Trailer = http.Header{"X-T": {"a\nb"}}
 			return req
-		}, `net/http: invalid trailer field value for "X-T"`, `net/http: invalid trailer field value for "X-T"`},
+		}, `net/http: invalid trailer field value for "X-T"`, `net/http: invalid trailer field value for "X-T"`, false},
 		{"ContentLength without a body", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodPost, "http://svc/", nil)
 			req.ContentLength = 5
 			return req
-		}, "http: Request.ContentLength=5 with nil Body", ""},
+		}, "http: Request.ContentLength=5 with nil Body", "", false},
 		{"body shorter than its ContentLength", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodPost, "http://svc/", io.NopCloser(strings.NewReader("abc")))
 			req.ContentLength = 10
 			return req
-		}, "http: ContentLength=10 with Body length 3", ""},
+		}, "http: ContentLength=10 with Body length 3", "", false},
 		{"body longer than its ContentLength", func() *http.Request {
 			req, _ := http.NewRequest(http.MethodPost, "http://svc/", io.NopCloser(strings.NewReader("0123456789abc")))
 			req.ContentLength = 10
 			return req
-		}, "http: ContentLength=10 with Body length 13", "http2: request body larger than specified content length"},
+		}, "http: ContentLength=10 with Body length 13", "http2: request body larger than specified content length", true},
 		{"failing body", func() *http.Request {
 			pr, pw := io.Pipe()
 			pw.CloseWithError(errors.New("client gave up writing"))
 			req, _ := http.NewRequest(http.MethodPost, "http://svc/", pr)
 			return req
-		}, "client gave up writing", "client gave up writing"},
+		}, "client gave up writing", "client gave up writing", false},
 	}
 	for _, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("loopback/h2=%v", h2), func(t *testing.T) {
@@ -383,6 +388,9 @@ func TestMalformedRequestIsTheCallersOwnError(t *testing.T) {
 				if want == "" {
 					assert.NoError(t, err, "%s: sent, as without the mesh", tc.name)
 					continue
+				}
+				if tc.h1Racy && !h2 && err == nil {
+					continue // net/http saw the answer first
 				}
 				var ue *url.Error
 				require.ErrorAs(t, err, &ue, tc.name)
