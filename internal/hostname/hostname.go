@@ -104,7 +104,7 @@ func Wildcard(name string) error {
 	if !wildcardLabel(first) {
 		return badLabel(name, first)
 	}
-	if !more {
+	if !more || rest == "" { // "name." is absolute, as in Istio
 		return nil
 	}
 	return labels(name, rest)
