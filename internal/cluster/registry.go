@@ -350,17 +350,28 @@ func (r *Registry) Domain() string {
 // ServiceEntry declaring the short name literally still binds (a
 // deliberate deviation for configurations without Kubernetes services).
 func (r *Registry) Resolve(host, ns string) string {
-	if r == nil || host == "" || host == "*" || strings.Contains(host, ".") || strings.Contains(host, ":") {
+	if r == nil {
 		return host
+	}
+	if fq, short := r.FullName(host, ns); short {
+		if _, ok := r.services[fq]; ok {
+			return fq
+		}
+	}
+	return host
+}
+
+// FullName returns the full name <name>.<ns>.svc.<domain> a short host
+// (no dot) written in namespace ns ("" is "default") stands for, and
+// whether host is short.
+func (r *Registry) FullName(host, ns string) (string, bool) {
+	if host == "" || host == "*" || strings.ContainsAny(host, ".:") {
+		return host, false
 	}
 	if ns == "" {
 		ns = "default"
 	}
-	fq := strings.ToLower(host) + "." + ns + ".svc." + r.Domain()
-	if _, ok := r.services[fq]; ok {
-		return fq
-	}
-	return host
+	return strings.ToLower(host) + "." + ns + ".svc." + r.Domain(), true
 }
 
 // Lookup returns the service called host (lower-case, without a port),

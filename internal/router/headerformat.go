@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchyard-go/switchyard/balancer"
 )
 
 // fmtKind is one of the Envoy formatters a header value may hold that
@@ -54,14 +56,25 @@ func (ops headerOps) needsContext() bool {
 	return false
 }
 
-// requestContext returns what the formatters of ops read of req, or nil
-// when they hold none (the common case, which then costs nothing).
-func requestContext(ops headerOps, req *http.Request, env *Env, upstream string) *formatCtx {
+// requestContext returns what the formatters of ops read of req (and of
+// the endpoint that answered, ep, for response operations), or nil when
+// they hold none: the common case, which then costs one scan of ops.
+func requestContext(ops headerOps, req *http.Request, env *Env, ep *balancer.Endpoint) *formatCtx {
 	if !ops.needsContext() {
 		return nil
 	}
-	fc := &formatCtx{proto: req.Proto, upstream: upstream, header: func(name string) (string, bool) {
-		vs := req.Header.Values(name)
+	fc := newFormatCtx(req.Proto, env, func(name string) []string { return req.Header.Values(name) })
+	if ep != nil {
+		fc.upstream = ep.Address
+	}
+	return fc
+}
+
+// newFormatCtx returns the context of one request or call whose headers
+// values gives.
+func newFormatCtx(proto string, env *Env, values func(name string) []string) *formatCtx {
+	fc := &formatCtx{proto: proto, header: func(name string) (string, bool) {
+		vs := values(name)
 		if len(vs) == 0 {
 			return "", false
 		}

@@ -31,12 +31,15 @@ type headerOp struct {
 	parts []fmtPart // when the value holds formatters, evaluated per request
 }
 
-// valueIn returns the op's value for one request.
-func (op *headerOp) valueIn(fc *formatCtx) string {
+// valueIn returns the op's value for one request, and false when its
+// formatters came out empty: Envoy then adds no header (keep_empty_value
+// false).
+func (op *headerOp) valueIn(fc *formatCtx) (string, bool) {
 	if op.parts == nil {
-		return op.value
+		return op.value, true
 	}
-	return render(op.parts, fc)
+	v := render(op.parts, fc)
+	return v, v != ""
 }
 
 // headerOps is an ordered list of operations, applied in order.
@@ -189,11 +192,9 @@ func (ops headerOps) apply(h http.Header, fc *formatCtx) {
 			delete(h, op.name)
 			continue
 		}
-		v := op.valueIn(fc)
-		if v == "" && op.parts != nil {
-			continue // Envoy adds no header whose formatters came out empty
-		}
-		if op.kind == opSet {
+		if v, ok := op.valueIn(fc); !ok {
+			continue
+		} else if op.kind == opSet {
 			h[op.name] = []string{v}
 		} else {
 			h[op.name] = append(h[op.name], v)

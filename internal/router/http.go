@@ -33,12 +33,12 @@ func (vh *VirtualHost) RoundTrip(req *http.Request, in *match.Input, s Sender, e
 		httpbody.CloseRequest(req)
 		resp := localReply(req, r.redirect.code, "", nil)
 		resp.Header.Set("Location", r.redirect.location(in, r.matcher, block))
-		r.respOps.apply(resp.Header, requestContext(r.respOps, req, env, ""))
+		r.respOps.apply(resp.Header, requestContext(r.respOps, req, env, nil))
 		return resp, nil
 	case actionDirect:
 		httpbody.CloseRequest(req)
 		resp := localReply(req, r.direct.status, "", r.direct.body)
-		r.respOps.apply(resp.Header, requestContext(r.respOps, req, env, ""))
+		r.respOps.apply(resp.Header, requestContext(r.respOps, req, env, nil))
 		return resp, nil
 	}
 
@@ -138,7 +138,7 @@ func (x *exchange) send() (*http.Response, error) {
 		if out.Header == nil {
 			out.Header = http.Header{}
 		}
-		d.reqOps.apply(out.Header, requestContext(d.reqOps, req, x.env, ""))
+		d.reqOps.apply(out.Header, requestContext(d.reqOps, req, x.env, nil))
 		if d.authority != "" {
 			out.Host = d.authority
 		}
@@ -165,11 +165,7 @@ func (x *exchange) send() (*http.Response, error) {
 	if resp.Header == nil {
 		resp.Header = http.Header{}
 	}
-	var upstream string
-	if x.last.ep != nil && d.respOps.needsContext() {
-		upstream = x.last.ep.Address
-	}
-	d.respOps.apply(resp.Header, requestContext(d.respOps, req, x.env, upstream))
+	d.respOps.apply(resp.Header, requestContext(d.respOps, req, x.env, x.last.ep))
 	if cookie != "" {
 		resp.Header.Add("Set-Cookie", cookie)
 	}

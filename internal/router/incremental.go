@@ -24,14 +24,10 @@ func depsOf(vs *route.VirtualService, reg *cluster.Registry) []dependency {
 	var add func(h string)
 	add = func(h string) {
 		h = strings.ToLower(h)
-		if h != "" && h != "*" && !strings.ContainsAny(h, ".:") {
+		if full, short := reg.FullName(h, vs.Namespace); short {
 			// A short name binds to the service of its full name when
 			// there is one (Registry.Resolve): depend on that too.
-			ns := vs.Namespace
-			if ns == "" {
-				ns = "default"
-			}
-			add(h + "." + ns + ".svc." + reg.Domain())
+			add(full)
 		}
 		for _, d := range deps {
 			if d.host == h {

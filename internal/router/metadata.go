@@ -18,19 +18,7 @@ func appendMetadata(ctx context.Context, ops headerOps, env *Env) context.Contex
 	}
 	var fc *formatCtx
 	if ops.needsContext() {
-		fc = &formatCtx{proto: "HTTP/2", header: func(name string) (string, bool) {
-			vs := orig.Get(name)
-			if len(vs) == 0 {
-				return "", false
-			}
-			return strings.Join(vs, ","), true
-		}}
-		if env != nil {
-			fc.sourceIP = env.SourceIP
-			if env.Clock != nil {
-				fc.now = env.Clock.Now()
-			}
-		}
+		fc = newFormatCtx("HTTP/2", env, orig.Get)
 	}
 	for i := range ops {
 		op := &ops[i]
@@ -39,11 +27,9 @@ func appendMetadata(ctx context.Context, ops headerOps, env *Env) context.Contex
 			delete(md, k)
 			continue
 		}
-		v := op.valueIn(fc)
-		if v == "" && op.parts != nil {
-			continue // Envoy adds no header whose formatters came out empty
-		}
-		if op.kind == opSet {
+		if v, ok := op.valueIn(fc); !ok {
+			continue
+		} else if op.kind == opSet {
 			md[k] = []string{v}
 		} else {
 			md[k] = append(md[k], v)
