@@ -67,7 +67,14 @@
 // interceptors, match compiles matchers and balancer builds pickers. rollout
 // runs canary analysis with promotion and rollback over a Mesh. meshtest
 // provides in-memory backends for tests, in the manner of
-// net/http/httptest. The machinery that routes and retries is internal.
+// net/http/httptest. gateway and sidecar hold the Gateway and Sidecar
+// schema ([Mesh.Gateway] serves a Gateway; a Sidecar scopes what the
+// process sees); mtls gives workload certificates, SPIFFE identities and
+// the server side of mesh mTLS; xds builds a Mesh that follows an xDS
+// control plane such as istiod. [Mesh.DialContext] routes TCP and TLS
+// connections, [Mesh.TransportCredentials] originates a DestinationRule's
+// TLS on gRPC, and [Mesh.Warnings] lists what the configuration accepts
+// but routes nowhere. The machinery that routes and retries is internal.
 //
 // # Observability
 //
