@@ -626,7 +626,14 @@ func (r *reader) flowSpace(indent int) (crossed bool) {
 	s := r.src
 	for r.pos < len(s) {
 		switch s[r.pos] {
-		case ' ', '\t':
+		case '\t':
+			if crossed && indent >= 0 {
+				// A tab indenting a flow line continued inside a block
+				// collection, which yaml.v3 may refuse: let it judge.
+				r.bail()
+			}
+			r.pos++
+		case ' ':
 			r.pos++
 		case '\n':
 			r.newline(r.pos + 1)
