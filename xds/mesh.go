@@ -25,7 +25,9 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
+	"github.com/switchyard-go/switchyard/mtls"
 )
 
 // Option configures NewMesh.
@@ -70,6 +72,8 @@ type Mesh struct {
 	client    *xdsclient.Client
 	proxyless bool
 	template  string
+	tlsEnv    *tlsEnv
+	certs     *mtls.Source // the bootstrap's workload certificates, closed with the mesh
 
 	mu             sync.Mutex
 	rs             *resources
@@ -148,8 +152,19 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		}
 		meshOpts = append(meshOpts, switchyard.WithLocality(loc))
 	}
+	env, src, err := workloadCertificates(b, o)
+	if err != nil {
+		return nil, err
+	}
+	m.tlsEnv, m.certs = env, src
+	if src != nil {
+		meshOpts = append(meshOpts, switchyard.WithWorkloadCertificates(src))
+	}
 	mesh, err := switchyard.New(switchyard.Config{}, append(meshOpts, o.meshOpts...)...)
 	if err != nil {
+		if src != nil {
+			src.Close()
+		}
 		return nil, err
 	}
 	m.Mesh = mesh
@@ -187,6 +202,33 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	return m, nil
 }
 
+// workloadCertificates returns what clusters' TLS may name and, unless the
+// caller passed switchyard.WithWorkloadCertificates, the workload's
+// certificates from the bootstrap's certificate provider: the instance
+// Istio names "default", or the only one.
+func workloadCertificates(b *Bootstrap, o meshOptions) (*tlsEnv, *mtls.Source, error) {
+	env := &tlsEnv{providers: b.CertificateProviders, workload: workloadProvider(b.CertificateProviders)}
+	for _, opt := range o.meshOpts {
+		if src, ok := meshopt.WorkloadCertificates(opt); ok {
+			env.certs = src != nil
+		}
+	}
+	if env.certs || env.workload == "" {
+		return env, nil, nil
+	}
+	cp := b.CertificateProviders[env.workload]
+	opts := []mtls.Option{mtls.WithRefreshInterval(cp.RefreshInterval)}
+	if o.clock != nil {
+		opts = append(opts, mtls.WithClock(o.clock))
+	}
+	src, err := mtls.NewFileSource(mtls.Files{CertChain: cp.CertificateFile, Key: cp.PrivateKeyFile, Roots: cp.CACertificateFile}, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("xds: certificate_providers[%q]: %w", env.workload, err)
+	}
+	env.certs, env.own = true, true
+	return env, src, nil
+}
+
 // Close stops following the control plane and closes the mesh.
 func (m *Mesh) Close() error {
 	var err error
@@ -205,6 +247,9 @@ func (m *Mesh) Close() error {
 		}
 		m.appliers.Wait()
 		err = errors.Join(err, m.Mesh.Close())
+		if m.certs != nil {
+			err = errors.Join(err, m.certs.Close())
+		}
 	})
 	return err
 }
@@ -810,7 +855,7 @@ func (d *decoder[M]) decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclie
 }
 
 func (m *Mesh) resourceTypes() []xdsclient.ResourceType {
-	proxyless := m.proxyless
+	proxyless, env := m.proxyless, m.tlsEnv
 	return []xdsclient.ResourceType{
 		{TypeURL: xdsclient.ListenerTypeURL, TypeName: "Listener", AllResourcesRequiredInSotW: true,
 			Decoder: &decoder[*listenerv3.Listener]{
@@ -825,7 +870,7 @@ func (m *Mesh) resourceTypes() []xdsclient.ResourceType {
 		{TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", AllResourcesRequiredInSotW: true,
 			Decoder: &decoder[*clusterv3.Cluster]{
 				newMsg: func() *clusterv3.Cluster { return new(clusterv3.Cluster) }, name: (*clusterv3.Cluster).GetName,
-				translate: func(c *clusterv3.Cluster) (any, error) { return translateCluster(c, proxyless) },
+				translate: func(c *clusterv3.Cluster) (any, error) { return translateCluster(c, proxyless, env) },
 			}},
 		{TypeURL: xdsclient.EndpointTypeURL, TypeName: "ClusterLoadAssignment",
 			Decoder: &decoder[*endpointv3.ClusterLoadAssignment]{

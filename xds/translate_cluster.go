@@ -33,7 +33,9 @@ type clusterIR struct {
 	ignored bool         // ORIGINAL_DST (Istio's PassthroughCluster): not translated
 	hashed  bool         // RING_HASH or MAGLEV: the hash key comes from the routes
 	http2   bool
-	policy  subset.TrafficPolicy // LoadBalancer is always set
+	policy  subset.TrafficPolicy // LoadBalancer is always set; TLS is the assembly's (clusterTLS)
+	tls     *subset.ClientTLS    // transport_socket; nil for plain text
+	matches []socketMatch        // transport_socket_matches (auto mTLS)
 }
 
 // endpointsIR is a translated ClusterLoadAssignment: the endpoints that take
@@ -48,11 +50,13 @@ type endpointIR struct {
 	weight   uint32
 	locality string
 	priority uint32
+	socket   map[string]string // envoy.transport_socket_match metadata; shared, read only
 }
 
 // translateCluster reads a Cluster. proxyless selects gRPC's defaults for
-// absent fields instead of Envoy's.
-func translateCluster(c *clusterv3.Cluster, proxyless bool) (*clusterIR, error) {
+// absent fields instead of Envoy's; env is what its TLS may name (nil:
+// no certificate providers, no workload certificates).
+func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clusterIR, error) {
 	p := "Cluster " + strconv.Quote(c.GetName())
 	ir := &clusterIR{name: c.GetName()}
 	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
@@ -305,8 +309,13 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool) (*clusterIR, error) 
 		ir.policy.OutlierDetection = oc
 	}
 
-	if ts := c.GetTransportSocket(); ts != nil && ts.GetName() != "envoy.transport_sockets.raw_buffer" {
-		return nil, fmt.Errorf("%s.transport_socket: %s: TLS origination from xDS is not supported yet (mesh certificates are issue 18 part 4)", p, ts.GetName())
+	t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
+	if err != nil {
+		return nil, err
+	}
+	ir.tls = t
+	if ir.matches, err = translateSocketMatches(c.GetTransportSocketMatches(), p, env); err != nil {
+		return nil, err
 	}
 	return ir, nil
 }
@@ -381,6 +390,7 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 	if cla == nil {
 		return out, nil
 	}
+	intern := map[string]map[string]string{}
 	if err := checkFields(cla, p, claFields); err != nil {
 		return nil, err
 	}
@@ -448,7 +458,8 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 			if lw := lbe.GetLoadBalancingWeight(); lw != nil {
 				w = lw.GetValue()
 			}
-			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority()})
+			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority(),
+				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern)})
 		}
 	}
 	return out, nil
