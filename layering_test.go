@@ -41,7 +41,7 @@ func TestPackageLayering(t *testing.T) {
 		// (mtls), unless the caller's options carry some (meshopt).
 		"xds":              {"internal/xdsclient", "internal/meshopt", "match", "fault", "retry", "route", "balancer", "subset", "outlier", "pool", "mtls"},
 		"internal/meshopt": {"mtls"},
-		"meshtest": {"subset"},
+		"meshtest":         {"subset"},
 		// The machinery, downwards: router → engine → cluster → ejection.
 		"internal/retrypolicy": nil,
 		"internal/ejection":    {"balancer", "outlier"},
