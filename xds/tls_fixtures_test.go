@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net/url"
 	"os"
@@ -116,3 +118,6 @@ func (ca *testCA) serverTLS(t testing.TB, spiffe string) *tls.Config {
 	}
 	return cfg
 }
+
+// quietLog discards the server's log of the handshakes the tests make fail.
+func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
