@@ -2,6 +2,7 @@ package xds
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -45,7 +46,16 @@ var knownRejections = map[string]string{
 	// The mesh refuses these connection-pool settings from YAML too.
 	"circuit-breaking.sidecar": "max_requests_per_connection: 50 is not supported",
 	"grpc-service.sidecar":     "max_concurrent_streams: not supported",
+	// PASSTHROUGH (productpage): istiod gives the ORIGINAL_DST cluster
+	// auto mTLS as its transport socket, which the caller's own
+	// transport would send in plain text (the mesh refuses the
+	// combination from YAML too). The other clusters are compared.
+	"load-balancing.sidecar": "on an ORIGINAL_DST cluster",
 }
+
+// partlyRejected are the dumps of knownRejections whose other resources
+// are still compared.
+var partlyRejected = map[string]bool{"load-balancing.sidecar": true}
 
 // TestGoldenDumps translates each dump of real istiod output and checks that
 // the mesh built from it routes like the mesh built from the same YAML:
@@ -77,7 +87,10 @@ func TestGoldenDumps(t *testing.T) {
 					t.Fatalf("want a rejection mentioning %q, got %v", want, err)
 				}
 				t.Logf("rejected as expected: %v", err)
-				return
+				if !partlyRejected[base] {
+					return
+				}
+				err = nil
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -392,6 +405,7 @@ func loadDump(path string, proxyless bool) (*resources, error) {
 	rs := newResources()
 	each := func(key string, msg func() proto.Message, f func(name string, m proto.Message) error) error {
 		var byName map[string]any
+		var bad []string
 		if err := json.Unmarshal(d[key], &byName); err != nil {
 			return fmt.Errorf("%s: %v", key, err)
 		}
@@ -409,8 +423,13 @@ func loadDump(path string, proxyless bool) (*resources, error) {
 				return fmt.Errorf("%s %s: %v", key, name, err)
 			}
 			if err := f(name, m); err != nil {
-				return err
+				// The others are still translated (a NACK rejects
+				// only the bad resources).
+				bad = append(bad, err.Error())
 			}
+		}
+		if len(bad) > 0 {
+			return errors.New(strings.Join(bad, "; "))
 		}
 		return nil
 	}

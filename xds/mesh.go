@@ -171,14 +171,14 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 
 	cfg, err := bb.clientConfig(m.resourceTypes())
 	if err != nil {
-		mesh.Close()
+		m.closeMeshAndCerts()
 		return nil, err
 	}
 	cfg.Clock = o.clock
 	cfg.WatchExpiryTimeout = o.watchExpiry
 	c, err := xdsclient.New(cfg)
 	if err != nil {
-		mesh.Close()
+		m.closeMeshAndCerts()
 		return nil, fmt.Errorf("xds: %w", err)
 	}
 	m.client = c
@@ -229,6 +229,16 @@ func workloadCertificates(b *Bootstrap, o meshOptions) (*tlsEnv, *mtls.Source, e
 	return env, src, nil
 }
 
+// closeMeshAndCerts closes the switchyard.Mesh, then the workload
+// certificates the mesh read from the bootstrap.
+func (m *Mesh) closeMeshAndCerts() error {
+	err := m.Mesh.Close()
+	if m.certs != nil {
+		err = errors.Join(err, m.certs.Close())
+	}
+	return err
+}
+
 // Close stops following the control plane and closes the mesh.
 func (m *Mesh) Close() error {
 	var err error
@@ -246,10 +256,7 @@ func (m *Mesh) Close() error {
 			err = m.client.Close()
 		}
 		m.appliers.Wait()
-		err = errors.Join(err, m.Mesh.Close())
-		if m.certs != nil {
-			err = errors.Join(err, m.certs.Close())
-		}
+		err = errors.Join(err, m.closeMeshAndCerts())
 	})
 	return err
 }

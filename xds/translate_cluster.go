@@ -64,6 +64,25 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		// address the caller asked for, which is what the mesh does for
 		// hosts it does not know. Routes to it are left out.
 		ir.ignored = true
+		// Such requests go through the caller's own transport, which
+		// the mesh's TLS origination does not reach: TLS there would
+		// be plain text.
+		t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
+		if err == nil && t != nil {
+			err = fmt.Errorf("%s.transport_socket: TLS origination (%s) on an ORIGINAL_DST cluster (Istio's PASSTHROUGH load balancing) is not supported: its requests go to the address asked for through the caller's own transport", p, t.Mode)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ms, err := translateSocketMatches(c.GetTransportSocketMatches(), p, env)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			if m.tls != nil {
+				return nil, fmt.Errorf("%s.transport_socket_matches[%d]: TLS origination (%s) on an ORIGINAL_DST cluster (Istio's PASSTHROUGH load balancing) is not supported: its requests go to the address asked for through the caller's own transport", p, i, m.tls.Mode)
+			}
+		}
 		return ir, nil
 	}
 	if err := checkFields(c, p, clusterFields); err != nil {

@@ -87,6 +87,7 @@ type tlsRead struct {
 	cert, roots        tlsSource
 	certFile, keyFile  string
 	rootsFile, crlFile string
+	crlPath            string
 	sans               []string
 }
 
@@ -137,7 +138,7 @@ func translateUpstreamTLS(u *tlsv3.UpstreamTlsContext, p string, env *tlsEnv) (*
 	}
 	t := &subset.ClientTLS{SNI: u.GetSni(), SubjectAltNames: r.sans}
 	if r.crlFile != "" && r.roots != srcFile && r.roots != srcSystem {
-		return nil, fmt.Errorf("%s.validation_context.crl: only with roots from a file or the system", r.p)
+		return nil, fmt.Errorf("%s: a CRL is supported only with roots from a file or the system (not with the workload's, nor without roots)", r.crlPath)
 	}
 	switch {
 	case r.cert == srcWorkload || r.roots == srcWorkload:
@@ -346,7 +347,7 @@ func (r *tlsRead) validation(v *tlsv3.CertificateValidationContext, p string) er
 		if err != nil {
 			return err
 		}
-		r.crlFile = f
+		r.crlFile, r.crlPath = f, p+".crl"
 	}
 	for i, m := range v.GetMatchSubjectAltNames() {
 		s, err := exactSAN(m, fmt.Sprintf("%s.match_subject_alt_names[%d]", p, i))

@@ -362,3 +362,17 @@ func tlsString(t *subset.ClientTLS) string {
 	}
 	return fmt.Sprintf("%s sni=%s san=%v ca=%s cert=%s", t.Mode, t.SNI, t.SubjectAltNames, t.CACertificates, t.ClientCertificate)
 }
+
+// TestPassthroughTLSRefused: TLS on an ORIGINAL_DST cluster would be sent
+// in plain text through the caller's transport: refused.
+func TestPassthroughTLSRefused(t *testing.T) {
+	c := &clusterv3.Cluster{Name: "c", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
+		LbPolicy: clusterv3.Cluster_CLUSTER_PROVIDED, TransportSocket: tlsSocket(sidecarMutual("x"))}
+	if _, err := translateCluster(c, false, istioEnv); err == nil || !strings.Contains(err.Error(), "TLS origination (ISTIO_MUTUAL) on an ORIGINAL_DST cluster") {
+		t.Errorf("err = %v", err)
+	}
+	c.TransportSocket = nil
+	if ir, err := translateCluster(c, false, istioEnv); err != nil || !ir.ignored {
+		t.Errorf("plain ORIGINAL_DST: %+v, %v", ir, err)
+	}
+}
