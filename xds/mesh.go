@@ -51,7 +51,8 @@ func (f optionFunc) apply(o *meshOptions) { f(o) }
 // that service's listener, routes, clusters and endpoints. istiod gives such
 // a client complete routes but lossy clusters: no outlier detection, of the
 // connection pool only http2MaxRequests, no slow start, no retry budget, no
-// locality weighting, no auto mTLS (see the package documentation).
+// locality weighting, no auto mTLS and, of TLS, only ISTIO_MUTUAL (see the
+// package documentation).
 func Proxyless() Option { return optionFunc(func(o *meshOptions) { o.proxyless = true }) }
 
 // WithMeshOptions passes options to the switchyard.Mesh (clock, telemetry,
@@ -113,6 +114,12 @@ const (
 // the initial configuration has arrived, or with ctx's error. With
 // Proxyless it returns at once and subscribes per service called. The ctx
 // bounds only the initial sync; Close stops the mesh.
+//
+// The mesh's workload certificates (for the clusters the control plane
+// sends with mesh mTLS) are the files of the bootstrap's certificate
+// provider "default" (or its only one), which NewMesh reads (an error if
+// they cannot be) and then re-reads every refresh_interval, unless a
+// switchyard.WithWorkloadCertificates among WithMeshOptions supplies them.
 func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	if b == nil {
 		return nil, errors.New("xds: NewMesh: nil bootstrap")
