@@ -302,6 +302,7 @@ func (r *tlsRead) common(c *tlsv3.CommonTlsContext) error {
 			r.roots = dynamic
 		}
 	case *tlsv3.CommonTlsContext_ValidationContextCertificateProviderInstance:
+		//lint:ignore SA1019 a control plane may still send it
 		return r.provider(v.ValidationContextCertificateProviderInstance, p+".validation_context_certificate_provider_instance", true)
 	default:
 		return fmt.Errorf("%s: %T is not supported", p, v)
@@ -349,6 +350,7 @@ func (r *tlsRead) validation(v *tlsv3.CertificateValidationContext, p string) er
 		}
 		r.crlFile, r.crlPath = f, p+".crl"
 	}
+	//lint:ignore SA1019 istiod sends it
 	for i, m := range v.GetMatchSubjectAltNames() {
 		s, err := exactSAN(m, fmt.Sprintf("%s.match_subject_alt_names[%d]", p, i))
 		if err != nil {

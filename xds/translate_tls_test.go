@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 istiod sends the deprecated fields; the tests build what it sends
+
 package xds
 
 import (
