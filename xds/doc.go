@@ -117,7 +117,9 @@
 // choose it. When they disagree (some endpoints have a sidecar, some not),
 // the cluster originates the TLS, so nothing istiod sends encrypted goes
 // in plain text; an endpoint without a sidecar then fails the handshake,
-// a connect failure that is retried elsewhere and ejected like any other.
+// a connect failure that is retried (Istio's default retry policy retries
+// connect-failure on another endpoint) and, with outlier detection,
+// ejected like any other.
 // TLS on an ORIGINAL_DST cluster (PASSTHROUGH, whose requests go through
 // the caller's transport) is refused, as from YAML.
 //

@@ -406,6 +406,10 @@ var (
 		"load_balancing_weight": translated,
 		"metadata":              translated,
 	}
+	transportSocketFields = fieldTable{
+		"name":         translated,
+		"typed_config": translated,
+	}
 	upstreamTLSFields = fieldTable{
 		"common_tls_context": translated,
 		"sni":                translated,
@@ -503,6 +507,7 @@ var tables = []struct {
 	{"envoy.extensions.filters.http.fault.v3.FaultAbort", faultAbortFields},
 	{"envoy.config.cluster.v3.Cluster", clusterFields},
 	{"envoy.config.cluster.v3.Cluster.TransportSocketMatch", transportSocketMatchFields},
+	{"envoy.config.core.v3.TransportSocket", transportSocketFields},
 	{"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", upstreamTLSFields},
 	{"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", commonTLSFields},
 	{"envoy.extensions.transport_sockets.tls.v3.TlsParameters", tlsParamsFields},

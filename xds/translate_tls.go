@@ -97,7 +97,7 @@ func translateTransportSocket(ts *corev3.TransportSocket, p string, env *tlsEnv)
 	if ts == nil {
 		return nil, nil
 	}
-	if err := checkFields(ts, p, fieldTable{"name": translated, "typed_config": translated}); err != nil {
+	if err := checkFields(ts, p, transportSocketFields); err != nil {
 		return nil, err
 	}
 	tc := ts.GetTypedConfig()
