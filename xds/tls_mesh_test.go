@@ -16,6 +16,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/mtls"
@@ -263,5 +266,57 @@ func TestCallerCertificatesWin(t *testing.T) {
 	defer c.CloseIdleConnections()
 	if got, err := get(c); err != nil || got != "200 peer="+callerID {
 		t.Errorf("%q, %v; want the caller's certificate (%s)", got, err, callerID)
+	}
+}
+
+// peerEcho answers UnaryCall with the caller's SPIFFE ID.
+type peerEcho struct{ testpb.UnimplementedTestServiceServer }
+
+func (peerEcho) UnaryCall(ctx context.Context, _ *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	id, _ := mtls.PeerIDFromContext(ctx)
+	return &testpb.SimpleResponse{Username: id.String()}, nil
+}
+
+// TestProxylessGRPCMutualTLS: a proxyless gRPC client gets istiod's
+// ISTIO_MUTUAL through the mesh's transport credentials, presenting the
+// bootstrap's workload certificate to a STRICT gRPC server.
+func TestProxylessGRPCMutualTLS(t *testing.T) {
+	ca := newCA(t, "cluster.local")
+	creds, err := mtls.ServerCredentials(ca.source(t, serverID), mtls.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpc.Creds(creds))
+	testpb.RegisterTestServiceServer(s, peerEcho{})
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+
+	p := startPlane(t)
+	cn := canary{v1: lis.Addr().String(), v2: grpcBackend(t, "v2"), http2: true}
+	p.push(withTLS(cn.resources(100, 0), proxylessMutual("default", serverID)))
+	b := p.bootstrap()
+	b.CertificateProviders = map[string]CertificateProvider{"default": ca.provider(t, clientID)}
+	ctx, cancel := context.WithTimeout(context.Background(), eventually)
+	defer cancel()
+	m, err := NewMesh(ctx, b, Proxyless())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cc, err := grpc.NewClient(listenerName, append(m.DialOptions(), grpc.WithTransportCredentials(m.TransportCredentials(insecure.NewCredentials())))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	resp, err := testpb.NewTestServiceClient(cc).UnaryCall(ctx, &testpb.SimpleRequest{})
+	if err != nil {
+		t.Fatalf("call: %v (mesh error %v)", err, m.Err())
+	}
+	if resp.GetUsername() != clientID {
+		t.Errorf("the server saw %q, want %s", resp.GetUsername(), clientID)
 	}
 }
