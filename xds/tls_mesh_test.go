@@ -270,7 +270,9 @@ func TestCallerCertificatesWin(t *testing.T) {
 }
 
 // peerEcho answers UnaryCall with the caller's SPIFFE ID.
-type peerEcho struct{ testpb.UnimplementedTestServiceServer }
+type peerEcho struct {
+	testpb.UnimplementedTestServiceServer
+}
 
 func (peerEcho) UnaryCall(ctx context.Context, _ *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 	id, _ := mtls.PeerIDFromContext(ctx)
