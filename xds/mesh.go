@@ -215,12 +215,13 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 // Istio names "default", or the only one.
 func workloadCertificates(b *Bootstrap, o meshOptions) (*tlsEnv, *mtls.Source, error) {
 	env := &tlsEnv{providers: b.CertificateProviders, workload: workloadProvider(b.CertificateProviders)}
+	caller := false
 	for _, opt := range o.meshOpts {
 		if src, ok := meshopt.WorkloadCertificates(opt); ok {
-			env.certs = src != nil
+			caller, env.certs = true, src != nil // the last one counts, as in switchyard.New
 		}
 	}
-	if env.certs || env.workload == "" {
+	if caller || env.workload == "" {
 		return env, nil, nil
 	}
 	cp := b.CertificateProviders[env.workload]

@@ -256,6 +256,18 @@ func TestCallerCertificatesWin(t *testing.T) {
 	if _, err := NewMesh(ctx, b); err == nil || !strings.Contains(err.Error(), `certificate_providers["default"]`) || !strings.Contains(err.Error(), "/nonexistent/") {
 		t.Fatalf("unreadable provider files: %v, want an error naming the provider and the file", err)
 	}
+	// An explicit nil: no workload certificates, and the files are not
+	// read; the ISTIO_MUTUAL cluster is rejected with the reason.
+	none, err := NewMesh(ctx, b, Proxyless(), WithMeshOptions(switchyard.WithWorkloadCertificates(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(&http.Client{Transport: none.Transport(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	waitNACK(t, p, `certificate provider instance "default" is the workload's, which this mesh does not have`)
+	none.Close()
+
 	const callerID = "spiffe://cluster.local/ns/default/sa/caller"
 	m, err := NewMesh(ctx, b, Proxyless(), WithMeshOptions(switchyard.WithWorkloadCertificates(ca.source(t, callerID))))
 	if err != nil {

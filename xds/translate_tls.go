@@ -431,6 +431,9 @@ func (r *tlsRead) provider(pi providerInstance, p string, roots bool) error {
 	if name != env.workload {
 		return fmt.Errorf("%s.instance_name: certificate provider instance %q is not supported: the mesh has one workload identity, from instance %q", p, name, env.workload)
 	}
+	if !env.certs {
+		return noWorkload(p, fmt.Sprintf("certificate provider instance %q", name))
+	}
 	if env.own {
 		if roots && cp.CACertificateFile == "" {
 			return fmt.Errorf("%s.instance_name: certificate provider instance %q has no ca_certificate_file", p, name)
