@@ -37,8 +37,11 @@ func TestPackageLayering(t *testing.T) {
 		"sidecar":  nil,
 		// xds translates what a control plane pushes into the schema
 		// (and the root package's Config), so it may name the schema.
-		"xds":      {"internal/xdsclient", "match", "fault", "retry", "route", "balancer", "subset", "outlier", "pool"},
-		"meshtest": {"subset"},
+		// It builds the workload's certificates from the bootstrap
+		// (mtls), unless the caller's options carry some (meshopt).
+		"xds":              {"internal/xdsclient", "internal/meshopt", "match", "fault", "retry", "route", "balancer", "subset", "outlier", "pool", "mtls"},
+		"internal/meshopt": {"mtls"},
+		"meshtest":         {"subset"},
 		// The machinery, downwards: router → engine → cluster → ejection.
 		"internal/retrypolicy": nil,
 		"internal/ejection":    {"balancer", "outlier"},

@@ -41,7 +41,7 @@ type Mesh struct {
 	// endpoint transports (base == nil), one per endpoint of each cluster
 	// (keyed by its live state), as Envoy's per-cluster connection pools:
 	// made at an endpoint's first request, dropped when it leaves
-	transports sync.Map // *balancer.State → endpointTransport
+	transports sync.Map // *balancer.State → *endpointTransport (a pointer: compared by CompareAndSwap)
 	extraMu    sync.Mutex
 	extra      map[*balancer.State]endpointTransport // for endpoints a snapshot race missed
 	direct     *http.Transport                       // for hosts the configuration does not know
@@ -261,7 +261,7 @@ func (m *Mesh) sweepAfterClose(d time.Duration) {
 // the mesh.
 func (m *Mesh) closeIdleConnections() {
 	m.transports.Range(func(_, t any) bool {
-		closeIdle(t.(endpointTransport).rt)
+		closeIdle(t.(*endpointTransport).rt)
 		return true
 	})
 	m.extraMu.Lock()
@@ -338,7 +338,7 @@ func (m *Mesh) install(s *snapshot) {
 			settings := settingsFor(c)
 			for _, ep := range c.Endpoints() {
 				live[ep.State] = true
-				if t, ok := m.transports.Load(ep.State); ok && t.(endpointTransport).settings != settings {
+				if t, ok := m.transports.Load(ep.State); ok && t.(*endpointTransport).settings != settings {
 					m.dropTransport(ep.State)
 				}
 			}
@@ -372,20 +372,35 @@ func (m *Mesh) install(s *snapshot) {
 // endpoint and forgets it.
 func (m *Mesh) dropTransport(st *balancer.State) {
 	if t, ok := m.transports.LoadAndDelete(st); ok {
-		closeIdle(t.(endpointTransport).rt)
+		closeIdle(t.(*endpointTransport).rt)
 	}
 }
 
 // transportFor returns the transport of an endpoint of cluster c, making
 // it at the endpoint's first request.
 func (m *Mesh) transportFor(c *cluster.Cluster, ep *balancer.Endpoint) http.RoundTripper {
-	if t, ok := m.transports.Load(ep.State); ok {
-		return t.(endpointTransport).rt
+	cur, ok := m.transports.Load(ep.State)
+	if ok && cur.(*endpointTransport).settings.tls == c.TLS {
+		return cur.(*endpointTransport).rt
 	}
 	settings := settingsFor(c)
 	if m.current(c, ep) {
-		t, _ := m.transports.LoadOrStore(ep.State, endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings})
-		return t.(endpointTransport).rt
+		nt := &endpointTransport{rt: m.newEndpointTransport(ep.Address, settings), settings: settings}
+		for ok {
+			// install publishes a snapshot before it retires the
+			// transports whose settings changed: a request in between
+			// must not originate the TLS the cluster had (or plain text
+			// where it now requires TLS).
+			if m.transports.CompareAndSwap(ep.State, cur, nt) {
+				closeIdle(cur.(*endpointTransport).rt)
+				return nt.rt
+			}
+			if cur, ok = m.transports.Load(ep.State); ok && cur.(*endpointTransport).settings.tls == c.TLS {
+				return cur.(*endpointTransport).rt
+			}
+		}
+		cur, _ = m.transports.LoadOrStore(ep.State, nt)
+		return cur.(*endpointTransport).rt
 	}
 	// A request that started on an older snapshot picked an endpoint the
 	// current one no longer has.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/router"
 
 	"github.com/switchyard-go/switchyard/mtls"
@@ -17,6 +18,15 @@ import (
 type workloadOption struct{ src *mtls.Source }
 
 func (o workloadOption) apply(opts *options) { opts.workload = o.src }
+
+func init() {
+	// The xds package gives the mesh the bootstrap's certificates unless
+	// its caller passed their own.
+	meshopt.WorkloadCertificates = func(opt any) (*mtls.Source, bool) {
+		w, ok := opt.(workloadOption)
+		return w.src, ok
+	}
+}
 
 // WithWorkloadCertificates gives the mesh the workload's own certificates,
 // for DestinationRules whose tls mode is ISTIO_MUTUAL: their connections

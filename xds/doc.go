@@ -59,17 +59,69 @@
 // other localities: only istiod's best priority of endpoints is used),
 // every connection-pool setting but http2MaxRequests, slow start,
 // LEAST_REQUEST as the default (round robin instead), RANDOM, the retry
-// budget and auto mTLS.
+// budget, auto mTLS (plain text unless a rule says ISTIO_MUTUAL), SIMPLE
+// and MUTUAL origination (plain text), and an ISTIO_MUTUAL rule's sni and
+// subjectAltNames.
 //
 // Not yet taken from xDS (refused by name, so the previous configuration
-// stays): TLS origination (UpstreamTlsContext, from istiod's
-// ISTIO_MUTUAL/SIMPLE rules), locality weights
-// (common_lb_config.locality_weighted_lb_config, from localityLbSetting
-// distribute/failover), success-rate and failure-percentage outlier
-// ejection, and the connection-pool fields the mesh refuses from YAML too
-// (maxRequestsPerConnection > 1, maxConcurrentStreams). Auto mTLS
-// (transport_socket_matches) is ignored: plain text goes to each endpoint,
-// which an endpoint requiring mTLS refuses.
+// stays): locality weights (common_lb_config.locality_weighted_lb_config,
+// from localityLbSetting distribute/failover), success-rate and
+// failure-percentage outlier ejection, and the connection-pool fields the
+// mesh refuses from YAML too (maxRequestsPerConnection > 1,
+// maxConcurrentStreams).
+//
+// # mTLS from the mesh
+//
+// A cluster's transport_socket (an UpstreamTlsContext) becomes its
+// DestinationRule tls settings, originated by the mesh as from YAML
+// (switchyard.WithWorkloadCertificates, package mtls):
+//
+//   - The workload's certificate and roots are ISTIO_MUTUAL: the
+//     certificate provider instances istiod names for a proxyless client
+//     (tls_certificate_provider_instance and
+//     validation_context_certificate_provider_instance or
+//     ca_certificate_provider_instance, instance "default"), or the SDS
+//     secrets "default" and "ROOTCA" a sidecar gets (its istio-agent would
+//     serve them; in-process they are the workload's certificates). sni and
+//     the subject alt names are the rule's; without sni the mesh sends
+//     Istio's (outbound_.<port>_.<subset>_.<host>).
+//   - A certificate from files ("file-cert:<chain>~<key>", or
+//     tls_certificates with filenames) is MUTUAL; otherwise SIMPLE. The
+//     roots are a file ("file-root:<path>", trusted_ca), the system's
+//     ("file-root:system", system_root_certs), or none, which verifies
+//     nothing, as in Envoy (insecureSkipVerify). The files are read at
+//     each configuration, as a DestinationRule's.
+//   - Subject alt names match exactly (match_subject_alt_names, or
+//     match_typed_subject_alt_names of type DNS, URI, IP or EMAIL);
+//     prefix, suffix, regex, contains and ignore_case are refused. TLS
+//     1.2 to 1.3 only, Go's cipher suites and curves (tls_params setting
+//     others is refused). The ALPN protocols are the mesh's ("istio" and
+//     h2 or http/1.1 in mesh mTLS), which Envoy's and Go's servers accept;
+//     a list naming anything but Istio's and HTTP's protocols is refused.
+//     Kubernetes secrets (credentialName), inline material, other SDS
+//     secrets, renegotiation and custom validators are refused.
+//
+// The workload's certificates are the bootstrap's certificate provider
+// (the instance named "default", else the only one): [NewMesh] loads its
+// files, re-reads them every refresh_interval and serves each handshake
+// the current pair, unless the caller passed
+// switchyard.WithWorkloadCertificates in [WithMeshOptions], which then
+// stands for that instance. A cluster naming an instance the bootstrap
+// lacks, another instance, or the workload's certificates in a mesh
+// without them, is rejected with the reason.
+//
+// Auto mTLS (a sidecar's transport_socket_matches: TLS to the endpoints
+// whose envoy.transport_socket_match metadata says tlsMode: istio, plain
+// text to the others) is taken per cluster, not per endpoint, as the mesh
+// originates one TLS setting per cluster: the endpoints that take traffic
+// choose it. When they disagree (some endpoints have a sidecar, some not),
+// the cluster originates the TLS, so nothing istiod sends encrypted goes
+// in plain text; an endpoint without a sidecar then fails the handshake,
+// a connect failure that is retried (Istio's default retry policy retries
+// connect-failure on another endpoint) and, with outlier detection,
+// ejected like any other.
+// TLS on an ORIGINAL_DST cluster (PASSTHROUGH, whose requests go through
+// the caller's transport) is refused, as from YAML.
 //
 // # Supported bootstrap fields
 //

@@ -296,7 +296,7 @@ var (
 		"typed_extension_protocol_options":         translated,
 		"upstream_connection_options":              translated,
 		"transport_socket":                         translated,
-		"transport_socket_matches":                 "auto mTLS of a sidecar, whose certificates come from the istio-agent's SDS; plain text is sent, which an endpoint requiring mTLS refuses (it never succeeds silently)",
+		"transport_socket_matches":                 translated,
 		"metadata":                                 "informational (Istio's DestinationRule name)",
 		"alt_stat_name":                            "statistics naming",
 		"filters":                                  "upstream network filters of a proxy (Istio's metadata exchange)",
@@ -372,7 +372,7 @@ var (
 		"common_http_protocol_options":   translated,
 		"explicit_http_config":           translated,
 		"use_downstream_protocol_config": translated,
-		"upstream_http_protocol_options": "SNI and SAN auto-configuration of a proxy",
+		"upstream_http_protocol_options": "auto_sni and auto_san_validation, which Istio sets exactly when a rule has no sni (and no subjectAltNames): the mesh always sends the request's host when sni is empty, and verifies it when there are neither sni nor subject alt names",
 	}
 	commonHTTPOptionsFields = fieldTable{
 		"idle_timeout":                    translated,
@@ -397,14 +397,75 @@ var (
 		"lb_endpoints":          translated,
 		"load_balancing_weight": translated,
 		"priority":              translated,
-		"metadata":              "informational",
+		"metadata":              translated,
 		"proximity":             "unused by Envoy's load balancers",
 	}
 	lbEndpointFields = fieldTable{
 		"endpoint":              translated,
 		"health_status":         translated,
 		"load_balancing_weight": translated,
-		"metadata":              "Istio's workload name and mTLS mode; auto mTLS is not applied (see transport_socket_matches)",
+		"metadata":              translated,
+	}
+	transportSocketFields = fieldTable{
+		"name":         translated,
+		"typed_config": translated,
+	}
+	upstreamTLSFields = fieldTable{
+		"common_tls_context": translated,
+		"sni":                translated,
+		"max_session_keys":   "the size of a proxy's session-resumption cache; the mesh's connections do not resume sessions",
+	}
+	commonTLSFields = fieldTable{
+		"tls_params":                                       translated,
+		"tls_certificates":                                 translated,
+		"tls_certificate_sds_secret_configs":               translated,
+		"tls_certificate_provider_instance":                translated,
+		"tls_certificate_certificate_provider_instance":    translated,
+		"validation_context":                               translated,
+		"validation_context_sds_secret_config":             translated,
+		"combined_validation_context":                      translated,
+		"validation_context_certificate_provider_instance": translated,
+		"alpn_protocols":                                   translated,
+	}
+	tlsParamsFields = fieldTable{
+		"tls_minimum_protocol_version": translated,
+		"tls_maximum_protocol_version": translated,
+	}
+	tlsCertificateFields = fieldTable{
+		"certificate_chain": translated,
+		"private_key":       translated,
+	}
+	sdsSecretFields = fieldTable{
+		"name":       translated,
+		"sds_config": "where a proxy fetches the secret (Istio's agent); in-process the name says what it is: the workload's certificates (\"default\", \"ROOTCA\") or files (\"file-cert:\", \"file-root:\")",
+	}
+	providerInstanceFields = fieldTable{
+		"instance_name":    translated,
+		"certificate_name": "gRPC's file_watcher plugin ignores it too (istiod names \"default\" and \"ROOTCA\")",
+	}
+	combinedValidationFields = fieldTable{
+		"default_validation_context":                       translated,
+		"validation_context_sds_secret_config":             translated,
+		"validation_context_certificate_provider_instance": translated,
+	}
+	validationFields = fieldTable{
+		"trusted_ca":                       translated,
+		"ca_certificate_provider_instance": translated,
+		"system_root_certs":                translated,
+		"match_subject_alt_names":          translated,
+		"match_typed_subject_alt_names":    translated,
+		"crl":                              translated,
+		"trust_chain_verification":         translated,
+		"suppress_client_ca_list":          "a server's setting",
+	}
+	sanMatcherFields = fieldTable{
+		"san_type": translated,
+		"matcher":  translated,
+	}
+	transportSocketMatchFields = fieldTable{
+		"name":             "informational",
+		"match":            translated,
+		"transport_socket": translated,
 	}
 	endpointFields = fieldTable{
 		"address":             translated,
@@ -445,6 +506,18 @@ var tables = []struct {
 	{"envoy.extensions.filters.common.fault.v3.FaultDelay", faultDelayFields},
 	{"envoy.extensions.filters.http.fault.v3.FaultAbort", faultAbortFields},
 	{"envoy.config.cluster.v3.Cluster", clusterFields},
+	{"envoy.config.cluster.v3.Cluster.TransportSocketMatch", transportSocketMatchFields},
+	{"envoy.config.core.v3.TransportSocket", transportSocketFields},
+	{"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", upstreamTLSFields},
+	{"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", commonTLSFields},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsParameters", tlsParamsFields},
+	{"envoy.extensions.transport_sockets.tls.v3.TlsCertificate", tlsCertificateFields},
+	{"envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig", sdsSecretFields},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateProviderPluginInstance", providerInstanceFields},
+	{"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CertificateProviderInstance", providerInstanceFields},
+	{"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext", combinedValidationFields},
+	{"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", validationFields},
+	{"envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", sanMatcherFields},
 	{"envoy.config.cluster.v3.OutlierDetection", outlierFields},
 	{"envoy.config.cluster.v3.CircuitBreakers.Thresholds", thresholdFields},
 	{"envoy.config.cluster.v3.Cluster.CommonLbConfig", commonLbFields},

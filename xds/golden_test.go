@@ -2,6 +2,7 @@ package xds
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -45,9 +46,16 @@ var knownRejections = map[string]string{
 	// The mesh refuses these connection-pool settings from YAML too.
 	"circuit-breaking.sidecar": "max_requests_per_connection: 50 is not supported",
 	"grpc-service.sidecar":     "max_concurrent_streams: not supported",
-	"mtls.sidecar":             "TLS origination from xDS is not supported yet",
-	"mtls.proxyless":           "TLS origination from xDS is not supported yet",
+	// PASSTHROUGH (productpage): istiod gives the ORIGINAL_DST cluster
+	// auto mTLS as its transport socket, which the caller's own
+	// transport would send in plain text (the mesh refuses the
+	// combination from YAML too). The other clusters are compared.
+	"load-balancing.sidecar": "on an ORIGINAL_DST cluster",
 }
+
+// partlyRejected are the dumps of knownRejections whose other resources
+// are still compared.
+var partlyRejected = map[string]bool{"load-balancing.sidecar": true}
 
 // TestGoldenDumps translates each dump of real istiod output and checks that
 // the mesh built from it routes like the mesh built from the same YAML:
@@ -62,6 +70,9 @@ func TestGoldenDumps(t *testing.T) {
 	if len(dumps) == 0 {
 		t.Fatal("no dumps")
 	}
+	// istiod's clusters name the workload's certificates (ISTIO_MUTUAL,
+	// and auto mTLS to Bookinfo's endpoints, all labelled tlsMode: istio).
+	certs := switchyard.WithWorkloadCertificates(newCA(t, "root").source(t, "spiffe://cluster.local/ns/default/sa/client"))
 	for _, dump := range dumps {
 		base := strings.TrimSuffix(filepath.Base(dump), ".json")
 		scenario, persona, _ := strings.Cut(base, ".")
@@ -76,14 +87,17 @@ func TestGoldenDumps(t *testing.T) {
 					t.Fatalf("want a rejection mentioning %q, got %v", want, err)
 				}
 				t.Logf("rejected as expected: %v", err)
-				return
+				if !partlyRejected[base] {
+					return
+				}
+				err = nil
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg, _ := translate(rs)
 			loc := switchyard.WithLocality("us-east1/us-east1-b")
-			fromXDS, err := switchyard.New(cfg, loc)
+			fromXDS, err := switchyard.New(cfg, loc, certs)
 			if err != nil {
 				t.Fatalf("the mesh refuses the translation: %v", err)
 			}
@@ -108,7 +122,7 @@ func TestGoldenDumps(t *testing.T) {
 				})
 				skipHost = "productpage.default.svc.cluster.local"
 			}
-			fromYAML, err := switchyard.New(ycfg, loc, switchyard.WithSourceNamespace("default"))
+			fromYAML, err := switchyard.New(ycfg, loc, switchyard.WithSourceNamespace("default"), certs)
 			if err != nil {
 				t.Skipf("the mesh refuses the YAML itself: %v", err)
 			}
@@ -118,7 +132,12 @@ func TestGoldenDumps(t *testing.T) {
 				if req.URL.Hostname() == skipHost {
 					continue
 				}
-				want, got := routing(fromYAML, req), routing(fromXDS, req)
+				if persona == "proxyless" && strings.HasSuffix(req.URL.Hostname(), ".example.com") {
+					// resolution DNS: istiod sends a proxyless client an
+					// empty ClusterLoadAssignment (conformance/XDS.md).
+					continue
+				}
+				want, got := routing(fromYAML, req, persona), routing(fromXDS, req, persona)
 				if scenario == "sidecar-scope" && got == "passthrough" {
 					// Outside the Sidecar's egress hosts: istiod sends
 					// nothing, the YAML path has no Sidecar.
@@ -251,8 +270,8 @@ func bestPriority(s, ref string) string {
 	return strings.Join(out, " | ")
 }
 
-// routing summarises where the mesh sends req.
-func routing(m *switchyard.Mesh, req *http.Request) string {
+// routing summarises where the mesh sends req, and with what TLS.
+func routing(m *switchyard.Mesh, req *http.Request, persona string) string {
 	e := m.Explain(req)
 	var b strings.Builder
 	action := e.Action
@@ -266,9 +285,33 @@ func routing(m *switchyard.Mesh, req *http.Request) string {
 			eps = append(eps, ep.Address)
 		}
 		sort.Strings(eps)
-		fmt.Fprintf(&b, " | %s/%s %.3f %v", d.Host, d.Subset, d.Share, eps)
+		if strings.HasSuffix(d.Host, ".example.com") {
+			// Resolved by DNS, which the test does not control.
+			eps = nil
+		}
+		fmt.Fprintf(&b, " | %s/%s %.3f %s %v", d.Host, d.Subset, d.Share, goldenTLS(d.TLS, persona), eps)
 	}
 	return b.String()
+}
+
+// goldenTLS reduces a destination's TLS to what both paths must agree on.
+// The YAML path has no auto mTLS, which istiod gives a sidecar for every
+// endpoint labelled tlsMode: istio (all of Bookinfo's): ISTIO_MUTUAL with
+// Istio's default SNI counts as plain text there. The proxyless persona
+// loses a rule's sni and subjectAltNames (conformance/XDS.md): the mode
+// alone is compared.
+func goldenTLS(tls, persona string) string {
+	if persona == "proxyless" {
+		mode, _, _ := strings.Cut(tls, " ")
+		return "tls=" + mode
+	}
+	if strings.HasPrefix(tls, "ISTIO_MUTUAL sni=outbound_.") && !strings.Contains(tls, " san=") {
+		return "tls=auto"
+	}
+	if tls == "" {
+		return "tls=auto"
+	}
+	return "tls=" + tls
 }
 
 // requestsFor builds requests that satisfy each match block of cfg, and a
@@ -362,6 +405,7 @@ func loadDump(path string, proxyless bool) (*resources, error) {
 	rs := newResources()
 	each := func(key string, msg func() proto.Message, f func(name string, m proto.Message) error) error {
 		var byName map[string]any
+		var bad []string
 		if err := json.Unmarshal(d[key], &byName); err != nil {
 			return fmt.Errorf("%s: %v", key, err)
 		}
@@ -379,8 +423,13 @@ func loadDump(path string, proxyless bool) (*resources, error) {
 				return fmt.Errorf("%s %s: %v", key, name, err)
 			}
 			if err := f(name, m); err != nil {
-				return err
+				// The others are still translated (a NACK rejects
+				// only the bad resources).
+				bad = append(bad, err.Error())
 			}
+		}
+		if len(bad) > 0 {
+			return errors.New(strings.Join(bad, "; "))
 		}
 		return nil
 	}
@@ -405,7 +454,7 @@ func loadDump(path string, proxyless bool) (*resources, error) {
 		return err
 	}))
 	keep(each("clusters", func() proto.Message { return new(clusterv3.Cluster) }, func(name string, m proto.Message) error {
-		ir, err := translateCluster(m.(*clusterv3.Cluster), proxyless)
+		ir, err := translateCluster(m.(*clusterv3.Cluster), proxyless, istioEnv)
 		if err == nil {
 			rs.clusters[name] = ir
 		}

@@ -25,7 +25,9 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/clock"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
+	"github.com/switchyard-go/switchyard/mtls"
 )
 
 // Option configures NewMesh.
@@ -49,7 +51,8 @@ func (f optionFunc) apply(o *meshOptions) { f(o) }
 // that service's listener, routes, clusters and endpoints. istiod gives such
 // a client complete routes but lossy clusters: no outlier detection, of the
 // connection pool only http2MaxRequests, no slow start, no retry budget, no
-// locality weighting, no auto mTLS (see the package documentation).
+// locality weighting, no auto mTLS and, of TLS, only ISTIO_MUTUAL (see the
+// package documentation).
 func Proxyless() Option { return optionFunc(func(o *meshOptions) { o.proxyless = true }) }
 
 // WithMeshOptions passes options to the switchyard.Mesh (clock, telemetry,
@@ -70,6 +73,8 @@ type Mesh struct {
 	client    *xdsclient.Client
 	proxyless bool
 	template  string
+	tlsEnv    *tlsEnv
+	certs     *mtls.Source // the bootstrap's workload certificates, closed with the mesh
 
 	mu             sync.Mutex
 	rs             *resources
@@ -109,6 +114,12 @@ const (
 // the initial configuration has arrived, or with ctx's error. With
 // Proxyless it returns at once and subscribes per service called. The ctx
 // bounds only the initial sync; Close stops the mesh.
+//
+// The mesh's workload certificates (for the clusters the control plane
+// sends with mesh mTLS) are the files of the bootstrap's certificate
+// provider "default" (or its only one), which NewMesh reads (an error if
+// they cannot be) and then re-reads every refresh_interval, unless a
+// switchyard.WithWorkloadCertificates among WithMeshOptions supplies them.
 func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	if b == nil {
 		return nil, errors.New("xds: NewMesh: nil bootstrap")
@@ -148,22 +159,33 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		}
 		meshOpts = append(meshOpts, switchyard.WithLocality(loc))
 	}
+	env, src, err := workloadCertificates(b, o)
+	if err != nil {
+		return nil, err
+	}
+	m.tlsEnv, m.certs = env, src
+	if src != nil {
+		meshOpts = append(meshOpts, switchyard.WithWorkloadCertificates(src))
+	}
 	mesh, err := switchyard.New(switchyard.Config{}, append(meshOpts, o.meshOpts...)...)
 	if err != nil {
+		if src != nil {
+			src.Close()
+		}
 		return nil, err
 	}
 	m.Mesh = mesh
 
 	cfg, err := bb.clientConfig(m.resourceTypes())
 	if err != nil {
-		mesh.Close()
+		m.closeMeshAndCerts()
 		return nil, err
 	}
 	cfg.Clock = o.clock
 	cfg.WatchExpiryTimeout = o.watchExpiry
 	c, err := xdsclient.New(cfg)
 	if err != nil {
-		mesh.Close()
+		m.closeMeshAndCerts()
 		return nil, fmt.Errorf("xds: %w", err)
 	}
 	m.client = c
@@ -187,6 +209,44 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	return m, nil
 }
 
+// workloadCertificates returns what clusters' TLS may name and, unless the
+// caller passed switchyard.WithWorkloadCertificates, the workload's
+// certificates from the bootstrap's certificate provider: the instance
+// Istio names "default", or the only one.
+func workloadCertificates(b *Bootstrap, o meshOptions) (*tlsEnv, *mtls.Source, error) {
+	env := &tlsEnv{providers: b.CertificateProviders, workload: workloadProvider(b.CertificateProviders)}
+	caller := false
+	for _, opt := range o.meshOpts {
+		if src, ok := meshopt.WorkloadCertificates(opt); ok {
+			caller, env.certs = true, src != nil // the last one counts, as in switchyard.New
+		}
+	}
+	if caller || env.workload == "" {
+		return env, nil, nil
+	}
+	cp := b.CertificateProviders[env.workload]
+	opts := []mtls.Option{mtls.WithRefreshInterval(cp.RefreshInterval)}
+	if o.clock != nil {
+		opts = append(opts, mtls.WithClock(o.clock))
+	}
+	src, err := mtls.NewFileSource(mtls.Files{CertChain: cp.CertificateFile, Key: cp.PrivateKeyFile, Roots: cp.CACertificateFile}, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("xds: certificate_providers[%q]: %w", env.workload, err)
+	}
+	env.certs, env.own = true, true
+	return env, src, nil
+}
+
+// closeMeshAndCerts closes the switchyard.Mesh, then the workload
+// certificates the mesh read from the bootstrap.
+func (m *Mesh) closeMeshAndCerts() error {
+	err := m.Mesh.Close()
+	if m.certs != nil {
+		err = errors.Join(err, m.certs.Close())
+	}
+	return err
+}
+
 // Close stops following the control plane and closes the mesh.
 func (m *Mesh) Close() error {
 	var err error
@@ -204,7 +264,7 @@ func (m *Mesh) Close() error {
 			err = m.client.Close()
 		}
 		m.appliers.Wait()
-		err = errors.Join(err, m.Mesh.Close())
+		err = errors.Join(err, m.closeMeshAndCerts())
 	})
 	return err
 }
@@ -810,7 +870,7 @@ func (d *decoder[M]) decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclie
 }
 
 func (m *Mesh) resourceTypes() []xdsclient.ResourceType {
-	proxyless := m.proxyless
+	proxyless, env := m.proxyless, m.tlsEnv
 	return []xdsclient.ResourceType{
 		{TypeURL: xdsclient.ListenerTypeURL, TypeName: "Listener", AllResourcesRequiredInSotW: true,
 			Decoder: &decoder[*listenerv3.Listener]{
@@ -825,7 +885,7 @@ func (m *Mesh) resourceTypes() []xdsclient.ResourceType {
 		{TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", AllResourcesRequiredInSotW: true,
 			Decoder: &decoder[*clusterv3.Cluster]{
 				newMsg: func() *clusterv3.Cluster { return new(clusterv3.Cluster) }, name: (*clusterv3.Cluster).GetName,
-				translate: func(c *clusterv3.Cluster) (any, error) { return translateCluster(c, proxyless) },
+				translate: func(c *clusterv3.Cluster) (any, error) { return translateCluster(c, proxyless, env) },
 			}},
 		{TypeURL: xdsclient.EndpointTypeURL, TypeName: "ClusterLoadAssignment",
 			Decoder: &decoder[*endpointv3.ClusterLoadAssignment]{

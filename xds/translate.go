@@ -309,7 +309,26 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 	if c.dns {
 		hs.se.Resolution = "DNS"
 	}
+	eps := c.inline
+	if eps == nil {
+		eps = rs.endpoints[c.edsName]
+	}
+	// Without outlier detection nothing fails over: only the lowest
+	// priority with endpoints takes traffic. With it, the mesh's
+	// locality failover orders the localities as istiod did.
+	best := ^uint32(0)
+	if eps != nil {
+		for _, e := range eps.eps {
+			best = min(best, e.priority)
+		}
+	}
 	pol := c.policy
+	takes := func(e endpointIR) bool { return pol.OutlierDetection != nil || e.priority == best }
+	if eps != nil {
+		pol.TLS = c.clusterTLS(eps.eps, takes)
+	} else {
+		pol.TLS = c.clusterTLS(nil, takes)
+	}
 	if c.hashed {
 		lb := *pol.LoadBalancer
 		ch := *lb.ConsistentHash
@@ -339,22 +358,11 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 		}
 	}
 
-	eps := c.inline
-	if eps == nil {
-		eps = rs.endpoints[c.edsName]
-	}
 	if eps == nil {
 		return
 	}
-	// Without outlier detection nothing fails over: only the lowest
-	// priority with endpoints takes traffic. With it, the mesh's
-	// locality failover orders the localities as istiod did.
-	best := ^uint32(0)
 	for _, e := range eps.eps {
-		best = min(best, e.priority)
-	}
-	for _, e := range eps.eps {
-		if pol.OutlierDetection == nil && e.priority != best {
+		if !takes(e) {
 			continue
 		}
 		wi := -1

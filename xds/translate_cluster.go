@@ -33,7 +33,9 @@ type clusterIR struct {
 	ignored bool         // ORIGINAL_DST (Istio's PassthroughCluster): not translated
 	hashed  bool         // RING_HASH or MAGLEV: the hash key comes from the routes
 	http2   bool
-	policy  subset.TrafficPolicy // LoadBalancer is always set
+	policy  subset.TrafficPolicy // LoadBalancer is always set; TLS is the assembly's (clusterTLS)
+	tls     *subset.ClientTLS    // transport_socket; nil for plain text
+	matches []socketMatch        // transport_socket_matches (auto mTLS)
 }
 
 // endpointsIR is a translated ClusterLoadAssignment: the endpoints that take
@@ -48,11 +50,13 @@ type endpointIR struct {
 	weight   uint32
 	locality string
 	priority uint32
+	socket   map[string]string // envoy.transport_socket_match metadata; shared, read only
 }
 
 // translateCluster reads a Cluster. proxyless selects gRPC's defaults for
-// absent fields instead of Envoy's.
-func translateCluster(c *clusterv3.Cluster, proxyless bool) (*clusterIR, error) {
+// absent fields instead of Envoy's; env is what its TLS may name (nil:
+// no certificate providers, no workload certificates).
+func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clusterIR, error) {
 	p := "Cluster " + strconv.Quote(c.GetName())
 	ir := &clusterIR{name: c.GetName()}
 	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
@@ -60,6 +64,25 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool) (*clusterIR, error) 
 		// address the caller asked for, which is what the mesh does for
 		// hosts it does not know. Routes to it are left out.
 		ir.ignored = true
+		// Such requests go through the caller's own transport, which
+		// the mesh's TLS origination does not reach: TLS there would
+		// be plain text.
+		t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
+		if err == nil && t != nil {
+			err = fmt.Errorf("%s.transport_socket: TLS origination (%s) on an ORIGINAL_DST cluster (Istio's PASSTHROUGH load balancing) is not supported: its requests go to the address asked for through the caller's own transport", p, t.Mode)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ms, err := translateSocketMatches(c.GetTransportSocketMatches(), p, env)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			if m.tls != nil {
+				return nil, fmt.Errorf("%s.transport_socket_matches[%d]: TLS origination (%s) on an ORIGINAL_DST cluster (Istio's PASSTHROUGH load balancing) is not supported: its requests go to the address asked for through the caller's own transport", p, i, m.tls.Mode)
+			}
+		}
 		return ir, nil
 	}
 	if err := checkFields(c, p, clusterFields); err != nil {
@@ -305,8 +328,13 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool) (*clusterIR, error) 
 		ir.policy.OutlierDetection = oc
 	}
 
-	if ts := c.GetTransportSocket(); ts != nil && ts.GetName() != "envoy.transport_sockets.raw_buffer" {
-		return nil, fmt.Errorf("%s.transport_socket: %s: TLS origination from xDS is not supported yet (mesh certificates are issue 18 part 4)", p, ts.GetName())
+	t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
+	if err != nil {
+		return nil, err
+	}
+	ir.tls = t
+	if ir.matches, err = translateSocketMatches(c.GetTransportSocketMatches(), p, env); err != nil {
+		return nil, err
 	}
 	return ir, nil
 }
@@ -381,6 +409,7 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 	if cla == nil {
 		return out, nil
 	}
+	intern := map[string]map[string]string{}
 	if err := checkFields(cla, p, claFields); err != nil {
 		return nil, err
 	}
@@ -448,7 +477,8 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 			if lw := lbe.GetLoadBalancingWeight(); lw != nil {
 				w = lw.GetValue()
 			}
-			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority()})
+			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority(),
+				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern)})
 		}
 	}
 	return out, nil

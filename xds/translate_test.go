@@ -18,7 +18,7 @@ import (
 func TestEnvoyDefaults(t *testing.T) {
 	c := edsCluster("c")
 	c.OutlierDetection = &clusterv3.OutlierDetection{EnforcingSuccessRate: wrapperspb.UInt32(0)}
-	side, err := translateCluster(c, false)
+	side, err := translateCluster(c, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestEnvoyDefaults(t *testing.T) {
 	if *od.Consecutive5xxErrors != 5 || od.Interval != 10*time.Second || od.BaseEjectionTime != 30*time.Second || od.MaxEjectionPercent != 10 || od.MinHealthPercent != 50 {
 		t.Errorf("outlier detection %+v, want Envoy's defaults", od)
 	}
-	prox, err := translateCluster(edsCluster("c"), true)
+	prox, err := translateCluster(edsCluster("c"), true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestRefusedByName(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := edsCluster("c")
 			tc.c(c)
-			_, err := translateCluster(c, false)
+			_, err := translateCluster(c, false, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `Cluster "c"`) {
 				t.Fatalf("err = %v, want it to name %q", err, tc.want)
 			}
