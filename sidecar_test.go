@@ -197,3 +197,41 @@ spec:
 	code, _ := statusOf(t, c, external.URL)
 	assert.Equal(t, 200, code)
 }
+
+// TestSidecarAdmitsShortVirtualServiceHost: a VirtualService's short host
+// ("reviews" in namespace shop) is the full name reviews.shop.svc.<domain>
+// that a Sidecar's egress imports, as Istio resolves it; its routes apply
+// (found by the live comparison with istiod in conformance/).
+func TestSidecarAdmitsShortVirtualServiceHost(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "reviews") }))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  ports: [{number: 9080, name: http}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, ports: {http: %s}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews}}]
+    headers: {response: {set: {x-routed: by-vs}}}
+`, port) + sidecarYAML("shop", "  egress: [{hosts: [./reviews.shop.svc.cluster.local]}]\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}")))
+	require.NoError(t, err)
+	m, err := switchyard.New(cfg, switchyard.WithSourceNamespace("shop"))
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	resp, err := (&http.Client{Transport: m.Transport(nil)}).Get("http://reviews.shop.svc.cluster.local:9080/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "by-vs", resp.Header.Get("X-Routed"), "the VirtualService's routes apply")
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
 )
 
@@ -102,6 +103,7 @@ func translate(rs *resources) (switchyard.Config, *translation) {
 	vsIndex := map[string]int{}
 	used := map[string]bool{} // clusters the routes name
 	hashes := map[string]*balancer.ConsistentHash{}
+	registryOnly := false
 	for _, ln := range slices.Sorted(maps.Keys(rs.listeners)) {
 		l := rs.listeners[ln]
 		rc := l.inline
@@ -121,8 +123,11 @@ func translate(rs *resources) (switchyard.Config, *translation) {
 				}
 			}
 			if len(hosts) == 0 {
-				// "*": Istio's allow_any/block_all; unknown hosts go to
-				// the base transport.
+				// "*": Istio's allow_any (to PassthroughCluster: unknown
+				// hosts go to the base transport) or, under the Sidecar's
+				// outboundTrafficPolicy REGISTRY_ONLY, block_all (a 502
+				// for every request).
+				registryOnly = registryOnly || blocksAll(vh)
 				continue
 			}
 			idx := -1
@@ -208,6 +213,9 @@ func translate(rs *resources) (switchyard.Config, *translation) {
 		cfg.ServiceEntries = append(cfg.ServiceEntries, *hs.se)
 		cfg.DestinationRules = append(cfg.DestinationRules, *hs.dr)
 	}
+	if registryOnly {
+		cfg.Sidecars = append(cfg.Sidecars, registryOnlySidecar)
+	}
 	isLive := func(d route.Destination) bool { return live[route.Destination{Host: d.Host, Subset: d.Subset}] }
 	for i := range cfg.VirtualServices {
 		for j := range cfg.VirtualServices[i].HTTP {
@@ -215,6 +223,27 @@ func translate(rs *resources) (switchyard.Config, *translation) {
 		}
 	}
 	return cfg, tr
+}
+
+// registryOnlySidecar is how the translation says what istiod's block_all
+// virtual host does: requests to hosts the control plane did not send are
+// refused with 502 (Envoy's BlackHoleCluster). It sees every host sent.
+var registryOnlySidecar = sidecar.Sidecar{
+	Name:                  "outbound-traffic-policy",
+	Namespace:             "istio-system",
+	Egress:                []sidecar.EgressListener{{Hosts: []string{"*/*"}}},
+	OutboundTrafficPolicy: &sidecar.OutboundTrafficPolicy{Mode: "REGISTRY_ONLY"},
+}
+
+// blocksAll reports whether a catch-all virtual host is Istio's block_all:
+// every route a direct 502.
+func blocksAll(vh vhostIR) bool {
+	for _, e := range vh.routes {
+		if d := e.r.DirectResponse; d == nil || d.Status != http.StatusBadGateway {
+			return false
+		}
+	}
+	return len(vh.routes) > 0
 }
 
 // translation is what a translation keeps to redo one host's part of it

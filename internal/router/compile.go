@@ -78,7 +78,13 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 				valid = false
 				continue
 			}
-			if !bound || (b.Admit != nil && !b.Admit(vs, key.host)) {
+			// A Sidecar's egress hosts name full names; Istio resolves a
+			// short host in the VirtualService's namespace first.
+			admitted := key.host
+			if fq, short := reg.FullName(key.host, vs.Namespace); short {
+				admitted = fq
+			}
+			if !bound || (b.Admit != nil && !b.Admit(vs, admitted)) {
 				continue
 			}
 			if len(vs.HTTP) == 0 {

@@ -104,7 +104,6 @@ const defaultMirrorTimeout = 15 * time.Second
 // dropped and counted. Close cancels the copies in flight and waits for
 // them. It is safe for concurrent use.
 type Mirrorer struct {
-	wg     sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
 	closed atomic.Bool
@@ -113,6 +112,7 @@ type Mirrorer struct {
 	limit    int
 	share    int // copies in flight to one cluster at most
 	inflight int
+	idle     sync.Cond      // on mu: broadcast when inflight drops to 0
 	byTarget map[string]int // copies in flight by cluster name
 	// Sent and Dropped count mirrored requests.
 	Sent, Dropped atomic.Int64
@@ -123,15 +123,33 @@ type Mirrorer struct {
 // cluster.
 func NewMirrorer(limit int) *Mirrorer {
 	ctx, cancel := context.WithCancel(context.Background())
+	// A context makes its Done channel on first use; make it now, so that
+	// it belongs to whoever built the mesh and not to the first request's
+	// testing/synctest bubble (a channel of one bubble cannot be used from
+	// another: a mesh built outside bubbles and used inside several would
+	// crash the test).
+	ctx.Done()
 	limit = max(limit, 0)
-	return &Mirrorer{ctx: ctx, cancel: cancel, limit: limit, share: max(limit/2, 1), byTarget: map[string]int{}}
+	m := &Mirrorer{ctx: ctx, cancel: cancel, limit: limit, share: max(limit/2, 1), byTarget: map[string]int{}}
+	m.idle.L = &m.mu
+	return m
 }
 
 // Close cancels the copies in flight and waits until they have ended.
 func (m *Mirrorer) Close() {
-	m.closed.Store(true)
+	m.mu.Lock()
+	m.closed.Store(true) // under mu: no slot is taken after this
+	m.mu.Unlock()
 	m.cancel()
-	m.wg.Wait()
+	// The slots count the copies in flight; a sync.Cond rather than a
+	// WaitGroup, because a WaitGroup belongs to the first testing/synctest
+	// bubble that adds to it, and a mesh built outside bubbles may serve
+	// requests in several and close outside them.
+	m.mu.Lock()
+	for m.inflight > 0 {
+		m.idle.Wait()
+	}
+	m.mu.Unlock()
 }
 
 // acquire takes a slot for a copy to cluster name, if one is free and the
@@ -139,7 +157,7 @@ func (m *Mirrorer) Close() {
 func (m *Mirrorer) acquire(name string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.inflight >= m.limit || m.byTarget[name] >= m.share {
+	if m.closed.Load() || m.inflight >= m.limit || m.byTarget[name] >= m.share {
 		return false
 	}
 	m.inflight++
@@ -150,7 +168,9 @@ func (m *Mirrorer) acquire(name string) bool {
 func (m *Mirrorer) release(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.inflight--
+	if m.inflight--; m.inflight == 0 {
+		m.idle.Broadcast()
+	}
 	if m.byTarget[name]--; m.byTarget[name] == 0 {
 		delete(m.byTarget, name)
 	}
@@ -186,13 +206,13 @@ func (m *Mirrorer) dispatch(ctx context.Context, mirrors []mirror, port uint32, 
 			continue
 		}
 		m.Sent.Add(1)
-		m.wg.Go(func() {
+		go func() {
 			defer m.release(c.Name)
 			defer cancel()
 			defer stop()
 			defer tcancel()
 			send()
-		})
+		}()
 	}
 }
 
