@@ -39,7 +39,7 @@ func TestPackageLayering(t *testing.T) {
 		// (and the root package's Config), so it may name the schema.
 		// It builds the workload's certificates from the bootstrap
 		// (mtls), unless the caller's options carry some (meshopt).
-		"xds":              {"internal/xdsclient", "internal/meshopt", "match", "fault", "retry", "route", "balancer", "subset", "outlier", "pool", "mtls"},
+		"xds":              {"internal/xdsclient", "internal/meshopt", "match", "fault", "retry", "route", "balancer", "subset", "outlier", "pool", "mtls", "sidecar"},
 		"internal/meshopt": {"mtls"},
 		"meshtest":         {"subset"},
 		// The machinery, downwards: router → engine → cluster → ejection.
