@@ -5,7 +5,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -189,4 +192,75 @@ spec:
 	explained := m.Explain(req).String()
 	require.Contains(t, explained, fmt.Sprintf("127.0.0.1:%d weight 1 active 0 ejected", bad.port))
 	require.Contains(t, explained, fmt.Sprintf("127.0.0.1:%d weight 1 active 0 available", good.port))
+}
+
+// TestAutoMTLS: a rule without a TLS mode gets Istio's auto mTLS: with the
+// workload's certificates, ISTIO_MUTUAL to endpoints labelled
+// security.istio.io/tlsMode=istio (as the sidecar injector labels its
+// pods), plain text to the others, to all when the process has no
+// certificates, and never over an explicit DISABLE.
+func TestAutoMTLS(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	workload := workloadSource(t, ca, ca.issue(t, time.Time{}, "spiffe://cluster.local/ns/default/sa/caller"))
+	meshServer := workloadSource(t, ca, ca.issue(t, time.Time{}, "spiffe://cluster.local/ns/default/sa/svc"))
+	meshCfg, err := mtls.ServerConfig(meshServer, mtls.ServerOptions{})
+	require.NoError(t, err)
+	sidecar := startTLSBackend(t, meshCfg)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "plain text") }))
+	t.Cleanup(plain.Close)
+	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())
+
+	build := func(t *testing.T, port, labels, rule string, opts ...switchyard.Option) *switchyard.Mesh {
+		cfg, err := switchyard.Parse([]byte(fmt.Sprintf(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc}
+spec:
+  hosts: [svc.test]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: %s}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1, labels: %s}]
+%s`, port, labels, rule)))
+		require.NoError(t, err)
+		m, err := switchyard.New(cfg, opts...)
+		require.NoError(t, err)
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	const injected = `{app: svc, security.istio.io/tlsMode: istio}`
+	const disable = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: svc}\nspec: {host: svc.test, trafficPolicy: {tls: {mode: DISABLE}}}\n"
+	const noMode = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: svc}\nspec: {host: svc.test, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}\n"
+	certs := switchyard.WithWorkloadCertificates(workload)
+	sidecarPort := strconv.Itoa(sidecar.port)
+
+	t.Run("injected endpoint gets mTLS", func(t *testing.T) {
+		m := build(t, sidecarPort, injected, "", certs)
+		status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+		require.Equal(t, 200, status, body)
+		require.Contains(t, body, "sni=outbound_.80_._.svc.test peer=spiffe://cluster.local/ns/default/sa/caller")
+		require.Contains(t, m.Explain(httptest.NewRequest("GET", "http://svc.test/", nil)).Destinations[0].TLS, "ISTIO_MUTUAL")
+	})
+	t.Run("a rule without a mode keeps auto mTLS", func(t *testing.T) {
+		m := build(t, sidecarPort, injected, noMode, certs)
+		status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+		require.Equal(t, 200, status, body)
+	})
+	t.Run("endpoint without sidecar gets plain text", func(t *testing.T) {
+		m := build(t, plainPort, `{app: svc}`, "", certs)
+		status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+		require.Equal(t, 200, status, body)
+		require.Equal(t, "plain text", body)
+	})
+	t.Run("DISABLE wins", func(t *testing.T) {
+		m := build(t, plainPort, injected, disable, certs)
+		status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+		require.Equal(t, 200, status, body)
+		require.Equal(t, "plain text", body)
+	})
+	t.Run("no workload certificates, no mTLS", func(t *testing.T) {
+		m := build(t, plainPort, injected, "")
+		status, body := tlsGet(t, m.Transport(nil), "http://svc.test/")
+		require.Equal(t, 200, status, body)
+		require.Equal(t, "plain text", body)
+	})
 }

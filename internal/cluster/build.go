@@ -86,7 +86,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.client.Locality == "" || c.hash != nil {
 		c.locality = nil
 	}
-	c.TLS = compileTLS(c, svc, prev, opts)
+	c.TLS = compileTLS(c, svc, ss.Labels, prev, opts)
 	c.limits = pool.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
 		c.limits.Budget = &pool.RetryBudget{Percent: 20, MinConcurrency: 3}

@@ -191,6 +191,24 @@ func (r *tlsReader) validateTLS(t *subset.ClientTLS, path string, svc *Service, 
 	r.read[t] = files
 }
 
+// tlsModeLabel is the label Istio's sidecar injector puts on every pod it
+// injects, and autoMTLSMode its value for a sidecar that accepts mTLS.
+const (
+	tlsModeLabel = "security.istio.io/tlsMode"
+	autoMTLSMode = "istio"
+)
+
+// sidecarsSelected reports whether a workload the selector selects is
+// fronted by a sidecar that accepts mTLS.
+func sidecarsSelected(ws []subset.WorkloadEntry, selector map[string]string) bool {
+	for _, w := range ws {
+		if w.Labels[tlsModeLabel] == autoMTLSMode && selects(selector, w.Labels) {
+			return true
+		}
+	}
+	return false
+}
+
 // unwrapPath drops the file name from an *os.PathError, which the error
 // already quotes.
 func unwrapPath(err error) error {
@@ -202,8 +220,24 @@ func unwrapPath(err error) error {
 
 // compileTLS returns the TLS origination of cluster c, or nil for
 // plaintext, reusing prev's when nothing changed.
-func compileTLS(c *Cluster, svc *Service, prev *Cluster, opts Options) *TLS {
+//
+// A rule that sets no TLS mode gets Istio's auto mTLS (meshConfig
+// enableAutoMtls, on by default): ISTIO_MUTUAL when the process has the
+// workload's certificates (it is in the mesh) and an endpoint of the
+// cluster carries the sidecar injector's label
+// security.istio.io/tlsMode=istio, which says a sidecar that accepts
+// mTLS fronts it; plain text otherwise. Envoy decides per endpoint; the
+// mesh decides per cluster, so a cluster that mixes the two originates TLS
+// to all (an endpoint without a sidecar then fails its handshake, a
+// connect failure that retries and outlier detection handle). The choice
+// follows the endpoints of the configuration; endpoints set through the
+// fast path (SetEndpoints) keep the cluster's choice until the next
+// Update.
+func compileTLS(c *Cluster, svc *Service, selector map[string]string, prev *Cluster, opts Options) *TLS {
 	s := c.Policy.TLS
+	if (s == nil || s.Mode == "") && !c.Passthrough && opts.Workload != nil && sidecarsSelected(svc.workloads(), selector) {
+		s = &subset.ClientTLS{Mode: string(mtls.IstioMutual)}
+	}
 	if s == nil || s.Mode == "" || s.Mode == "DISABLE" || c.Passthrough {
 		return nil
 	}
