@@ -280,15 +280,12 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 	for _, cn := range clusters {
 		hs.addCluster(rs, cn, keyOf(cn), hashes)
 	}
-	// A subset (or host) without endpoints: Envoy answers 503 for its share
-	// of the traffic. The mesh refuses a subset that selects nothing, so
-	// such destinations leave the configuration and their share becomes a
-	// 503 abort.
-	if len(hs.se.Endpoints) == 0 && !hs.passthrough {
-		return hs
-	}
+	// A host without endpoints stays, as from YAML: its requests get
+	// Envoy's 503 "no healthy upstream". A subset without endpoints
+	// leaves the configuration (the mesh warns of a subset that selects
+	// nothing) and its share of the traffic becomes a 503 abort.
 	hs.live = true
-	if len(hs.se.Endpoints) == 0 {
+	if len(hs.se.Endpoints) == 0 && hs.passthrough {
 		// Istio's PASSTHROUGH: the address the caller dialled.
 		hs.se.Resolution = "NONE"
 	}
