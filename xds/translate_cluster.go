@@ -78,10 +78,17 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		if err != nil {
 			return nil, err
 		}
+		// The hosts of an ORIGINAL_DST cluster carry no metadata: the
+		// first match without criteria (Istio's auto mTLS ends with one
+		// for plain text) is the one that applies to them all.
 		for i, m := range ms {
+			if len(m.match) > 0 {
+				continue
+			}
 			if m.tls != nil {
 				return nil, fmt.Errorf("%s.transport_socket_matches[%d]: TLS origination (%s) on an ORIGINAL_DST cluster (Istio's PASSTHROUGH load balancing) is not supported: its requests go to the address asked for through the caller's own transport", p, i, m.tls.Mode)
 			}
+			break
 		}
 		return ir, nil
 	}

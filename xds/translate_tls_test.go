@@ -377,4 +377,16 @@ func TestPassthroughTLSRefused(t *testing.T) {
 	if ir, err := translateCluster(c, false, istioEnv); err != nil || !ir.ignored {
 		t.Errorf("plain ORIGINAL_DST: %+v, %v", ir, err)
 	}
+	// Auto mTLS, as istiod sends it for a PASSTHROUGH rule: the original
+	// destinations carry no metadata, so its last match (plain text)
+	// applies to all of them.
+	c.TransportSocketMatches = autoMTLS("c").TransportSocketMatches
+	if ir, err := translateCluster(c, false, istioEnv); err != nil || !ir.ignored {
+		t.Errorf("ORIGINAL_DST with auto mTLS: %+v, %v", ir, err)
+	}
+	c.TransportSocketMatches = c.TransportSocketMatches[:1:1]
+	c.TransportSocketMatches = append(c.TransportSocketMatches, &clusterv3.Cluster_TransportSocketMatch{Name: "all", Match: &structpb.Struct{}, TransportSocket: tlsSocket(sidecarMutual("x"))})
+	if _, err := translateCluster(c, false, istioEnv); err == nil || !strings.Contains(err.Error(), "transport_socket_matches[1]: TLS origination (ISTIO_MUTUAL) on an ORIGINAL_DST cluster") {
+		t.Errorf("ORIGINAL_DST with TLS for every host: %v", err)
+	}
 }
