@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,9 @@ type Mesh struct {
 	cancels        map[string]func() // watches by "type|name"
 	missing        map[string]bool   // listeners known not to exist
 	changed        chan struct{}     // closed and replaced at each change
-	lastErr        error             // the last rejected resource or update
+	lastErr        error             // the control plane unreachable, or a watch refused
+	updateErr      error             // the mesh refused the last translation
+	rejected       map[string]error  // resources rejected (NACKed) now, by "type|name"
 	wildcardSynced map[string]bool   // wildcard watches that have had their first answer
 	pending        []func()          // done funcs of the changes not yet applied
 	applying       bool              // an applier goroutine runs
@@ -269,15 +272,45 @@ func (m *Mesh) Close() error {
 	return err
 }
 
-// Err returns the last problem with the pushed configuration: a resource
-// rejected (and NACKed, the previous version staying in force), a
-// configuration the mesh refused, or the control plane unreachable (the last
-// good configuration staying in force). It is nil once a later push applied
-// cleanly.
+// Err returns the problems with the pushed configuration now: each
+// resource rejected (and NACKed, its previous version, if any, staying in
+// force) until a version of it is accepted or it is removed, a
+// configuration the mesh refused until one is installed, and the control
+// plane unreachable until it answers again (the last good configuration
+// staying in force). It is nil when there are none.
 func (m *Mesh) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.lastErr
+	errs := []error{m.lastErr, m.updateErr}
+	for _, k := range slices.Sorted(maps.Keys(m.rejected)) {
+		errs = append(errs, m.rejected[k])
+	}
+	return errors.Join(errs...)
+}
+
+// noteLocked records err, heard by the watch of type key (and resource
+// name, "" for a wildcard watch): a rejected resource under its name until
+// it is accepted, anything else as the last error.
+func (m *Mesh) noteLocked(key, name string, err error) {
+	var invalid *xdsclient.InvalidResourceError
+	switch {
+	case errors.As(err, &invalid):
+		if m.rejected == nil {
+			m.rejected = map[string]error{}
+		}
+		m.rejected[key+invalid.Name] = err
+	case errors.Is(err, xdsclient.ErrResourceNotFound):
+		delete(m.rejected, key+name)
+	default:
+		m.lastErr = err
+	}
+}
+
+// acceptedLocked notes that a version of the resource was accepted (or it
+// was removed): it is no longer rejected, and the control plane answers.
+func (m *Mesh) acceptedLocked(key, name string) {
+	delete(m.rejected, key+name)
+	m.lastErr = nil
 }
 
 // Transport is switchyard.Mesh's Transport. With Proxyless, the first
@@ -553,9 +586,10 @@ func (m *Mesh) applyLocked() {
 	}
 	cfg, tr := translate(rs)
 	if err := m.Mesh.Update(cfg); err != nil {
-		m.lastErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
+		m.updateErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
 		m.tr = nil
 	} else {
+		m.updateErr = nil
 		m.tr, m.installed = tr, cfg
 		// The endpoints the fast path set hold over an Update that leaves
 		// their entry as it was in the configuration, which may be older
@@ -699,7 +733,7 @@ func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
 	delete(m.missing, w.key+w.name)
 	delete(m.missing, w.name)
 	m.setLocked(w.key, w.name, r.(*decoded).ir)
-	m.lastErr = nil
+	m.acceptedLocked(w.key, w.name)
 	m.scheduleLocked(done)
 }
 
@@ -712,9 +746,7 @@ func (w *named) ResourceError(err error, done func()) {
 	}
 	m.missing[w.key+w.name] = true
 	m.setLocked(w.key, w.name, nil)
-	if !errors.Is(err, xdsclient.ErrResourceNotFound) {
-		m.lastErr = err
-	}
+	m.noteLocked(w.key, w.name, err)
 	m.scheduleLocked(done)
 }
 
@@ -758,7 +790,7 @@ func (m *Mesh) scheduleLocked(done func()) {
 func (w *named) AmbientError(err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.lastErr = err
+	w.m.noteLocked(w.key, w.name, err)
 	w.m.mu.Unlock()
 }
 
@@ -774,9 +806,11 @@ func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, r
 	defer m.mu.Unlock()
 	for name, r := range changed {
 		m.setLocked(w.key, name, r.(*decoded).ir)
+		m.acceptedLocked(w.key, name)
 	}
 	for _, name := range removed {
 		m.setLocked(w.key, name, nil)
+		m.acceptedLocked(w.key, name)
 	}
 	if m.wildcardSynced == nil {
 		m.wildcardSynced = map[string]bool{}
@@ -788,7 +822,7 @@ func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, r
 func (w *wildcard) AmbientError(err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.lastErr = err
+	w.m.noteLocked(w.key, "", err)
 	w.m.mu.Unlock()
 }
 

@@ -424,7 +424,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			rs.phase = phaseReceived
 		}
 		if d.err != nil {
-			err := fmt.Errorf("%w: %s %q in response version %q: %v", ErrInvalidResource, rt.TypeName, d.name, version, d.err)
+			var err error = &InvalidResourceError{TypeName: rt.TypeName, Name: d.name, Version: version, Err: d.err}
 			repeat := rs.status == StatusNACKed && rs.err != nil && rs.err.Error() == err.Error()
 			rs.status, rs.err = StatusNACKed, err
 			if repeat {
@@ -433,10 +433,10 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			for nw := range rs.watchers {
 				c.notifyInvalidLocked(nw, rs, err, fl)
 			}
+			// A wildcard watcher hears of it even before its first set
+			// (which leaves the resource out), so that it can tell.
 			for ww := range ts.wildcards {
-				if ww.synced {
-					c.schedule(&ww.entry, fl, func(done func()) { ww.w.AmbientError(err, done) })
-				}
+				c.schedule(&ww.entry, fl, func(done func()) { ww.w.AmbientError(err, done) })
 			}
 			continue
 		}

@@ -1,6 +1,9 @@
 package xdsclient
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ResourceWatcher hears about one resource, watched by name. The client calls
 // its methods one at a time, on one goroutine. No call starts after the
@@ -53,3 +56,24 @@ var (
 	// ErrClosed: the client has been closed.
 	ErrClosed = errors.New("xdsclient: client closed")
 )
+
+// InvalidResourceError is the error for a resource the client rejected
+// (errors.Is it ErrInvalidResource); it names the resource, so that a
+// wildcard watcher can tell which one.
+type InvalidResourceError struct {
+	// TypeName is the resource type's name ("Cluster"), Name the
+	// resource's and Version the response's.
+	TypeName, Name, Version string
+	// Err is why the resource was rejected.
+	Err error
+}
+
+func (e *InvalidResourceError) Error() string {
+	return fmt.Sprintf("%v: %s %q in response version %q: %v", ErrInvalidResource, e.TypeName, e.Name, e.Version, e.Err)
+}
+
+// Is reports ErrInvalidResource.
+func (e *InvalidResourceError) Is(target error) bool { return target == ErrInvalidResource }
+
+// Unwrap returns why the resource was rejected.
+func (e *InvalidResourceError) Unwrap() error { return e.Err }
