@@ -37,8 +37,14 @@ func init() {
 //
 //	src, err := mtls.NewFileSource(mtls.IstioFiles(mtls.DefaultDir))
 //
+// With the workload's certificates the mesh also does Istio's auto mTLS: a
+// cluster whose rule sets no tls mode originates ISTIO_MUTUAL when its
+// endpoints carry the sidecar injector's label
+// security.istio.io/tlsMode=istio (tls mode DISABLE turns it off).
+//
 // The caller keeps src and closes it after the mesh. Without this option, a
-// rule with ISTIO_MUTUAL is an error at New and Update.
+// rule with ISTIO_MUTUAL is an error at New and Update, and there is no
+// auto mTLS.
 func WithWorkloadCertificates(src *mtls.Source) Option { return workloadOption{src} }
 
 // ALPN protocols offered when originating TLS: Istio's for an in-mesh

@@ -20,6 +20,20 @@
 // receives with the golden dumps beside them; XDS.md says which Envoy fields
 // carry each Istio feature.
 //
+// TestIstiodRoutesAsYAML feeds each of those scenarios two ways: straight
+// into switchyard.New, and through the same control plane over ADS into
+// an xds.NewMesh, once per persona. Both meshes serve the same probes (a
+// request to every service port and one satisfying each match block) in
+// one testing/synctest bubble, against in-memory backends that answer,
+// hang or fail, and must agree on the route's action, destinations,
+// shares, TLS and endpoints (with their ejection state), the status,
+// headers and body of every response, the requests each backend received
+// (rewrites, header operations, retried attempts, mirrors) and how long
+// each request took on the bubble's clock (timeouts, per-try timeouts,
+// back-off, fault delays). What istiod does not send a proxyless client is
+// taken out of its YAML side in code (proxylessSees), each loss with its
+// reason; the few pairs and hosts not compared are listed with why.
+//
 //	cd conformance
 //	go test .                          # the suite
 //	go test . -run TestConformance -args -table         # every document's verdicts
