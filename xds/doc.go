@@ -39,7 +39,8 @@
 //
 // A resource the translation cannot represent faithfully is rejected:
 // the client NACKs it with the resource, the field and the reason, and
-// the last good version stays in force ([Mesh.Err] reports it). Every
+// the last good version stays in force ([Mesh.Err] names it until a
+// version of it is accepted). Every
 // Envoy field is either translated, or ignored because it only concerns
 // what a proxy does for its own listeners (downstream TLS, statistics,
 // access logs, iptables capture), or refused by name.
@@ -54,14 +55,19 @@
 // a proxyless gRPC client's configuration (GENERATOR=grpc) and subscribes
 // only to the host:port the process calls, on demand: the first request to
 // a service waits, within its context, for its listener, routes, clusters
-// and endpoints. Routes are complete in both personas; proxyless clusters
+// and endpoints. A Sidecar's outboundTrafficPolicy REGISTRY_ONLY reaches
+// the sidecar persona as istiod's block_all virtual host, and the mesh
+// answers 502 for hosts the control plane did not send, as Envoy does; a
+// proxyless client gets no listener for such a host, and the mesh passes a
+// request to it through to the base transport. Routes are complete in both personas; proxyless clusters
 // lose outlier detection (and with it minHealthPercent and failover to
 // other localities: only istiod's best priority of endpoints is used),
 // every connection-pool setting but http2MaxRequests, slow start,
 // LEAST_REQUEST as the default (round robin instead), RANDOM, the retry
 // budget, auto mTLS (plain text unless a rule says ISTIO_MUTUAL), SIMPLE
 // and MUTUAL origination (plain text), and an ISTIO_MUTUAL rule's sni and
-// subjectAltNames.
+// subjectAltNames, and the endpoints of DNS-resolved services (istiod
+// sends them an empty assignment).
 //
 // Not yet taken from xDS (refused by name, so the previous configuration
 // stays): locality weights (common_lb_config.locality_weighted_lb_config,
