@@ -618,3 +618,64 @@ func TestProxylessGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestErrNamesRejectedResources: Err names a rejected cluster from the
+// first response on (the sidecar persona's wildcard included), keeps
+// naming it while other resources are accepted, and is nil once a good
+// version of it arrives.
+func TestErrNamesRejectedResources(t *testing.T) {
+	for _, ps := range personas {
+		t.Run(ps.name, func(t *testing.T) {
+			p := startPlane(t)
+			cn := canary{v1: backend(t, "v1"), v2: backend(t, "v2")}
+			bad := func(w1, w2 uint32) map[string][]types.Resource {
+				res := cn.resources(w1, w2)
+				c := cn.cluster(clusterV2)
+				c.LbPolicy = clusterv3.Cluster_LOAD_BALANCING_POLICY_CONFIG // not translated
+				res[resourcev3.ClusterType] = []types.Resource{cn.cluster(clusterV1), c}
+				return res
+			}
+			p.push(bad(100, 0))
+			m := newTestMesh(t, p, ps.opts...)
+			c := &http.Client{Transport: m.Transport(nil)}
+			count(t, c, 1)
+			waitErr := func(want string) {
+				t.Helper()
+				deadline := time.Now().Add(eventually)
+				for {
+					err := m.Err()
+					if (want == "" && err == nil) || (want != "" && err != nil && strings.Contains(err.Error(), want)) {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("Err() = %v, want %q", err, want)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			waitErr(clusterV2)
+			// v1's endpoints change and are accepted; the cluster is still
+			// rejected.
+			res := bad(100, 0)
+			res[resourcev3.EndpointType] = []types.Resource{cla(clusterV1, cn.v2), cla(clusterV2, cn.v2)}
+			p.push(res)
+			deadline := time.Now().Add(eventually)
+			for {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+listenerName+"/", nil)
+				e := m.Explain(req)
+				if len(e.Destinations) == 1 && len(e.Destinations[0].Endpoints) == 1 && e.Destinations[0].Endpoints[0].Address == cn.v2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("v1's new endpoint never applied: %v", e)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err := m.Err(); err == nil || !strings.Contains(err.Error(), clusterV2) {
+				t.Errorf("after other resources were accepted, Err() = %v, want the rejection of %s", err, clusterV2)
+			}
+			p.push(cn.resources(50, 50))
+			waitErr("")
+		})
+	}
+}
