@@ -69,12 +69,17 @@
 // subjectAltNames, and the endpoints of DNS-resolved services (istiod
 // sends them an empty assignment).
 //
+// Locality weights (common_lb_config.locality_weighted_lb_config, which
+// istiod sets from localityLbSetting) become a distribute rule over the
+// localities whose endpoints take traffic, their weights scaled to
+// percentages; equal weights (failover-only settings) leave the endpoints
+// sharing alike, where Envoy shares alike by locality (the two differ only
+// when localities of one priority hold different numbers of endpoints).
+//
 // Not yet taken from xDS (refused by name, so the previous configuration
-// stays): locality weights (common_lb_config.locality_weighted_lb_config,
-// from localityLbSetting distribute/failover), success-rate and
-// failure-percentage outlier ejection, and the connection-pool fields the
-// mesh refuses from YAML too (maxRequestsPerConnection > 1,
-// maxConcurrentStreams).
+// stays): success-rate and failure-percentage outlier ejection, and the
+// connection-pool fields the mesh refuses from YAML too
+// (maxRequestsPerConnection > 1, maxConcurrentStreams).
 //
 // # mTLS from the mesh
 //

@@ -355,6 +355,13 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 	} else {
 		pol.TLS = c.clusterTLS(nil, takes)
 	}
+	if c.localityWeighted && eps != nil {
+		if d := localityDistribute(eps.eps, takes); d != nil {
+			lb := *pol.LoadBalancer
+			lb.LocalityLbSetting = &balancer.LocalitySettings{Distribute: []balancer.Distribute{*d}}
+			pol.LoadBalancer = &lb
+		}
+	}
 	if c.hashed {
 		lb := *pol.LoadBalancer
 		ch := *lb.ConsistentHash
@@ -413,6 +420,62 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 			we.Labels[label] = "true"
 		}
 	}
+}
+
+// localityDistribute translates the locality weights of a cluster with
+// locality_weighted_lb_config (istiod's localityLbSetting) into the
+// distribute rule the mesh applies: for a caller anywhere, each locality
+// with endpoints that take traffic gets its weight's share (Envoy drops the
+// localities without endpoints and shares among the others). Weights are
+// scaled to percentages (largest remainders, so off by under one point
+// when they do not divide 100). Equal weights, which istiod sends for
+// failover-only settings, weigh nothing: nil, and the endpoints share
+// alike (Envoy would share alike by locality; the two differ only when
+// localities of one priority hold different numbers of endpoints).
+func localityDistribute(eps []endpointIR, takes func(endpointIR) bool) *balancer.Distribute {
+	weights := map[string]uint32{}
+	for _, e := range eps {
+		if takes(e) && e.locality != "" {
+			weights[e.locality] = max(e.localityWeight, 1)
+		}
+	}
+	var total uint64
+	uniform := true
+	var first uint32
+	for _, w := range weights {
+		if first == 0 {
+			first = w
+		}
+		uniform = uniform && w == first
+		total += uint64(w)
+	}
+	if uniform {
+		return nil
+	}
+	type share struct {
+		locality string
+		pct      uint32
+		rem      uint64
+	}
+	var shares []share
+	var sum uint32
+	for _, l := range slices.Sorted(maps.Keys(weights)) {
+		n := uint64(weights[l]) * 100
+		shares = append(shares, share{l, uint32(n / total), n % total})
+		sum += uint32(n / total)
+	}
+	slices.SortStableFunc(shares, func(a, b share) int { return cmp.Compare(b.rem, a.rem) })
+	for i := 0; sum < 100; i++ {
+		shares[i%len(shares)].pct++
+		sum++
+	}
+	d := &balancer.Distribute{From: "*", To: map[string]uint32{}}
+	for _, s := range shares {
+		if s.pct > 0 {
+			d.To[s.locality] = s.pct
+		}
+	}
+	return d
 }
 
 // dropDead removes the destinations without endpoints from r: their share

@@ -33,9 +33,12 @@ type clusterIR struct {
 	ignored bool         // ORIGINAL_DST (Istio's PassthroughCluster): not translated
 	hashed  bool         // RING_HASH or MAGLEV: the hash key comes from the routes
 	http2   bool
-	policy  subset.TrafficPolicy // LoadBalancer is always set; TLS is the assembly's (clusterTLS)
-	tls     *subset.ClientTLS    // transport_socket; nil for plain text
-	matches []socketMatch        // transport_socket_matches (auto mTLS)
+	// localityWeighted: common_lb_config.locality_weighted_lb_config, the
+	// endpoints' locality weights apply (see localityDistribute).
+	localityWeighted bool
+	policy           subset.TrafficPolicy // LoadBalancer is always set; TLS is the assembly's (clusterTLS)
+	tls              *subset.ClientTLS    // transport_socket; nil for plain text
+	matches          []socketMatch        // transport_socket_matches (auto mTLS)
 }
 
 // endpointsIR is a translated ClusterLoadAssignment: the endpoints that take
@@ -51,6 +54,8 @@ type endpointIR struct {
 	locality string
 	priority uint32
 	socket   map[string]string // envoy.transport_socket_match metadata; shared, read only
+	// localityWeight is its locality's load_balancing_weight (0: none).
+	localityWeight uint32
 }
 
 // translateCluster reads a Cluster. proxyless selects gRPC's defaults for
@@ -319,9 +324,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		if pt := cl.GetHealthyPanicThreshold(); pt != nil {
 			panicThreshold = pt.GetValue()
 		}
-		if cl.GetLocalityWeightedLbConfig() != nil {
-			return nil, fmt.Errorf("%s.locality_weighted_lb_config: locality weights pushed by the control plane are not supported yet (Istio's localityLbSetting.distribute/failover)", cp)
-		}
+		ir.localityWeighted = cl.GetLocalityWeightedLbConfig() != nil
 		if cl.GetZoneAwareLbConfig() != nil {
 			return nil, fmt.Errorf("%s.zone_aware_lb_config: not supported by switchyard", cp)
 		}
@@ -485,7 +488,7 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 				w = lw.GetValue()
 			}
 			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority(),
-				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern)})
+				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern), localityWeight: le.GetLoadBalancingWeight().GetValue()})
 		}
 	}
 	return out, nil

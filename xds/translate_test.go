@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,45 @@ func TestRefusedByName(t *testing.T) {
 				t.Fatalf("err = %v, want it to name %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLocalityDistribute: the locality weights of a cluster with
+// locality_weighted_lb_config become a distribute rule over the localities
+// whose endpoints take traffic, in percentages; equal weights none.
+func TestLocalityDistribute(t *testing.T) {
+	all := func(endpointIR) bool { return true }
+	ep := func(loc string, w uint32) endpointIR {
+		return endpointIR{address: "10.0.0.1", locality: loc, localityWeight: w}
+	}
+	for _, tc := range []struct {
+		name string
+		eps  []endpointIR
+		want map[string]uint32
+	}{
+		{"istiod's distribute", []endpointIR{ep("r/a", 80), ep("r/a", 80), ep("r/b", 20)}, map[string]uint32{"r/a": 80, "r/b": 20}},
+		{"failover only: equal weights", []endpointIR{ep("r/a", 1), ep("r/b", 1)}, nil},
+		{"one locality", []endpointIR{ep("r/a", 80)}, nil},
+		{"scaled, largest remainder", []endpointIR{ep("r/a", 1), ep("r/b", 2)}, map[string]uint32{"r/a": 33, "r/b": 67}},
+		{"no weight counts as 1", []endpointIR{ep("r/a", 0), ep("r/b", 3)}, map[string]uint32{"r/a": 25, "r/b": 75}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := localityDistribute(tc.eps, all)
+			if tc.want == nil {
+				if d != nil {
+					t.Fatalf("got %+v, want none", d)
+				}
+				return
+			}
+			if d == nil || d.From != "*" || !maps.Equal(d.To, tc.want) {
+				t.Fatalf("got %+v, want from * to %v", d, tc.want)
+			}
+		})
+	}
+	// Endpoints that take no traffic (a lower priority without outlier
+	// detection) do not count.
+	eps := []endpointIR{ep("r/a", 1), {address: "10.0.0.2", locality: "r/b", localityWeight: 5, priority: 1}}
+	if d := localityDistribute(eps, func(e endpointIR) bool { return e.priority == 0 }); d != nil {
+		t.Errorf("got %+v, want none", d)
 	}
 }
