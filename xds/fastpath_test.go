@@ -56,7 +56,7 @@ func explainNow(m *switchyard.Mesh) route.Explanation {
 func requireRoutesAsTranslated(t *testing.T, m *Mesh) {
 	t.Helper()
 	m.mu.Lock()
-	cfg, _ := translate(m.rs)
+	cfg, _ := translate(m.rs, nil)
 	m.mu.Unlock()
 	fresh, err := switchyard.New(cfg)
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,24 @@ func FuzzParseBootstrap(f *testing.F) {
 		}
 		if _, err := b.Node.proto(); err != nil {
 			t.Fatalf("accepted node whose metadata cannot go on the wire: %v", err)
+		}
+	})
+}
+
+// FuzzNameValidators checks the hand-written validators of keyOf against
+// the regular expressions they replace (kept here as the specification).
+func FuzzNameValidators(f *testing.F) {
+	hostRE := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	subsetRE := regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$`)
+	for _, s := range []string{"", "a", "reviews.default.svc.cluster.local", "a-", "-a", "a..b", "a.b.", "A", "v1", "v1.2_x", "_v", "x-", "a.-b", "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isHostName(s), hostRE.MatchString(s); got != want {
+			t.Errorf("isHostName(%q) = %t, the expression says %t", s, got, want)
+		}
+		if got, want := isSubsetName(s), subsetRE.MatchString(s); got != want {
+			t.Errorf("isSubsetName(%q) = %t, the expression says %t", s, got, want)
 		}
 	})
 }

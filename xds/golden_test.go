@@ -95,7 +95,7 @@ func TestGoldenDumps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, _ := translate(rs)
+			cfg, _ := translate(rs, nil)
 			loc := switchyard.WithLocality("us-east1/us-east1-b")
 			fromXDS, err := switchyard.New(cfg, loc, certs)
 			if err != nil {

@@ -584,7 +584,7 @@ func (m *Mesh) applyLocked() {
 			m.watchLocked(k[:4], k[4:])
 		}
 	}
-	cfg, tr := translate(rs)
+	cfg, tr := translate(rs, m.tr)
 	if err := m.Mesh.Update(cfg); err != nil {
 		m.updateErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
 		m.tr = nil
@@ -640,6 +640,7 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	next := make(map[string]*hostState, len(hosts))
 	for h := range hosts {
 		old, hs := tr.hosts[h], buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
+		hs.inputs = hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
 		if hs.live != old.live {
 			return false
 		}

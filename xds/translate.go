@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,11 +51,36 @@ type clusterKey struct {
 	subset string
 }
 
-// hostNameRE is what a cluster name must look like to serve as a host.
-var hostNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+// isHostName reports whether a cluster name can serve as a host: dot-separated
+// labels of lower-case letters, digits and inner hyphens.
+func isHostName(s string) bool {
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
-// subsetNameRE is what Istio allows as a subset name.
-var subsetNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$`)
+// isSubsetName reports whether s is a subset name Istio allows: letters,
+// digits, '-', '_' and '.', starting and ending with a letter or digit.
+func isSubsetName(s string) bool {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	if s == "" || !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
 
 // keyOf maps a cluster name to a host, port and subset. Istio's names
 // ("outbound|9080|v1|reviews.default.svc.cluster.local") give all three;
@@ -64,12 +88,12 @@ var subsetNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?
 // host name, else a stable synthetic one) with no subset.
 func keyOf(name string) clusterKey {
 	if parts := strings.Split(name, "|"); len(parts) == 4 && parts[0] == "outbound" {
-		if port, err := strconv.ParseUint(parts[1], 10, 16); err == nil && hostNameRE.MatchString(parts[3]) &&
-			(parts[2] == "" || subsetNameRE.MatchString(parts[2])) {
+		if port, err := strconv.ParseUint(parts[1], 10, 16); err == nil && isHostName(parts[3]) &&
+			(parts[2] == "" || isSubsetName(parts[2])) {
 			return clusterKey{host: parts[3], port: uint32(port), subset: parts[2]}
 		}
 	}
-	if len(name) <= 253 && hostNameRE.MatchString(name) {
+	if len(name) <= 253 && isHostName(name) {
 		return clusterKey{host: name}
 	}
 	h := fnv.New64a()
@@ -95,7 +119,7 @@ func domainHost(d string) string {
 // translate builds the mesh configuration that the resources describe. It is
 // a pure function of its input. proxyless selects the lossy cluster
 // reading of gRPC's persona.
-func translate(rs *resources) (switchyard.Config, *translation) {
+func translate(rs *resources, prev *translation) (switchyard.Config, *translation) {
 	var cfg switchyard.Config
 
 	// Virtual hosts → VirtualServices, merged by host (the same service on
@@ -201,7 +225,17 @@ func translate(rs *resources) (switchyard.Config, *translation) {
 	}
 	live := map[route.Destination]bool{}
 	for _, h := range hostOrder {
-		hs := buildHost(rs, h, tr.hostClusters[h], hashes)
+		var hs *hostState
+		in := hostInputs(rs, tr.hostClusters[h], hashes)
+		if prev != nil {
+			if p := prev.hosts[h]; p != nil && slices.Equal(p.inputs, in) {
+				hs = p // the same resources: the same result
+			}
+		}
+		if hs == nil {
+			hs = buildHost(rs, h, tr.hostClusters[h], hashes)
+			hs.inputs = in
+		}
 		tr.hosts[h] = hs
 		if !hs.live {
 			continue
@@ -266,6 +300,32 @@ type hostState struct {
 	topIsSet    bool
 	passthrough bool // a cluster of the host is ORIGINAL_DST
 	live        bool // the host enters the configuration
+	// inputs are the resources it was built from: a translation whose
+	// inputs for the host are the same (the same decoded resources, which
+	// are immutable) reuses it.
+	inputs []hostInput
+}
+
+// hostInput is one cluster's part of a host's translation: the decoded
+// resources it reads.
+type hostInput struct {
+	name      string
+	cluster   *clusterIR
+	endpoints *endpointsIR
+	hash      *balancer.ConsistentHash
+}
+
+// hostInputs lists what buildHost reads for a host's clusters.
+func hostInputs(rs *resources, clusters []string, hashes map[string]*balancer.ConsistentHash) []hostInput {
+	in := make([]hostInput, len(clusters))
+	for i, cn := range clusters {
+		c := rs.clusters[cn]
+		in[i] = hostInput{name: cn, cluster: c, hash: hashes[cn]}
+		if c != nil && c.inline == nil {
+			in[i].endpoints = rs.endpoints[c.edsName]
+		}
+	}
+	return in
 }
 
 // buildHost translates the clusters (sorted by name) of one host, which

@@ -1,9 +1,11 @@
 package xdsclient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -135,6 +137,59 @@ type Client struct {
 	closed bool
 	state  map[string]*typeState
 	stream *adsStream // the stream up now; nil between streams
+
+	// The resources in the cache by a hash of their bytes, so that one
+	// re-sent unchanged (a State-of-the-World response re-sends every
+	// resource of its type) is not decoded again. Its own lock: decoding
+	// runs without mu.
+	memoMu sync.Mutex
+	memo   map[string]map[uint64]memoEntry // by type URL, then hash
+	seed   maphash.Seed
+}
+
+// memoEntry is a cached resource, as decoded.
+type memoEntry struct {
+	name string
+	data ResourceData
+}
+
+// remember notes the cached resource data of type url.
+func (c *Client) remember(url, name string, data ResourceData) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	if c.memo == nil {
+		c.memo = map[string]map[uint64]memoEntry{}
+	}
+	m := c.memo[url]
+	if m == nil {
+		m = map[uint64]memoEntry{}
+		c.memo[url] = m
+	}
+	m[maphash.Bytes(c.seed, data.Bytes())] = memoEntry{name, data}
+}
+
+// forget drops data, no longer cached, from the memo.
+func (c *Client) forget(url string, data ResourceData) {
+	if data == nil {
+		return
+	}
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	h := maphash.Bytes(c.seed, data.Bytes())
+	if e, ok := c.memo[url][h]; ok && e.data == data {
+		delete(c.memo[url], h)
+	}
+}
+
+// recall returns the cached resource of type url whose bytes are raw.
+func (c *Client) recall(url string, raw []byte) (memoEntry, bool) {
+	c.memoMu.Lock()
+	e, ok := c.memo[url][maphash.Bytes(c.seed, raw)]
+	c.memoMu.Unlock()
+	if !ok || !bytes.Equal(e.data.Bytes(), raw) {
+		return memoEntry{}, false
+	}
+	return e, true
 }
 
 // New validates cfg and returns a client that connects in the background;
@@ -176,6 +231,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("xdsclient: server %q: %w", cfg.Server.URI, err)
 	}
 	c := &Client{
+		seed:       maphash.MakeSeed(),
 		server:     cfg.Server,
 		types:      types,
 		order:      order,
@@ -362,6 +418,7 @@ func (c *Client) unwatch(ts *typeState, name string, rs *resourceState, nw *name
 		rs.phase = phaseStarted
 	}
 	if len(ts.wildcards) == 0 || rs.cache == nil {
+		c.forget(ts.rt.TypeURL, rs.cache)
 		delete(ts.resources, name)
 	}
 	c.requestLocked(ts)
@@ -416,6 +473,7 @@ func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
 	}
 	for name, rs := range ts.resources {
 		if len(rs.watchers) == 0 {
+			c.forget(ts.rt.TypeURL, rs.cache)
 			delete(ts.resources, name)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
@@ -436,4 +438,53 @@ type panicky struct{}
 
 func (panicky) Decode(*anypb.Any, xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
 	panic(errors.New("boom"))
+}
+
+// TestUnchangedNotDecodedAgain: a State-of-the-World response re-sends
+// every resource; those sent as cached are not decoded again, a changed one
+// is, and one removed and sent again is.
+func TestUnchangedNotDecodedAgain(t *testing.T) {
+	ss := startScripted(t)
+	var dec countingDecoder
+	dec.inner = xdsclient.DefaultResourceTypes()[2].Decoder // Cluster
+	c := scriptedClient(t, ss, func(cfg *xdsclient.Config) {
+		cfg.ResourceTypes = []xdsclient.ResourceType{{TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", Decoder: &dec, AllResourcesRequiredInSotW: true}}
+	})
+	w := newRecorder(t)
+	watch(t, c, xdsclient.ClusterTypeURL, "a", w)
+	watch(t, c, xdsclient.ClusterTypeURL, "b", w)
+	st := ss.stream()
+	for r := st.recv(); len(r.GetResourceNames()) < 2; r = st.recv() {
+	}
+	a, b := cluster("a"), cluster("b")
+	st.send(xdsclient.ClusterTypeURL, "1", "n1", mustAny(t, a), mustAny(t, b))
+	st.recv() // ACK
+	if got := dec.n.Load(); got != 2 {
+		t.Fatalf("first response: %d decodes, want 2", got)
+	}
+	b2 := proto.Clone(b).(*clusterv3.Cluster)
+	b2.ConnectTimeout = durationpb.New(3 * time.Second)
+	st.send(xdsclient.ClusterTypeURL, "2", "n2", mustAny(t, a), mustAny(t, b2))
+	st.recv()
+	if got := dec.n.Load(); got != 3 {
+		t.Fatalf("a re-sent, b changed: %d decodes in all, want 3", got)
+	}
+	st.send(xdsclient.ClusterTypeURL, "3", "n3", mustAny(t, b2)) // a removed
+	st.recv()
+	st.send(xdsclient.ClusterTypeURL, "4", "n4", mustAny(t, a), mustAny(t, b2))
+	st.recv()
+	if got := dec.n.Load(); got != 4 {
+		t.Fatalf("a removed and sent again: %d decodes in all, want 4", got)
+	}
+}
+
+// countingDecoder counts the resources it decodes.
+type countingDecoder struct {
+	inner xdsclient.Decoder
+	n     atomic.Int64
+}
+
+func (d *countingDecoder) Decode(a *anypb.Any, opts xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+	d.n.Add(1)
+	return d.inner.Decode(a, opts)
 }

@@ -216,6 +216,7 @@ func (c *Client) expire(ts *typeState, name string, rs *resourceState, gen uint6
 	}
 	rs.timer = nil
 	rs.phase = phaseTimedOut
+	c.forget(ts.rt.TypeURL, rs.cache)
 	rs.cache, rs.version, rs.err = nil, "", nil
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
@@ -303,7 +304,14 @@ func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (n
 	opts := DecodeOptions{Server: c.server}
 	index := make(map[string]int, len(resp.GetResources()))
 	for i, a := range resp.GetResources() {
-		name, data, err := decodeOne(rt, a, opts)
+		var name string
+		var data ResourceData
+		var err error
+		if e, ok := c.recall(rt.TypeURL, a.GetValue()); ok && a.GetTypeUrl() == rt.TypeURL {
+			name, data = e.name, e.data // re-sent as cached: decoded already
+		} else {
+			name, data, err = decodeOne(rt, a, opts)
+		}
 		if name == "" {
 			if err == nil {
 				err = errors.New("the decoder gave no name")
@@ -442,6 +450,10 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 		}
 		rs.deletionIgnored = false
 		if rs.cache == nil || !rs.cache.Equal(d.data) || rs.status != StatusACKed {
+			if rs.cache != d.data {
+				c.forget(rt.TypeURL, rs.cache)
+				c.remember(rt.TypeURL, d.name, d.data)
+			}
 			rs.cache = d.data
 			changed[d.name] = d.data
 			for nw := range rs.watchers {
@@ -470,6 +482,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 				}
 				continue
 			}
+			c.forget(rt.TypeURL, rs.cache)
 			rs.cache, rs.version, rs.err = nil, "", nil
 			rs.status = StatusDoesNotExist
 			removed = append(removed, name)
