@@ -49,22 +49,15 @@ func TestIstiodRoutesAsYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths, err := filepath.Glob(filepath.Join(xdsDir, "*.yaml"))
+	scenarios, err := liveScenarios()
 	if err != nil {
 		t.Fatal(err)
 	}
 	compared := 0
-	for _, path := range paths {
-		if filepath.Base(path) == servicesFile {
-			continue
-		}
-		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+	for _, sc := range scenarios {
+		name := sc.name
 		t.Run(name, func(t *testing.T) {
-			spec, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			yaml := string(services) + "\n---\n" + string(spec)
+			yaml := string(services) + "\n---\n" + sc.yaml
 			if name != "mtls" {
 				// Without sidecars' tlsMode label, no auto mTLS: the
 				// in-memory backends speak plain text, so that what they
@@ -115,6 +108,61 @@ var liveEdits = map[string][]edit{
 	"grpc-service": {
 		{"maxConcurrentStreams: 100", "", "Go's HTTP/2 client has no per-connection stream limit to set"},
 	},
+}
+
+// A scenario is a configuration applied after the services of bookinfo.yaml.
+type scenario struct{ name, yaml string }
+
+// liveScenarios are the scenarios of testdata/xds and Istio's Bookinfo
+// samples (samples/bookinfo/networking in the pinned istio.io/istio): each
+// VirtualService sample after destination-rule-all.yaml, as Istio's tasks
+// apply them, and each DestinationRule sample alone.
+func liveScenarios() ([]scenario, error) {
+	var out []scenario
+	paths, err := filepath.Glob(filepath.Join(xdsDir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range paths {
+		if filepath.Base(path) == servicesFile {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scenario{strings.TrimSuffix(filepath.Base(path), ".yaml"), string(data)})
+	}
+	istio, _, err := istioModules()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(istio.dir, "samples", "bookinfo", "networking")
+	rules, err := os.ReadFile(filepath.Join(dir, "destination-rule-all.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	samples, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range samples {
+		base := filepath.Base(path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		name := "bookinfo/" + strings.TrimSuffix(base, ".yaml")
+		switch {
+		case strings.HasPrefix(base, "destination-rule-"), strings.Contains(string(data), "kind: DestinationRule"):
+			// Rules of its own (fault-injection-details-v1 redefines
+			// details'): applied alone.
+			out = append(out, scenario{name, string(data)})
+		case strings.HasPrefix(base, "virtual-service-"), strings.HasPrefix(base, "fault-injection-"):
+			out = append(out, scenario{name, string(rules) + "\n---\n" + string(data)})
+		}
+	}
+	return out, nil
 }
 
 // skipLive lists the scenario/persona pairs not compared yet, with why.

@@ -32,9 +32,9 @@
 // the hosts they feed are translated again alone and, if nothing but their
 // endpoints changed, their endpoints are replaced through
 // switchyard.Mesh.SetEndpoints, keeping each remaining endpoint's live
-// state; any other push (or an endpoint change that empties a subset or a
-// host, which changes the routes) is translated whole and installed by
-// Update. Config shows the endpoints of the last whole translation;
+// state (a subset or host left without endpoints answers 503 "no healthy
+// upstream", as Envoy does); any other push is translated whole and
+// installed by Update. Config shows the endpoints of the last whole translation;
 // Explain and the admin page show those in force.
 //
 // A resource the translation cannot represent faithfully is rejected:

@@ -340,23 +340,14 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 	for _, cn := range clusters {
 		hs.addCluster(rs, cn, keyOf(cn), hashes)
 	}
-	// A host without endpoints stays, as from YAML: its requests get
-	// Envoy's 503 "no healthy upstream". A subset without endpoints
-	// leaves the configuration (the mesh warns of a subset that selects
-	// nothing) and its share of the traffic becomes a 503 abort.
+	// A host or subset without endpoints stays, as from YAML: its requests
+	// get Envoy's 503 "no healthy upstream" (the mesh warns of a subset
+	// that selects nothing).
 	hs.live = true
 	if len(hs.se.Endpoints) == 0 && hs.passthrough {
 		// Istio's PASSTHROUGH: the address the caller dialled.
 		hs.se.Resolution = "NONE"
 	}
-	hs.dr.Subsets = slices.DeleteFunc(hs.dr.Subsets, func(ss subset.Subset) bool {
-		for _, we := range hs.se.Endpoints {
-			if we.Labels[subsetLabelPrefix+ss.Name] == "true" {
-				return false
-			}
-		}
-		return true
-	})
 	slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
 	return hs
 }
