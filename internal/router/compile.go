@@ -49,7 +49,8 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		}
 		reg = empty
 	}
-	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg}
+	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg,
+		vhs: make([]*VirtualHost, len(services)+1), vsWarns: make([][]*fielderr.Error, len(services))}
 	var errs fielderr.List
 	wildOwner := map[hostKey]*route.VirtualService{}
 	for i := range services {
@@ -62,10 +63,13 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		} else {
 			e.AddWarnings(vh.warns)
 		}
+		slot := slot(i + 1)
+		t.vhs[slot] = vh
 		if src.Namespace != "" && !visibility.Visible(vs.Namespace, vs.ExportTo, src.Namespace) {
 			e.Warn("spec.exportTo", "not exported to this process's namespace %s, so it does not apply here", fielderr.Quote(src.Namespace))
 			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
 			errs.AddList(&e)
+			t.vsWarns[i] = e.Warnings()
 			continue
 		}
 		bound := b.binds(vs)
@@ -90,17 +94,17 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			}
 			if strings.HasPrefix(key.host, "*") {
 				wildOwner[key] = vs
-				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
+				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: slot})
 			} else if e := t.entry(key.host); key.port == 0 {
-				e.any = vh
+				e.any = slot
 			} else {
-				e.ports = append(e.ports, portHost{key.port, vh})
+				e.ports = append(e.ports, portHost{key.port, slot})
 			}
 			// A short host is also the service of its full name, when
 			// there is one: callers may use either.
 			if full := reg.Resolve(key.host, vs.Namespace); full != key.host {
-				if fe := t.entry(full); fe.any == nil {
-					fe.any = vh
+				if fe := t.entry(full); fe.any == 0 {
+					fe.any = slot
 				}
 			}
 		}
@@ -119,6 +123,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		if e.Len() > 0 || len(e.Warnings()) > 0 {
 			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
 			errs.AddList(&e)
+			t.vsWarns[i] = e.Warnings()
 		}
 	}
 	if err := errs.Err(); err != nil {
