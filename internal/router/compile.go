@@ -50,7 +50,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		reg = empty
 	}
 	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg,
-		vhs: make([]*VirtualHost, len(services)+1), vsWarns: make([][]*fielderr.Error, len(services))}
+		vhs: make([]*VirtualHost, len(services)+1), vsWarns: map[int][]*fielderr.Error{}}
 	var errs fielderr.List
 	wildOwner := map[hostKey]*route.VirtualService{}
 	for i := range services {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -157,7 +158,7 @@ func (t *Table) Revise(services []route.VirtualService, changed []int, src match
 	}
 	next := *t
 	next.vhs = slices.Clone(t.vhs)
-	next.vsWarns = slices.Clone(t.vsWarns)
+	next.vsWarns = maps.Clone(t.vsWarns)
 	var errs fielderr.List
 	for _, i := range changed {
 		vs, old, warns := &services[i], t.vhs[i+1], t.vsWarns[i]
@@ -169,15 +170,20 @@ func (t *Table) Revise(services []route.VirtualService, changed []int, src match
 		vh.spec, vh.deps, vh.warns = vs, depsOf(vs, t.registry), e.Warnings()
 		e.AddWarnings(warns[len(old.warns):]) // those of its hosts' placement, unchanged
 		e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
-		next.vhs[i+1], next.vsWarns[i] = vh, e.Warnings()
+		next.vhs[i+1] = vh
+		if ws := e.Warnings(); len(ws) > 0 {
+			next.vsWarns[i] = ws
+		} else {
+			delete(next.vsWarns, i)
+		}
 		errs.AddList(&e)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, true, err
 	}
 	var all fielderr.List
-	for _, ws := range next.vsWarns {
-		all.AddWarnings(ws)
+	for _, i := range slices.Sorted(maps.Keys(next.vsWarns)) {
+		all.AddWarnings(next.vsWarns[i])
 	}
 	next.warnings = all.Warnings()
 	return &next, true, nil

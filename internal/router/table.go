@@ -18,8 +18,10 @@ type Table struct {
 	// slots, not virtual hosts, so that Revise can replace the virtual
 	// host of a VirtualService by copying this slice alone and share the
 	// maps, which no table changes once built.
-	vhs      []*VirtualHost
-	vsWarns  [][]*fielderr.Error // the warnings of each VirtualService, by index, located
+	vhs []*VirtualHost
+	// vsWarns holds the warnings of each VirtualService that has some,
+	// by index, located: its compilation's, then its placement's.
+	vsWarns  map[int][]*fielderr.Error
 	defaults map[*cluster.Service]*VirtualHost
 	registry *cluster.Registry
 	warnings []*fielderr.Error
