@@ -133,8 +133,11 @@ type Detector struct {
 	onEvent  func(Event)
 	l        *lineage
 
-	hosts map[*balancer.State]*member // set by NewDetector, then read-only
-	order []*member
+	// members are the endpoints in order; index finds them by state in
+	// a large detector (nil in a small one, which is scanned). Both are
+	// set by NewDetector, then read-only.
+	members []member
+	index   map[*balancer.State]*member
 
 	// Guarded by l.mu.
 	timer   clock.Timer
@@ -165,27 +168,53 @@ type DetectorOptions struct {
 // (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
 func NewDetector(cfg *outlier.Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent,
-		hosts: make(map[*balancer.State]*member, len(endpoints)), order: make([]*member, 0, len(endpoints))}
+		members: make([]member, len(endpoints))}
+	if len(endpoints) > scanned {
+		d.index = make(map[*balancer.State]*member, len(endpoints))
+	}
 	if d.clock == nil {
 		d.clock = clock.Real{}
 	}
-	var prev map[*balancer.State]*member
 	if o.Previous != nil {
-		d.l, prev = o.Previous.l, o.Previous.hosts
+		d.l = o.Previous.l
 	} else {
 		d.l = &lineage{}
 	}
-	for _, ep := range endpoints {
-		m := &member{ep: ep}
-		if p := prev[ep.State]; p != nil {
+	for i, ep := range endpoints {
+		m := &d.members[i]
+		m.ep = ep
+		if p := o.Previous.member(ep.State); p != nil {
 			m.host = p.host
 		} else {
 			m.host = &host{}
 		}
-		d.hosts[ep.State] = m
-		d.order = append(d.order, m)
+		if d.index != nil {
+			d.index[ep.State] = m
+		}
 	}
 	return d
+}
+
+// scanned is the most endpoints a detector finds by scanning its members
+// rather than through an index: for a small cluster a scan is as quick,
+// and an index costs more memory than the endpoints' own state.
+const scanned = 16
+
+// member returns the member of d (nil: none) whose endpoint has state st;
+// of two with the same state (two workloads at one address), the last.
+func (d *Detector) member(st *balancer.State) *member {
+	if d == nil {
+		return nil
+	}
+	if d.index != nil {
+		return d.index[st]
+	}
+	for i := len(d.members) - 1; i >= 0; i-- {
+		if d.members[i].ep.State == st {
+			return &d.members[i]
+		}
+	}
+	return nil
 }
 
 // Start begins the interval sweep. If an endpoint was ejected or returned
@@ -222,7 +251,7 @@ func (d *Detector) Stop() {
 
 // Ejected reports whether ep is ejected.
 func (d *Detector) Ejected(ep *balancer.Endpoint) bool {
-	m := d.hosts[ep.State]
+	m := d.member(ep.State)
 	return m != nil && m.ejected.Load()
 }
 
@@ -233,9 +262,10 @@ func (d *Detector) Available() []*balancer.Endpoint {
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
 	d.seen = d.l.gen
-	healthy := make([]*balancer.Endpoint, 0, len(d.order))
-	all := make([]*balancer.Endpoint, 0, len(d.order))
-	for _, m := range d.order {
+	healthy := make([]*balancer.Endpoint, 0, len(d.members))
+	all := make([]*balancer.Endpoint, 0, len(d.members))
+	for i := range d.members {
+		m := &d.members[i]
 		all = append(all, m.ep)
 		if !m.ejected.Load() {
 			healthy = append(healthy, m.ep)
@@ -253,7 +283,7 @@ func (d *Detector) Available() []*balancer.Endpoint {
 // Record counts the outcome of an attempt to ep and ejects ep when a count
 // reaches its threshold. It reports whether this outcome ejected ep.
 func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) (ejected bool) {
-	h := d.hosts[ep.State]
+	h := d.member(ep.State)
 	if h == nil {
 		return false // an endpoint of another configuration
 	}
@@ -303,12 +333,12 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) bool 
 		return false
 	}
 	ejected := 0
-	for _, o := range d.order {
-		if o.ejected.Load() {
+	for i := range d.members {
+		if d.members[i].ejected.Load() {
 			ejected++
 		}
 	}
-	if ejected*100 >= d.p.maxEjectPct*len(d.order) && ejected > 0 {
+	if ejected*100 >= d.p.maxEjectPct*len(d.members) && ejected > 0 {
 		d.l.mu.Unlock()
 		return false
 	}
@@ -338,7 +368,7 @@ func (d *Detector) othersWith(m *member, out []*Detector) []*Detector {
 		if o == d || slices.Contains(out, o) {
 			continue
 		}
-		if om := o.hosts[m.ep.State]; om != nil && om.host == m.host {
+		if om := o.member(m.ep.State); om != nil && om.host == m.host {
 			out = append(out, o)
 		}
 	}
@@ -369,7 +399,8 @@ func (d *Detector) sweep() {
 		d.l.mu.Unlock()
 		return
 	}
-	for _, m := range d.order {
+	for i := range d.members {
+		m := &d.members[i]
 		if !m.ejected.Load() {
 			if m.backoff > 0 {
 				m.backoff--
