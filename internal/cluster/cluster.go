@@ -56,8 +56,8 @@ type Cluster struct {
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
 	feedback balancer.Feedback          // nil unless the balancer learns from outcomes
 	locality *balancer.LocalitySettings // nil unless locality load balancing
-	client   Client
-	warmup   *warmup // nil without slow start
+	client   *Client                    // shared by the clusters of a registry
+	warmup   *warmup                    // nil without slow start
 	clock    clock.Clock
 }
 

@@ -98,7 +98,8 @@ type Options struct {
 	// the first. Compile does not change it: Activate does.
 	Previous *Registry
 
-	tls *tlsReader // set by Compile
+	tls    *tlsReader // set by Compile
+	client *Client    // Client, shared by the clusters; set by Compile
 }
 
 // Activate puts a compiled registry to work: it starts the outlier
@@ -212,6 +213,8 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		}
 	}
 	opts.tls = &tlsReader{workload: opts.Workload, read: map[*subset.ClientTLS]*tlsFiles{}}
+	client := opts.Client
+	opts.client = &client
 	byHost := map[string][]*subset.DestinationRule{}
 	var hosts []string // in the order of their first rule
 	for i := range rules {
