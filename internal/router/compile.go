@@ -139,6 +139,9 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		if b.AdmitService != nil && !b.AdmitService(svc) {
 			return
 		}
+		if e := t.hosts[svc.Host]; e != nil && e.any != 0 {
+			return // a VirtualService routes the host at every port: Lookup would never take its default route
+		}
 		vh := prev.defaultOf(svc)
 		if vh == nil {
 			if vh, defErr = defaultHost(svc, reg, src, env); defErr != nil || vh == nil {
