@@ -374,13 +374,29 @@ func (m *Mesh) install(s *snapshot) {
 		}
 	}
 	m.closeExtra()
+	m.closeBaseClones(false, m.tlsInUse(s.registry))
+}
+
+// tlsInUse returns the TLS settings of reg's clusters if some transport
+// cloned from the base one holds TLS settings, for closeBaseClones to
+// drop those no cluster uses any more; else nil, without going through
+// every cluster.
+func (m *Mesh) tlsInUse(reg *cluster.Registry) map[*cluster.TLS]bool {
+	withTLS := false
+	m.baseClones.Range(func(k, _ any) bool {
+		withTLS = k.(baseKey).tls != nil
+		return !withTLS
+	})
+	if !withTLS {
+		return nil
+	}
 	inUse := map[*cluster.TLS]bool{}
-	for _, svc := range s.registry.All() {
+	reg.Each(func(svc *cluster.Service) {
 		for _, c := range svc.Clusters() {
 			inUse[c.TLS] = true
 		}
-	}
-	m.closeBaseClones(false, inUse)
+	})
+	return inUse
 }
 
 // closeExtra closes the idle connections of the transports made for

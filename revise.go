@@ -3,6 +3,7 @@ package switchyard
 import (
 	"reflect"
 
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
@@ -21,8 +22,8 @@ import (
 // (TestReviseKnowsEveryKind).
 func (m *Mesh) revise(cfg Config, prev *snapshot) (*snapshot, bool, error) {
 	p := &prev.cfg
-	if !sameResources(cfg.ServiceEntries, p.ServiceEntries) || !sameResources(cfg.DestinationRules, p.DestinationRules) ||
-		!sameResources(cfg.Gateways, p.Gateways) || !sameResources(cfg.Sidecars, p.Sidecars) ||
+	if !sameResources(cfg.ServiceEntries, p.ServiceEntries, cluster.SameEntry) || !sameResources(cfg.DestinationRules, p.DestinationRules, cluster.SameRule) ||
+		!sameResources(cfg.Gateways, p.Gateways, deepEqual) || !sameResources(cfg.Sidecars, p.Sidecars, deepEqual) ||
 		len(cfg.VirtualServices) != len(p.VirtualServices) {
 		return nil, false, nil
 	}
@@ -50,8 +51,8 @@ func (m *Mesh) revise(cfg Config, prev *snapshot) (*snapshot, bool, error) {
 }
 
 // sameResources reports whether a and b hold equal resources in the same
-// order: the same slice, or deep-equal elements.
-func sameResources[T any](a, b []T) bool {
+// order: the same slice, or elements equal by eq.
+func sameResources[T any](a, b []T, eq func(a, b *T) bool) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -59,12 +60,14 @@ func sameResources[T any](a, b []T) bool {
 		return true
 	}
 	for i := range a {
-		if !reflect.DeepEqual(&a[i], &b[i]) {
+		if !eq(&a[i], &b[i]) {
 			return false
 		}
 	}
 	return true
 }
+
+func deepEqual[T any](a, b *T) bool { return reflect.DeepEqual(a, b) }
 
 // meshOnly reports whether vs routes for the mesh alone, so that no
 // Gateway's table holds its routes.

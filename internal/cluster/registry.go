@@ -249,7 +249,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		var w fielderr.List
 		merged := mergeRules(drs, opts.Client.Namespace, &w)
 		if r.reused(svc) {
-			if svc.rule != nil && reflect.DeepEqual(svc.rule, merged) {
+			if svc.rule != nil && SameRule(svc.rule, merged) {
 				svc.ruled = r.gen
 				errs.AddWarnings(svc.ruleWarns)
 				continue // unchanged, and valid as before
@@ -308,7 +308,7 @@ func prevEntry(prev map[string]*Service, se *subset.ServiceEntry) *Service {
 		return nil
 	}
 	ps := prev[strings.ToLower(se.Hosts[0])]
-	if ps == nil || (ps.entry != se && !reflect.DeepEqual(ps.entry, se)) {
+	if ps == nil || !SameEntry(ps.entry, se) {
 		return nil
 	}
 	for _, h := range se.Hosts[1:] {
