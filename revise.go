@@ -31,7 +31,7 @@ func (m *Mesh) revise(cfg Config, prev *snapshot) (*snapshot, bool, error) {
 	if len(cfg.VirtualServices) > 0 && &cfg.VirtualServices[0] != &p.VirtualServices[0] {
 		for i := range cfg.VirtualServices {
 			a, b := &p.VirtualServices[i], &cfg.VirtualServices[i]
-			if sameVirtualService(a, b) || reflect.DeepEqual(a, b) {
+			if router.SameVirtualService(a, b) {
 				continue
 			}
 			if !router.SameBinding(a, b) || (len(cfg.Gateways) > 0 && !meshOnly(b)) {
@@ -78,15 +78,6 @@ func meshOnly(vs *route.VirtualService) bool {
 		}
 	}
 	return true
-}
-
-// sameVirtualService reports whether a and b are equal field by field,
-// their slices the same (same elements in memory): a copy of an unchanged
-// VirtualService, recognised without walking its routes.
-// TestSameVirtualServiceComparesEveryField keeps it in step with the type.
-func sameVirtualService(a, b *route.VirtualService) bool {
-	return a.Name == b.Name && a.Namespace == b.Namespace && sameSlice(a.Hosts, b.Hosts) && sameSlice(a.Gateways, b.Gateways) &&
-		sameSlice(a.HTTP, b.HTTP) && sameSlice(a.TLS, b.TLS) && sameSlice(a.TCP, b.TCP) && sameSlice(a.ExportTo, b.ExportTo)
 }
 
 // sameSlice reports whether a and b are the same elements in memory (or

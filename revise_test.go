@@ -4,7 +4,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // reviseBase has two hosts; vs-a routes a.shop, and vs-dup claims it too
@@ -214,4 +218,57 @@ func gatewayStatus(t *testing.T, m *switchyard.Mesh) int {
 	rec := httptest.NewRecorder()
 	srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://edge.shop/", nil))
 	return rec.Code
+}
+
+// TestUpdatesReleaseReplacedConfigurations: what the mesh compiled from a
+// resource keeps a copy of it, not a pointer into the configuration's
+// slice, so that once an Update replaces a configuration its slices can
+// be collected even while compiled resources from it live on (here: a
+// VirtualService, then a ServiceEntry, changed by one update and reused
+// by the next, which changes another).
+func TestUpdatesReleaseReplacedConfigurations(t *testing.T) {
+	base, err := switchyard.Parse([]byte(reviseBase))
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		kind  string
+		track func(switchyard.Config, *atomic.Bool)
+		step  func(c switchyard.Config, i int) switchyard.Config
+	}{
+		{"VirtualService", func(c switchyard.Config, done *atomic.Bool) {
+			runtime.SetFinalizer(&c.VirtualServices[0], func(*route.VirtualService) { done.Store(true) })
+		}, func(c switchyard.Config, i int) switchyard.Config {
+			return withHTTP(t, c, []string{"vs-a", "vs-b"}[i], func(hr []route.HTTPRoute) { hr[0].Timeout = time.Duration(i+1) * time.Second })
+		}},
+		{"ServiceEntry", func(c switchyard.Config, done *atomic.Bool) {
+			runtime.SetFinalizer(&c.ServiceEntries[0], func(*subset.ServiceEntry) { done.Store(true) })
+		}, func(c switchyard.Config, i int) switchyard.Config {
+			c.ServiceEntries = slices.Clone(c.ServiceEntries)
+			se := &c.ServiceEntries[i]
+			se.Endpoints = slices.Clone(se.Endpoints)
+			se.Endpoints[0].Address = "10.9.9." + strconv.Itoa(i+1)
+			return c
+		}},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			m, err := switchyard.New(base)
+			require.NoError(t, err)
+			defer m.Close()
+			var collected atomic.Bool
+			func() {
+				first := tt.step(base, 0) // its slice of this kind is new
+				tt.track(first, &collected)
+				require.NoError(t, m.Update(first))
+				require.NoError(t, m.Update(tt.step(first, 1))) // keeps what it compiled from first's element 0
+			}()
+			for range 100 {
+				if collected.Load() {
+					break
+				}
+				runtime.GC()
+				runtime.Gosched()
+			}
+			assert.True(t, collected.Load(), "the replaced configuration's slice is still reachable")
+			runtime.KeepAlive(m)
+		})
+	}
 }

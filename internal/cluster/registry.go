@@ -200,6 +200,11 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			}
 			continue
 		}
+		// The services keep a copy of the entry: a pointer into the
+		// configuration's slice would keep the whole slice alive for as
+		// long as they live, across the updates that reuse them.
+		own := *se
+		se = &own
 		var e fielderr.List
 		compileEntry(r, se, opts.Client.Namespace, &e)
 		if e.Len() > 0 || len(e.Warnings()) > 0 {
@@ -262,7 +267,8 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
 			w.AddList(&e)
 		}
-		svc.rule, svc.ruled, svc.ruleWarns = merged, r.gen, w.Warnings()
+		rule := *merged // a copy, as of the entry
+		svc.rule, svc.ruled, svc.ruleWarns = &rule, r.gen, w.Warnings()
 		errs.AddList(&w)
 	}
 	if err := errs.Err(); err != nil {

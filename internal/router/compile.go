@@ -59,7 +59,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		vh := prev.reusable(vs, reg)
 		if vh == nil {
 			vh = compileVirtualService(vs, reg, src, env, &e)
-			vh.spec, vh.deps, vh.warns = vs, depsOf(vs, reg), e.Warnings()
+			vh.spec, vh.deps, vh.warns = specOf(vs), depsOf(vs, reg), e.Warnings()
 		} else {
 			e.AddWarnings(vh.warns)
 		}

@@ -67,7 +67,7 @@ func (t *Table) reusable(vs *route.VirtualService, reg *cluster.Registry) *Virtu
 		return nil
 	}
 	vh := t.owner(key)
-	if vh == nil || vh.spec == nil || (vh.spec != vs && !reflect.DeepEqual(vh.spec, vs)) {
+	if vh == nil || vh.spec == nil || !SameVirtualService(vh.spec, vs) {
 		return nil
 	}
 	for _, d := range vh.deps {
@@ -124,6 +124,36 @@ func (t *Table) routedBy(key hostKey, wild map[hostKey]*route.VirtualService) *r
 	return nil
 }
 
+// specOf returns the copy of vs a virtual host keeps: a pointer into the
+// configuration's slice would keep the whole slice alive for as long as
+// the virtual host lives, across the updates that reuse it.
+func specOf(vs *route.VirtualService) *route.VirtualService {
+	c := *vs
+	return &c
+}
+
+// SameVirtualService reports whether two VirtualServices are equal: a
+// copy of an unchanged one is recognised by its fields and the identity
+// of its slices, without walking its routes; others are compared deeply.
+func SameVirtualService(a, b *route.VirtualService) bool {
+	return a == b || copiedVirtualService(a, b) || reflect.DeepEqual(a, b)
+}
+
+// copiedVirtualService reports whether b is a copy of a: its fields
+// equal, its slices the same in memory.
+// TestCopiedVirtualServiceComparesEveryField keeps it in step with the
+// type.
+func copiedVirtualService(a, b *route.VirtualService) bool {
+	return a.Name == b.Name && a.Namespace == b.Namespace && sameSlice(a.Hosts, b.Hosts) && sameSlice(a.Gateways, b.Gateways) &&
+		sameSlice(a.HTTP, b.HTTP) && sameSlice(a.TLS, b.TLS) && sameSlice(a.TCP, b.TCP) && sameSlice(a.ExportTo, b.ExportTo)
+}
+
+// sameSlice reports whether a and b are the same elements in memory, or
+// both empty.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
 // SameBinding reports whether two versions of a VirtualService differ at
 // most in their HTTP routes (none in both, or some in both): whatever
 // decides which hosts and gateways it routes, and its TCP and TLS routes,
@@ -167,7 +197,7 @@ func (t *Table) Revise(services []route.VirtualService, changed []int, src match
 		}
 		var e fielderr.List
 		vh := compileVirtualService(vs, t.registry, src, env, &e)
-		vh.spec, vh.deps, vh.warns = vs, depsOf(vs, t.registry), e.Warnings()
+		vh.spec, vh.deps, vh.warns = specOf(vs), depsOf(vs, t.registry), e.Warnings()
 		e.AddWarnings(warns[len(old.warns):]) // those of its hosts' placement, unchanged
 		e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
 		next.vhs[i+1] = vh
