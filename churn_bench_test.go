@@ -63,8 +63,9 @@ func withEndpoints(cfg switchyard.Config, i, gen int) switchyard.Config {
 var fleetSizes = []int{100, 1000, 5000}
 
 // BenchmarkUpdate measures Update on the fleet mesh of meshYAML: with
-// nothing changed, with one VirtualService changed, and with the endpoints
-// of one host changed.
+// nothing changed (the same configuration, or an equal one parsed again,
+// as a file watcher gives), with one VirtualService changed, and with the
+// endpoints of one host changed.
 func BenchmarkUpdate(b *testing.B) {
 	for _, n := range fleetSizes {
 		cfg := fleetConfig(b, n)
@@ -82,6 +83,29 @@ func BenchmarkUpdate(b *testing.B) {
 				}
 			}
 		})
+		if n <= 1000 { // parsing 5000 services again takes seconds
+			b.Run(fmt.Sprintf("unchanged-reparsed/N=%d", n), func(b *testing.B) {
+				m, err := switchyard.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				again, err := switchyard.Parse(meshYAML(n)) // equal, sharing no memory with cfg
+				if err != nil {
+					b.Fatal(err)
+				}
+				alt := [2]switchyard.Config{again, cfg}
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				i := 0
+				for b.Loop() {
+					i++
+					if err := m.Update(alt[i&1]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("oneVS/N=%d", n), func(b *testing.B) {
 			m, err := switchyard.New(cfg)
 			if err != nil {
