@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -23,7 +24,7 @@ func localityDisabled(lb *balancer.Settings) bool {
 // buildClusters creates a cluster for every (subset, port) of svc, the
 // subset "" being all endpoints.
 func buildClusters(svc *Service, opts Options) error {
-	svc.clusters = map[clusterKey]*Cluster{}
+	svc.clusters = nil
 	subsets := []subset.Subset{{}}
 	if svc.rule != nil {
 		subsets = append(subsets, svc.rule.Subsets...)
@@ -48,16 +49,17 @@ func buildClusters(svc *Service, opts Options) error {
 			}
 			var prev *Cluster
 			if opts.Previous != nil {
-				if ps := opts.Previous.services[svc.Host]; ps != nil {
-					prev = ps.clusters[clusterKey{ss.Name, port.Number}]
-				}
+				prev = opts.Previous.services[svc.Host].Cluster(ss.Name, port.Number)
 			}
 			if err := buildCluster(c, svc, ss, port, prev, opts, names); err != nil {
 				return err
 			}
-			svc.clusters[clusterKey{ss.Name, port.Number}] = c
+			svc.clusters = append(svc.clusters, c)
 		}
 	}
+	slices.SortFunc(svc.clusters, func(a, b *Cluster) int {
+		return cmp.Or(strings.Compare(a.Subset, b.Subset), cmp.Compare(a.Port, b.Port))
+	})
 	return nil
 }
 

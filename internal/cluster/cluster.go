@@ -11,11 +11,6 @@ import (
 	"github.com/switchyard-go/switchyard/subset"
 )
 
-type clusterKey struct {
-	subset string
-	port   uint32
-}
-
 // Cluster is the set of endpoints for one (host, subset, port) with the
 // traffic policy in force for it, as Envoy's outbound cluster
 // "outbound|port|subset|host".

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -181,8 +180,10 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, client string, errs *fie
 			}
 			errs.Warn(path, "host %s is also defined by %s; this entry, in the caller's namespace, is used instead, as Istio does", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 		}
-		ports := append([]subset.Port(nil), se.Ports...)
-		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
+		ports := se.Ports // read only: shared with the entry unless sorted here
+		if byNumber := func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) }; !slices.IsSortedFunc(ports, byNumber) {
+			ports = slices.SortedStableFunc(slices.Values(se.Ports), byNumber)
+		}
 		// DYNAMIC_DNS is Envoy's dynamic forward proxy: it connects to the
 		// host the request names, as resolution NONE does in-process.
 		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE" || resolution == "DYNAMIC_DNS", entry: se}
