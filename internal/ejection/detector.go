@@ -89,8 +89,8 @@ func (p params) maxEjectionTime() time.Duration { return max(defaultMaxEjectionT
 type host struct {
 	c5xx, cgw, clocal atomic.Uint32
 	ejected           atomic.Bool
-	ejectedAt         time.Time // guarded by lineage.mu
-	backoff           int       // eject_time_backoff; guarded by lineage.mu
+	ejectedAt         time.Duration // since lineage.base; guarded by lineage.mu
+	backoff           int           // eject_time_backoff; guarded by lineage.mu
 }
 
 // member is one endpoint of a detector and its shared state.
@@ -105,6 +105,7 @@ type member struct {
 // of every ejection and return of an endpoint they have, whichever
 // detector made it.
 type lineage struct {
+	base time.Time // when the first detector was made: the origin of ejection times
 	mu   sync.Mutex
 	gen  uint64
 	live []*Detector
@@ -136,8 +137,9 @@ type Detector struct {
 	// members are the endpoints in order; index finds them by state in
 	// a large detector (nil in a small one, which is scanned). Both are
 	// set by NewDetector, then read-only.
-	members []member
-	index   map[*balancer.State]*member
+	members   []member
+	index     map[*balancer.State]*member
+	endpoints []*balancer.Endpoint // as given to NewDetector; not modified
 
 	// Guarded by l.mu.
 	timer   clock.Timer
@@ -165,10 +167,11 @@ type DetectorOptions struct {
 }
 
 // NewDetector returns a detector for the endpoints of a cluster under cfg
-// (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
+// (nil: Istio's defaults), which it keeps and must not be modified. Its
+// interval sweep runs from Start to Stop.
 func NewDetector(cfg *outlier.Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent,
-		members: make([]member, len(endpoints))}
+		members: make([]member, len(endpoints)), endpoints: endpoints}
 	if len(endpoints) > scanned {
 		d.index = make(map[*balancer.State]*member, len(endpoints))
 	}
@@ -178,7 +181,7 @@ func NewDetector(cfg *outlier.Config, endpoints []*balancer.Endpoint, o Detector
 	if o.Previous != nil {
 		d.l = o.Previous.l
 	} else {
-		d.l = &lineage{}
+		d.l = &lineage{base: d.clock.Now()}
 	}
 	for i, ep := range endpoints {
 		m := &d.members[i]
@@ -258,24 +261,27 @@ func (d *Detector) Ejected(ep *balancer.Endpoint) bool {
 // Available returns the endpoints to balance over: all of them but the
 // ejected, or all of them in panic mode (fewer than minHealthPercent
 // healthy). It may return none: every endpoint ejected and panic disabled.
+// The slice must not be modified.
 func (d *Detector) Available() []*balancer.Endpoint {
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
 	d.seen = d.l.gen
-	healthy := make([]*balancer.Endpoint, 0, len(d.members))
-	all := make([]*balancer.Endpoint, 0, len(d.members))
+	var healthy []*balancer.Endpoint
 	for i := range d.members {
-		m := &d.members[i]
-		all = append(all, m.ep)
-		if !m.ejected.Load() {
+		if m := &d.members[i]; m.ejected.Load() && healthy == nil {
+			healthy = make([]*balancer.Endpoint, 0, len(d.members))
+			for _, o := range d.members[:i] {
+				healthy = append(healthy, o.ep)
+			}
+		} else if healthy != nil && !m.ejected.Load() {
 			healthy = append(healthy, m.ep)
 		}
 	}
-	if len(healthy) == len(all) {
-		return all
+	if healthy == nil {
+		return d.endpoints // none ejected, the common case: shared, not copied
 	}
-	if d.p.minHealthPct > 0 && len(healthy)*100 < d.p.minHealthPct*len(all) {
-		return all // panic: balance over every endpoint
+	if d.p.minHealthPct > 0 && len(healthy)*100 < d.p.minHealthPct*len(d.members) {
+		return d.endpoints // panic: balance over every endpoint
 	}
 	return healthy
 }
@@ -348,7 +354,7 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) bool 
 		m.backoff++
 	}
 	m.ejected.Store(true)
-	m.ejectedAt = now
+	m.ejectedAt = now.Sub(d.l.base)
 	dur := min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime())
 	others := d.othersWith(m, nil)
 	d.l.mu.Unlock()
@@ -407,7 +413,7 @@ func (d *Detector) sweep() {
 			}
 			continue
 		}
-		if now.Sub(m.ejectedAt) >= min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime()) {
+		if now.Sub(d.l.base)-m.ejectedAt >= min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime()) {
 			m.ejected.Store(false)
 			m.c5xx.Store(0)
 			m.cgw.Store(0)
