@@ -339,6 +339,7 @@ func BenchmarkRequestLatencyUnderUpdates(b *testing.B) {
 
 	var churning atomic.Bool
 	var updates atomic.Int64
+	var updateErr atomic.Pointer[error] // the first failed update, reported at the end
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -354,14 +355,21 @@ func BenchmarkRequestLatencyUnderUpdates(b *testing.B) {
 			}
 			if churning.Load() {
 				if err := m.Update(alt[i&1]); err != nil {
-					panic(err) // the configurations are valid: a bug
+					updateErr.CompareAndSwap(nil, &err)
+					return
 				}
 				updates.Add(1)
 			}
 		}
 	}()
 	defer wg.Wait()
-	defer close(stop)
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop) // on a failure before the end
+		}
+	}()
 
 	get := func() time.Duration {
 		start := time.Now()
@@ -394,6 +402,11 @@ func BenchmarkRequestLatencyUnderUpdates(b *testing.B) {
 	}
 	b.StopTimer()
 	churning.Store(false)
+	close(stop)
+	wg.Wait()
+	if err := updateErr.Load(); err != nil {
+		b.Fatal(*err)
+	}
 	if len(quiet) == 0 || len(churn) == 0 {
 		return // b.N too small for both
 	}
