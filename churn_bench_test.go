@@ -2,8 +2,15 @@ package switchyard_test
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,8 +63,9 @@ func withEndpoints(cfg switchyard.Config, i, gen int) switchyard.Config {
 var fleetSizes = []int{100, 1000, 5000}
 
 // BenchmarkUpdate measures Update on the fleet mesh of meshYAML: with
-// nothing changed, with one VirtualService changed, and with the endpoints
-// of one host changed.
+// nothing changed (the same configuration, or an equal one parsed again,
+// as a file watcher gives), with one VirtualService changed, and with the
+// endpoints of one host changed.
 func BenchmarkUpdate(b *testing.B) {
 	for _, n := range fleetSizes {
 		cfg := fleetConfig(b, n)
@@ -75,6 +83,29 @@ func BenchmarkUpdate(b *testing.B) {
 				}
 			}
 		})
+		if n <= 1000 { // parsing 5000 services again takes seconds
+			b.Run(fmt.Sprintf("unchanged-reparsed/N=%d", n), func(b *testing.B) {
+				m, err := switchyard.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				again, err := switchyard.Parse(meshYAML(n)) // equal, sharing no memory with cfg
+				if err != nil {
+					b.Fatal(err)
+				}
+				alt := [2]switchyard.Config{again, cfg}
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				i := 0
+				for b.Loop() {
+					i++
+					if err := m.Update(alt[i&1]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("oneVS/N=%d", n), func(b *testing.B) {
 			m, err := switchyard.New(cfg)
 			if err != nil {
@@ -267,4 +298,142 @@ func reportCPU(b *testing.B) func() {
 			b.ReportMetric(float64((processCPU(b)-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		}
 	}
+}
+
+// withLoopbackEndpoints returns cfg with the endpoints of ServiceEntry i
+// replaced by two on loopback, one per version, at the ports of v1 and v2.
+func withLoopbackEndpoints(cfg switchyard.Config, i int, v1, v2 uint32) switchyard.Config {
+	out := cfg
+	out.ServiceEntries = append(cfg.ServiceEntries[:0:0], cfg.ServiceEntries...)
+	se := &out.ServiceEntries[i]
+	se.Endpoints = []subset.WorkloadEntry{
+		{Address: "127.0.0.1", Ports: map[string]uint32{"http": v1}, Labels: map[string]string{"version": "v1"}},
+		{Address: "127.0.0.1", Ports: map[string]uint32{"http": v2}, Labels: map[string]string{"version": "v2"}},
+	}
+	return out
+}
+
+// BenchmarkRequestLatencyUnderUpdates measures the latency of requests
+// through the mesh (N=1000, the mesh's own transports, two backends on
+// loopback), one after another, in alternating blocks of 100 ms: quiet,
+// and while an Update with one VirtualService changed arrives every 10 ms. Both are measured in one run,
+// block by block, so that the machine's load weighs on both alike. It
+// reports p50 and p99 of each and the ratio of the p99s (goal: ≤ 1.10).
+// Bounded: b.N requests, each with a 5 s timeout; the updater stops
+// before the benchmark returns.
+func BenchmarkRequestLatencyUnderUpdates(b *testing.B) {
+	const n, block = 1000, 100 * time.Millisecond
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	s1, s2 := httptest.NewServer(ok), httptest.NewServer(ok)
+	defer s1.Close()
+	defer s2.Close()
+	cfg := withLoopbackEndpoints(fleetConfig(b, n), 0, serverPort(b, s1), serverPort(b, s2))
+	m, err := switchyard.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	client := &http.Client{Transport: m.Transport(nil), Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	alt := [2]switchyard.Config{withVSTimeout(cfg, n/2, 3*time.Second), withVSTimeout(cfg, n/2, 4*time.Second)}
+
+	var churning atomic.Bool
+	var updates atomic.Int64
+	var updateErr atomic.Pointer[error] // the first failed update, reported at the end
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if churning.Load() {
+				if err := m.Update(alt[i&1]); err != nil {
+					updateErr.CompareAndSwap(nil, &err)
+					return
+				}
+				updates.Add(1)
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop) // on a failure before the end
+		}
+	}()
+
+	get := func() time.Duration {
+		start := time.Now()
+		resp, err := client.Get("http://svc0.mesh.svc.cluster.local:8080/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	get() // connections made before measuring
+	var quiet, churn []time.Duration
+	b.ResetTimer()
+	on, switched := false, time.Now()
+	for range b.N {
+		if time.Since(switched) >= block {
+			on, switched = !on, time.Now()
+			churning.Store(on)
+		}
+		d := get()
+		if on {
+			churn = append(churn, d)
+		} else {
+			quiet = append(quiet, d)
+		}
+	}
+	b.StopTimer()
+	churning.Store(false)
+	close(stop)
+	wg.Wait()
+	if err := updateErr.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	if len(quiet) == 0 || len(churn) == 0 {
+		return // b.N too small for both
+	}
+	q50, q99 := percentiles(quiet)
+	c50, c99 := percentiles(churn)
+	b.ReportMetric(float64(q50.Microseconds()), "quiet-p50-µs")
+	b.ReportMetric(float64(q99.Microseconds()), "quiet-p99-µs")
+	b.ReportMetric(float64(c50.Microseconds()), "updating-p50-µs")
+	b.ReportMetric(float64(c99.Microseconds()), "updating-p99-µs")
+	b.ReportMetric(float64(c99)/float64(q99), "p99-ratio")
+	b.ReportMetric(float64(updates.Load()), "updates")
+}
+
+// percentiles returns the 50th and 99th percentiles of ds, which it sorts.
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+}
+
+func serverPort(tb testing.TB, s *httptest.Server) uint32 {
+	_, p, err := net.SplitHostPort(s.Listener.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return uint32(port)
 }

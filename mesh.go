@@ -277,6 +277,11 @@ func (m *Mesh) closeIdleConnections() {
 }
 
 func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
+	if prev != nil {
+		if s, ok, err := m.revise(cfg, prev); ok {
+			return s, err
+		}
+	}
 	var prevReg *cluster.Registry
 	var prevTable *router.Table
 	if prev != nil {
@@ -305,8 +310,14 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.finish(&snapshot{cfg: cfg, registry: reg, table: table, tcp: tcp, gateways: gateways, scope: scope})
+}
+
+// finish gives a compiled snapshot its warnings, which are errors under
+// WithWarningsAsErrors.
+func (m *Mesh) finish(s *snapshot) (*snapshot, error) {
 	var warnings []*ConfigError
-	for _, ws := range [][]*ConfigError{reg.Warnings(), table.Warnings(), tcp.Warnings()} {
+	for _, ws := range [][]*ConfigError{s.registry.Warnings(), s.table.Warnings(), s.tcp.Warnings()} {
 		warnings = append(warnings, ws...)
 	}
 	if m.opts.strict && len(warnings) > 0 {
@@ -316,7 +327,8 @@ func (m *Mesh) compile(cfg Config, prev *snapshot) (*snapshot, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	return &snapshot{cfg: cfg, registry: reg, table: table, tcp: tcp, gateways: gateways, scope: scope, warnings: warnings}, nil
+	s.warnings = warnings
+	return s, nil
 }
 
 // install publishes s, puts its registry to work and brings the endpoint
@@ -327,6 +339,14 @@ func (m *Mesh) install(s *snapshot) {
 	var prev *cluster.Registry
 	if p := m.snap.Load(); p != nil {
 		prev = p.registry
+	}
+	if s.registry == prev {
+		// Revised routes over the same clusters: no endpoint came or
+		// went, and no cluster changed.
+		m.snap.Store(s)
+		m.updateResolvers()
+		m.closeExtra()
+		return
 	}
 	replaced := s.registry.Activate(prev)
 	m.snap.Store(s)
@@ -353,19 +373,41 @@ func (m *Mesh) install(s *snapshot) {
 			}
 		}
 	}
+	m.closeExtra()
+	m.closeBaseClones(false, m.tlsInUse(s.registry))
+}
+
+// tlsInUse returns the TLS settings of reg's clusters if some transport
+// cloned from the base one holds TLS settings, for closeBaseClones to
+// drop those no cluster uses any more; else nil, without going through
+// every cluster.
+func (m *Mesh) tlsInUse(reg *cluster.Registry) map[*cluster.TLS]bool {
+	withTLS := false
+	m.baseClones.Range(func(k, _ any) bool {
+		withTLS = k.(baseKey).tls != nil
+		return !withTLS
+	})
+	if !withTLS {
+		return nil
+	}
+	inUse := map[*cluster.TLS]bool{}
+	reg.Each(func(svc *cluster.Service) {
+		for _, c := range svc.Clusters() {
+			inUse[c.TLS] = true
+		}
+	})
+	return inUse
+}
+
+// closeExtra closes the idle connections of the transports made for
+// endpoints that requests on older snapshots picked, and forgets them.
+func (m *Mesh) closeExtra() {
 	m.extraMu.Lock()
 	for _, t := range m.extra {
 		closeIdle(t.rt)
 	}
 	m.extra = nil
 	m.extraMu.Unlock()
-	inUse := map[*cluster.TLS]bool{}
-	for _, svc := range s.registry.All() {
-		for _, c := range svc.Clusters() {
-			inUse[c.TLS] = true
-		}
-	}
-	m.closeBaseClones(false, inUse)
 }
 
 // dropTransport closes the idle connections of the transport of an

@@ -36,8 +36,8 @@ type State struct {
 	// atomic add to start and one to end.
 	load     atomic.Uint64
 	failures atomic.Uint64
-	since    time.Time // when the endpoint joined its cluster
-	ewma     ewma      // latency average, for Peak-EWMA
+	since    time.Time            // when the endpoint joined its cluster
+	ewma     atomic.Pointer[ewma] // latency average, made at the first sample (Peak-EWMA only)
 }
 
 // NewState returns the state of an endpoint that joined its cluster at

@@ -39,7 +39,8 @@ func (c PeakEWMA) withDefaults() PeakEWMA {
 	return c
 }
 
-// ewma is an endpoint's latency average, in State.
+// ewma is an endpoint's latency average, in State: apart from it, as
+// only Peak-EWMA clusters, a few, measure it.
 type ewma struct {
 	bits  atomic.Uint64 // float64 nanoseconds; 0 until the first sample
 	stamp atomic.Int64  // unix nanoseconds of the last sample
@@ -60,25 +61,39 @@ func (s *State) observe(latency time.Duration, failed bool, now time.Time, c Pea
 	if failed {
 		rtt = max(rtt, float64(c.FailurePenalty))
 	}
+	e := s.ewma.Load()
+	if e == nil {
+		s.ewma.CompareAndSwap(nil, &ewma{})
+		e = s.ewma.Load()
+	}
 	for {
-		oldBits := s.ewma.bits.Load()
+		oldBits := e.bits.Load()
 		old := math.Float64frombits(oldBits)
 		next := rtt
 		if oldBits != 0 && rtt < old {
-			dt := float64(now.UnixNano() - s.ewma.stamp.Load())
+			dt := float64(now.UnixNano() - e.stamp.Load())
 			w := math.Exp(-max(dt, 0) / float64(c.Decay))
 			next = old*w + rtt*(1-w)
 		}
-		if s.ewma.bits.CompareAndSwap(oldBits, math.Float64bits(next)) {
-			s.ewma.stamp.Store(now.UnixNano())
+		if e.bits.CompareAndSwap(oldBits, math.Float64bits(next)) {
+			e.stamp.Store(now.UnixNano())
 			return
 		}
 	}
 }
 
+// latencyBits returns the float64 bits of the endpoint's latency average,
+// 0 before any sample.
+func (s *State) latencyBits() uint64 {
+	if e := s.ewma.Load(); e != nil {
+		return e.bits.Load()
+	}
+	return 0
+}
+
 // Latency returns the endpoint's latency average, or def before any sample.
 func (s *State) Latency(def time.Duration) time.Duration {
-	if b := s.ewma.bits.Load(); b != 0 {
+	if b := s.latencyBits(); b != 0 {
 		return time.Duration(math.Float64frombits(b))
 	}
 	return def
@@ -102,7 +117,7 @@ func (p *peakEWMA) cost(e *Endpoint) float64 {
 		return p.def // no State, which an Endpoint must have: never measured
 	}
 	lat := p.def
-	if b := e.State.ewma.bits.Load(); b != 0 {
+	if b := e.State.latencyBits(); b != 0 {
 		lat = math.Float64frombits(b)
 	}
 	return lat * float64(max(e.State.Active(), 0)+1)

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +24,12 @@ func localityDisabled(lb *balancer.Settings) bool {
 // buildClusters creates a cluster for every (subset, port) of svc, the
 // subset "" being all endpoints.
 func buildClusters(svc *Service, opts Options) error {
-	svc.clusters = map[clusterKey]*Cluster{}
+	svc.clusters = nil
 	subsets := []subset.Subset{{}}
 	if svc.rule != nil {
 		subsets = append(subsets, svc.rule.Subsets...)
 	}
+	names := &hostPorts{workloads: svc.workloads()}
 	for _, ss := range subsets {
 		for _, port := range svc.Ports {
 			c := &Cluster{
@@ -46,22 +49,24 @@ func buildClusters(svc *Service, opts Options) error {
 			}
 			var prev *Cluster
 			if opts.Previous != nil {
-				if ps := opts.Previous.services[svc.Host]; ps != nil {
-					prev = ps.clusters[clusterKey{ss.Name, port.Number}]
-				}
+				prev = opts.Previous.services[svc.Host].Cluster(ss.Name, port.Number)
 			}
-			if err := buildCluster(c, svc, ss, port, prev, opts); err != nil {
+			if err := buildCluster(c, svc, ss, port, prev, opts, names); err != nil {
 				return err
 			}
-			svc.clusters[clusterKey{ss.Name, port.Number}] = c
+			svc.clusters = append(svc.clusters, c)
 		}
 	}
+	slices.SortFunc(svc.clusters, func(a, b *Cluster) int {
+		return cmp.Or(strings.Compare(a.Subset, b.Subset), cmp.Compare(a.Port, b.Port))
+	})
 	return nil
 }
 
 // buildCluster gives c its endpoints, balancer, outlier detector and
-// limiter, carrying state over from prev.
-func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, prev *Cluster, opts Options) error {
+// limiter, carrying state over from prev; names memoises the endpoints'
+// addresses for the service's other clusters.
+func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, prev *Cluster, opts Options, names *hostPorts) error {
 	c.rand = opts.Rand
 	if c.rand == nil {
 		c.rand = rng.Runtime{}
@@ -82,7 +87,10 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.locality == nil && c.Policy.OutlierDetection != nil && !localityDisabled(c.Policy.LoadBalancer) {
 		c.locality = &balancer.LocalitySettings{}
 	}
-	c.client = opts.Client
+	c.client = opts.client
+	if c.client == nil {
+		c.client = &opts.Client
+	}
 	if c.client.Locality == "" || c.hash != nil {
 		c.locality = nil
 	}
@@ -112,7 +120,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 		c.clock = clock.Real{}
 	}
 	c.selector, c.svcPort = ss.Labels, port
-	all := endpointsFor(svc.workloads(), ss.Labels, port, prev.Endpoints(), c.clock.Now())
+	all := endpointsFor(svc.workloads(), ss.Labels, port, prev.Endpoints(), c.clock.Now(), names)
 	if lb := c.Policy.LoadBalancer; lb != nil {
 		if w := lb.Warmup; w != nil {
 			c.warmup = &warmup{window: w.Duration, minPercent: 10, aggression: 1}
@@ -131,8 +139,9 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 		if prev != nil {
 			prevDetector = prev.Detector()
 		}
-		if opts.OnEjection != nil {
-			c.onEvent = func(e ejection.Event) { opts.OnEjection(c, e) }
+		if on := opts.OnEjection; on != nil {
+			// capturing on, not opts, keeps Options off the heap
+			c.onEvent = func(e ejection.Event) { on(c, e) }
 		}
 	}
 	c.mu.Lock()
@@ -160,14 +169,15 @@ func (c *Cluster) replace(all []*balancer.Endpoint, prev *ejection.Detector) err
 
 // endpointsFor returns the endpoints among workloads that carry all of
 // labels, at their address for port, reusing the live state of the
-// endpoints in prev at the same address.
-func endpointsFor(workloads []subset.WorkloadEntry, labels map[string]string, port subset.Port, prev []*balancer.Endpoint, now time.Time) []*balancer.Endpoint {
+// endpoints in prev at the same address. Their addresses come from names,
+// which the clusters of one service share.
+func endpointsFor(workloads []subset.WorkloadEntry, labels map[string]string, port subset.Port, prev []*balancer.Endpoint, now time.Time, names *hostPorts) []*balancer.Endpoint {
 	prevState := make(map[string]*balancer.State, len(prev))
 	for _, e := range prev {
 		prevState[e.Address] = e.State
 	}
 	var out []*balancer.Endpoint
-	for _, w := range workloads {
+	for i, w := range workloads {
 		if !selects(labels, w.Labels) {
 			continue
 		}
@@ -178,7 +188,7 @@ func endpointsFor(workloads []subset.WorkloadEntry, labels map[string]string, po
 		if p, ok := w.Ports[port.Name]; ok && port.Name != "" {
 			n = p
 		}
-		addr := net.JoinHostPort(w.Address, strconv.Itoa(int(n)))
+		addr := names.of(workloads, i, n)
 		st := prevState[addr]
 		if st == nil {
 			st = balancer.NewState(now)
@@ -187,4 +197,31 @@ func endpointsFor(workloads []subset.WorkloadEntry, labels map[string]string, po
 		out = append(out, &balancer.Endpoint{Address: addr, Labels: w.Labels, Weight: w.Weight, Locality: w.Locality, State: st})
 	}
 	return out
+}
+
+// hostPorts memoises the "host:port" of each of a list of workloads at
+// each port, so that the clusters of a service (one per subset) share one
+// string per endpoint address rather than each making its own.
+type hostPorts struct {
+	workloads []subset.WorkloadEntry
+	ports     []uint32   // the ports seen
+	addrs     [][]string // by port, by workload index; "" until made
+}
+
+// of returns the "host:port" of workloads[i] at port n, memoised if
+// workloads is h's list.
+func (h *hostPorts) of(workloads []subset.WorkloadEntry, i int, n uint32) string {
+	if len(workloads) != len(h.workloads) || &workloads[i] != &h.workloads[i] {
+		return net.JoinHostPort(workloads[i].Address, strconv.Itoa(int(n)))
+	}
+	k := slices.Index(h.ports, n)
+	if k < 0 {
+		k = len(h.ports)
+		h.ports = append(h.ports, n)
+		h.addrs = append(h.addrs, make([]string, len(workloads)))
+	}
+	if h.addrs[k][i] == "" {
+		h.addrs[k][i] = net.JoinHostPort(workloads[i].Address, strconv.Itoa(int(n)))
+	}
+	return h.addrs[k][i]
 }

@@ -11,11 +11,6 @@ import (
 	"github.com/switchyard-go/switchyard/subset"
 )
 
-type clusterKey struct {
-	subset string
-	port   uint32
-}
-
 // Cluster is the set of endpoints for one (host, subset, port) with the
 // traffic policy in force for it, as Envoy's outbound cluster
 // "outbound|port|subset|host".
@@ -56,8 +51,8 @@ type Cluster struct {
 	hash     *balancer.ConsistentHash   // nil unless consistent hashing
 	feedback balancer.Feedback          // nil unless the balancer learns from outcomes
 	locality *balancer.LocalitySettings // nil unless locality load balancing
-	client   Client
-	warmup   *warmup // nil without slow start
+	client   *Client                    // shared by the clusters of a registry
+	warmup   *warmup                    // nil without slow start
 	clock    clock.Clock
 }
 

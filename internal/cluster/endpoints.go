@@ -49,8 +49,9 @@ func (s *Service) SetEndpoints(ws []subset.WorkloadEntry) (gone []*balancer.Endp
 	}
 	ws = append([]subset.WorkloadEntry(nil), ws...)
 	s.dynamic.Store(&ws)
+	names := &hostPorts{workloads: ws}
 	for _, c := range s.clusters {
-		g, e := c.setWorkloads(ws)
+		g, e := c.setWorkloads(ws, names)
 		gone = append(gone, g...)
 		if err == nil {
 			err = e
@@ -59,14 +60,15 @@ func (s *Service) SetEndpoints(ws []subset.WorkloadEntry) (gone []*balancer.Endp
 	return gone, err
 }
 
-// setWorkloads replaces the cluster's endpoints by those of ws it selects.
-func (c *Cluster) setWorkloads(ws []subset.WorkloadEntry) (gone []*balancer.Endpoint, err error) {
+// setWorkloads replaces the cluster's endpoints by those of ws it selects,
+// their addresses memoised in names.
+func (c *Cluster) setWorkloads(ws []subset.WorkloadEntry, names *hostPorts) (gone []*balancer.Endpoint, err error) {
 	if c.Passthrough {
 		return nil, nil
 	}
 	c.mu.Lock()
 	old := c.endpoints()
-	all := endpointsFor(ws, c.selector, c.svcPort, old.all, c.clock.Now())
+	all := endpointsFor(ws, c.selector, c.svcPort, old.all, c.clock.Now(), names)
 	err = c.replace(all, old.detector)
 	next, active := c.endpoints().detector, c.active
 	c.mu.Unlock()

@@ -248,7 +248,7 @@ func (c *Cluster) localityPicker(set *endpointSet, available []*balancer.Endpoin
 	tiers := [][]*balancer.Endpoint{set.all}
 	if set.detector != nil && len(ls.Distribute) == 0 {
 		// Failover needs outlier detection, as in Istio.
-		tiers = levels(set.all, ls, c.client)
+		tiers = levels(set.all, ls, *c.client)
 	}
 	up := map[*balancer.State]bool{}
 	for _, e := range eps {
@@ -273,7 +273,7 @@ func (c *Cluster) localityPicker(set *endpointSet, available []*balancer.Endpoin
 		if loads[i] <= 0 {
 			continue
 		}
-		lp, err := c.newPicker(distributeWeights(levelEps[i], ls.Distribute, c.client))
+		lp, err := c.newPicker(distributeWeights(levelEps[i], ls.Distribute, *c.client))
 		if err != nil {
 			return nil, err
 		}

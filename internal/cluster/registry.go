@@ -98,7 +98,8 @@ type Options struct {
 	// the first. Compile does not change it: Activate does.
 	Previous *Registry
 
-	tls *tlsReader // set by Compile
+	tls    *tlsReader // set by Compile
+	client *Client    // Client, shared by the clusters; set by Compile
 }
 
 // Activate puts a compiled registry to work: it starts the outlier
@@ -199,6 +200,11 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			}
 			continue
 		}
+		// The services keep a copy of the entry: a pointer into the
+		// configuration's slice would keep the whole slice alive for as
+		// long as they live, across the updates that reuse them.
+		own := *se
+		se = &own
 		var e fielderr.List
 		compileEntry(r, se, opts.Client.Namespace, &e)
 		if e.Len() > 0 || len(e.Warnings()) > 0 {
@@ -212,6 +218,8 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		}
 	}
 	opts.tls = &tlsReader{workload: opts.Workload, read: map[*subset.ClientTLS]*tlsFiles{}}
+	client := opts.Client
+	opts.client = &client
 	byHost := map[string][]*subset.DestinationRule{}
 	var hosts []string // in the order of their first rule
 	for i := range rules {
@@ -246,7 +254,7 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		var w fielderr.List
 		merged := mergeRules(drs, opts.Client.Namespace, &w)
 		if r.reused(svc) {
-			if svc.rule != nil && reflect.DeepEqual(svc.rule, merged) {
+			if svc.rule != nil && SameRule(svc.rule, merged) {
 				svc.ruled = r.gen
 				errs.AddWarnings(svc.ruleWarns)
 				continue // unchanged, and valid as before
@@ -259,7 +267,8 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 			e.Locate(fielderr.Resource("DestinationRule", dr.Namespace, dr.Name))
 			w.AddList(&e)
 		}
-		svc.rule, svc.ruled, svc.ruleWarns = merged, r.gen, w.Warnings()
+		rule := *merged // a copy, as of the entry
+		svc.rule, svc.ruled, svc.ruleWarns = &rule, r.gen, w.Warnings()
 		errs.AddList(&w)
 	}
 	if err := errs.Err(); err != nil {
@@ -305,7 +314,7 @@ func prevEntry(prev map[string]*Service, se *subset.ServiceEntry) *Service {
 		return nil
 	}
 	ps := prev[strings.ToLower(se.Hosts[0])]
-	if ps == nil || (ps.entry != se && !reflect.DeepEqual(ps.entry, se)) {
+	if ps == nil || !SameEntry(ps.entry, se) {
 		return nil
 	}
 	for _, h := range se.Hosts[1:] {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -23,7 +22,7 @@ type Service struct {
 
 	entry    *subset.ServiceEntry
 	rule     *subset.DestinationRule
-	clusters map[clusterKey]*Cluster
+	clusters []*Cluster // ordered by subset and port; a few, so scanned
 	// dynamic, when set, replaces the entry's workloads: what the
 	// endpoint fast path (SetEndpoints) was given last.
 	dynamic atomic.Pointer[[]subset.WorkloadEntry]
@@ -102,24 +101,20 @@ func selects(selector, labels map[string]string) bool {
 // Cluster returns the cluster of subset ("" for all endpoints) at port, or
 // nil.
 func (s *Service) Cluster(subset string, port uint32) *Cluster {
-	return s.clusters[clusterKey{subset, port}]
+	if s == nil {
+		return nil
+	}
+	for _, c := range s.clusters {
+		if c.Port == port && c.Subset == subset {
+			return c
+		}
+	}
+	return nil
 }
 
 // Clusters returns every cluster of the service, ordered by subset and
-// port.
-func (s *Service) Clusters() []*Cluster {
-	out := make([]*Cluster, 0, len(s.clusters))
-	for _, c := range s.clusters {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Subset != out[j].Subset {
-			return out[i].Subset < out[j].Subset
-		}
-		return out[i].Port < out[j].Port
-	})
-	return out
-}
+// port. The slice must not be modified.
+func (s *Service) Clusters() []*Cluster { return s.clusters }
 
 func (s *Service) hasSubset(name string) bool {
 	for _, ss := range s.rule.Subsets {

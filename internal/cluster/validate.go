@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -110,37 +109,38 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, client string, errs *fie
 		errs.Warn("spec.endpoints", "resolution STATIC with no endpoints: requests get 503 no healthy upstream")
 	}
 	for i, ep := range se.Endpoints {
-		path := fielderr.Index("spec.endpoints", i)
+		// a field of the endpoint, its path made only for a problem
+		at := func(field string) string { return fielderr.Join(fielderr.Index("spec.endpoints", i), field) }
 		switch {
 		case ep.Address == "" && ep.Network != "" && resolution == "STATIC":
-			errs.Warn(fielderr.Join(path, "address"), "no address, only network %s: it is reached through that network's gateway, which an in-process mesh does not know, so it is left out", fielderr.Quote(ep.Network))
+			errs.Warn(at("address"), "no address, only network %s: it is reached through that network's gateway, which an in-process mesh does not know, so it is left out", fielderr.Quote(ep.Network))
 		case ep.Address == "" && ep.Network != "":
-			errs.Add(fielderr.Join(path, "address"), "required with resolution %s: an endpoint known only by its network has no name to resolve", resolution)
+			errs.Add(at("address"), "required with resolution %s: an endpoint known only by its network has no name to resolve", resolution)
 		case ep.Address == "":
-			errs.Add(fielderr.Join(path, "address"), "required")
+			errs.Add(at("address"), "required")
 		case strings.HasPrefix(ep.Address, "unix://"):
-			errs.Add(fielderr.Join(path, "address"), "unix domain sockets are not supported; give an IP address or host name")
+			errs.Add(at("address"), "unix domain sockets are not supported; give an IP address or host name")
 		case resolution == "STATIC":
 			if _, err := netip.ParseAddr(ep.Address); err != nil {
-				errs.Add(fielderr.Join(path, "address"), "%s is not an IP address, as resolution STATIC requires; use resolution DNS for host names", fielderr.Quote(ep.Address))
+				errs.Add(at("address"), "%s is not an IP address, as resolution STATIC requires; use resolution DNS for host names", fielderr.Quote(ep.Address))
 			}
 		default:
 			if _, err := netip.ParseAddr(ep.Address); err != nil {
 				if err := hostname.FQDN(ep.Address); err != nil {
-					errs.Add(fielderr.Join(path, "address"), "not an IP address, and not a host name: %v", err)
+					errs.Add(at("address"), "not an IP address, and not a host name: %v", err)
 				}
 			}
 		}
-		for _, name := range slices.Sorted(maps.Keys(ep.Ports)) {
+		for _, name := range sortedKeys(ep.Ports) {
 			if !names[name] {
-				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "no service port is named %s", fielderr.Quote(name))
+				errs.Add(fielderr.Key(at("ports"), name), "no service port is named %s", fielderr.Quote(name))
 			}
 			if n := ep.Ports[name]; n == 0 || n > 65535 {
-				errs.Add(fielderr.Key(fielderr.Join(path, "ports"), name), "port %d is out of range 1-65535", n)
+				errs.Add(fielderr.Key(at("ports"), name), "port %d is out of range 1-65535", n)
 			}
 		}
 		if strings.Count(ep.Locality, "/") > 2 {
-			errs.Add(fielderr.Join(path, "locality"), "%s is not region/zone/subzone", fielderr.Quote(ep.Locality))
+			errs.Add(at("locality"), "%s is not region/zone/subzone", fielderr.Quote(ep.Locality))
 		}
 	}
 	for i, h := range se.Hosts {
@@ -180,8 +180,10 @@ func compileEntry(r *Registry, se *subset.ServiceEntry, client string, errs *fie
 			}
 			errs.Warn(path, "host %s is also defined by %s; this entry, in the caller's namespace, is used instead, as Istio does", fielderr.Quote(h), fielderr.Resource("ServiceEntry", prev.entry.Namespace, prev.entry.Name))
 		}
-		ports := append([]subset.Port(nil), se.Ports...)
-		sort.Slice(ports, func(i, j int) bool { return ports[i].Number < ports[j].Number })
+		ports := se.Ports // read only: shared with the entry unless sorted here
+		if byNumber := func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) }; !slices.IsSortedFunc(ports, byNumber) {
+			ports = slices.SortedStableFunc(slices.Values(se.Ports), byNumber)
+		}
 		// DYNAMIC_DNS is Envoy's dynamic forward proxy: it connects to the
 		// host the request names, as resolution NONE does in-process.
 		r.services[host] = &Service{Host: host, Ports: ports, Passthrough: resolution == "NONE" || resolution == "DYNAMIC_DNS", entry: se}
@@ -383,7 +385,7 @@ const maxLabelsText = 256
 func formatLabels(l map[string]string) string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, k := range slices.Sorted(maps.Keys(l)) {
+	for i, k := range sortedKeys(l) {
 		if b.Len() > maxLabelsText {
 			fmt.Fprintf(&b, "… %d more", len(l)-i)
 			break
@@ -399,4 +401,18 @@ func formatLabels(l map[string]string) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// sortedKeys returns the keys of m in order, without sorting for a map of
+// none or one, the common case of an endpoint's ports.
+func sortedKeys[V any](m map[string]V) []string {
+	switch len(m) {
+	case 0:
+		return nil
+	case 1:
+		for k := range m {
+			return []string{k}
+		}
+	}
+	return slices.Sorted(maps.Keys(m))
 }

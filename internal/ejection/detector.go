@@ -89,8 +89,8 @@ func (p params) maxEjectionTime() time.Duration { return max(defaultMaxEjectionT
 type host struct {
 	c5xx, cgw, clocal atomic.Uint32
 	ejected           atomic.Bool
-	ejectedAt         time.Time // guarded by lineage.mu
-	backoff           int       // eject_time_backoff; guarded by lineage.mu
+	ejectedAt         time.Duration // since lineage.base; guarded by lineage.mu
+	backoff           int           // eject_time_backoff; guarded by lineage.mu
 }
 
 // member is one endpoint of a detector and its shared state.
@@ -105,6 +105,7 @@ type member struct {
 // of every ejection and return of an endpoint they have, whichever
 // detector made it.
 type lineage struct {
+	base time.Time // when the first detector was made: the origin of ejection times
 	mu   sync.Mutex
 	gen  uint64
 	live []*Detector
@@ -133,8 +134,12 @@ type Detector struct {
 	onEvent  func(Event)
 	l        *lineage
 
-	hosts map[*balancer.State]*member // set by NewDetector, then read-only
-	order []*member
+	// members are the endpoints in order; index finds them by state in
+	// a large detector (nil in a small one, which is scanned). Both are
+	// set by NewDetector, then read-only.
+	members   []member
+	index     map[*balancer.State]*member
+	endpoints []*balancer.Endpoint // as given to NewDetector; not modified
 
 	// Guarded by l.mu.
 	timer   clock.Timer
@@ -162,30 +167,57 @@ type DetectorOptions struct {
 }
 
 // NewDetector returns a detector for the endpoints of a cluster under cfg
-// (nil: Istio's defaults). Its interval sweep runs from Start to Stop.
+// (nil: Istio's defaults), which it keeps and must not be modified. Its
+// interval sweep runs from Start to Stop.
 func NewDetector(cfg *outlier.Config, endpoints []*balancer.Endpoint, o DetectorOptions) *Detector {
 	d := &Detector{p: paramsOf(cfg), clock: o.Clock, onChange: o.OnChange, onEvent: o.OnEvent,
-		hosts: make(map[*balancer.State]*member, len(endpoints)), order: make([]*member, 0, len(endpoints))}
+		members: make([]member, len(endpoints)), endpoints: endpoints}
+	if len(endpoints) > scanned {
+		d.index = make(map[*balancer.State]*member, len(endpoints))
+	}
 	if d.clock == nil {
 		d.clock = clock.Real{}
 	}
-	var prev map[*balancer.State]*member
 	if o.Previous != nil {
-		d.l, prev = o.Previous.l, o.Previous.hosts
+		d.l = o.Previous.l
 	} else {
-		d.l = &lineage{}
+		d.l = &lineage{base: d.clock.Now()}
 	}
-	for _, ep := range endpoints {
-		m := &member{ep: ep}
-		if p := prev[ep.State]; p != nil {
+	for i, ep := range endpoints {
+		m := &d.members[i]
+		m.ep = ep
+		if p := o.Previous.member(ep.State); p != nil {
 			m.host = p.host
 		} else {
 			m.host = &host{}
 		}
-		d.hosts[ep.State] = m
-		d.order = append(d.order, m)
+		if d.index != nil {
+			d.index[ep.State] = m
+		}
 	}
 	return d
+}
+
+// scanned is the most endpoints a detector finds by scanning its members
+// rather than through an index: for a small cluster a scan is as quick,
+// and an index costs more memory than the endpoints' own state.
+const scanned = 16
+
+// member returns the member of d (nil: none) whose endpoint has state st;
+// of two with the same state (two workloads at one address), the last.
+func (d *Detector) member(st *balancer.State) *member {
+	if d == nil {
+		return nil
+	}
+	if d.index != nil {
+		return d.index[st]
+	}
+	for i := len(d.members) - 1; i >= 0; i-- {
+		if d.members[i].ep.State == st {
+			return &d.members[i]
+		}
+	}
+	return nil
 }
 
 // Start begins the interval sweep. If an endpoint was ejected or returned
@@ -222,30 +254,34 @@ func (d *Detector) Stop() {
 
 // Ejected reports whether ep is ejected.
 func (d *Detector) Ejected(ep *balancer.Endpoint) bool {
-	m := d.hosts[ep.State]
+	m := d.member(ep.State)
 	return m != nil && m.ejected.Load()
 }
 
 // Available returns the endpoints to balance over: all of them but the
 // ejected, or all of them in panic mode (fewer than minHealthPercent
 // healthy). It may return none: every endpoint ejected and panic disabled.
+// The slice must not be modified.
 func (d *Detector) Available() []*balancer.Endpoint {
 	d.l.mu.Lock()
 	defer d.l.mu.Unlock()
 	d.seen = d.l.gen
-	healthy := make([]*balancer.Endpoint, 0, len(d.order))
-	all := make([]*balancer.Endpoint, 0, len(d.order))
-	for _, m := range d.order {
-		all = append(all, m.ep)
-		if !m.ejected.Load() {
+	var healthy []*balancer.Endpoint
+	for i := range d.members {
+		if m := &d.members[i]; m.ejected.Load() && healthy == nil {
+			healthy = make([]*balancer.Endpoint, 0, len(d.members))
+			for _, o := range d.members[:i] {
+				healthy = append(healthy, o.ep)
+			}
+		} else if healthy != nil && !m.ejected.Load() {
 			healthy = append(healthy, m.ep)
 		}
 	}
-	if len(healthy) == len(all) {
-		return all
+	if healthy == nil {
+		return d.endpoints // none ejected, the common case: shared, not copied
 	}
-	if d.p.minHealthPct > 0 && len(healthy)*100 < d.p.minHealthPct*len(all) {
-		return all // panic: balance over every endpoint
+	if d.p.minHealthPct > 0 && len(healthy)*100 < d.p.minHealthPct*len(d.members) {
+		return d.endpoints // panic: balance over every endpoint
 	}
 	return healthy
 }
@@ -253,7 +289,7 @@ func (d *Detector) Available() []*balancer.Endpoint {
 // Record counts the outcome of an attempt to ep and ejects ep when a count
 // reaches its threshold. It reports whether this outcome ejected ep.
 func (d *Detector) Record(ep *balancer.Endpoint, o Outcome) (ejected bool) {
-	h := d.hosts[ep.State]
+	h := d.member(ep.State)
 	if h == nil {
 		return false // an endpoint of another configuration
 	}
@@ -303,12 +339,12 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) bool 
 		return false
 	}
 	ejected := 0
-	for _, o := range d.order {
-		if o.ejected.Load() {
+	for i := range d.members {
+		if d.members[i].ejected.Load() {
 			ejected++
 		}
 	}
-	if ejected*100 >= d.p.maxEjectPct*len(d.order) && ejected > 0 {
+	if ejected*100 >= d.p.maxEjectPct*len(d.members) && ejected > 0 {
 		d.l.mu.Unlock()
 		return false
 	}
@@ -318,7 +354,7 @@ func (d *Detector) eject(m *member, counter *atomic.Uint32, reason string) bool 
 		m.backoff++
 	}
 	m.ejected.Store(true)
-	m.ejectedAt = now
+	m.ejectedAt = now.Sub(d.l.base)
 	dur := min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime())
 	others := d.othersWith(m, nil)
 	d.l.mu.Unlock()
@@ -338,7 +374,7 @@ func (d *Detector) othersWith(m *member, out []*Detector) []*Detector {
 		if o == d || slices.Contains(out, o) {
 			continue
 		}
-		if om := o.hosts[m.ep.State]; om != nil && om.host == m.host {
+		if om := o.member(m.ep.State); om != nil && om.host == m.host {
 			out = append(out, o)
 		}
 	}
@@ -369,14 +405,15 @@ func (d *Detector) sweep() {
 		d.l.mu.Unlock()
 		return
 	}
-	for _, m := range d.order {
+	for i := range d.members {
+		m := &d.members[i]
 		if !m.ejected.Load() {
 			if m.backoff > 0 {
 				m.backoff--
 			}
 			continue
 		}
-		if now.Sub(m.ejectedAt) >= min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime()) {
+		if now.Sub(d.l.base)-m.ejectedAt >= min(time.Duration(m.backoff)*d.p.base, d.p.maxEjectionTime()) {
 			m.ejected.Store(false)
 			m.c5xx.Store(0)
 			m.cgw.Store(0)

@@ -220,7 +220,7 @@ func Join(prefix, path string) string {
 }
 
 // Index returns path[i].
-func Index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+func Index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
 // Key returns path[key], with the key quoted as by Quote.
 func Key(path, key string) string { return path + "[" + Quote(key) + "]" }

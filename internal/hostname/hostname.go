@@ -61,21 +61,25 @@ func preconditions(name string) error {
 // labels checks the dot-separated labels of name (a last empty label, a
 // trailing dot, is allowed).
 func labels(name, rest string) error {
-	parts := strings.Split(rest, ".")
-	if tld := parts[len(parts)-1]; tld != "" {
+	tld := rest[strings.LastIndexByte(rest, '.')+1:]
+	if tld != "" && (tld[0] >= '0' && tld[0] <= '9' || tld[0] == '+' || tld[0] == '-') { // else Atoi fails
 		if _, err := strconv.Atoi(tld); err == nil {
 			return fmt.Errorf("%q: the top-level domain %q is all digits", name, tld)
 		}
 	}
-	for i, l := range parts {
-		if i == len(parts)-1 && l == "" && i > 0 {
-			return nil
+	for i := 0; ; i++ {
+		l, after, more := strings.Cut(rest, ".")
+		if !more && l == "" && i > 0 {
+			return nil // a final dot
 		}
 		if !Label(l) {
 			return badLabel(name, l)
 		}
+		if !more {
+			return nil
+		}
+		rest = after
 	}
-	return nil
 }
 
 func badLabel(name, label string) error {

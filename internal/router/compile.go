@@ -49,7 +49,8 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		}
 		reg = empty
 	}
-	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg}
+	t := &Table{hosts: make(map[string]*hostEntry, len(services)), defaults: make(map[*cluster.Service]*VirtualHost, len(services)), registry: reg,
+		vhs: make([]*VirtualHost, len(services)+1), vsWarns: map[int][]*fielderr.Error{}}
 	var errs fielderr.List
 	wildOwner := map[hostKey]*route.VirtualService{}
 	for i := range services {
@@ -58,14 +59,17 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		vh := prev.reusable(vs, reg)
 		if vh == nil {
 			vh = compileVirtualService(vs, reg, src, env, &e)
-			vh.spec, vh.deps, vh.warns = vs, depsOf(vs, reg), e.Warnings()
+			vh.spec, vh.deps, vh.warns = specOf(vs), depsOf(vs, reg), e.Warnings()
 		} else {
 			e.AddWarnings(vh.warns)
 		}
+		slot := slot(i + 1)
+		t.vhs[slot] = vh
 		if src.Namespace != "" && !visibility.Visible(vs.Namespace, vs.ExportTo, src.Namespace) {
 			e.Warn("spec.exportTo", "not exported to this process's namespace %s, so it does not apply here", fielderr.Quote(src.Namespace))
 			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
 			errs.AddList(&e)
+			t.vsWarns[i] = e.Warnings()
 			continue
 		}
 		bound := b.binds(vs)
@@ -96,17 +100,17 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			}
 			if strings.HasPrefix(key.host, "*") {
 				wildOwner[key] = vs
-				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: vh})
+				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: slot})
 			} else if e := t.entry(key.host); key.port == 0 {
-				e.any = vh
+				e.any = slot
 			} else {
-				e.ports = append(e.ports, portHost{key.port, vh})
+				e.ports = append(e.ports, portHost{key.port, slot})
 			}
 			// A short host is also the service of its full name, when
 			// there is one: callers may use either.
 			if full := reg.Resolve(key.host, vs.Namespace); full != key.host {
-				if fe := t.entry(full); fe.any == nil {
-					fe.any = vh
+				if fe := t.entry(full); fe.any == 0 {
+					fe.any = slot
 				}
 			}
 		}
@@ -125,6 +129,7 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		if e.Len() > 0 || len(e.Warnings()) > 0 {
 			e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
 			errs.AddList(&e)
+			t.vsWarns[i] = e.Warnings()
 		}
 	}
 	if err := errs.Err(); err != nil {
@@ -139,6 +144,9 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 		}
 		if b.AdmitService != nil && !b.AdmitService(svc) {
 			return
+		}
+		if e := t.hosts[svc.Host]; e != nil && e.any != 0 {
+			return // a VirtualService routes the host at every port: Lookup would never take its default route
 		}
 		vh := prev.defaultOf(svc)
 		if vh == nil {

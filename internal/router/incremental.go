@@ -1,10 +1,14 @@
 package router
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 )
 
@@ -63,7 +67,7 @@ func (t *Table) reusable(vs *route.VirtualService, reg *cluster.Registry) *Virtu
 		return nil
 	}
 	vh := t.owner(key)
-	if vh == nil || vh.spec == nil || (vh.spec != vs && !reflect.DeepEqual(vh.spec, vs)) {
+	if vh == nil || vh.spec == nil || !SameVirtualService(vh.spec, vs) {
 		return nil
 	}
 	for _, d := range vh.deps {
@@ -80,7 +84,7 @@ func (t *Table) owner(key hostKey) *VirtualHost {
 	if strings.HasPrefix(key.host, "*") {
 		for _, w := range t.wildcard {
 			if w.suffix == key.host[1:] && w.port == key.port {
-				return w.vh
+				return t.vhs[w.vh]
 			}
 		}
 		return nil
@@ -90,11 +94,11 @@ func (t *Table) owner(key hostKey) *VirtualHost {
 		return nil
 	}
 	if key.port == 0 {
-		return e.any
+		return t.vhs[e.any]
 	}
 	for _, p := range e.ports {
 		if p.port == key.port {
-			return p.vh
+			return t.vhs[p.vh]
 		}
 	}
 	return nil
@@ -118,4 +122,99 @@ func (t *Table) routedBy(key hostKey, wild map[hostKey]*route.VirtualService) *r
 		return vh.spec
 	}
 	return nil
+}
+
+// specOf returns the copy of vs a virtual host keeps: a pointer into the
+// configuration's slice would keep the whole slice alive for as long as
+// the virtual host lives, across the updates that reuse it.
+func specOf(vs *route.VirtualService) *route.VirtualService {
+	c := *vs
+	return &c
+}
+
+// SameVirtualService reports whether two VirtualServices are equal: a
+// copy of an unchanged one is recognised by its fields and the identity
+// of its slices, without walking its routes; others are compared deeply.
+func SameVirtualService(a, b *route.VirtualService) bool {
+	return a == b || copiedVirtualService(a, b) || reflect.DeepEqual(a, b)
+}
+
+// copiedVirtualService reports whether b is a copy of a: its fields
+// equal, its slices the same in memory.
+// TestCopiedVirtualServiceComparesEveryField keeps it in step with the
+// type.
+func copiedVirtualService(a, b *route.VirtualService) bool {
+	return a.Name == b.Name && a.Namespace == b.Namespace && sameSlice(a.Hosts, b.Hosts) && sameSlice(a.Gateways, b.Gateways) &&
+		sameSlice(a.HTTP, b.HTTP) && sameSlice(a.TLS, b.TLS) && sameSlice(a.TCP, b.TCP) && sameSlice(a.ExportTo, b.ExportTo)
+}
+
+// sameSlice reports whether a and b are the same elements in memory, or
+// both empty.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// SameBinding reports whether two versions of a VirtualService differ at
+// most in their HTTP routes (none in both, or some in both): whatever
+// decides which hosts and gateways it routes, and its TCP and TLS routes,
+// is equal. Revise takes such changes.
+func SameBinding(a, b *route.VirtualService) bool {
+	if (len(a.HTTP) == 0) != (len(b.HTTP) == 0) {
+		return false
+	}
+	x, y := *a, *b
+	x.HTTP, y.HTTP = nil, nil
+	return reflect.DeepEqual(&x, &y)
+}
+
+// Revise returns t with the virtual hosts of the VirtualServices at the
+// indexes changed recompiled, sharing the rest: services is the
+// configuration t was compiled from but for those, each of which
+// SameBinding with its version in t; src, env and b are those t was
+// compiled with, and t's registry stands. It costs the changed
+// VirtualServices and a copy of one pointer per VirtualService, and
+// returns the same problems as CompileFrom would. It reports false, and
+// does nothing, for a change it cannot take that way.
+func (t *Table) Revise(services []route.VirtualService, changed []int, src match.Source, env *Env, b Binding) (*Table, bool, error) {
+	if t == nil || len(services)+1 != len(t.vhs) {
+		return nil, false, nil
+	}
+	if len(changed) == 0 {
+		return t, true, nil
+	}
+	src.Gateway = b.name()
+	if env == nil {
+		env = &Env{}
+	}
+	next := *t
+	next.vhs = slices.Clone(t.vhs)
+	next.vsWarns = maps.Clone(t.vsWarns)
+	var errs fielderr.List
+	for _, i := range changed {
+		vs, old, warns := &services[i], t.vhs[i+1], t.vsWarns[i]
+		if old == nil || len(warns) >= fielderr.MaxReported || len(old.warns) > len(warns) {
+			return nil, false, nil // the placement's warnings may have been cut short
+		}
+		var e fielderr.List
+		vh := compileVirtualService(vs, t.registry, src, env, &e)
+		vh.spec, vh.deps, vh.warns = specOf(vs), depsOf(vs, t.registry), e.Warnings()
+		e.AddWarnings(warns[len(old.warns):]) // those of its hosts' placement, unchanged
+		e.Locate(fielderr.Resource("VirtualService", vs.Namespace, vs.Name))
+		next.vhs[i+1] = vh
+		if ws := e.Warnings(); len(ws) > 0 {
+			next.vsWarns[i] = ws
+		} else {
+			delete(next.vsWarns, i)
+		}
+		errs.AddList(&e)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, true, err
+	}
+	var all fielderr.List
+	for _, i := range slices.Sorted(maps.Keys(next.vsWarns)) {
+		all.AddWarnings(next.vsWarns[i])
+	}
+	next.warnings = all.Warnings()
+	return &next, true, nil
 }

@@ -13,6 +13,15 @@ import (
 type Table struct {
 	hosts    map[string]*hostEntry // exact hosts: one string-keyed lookup per request
 	wildcard []wildcardHost        // longest suffix first
+	// vhs holds the virtual host of each VirtualService by slot (its
+	// index + 1; slot 0 is none), bound or not. The host entries name
+	// slots, not virtual hosts, so that Revise can replace the virtual
+	// host of a VirtualService by copying this slice alone and share the
+	// maps, which no table changes once built.
+	vhs []*VirtualHost
+	// vsWarns holds the warnings of each VirtualService that has some,
+	// by index, located: its compilation's, then its placement's.
+	vsWarns  map[int][]*fielderr.Error
 	defaults map[*cluster.Service]*VirtualHost
 	registry *cluster.Registry
 	warnings []*fielderr.Error
@@ -27,13 +36,16 @@ func (t *Table) Warnings() []*fielderr.Error { return t.warnings }
 // ServiceEntry.
 type hostEntry struct {
 	ports []portHost
-	any   *VirtualHost
+	any   slot
 	def   *VirtualHost
 }
 
+// slot is the index of a VirtualService's virtual host in Table.vhs.
+type slot int32
+
 type portHost struct {
 	port uint32
-	vh   *VirtualHost
+	vh   slot
 }
 
 // entry returns the entry for host, creating it.
@@ -54,7 +66,7 @@ type hostKey struct {
 type wildcardHost struct {
 	suffix string // ".example.com", or "" for "*"
 	port   uint32
-	vh     *VirtualHost
+	vh     slot
 }
 
 const (
@@ -72,17 +84,17 @@ func (t *Table) Lookup(host string, port uint32) *VirtualHost {
 	if e != nil {
 		for _, p := range e.ports {
 			if p.port == port {
-				return p.vh
+				return t.vhs[p.vh]
 			}
 		}
-		if e.any != nil {
-			return e.any
+		if e.any != 0 {
+			return t.vhs[e.any]
 		}
 	}
 	for i := range t.wildcard {
 		w := &t.wildcard[i]
 		if (w.port == 0 || w.port == port) && strings.HasSuffix(host, w.suffix) {
-			return w.vh
+			return t.vhs[w.vh]
 		}
 	}
 	if e != nil && e.def != nil {
