@@ -127,6 +127,7 @@ func translate(rs *resources, prev *translation) (switchyard.Config, *translatio
 	vsIndex := map[string]int{}
 	used := map[string]bool{} // clusters the routes name
 	hashes := map[string]*balancer.ConsistentHash{}
+	vhosts := map[vhostKey]*vhostOut{}
 	registryOnly := false
 	for _, ln := range slices.Sorted(maps.Keys(rs.listeners)) {
 		l := rs.listeners[ln]
@@ -137,79 +138,64 @@ func translate(rs *resources, prev *translation) (switchyard.Config, *translatio
 		if rc == nil {
 			continue
 		}
-		for _, vh := range rc.vhosts {
-			var hosts []string
-			seen := map[string]bool{}
-			for _, d := range vh.domains {
-				if h := domainHost(d); h != "" && !seen[h] {
-					seen[h] = true
-					hosts = append(hosts, h)
-				}
+		for vi := range rc.vhosts {
+			key := vhostKey{l, rc, vi}
+			out := prev.vhost(key)
+			if out == nil {
+				out = translateVHost(l, &rc.vhosts[vi])
 			}
-			if len(hosts) == 0 {
+			vhosts[key] = out
+			if len(out.hosts) == 0 {
 				// "*": Istio's allow_any (to PassthroughCluster: unknown
 				// hosts go to the base transport) or, under the Sidecar's
 				// outboundTrafficPolicy REGISTRY_ONLY, block_all (a 502
 				// for every request).
-				registryOnly = registryOnly || blocksAll(vh)
+				registryOnly = registryOnly || out.blocksAll
 				continue
 			}
+			for _, cn := range out.used {
+				used[cn] = true
+			}
+			for cn, h := range out.hashes {
+				if hashes[cn] == nil {
+					hashes[cn] = h
+				}
+			}
 			idx := -1
-			for _, h := range hosts {
+			for _, h := range out.hosts {
 				if i, ok := vsIndex[h]; ok {
 					idx = i
 					break
 				}
 			}
 			if idx < 0 {
-				idx = len(cfg.VirtualServices)
-				name := vh.vsName
-				if name == "" {
-					name = vh.name
+				// A virtual host of its own: its slices as translated, so
+				// that an unchanged one is the same VirtualService to the
+				// mesh's Update.
+				for _, h := range out.hosts {
+					vsIndex[h] = len(cfg.VirtualServices)
 				}
-				cfg.VirtualServices = append(cfg.VirtualServices, route.VirtualService{Name: name, Namespace: vh.vsNS})
+				cfg.VirtualServices = append(cfg.VirtualServices, route.VirtualService{
+					Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
+				})
+				continue
 			}
+			// The same service on another port: merged (the slices are
+			// clipped, so appending copies them).
 			vs := &cfg.VirtualServices[idx]
-			for _, h := range hosts {
+			for _, h := range out.hosts {
 				if _, ok := vsIndex[h]; !ok {
 					vsIndex[h] = idx
 					vs.Hosts = append(vs.Hosts, h)
 				}
 			}
-			for _, e := range vh.routes {
-				r := e.r
-				r.Match = slices.Clone(r.Match)
-				if l.port != 0 {
-					for i := range r.Match {
-						r.Match[i].Port = l.port
-					}
-				}
-				if !l.faultOn {
-					r.Fault = nil
-				}
-				r.Route = slices.Clone(r.Route)
-				for i := range r.Route {
-					cn := r.Route[i].Destination.Host
-					used[cn] = true
-					r.Route[i].Destination = destinationOf(cn)
-					if h := e.hash[cn]; h != nil && hashes[cn] == nil {
-						hashes[cn] = h
-					}
-				}
-				r.Mirrors = slices.Clone(r.Mirrors)
-				for i := range r.Mirrors {
-					cn := r.Mirrors[i].Destination.Host
-					used[cn] = true
-					r.Mirrors[i].Destination = destinationOf(cn)
-				}
-				vs.HTTP = append(vs.HTTP, r)
-			}
+			vs.HTTP = append(vs.HTTP, out.routes...)
 		}
 	}
 
 	// Clusters → ServiceEntries (one per host) and DestinationRules (the
 	// default cluster's policy at the top, one subset per subset cluster).
-	tr := &translation{hostClusters: map[string][]string{}, hashes: hashes, edsHosts: map[string][]string{}, hosts: map[string]*hostState{}}
+	tr := &translation{hostClusters: map[string][]string{}, hashes: hashes, edsHosts: map[string][]string{}, hosts: map[string]*hostState{}, vhosts: vhosts}
 	var hostOrder []string
 	for _, cn := range slices.Sorted(maps.Keys(used)) {
 		h := keyOf(cn).host
@@ -252,8 +238,13 @@ func translate(rs *resources, prev *translation) (switchyard.Config, *translatio
 	}
 	isLive := func(d route.Destination) bool { return live[route.Destination{Host: d.Host, Subset: d.Subset}] }
 	for i := range cfg.VirtualServices {
-		for j := range cfg.VirtualServices[i].HTTP {
-			dropDead(&cfg.VirtualServices[i].HTTP[j], isLive)
+		vs := &cfg.VirtualServices[i]
+		// The routes may be a kept translation's: copied before a change.
+		if slices.ContainsFunc(vs.HTTP, func(r route.HTTPRoute) bool { return hasDead(&r, isLive) }) {
+			vs.HTTP = slices.Clone(vs.HTTP)
+			for j := range vs.HTTP {
+				dropDead(&vs.HTTP[j], isLive)
+			}
 		}
 	}
 	return cfg, tr
@@ -287,6 +278,7 @@ type translation struct {
 	hashes       map[string]*balancer.ConsistentHash
 	edsHosts     map[string][]string // the hosts of the clusters an EDS resource feeds, by its name
 	hosts        map[string]*hostState
+	vhosts       map[vhostKey]*vhostOut // the virtual hosts, for the next translation
 }
 
 // hostState is one host's part of the translation.
@@ -527,6 +519,99 @@ func localityDistribute(eps []endpointIR, takes func(endpointIR) bool) *balancer
 		}
 	}
 	return d
+}
+
+// vhostKey names a virtual host in the resources: its listener, its
+// RouteConfiguration and its index there. Decoded resources are immutable,
+// so the same key is the same translation.
+type vhostKey struct {
+	l  *listenerIR
+	rc *routeIR
+	i  int
+}
+
+// vhostOut is a virtual host translated for the assembly.
+type vhostOut struct {
+	hosts        []string          // the VirtualService hosts its domains name; none for "*"
+	blocksAll    bool              // a "*" virtual host that is Istio's block_all
+	vsName, vsNS string            // the VirtualService it comes from
+	routes       []route.HTTPRoute // destination hosts resolved from cluster names
+	used         []string          // the clusters the routes name
+	hashes       map[string]*balancer.ConsistentHash
+}
+
+// vhost returns the previous translation's virtual host at key, or nil.
+func (t *translation) vhost(key vhostKey) *vhostOut {
+	if t == nil {
+		return nil
+	}
+	return t.vhosts[key]
+}
+
+// translateVHost translates virtual host vh of listener l: its hosts, and
+// its routes bound to the listener's port, with the fault filter's presence
+// applied and destinations resolved. Its slices are clipped, so that
+// appending to them copies.
+func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
+	out := &vhostOut{vsName: vh.vsName, vsNS: vh.vsNS, hashes: map[string]*balancer.ConsistentHash{}}
+	if out.vsName == "" {
+		out.vsName = vh.name
+	}
+	seen := map[string]bool{}
+	for _, d := range vh.domains {
+		if h := domainHost(d); h != "" && !seen[h] {
+			seen[h] = true
+			out.hosts = append(out.hosts, h)
+		}
+	}
+	if len(out.hosts) == 0 {
+		out.blocksAll = blocksAll(*vh)
+		return out
+	}
+	out.hosts = slices.Clip(out.hosts)
+	usedSet := map[string]bool{}
+	use := func(cn string) {
+		if !usedSet[cn] {
+			usedSet[cn] = true
+			out.used = append(out.used, cn)
+		}
+	}
+	out.routes = make([]route.HTTPRoute, 0, len(vh.routes))
+	for _, e := range vh.routes {
+		r := e.r
+		r.Match = slices.Clone(r.Match)
+		if l.port != 0 {
+			for i := range r.Match {
+				r.Match[i].Port = l.port
+			}
+		}
+		if !l.faultOn {
+			r.Fault = nil
+		}
+		r.Route = slices.Clone(r.Route)
+		for i := range r.Route {
+			cn := r.Route[i].Destination.Host
+			use(cn)
+			r.Route[i].Destination = destinationOf(cn)
+			if h := e.hash[cn]; h != nil && out.hashes[cn] == nil {
+				out.hashes[cn] = h
+			}
+		}
+		r.Mirrors = slices.Clone(r.Mirrors)
+		for i := range r.Mirrors {
+			cn := r.Mirrors[i].Destination.Host
+			use(cn)
+			r.Mirrors[i].Destination = destinationOf(cn)
+		}
+		out.routes = append(out.routes, r)
+	}
+	return out
+}
+
+// hasDead reports whether a destination or mirror of r is not live.
+func hasDead(r *route.HTTPRoute, live func(route.Destination) bool) bool {
+	return slices.ContainsFunc(r.Route, func(d route.RouteDestination) bool { return !live(d.Destination) }) ||
+		slices.ContainsFunc(r.Mirrors, func(m route.MirrorPolicy) bool { return !live(m.Destination) })
 }
 
 // dropDead removes the destinations without endpoints from r: their share

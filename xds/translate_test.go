@@ -2,6 +2,7 @@ package xds
 
 import (
 	"maps"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	"github.com/switchyard-go/switchyard/route"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -123,5 +125,37 @@ func TestLocalityDistribute(t *testing.T) {
 	eps := []endpointIR{ep("r/a", 1), {address: "10.0.0.2", locality: "r/b", localityWeight: 5, priority: 1}}
 	if d := localityDistribute(eps, func(e endpointIR) bool { return e.priority == 0 }); d != nil {
 		t.Errorf("got %+v, want none", d)
+	}
+}
+
+// TestUnchangedVirtualHostsKeepTheirTranslation: after a push that changes
+// one service's routes, every other VirtualService of the translation has
+// the very slices of the previous one (so the mesh's Update recognises it
+// unchanged without comparing it), and the changed one does not.
+func TestUnchangedVirtualHostsKeepTheirTranslation(t *testing.T) {
+	p := startPlane(t)
+	addr := backend(t, "v")
+	p.push(bigMesh(3, addr, 90, 10))
+	m := newTestMesh(t, p)
+	before := map[string]route.VirtualService{}
+	for _, vs := range m.Config().VirtualServices {
+		before[vs.Hosts[0]] = vs
+	}
+	p.push(bigMesh(3, addr, 50, 50))
+	waitFor(t, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, "http://svc0.test:8080/", nil)
+		ds := m.Explain(req).Destinations
+		return len(ds) == 2 && ds[0].Share == 0.5
+	})
+	after := m.Config().VirtualServices
+	if len(after) != 3 {
+		t.Fatalf("%d VirtualServices", len(after))
+	}
+	for _, vs := range after {
+		old := before[vs.Hosts[0]]
+		same := &old.HTTP[0] == &vs.HTTP[0] && &old.Hosts[0] == &vs.Hosts[0]
+		if changed := vs.Hosts[0] == "svc0.test"; same == changed {
+			t.Errorf("%s: slices kept = %t, want %t", vs.Hosts[0], same, !changed)
+		}
 	}
 }
