@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"runtime"
 	"slices"
@@ -77,9 +78,20 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // plane's SetSnapshot to the client routing by the new weights, in a
 // mesh of -xds.services services; one push per iteration (run with -benchtime=100x).
 func BenchmarkPushToEffect(b *testing.B) {
+	// rebuilt: every push is a snapshot of new resource objects, which
+	// go-control-plane marshals anew (a control plane without a cache);
+	// cached: only svc0's RouteConfiguration is new, the other resources
+	// are re-sent as marshalled before (as istiod's cache does).
+	for _, mode := range []string{"rebuilt", "cached"} {
+		b.Run(mode, func(b *testing.B) { pushToEffect(b, mode == "cached") })
+	}
+}
+
+func pushToEffect(b *testing.B, cached bool) {
 	p := startPlane(b)
 	addr := backend(b, "v")
-	p.push(bigMesh(*benchServices, addr, 90, 10))
+	base := bigMesh(*benchServices, addr, 90, 10)
+	p.push(base)
 	m := newTestMesh(b, p)
 	req, _ := http.NewRequest(http.MethodGet, "http://svc0.test:8080/", nil)
 	share := func() int {
@@ -95,7 +107,15 @@ func BenchmarkPushToEffect(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		w := uint32(10 + i%2*40) // 10 and 50 in turn
 		w = 60 - w
-		res := bigMesh(*benchServices, addr, 100-w, w)
+		var res map[string][]types.Resource
+		if cached {
+			res = maps.Clone(base)
+			routes := slices.Clone(base[resourcev3.RouteType])
+			routes[0] = bigMesh(1, addr, 100-w, w)[resourcev3.RouteType][0] // svc0's
+			res[resourcev3.RouteType] = routes
+		} else {
+			res = bigMesh(*benchServices, addr, 100-w, w)
+		}
 		start := time.Now()
 		p.push(res)
 		for share() != int(w) {
