@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/meshtest"
 	"github.com/switchyard-go/switchyard/pool"
@@ -692,7 +693,7 @@ func sharelessIn(cfg switchyard.Config) func(host, locality string) bool {
 			continue
 		}
 		for _, d := range tp.LoadBalancer.LocalityLbSetting.Distribute {
-			if localityIn(d.From, clientRegion+"/"+clientZone) {
+			if cluster.LocalityMatches(d.From, clientRegion+"/"+clientZone) {
 				to[fullName(dr.Host, dr.Namespace)] = d.To
 				break
 			}
@@ -704,27 +705,12 @@ func sharelessIn(cfg switchyard.Config) func(host, locality string) bool {
 			return false
 		}
 		for pattern, w := range rule {
-			if w > 0 && localityIn(pattern, locality) {
+			if w > 0 && cluster.LocalityMatches(pattern, locality) {
 				return false
 			}
 		}
 		return true
 	}
-}
-
-// localityIn reports whether locality l matches Istio's locality pattern
-// ("region/zone/*", "region/*", "*").
-func localityIn(pattern, l string) bool {
-	pp, lp := strings.Split(pattern, "/"), strings.Split(l, "/")
-	for i, p := range pp {
-		if p == "*" {
-			return true
-		}
-		if i >= len(lp) || lp[i] != p {
-			return false
-		}
-	}
-	return true
 }
 
 // proxylessSees is cfg with what istiod's gRPC generator does not send a

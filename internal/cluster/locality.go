@@ -136,14 +136,14 @@ func priorityLoads(healthy, total []int) []float64 {
 // unchanged when no rule applies.
 func distributeWeights(eps []*balancer.Endpoint, rules []balancer.Distribute, client Client) []*balancer.Endpoint {
 	for _, r := range rules {
-		if !localityMatches(r.From, client.Locality) {
+		if !LocalityMatches(r.From, client.Locality) {
 			continue
 		}
 		counts := map[string]int{}
 		share := map[*balancer.Endpoint]float64{}
 		for _, e := range eps {
 			for pattern := range r.To {
-				if localityMatches(pattern, e.Locality) {
+				if LocalityMatches(pattern, e.Locality) {
 					counts[pattern]++
 					break
 				}
@@ -152,7 +152,7 @@ func distributeWeights(eps []*balancer.Endpoint, rules []balancer.Distribute, cl
 		var out []*balancer.Endpoint
 		for _, e := range eps {
 			for pattern, w := range r.To {
-				if localityMatches(pattern, e.Locality) && w > 0 {
+				if LocalityMatches(pattern, e.Locality) && w > 0 {
 					share[e] = float64(w) / float64(counts[pattern])
 					cp := *e
 					cp.Weight = uint32(max(1, math.Round(share[e]*1000)))
@@ -166,9 +166,10 @@ func distributeWeights(eps []*balancer.Endpoint, rules []balancer.Distribute, cl
 	return eps
 }
 
-// localityMatches reports whether locality l matches pattern, whose parts
-// may be "*" and which may be shorter than l.
-func localityMatches(pattern, l string) bool {
+// LocalityMatches reports whether locality l matches pattern, whose parts
+// may be "*" and which may be shorter than l (Istio's locality patterns:
+// "region/zone/*", "region/*", "*").
+func LocalityMatches(pattern, l string) bool {
 	pp, lp := strings.Split(pattern, "/"), strings.Split(l, "/")
 	for i, p := range pp {
 		if p == "*" {

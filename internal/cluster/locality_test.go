@@ -69,7 +69,7 @@ func TestDistributeWeights(t *testing.T) {
 	}
 	assert.Equal(t, map[string]uint32{"a1": 40000, "a2": 40000, "b": 20000}, w, "a locality's share is divided among its endpoints; unlisted localities get none")
 	assert.Len(t, distributeWeights(eps, []balancer.Distribute{{From: "eu/*", To: map[string]uint32{"us-east/*": 100}}}, Client{Locality: "us-east/a/1"}), 4, "no rule for the caller: unchanged")
-	assert.True(t, localityMatches("us-east/*", "us-east/a/1"))
-	assert.True(t, localityMatches("us-east", "us-east/a/1"))
-	assert.False(t, localityMatches("us-east/b", "us-east/a/1"))
+	assert.True(t, LocalityMatches("us-east/*", "us-east/a/1"))
+	assert.True(t, LocalityMatches("us-east", "us-east/a/1"))
+	assert.False(t, LocalityMatches("us-east/b", "us-east/a/1"))
 }
