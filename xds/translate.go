@@ -15,7 +15,6 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/balancer"
-	"github.com/switchyard-go/switchyard/fault"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
@@ -209,7 +208,6 @@ func translate(rs *resources, prev *translation) (switchyard.Config, *translatio
 			}
 		}
 	}
-	live := map[route.Destination]bool{}
 	for _, h := range hostOrder {
 		var hs *hostState
 		in := hostInputs(rs, tr.hostClusters[h], hashes)
@@ -226,26 +224,11 @@ func translate(rs *resources, prev *translation) (switchyard.Config, *translatio
 		if !hs.live {
 			continue
 		}
-		live[route.Destination{Host: h}] = true
-		for _, ss := range hs.dr.Subsets {
-			live[route.Destination{Host: h, Subset: ss.Name}] = true
-		}
 		cfg.ServiceEntries = append(cfg.ServiceEntries, *hs.se)
 		cfg.DestinationRules = append(cfg.DestinationRules, *hs.dr)
 	}
 	if registryOnly {
 		cfg.Sidecars = append(cfg.Sidecars, registryOnlySidecar)
-	}
-	isLive := func(d route.Destination) bool { return live[route.Destination{Host: d.Host, Subset: d.Subset}] }
-	for i := range cfg.VirtualServices {
-		vs := &cfg.VirtualServices[i]
-		// The routes may be a kept translation's: copied before a change.
-		if slices.ContainsFunc(vs.HTTP, func(r route.HTTPRoute) bool { return hasDead(&r, isLive) }) {
-			vs.HTTP = slices.Clone(vs.HTTP)
-			for j := range vs.HTTP {
-				dropDead(&vs.HTTP[j], isLive)
-			}
-		}
 	}
 	return cfg, tr
 }
@@ -334,8 +317,8 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 	}
 	// A host or subset without endpoints stays, as from YAML: its requests
 	// get Envoy's 503 "no healthy upstream" (the mesh warns of a subset
-	// that selects nothing).
-	hs.live = true
+	// that selects nothing). A host none of whose clusters is known is
+	// left out (live false).
 	if len(hs.se.Endpoints) == 0 && hs.passthrough {
 		// Istio's PASSTHROUGH: the address the caller dialled.
 		hs.se.Resolution = "NONE"
@@ -352,10 +335,18 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 	}
 	portName := "p" + strconv.FormatUint(uint64(svcPort), 10)
 	c := rs.clusters[cn]
+	if c == nil {
+		// Not (yet) received, or refused: no subset or host stands for
+		// it, so the mesh answers its share of the traffic as a
+		// destination nothing backs (503, empty body), as Envoy answers
+		// for a cluster it does not know.
+		return
+	}
+	hs.live = true
 	if !hs.ports[svcPort] {
 		hs.ports[svcPort] = true
 		proto := "HTTP"
-		if c != nil && c.http2 {
+		if c.http2 {
 			proto = "HTTP2"
 		}
 		hs.se.Ports = append(hs.se.Ports, subset.Port{Number: svcPort, Name: portName, Protocol: proto})
@@ -368,12 +359,9 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 			hs.dr.Subsets = append(hs.dr.Subsets, subset.Subset{Name: k.subset, Labels: map[string]string{label: "true"}})
 		}
 	}
-	if c != nil && c.ignored {
+	if c.ignored {
 		hs.passthrough = true
 		return
-	}
-	if c == nil {
-		return // not (yet) known: no endpoints, 503 at request time
 	}
 	if c.dns {
 		hs.se.Resolution = "DNS"
@@ -606,53 +594,6 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 		out.routes = append(out.routes, r)
 	}
 	return out
-}
-
-// hasDead reports whether a destination or mirror of r is not live.
-func hasDead(r *route.HTTPRoute, live func(route.Destination) bool) bool {
-	return slices.ContainsFunc(r.Route, func(d route.RouteDestination) bool { return !live(d.Destination) }) ||
-		slices.ContainsFunc(r.Mirrors, func(m route.MirrorPolicy) bool { return !live(m.Destination) })
-}
-
-// dropDead removes the destinations without endpoints from r: their share
-// of the traffic becomes a 503 abort, or the whole route a 503 direct
-// response, as Envoy answers for a cluster without endpoints.
-func dropDead(r *route.HTTPRoute, live func(route.Destination) bool) {
-	r.Mirrors = slices.DeleteFunc(r.Mirrors, func(m route.MirrorPolicy) bool { return !live(m.Destination) })
-	if len(r.Route) == 0 {
-		return
-	}
-	var total, dead int64
-	for _, d := range r.Route {
-		w := int64(d.Weight)
-		if len(r.Route) == 1 {
-			w = 1
-		}
-		total += w
-		if !live(d.Destination) {
-			dead += w
-		}
-	}
-	if dead == 0 {
-		return
-	}
-	if dead == total {
-		body := "no healthy upstream"
-		r.Route, r.Mirrors, r.Rewrite, r.Retries, r.Timeout = nil, nil, nil, nil, 0
-		r.DirectResponse = &route.DirectResponse{Status: http.StatusServiceUnavailable, Body: &route.Body{String: &body}}
-		return
-	}
-	r.Route = slices.DeleteFunc(r.Route, func(d route.RouteDestination) bool { return !live(d.Destination) })
-	f := fault.Config{}
-	if r.Fault != nil {
-		f = *r.Fault
-	}
-	if f.Abort == nil {
-		f.Abort = &fault.Abort{HTTPStatus: http.StatusServiceUnavailable, Percentage: &fault.Percent{Value: 100 * float64(dead) / float64(total)}}
-		r.Fault = &f
-	}
-	// With an abort of its own the route cannot take a second one: the
-	// missing destinations' share goes to the others.
 }
 
 // destinationOf is the VirtualService destination of a cluster.

@@ -9,8 +9,12 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/stretchr/testify/require"
+	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/route"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -158,4 +162,46 @@ func TestUnchangedVirtualHostsKeepTheirTranslation(t *testing.T) {
 			t.Errorf("%s: slices kept = %t, want %t", vs.Hosts[0], same, !changed)
 		}
 	}
+}
+
+// TestMissingClusterIsAMissingDestination: a route to a cluster not
+// (yet) received keeps its destination, which the mesh answers as one
+// nothing backs (503 with an empty body, Envoy's cluster_not_found), and
+// the kept translation of the route is the same once the cluster arrives.
+func TestMissingClusterIsAMissingDestination(t *testing.T) {
+	rs := newResources()
+	cn := canary{v1: "10.0.0.1:80", v2: "10.0.0.2:80"}
+	res := cn.resources(50, 50)
+	l, err := translateListener(res[resourcev3.ListenerType][0].(*listenerv3.Listener))
+	require.NoError(t, err)
+	rir, err := translateRouteConfig(res[resourcev3.RouteType][0].(*routev3.RouteConfiguration))
+	require.NoError(t, err)
+	c1, err := translateCluster(edsCluster(clusterV1), false, nil)
+	require.NoError(t, err)
+	e1, err := translateCLA(cla(clusterV1, cn.v1), "cla", false)
+	require.NoError(t, err)
+	rs.listeners[l.name], rs.routes[rir.name], rs.clusters[clusterV1], rs.endpoints[clusterV1] = l, rir, c1, e1
+
+	cfg, tr := translate(rs, nil) // v2 has not arrived
+	require.Len(t, cfg.VirtualServices[0].HTTP[0].Route, 2)
+	require.Len(t, cfg.DestinationRules[0].Subsets, 1, "no subset stands for v2")
+	m, err := switchyard.New(cfg)
+	require.NoError(t, err)
+	defer m.Close()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+listenerName+"/", nil)
+	for _, d := range m.Explain(req).Destinations {
+		if got := d.Missing != ""; got != (d.Subset == "v2") {
+			t.Errorf("%s: missing %q", d.Subset, d.Missing)
+		}
+	}
+
+	c2, err := translateCluster(edsCluster(clusterV2), false, nil)
+	require.NoError(t, err)
+	e2, err := translateCLA(cla(clusterV2, cn.v2), "cla", false)
+	require.NoError(t, err)
+	rs.clusters[clusterV2], rs.endpoints[clusterV2] = c2, e2
+	want, _ := translate(rs, nil)
+	got, _ := translate(rs, tr)
+	require.Equal(t, want, got)
+	require.Len(t, got.DestinationRules[0].Subsets, 2)
 }
