@@ -183,19 +183,14 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 	}
 	for i := range entries {
 		se := &entries[i]
-		if ps := prevEntry(prev, se); ps != nil {
-			// Unchanged: valid as before, with the same warnings; only
-			// its hosts' uniqueness depends on the other entries.
+		// Unchanged: valid as before, with the same warnings. Unless one
+		// of its hosts is taken already: who keeps a host depends on the
+		// other entries (Istio prefers the caller's namespace), which the
+		// fresh compile below decides.
+		if ps := prevEntry(prev, se); ps != nil && !r.claimsAny(se.Hosts) {
 			errs.AddWarnings(ps.warns)
-			for j, h := range se.Hosts {
+			for _, h := range se.Hosts {
 				host := strings.ToLower(h)
-				if other, ok := r.services[host]; ok {
-					var e fielderr.List
-					e.Warn(fielderr.Index("spec.hosts", j), "host %s is already defined by %s, which Istio uses instead of this entry", fielderr.Quote(h), fielderr.Resource("ServiceEntry", other.entry.Namespace, other.entry.Name))
-					e.Locate(fielderr.Resource("ServiceEntry", se.Namespace, se.Name))
-					errs.AddList(&e)
-					continue
-				}
 				r.services[host] = prev[host]
 			}
 			continue
@@ -368,6 +363,16 @@ func (r *Registry) Resolve(host, ns string) string {
 		}
 	}
 	return host
+}
+
+// claimsAny reports whether a service holds one of hosts already.
+func (r *Registry) claimsAny(hosts []string) bool {
+	for _, h := range hosts {
+		if _, ok := r.services[strings.ToLower(h)]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // FullName returns the full name <name>.<ns>.svc.<domain> a short host
