@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -577,6 +576,7 @@ func (m *Mesh) applyLocked() {
 				delete(rs.endpoints, name)
 			}
 			delete(m.missing, k)
+			delete(m.rejected, k)
 		}
 	}
 	for k := range want {
@@ -851,33 +851,11 @@ type decoder[M interface {
 	newMsg    func() M
 	name      func(M) string
 	translate func(M) (any, error)
-	// seen holds the results of resources decoded before, by the hash of
-	// their bytes: a State-of-the-World response re-sends every resource
-	// of its type, and most are unchanged. Decode runs on one goroutine at
-	// a time.
-	seen map[uint64]*xdsclient.DecodeResult
 }
 
-// maxSeen bounds a decoder's memory of past resources; past it the memory
-// starts over.
-const maxSeen = 1 << 16
-
-func (d *decoder[M]) Decode(raw *anypb.Any, opts xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
-	h := xxhash.Sum64(raw.GetValue())
-	if r := d.seen[h]; r != nil && bytes.Equal(r.Resource.Bytes(), raw.GetValue()) {
-		return r, nil
-	}
-	r, err := d.decode(raw, opts)
-	if err == nil {
-		if d.seen == nil || len(d.seen) >= maxSeen {
-			d.seen = map[uint64]*xdsclient.DecodeResult{}
-		}
-		d.seen[h] = r
-	}
-	return r, err
-}
-
-func (d *decoder[M]) decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+// Decode decodes and translates one resource. (A resource re-sent as the
+// client caches it is not decoded again: the client recognises its bytes.)
+func (d *decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
 	msg := d.newMsg()
 	if err := proto.Unmarshal(raw.GetValue(), msg); err != nil {
 		return nil, fmt.Errorf("cannot deserialise %s: %v", raw.GetTypeUrl(), err)

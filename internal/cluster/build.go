@@ -94,7 +94,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 	if c.client.Locality == "" || c.hash != nil {
 		c.locality = nil
 	}
-	c.TLS = compileTLS(c, svc, ss.Labels, prev, opts)
+	c.TLS = compileTLS(c, svc, names.workloads, ss.Labels, prev, opts)
 	c.limits = pool.LimitsFrom(c.Policy.ConnectionPool)
 	if b := c.Policy.RetryBudget; b != nil {
 		c.limits.Budget = &pool.RetryBudget{Percent: 20, MinConcurrency: 3}
@@ -120,7 +120,7 @@ func buildCluster(c *Cluster, svc *Service, ss subset.Subset, port subset.Port, 
 		c.clock = clock.Real{}
 	}
 	c.selector, c.svcPort = ss.Labels, port
-	all := endpointsFor(svc.workloads(), ss.Labels, port, prev.Endpoints(), c.clock.Now(), names)
+	all := endpointsFor(names.workloads, ss.Labels, port, prev.Endpoints(), c.clock.Now(), names)
 	if lb := c.Policy.LoadBalancer; lb != nil {
 		if w := lb.Warmup; w != nil {
 			c.warmup = &warmup{window: w.Duration, minPercent: 10, aggression: 1}

@@ -233,9 +233,9 @@ func unwrapPath(err error) error {
 // follows the endpoints of the configuration; endpoints set through the
 // fast path (SetEndpoints) keep the cluster's choice until the next
 // Update.
-func compileTLS(c *Cluster, svc *Service, selector map[string]string, prev *Cluster, opts Options) *TLS {
+func compileTLS(c *Cluster, svc *Service, workloads []subset.WorkloadEntry, selector map[string]string, prev *Cluster, opts Options) *TLS {
 	s := c.Policy.TLS
-	if (s == nil || s.Mode == "") && !c.Passthrough && opts.Workload != nil && sidecarsSelected(svc.workloads(), selector) {
+	if (s == nil || s.Mode == "") && !c.Passthrough && opts.Workload != nil && sidecarsSelected(workloads, selector) {
 		s = &subset.ClientTLS{Mode: string(mtls.IstioMutual)}
 	}
 	if s == nil || s.Mode == "" || s.Mode == "DISABLE" || c.Passthrough {

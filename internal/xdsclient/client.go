@@ -16,6 +16,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 )
@@ -181,8 +182,13 @@ func (c *Client) forget(url string, data ResourceData) {
 	}
 }
 
-// recall returns the cached resource of type url whose bytes are raw.
-func (c *Client) recall(url string, raw []byte) (memoEntry, bool) {
+// recall returns the cached resource of type url that a is (a resource
+// wrapped in a discovery Resource envelope is decoded as always).
+func (c *Client) recall(url string, a *anypb.Any) (memoEntry, bool) {
+	if a.GetTypeUrl() != url {
+		return memoEntry{}, false
+	}
+	raw := a.GetValue()
 	c.memoMu.Lock()
 	e, ok := c.memo[url][maphash.Bytes(c.seed, raw)]
 	c.memoMu.Unlock()

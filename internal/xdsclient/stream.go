@@ -307,7 +307,7 @@ func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (n
 		var name string
 		var data ResourceData
 		var err error
-		if e, ok := c.recall(rt.TypeURL, a.GetValue()); ok && a.GetTypeUrl() == rt.TypeURL {
+		if e, ok := c.recall(rt.TypeURL, a); ok {
 			name, data = e.name, e.data // re-sent as cached: decoded already
 		} else {
 			name, data, err = decodeOne(rt, a, opts)
