@@ -249,7 +249,10 @@ func Compile(entries []subset.ServiceEntry, rules []subset.DestinationRule, opts
 		var w fielderr.List
 		merged := mergeRules(drs, opts.Client.Namespace, &w)
 		if r.reused(svc) {
-			if svc.rule != nil && SameRule(svc.rule, merged) {
+			// One rule: the merged rule is it, and unchanged means valid as
+			// before. Of several, the merge drops what earlier ones shadow,
+			// which must still be valid: validated again below.
+			if svc.rule != nil && len(drs) == 1 && SameRule(svc.rule, merged) {
 				svc.ruled = r.gen
 				errs.AddWarnings(svc.ruleWarns)
 				continue // unchanged, and valid as before
