@@ -679,3 +679,46 @@ func TestErrNamesRejectedResources(t *testing.T) {
 		})
 	}
 }
+
+// TestErrForgetsARejectedResourceThatIsGone: a cluster rejected from its
+// first version on, then no longer sent (sidecar: absent from the wildcard
+// response; proxyless: no longer referenced, so unwatched), is no longer
+// a problem: Err returns nil.
+func TestErrForgetsARejectedResourceThatIsGone(t *testing.T) {
+	for _, ps := range personas {
+		t.Run(ps.name, func(t *testing.T) {
+			p := startPlane(t)
+			cn := canary{v1: backend(t, "v1"), v2: backend(t, "v2")}
+			res := cn.resources(100, 0)
+			c := cn.cluster(clusterV2)
+			c.LbPolicy = clusterv3.Cluster_LOAD_BALANCING_POLICY_CONFIG // not translated
+			res[resourcev3.ClusterType] = []types.Resource{cn.cluster(clusterV1), c}
+			p.push(res)
+			m := newTestMesh(t, p, ps.opts...)
+			count(t, &http.Client{Transport: m.Transport(nil)}, 1)
+			deadline := time.Now().Add(eventually)
+			for err := m.Err(); err == nil || !strings.Contains(err.Error(), clusterV2); err = m.Err() {
+				if time.Now().After(deadline) {
+					t.Fatalf("Err() = %v, want the rejection of %s", err, clusterV2)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			// v2 leaves the routes and the clusters.
+			gone := cn
+			gone.route = func(r *routev3.Route) {
+				r.GetRoute().ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: clusterV1}
+			}
+			res = gone.resources(100, 0)
+			res[resourcev3.ClusterType] = res[resourcev3.ClusterType][:1]
+			res[resourcev3.EndpointType] = res[resourcev3.EndpointType][:1]
+			p.push(res)
+			deadline = time.Now().Add(eventually)
+			for err := m.Err(); err != nil; err = m.Err() {
+				if time.Now().After(deadline) {
+					t.Fatalf("Err() = %v after the rejected cluster left", err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}

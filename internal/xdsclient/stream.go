@@ -469,10 +469,12 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 	// deleting on such a response would turn a bad encoding into an outage.
 	if rt.AllResourcesRequiredInSotW && len(unnamed) == 0 {
 		for name, rs := range ts.resources {
-			if seen[name] || rs.cache == nil {
+			// Absent: removed if it was cached, or rejected (and never
+			// accepted): then it is no longer a problem either.
+			if seen[name] || (rs.cache == nil && rs.status != StatusNACKed) {
 				continue
 			}
-			if c.server.IgnoreResourceDeletion {
+			if rs.cache != nil && c.server.IgnoreResourceDeletion {
 				if !rs.deletionIgnored {
 					rs.deletionIgnored = true
 					err := fmt.Errorf("%s %q is absent from response version %q; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, version)
