@@ -34,7 +34,9 @@
 // switchyard.Mesh.SetEndpoints, keeping each remaining endpoint's live
 // state (a subset or host left without endpoints answers 503 "no healthy
 // upstream", as Envoy does); any other push is translated whole and
-// installed by Update. Config shows the endpoints of the last whole translation;
+// installed by Update. A route to a cluster not (yet) received, or
+// refused, is a destination nothing backs: 503 with an empty body, as
+// Envoy answers for a cluster it does not know. Config shows the endpoints of the last whole translation;
 // Explain and the admin page show those in force.
 //
 // A resource the translation cannot represent faithfully is rejected:
