@@ -60,8 +60,11 @@
 // and endpoints. A Sidecar's outboundTrafficPolicy REGISTRY_ONLY reaches
 // the sidecar persona as istiod's block_all virtual host, and the mesh
 // answers 502 for hosts the control plane did not send, as Envoy does; a
-// proxyless client gets no listener for such a host, and the mesh passes a
-// request to it through to the base transport. Routes are complete in both personas; proxyless clusters
+// proxyless client gets no listener for such a host (nor for any host
+// istiod does not know): a gRPC call to it fails with UNAVAILABLE naming
+// the listener, as through gRPC's own xDS resolver, while an HTTP request
+// to it goes to the base transport (HTTP has no xds:/// scheme to say which
+// hosts are the mesh's). Routes are complete in both personas; proxyless clusters
 // lose outlier detection (and with it minHealthPercent and failover to
 // other localities: only istiod's best priority of endpoints is used),
 // every connection-pool setting but http2MaxRequests, slow start,

@@ -20,6 +20,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -73,6 +75,7 @@ type Mesh struct {
 	client    *xdsclient.Client
 	proxyless bool
 	template  string
+	nodeID    string
 	tlsEnv    *tlsEnv
 	certs     *mtls.Source // the bootstrap's workload certificates, closed with the mesh
 
@@ -144,6 +147,7 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	m := &Mesh{
 		proxyless: o.proxyless,
 		template:  b.ClientDefaultListenerResourceNameTemplate,
+		nodeID:    b.Node.ID,
 		rs:        newResources(),
 		cancels:   map[string]func(){},
 		missing:   map[string]bool{},
@@ -343,28 +347,42 @@ func (m *Mesh) Transport(base http.RoundTripper) http.RoundTripper {
 }
 
 // DialOptions is switchyard.Mesh's DialOptions. With Proxyless, each call
-// first makes sure the target's configuration has arrived.
+// first makes sure the target's configuration has arrived; a call to a
+// target the control plane has no listener for fails with UNAVAILABLE,
+// naming the listener, as it does through gRPC's own xDS resolver. (An
+// HTTP request to such a host goes to the base transport: HTTP has no
+// xds:/// scheme to say which hosts the mesh should know.)
 func (m *Mesh) DialOptions() []grpc.DialOption {
 	opts := m.Mesh.DialOptions()
 	if !m.proxyless {
 		return opts
 	}
-	target := func(cc *grpc.ClientConn) string {
+	ensure := func(ctx context.Context, cc *grpc.ClientConn) error {
 		t := cc.Target()
 		if i := strings.Index(t, ":///"); i >= 0 {
 			t = t[i+4:]
 		}
-		return t
+		if err := m.ensure(ctx, t); err != nil {
+			return status.FromContextError(err).Err()
+		}
+		name := m.listenerName(t)
+		m.mu.Lock()
+		missing := m.missing[name]
+		m.mu.Unlock()
+		if missing {
+			return status.Errorf(codes.Unavailable, "xds: the control plane has no listener %q for target %q (node %q)", name, t, m.nodeID)
+		}
+		return nil
 	}
 	return append([]grpc.DialOption{
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			if err := m.ensure(ctx, target(cc)); err != nil {
+			if err := ensure(ctx, cc); err != nil {
 				return err
 			}
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}),
 		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-			if err := m.ensure(ctx, target(cc)); err != nil {
+			if err := ensure(ctx, cc); err != nil {
 				return nil, err
 			}
 			return streamer(ctx, desc, cc, method, opts...)

@@ -31,8 +31,10 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -616,6 +618,44 @@ func TestProxylessGRPC(t *testing.T) {
 		if got := call(); got != "v2" {
 			t.Fatalf("after the push a call went to %q, want v2", got)
 		}
+	}
+}
+
+// TestProxylessGRPCMissingListener: a proxyless gRPC call to a target the
+// control plane has no listener for fails with UNAVAILABLE naming the
+// listener, as through gRPC's xDS resolver, and is not sent anywhere; an
+// HTTP request to the same host goes to the base transport.
+func TestProxylessGRPCMissingListener(t *testing.T) {
+	p := startPlane(t)
+	cn := canary{v1: grpcBackend(t, "v1"), v2: grpcBackend(t, "v2")}
+	cn.http2 = true
+	p.push(cn.resources(100, 0))
+	m := newTestMesh(t, p, Proxyless(), optionFunc(func(o *meshOptions) { o.watchExpiry = 100 * time.Millisecond }))
+	other := grpcBackend(t, "elsewhere") // a real server the call must not reach
+	cc, err := grpc.NewClient(other, append(m.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), eventually)
+	defer cancel()
+	resp, err := testpb.NewTestServiceClient(cc).UnaryCall(ctx, &testpb.SimpleRequest{})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), `no listener "`+other+`"`) {
+		t.Fatalf("call to a target without listener: %v, %v; want UNAVAILABLE naming the listener", resp, err)
+	}
+	stream, err := testpb.NewTestServiceClient(cc).FullDuplexCall(ctx)
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("stream to a target without listener: %v, %v; want UNAVAILABLE", stream, err)
+	}
+
+	// The listener's target still works on the same mesh.
+	mc, err := grpc.NewClient(listenerName, append(m.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	if resp, err := testpb.NewTestServiceClient(mc).UnaryCall(ctx, &testpb.SimpleRequest{}); err != nil || resp.GetUsername() != "v1" {
+		t.Fatalf("call to the mesh's target: %v, %v", resp, err)
 	}
 }
 
