@@ -139,6 +139,11 @@ type Client struct {
 	state  map[string]*typeState
 	stream *adsStream // the stream up now; nil between streams
 
+	// The link with the server (ConnectionState).
+	connected bool
+	connSince time.Time
+	connErr   error
+
 	// The resources in the cache by a hash of their bytes, so that one
 	// re-sent unchanged (a State-of-the-World response re-sends every
 	// resource of its type) is not decoded again. Its own lock: decoding

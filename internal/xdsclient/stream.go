@@ -259,6 +259,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	if st != nil && c.stream == st {
 		c.stream = nil
 	}
+	c.disconnectedLocked(cause)
 	for _, ts := range c.state {
 		ts.nonce = ""
 		ts.nack = nil
@@ -402,6 +403,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 	if c.stream != st || c.closed {
 		return nil
 	}
+	c.answeredLocked(st)
 	ts := c.state[rt.TypeURL]
 	if !ts.sent {
 		return nil
