@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,6 +241,56 @@ func TestAdminPageRendersInChromium(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(out, b, 0o644))
 	}
+}
+
+// TestAdminPageShowsTheControlPlane: a mesh fed by a control plane (the xds
+// package's handler adds "controlPlane" to the state) shows whether it
+// answers and the resources it did not accept; the page is the same.
+func TestAdminPageShowsTheControlPlane(t *testing.T) {
+	browser := findChromium()
+	if browser == "" {
+		if os.Getenv("SWITCHYARD_BROWSER_TEST") != "" {
+			t.Fatal("SWITCHYARD_BROWSER_TEST is set but chromium is not installed (apt-get install chromium)")
+		}
+		t.Skip("chromium not installed; set SWITCHYARD_BROWSER_TEST=1 to require it")
+	}
+	f := newAdminFixture(t)
+	inner := f.mesh.AdminHandler()
+	// What xds.Mesh's handler serves at "state": the mesh's state and the
+	// control plane's (its own tests check that).
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path.Base(r.URL.Path) != "state" {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		require.NoError(t, json.NewEncoder(w).Encode(struct {
+			switchyard.AdminState
+			ControlPlane map[string]any `json:"controlPlane"`
+		}{f.mesh.AdminState(), map[string]any{
+			"server": "istiod.istio-system.svc:15012", "connected": false, "since": "2026-11-30T10:00:00Z",
+			"error":  "rpc error: code = Unavailable desc = connection refused",
+			"counts": map[string]map[string]int{"Cluster": {"ACKED": 4, "NACKED": 1}},
+			"resources": []map[string]string{{"type": "Cluster", "name": "outbound|9080|v3|reviews.default.svc.cluster.local",
+				"state": "NACKED", "error": "lb_policy MAGLEV: not supported"}},
+		}}))
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	dom := runChromium(t, browser, t.TempDir(), "--dump-dom", srv.URL+"/")
+	assert.Contains(t, dom, `data-ready="true"`, "the page read the state")
+	assert.Contains(t, dom, `<section id="controlplane" class="wide"><h2>Control plane</h2>`, "the section is shown")
+	assert.Contains(t, dom, `data-connected="false"`)
+	assert.Contains(t, dom, "the last configuration received stays in force")
+	assert.Contains(t, dom, `data-resource="Cluster/outbound|9080|v3|reviews.default.svc.cluster.local"`)
+	assert.Contains(t, dom, "lb_policy MAGLEV: not supported")
+	assert.Contains(t, dom, "Cluster: 4 acked, 1 nacked")
+	assert.Contains(t, dom, `class="meta stale"`, "the header says the configuration may be stale")
+
+	bare := httptest.NewServer(inner)
+	defer bare.Close()
+	plain := runChromium(t, browser, t.TempDir(), "--dump-dom", bare.URL+"/")
+	assert.Contains(t, plain, `<section id="controlplane" class="wide" hidden=""><h2>Control plane</h2></section>`, "a mesh without control plane hides it")
 }
 
 func findChromium() string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 	"github.com/switchyard-go/switchyard/internal/dnsresolve"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
 	"github.com/switchyard-go/switchyard/mtls"
 )
@@ -186,6 +187,15 @@ func WithTracerProvider(tp trace.TracerProvider) Option { return tracerProviderO
 type meterProviderOption struct{ mp metric.MeterProvider }
 
 func (o meterProviderOption) apply(opts *options) { opts.telemetry.Meter = o.mp }
+
+func init() {
+	// The xds package reports on its control plane with the caller's
+	// meter provider.
+	meshopt.MeterProvider = func(opt any) (metric.MeterProvider, bool) {
+		o, ok := opt.(meterProviderOption)
+		return o.mp, ok
+	}
+}
 
 // WithMeterProvider makes the mesh record its metrics with mp: requests and
 // their duration by route, destination and subset; attempts as OTel's

@@ -22,6 +22,12 @@ type Explanation struct {
 	Action string
 	// Destinations are the matched route's weighted destinations.
 	Destinations []DestinationTrace
+	// Source, for a mesh whose configuration a control plane pushes,
+	// names the control plane and says whether the configuration in force
+	// is current ("xDS from istiod.istio-system.svc:15012: unreachable
+	// since … ; the last configuration received stays in force"). Empty
+	// for a configuration the caller gives.
+	Source string
 }
 
 // RouteTrace is one route tried.
@@ -81,6 +87,9 @@ func (e Explanation) String() string {
 	fmt.Fprintf(&b, "%s:%d", e.Host, e.Port)
 	if e.VirtualHost == "" {
 		b.WriteString(" is not in the configuration: passthrough\n")
+		if e.Source != "" {
+			fmt.Fprintf(&b, "  configuration: %s\n", e.Source)
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, " → %s\n", e.VirtualHost)
@@ -118,6 +127,9 @@ func (e Explanation) String() string {
 			}
 			fmt.Fprintf(&b, "    %s weight %d%s active %d %s\n", ep.Address, max(ep.Weight, 1), loc, ep.Active, state)
 		}
+	}
+	if e.Source != "" {
+		fmt.Fprintf(&b, "  configuration: %s\n", e.Source)
 	}
 	return b.String()
 }

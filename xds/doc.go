@@ -139,6 +139,21 @@
 // TLS on an ORIGINAL_DST cluster (PASSTHROUGH, whose requests go through
 // the caller's transport) is refused, as from YAML.
 //
+// # When the control plane is away
+//
+// The mesh keeps routing by the last configuration it received (and
+// accepted) while the control plane is unreachable, reconnects with
+// gRPC's backoff, and says so: [Mesh.Status] (the server, whether it
+// answers and since when, why not, each resource's state and version),
+// [Mesh.Err], the Source of every [Mesh.Explain] ("xDS from …: unreachable
+// since …; the last configuration received stays in force"), the admin
+// page of [Mesh.AdminHandler] (a "Control plane" section; "state" carries
+// it as controlPlane, "xds" serves Status whole), and two OTel metrics on
+// the meter provider given by switchyard.WithMeterProvider (or OTel's
+// global one): the gauge switchyard.xds.connected (1 while the control
+// plane answers, 0 otherwise) and the counter switchyard.xds.rejections
+// (resources NACKed, by switchyard.xds.type), both with server.address.
+//
 // # Supported bootstrap fields
 //
 //   - xds_servers[]: server_uri; channel_creds[] of type "insecure" or

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -119,4 +120,56 @@ func exampleResources(addr string) map[string][]types.Resource {
 			}}}},
 		}}}},
 	}
+}
+
+// While the control plane is away the mesh keeps routing by the last
+// configuration it received, and says so: Status, Explain's Source, the
+// admin page and the switchyard.xds.connected metric.
+func ExampleMesh_Status() {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "hello from reviews v1")
+	}))
+	defer backend.Close()
+	cache := cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)
+	snap, _ := cachev3.NewSnapshot("1", exampleResources(backend.Listener.Addr().String()))
+	cache.SetSnapshot(context.Background(), "example-node", snap)
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := grpc.NewServer()
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(context.Background(), cache, nil))
+	go srv.Serve(lis)
+
+	b, err := xds.ParseBootstrap([]byte(`{
+	  "xds_servers": [{"server_uri": "` + lis.Addr().String() + `", "channel_creds": [{"type": "insecure"}]}],
+	  "node": {"id": "example-node"}
+	}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := xds.NewMesh(ctx, b)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	s := m.Status()
+	fmt.Println("connected:", s.Connected, s.Counts["Cluster"])
+
+	srv.Stop() // the control plane goes away
+	for m.Status().Connected && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := (&http.Client{Transport: m.Transport(nil)}).Get("http://reviews.default.svc.cluster.local:9080/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println("connected:", m.Status().Connected, "·", string(body))
+	req, _ := http.NewRequest(http.MethodGet, "http://reviews.default.svc.cluster.local:9080/", nil)
+	fmt.Println(strings.Contains(m.Explain(req).Source, "the last configuration received stays in force"))
+	// Output:
+	// connected: true map[ACKED:1]
+	// connected: false · hello from reviews v1
+	// true
 }

@@ -78,6 +78,7 @@ type Mesh struct {
 	nodeID    string
 	tlsEnv    *tlsEnv
 	certs     *mtls.Source // the bootstrap's workload certificates, closed with the mesh
+	inst      *instruments
 
 	mu             sync.Mutex
 	rs             *resources
@@ -195,6 +196,7 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		return nil, fmt.Errorf("xds: %w", err)
 	}
 	m.client = c
+	m.inst = m.newInstruments(meterProvider(o.meshOpts), cfg.Server.URI)
 	if o.proxyless {
 		return m, nil
 	}
@@ -266,6 +268,7 @@ func (m *Mesh) Close() error {
 		for _, c := range cancels {
 			c()
 		}
+		m.inst.close()
 		if m.client != nil {
 			err = m.client.Close()
 		}
@@ -298,6 +301,7 @@ func (m *Mesh) noteLocked(key, name string, err error) {
 	var invalid *xdsclient.InvalidResourceError
 	switch {
 	case errors.As(err, &invalid):
+		m.inst.rejected(key)
 		if m.rejected == nil {
 			m.rejected = map[string]error{}
 		}

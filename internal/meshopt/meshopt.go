@@ -2,9 +2,18 @@
 // switchyard package without widening its public API.
 package meshopt
 
-import "github.com/switchyard-go/switchyard/mtls"
+import (
+	"go.opentelemetry.io/otel/metric"
 
-// WorkloadCertificates reports whether opt (a switchyard.Option) is
-// switchyard.WithWorkloadCertificates, and its source. The switchyard
-// package sets it when it is initialised.
-var WorkloadCertificates func(opt any) (*mtls.Source, bool)
+	"github.com/switchyard-go/switchyard/mtls"
+)
+
+// The switchyard package sets these when it is initialised.
+var (
+	// WorkloadCertificates reports whether opt (a switchyard.Option) is
+	// switchyard.WithWorkloadCertificates, and its source.
+	WorkloadCertificates func(opt any) (*mtls.Source, bool)
+	// MeterProvider reports whether opt is switchyard.WithMeterProvider,
+	// and its provider.
+	MeterProvider func(opt any) (metric.MeterProvider, bool)
+)
