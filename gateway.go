@@ -211,7 +211,7 @@ func (t *gatewayTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	authority := req.Host
 	host, _ := router.SplitAuthority(authority, "http")
-	vh := p.table.Lookup(host, p.number)
+	vh := p.table.Lookup(host)
 	if vh == nil {
 		httpbody.CloseRequest(req)
 		return reply.New(req, http.StatusNotFound, nil, ""), nil // Envoy: route not found

@@ -56,7 +56,7 @@ func targetHost(target string) string {
 func (m *Mesh) routeFor(cc *grpc.ClientConn) (*router.VirtualHost, string, uint32) {
 	authority := targetHost(cc.Target())
 	host, port := router.SplitAuthority(authority, "http")
-	return m.snap.Load().table.Lookup(host, port), authority, port
+	return m.snap.Load().table.Lookup(host), authority, port
 }
 
 func (m *Mesh) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {

@@ -670,6 +670,10 @@ func TestGRPCMirrorOutcomeEjectsNothing(t *testing.T) {
 		"the copy failed")
 	assert.Equal(t, "healthy", ratingsEndpoint(t, f.mesh).Health, "a copy's failure ejects nothing")
 	shadow.failAll(codes.OK)
+	// The copy's outcome is counted before it gives back its place under
+	// ratings' limit of one request: wait for that, or the direct call
+	// below may overflow (as it did on a loaded machine).
+	require.Eventually(t, func() bool { a, _ := switchyard.Outstanding(f.mesh, "ratings"); return a == 0 }, 10*time.Second, time.Millisecond)
 	got, err = f.call(t, "x-direct", "1")
 	require.NoError(t, err)
 	assert.Equal(t, "v3", got)

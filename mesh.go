@@ -181,7 +181,7 @@ func (m *Mesh) Explain(req *http.Request) Explanation {
 	authority := router.Authority(req)
 	host, port := router.SplitAuthority(authority, req.URL.Scheme)
 	s := m.snap.Load()
-	vh := s.table.Lookup(host, port)
+	vh := s.table.Lookup(host)
 	if vh == nil {
 		return Explanation{Host: host, Port: port, Action: s.scope.unknownHostAction()}
 	}

@@ -56,7 +56,7 @@ func (t *meshTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := t.m.snap.Load()
 	authority := router.Authority(req)
 	host, port := router.SplitAuthority(authority, req.URL.Scheme)
-	vh := s.table.Lookup(host, port)
+	vh := s.table.Lookup(host)
 	if vh == nil {
 		if s.scope.registryOnly {
 			return blackHole(req), nil

@@ -100,11 +100,9 @@ func CompileFrom(services []route.VirtualService, reg *cluster.Registry, src mat
 			}
 			if strings.HasPrefix(key.host, "*") {
 				wildOwner[key] = vs
-				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], port: key.port, vh: slot})
-			} else if e := t.entry(key.host); key.port == 0 {
-				e.any = slot
+				t.wildcard = append(t.wildcard, wildcardHost{suffix: key.host[1:], vh: slot})
 			} else {
-				e.ports = append(e.ports, portHost{key.port, slot})
+				t.entry(key.host).any = slot
 			}
 			// A short host is also the service of its full name, when
 			// there is one: callers may use either.

@@ -17,7 +17,7 @@ import (
 func TestCompileWithoutEnvOrRegistry(t *testing.T) {
 	tb, err := Compile(nil, nil, match.Source{}, nil)
 	require.NoError(t, err)
-	assert.Nil(t, tb.Lookup("reviews", 80))
+	assert.Nil(t, tb.Lookup("reviews"))
 
 	tb, err = Compile([]route.VirtualService{{Name: "x", Hosts: []string{"reviews"}, HTTP: []route.HTTPRoute{{
 		Timeout: time.Second,

@@ -93,7 +93,7 @@ func newFixture(t *testing.T, extra string, opts ...option) *fixture {
 func (f *fixture) RoundTrip(req *http.Request) (*http.Response, error) {
 	authority := router.Authority(req)
 	host, port := router.SplitAuthority(authority, req.URL.Scheme)
-	vh := f.table.Lookup(host, port)
+	vh := f.table.Lookup(host)
 	if vh == nil {
 		return f.net.Transport().RoundTrip(req)
 	}

@@ -83,7 +83,7 @@ func (t *Table) reusable(vs *route.VirtualService, reg *cluster.Registry) *Virtu
 func (t *Table) owner(key hostKey) *VirtualHost {
 	if strings.HasPrefix(key.host, "*") {
 		for _, w := range t.wildcard {
-			if w.suffix == key.host[1:] && w.port == key.port {
+			if w.suffix == key.host[1:] {
 				return t.vhs[w.vh]
 			}
 		}
@@ -93,15 +93,7 @@ func (t *Table) owner(key hostKey) *VirtualHost {
 	if e == nil {
 		return nil
 	}
-	if key.port == 0 {
-		return t.vhs[e.any]
-	}
-	for _, p := range e.ports {
-		if p.port == key.port {
-			return t.vhs[p.vh]
-		}
-	}
-	return nil
+	return t.vhs[e.any]
 }
 
 // defaultOf returns the default route t has for svc, or nil.

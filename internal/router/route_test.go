@@ -34,8 +34,8 @@ func TestSplitAuthority(t *testing.T) {
 // suffix match), IP addresses, no ports, and "*" only on gateways.
 func TestParseHost(t *testing.T) {
 	for h, want := range map[string]hostKey{
-		"Reviews": {"reviews", 0}, "*.example.com": {"*.example.com", 0}, "*foo.com": {"*foo.com", 0},
-		"10.0.0.1": {"10.0.0.1", 0}, "fd00::1": {"fd00::1", 0},
+		"Reviews": {"reviews"}, "*.example.com": {"*.example.com"}, "*foo.com": {"*foo.com"},
+		"10.0.0.1": {"10.0.0.1"}, "fd00::1": {"fd00::1"},
 	} {
 		k, err := parseHost(h, true)
 		require.NoError(t, err, h)

@@ -31,22 +31,16 @@ type Table struct {
 // as routes to subsets no DestinationRule defines.
 func (t *Table) Warnings() []*fielderr.Error { return t.warnings }
 
-// hostEntry holds what routes requests to one exact host: VirtualService
-// hosts with a port, one without, and the default route of its
-// ServiceEntry.
+// hostEntry holds what routes requests to one exact host: the
+// VirtualService host (VirtualService hosts carry no port: Istio routes a
+// host the same on every port) and the default route of its ServiceEntry.
 type hostEntry struct {
-	ports []portHost
-	any   slot
-	def   *VirtualHost
+	any slot
+	def *VirtualHost
 }
 
 // slot is the index of a VirtualService's virtual host in Table.vhs.
 type slot int32
-
-type portHost struct {
-	port uint32
-	vh   slot
-}
 
 // entry returns the entry for host, creating it.
 func (t *Table) entry(host string) *hostEntry {
@@ -60,12 +54,10 @@ func (t *Table) entry(host string) *hostEntry {
 
 type hostKey struct {
 	host string
-	port uint32 // 0: any port
 }
 
 type wildcardHost struct {
 	suffix string // ".example.com", or "" for "*"
-	port   uint32
 	vh     slot
 }
 
@@ -76,24 +68,18 @@ const (
 )
 
 // Lookup returns the virtual host for a request to host (lower-case, without
-// port) at port: a VirtualService host with that port, then without, then
-// "*." wildcards (longest first), then the default route of a ServiceEntry
-// host. It returns nil for a host the configuration does not know.
-func (t *Table) Lookup(host string, port uint32) *VirtualHost {
+// port): a VirtualService host, then "*." wildcards (longest first), then
+// the default route of a ServiceEntry host. (VirtualService hosts carry no
+// port; routes match the request's port.) It returns nil for a host the
+// configuration does not know.
+func (t *Table) Lookup(host string) *VirtualHost {
 	e := t.hosts[host]
-	if e != nil {
-		for _, p := range e.ports {
-			if p.port == port {
-				return t.vhs[p.vh]
-			}
-		}
-		if e.any != 0 {
-			return t.vhs[e.any]
-		}
+	if e != nil && e.any != 0 {
+		return t.vhs[e.any]
 	}
 	for i := range t.wildcard {
 		w := &t.wildcard[i]
-		if (w.port == 0 || w.port == port) && strings.HasSuffix(host, w.suffix) {
+		if strings.HasSuffix(host, w.suffix) {
 			return t.vhs[w.vh]
 		}
 	}

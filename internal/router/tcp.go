@@ -433,9 +433,6 @@ func (t *TCPTable) each(host string, port uint32, f func(*l4Service) bool) {
 	for _, s := range t.services {
 		best := -1
 		for _, k := range s.hosts {
-			if k.port != 0 && k.port != port {
-				continue
-			}
 			switch {
 			case k.host == host:
 				best = 1 << 20
