@@ -197,13 +197,7 @@ func TestAdminHandlerMountsAnywhere(t *testing.T) {
 // Chromium built and its screenshot. CI installs Chromium and sets
 // SWITCHYARD_BROWSER_TEST=1; elsewhere the test skips without Chromium.
 func TestAdminPageRendersInChromium(t *testing.T) {
-	browser := findChromium()
-	if browser == "" {
-		if os.Getenv("SWITCHYARD_BROWSER_TEST") != "" {
-			t.Fatal("SWITCHYARD_BROWSER_TEST is set but chromium is not installed (apt-get install chromium)")
-		}
-		t.Skip("chromium not installed; set SWITCHYARD_BROWSER_TEST=1 to require it")
-	}
+	browser := chromiumOrSkip(t)
 	f := newAdminFixture(t)
 	mux := http.NewServeMux()
 	mux.Handle("/debug/switchyard/", http.StripPrefix("/debug/switchyard", f.mesh.AdminHandler()))
@@ -247,13 +241,7 @@ func TestAdminPageRendersInChromium(t *testing.T) {
 // package's handler adds "controlPlane" to the state) shows whether it
 // answers and the resources it did not accept; the page is the same.
 func TestAdminPageShowsTheControlPlane(t *testing.T) {
-	browser := findChromium()
-	if browser == "" {
-		if os.Getenv("SWITCHYARD_BROWSER_TEST") != "" {
-			t.Fatal("SWITCHYARD_BROWSER_TEST is set but chromium is not installed (apt-get install chromium)")
-		}
-		t.Skip("chromium not installed; set SWITCHYARD_BROWSER_TEST=1 to require it")
-	}
+	browser := chromiumOrSkip(t)
 	f := newAdminFixture(t)
 	inner := f.mesh.AdminHandler()
 	// What xds.Mesh's handler serves at "state": the mesh's state and the
@@ -291,6 +279,20 @@ func TestAdminPageShowsTheControlPlane(t *testing.T) {
 	defer bare.Close()
 	plain := runChromium(t, browser, t.TempDir(), "--dump-dom", bare.URL+"/")
 	assert.Contains(t, plain, `<section id="controlplane" class="wide" hidden=""><h2>Control plane</h2></section>`, "a mesh without control plane hides it")
+}
+
+// chromiumOrSkip returns the browser, or skips the test when there is none
+// (and fails it when SWITCHYARD_BROWSER_TEST asks for one).
+func chromiumOrSkip(t *testing.T) string {
+	t.Helper()
+	browser := findChromium()
+	if browser == "" {
+		if os.Getenv("SWITCHYARD_BROWSER_TEST") != "" {
+			t.Fatal("SWITCHYARD_BROWSER_TEST is set but chromium is not installed (apt-get install chromium)")
+		}
+		t.Skip("chromium not installed; set SWITCHYARD_BROWSER_TEST=1 to require it")
+	}
+	return browser
 }
 
 func findChromium() string {

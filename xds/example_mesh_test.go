@@ -130,32 +130,14 @@ func ExampleMesh_Status() {
 		io.WriteString(w, "hello from reviews v1")
 	}))
 	defer backend.Close()
-	cache := cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)
-	snap, _ := cachev3.NewSnapshot("1", exampleResources(backend.Listener.Addr().String()))
-	cache.SetSnapshot(context.Background(), "example-node", snap)
-	lis, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := grpc.NewServer()
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(context.Background(), cache, nil))
-	go srv.Serve(lis)
-
-	b, err := xds.ParseBootstrap([]byte(`{
-	  "xds_servers": [{"server_uri": "` + lis.Addr().String() + `", "channel_creds": [{"type": "insecure"}]}],
-	  "node": {"id": "example-node"}
-	}`))
-	if err != nil {
-		log.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m, err := xds.NewMesh(ctx, b)
-	if err != nil {
-		log.Fatal(err)
-	}
+	m, stopControlPlane := exampleMesh(ctx, backend.Listener.Addr().String()) // as in ExampleNewMesh
 	defer m.Close()
 	s := m.Status()
 	fmt.Println("connected:", s.Connected, s.Counts["Cluster"])
 
-	srv.Stop() // the control plane goes away
+	stopControlPlane()
 	for m.Status().Connected && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
@@ -172,4 +154,25 @@ func ExampleMesh_Status() {
 	// connected: true map[ACKED:1]
 	// connected: false · hello from reviews v1
 	// true
+}
+
+// exampleMesh starts ExampleNewMesh's control plane for a backend and a
+// mesh following it.
+func exampleMesh(ctx context.Context, backend string) (*xds.Mesh, func()) {
+	cache := cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)
+	snap, _ := cachev3.NewSnapshot("1", exampleResources(backend))
+	cache.SetSnapshot(ctx, "example-node", snap)
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := grpc.NewServer()
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(ctx, cache, nil))
+	go srv.Serve(lis)
+	b, err := xds.ParseBootstrap([]byte(`{"xds_servers": [{"server_uri": "` + lis.Addr().String() + `", "channel_creds": [{"type": "insecure"}]}], "node": {"id": "example-node"}}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := xds.NewMesh(ctx, b)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return m, srv.Stop
 }
