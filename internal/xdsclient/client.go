@@ -1,11 +1,11 @@
 package xdsclient
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -16,7 +16,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 )
@@ -138,64 +137,51 @@ type Client struct {
 	closed bool
 	state  map[string]*typeState
 	stream *adsStream // the stream up now; nil between streams
-
-	// The resources in the cache by a hash of their bytes, so that one
-	// re-sent unchanged (a State-of-the-World response re-sends every
-	// resource of its type) is not decoded again. Its own lock: decoding
-	// runs without mu.
-	memoMu sync.Mutex
-	memo   map[string]map[uint64]memoEntry // by type URL, then hash
-	seed   maphash.Seed
 }
 
-// memoEntry is a cached resource, as decoded.
-type memoEntry struct {
-	name string
-	data ResourceData
+// digest identifies a resource's serialised bytes (their SHA-256 and
+// length): the cache keeps it instead of the bytes, to recognise a resource
+// re-sent unchanged.
+type digest struct {
+	sum [sha256.Size]byte
+	n   int
 }
 
-// remember notes the cached resource data of type url.
-func (c *Client) remember(url, name string, data ResourceData) {
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	if c.memo == nil {
-		c.memo = map[string]map[uint64]memoEntry{}
-	}
-	m := c.memo[url]
-	if m == nil {
-		m = map[uint64]memoEntry{}
-		c.memo[url] = m
-	}
-	m[maphash.Bytes(c.seed, data.Bytes())] = memoEntry{name, data}
-}
+func digestOf(b []byte) digest { return digest{sha256.Sum256(b), len(b)} }
 
-// forget drops data, no longer cached, from the memo.
-func (c *Client) forget(url string, data ResourceData) {
-	if data == nil {
+// key is where a typeState's memo files the digest.
+func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
+
+// remember files rs, which caches a good version, in its type's memo.
+// Called with c.mu held.
+func (c *Client) remember(ts *typeState, rs *resourceState) {
+	if rs.cache == nil {
 		return
 	}
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	h := maphash.Bytes(c.seed, data.Bytes())
-	if e, ok := c.memo[url][h]; ok && e.data == data {
-		delete(c.memo[url], h)
+	if ts.memo == nil {
+		ts.memo = make(map[uint64]*resourceState)
+	}
+	ts.memo[rs.digest.key()] = rs
+}
+
+// forget takes rs, whose cached version is about to change or go, out of
+// its type's memo. Called with c.mu held.
+func (c *Client) forget(ts *typeState, rs *resourceState) {
+	if rs.cache != nil && ts.memo[rs.digest.key()] == rs {
+		delete(ts.memo, rs.digest.key())
 	}
 }
 
-// recall returns the cached resource of type url that a is (a resource
-// wrapped in a discovery Resource envelope is decoded as always).
-func (c *Client) recall(url string, a *anypb.Any) (memoEntry, bool) {
-	if a.GetTypeUrl() != url {
-		return memoEntry{}, false
+// recall returns the name and cached version of the resource of ts whose
+// bytes have digest d, if one is cached.
+func (c *Client) recall(ts *typeState, d digest) (name string, data ResourceData, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := ts.memo[d.key()]
+	if rs == nil || rs.cache == nil || rs.digest != d {
+		return "", nil, false
 	}
-	raw := a.GetValue()
-	c.memoMu.Lock()
-	e, ok := c.memo[url][maphash.Bytes(c.seed, raw)]
-	c.memoMu.Unlock()
-	if !ok || !bytes.Equal(e.data.Bytes(), raw) {
-		return memoEntry{}, false
-	}
-	return e, true
+	return rs.name, rs.cache, true
 }
 
 // New validates cfg and returns a client that connects in the background;
@@ -237,7 +223,6 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("xdsclient: server %q: %w", cfg.Server.URI, err)
 	}
 	c := &Client{
-		seed:       maphash.MakeSeed(),
 		server:     cfg.Server,
 		types:      types,
 		order:      order,
@@ -324,6 +309,10 @@ type typeState struct {
 	pending   bool   // a request must go out on the current stream
 	resources map[string]*resourceState
 	wildcards map[*wildcardWatch]struct{}
+	// memo files the resources that cache a good version by their
+	// digest's key, so that one re-sent unchanged (a State-of-the-World
+	// response re-sends every resource of its type) is not decoded again.
+	memo map[uint64]*resourceState
 
 	// On the current stream:
 	sent  bool // a request for the type went out
@@ -342,8 +331,10 @@ const (
 // resourceState is one resource: its watchers and its cache. It exists while
 // some watcher names it, or while it is part of a wildcard set.
 type resourceState struct {
+	name            string
 	watchers        map[*namedWatch]struct{}
 	cache           ResourceData
+	digest          digest // of cache's bytes
 	version         string // version_info that carried cache
 	status          Status
 	err             error // why the last version was rejected
@@ -385,7 +376,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	nw := &namedWatch{w: w}
 	rs := ts.resources[name]
 	if rs == nil {
-		rs = &resourceState{status: StatusRequested}
+		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
 	if rs.watchers == nil {
@@ -424,7 +415,7 @@ func (c *Client) unwatch(ts *typeState, name string, rs *resourceState, nw *name
 		rs.phase = phaseStarted
 	}
 	if len(ts.wildcards) == 0 || rs.cache == nil {
-		c.forget(ts.rt.TypeURL, rs.cache)
+		c.forget(ts, rs)
 		delete(ts.resources, name)
 	}
 	c.requestLocked(ts)
@@ -479,7 +470,7 @@ func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
 	}
 	for name, rs := range ts.resources {
 		if len(rs.watchers) == 0 {
-			c.forget(ts.rt.TypeURL, rs.cache)
+			c.forget(ts, rs)
 			delete(ts.resources, name)
 		}
 	}
