@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -827,19 +826,11 @@ func (w *wildcard) AmbientError(err error, done func()) {
 	w.m.mu.Unlock()
 }
 
-// decoded is a resource as received (for equality and dumps) and as
-// translated.
+// decoded is a resource as translated: neither its bytes (the client
+// recognises a re-sent resource by their digest) nor its message are kept.
 type decoded struct {
-	raw []byte
-	ir  any
+	ir any
 }
-
-func (d *decoded) Equal(other xdsclient.ResourceData) bool {
-	o, ok := other.(*decoded)
-	return ok && bytes.Equal(d.raw, o.raw)
-}
-
-func (d *decoded) Bytes() []byte { return d.raw }
 
 // decoder deserialises, checks Envoy's field rules, and translates; a
 // resource the translation cannot represent is rejected with the reason,
@@ -878,7 +869,7 @@ func (d *decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclie
 		}
 		return res, err
 	}
-	res.Resource = &decoded{raw: raw.GetValue(), ir: ir}
+	res.Resource = &decoded{ir: ir}
 	return res, nil
 }
 
