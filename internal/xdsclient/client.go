@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -144,10 +145,10 @@ type Client struct {
 // re-sent unchanged.
 type digest struct {
 	sum [sha256.Size]byte
-	n   int
+	n   uint32 // mod 2³²
 }
 
-func digestOf(b []byte) digest { return digest{sha256.Sum256(b), len(b)} }
+func digestOf(b []byte) digest { return digest{sha256.Sum256(b), uint32(len(b))} }
 
 // key is where a typeState's memo files the digest.
 func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
@@ -319,7 +320,7 @@ type typeState struct {
 	named bool // a request naming resources went out: legacy wildcard is over
 }
 
-type watchPhase int
+type watchPhase uint8
 
 const (
 	phaseStarted   watchPhase = iota // not yet requested on the current stream
@@ -330,23 +331,61 @@ const (
 
 // resourceState is one resource: its watchers and its cache. It exists while
 // some watcher names it, or while it is part of a wildcard set.
+// One exists per watched RouteConfiguration and ClusterLoadAssignment of a
+// mesh: its fields are ordered to pack it small.
 type resourceState struct {
 	name            string
-	watchers        map[*namedWatch]struct{}
 	cache           ResourceData
-	digest          digest // of cache's bytes
 	version         string // version_info that carried cache
-	status          Status
-	err             error // why the last version was rejected
-	phase           watchPhase
+	err             error  // why the last version was rejected
 	timer           clock.Timer
+	watchers        *namedWatch // a list, linked by next
 	timerGen        uint64
+	status          Status
+	digest          digest // of cache's bytes
+	phase           watchPhase
 	deletionIgnored bool
 }
 
+// watched reports whether some watcher names the resource.
+func (rs *resourceState) watched() bool { return rs.watchers != nil }
+
+// all iterates over the resource's watchers.
+func (rs *resourceState) all() iter.Seq[*namedWatch] {
+	return func(yield func(*namedWatch) bool) {
+		for nw := rs.watchers; nw != nil; nw = nw.next {
+			if !yield(nw) {
+				return
+			}
+		}
+	}
+}
+
+// remove takes nw out of the resource's watchers.
+func (rs *resourceState) remove(nw *namedWatch) {
+	for p := &rs.watchers; *p != nil; p = &(*p).next {
+		if *p == nw {
+			*p, nw.next = nw.next, nil
+			return
+		}
+	}
+}
+
+// namedWatch is one Watch: its cancel func is the method value of cancel.
 type namedWatch struct {
 	entry watchEntry
+	gone  bool // cancelled; guarded by Client.mu
 	w     ResourceWatcher
+	next  *namedWatch // the resource's next watcher
+	c     *Client
+	ts    *typeState
+	rs    *resourceState
+}
+
+// cancel ends the watch. It is idempotent and does not block.
+func (nw *namedWatch) cancel() {
+	nw.c.cbs.cancel(&nw.entry)
+	nw.c.unwatch(nw)
 }
 
 type wildcardWatch struct {
@@ -373,17 +412,14 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	if c.closed {
 		return nil, ErrClosed
 	}
-	nw := &namedWatch{w: w}
 	rs := ts.resources[name]
 	if rs == nil {
 		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
-	if rs.watchers == nil {
-		rs.watchers = make(map[*namedWatch]struct{})
-	}
-	rs.watchers[nw] = struct{}{}
-	if len(rs.watchers) == 1 {
+	nw := &namedWatch{w: w, next: rs.watchers, c: c, ts: ts, rs: rs}
+	rs.watchers = nw
+	if nw.next == nil {
 		c.requestLocked(ts)
 	}
 	if rs.cache != nil {
@@ -397,17 +433,19 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		err := c.notFound(ts, name, rs)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
 	}
-	return sync.OnceFunc(func() {
-		c.cbs.cancel(&nw.entry)
-		c.unwatch(ts, name, rs, nw)
-	}), nil
+	return nw.cancel, nil
 }
 
-func (c *Client) unwatch(ts *typeState, name string, rs *resourceState, nw *namedWatch) {
+func (c *Client) unwatch(nw *namedWatch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(rs.watchers, nw)
-	if len(rs.watchers) > 0 || ts.resources[name] != rs || c.closed {
+	if nw.gone {
+		return
+	}
+	nw.gone = true
+	ts, rs, name := nw.ts, nw.rs, nw.rs.name
+	rs.remove(nw)
+	if rs.watched() || ts.resources[name] != rs || c.closed {
 		return
 	}
 	c.stopTimerLocked(rs)
@@ -469,7 +507,7 @@ func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
 		return
 	}
 	for name, rs := range ts.resources {
-		if len(rs.watchers) == 0 {
+		if !rs.watched() {
 			c.forget(ts, rs)
 			delete(ts.resources, name)
 		}

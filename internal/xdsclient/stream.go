@@ -103,7 +103,7 @@ func (ts *typeState) subscribed() bool {
 		return true
 	}
 	for _, rs := range ts.resources {
-		if len(rs.watchers) > 0 {
+		if rs.watched() {
 			return true
 		}
 	}
@@ -146,7 +146,7 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 		wildcard := len(ts.wildcards) > 0
 		var names []string
 		for name, rs := range ts.resources {
-			if len(rs.watchers) > 0 {
+			if rs.watched() {
 				names = append(names, name)
 			}
 		}
@@ -183,7 +183,7 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 			ts.named = true
 		}
 		for name, rs := range ts.resources {
-			if len(rs.watchers) > 0 && rs.phase == phaseStarted {
+			if rs.watched() && rs.phase == phaseStarted {
 				c.startTimerLocked(ts, name, rs)
 			}
 		}
@@ -220,7 +220,7 @@ func (c *Client) expire(ts *typeState, name string, rs *resourceState, gen uint6
 	rs.cache, rs.version, rs.err = nil, "", nil
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
-	for nw := range rs.watchers {
+	for nw := range rs.all() {
 		c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 }
@@ -277,7 +277,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	for _, url := range c.order {
 		ts := c.state[url]
 		for _, rs := range ts.resources {
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				if rs.cache == nil {
 					c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
 				} else {
@@ -450,7 +450,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			if repeat {
 				continue
 			}
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				c.notifyInvalidLocked(nw, rs, err, fl)
 			}
 			// A wildcard watcher hears of it even before its first set
@@ -466,7 +466,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			rs.cache, rs.digest = d.data, d.digest
 			c.remember(ts, rs)
 			changed[d.name] = d.data
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				data := d.data
 				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
 			}
@@ -488,7 +488,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 				if !rs.deletionIgnored {
 					rs.deletionIgnored = true
 					err := fmt.Errorf("%s %q is absent from response version %q; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, version)
-					for nw := range rs.watchers {
+					for nw := range rs.all() {
 						c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
 					}
 				}
@@ -499,10 +499,10 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			rs.status = StatusDoesNotExist
 			removed = append(removed, name)
 			err := c.notFound(ts, name, rs)
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 			}
-			if len(rs.watchers) == 0 {
+			if !rs.watched() {
 				delete(ts.resources, name)
 			}
 		}
