@@ -654,6 +654,16 @@ func (m *Mesh) applyEndpointsLocked() bool {
 		if !reflect.DeepEqual(a, b) {
 			return false
 		}
+		// Share what is unchanged with the translation in force, which the
+		// installed configuration keeps anyway: one copy of the host's
+		// DestinationRule and of its ServiceEntry but the endpoints, not
+		// two (values are never modified once built).
+		se := *old.se
+		se.Endpoints = hs.se.Endpoints
+		hs.se, hs.dr = &se, old.dr
+		if maps.Equal(hs.ports, old.ports) && maps.Equal(hs.subsets, old.subsets) {
+			hs.ports, hs.subsets = old.ports, old.subsets
+		}
 		next[h] = hs
 	}
 	if m.dirty == nil {
