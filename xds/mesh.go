@@ -622,9 +622,12 @@ func (m *Mesh) routesInUseLocked() []*routeIR {
 // nothing else of them changed. It reports false, having changed nothing
 // the full path would not redo, whenever in doubt: something else of a
 // host changed (a subset or the host itself gained or lost its last
-// endpoint, which changes the routes), a host resolves by DNS, or the
-// configuration in force is not the translation's (an Update or Modify
-// since).
+// endpoint, which changes the routes), a ClusterLoadAssignment arrived
+// that the translation in force did not have or one it had went (the
+// initial sync: a configuration compiled without endpoints, then given
+// them, would keep the warnings of its empty subsets, and the mesh would
+// hold both), a host resolves by DNS, or the configuration in force is not
+// the translation's (an Update or Modify since).
 func (m *Mesh) applyEndpointsLocked() bool {
 	tr := m.tr
 	if tr == nil || !sameConfig(m.Mesh.Config(), m.installed) {
@@ -638,8 +641,17 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	next := make(map[string]*hostState, len(hosts))
 	for h := range hosts {
-		old, hs := tr.hosts[h], buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
-		hs.inputs = hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
+		old, in := tr.hosts[h], hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
+		if len(in) != len(old.inputs) {
+			return false
+		}
+		for i := range in {
+			if (in[i].endpoints == nil) != (old.inputs[i].endpoints == nil) {
+				return false // arrived or went
+			}
+		}
+		hs := buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
+		hs.inputs = in
 		if hs.live != old.live {
 			return false
 		}
