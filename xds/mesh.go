@@ -517,13 +517,13 @@ func (m *Mesh) applyLocked() {
 		return
 	}
 	if !m.full && m.applyEndpointsLocked() {
-		clear(m.edsChanged)
+		m.edsChanged = nil // not clear: the initial sync's table would stay
 		close(m.changed)
 		m.changed = make(chan struct{})
 		return
 	}
 	m.full = false
-	clear(m.edsChanged)
+	m.edsChanged = nil // not clear: the initial sync's table would stay
 	want := map[string]bool{}
 	rs := m.rs
 	for name, l := range rs.listeners {
@@ -598,7 +598,7 @@ func (m *Mesh) applyLocked() {
 				_ = m.Mesh.SetEndpoints(h, hs.se.Endpoints) // in the configuration just accepted
 			}
 		}
-		clear(m.dirty)
+		m.dirty = nil
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
