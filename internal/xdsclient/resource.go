@@ -41,7 +41,9 @@ type ResourceType struct {
 }
 
 // Decoder deserialises and validates one resource of a type. Decode is called
-// once per resource per response, from one goroutine at a time.
+// once per resource per response, from one goroutine at a time, except for a
+// resource re-sent byte for byte as the client caches it (recognised by the
+// digest of its bytes), whose cached result is reused.
 type Decoder interface {
 	// Decode turns raw (already taken out of any discovery Resource
 	// envelope, and of the Decoder's type) into ResourceData. When the bytes
