@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
 )
 
@@ -184,50 +182,4 @@ func BenchmarkEDSPushOneCluster(b *testing.B) {
 	if err := m.Err(); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// BenchmarkHeap compares the live heap of an xDS-fed mesh of
-// -xds.services services (sidecar persona) with the same mesh built from
-// its configuration by switchyard.New: heap-xds-B and heap-yaml-B per
-// service, and their ratio. The xDS mesh also keeps what it received
-// (each resource's bytes and translation) to translate pushes.
-func BenchmarkHeap(b *testing.B) {
-	p := startPlane(b)
-	p.push(bigMesh(*benchServices, backend(b, "v"), 90, 10))
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	var xdsB, yamlB float64
-	for b.Loop() {
-		before := heap()
-		ctx, cancel := context.WithTimeout(context.Background(), eventually)
-		m, err := NewMesh(ctx, p.bootstrap())
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		xdsB = float64(heap() - before)
-		// The same configuration, freshly built, and a mesh of it: what a
-		// process holds that reads it from YAML.
-		before = heap()
-		m.mu.Lock()
-		cfg, _ := translate(m.rs, nil)
-		m.mu.Unlock()
-		y, err := switchyard.New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg = switchyard.Config{}
-		yamlB = float64(heap() - before)
-		y.Close()
-		m.Close()
-	}
-	n := float64(*benchServices)
-	b.ReportMetric(xdsB/n, "heap-xds-B/service")
-	b.ReportMetric(yamlB/n, "heap-yaml-B/service")
-	b.ReportMetric(xdsB/yamlB, "xds/yaml")
 }

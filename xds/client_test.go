@@ -33,7 +33,12 @@ import (
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(planeEnv); spec != "" {
+		os.Exit(runPlaneProcess(spec)) // a control plane for BenchmarkHeap
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // pki is a CA with a server and a client certificate, as PEM files.
 type pki struct {

@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -540,13 +539,13 @@ func (m *Mesh) applyLocked() {
 		return
 	}
 	if !m.full && m.applyEndpointsLocked() {
-		clear(m.edsChanged)
+		m.edsChanged = nil // not clear: the initial sync's table would stay
 		close(m.changed)
 		m.changed = make(chan struct{})
 		return
 	}
 	m.full = false
-	clear(m.edsChanged)
+	m.edsChanged = nil // not clear: the initial sync's table would stay
 	want := map[string]bool{}
 	rs := m.rs
 	for name, l := range rs.listeners {
@@ -621,7 +620,7 @@ func (m *Mesh) applyLocked() {
 				_ = m.Mesh.SetEndpoints(h, hs.se.Endpoints) // in the configuration just accepted
 			}
 		}
-		clear(m.dirty)
+		m.dirty = nil
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
@@ -645,9 +644,12 @@ func (m *Mesh) routesInUseLocked() []*routeIR {
 // nothing else of them changed. It reports false, having changed nothing
 // the full path would not redo, whenever in doubt: something else of a
 // host changed (a subset or the host itself gained or lost its last
-// endpoint, which changes the routes), a host resolves by DNS, or the
-// configuration in force is not the translation's (an Update or Modify
-// since).
+// endpoint, which changes the routes), a ClusterLoadAssignment arrived
+// that the translation in force did not have or one it had went (the
+// initial sync: a configuration compiled without endpoints, then given
+// them, would keep the warnings of its empty subsets, and the mesh would
+// hold both), a host resolves by DNS, or the configuration in force is not
+// the translation's (an Update or Modify since).
 func (m *Mesh) applyEndpointsLocked() bool {
 	tr := m.tr
 	if tr == nil || !sameConfig(m.Mesh.Config(), m.installed) {
@@ -661,8 +663,17 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	next := make(map[string]*hostState, len(hosts))
 	for h := range hosts {
-		old, hs := tr.hosts[h], buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
-		hs.inputs = hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
+		old, in := tr.hosts[h], hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
+		if len(in) != len(old.inputs) {
+			return false
+		}
+		for i := range in {
+			if (in[i].endpoints == nil) != (old.inputs[i].endpoints == nil) {
+				return false // arrived or went
+			}
+		}
+		hs := buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
+		hs.inputs = in
 		if hs.live != old.live {
 			return false
 		}
@@ -676,6 +687,16 @@ func (m *Mesh) applyEndpointsLocked() bool {
 		a.Endpoints, b.Endpoints = nil, nil
 		if !reflect.DeepEqual(a, b) {
 			return false
+		}
+		// Share what is unchanged with the translation in force, which the
+		// installed configuration keeps anyway: one copy of the host's
+		// DestinationRule and of its ServiceEntry but the endpoints, not
+		// two (values are never modified once built).
+		se := *old.se
+		se.Endpoints = hs.se.Endpoints
+		hs.se, hs.dr = &se, old.dr
+		if maps.Equal(hs.ports, old.ports) && maps.Equal(hs.subsets, old.subsets) {
+			hs.ports, hs.subsets = old.ports, old.subsets
 		}
 		next[h] = hs
 	}
@@ -849,19 +870,11 @@ func (w *wildcard) AmbientError(err error, done func()) {
 	w.m.mu.Unlock()
 }
 
-// decoded is a resource as received (for equality and dumps) and as
-// translated.
+// decoded is a resource as translated: neither its bytes (the client
+// recognises a re-sent resource by their digest) nor its message are kept.
 type decoded struct {
-	raw []byte
-	ir  any
+	ir any
 }
-
-func (d *decoded) Equal(other xdsclient.ResourceData) bool {
-	o, ok := other.(*decoded)
-	return ok && bytes.Equal(d.raw, o.raw)
-}
-
-func (d *decoded) Bytes() []byte { return d.raw }
 
 // decoder deserialises, checks Envoy's field rules, and translates; a
 // resource the translation cannot represent is rejected with the reason,
@@ -900,7 +913,7 @@ func (d *decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclie
 		}
 		return res, err
 	}
-	res.Resource = &decoded{raw: raw.GetValue(), ir: ir}
+	res.Resource = &decoded{ir: ir}
 	return res, nil
 }
 

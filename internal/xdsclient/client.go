@@ -1,11 +1,12 @@
 package xdsclient
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
+	"iter"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -16,7 +17,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/switchyard-go/switchyard/internal/clock"
 )
@@ -143,64 +143,51 @@ type Client struct {
 	connected bool
 	connSince time.Time
 	connErr   error
-
-	// The resources in the cache by a hash of their bytes, so that one
-	// re-sent unchanged (a State-of-the-World response re-sends every
-	// resource of its type) is not decoded again. Its own lock: decoding
-	// runs without mu.
-	memoMu sync.Mutex
-	memo   map[string]map[uint64]memoEntry // by type URL, then hash
-	seed   maphash.Seed
 }
 
-// memoEntry is a cached resource, as decoded.
-type memoEntry struct {
-	name string
-	data ResourceData
+// digest identifies a resource's serialised bytes (their SHA-256 and
+// length): the cache keeps it instead of the bytes, to recognise a resource
+// re-sent unchanged.
+type digest struct {
+	sum [sha256.Size]byte
+	n   uint32 // mod 2³²
 }
 
-// remember notes the cached resource data of type url.
-func (c *Client) remember(url, name string, data ResourceData) {
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	if c.memo == nil {
-		c.memo = map[string]map[uint64]memoEntry{}
-	}
-	m := c.memo[url]
-	if m == nil {
-		m = map[uint64]memoEntry{}
-		c.memo[url] = m
-	}
-	m[maphash.Bytes(c.seed, data.Bytes())] = memoEntry{name, data}
-}
+func digestOf(b []byte) digest { return digest{sha256.Sum256(b), uint32(len(b))} }
 
-// forget drops data, no longer cached, from the memo.
-func (c *Client) forget(url string, data ResourceData) {
-	if data == nil {
+// key is where a typeState's memo files the digest.
+func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
+
+// remember files rs, which caches a good version, in its type's memo.
+// Called with c.mu held.
+func (c *Client) remember(ts *typeState, rs *resourceState) {
+	if rs.cache == nil {
 		return
 	}
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	h := maphash.Bytes(c.seed, data.Bytes())
-	if e, ok := c.memo[url][h]; ok && e.data == data {
-		delete(c.memo[url], h)
+	if ts.memo == nil {
+		ts.memo = make(map[uint64]*resourceState)
+	}
+	ts.memo[rs.digest.key()] = rs
+}
+
+// forget takes rs, whose cached version is about to change or go, out of
+// its type's memo. Called with c.mu held.
+func (c *Client) forget(ts *typeState, rs *resourceState) {
+	if rs.cache != nil && ts.memo[rs.digest.key()] == rs {
+		delete(ts.memo, rs.digest.key())
 	}
 }
 
-// recall returns the cached resource of type url that a is (a resource
-// wrapped in a discovery Resource envelope is decoded as always).
-func (c *Client) recall(url string, a *anypb.Any) (memoEntry, bool) {
-	if a.GetTypeUrl() != url {
-		return memoEntry{}, false
+// recall returns the name and cached version of the resource of ts whose
+// bytes have digest d, if one is cached.
+func (c *Client) recall(ts *typeState, d digest) (name string, data ResourceData, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := ts.memo[d.key()]
+	if rs == nil || rs.cache == nil || rs.digest != d {
+		return "", nil, false
 	}
-	raw := a.GetValue()
-	c.memoMu.Lock()
-	e, ok := c.memo[url][maphash.Bytes(c.seed, raw)]
-	c.memoMu.Unlock()
-	if !ok || !bytes.Equal(e.data.Bytes(), raw) {
-		return memoEntry{}, false
-	}
-	return e, true
+	return rs.name, rs.cache, true
 }
 
 // New validates cfg and returns a client that connects in the background;
@@ -242,7 +229,6 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("xdsclient: server %q: %w", cfg.Server.URI, err)
 	}
 	c := &Client{
-		seed:       maphash.MakeSeed(),
 		server:     cfg.Server,
 		types:      types,
 		order:      order,
@@ -329,13 +315,17 @@ type typeState struct {
 	pending   bool   // a request must go out on the current stream
 	resources map[string]*resourceState
 	wildcards map[*wildcardWatch]struct{}
+	// memo files the resources that cache a good version by their
+	// digest's key, so that one re-sent unchanged (a State-of-the-World
+	// response re-sends every resource of its type) is not decoded again.
+	memo map[uint64]*resourceState
 
 	// On the current stream:
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
 }
 
-type watchPhase int
+type watchPhase uint8
 
 const (
 	phaseStarted   watchPhase = iota // not yet requested on the current stream
@@ -346,21 +336,61 @@ const (
 
 // resourceState is one resource: its watchers and its cache. It exists while
 // some watcher names it, or while it is part of a wildcard set.
+// One exists per watched RouteConfiguration and ClusterLoadAssignment of a
+// mesh: its fields are ordered to pack it small.
 type resourceState struct {
-	watchers        map[*namedWatch]struct{}
+	name            string
 	cache           ResourceData
 	version         string // version_info that carried cache
-	status          Status
-	err             error // why the last version was rejected
-	phase           watchPhase
+	err             error  // why the last version was rejected
 	timer           clock.Timer
+	watchers        *namedWatch // a list, linked by next
 	timerGen        uint64
+	status          Status
+	digest          digest // of cache's bytes
+	phase           watchPhase
 	deletionIgnored bool
 }
 
+// watched reports whether some watcher names the resource.
+func (rs *resourceState) watched() bool { return rs.watchers != nil }
+
+// all iterates over the resource's watchers.
+func (rs *resourceState) all() iter.Seq[*namedWatch] {
+	return func(yield func(*namedWatch) bool) {
+		for nw := rs.watchers; nw != nil; nw = nw.next {
+			if !yield(nw) {
+				return
+			}
+		}
+	}
+}
+
+// remove takes nw out of the resource's watchers.
+func (rs *resourceState) remove(nw *namedWatch) {
+	for p := &rs.watchers; *p != nil; p = &(*p).next {
+		if *p == nw {
+			*p, nw.next = nw.next, nil
+			return
+		}
+	}
+}
+
+// namedWatch is one Watch: its cancel func is the method value of cancel.
 type namedWatch struct {
 	entry watchEntry
+	gone  bool // cancelled; guarded by Client.mu
 	w     ResourceWatcher
+	next  *namedWatch // the resource's next watcher
+	c     *Client
+	ts    *typeState
+	rs    *resourceState
+}
+
+// cancel ends the watch. It is idempotent and does not block.
+func (nw *namedWatch) cancel() {
+	nw.c.cbs.cancel(&nw.entry)
+	nw.c.unwatch(nw)
 }
 
 type wildcardWatch struct {
@@ -387,17 +417,14 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	if c.closed {
 		return nil, ErrClosed
 	}
-	nw := &namedWatch{w: w}
 	rs := ts.resources[name]
 	if rs == nil {
-		rs = &resourceState{status: StatusRequested}
+		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
-	if rs.watchers == nil {
-		rs.watchers = make(map[*namedWatch]struct{})
-	}
-	rs.watchers[nw] = struct{}{}
-	if len(rs.watchers) == 1 {
+	nw := &namedWatch{w: w, next: rs.watchers, c: c, ts: ts, rs: rs}
+	rs.watchers = nw
+	if nw.next == nil {
 		c.requestLocked(ts)
 	}
 	if rs.cache != nil {
@@ -411,17 +438,19 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		err := c.notFound(ts, name, rs)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
 	}
-	return sync.OnceFunc(func() {
-		c.cbs.cancel(&nw.entry)
-		c.unwatch(ts, name, rs, nw)
-	}), nil
+	return nw.cancel, nil
 }
 
-func (c *Client) unwatch(ts *typeState, name string, rs *resourceState, nw *namedWatch) {
+func (c *Client) unwatch(nw *namedWatch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(rs.watchers, nw)
-	if len(rs.watchers) > 0 || ts.resources[name] != rs || c.closed {
+	if nw.gone {
+		return
+	}
+	nw.gone = true
+	ts, rs, name := nw.ts, nw.rs, nw.rs.name
+	rs.remove(nw)
+	if rs.watched() || ts.resources[name] != rs || c.closed {
 		return
 	}
 	c.stopTimerLocked(rs)
@@ -429,7 +458,7 @@ func (c *Client) unwatch(ts *typeState, name string, rs *resourceState, nw *name
 		rs.phase = phaseStarted
 	}
 	if len(ts.wildcards) == 0 || rs.cache == nil {
-		c.forget(ts.rt.TypeURL, rs.cache)
+		c.forget(ts, rs)
 		delete(ts.resources, name)
 	}
 	c.requestLocked(ts)
@@ -483,8 +512,8 @@ func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
 		return
 	}
 	for name, rs := range ts.resources {
-		if len(rs.watchers) == 0 {
-			c.forget(ts.rt.TypeURL, rs.cache)
+		if !rs.watched() {
+			c.forget(ts, rs)
 			delete(ts.resources, name)
 		}
 	}

@@ -1,7 +1,6 @@
 package xdsclient
 
 import (
-	"bytes"
 	"fmt"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -42,7 +41,9 @@ type ResourceType struct {
 }
 
 // Decoder deserialises and validates one resource of a type. Decode is called
-// once per resource per response, from one goroutine at a time.
+// once per resource per response, from one goroutine at a time, except for a
+// resource re-sent byte for byte as the client caches it (recognised by the
+// digest of its bytes), whose cached result is reused.
 type Decoder interface {
 	// Decode turns raw (already taken out of any discovery Resource
 	// envelope, and of the Decoder's type) into ResourceData. When the bytes
@@ -67,34 +68,21 @@ type DecodeResult struct {
 	Resource ResourceData
 }
 
-// ResourceData is a decoded resource. Values are shared between watchers and
-// must not be modified.
-type ResourceData interface {
-	// Equal reports whether other carries the same configuration; the client
-	// does not notify watchers of a resource that is re-sent unchanged.
-	Equal(other ResourceData) bool
-	// Bytes returns the resource's serialised form, for dumps.
-	Bytes() []byte
-}
+// ResourceData is a decoded resource, whatever its Decoder makes of it.
+// Values are shared between watchers and must not be modified. The client
+// does not keep the bytes a resource was decoded from, only their digest:
+// watchers are not notified of a resource re-sent byte for byte as cached,
+// and it is not decoded again. (Serialisation is not canonical, so an equal
+// resource serialised differently is a change; the cost is a redundant
+// notification.)
+type ResourceData any
 
 // ProtoResource is the ResourceData of the built-in resource types: the
 // message as received.
 type ProtoResource[M proto.Message] struct {
 	// Message is the deserialised resource. It must not be modified.
 	Message M
-	raw     []byte
 }
-
-// Equal reports whether other is a ProtoResource of the same type whose
-// serialised bytes are identical. Serialisation is not canonical, so two
-// equal messages may compare unequal; the cost is a redundant notification.
-func (r *ProtoResource[M]) Equal(other ResourceData) bool {
-	o, ok := other.(*ProtoResource[M])
-	return ok && o != nil && bytes.Equal(r.raw, o.raw)
-}
-
-// Bytes returns the serialised message as received.
-func (r *ProtoResource[M]) Bytes() []byte { return r.raw }
 
 // protoDecoder decodes a message of one type, checks the rules Envoy's API
 // attaches to it (protoc-gen-validate), then runs an optional validator.
@@ -125,7 +113,7 @@ func (d protoDecoder[M]) Decode(raw *anypb.Any, _ DecodeOptions) (*DecodeResult,
 			return res, err
 		}
 	}
-	res.Resource = &ProtoResource[M]{Message: m, raw: raw.GetValue()}
+	res.Resource = &ProtoResource[M]{Message: m}
 	return res, nil
 }
 

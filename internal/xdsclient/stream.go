@@ -103,7 +103,7 @@ func (ts *typeState) subscribed() bool {
 		return true
 	}
 	for _, rs := range ts.resources {
-		if len(rs.watchers) > 0 {
+		if rs.watched() {
 			return true
 		}
 	}
@@ -146,7 +146,7 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 		wildcard := len(ts.wildcards) > 0
 		var names []string
 		for name, rs := range ts.resources {
-			if len(rs.watchers) > 0 {
+			if rs.watched() {
 				names = append(names, name)
 			}
 		}
@@ -183,7 +183,7 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 			ts.named = true
 		}
 		for name, rs := range ts.resources {
-			if len(rs.watchers) > 0 && rs.phase == phaseStarted {
+			if rs.watched() && rs.phase == phaseStarted {
 				c.startTimerLocked(ts, name, rs)
 			}
 		}
@@ -216,11 +216,11 @@ func (c *Client) expire(ts *typeState, name string, rs *resourceState, gen uint6
 	}
 	rs.timer = nil
 	rs.phase = phaseTimedOut
-	c.forget(ts.rt.TypeURL, rs.cache)
+	c.forget(ts, rs)
 	rs.cache, rs.version, rs.err = nil, "", nil
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
-	for nw := range rs.watchers {
+	for nw := range rs.all() {
 		c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 }
@@ -278,7 +278,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	for _, url := range c.order {
 		ts := c.state[url]
 		for _, rs := range ts.resources {
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				if rs.cache == nil {
 					c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
 				} else {
@@ -294,9 +294,10 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 
 // decoded is one resource of a response.
 type decoded struct {
-	name string
-	data ResourceData
-	err  error
+	name   string
+	data   ResourceData
+	digest digest // of the resource's bytes (inside any envelope)
+	err    error
 }
 
 // decode decodes every resource of resp. Resources it cannot name are
@@ -307,11 +308,20 @@ func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (n
 	for i, a := range resp.GetResources() {
 		var name string
 		var data ResourceData
+		var dg digest
 		var err error
-		if e, ok := c.recall(rt.TypeURL, a); ok {
-			name, data = e.name, e.data // re-sent as cached: decoded already
-		} else {
-			name, data, err = decodeOne(rt, a, opts)
+		ok := false
+		if a.GetTypeUrl() == rt.TypeURL {
+			// Not in an envelope, which is decoded as always.
+			dg = digestOf(a.GetValue())
+			name, data, ok = c.recall(c.state[rt.TypeURL], dg) // re-sent as cached: decoded already
+		}
+		if !ok {
+			var raw []byte
+			name, data, raw, err = decodeOne(rt, a, opts)
+			if a.GetTypeUrl() != rt.TypeURL {
+				dg = digestOf(raw) // of the resource in the envelope
+			}
 		}
 		if name == "" {
 			if err == nil {
@@ -325,14 +335,15 @@ func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (n
 			continue
 		}
 		index[name] = len(named)
-		named = append(named, decoded{name: name, data: data, err: err})
+		named = append(named, decoded{name: name, data: data, digest: dg, err: err})
 	}
 	return named, unnamed
 }
 
 // decodeOne unwraps a discovery Resource envelope if there is one, checks the
-// type and runs the decoder, turning a panic into an error.
-func decodeOne(rt ResourceType, a *anypb.Any, opts DecodeOptions) (name string, data ResourceData, err error) {
+// type and runs the decoder, turning a panic into an error. raw is the
+// resource's bytes (inside the envelope).
+func decodeOne(rt ResourceType, a *anypb.Any, opts DecodeOptions) (name string, data ResourceData, raw []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			data, err = nil, fmt.Errorf("the %s decoder panicked: %v", rt.TypeName, p)
@@ -341,28 +352,29 @@ func decodeOne(rt ResourceType, a *anypb.Any, opts DecodeOptions) (name string, 
 	if a.GetTypeUrl() == resourceWrapperURL {
 		var env discoveryv3.Resource
 		if err := proto.Unmarshal(a.GetValue(), &env); err != nil {
-			return "", nil, fmt.Errorf("cannot deserialise the Resource envelope: %v", err)
+			return "", nil, raw, fmt.Errorf("cannot deserialise the Resource envelope: %v", err)
 		}
 		name = env.GetName()
 		if env.GetResource() == nil {
-			return name, nil, errors.New("the Resource envelope carries no resource (TTL heartbeats are not supported)")
+			return name, nil, raw, errors.New("the Resource envelope carries no resource (TTL heartbeats are not supported)")
 		}
 		a = env.GetResource()
 	}
 	if a.GetTypeUrl() != rt.TypeURL {
-		return name, nil, fmt.Errorf("a %s in a response of type %s", a.GetTypeUrl(), rt.TypeURL)
+		return name, nil, raw, fmt.Errorf("a %s in a response of type %s", a.GetTypeUrl(), rt.TypeURL)
 	}
+	raw = a.GetValue()
 	res, err := rt.Decoder.Decode(a, opts)
 	if res != nil && res.Name != "" {
 		name = res.Name
 	}
 	if err != nil {
-		return name, nil, err
+		return name, nil, raw, err
 	}
 	if res == nil || res.Resource == nil {
-		return name, nil, errors.New("the decoder returned no resource")
+		return name, nil, raw, errors.New("the decoder returned no resource")
 	}
-	return name, res.Resource, nil
+	return name, res.Resource, raw, nil
 }
 
 // nackDetail is the error_detail of a NACK: each rejected resource and why.
@@ -426,7 +438,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			if !wildcard {
 				continue // not asked for
 			}
-			rs = &resourceState{status: StatusRequested}
+			rs = &resourceState{name: d.name, status: StatusRequested}
 			ts.resources[d.name] = rs
 		}
 		if rs.phase != phaseReceived {
@@ -440,7 +452,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			if repeat {
 				continue
 			}
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				c.notifyInvalidLocked(nw, rs, err, fl)
 			}
 			// A wildcard watcher hears of it even before its first set
@@ -451,14 +463,12 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			continue
 		}
 		rs.deletionIgnored = false
-		if rs.cache == nil || !rs.cache.Equal(d.data) || rs.status != StatusACKed {
-			if rs.cache != d.data {
-				c.forget(rt.TypeURL, rs.cache)
-				c.remember(rt.TypeURL, d.name, d.data)
-			}
-			rs.cache = d.data
+		if rs.cache == nil || rs.digest != d.digest || rs.status != StatusACKed {
+			c.forget(ts, rs)
+			rs.cache, rs.digest = d.data, d.digest
+			c.remember(ts, rs)
 			changed[d.name] = d.data
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				data := d.data
 				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
 			}
@@ -480,21 +490,21 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 				if !rs.deletionIgnored {
 					rs.deletionIgnored = true
 					err := fmt.Errorf("%s %q is absent from response version %q; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, version)
-					for nw := range rs.watchers {
+					for nw := range rs.all() {
 						c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
 					}
 				}
 				continue
 			}
-			c.forget(rt.TypeURL, rs.cache)
+			c.forget(ts, rs)
 			rs.cache, rs.version, rs.err = nil, "", nil
 			rs.status = StatusDoesNotExist
 			removed = append(removed, name)
 			err := c.notFound(ts, name, rs)
-			for nw := range rs.watchers {
+			for nw := range rs.all() {
 				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 			}
-			if len(rs.watchers) == 0 {
+			if !rs.watched() {
 				delete(ts.resources, name)
 			}
 		}
