@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -71,6 +72,9 @@ type Config struct {
 	// Backoff returns the delays between failed connection attempts. If
 	// nil, gRPC's connection backoff: 1 s growing ×1.6 to 120 s, ±20 %.
 	Backoff func() backoff.BackOff
+
+	// sotw skips Delta and speaks State of the World from the start (tests).
+	sotw bool
 }
 
 // Status is where a watched resource stands.
@@ -133,6 +137,10 @@ type Client struct {
 	cancel    context.CancelFunc
 	runDone   chan struct{}
 	closeOnce sync.Once
+
+	// sotw is set once the client speaks State of the World: configured so,
+	// or the server answered a Delta stream with codes.Unimplemented.
+	sotw atomic.Bool
 
 	mu     sync.Mutex
 	closed bool
@@ -250,6 +258,7 @@ func New(cfg Config) (*Client, error) {
 		runDone:    make(chan struct{}),
 		state:      make(map[string]*typeState, len(types)),
 	}
+	c.sotw.Store(cfg.sotw)
 	c.server.DialOptions = slices.Clone(cfg.Server.DialOptions)
 	if c.expiry == 0 {
 		c.expiry = DefaultWatchExpiryTimeout
@@ -328,6 +337,10 @@ type typeState struct {
 	// On the current stream:
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
+	// Delta only: whether the last response has been ACKed or NACKed, and
+	// the names subscribed to ("*" for the wildcard).
+	acked    bool
+	onStream map[string]bool
 }
 
 type watchPhase int
