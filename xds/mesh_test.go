@@ -30,6 +30,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"go.uber.org/goleak"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
@@ -88,14 +89,23 @@ func (p *testPlane) start(addr string) {
 	if err != nil {
 		p.t.Fatalf("listen %s: %v", addr, err)
 	}
-	cb := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, r *discoveryv3.DiscoveryRequest) error {
-		if r.GetErrorDetail() != nil {
+	nack := func(detail *rpcstatus.Status) {
+		if detail != nil {
 			p.mu.Lock()
-			p.nacks = append(p.nacks, r.GetErrorDetail().GetMessage())
+			p.nacks = append(p.nacks, detail.GetMessage())
 			p.mu.Unlock()
 		}
-		return nil
-	}}
+	}
+	cb := serverv3.CallbackFuncs{
+		StreamRequestFunc: func(_ int64, r *discoveryv3.DiscoveryRequest) error {
+			nack(r.GetErrorDetail())
+			return nil
+		},
+		StreamDeltaRequestFunc: func(_ int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+			nack(r.GetErrorDetail())
+			return nil
+		},
+	}
 	srv := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(context.Background(), p.cache, cb))
 	p.mu.Lock()
