@@ -1,6 +1,8 @@
 // Package xds connects switchyard to an xDS control plane: istiod, or any
 // server built on go-control-plane, which pushes routing and endpoints over
-// the Aggregated Discovery Service.
+// the Aggregated Discovery Service — incremental (Delta) xDS, which both
+// serve, or State of the World with a control plane that answers the Delta
+// stream Unimplemented.
 //
 // A workload learns where its control plane is, and who it is, from gRPC's
 // xDS bootstrap: a JSON file named by GRPC_XDS_BOOTSTRAP, or the JSON itself
