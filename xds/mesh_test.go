@@ -40,6 +40,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/xdsclient"
 )
 
 // eventually bounds waits for what must happen: only a hang fails.
@@ -335,7 +336,7 @@ var personas = []struct {
 }
 
 // TestPushesChangeRouting: each push of new weights changes where real
-// requests go, for both personas.
+// requests go, for both personas, each over its protocol.
 func TestPushesChangeRouting(t *testing.T) {
 	for _, ps := range personas {
 		t.Run(ps.name, func(t *testing.T) {
@@ -361,6 +362,12 @@ func TestPushesChangeRouting(t *testing.T) {
 			waitShares(t, m, "v2=100")
 			if got := count(t, c, 50); got["v2"] != 50 {
 				t.Errorf("0/100: %v", got)
+			}
+			// go-control-plane serves Delta; the proxyless persona
+			// speaks State of the World (xdsclient.Config.StateOfTheWorld).
+			want := map[string]xdsclient.Protocol{"sidecar": xdsclient.ProtocolDelta, "proxyless": xdsclient.ProtocolSotW}[ps.name]
+			if got := m.client.Protocol(); got != want {
+				t.Errorf("protocol %s, want %s", got, want)
 			}
 		})
 	}

@@ -72,9 +72,16 @@ type Config struct {
 	// Backoff returns the delays between failed connection attempts. If
 	// nil, gRPC's connection backoff: 1 s growing ×1.6 to 120 s, ±20 %.
 	Backoff func() backoff.BackOff
-
-	// sotw skips Delta and speaks State of the World from the start (tests).
-	sotw bool
+	// StateOfTheWorld makes the client speak State of the World only,
+	// never trying Delta. Set it for a client that watches Listeners or
+	// Clusters by name (a proxyless gRPC client's subscription) of istiod:
+	// its Delta server handles LDS and CDS as the wildcard types they are
+	// for Envoy, and after each response it sends takes the resources in
+	// it for the whole subscription, so that a listener subscribed before
+	// another, or one that did not exist yet, is not pushed again
+	// (istio.io/istio pilot/pkg/xds/delta.go, pushDeltaXds with
+	// shouldSetWatchedResources).
+	StateOfTheWorld bool
 }
 
 // Status is where a watched resource stands.
@@ -258,7 +265,7 @@ func New(cfg Config) (*Client, error) {
 		runDone:    make(chan struct{}),
 		state:      make(map[string]*typeState, len(types)),
 	}
-	c.sotw.Store(cfg.sotw)
+	c.sotw.Store(cfg.StateOfTheWorld)
 	c.server.DialOptions = slices.Clone(cfg.Server.DialOptions)
 	if c.expiry == 0 {
 		c.expiry = DefaultWatchExpiryTimeout

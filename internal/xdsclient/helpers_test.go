@@ -326,7 +326,7 @@ func newClient(t testing.TB, cp *controlPlane, mod func(*xdsclient.Config)) *xds
 		Backoff:       func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Millisecond) },
 	}
 	if sotw(t) {
-		xdsclient.ForceSotW(&cfg)
+		cfg.StateOfTheWorld = true
 	}
 	if mod != nil {
 		mod(&cfg)
