@@ -24,7 +24,9 @@
 // codes.Unimplemented before any response speaks State of the World only:
 // the client reconnects at once with StreamAggregatedResources, reports
 // nothing to the watchers, and speaks SotW for the rest of its life;
-// [Client.Protocol] says which variant is in use. Watchers cannot tell the
+// [Client.Protocol] says which variant is in use ([Config.StateOfTheWorld]
+// skips Delta: istiod's Delta server loses track of Listeners and Clusters
+// subscribed by name). Watchers cannot tell the
 // two apart, except that in Delta a removal is explicit for every type (a
 // ClusterLoadAssignment too) where SotW deletes only Listeners and Clusters
 // by their absence.
