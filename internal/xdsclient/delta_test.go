@@ -418,3 +418,44 @@ func TestDeltaFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaUnchangedNotDecodedAgain: a resource sent again unchanged (as
+// istiod does on every new stream, whatever initial_resource_versions
+// says) is neither decoded again nor delivered again.
+func TestDeltaUnchangedNotDecodedAgain(t *testing.T) {
+	ss := startScriptedDelta(t)
+	var dec countingDecoder
+	dec.inner = xdsclient.DefaultResourceTypes()[2].Decoder // Cluster
+	c := scriptedClient(t, &scripted{t: t, addr: ss.addr}, func(cfg *xdsclient.Config) {
+		cfg.ResourceTypes = []xdsclient.ResourceType{{TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", Decoder: &dec, AllResourcesRequiredInSotW: true}}
+	})
+	w := newRecorder(t)
+	watch(t, c, xdsclient.ClusterTypeURL, "a", w)
+	st := take(t, ss.streams)
+	st.subscription(map[string]bool{}, has("a"))
+	send := func(nonce, version string) {
+		t.Helper()
+		st.send(&discoveryv3.DeltaDiscoveryResponse{
+			TypeUrl: xdsclient.ClusterTypeURL, Nonce: nonce,
+			Resources: []*discoveryv3.Resource{{Name: "a", Version: version, Resource: mustAny(t, cluster("a"))}},
+		})
+		if ack := st.recv(); ack.GetResponseNonce() != nonce || ack.GetErrorDetail() != nil {
+			t.Fatalf("ACK %v", ack)
+		}
+	}
+	send("n1", "v1")
+	w.nextKind("changed")
+	st.end <- status.Error(codes.Unavailable, "max connection age")
+	st = take(t, ss.streams)
+	if r := st.recv(); r.GetInitialResourceVersions()["a"] != "v1" {
+		t.Fatalf("resubscription %v", r)
+	}
+	send("m1", "v1")
+	if got := dec.n.Load(); got != 1 {
+		t.Fatalf("%d decodes, want 1", got)
+	}
+	drainAll(t, c, w, xdsclient.ClusterTypeURL, "a")
+	if s := dumpOf(c, xdsclient.ClusterTypeURL, "a"); s.Status != xdsclient.StatusACKed || s.Version != "v1" {
+		t.Fatalf("a: %s version %q", s.Status, s.Version)
+	}
+}
