@@ -167,20 +167,17 @@ func (w *adsWalk) dump(scenario string) ([]byte, error) {
 		}
 		var m proto.Message
 		var into map[string]json.RawMessage
-		switch rs.TypeURL {
-		case xdsclient.ListenerTypeURL:
-			m, into = new(listenerv3.Listener), d.Listeners
-		case xdsclient.RouteTypeURL:
-			m, into = new(routev3.RouteConfiguration), d.Routes
-		case xdsclient.ClusterTypeURL:
-			m, into = new(clusterv3.Cluster), d.Clusters
-		case xdsclient.EndpointTypeURL:
-			m, into = new(endpointv3.ClusterLoadAssignment), d.Endpoints
+		switch r := rs.Resource.(type) {
+		case *xdsclient.ProtoResource[*listenerv3.Listener]:
+			m, into = r.Message, d.Listeners
+		case *xdsclient.ProtoResource[*routev3.RouteConfiguration]:
+			m, into = r.Message, d.Routes
+		case *xdsclient.ProtoResource[*clusterv3.Cluster]:
+			m, into = r.Message, d.Clusters
+		case *xdsclient.ProtoResource[*endpointv3.ClusterLoadAssignment]:
+			m, into = r.Message, d.Endpoints
 		default:
-			return nil, fmt.Errorf("unexpected type %s", rs.TypeURL)
-		}
-		if err := proto.Unmarshal(rs.Resource.Bytes(), m); err != nil {
-			return nil, fmt.Errorf("%s %s: %v", typeName(rs.TypeURL), rs.Name, err)
+			return nil, fmt.Errorf("unexpected resource %T of type %s", rs.Resource, rs.TypeURL)
 		}
 		js, err := protojson.Marshal(m)
 		if err != nil {

@@ -1,6 +1,10 @@
 // Package xds connects switchyard to an xDS control plane: istiod, or any
 // server built on go-control-plane, which pushes routing and endpoints over
-// the Aggregated Discovery Service.
+// the Aggregated Discovery Service: the sidecar persona (below) speaks
+// incremental (Delta) xDS, which both serve, unless the control plane
+// answers the Delta stream Unimplemented; the proxyless persona speaks
+// State of the World, as istiod's Delta server does not keep track of
+// listeners and clusters subscribed by name.
 //
 // A workload learns where its control plane is, and who it is, from gRPC's
 // xDS bootstrap: a JSON file named by GRPC_XDS_BOOTSTRAP, or the JSON itself

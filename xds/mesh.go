@@ -189,6 +189,11 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	}
 	cfg.Clock = o.clock
 	cfg.WatchExpiryTimeout = o.watchExpiry
+	// The proxyless persona subscribes to listeners and clusters by name,
+	// which istiod's Delta server does not keep track of (see
+	// xdsclient.Config.StateOfTheWorld); the sidecar persona's wildcard
+	// subscription is what it is built for.
+	cfg.StateOfTheWorld = o.proxyless
 	c, err := xdsclient.New(cfg)
 	if err != nil {
 		m.closeMeshAndCerts()

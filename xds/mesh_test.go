@@ -30,6 +30,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"go.uber.org/goleak"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -41,6 +42,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/xdsclient"
 )
 
 // eventually bounds waits for what must happen: only a hang fails.
@@ -90,14 +92,23 @@ func (p *testPlane) start(addr string) {
 	if err != nil {
 		p.t.Fatalf("listen %s: %v", addr, err)
 	}
-	cb := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, r *discoveryv3.DiscoveryRequest) error {
-		if r.GetErrorDetail() != nil {
+	nack := func(detail *rpcstatus.Status) {
+		if detail != nil {
 			p.mu.Lock()
-			p.nacks = append(p.nacks, r.GetErrorDetail().GetMessage())
+			p.nacks = append(p.nacks, detail.GetMessage())
 			p.mu.Unlock()
 		}
-		return nil
-	}}
+	}
+	cb := serverv3.CallbackFuncs{
+		StreamRequestFunc: func(_ int64, r *discoveryv3.DiscoveryRequest) error {
+			nack(r.GetErrorDetail())
+			return nil
+		},
+		StreamDeltaRequestFunc: func(_ int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+			nack(r.GetErrorDetail())
+			return nil
+		},
+	}
 	srv := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(context.Background(), p.cache, cb))
 	p.mu.Lock()
@@ -327,7 +338,7 @@ var personas = []struct {
 }
 
 // TestPushesChangeRouting: each push of new weights changes where real
-// requests go, for both personas.
+// requests go, for both personas, each over its protocol.
 func TestPushesChangeRouting(t *testing.T) {
 	for _, ps := range personas {
 		t.Run(ps.name, func(t *testing.T) {
@@ -353,6 +364,12 @@ func TestPushesChangeRouting(t *testing.T) {
 			waitShares(t, m, "v2=100")
 			if got := count(t, c, 50); got["v2"] != 50 {
 				t.Errorf("0/100: %v", got)
+			}
+			// go-control-plane serves Delta; the proxyless persona
+			// speaks State of the World (xdsclient.Config.StateOfTheWorld).
+			want := map[string]xdsclient.Protocol{"sidecar": xdsclient.ProtocolDelta, "proxyless": xdsclient.ProtocolSotW}[ps.name]
+			if got := m.client.Protocol(); got != want {
+				t.Errorf("protocol %s, want %s", got, want)
 			}
 		})
 	}

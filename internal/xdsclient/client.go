@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -71,6 +72,16 @@ type Config struct {
 	// Backoff returns the delays between failed connection attempts. If
 	// nil, gRPC's connection backoff: 1 s growing ×1.6 to 120 s, ±20 %.
 	Backoff func() backoff.BackOff
+	// StateOfTheWorld makes the client speak State of the World only,
+	// never trying Delta. Set it for a client that watches Listeners or
+	// Clusters by name (a proxyless gRPC client's subscription) of istiod:
+	// its Delta server handles LDS and CDS as the wildcard types they are
+	// for Envoy, and after each response it sends takes the resources in
+	// it for the whole subscription, so that a listener subscribed before
+	// another, or one that did not exist yet, is not pushed again
+	// (istio.io/istio pilot/pkg/xds/delta.go, pushDeltaXds with
+	// shouldSetWatchedResources).
+	StateOfTheWorld bool
 }
 
 // Status is where a watched resource stands.
@@ -133,6 +144,10 @@ type Client struct {
 	cancel    context.CancelFunc
 	runDone   chan struct{}
 	closeOnce sync.Once
+
+	// sotw is set once the client speaks State of the World: configured so,
+	// or the server answered a Delta stream with codes.Unimplemented.
+	sotw atomic.Bool
 
 	mu     sync.Mutex
 	closed bool
@@ -241,6 +256,7 @@ func New(cfg Config) (*Client, error) {
 		runDone:    make(chan struct{}),
 		state:      make(map[string]*typeState, len(types)),
 	}
+	c.sotw.Store(cfg.StateOfTheWorld)
 	c.server.DialOptions = slices.Clone(cfg.Server.DialOptions)
 	if c.expiry == 0 {
 		c.expiry = DefaultWatchExpiryTimeout
@@ -323,6 +339,10 @@ type typeState struct {
 	// On the current stream:
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
+	// Delta only: whether the last response has been ACKed or NACKed, and
+	// the names subscribed to ("*" for the wildcard).
+	acked    bool
+	onStream map[string]bool
 }
 
 type watchPhase uint8

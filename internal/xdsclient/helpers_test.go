@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,16 +43,20 @@ const eventually = 30 * time.Second
 const nodeID = "sidecar~10.0.0.1~client.default~default.svc.cluster.local"
 
 // controlPlane is go-control-plane's ADS server with its snapshot cache, on
-// loopback TCP. It records every request as the client sent it.
+// loopback TCP, serving both State of the World and Delta. It records every
+// request as the client sent it. A Delta request is recorded as a SotW view
+// (see recordingStream), so that tests can assert on both protocols alike;
+// delta returns the request itself.
 type controlPlane struct {
 	t     testing.TB
 	cache cachev3.SnapshotCache
 	addr  string
 
-	mu   sync.Mutex
-	srv  *grpc.Server
-	reqs []*discoveryv3.DiscoveryRequest
-	seen chan struct{} // signalled on each request
+	mu    sync.Mutex
+	srv   *grpc.Server
+	reqs  []*discoveryv3.DiscoveryRequest
+	delta map[*discoveryv3.DiscoveryRequest]*discoveryv3.DeltaDiscoveryRequest
+	seen  chan struct{} // signalled on each request
 }
 
 // startControlPlane serves on a free loopback port.
@@ -101,26 +108,93 @@ func (cp *controlPlane) restart() { cp.start(cp.addr) }
 
 // record keeps a copy of each request before the server fills in the node.
 func (cp *controlPlane) record(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return handler(srv, &recordingStream{ServerStream: ss, cp: cp})
+	return handler(srv, &recordingStream{
+		ServerStream: ss, cp: cp,
+		versions: map[string]string{}, acked: map[string]string{}, subs: map[string]map[string]bool{},
+	})
 }
 
+// recordingStream records the requests of one stream. For Delta it keeps
+// what a SotW view of each request needs: the system version of each
+// response sent (by nonce), the last version ACKed and the subscription
+// (by type).
 type recordingStream struct {
 	grpc.ServerStream
-	cp *controlPlane
+	cp       *controlPlane
+	versions map[string]string
+	acked    map[string]string
+	subs     map[string]map[string]bool
+}
+
+func (s *recordingStream) SendMsg(m any) error {
+	if resp, ok := m.(*discoveryv3.DeltaDiscoveryResponse); ok {
+		s.cp.mu.Lock()
+		s.versions[resp.GetNonce()] = resp.GetSystemVersionInfo()
+		s.cp.mu.Unlock()
+	}
+	return s.ServerStream.SendMsg(m)
 }
 
 func (s *recordingStream) RecvMsg(m any) error {
 	err := s.ServerStream.RecvMsg(m)
-	if req, ok := m.(*discoveryv3.DiscoveryRequest); ok && err == nil {
-		s.cp.mu.Lock()
+	if err != nil {
+		return err
+	}
+	s.cp.mu.Lock()
+	switch req := m.(type) {
+	case *discoveryv3.DiscoveryRequest:
 		s.cp.reqs = append(s.cp.reqs, proto.Clone(req).(*discoveryv3.DiscoveryRequest))
-		s.cp.mu.Unlock()
-		select {
-		case s.cp.seen <- struct{}{}:
-		default:
+	case *discoveryv3.DeltaDiscoveryRequest:
+		view := s.sotwView(req)
+		s.cp.reqs = append(s.cp.reqs, view)
+		if s.cp.delta == nil {
+			s.cp.delta = map[*discoveryv3.DiscoveryRequest]*discoveryv3.DeltaDiscoveryRequest{}
 		}
+		s.cp.delta[view] = proto.Clone(req).(*discoveryv3.DeltaDiscoveryRequest)
+	}
+	s.cp.mu.Unlock()
+	select {
+	case s.cp.seen <- struct{}{}:
+	default:
 	}
 	return err
+}
+
+// sotwView is the SotW request equivalent to a Delta one: ResourceNames is
+// the subscription after it (sorted, "*" included), VersionInfo that of the
+// response it ACKs or, for a NACK, of the last one ACKed.
+func (s *recordingStream) sotwView(req *discoveryv3.DeltaDiscoveryRequest) *discoveryv3.DiscoveryRequest {
+	url := req.GetTypeUrl()
+	sub := s.subs[url]
+	if sub == nil {
+		sub = map[string]bool{}
+		s.subs[url] = sub
+	}
+	for _, n := range req.GetResourceNamesSubscribe() {
+		sub[n] = true
+	}
+	for _, n := range req.GetResourceNamesUnsubscribe() {
+		delete(sub, n)
+	}
+	if req.GetResponseNonce() != "" && req.GetErrorDetail() == nil {
+		s.acked[url] = s.versions[req.GetResponseNonce()]
+	}
+	view := &discoveryv3.DiscoveryRequest{
+		TypeUrl:       url,
+		ResponseNonce: req.GetResponseNonce(), VersionInfo: s.acked[url],
+		ErrorDetail: req.GetErrorDetail(), ResourceNames: slices.Sorted(maps.Keys(sub)),
+	}
+	if req.GetNode() != nil {
+		view.Node = proto.Clone(req.GetNode()).(*corev3.Node)
+	}
+	return view
+}
+
+// deltaOf returns the Delta request r is the view of, or nil.
+func (cp *controlPlane) deltaOf(r *discoveryv3.DiscoveryRequest) *discoveryv3.DeltaDiscoveryRequest {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.delta[r]
 }
 
 // requests returns a copy of the requests received so far.
@@ -251,6 +325,9 @@ func newClient(t testing.TB, cp *controlPlane, mod func(*xdsclient.Config)) *xds
 		ResourceTypes: xdsclient.DefaultResourceTypes(),
 		Backoff:       func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Millisecond) },
 	}
+	if sotw(t) {
+		cfg.StateOfTheWorld = true
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -261,6 +338,21 @@ func newClient(t testing.TB, cp *controlPlane, mod func(*xdsclient.Config)) *xds
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// protocols runs test once per protocol, as subtests "Delta" and "SotW";
+// newClient forces State of the World in the latter.
+func protocols(t *testing.T, test func(t *testing.T)) {
+	for _, p := range []string{"Delta", "SotW"} {
+		t.Run(p, test)
+	}
+}
+
+// sotw reports whether t runs under protocols' SotW subtest.
+func sotw(t testing.TB) bool { return strings.Contains(t.Name(), "/SotW") }
+
+// delta reports whether t runs under protocols' Delta subtest (newClient
+// then lets the client choose: go-control-plane serves Delta).
+func delta(t testing.TB) bool { return strings.Contains(t.Name(), "/Delta") }
 
 // fastDial makes gRPC's own reconnection quick, so that a restarted server
 // is found again promptly.

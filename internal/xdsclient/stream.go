@@ -38,7 +38,18 @@ func (c *Client) run() {
 	bo := c.newBackoff()
 	bo.Reset()
 	for {
-		received := c.runStream()
+		var received bool
+		if c.sotw.Load() {
+			received = c.runStream()
+		} else {
+			var refused bool
+			received, refused = c.runDeltaStream()
+			if refused && c.ctx.Err() == nil {
+				// A State-of-the-World-only server: not a failure.
+				c.sotw.Store(true)
+				continue
+			}
+		}
 		if c.ctx.Err() != nil {
 			return
 		}
@@ -69,21 +80,10 @@ func (c *Client) runStream() (received bool) {
 		c.streamEnded(nil, err, false)
 		return false
 	}
-	st := &adsStream{wake: make(chan struct{}, 1), first: true}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	st := c.beginStream()
+	if st == nil {
 		return false
 	}
-	c.stream = st
-	for _, ts := range c.state {
-		ts.nonce = ""
-		ts.nack = nil
-		ts.sent, ts.named = false, false
-		ts.pending = ts.subscribed()
-	}
-	c.mu.Unlock()
-	st.signal()
 
 	sendDone := make(chan struct{})
 	go func() {
@@ -95,6 +95,27 @@ func (c *Client) runStream() (received bool) {
 	<-sendDone
 	c.streamEnded(st, err, received)
 	return received
+}
+
+// beginStream makes a new stream the current one and asks for the requests
+// that subscribe to everything wanted; nil if the client is closed.
+func (c *Client) beginStream() *adsStream {
+	st := &adsStream{wake: make(chan struct{}, 1), first: true}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.stream = st
+	for _, ts := range c.state {
+		ts.nonce = ""
+		ts.nack = nil
+		ts.sent, ts.named = false, false
+		ts.acked, ts.onStream = true, nil
+		ts.pending = ts.subscribed()
+	}
+	st.signal()
+	return st
 }
 
 // subscribed reports whether anything of the type is wanted.
@@ -428,52 +449,11 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 	c.requestLocked(ts) // the ACK or NACK
 
 	fl := newFlow()
-	wildcard := len(ts.wildcards) > 0
 	changed := make(map[string]ResourceData)
 	seen := make(map[string]bool, len(named))
 	for _, d := range named {
 		seen[d.name] = true
-		rs := ts.resources[d.name]
-		if rs == nil {
-			if !wildcard {
-				continue // not asked for
-			}
-			rs = &resourceState{name: d.name, status: StatusRequested}
-			ts.resources[d.name] = rs
-		}
-		if rs.phase != phaseReceived {
-			c.stopTimerLocked(rs)
-			rs.phase = phaseReceived
-		}
-		if d.err != nil {
-			var err error = &InvalidResourceError{TypeName: rt.TypeName, Name: d.name, Version: version, Err: d.err}
-			repeat := rs.status == StatusNACKed && rs.err != nil && rs.err.Error() == err.Error()
-			rs.status, rs.err = StatusNACKed, err
-			if repeat {
-				continue
-			}
-			for nw := range rs.all() {
-				c.notifyInvalidLocked(nw, rs, err, fl)
-			}
-			// A wildcard watcher hears of it even before its first set
-			// (which leaves the resource out), so that it can tell.
-			for ww := range ts.wildcards {
-				c.schedule(&ww.entry, fl, func(done func()) { ww.w.AmbientError(err, done) })
-			}
-			continue
-		}
-		rs.deletionIgnored = false
-		if rs.cache == nil || rs.digest != d.digest || rs.status != StatusACKed {
-			c.forget(ts, rs)
-			rs.cache, rs.digest = d.data, d.digest
-			c.remember(ts, rs)
-			changed[d.name] = d.data
-			for nw := range rs.all() {
-				data := d.data
-				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
-			}
-		}
-		rs.version, rs.status, rs.err = version, StatusACKed, nil
+		c.applyLocked(ts, d, version, version, fl, changed)
 	}
 
 	var removed []string
@@ -486,31 +466,97 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			if seen[name] || (rs.cache == nil && rs.status != StatusNACKed) {
 				continue
 			}
-			if rs.cache != nil && c.server.IgnoreResourceDeletion {
-				if !rs.deletionIgnored {
-					rs.deletionIgnored = true
-					err := fmt.Errorf("%s %q is absent from response version %q; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, version)
-					for nw := range rs.all() {
-						c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
-					}
-				}
-				continue
-			}
-			c.forget(ts, rs)
-			rs.cache, rs.version, rs.err = nil, "", nil
-			rs.status = StatusDoesNotExist
-			removed = append(removed, name)
-			err := c.notFound(ts, name, rs)
-			for nw := range rs.all() {
-				c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
-			}
-			if !rs.watched() {
-				delete(ts.resources, name)
+			if c.removeLocked(ts, name, rs, fmt.Sprintf("is absent from response version %q", version), fl) {
+				removed = append(removed, name)
 			}
 		}
 		sort.Strings(removed)
 	}
+	c.notifyWildcardsLocked(ts, changed, removed, fl)
+	return fl
+}
 
+// applyLocked applies one resource of a response of version respVersion:
+// a valid one replaces the cache (and is noted in changed if it differs),
+// with resVersion as its version; an invalid one keeps the last good
+// version. It queues the watchers' callbacks on fl.
+func (c *Client) applyLocked(ts *typeState, d decoded, respVersion, resVersion string, fl *flow, changed map[string]ResourceData) {
+	rt := ts.rt
+	rs := ts.resources[d.name]
+	if rs == nil {
+		if len(ts.wildcards) == 0 {
+			return // not asked for
+		}
+		rs = &resourceState{name: d.name, status: StatusRequested}
+		ts.resources[d.name] = rs
+	}
+	if rs.phase != phaseReceived {
+		c.stopTimerLocked(rs)
+		rs.phase = phaseReceived
+	}
+	if d.err != nil {
+		var err error = &InvalidResourceError{TypeName: rt.TypeName, Name: d.name, Version: respVersion, Err: d.err}
+		repeat := rs.status == StatusNACKed && rs.err != nil && rs.err.Error() == err.Error()
+		rs.status, rs.err = StatusNACKed, err
+		if repeat {
+			return
+		}
+		for nw := range rs.all() {
+			c.notifyInvalidLocked(nw, rs, err, fl)
+		}
+		// A wildcard watcher hears of it even before its first set
+		// (which leaves the resource out), so that it can tell.
+		for ww := range ts.wildcards {
+			c.schedule(&ww.entry, fl, func(done func()) { ww.w.AmbientError(err, done) })
+		}
+		return
+	}
+	rs.deletionIgnored = false
+	if rs.cache == nil || rs.digest != d.digest || rs.status != StatusACKed {
+		c.forget(ts, rs)
+		rs.cache, rs.digest = d.data, d.digest
+		c.remember(ts, rs)
+		changed[d.name] = d.data
+		for nw := range rs.all() {
+			data := d.data
+			c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
+		}
+	}
+	rs.version, rs.status, rs.err = resVersion, StatusACKed, nil
+}
+
+// removeLocked deletes a resource the server says is gone (why, for the
+// message when the deletion is ignored), unless the server advertises
+// ignore_resource_deletion and a good version is cached. It reports whether
+// the resource was removed.
+func (c *Client) removeLocked(ts *typeState, name string, rs *resourceState, why string, fl *flow) bool {
+	rt := ts.rt
+	if rs.cache != nil && c.server.IgnoreResourceDeletion {
+		if !rs.deletionIgnored {
+			rs.deletionIgnored = true
+			err := fmt.Errorf("%s %q %s; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, why)
+			for nw := range rs.all() {
+				c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
+			}
+		}
+		return false
+	}
+	c.forget(ts, rs)
+	rs.cache, rs.version, rs.err = nil, "", nil
+	rs.status = StatusDoesNotExist
+	err := c.notFound(ts, name, rs)
+	for nw := range rs.all() {
+		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
+	}
+	if !rs.watched() {
+		delete(ts.resources, name)
+	}
+	return true
+}
+
+// notifyWildcardsLocked gives each wildcard watcher of ts what a response
+// changed, or the whole set if it has not had it yet.
+func (c *Client) notifyWildcardsLocked(ts *typeState, changed map[string]ResourceData, removed []string, fl *flow) {
 	for ww := range ts.wildcards {
 		if !ww.synced {
 			c.deliverSetLocked(ts, ww, fl)
@@ -521,7 +567,6 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 			c.schedule(&ww.entry, fl, func(done func()) { ww.w.ResourcesChanged(ch, rm, done) })
 		}
 	}
-	return fl
 }
 
 // notifyInvalidLocked tells nw that the resource was rejected: an ambient

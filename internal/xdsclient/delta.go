@@ -1,0 +1,323 @@
+package xdsclient
+
+// The Delta (incremental) variant of ADS: the client subscribes and
+// unsubscribes by name as watches come and go, the server sends only what
+// changed (each resource with its own version) and names what it removed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Protocol is the variant of the xDS protocol a client speaks.
+type Protocol string
+
+// The variants of the xDS protocol.
+const (
+	// ProtocolDelta is incremental xDS (DeltaAggregatedResources).
+	ProtocolDelta Protocol = "Delta"
+	// ProtocolSotW is State-of-the-World xDS (StreamAggregatedResources).
+	ProtocolSotW Protocol = "State of the World"
+)
+
+// wildcardName subscribes to every resource of a type.
+const wildcardName = "*"
+
+// Protocol returns the variant the client speaks: Delta, until a server
+// answers a Delta stream with codes.Unimplemented (it speaks State of the
+// World only); from then on State of the World, for the client's life.
+func (c *Client) Protocol() Protocol {
+	if c.sotw.Load() {
+		return ProtocolSotW
+	}
+	return ProtocolDelta
+}
+
+// runDeltaStream runs one Delta stream to its end and reports whether the
+// server sent anything on it, or refused Delta (codes.Unimplemented before
+// any response), in which case nothing is reported to the watchers.
+func (c *Client) runDeltaStream() (received, refused bool) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.cc).DeltaAggregatedResources(ctx)
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return false, true
+		}
+		c.streamEnded(nil, err, false)
+		return false, false
+	}
+	st := c.beginStream()
+	if st == nil {
+		return false, false
+	}
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		c.sendDelta(ctx, cancel, st, stream)
+	}()
+	err = c.recvDelta(ctx, st, stream, &received)
+	cancel()
+	<-sendDone
+	if !received && status.Code(err) == codes.Unimplemented {
+		c.streamEnded(st, nil, true) // quietly: the client falls back
+		return false, true
+	}
+	c.streamEnded(st, err, received)
+	return received, false
+}
+
+// sendDelta writes the requests the state calls for, until the stream ends.
+// It is the only writer of the stream.
+func (c *Client) sendDelta(ctx context.Context, cancel context.CancelFunc, st *adsStream, stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.wake:
+		}
+		for _, req := range c.deltaRequests(st) {
+			if err := stream.Send(req); err != nil {
+				if err != io.EOF {
+					cancel() // recv sees the stream end
+				} // io.EOF: the server ended the stream; recv reads its status
+				return
+			}
+		}
+	}
+}
+
+// deltaRequests builds the pending requests of st, in type order: per type,
+// the ACK or NACK of the last response (its nonce alone, as istiod takes an
+// ACK that changes the subscription for an error), then the subscription
+// changes. The first subscription of a type on the stream names everything
+// wanted and gives the versions cached, which the server need not resend.
+// The expiry timers of the resources subscribed start.
+func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != st || c.closed {
+		return nil
+	}
+	var reqs []*discoveryv3.DeltaDiscoveryRequest
+	add := func(req *discoveryv3.DeltaDiscoveryRequest) {
+		if st.first {
+			req.Node = c.node
+			st.first = false
+		}
+		reqs = append(reqs, req)
+	}
+	for _, url := range c.order {
+		ts := c.state[url]
+		if !ts.pending {
+			continue
+		}
+		ts.pending = false
+		if !ts.acked {
+			ts.acked = true
+			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResponseNonce: ts.nonce}
+			if ts.nack != nil {
+				req.ErrorDetail = &statuspb.Status{Code: int32(code.Code_INVALID_ARGUMENT), Message: ts.nack.Error()}
+				ts.nack = nil
+			}
+			add(req)
+		}
+
+		// With a wildcard watcher, "*" alone: named resources are part
+		// of the wildcard set.
+		want := make(map[string]bool)
+		if len(ts.wildcards) > 0 {
+			want[wildcardName] = true
+		} else {
+			for name, rs := range ts.resources {
+				if rs.watched() {
+					want[name] = true
+				}
+			}
+		}
+		var sub, unsub, resub []string
+		for name := range want {
+			switch {
+			case !ts.onStream[name]:
+				sub = append(sub, name)
+			case name != wildcardName && ts.resources[name].phase == phaseStarted:
+				// Unsubscribed and subscribed again before the
+				// unsubscription went out: the server believes the
+				// client holds it, and would not send it again.
+				resub = append(resub, name)
+			}
+		}
+		for name := range ts.onStream {
+			if !want[name] {
+				unsub = append(unsub, name)
+			}
+		}
+		if len(sub)+len(unsub)+len(resub) > 0 {
+			sort.Strings(sub)
+			sort.Strings(resub)
+			unsub = append(unsub, resub...)
+			sort.Strings(unsub)
+			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub}
+			if !ts.sent {
+				for name, rs := range ts.resources {
+					if rs.cache != nil && rs.version != "" && (want[wildcardName] || want[name]) {
+						if req.InitialResourceVersions == nil {
+							req.InitialResourceVersions = make(map[string]string)
+						}
+						req.InitialResourceVersions[name] = rs.version
+					}
+				}
+			}
+			add(req)
+			if len(resub) > 0 {
+				add(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResourceNamesSubscribe: resub})
+			}
+			ts.onStream = want
+			ts.sent = true
+		}
+		if !ts.sent {
+			continue
+		}
+		for name, rs := range ts.resources {
+			if rs.watched() && rs.phase == phaseStarted {
+				c.startTimerLocked(ts, name, rs)
+			}
+		}
+	}
+	return reqs
+}
+
+// recvDelta reads responses until the stream ends, and returns why it ended.
+func (c *Client) recvDelta(ctx context.Context, st *adsStream, stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, received *bool) error {
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		*received = true
+		if fl := c.handleDeltaResponse(st, resp); fl != nil && !fl.wait(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+// decodeDelta decodes every resource of resp, and returns the version of
+// each by name. Resources it cannot name are reported apart, by position.
+func (c *Client) decodeDelta(rt ResourceType, resp *discoveryv3.DeltaDiscoveryResponse) (named []decoded, versions map[string]string, unnamed []error) {
+	opts := DecodeOptions{Server: c.server}
+	index := make(map[string]int, len(resp.GetResources()))
+	versions = make(map[string]string, len(resp.GetResources()))
+	for i, r := range resp.GetResources() {
+		var name string
+		var data ResourceData
+		var dg digest
+		var err error
+		a := r.GetResource()
+		if a == nil {
+			err = errors.New("the Resource carries no resource (TTL heartbeats are not supported)")
+		} else {
+			ok := false
+			if a.GetTypeUrl() == rt.TypeURL {
+				// Not in an envelope, which is decoded as always.
+				dg = digestOf(a.GetValue())
+				name, data, ok = c.recall(c.state[rt.TypeURL], dg) // sent as cached: decoded already
+			}
+			if !ok {
+				var raw []byte
+				name, data, raw, err = decodeOne(rt, a, opts)
+				if a.GetTypeUrl() != rt.TypeURL {
+					dg = digestOf(raw) // of the resource in the envelope
+				}
+			}
+		}
+		switch {
+		case name == "":
+			name = r.GetName()
+		case r.GetName() != "" && r.GetName() != name:
+			err = fmt.Errorf("the Resource is named %q but carries a %s named %q", r.GetName(), rt.TypeName, name)
+			name, data = r.GetName(), nil
+		}
+		if name == "" {
+			if err == nil {
+				err = errors.New("the decoder gave no name")
+			}
+			unnamed = append(unnamed, fmt.Errorf("resource [%d]: %v", i, err))
+			continue
+		}
+		if j, dup := index[name]; dup {
+			named[j] = decoded{name: name, err: errors.New("sent more than once in the response")}
+			continue
+		}
+		index[name] = len(named)
+		named = append(named, decoded{name: name, data: data, digest: dg, err: err})
+		versions[name] = r.GetVersion()
+	}
+	return named, versions, unnamed
+}
+
+// handleDeltaResponse applies a Delta response: valid resources replace the
+// cache, invalid ones are NACKed and keep their last good version, removed
+// ones are deleted (a subscribed resource not received yet does not exist).
+// It queues the watchers' callbacks and the ACK/NACK, and returns the flow
+// to wait on before reading on (nil if nothing was queued).
+func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDiscoveryResponse) *flow {
+	rt, ok := c.types[resp.GetTypeUrl()]
+	if !ok {
+		// Not a type the client asked for: neither ACK nor NACK, as gRPC.
+		return nil
+	}
+	named, versions, unnamed := c.decodeDelta(rt, resp)
+	version := resp.GetSystemVersionInfo()
+	nack := nackDetail(rt, version, named, unnamed)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream != st || c.closed {
+		return nil
+	}
+	c.answeredLocked(st)
+	ts := c.state[rt.TypeURL]
+	if !ts.sent {
+		return nil
+	}
+	ts.nonce = resp.GetNonce()
+	ts.nack = nack
+	ts.acked = false
+	c.requestLocked(ts) // the ACK or NACK
+
+	fl := newFlow()
+	changed := make(map[string]ResourceData)
+	for _, d := range named {
+		c.applyLocked(ts, d, version, versions[d.name], fl, changed)
+	}
+	var removed []string
+	for _, name := range resp.GetRemovedResources() {
+		rs := ts.resources[name]
+		if _, sent := versions[name]; sent || rs == nil {
+			continue
+		}
+		if rs.phase != phaseReceived {
+			c.stopTimerLocked(rs)
+			rs.phase = phaseReceived
+		}
+		inSet := rs.cache != nil || rs.status == StatusNACKed
+		if !inSet && (rs.status == StatusDoesNotExist || !rs.watched()) {
+			continue // nothing to tell
+		}
+		if c.removeLocked(ts, name, rs, fmt.Sprintf("was removed in response version %q", version), fl) && inSet {
+			removed = append(removed, name)
+		}
+	}
+	sort.Strings(removed)
+	c.notifyWildcardsLocked(ts, changed, removed, fl)
+	return fl
+}
