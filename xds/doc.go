@@ -40,8 +40,8 @@
 // upstream", as Envoy does); any other push is translated whole and
 // installed by Update. A route to a cluster not (yet) received, or
 // refused, is a destination nothing backs: 503 with an empty body, as
-// Envoy answers for a cluster it does not know. Config shows the endpoints of the last whole translation;
-// Explain and the admin page show those in force.
+// Envoy answers for a cluster it does not know. Config shows the endpoints of the last whole translation, and Warnings
+// describe it; Explain and the admin page show the endpoints in force.
 //
 // A resource the translation cannot represent faithfully is rejected:
 // the client NACKs it with the resource, the field and the reason, and
