@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -370,4 +371,102 @@ func explained(m *switchyard.Mesh, req *http.Request) route.Explanation {
 		e.Destinations[i].Pick = ""
 	}
 	return e
+}
+
+// referenceWatches is the watches a mesh wants for rs, computed whole as
+// applyLocked did before it counted them: the oracle of
+// TestWatchesFollowTheResources.
+func referenceWatches(rs *resources, cancels map[string]func(), proxyless bool) map[string]bool {
+	want := map[string]bool{}
+	for name, l := range rs.listeners {
+		if proxyless {
+			want[ldsKey+name] = true
+		}
+		if l.rdsName != "" {
+			want[rdsKey+l.rdsName] = true
+		}
+	}
+	if proxyless {
+		for k := range cancels {
+			if k[:4] == ldsKey {
+				want[k] = true
+			}
+		}
+		for _, l := range rs.listeners {
+			rc := l.inline
+			if rc == nil {
+				rc = rs.routes[l.rdsName]
+			}
+			if rc != nil {
+				for _, k := range appendClusterWatches(nil, rc) {
+					want[k] = true
+				}
+			}
+		}
+	} else {
+		want[ldsKey+"*"], want[cdsKey+"*"] = true, true
+	}
+	for name, c := range rs.clusters {
+		if (!proxyless || want[cdsKey+name]) && c.edsName != "" && !c.ignored {
+			want[edsKey+c.edsName] = true
+		}
+	}
+	return want
+}
+
+// TestWatchesFollowTheResources: after every push of random sequences, for
+// each persona, the mesh watches what the resources imply, computed whole,
+// starting those and cancelling the others.
+func TestWatchesFollowTheResources(t *testing.T) {
+	for _, proxyless := range []bool{false, true} {
+		t.Run(fmt.Sprintf("proxyless=%t", proxyless), func(t *testing.T) {
+			p := startPlane(t)
+			p.push(bigMesh(1, "10.0.0.1:80", 90, 10))
+			opts := []Option{optionFunc(func(o *meshOptions) { o.watchExpiry = time.Hour })}
+			if proxyless {
+				opts = append(opts, Proxyless())
+			}
+			m := newTestMesh(t, p, opts...)
+			p.stop() // nothing more arrives but what the test sets
+			for seed := range 10 {
+				g := &randomMesh{r: rand.New(rand.NewPCG(uint64(seed), 19)),
+					hosts: []string{"svc0.test", "svc1.test", "svc2.test"}, ports: []uint32{8080, 9090}}
+				for step := range 40 {
+					scratch := newResources()
+					g.push(t, scratch, &changes{})
+					m.mu.Lock()
+					for n, l := range scratch.listeners {
+						m.setLocked(ldsKey, n, l)
+					}
+					for n, r := range scratch.routes {
+						m.setLocked(rdsKey, n, r)
+					}
+					for n, c := range scratch.clusters {
+						m.setLocked(cdsKey, n, c)
+					}
+					for n, e := range scratch.endpoints {
+						m.setLocked(edsKey, n, e)
+					}
+					if g.r.IntN(4) == 0 {
+						// A removal.
+						for n := range m.rs.listeners {
+							m.setLocked(ldsKey, n, nil)
+							break
+						}
+					}
+					want := referenceWatches(m.rs, m.cancels, proxyless)
+					m.applyLocked()
+					got := map[string]bool{}
+					for k := range m.cancels {
+						got[k] = true
+					}
+					for k := range m.unwatched {
+						got[k] = true
+					}
+					m.mu.Unlock()
+					require.Equal(t, want, got, "seed %d step %d", seed, step)
+				}
+			}
+		})
+	}
 }

@@ -606,16 +606,7 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 			w.set("*", []string{ldsKey + "*", cdsKey + "*"})
 		}
 	}
-	routes := map[string]bool{}
-	for r := range ch.routes {
-		routes[r] = true
-	}
 	for n := range ch.listeners {
-		for _, k := range w.by["l|"+n] {
-			if strings.HasPrefix(k, rdsKey) {
-				routes[k[len(rdsKey):]] = true // whether a listener names it may change
-			}
-		}
 		var keys []string
 		if l := rs.listeners[n]; l != nil {
 			if m.proxyless {
@@ -623,7 +614,6 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 			}
 			if l.rdsName != "" {
 				keys = append(keys, rdsKey+l.rdsName)
-				routes[l.rdsName] = true
 			}
 			if m.proxyless && l.inline != nil {
 				keys = appendClusterWatches(keys, l.inline)
@@ -632,7 +622,7 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 		w.set("l|"+n, keys)
 	}
 	if m.proxyless {
-		for r := range routes {
+		for r := range ch.routes {
 			m.routeWatchesLocked(r)
 		}
 	}
@@ -645,6 +635,16 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 	for len(w.touched) > 0 {
 		for k := range w.touched {
 			delete(w.touched, k)
+			if m.proxyless {
+				// Whether a listener names the RouteConfiguration, or a
+				// route the cluster, changed: so may what it implies.
+				switch k[:4] {
+				case rdsKey:
+					m.routeWatchesLocked(k[4:])
+				case cdsKey:
+					m.clusterWatchesLocked(k[4:])
+				}
+			}
 			if w.refs[k] > 0 {
 				if _, ok := m.cancels[k]; !ok {
 					m.watchLocked(k[:4], k[4:])
@@ -664,13 +664,9 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 			case rdsKey:
 				delete(rs.routes, name)
 				ch.note(&ch.routes, name)
-				if m.proxyless {
-					m.routeWatchesLocked(name)
-				}
 			case cdsKey:
 				delete(rs.clusters, name)
 				ch.note(&ch.clusters, name)
-				m.clusterWatchesLocked(name)
 			case edsKey:
 				delete(rs.endpoints, name)
 				ch.note(&ch.endpoints, name)
@@ -692,10 +688,11 @@ func (m *Mesh) routeWatchesLocked(name string) {
 }
 
 // clusterWatchesLocked records the ClusterLoadAssignment cluster name
-// implies.
+// implies (with Proxyless, if a route names the cluster: one delivered
+// after its watch was cancelled implies nothing).
 func (m *Mesh) clusterWatchesLocked(name string) {
 	var keys []string
-	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored {
+	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored && (!m.proxyless || m.wants.refs[cdsKey+name] > 0) {
 		keys = []string{edsKey + c.edsName}
 	}
 	m.wants.set("c|"+name, keys)
