@@ -629,15 +629,19 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 	for c := range ch.clusters {
 		m.clusterWatchesLocked(c)
 	}
+	// First what the resources imply, settled: a RouteConfiguration
+	// implies clusters only while a listener names it, and (Proxyless) a
+	// cluster its endpoints only while a route names it. Only then the
+	// watches, so that none is cancelled that the settled count keeps.
+	final := map[string]bool{}
 	for k := range m.unwatched {
-		w.touched[k] = true
+		final[k] = true
 	}
 	for len(w.touched) > 0 {
 		for k := range w.touched {
 			delete(w.touched, k)
+			final[k] = true
 			if m.proxyless {
-				// Whether a listener names the RouteConfiguration, or a
-				// route the cluster, changed: so may what it implies.
 				switch k[:4] {
 				case rdsKey:
 					m.routeWatchesLocked(k[4:])
@@ -645,35 +649,39 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 					m.clusterWatchesLocked(k[4:])
 				}
 			}
-			if w.refs[k] > 0 {
-				if _, ok := m.cancels[k]; !ok {
-					m.watchLocked(k[:4], k[4:])
-				}
-				continue
-			}
-			delete(w.refs, k)
-			delete(m.unwatched, k)
-			cancel, ok := m.cancels[k]
-			if !ok || (m.proxyless && strings.HasPrefix(k, ldsKey)) {
-				continue // listeners the process asked for stay watched
-			}
-			cancel()
-			delete(m.cancels, k)
-			key, name := k[:4], k[4:]
-			switch key {
-			case rdsKey:
-				delete(rs.routes, name)
-				ch.note(&ch.routes, name)
-			case cdsKey:
-				delete(rs.clusters, name)
-				ch.note(&ch.clusters, name)
-			case edsKey:
-				delete(rs.endpoints, name)
-				ch.note(&ch.endpoints, name)
-			}
-			delete(m.missing, k)
-			delete(m.rejected, k)
 		}
+	}
+	for k := range final {
+		if w.refs[k] > 0 {
+			if _, ok := m.cancels[k]; !ok {
+				m.watchLocked(k[:4], k[4:])
+			}
+			continue
+		}
+		delete(w.refs, k)
+		delete(m.unwatched, k)
+		cancel, ok := m.cancels[k]
+		if !ok || (m.proxyless && strings.HasPrefix(k, ldsKey)) {
+			continue // listeners the process asked for stay watched
+		}
+		cancel()
+		delete(m.cancels, k)
+		// What the resource implied is already out of the count: nothing
+		// names it.
+		key, name := k[:4], k[4:]
+		switch key {
+		case rdsKey:
+			delete(rs.routes, name)
+			ch.note(&ch.routes, name)
+		case cdsKey:
+			delete(rs.clusters, name)
+			ch.note(&ch.clusters, name)
+		case edsKey:
+			delete(rs.endpoints, name)
+			ch.note(&ch.endpoints, name)
+		}
+		delete(m.missing, k)
+		delete(m.rejected, k)
 	}
 }
 
