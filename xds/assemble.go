@@ -437,6 +437,25 @@ func mergeSorted[K, V any](keys []K, vals []V, gone, newKeys []K, newVals []V, c
 	if len(gone) == 0 && len(newKeys) == 0 {
 		return keys, vals
 	}
+	if slices.EqualFunc(gone, newKeys, func(a, b K) bool { return compare(a, b) == 0 }) {
+		// The same entries, new values (a push that changes one service's
+		// routes): the keys stay, the values are copied and replaced.
+		at := make([]int, len(newKeys))
+		found := true
+		for i, k := range newKeys {
+			at[i], found = slices.BinarySearchFunc(keys, k, compare)
+			if !found {
+				break
+			}
+		}
+		if found {
+			ov := slices.Clone(vals)
+			for i, j := range at {
+				ov[j] = newVals[i]
+			}
+			return keys, ov
+		}
+	}
 	n := len(keys) - len(gone) + len(newKeys)
 	if n <= 0 {
 		return nil, nil
