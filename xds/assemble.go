@@ -29,20 +29,22 @@ import (
 // host with it, directly or through others, so update re-assembles only the
 // virtual hosts so connected to the changed ones.
 type translation struct {
-	listeners  map[string]*listenerState
-	routeUsers map[string]map[string]bool // listeners by the RouteConfiguration they name (RDS)
+	listeners map[string]*listenerState
+	// Sets by key are slices: most hold one element.
 
-	hostVHosts map[string]map[vref]bool // virtual hosts by the hosts they name
-	member     map[vref]vref            // the VirtualService (by the virtual host that began it) each virtual host is in
-	vsKeys     []vref                   // the virtual host that began each VirtualService, in order
-	vs         []route.VirtualService   // shared with the configurations returned: copied on change
-	blockAll   int                      // "*" virtual hosts that are Istio's block_all
+	routeUsers map[string][]string // listeners by the RouteConfiguration they name (RDS)
 
-	clusterUsers map[string]map[vref]bool // the virtual hosts whose routes name a cluster
+	hostVHosts map[string][]vref      // virtual hosts by the hosts they name
+	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host is in
+	vsKeys     []vref                 // the virtual host that began each VirtualService, in order
+	vs         []route.VirtualService // shared with the configurations returned: copied on change
+	blockAll   int                    // "*" virtual hosts that are Istio's block_all
+
+	clusterUsers map[string][]vref // the virtual hosts whose routes name a cluster
 	hashes       map[string]*balancer.ConsistentHash
-	hostClusters map[string][]string        // the clusters the routes use, by host, sorted
-	edsClusters  map[string]map[string]bool // the clusters received, by the ClusterLoadAssignment they read
-	clusterEDS   map[string]string          // what edsClusters holds each cluster under
+	hostClusters map[string][]string // the clusters the routes use, by host, sorted
+	edsClusters  map[string][]string // the clusters received, by the ClusterLoadAssignment they read
+	clusterEDS   map[string]string   // what edsClusters holds each cluster under
 	hosts        map[string]*hostState
 
 	listed map[string]string        // the hosts in se and dr, with their key there (their first cluster)
@@ -88,10 +90,10 @@ func (c *changes) note(set *map[string]bool, name string) {
 
 func newTranslation() *translation {
 	return &translation{
-		listeners: map[string]*listenerState{}, routeUsers: map[string]map[string]bool{},
-		hostVHosts: map[string]map[vref]bool{}, member: map[vref]vref{},
-		clusterUsers: map[string]map[vref]bool{}, hashes: map[string]*balancer.ConsistentHash{},
-		hostClusters: map[string][]string{}, edsClusters: map[string]map[string]bool{}, clusterEDS: map[string]string{},
+		listeners: map[string]*listenerState{}, routeUsers: map[string][]string{},
+		hostVHosts: map[string][]vref{}, member: map[vref]vref{},
+		clusterUsers: map[string][]vref{}, hashes: map[string]*balancer.ConsistentHash{},
+		hostClusters: map[string][]string{}, edsClusters: map[string][]string{}, clusterEDS: map[string]string{},
 		hosts: map[string]*hostState{}, listed: map[string]string{}, stale: map[string]bool{},
 	}
 }
@@ -124,7 +126,7 @@ func (t *translation) everything(rs *resources) *changes {
 // ClusterLoadAssignment name.
 func (t *translation) edsHosts(name string) []string {
 	var out []string
-	for cn := range t.edsClusters[name] {
+	for _, cn := range t.edsClusters[name] {
 		if len(t.clusterUsers[cn]) > 0 {
 			out = append(out, keyOf(cn).host)
 		}
@@ -150,23 +152,17 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 			if old == eds && rs.clusters[cn] != nil {
 				continue
 			}
-			delete(t.edsClusters[old], cn)
-			if len(t.edsClusters[old]) == 0 {
-				delete(t.edsClusters, old)
-			}
+			removeFrom(t.edsClusters, old, cn)
 			delete(t.clusterEDS, cn)
 		}
 		if rs.clusters[cn] == nil {
 			continue
 		}
 		t.clusterEDS[cn] = eds
-		if t.edsClusters[eds] == nil {
-			t.edsClusters[eds] = map[string]bool{}
-		}
-		t.edsClusters[eds][cn] = true
+		addTo(t.edsClusters, eds, cn)
 	}
 	for name := range ch.endpoints {
-		for cn := range t.edsClusters[name] {
+		for _, cn := range t.edsClusters[name] {
 			dirtyClusters[cn] = true
 		}
 	}
@@ -177,7 +173,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		lns[n] = true
 	}
 	for r := range ch.routes {
-		for n := range t.routeUsers[r] {
+		for _, n := range t.routeUsers[r] {
 			lns[n] = true
 		}
 	}
@@ -199,10 +195,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 		if old != nil {
 			if old.l.rdsName != "" {
-				delete(t.routeUsers[old.l.rdsName], n)
-				if len(t.routeUsers[old.l.rdsName]) == 0 {
-					delete(t.routeUsers, old.l.rdsName)
-				}
+				removeFrom(t.routeUsers, old.l.rdsName, n)
 			}
 			for i, o := range old.out {
 				t.unlinkVHost(vref{n, i}, o, seeds, gone, usedBy)
@@ -215,10 +208,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		st := &listenerState{l: l, rc: rc}
 		t.listeners[n] = st
 		if l.rdsName != "" {
-			if t.routeUsers[l.rdsName] == nil {
-				t.routeUsers[l.rdsName] = map[string]bool{}
-			}
-			t.routeUsers[l.rdsName][n] = true
+			addTo(t.routeUsers, l.rdsName, n)
 		}
 		if rc == nil {
 			continue
@@ -246,7 +236,6 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 				cs = slices.Insert(slices.Clip(cs), i, cn)
 			} else {
 				cs = slices.Delete(slices.Clone(cs), i, i+1)
-				delete(t.clusterUsers, cn)
 			}
 			if len(cs) == 0 {
 				delete(t.hostClusters, h)
@@ -259,7 +248,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		// cluster gives it.
 		var hash *balancer.ConsistentHash
 		var first vref
-		for r := range users {
+		for _, r := range users {
 			if hp := t.listeners[r.l].out[r.i].hashes[cn]; hp != nil && (hash == nil || r.compare(first) < 0) {
 				hash, first = hp, r
 			}
@@ -303,10 +292,7 @@ func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, go
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		delete(t.hostVHosts[h], r)
-		if len(t.hostVHosts[h]) == 0 {
-			delete(t.hostVHosts, h)
-		}
+		removeFrom(t.hostVHosts, h, r)
 	}
 	if c, ok := t.member[r]; ok {
 		gone[c] = true
@@ -314,7 +300,7 @@ func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, go
 	}
 	for _, cn := range o.used {
 		usedBy[cn] = true
-		delete(t.clusterUsers[cn], r)
+		removeFrom(t.clusterUsers, cn, r)
 	}
 }
 
@@ -328,17 +314,11 @@ func (t *translation) linkVHost(r vref, o *vhostOut, seeds map[string]bool, used
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		if t.hostVHosts[h] == nil {
-			t.hostVHosts[h] = map[vref]bool{}
-		}
-		t.hostVHosts[h][r] = true
+		addTo(t.hostVHosts, h, r)
 	}
 	for _, cn := range o.used {
 		usedBy[cn] = true
-		if t.clusterUsers[cn] == nil {
-			t.clusterUsers[cn] = map[vref]bool{}
-		}
-		t.clusterUsers[cn][r] = true
+		addTo(t.clusterUsers, cn, r)
 	}
 }
 
@@ -359,7 +339,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	for len(queue) > 0 {
 		h := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
-		for r := range t.hostVHosts[h] {
+		for _, r := range t.hostVHosts[h] {
 			if inComp[r] {
 				continue
 			}
@@ -547,4 +527,25 @@ func (t *translation) updateHosts(rs *resources, dirty map[string]bool) {
 	oldKeys := t.seKeys
 	t.seKeys, t.se = mergeSorted(oldKeys, t.se, gone, keys, ses, strings.Compare)
 	_, t.dr = mergeSorted(oldKeys, t.dr, gone, keys, drs, strings.Compare)
+}
+
+// addTo adds v to the set m[k].
+func addTo[K, V comparable](m map[K][]V, k K, v V) {
+	if !slices.Contains(m[k], v) {
+		m[k] = append(m[k], v)
+	}
+}
+
+// removeFrom removes v from the set m[k], and k when its set is empty.
+func removeFrom[K, V comparable](m map[K][]V, k K, v V) {
+	s := m[k]
+	if i := slices.Index(s, v); i >= 0 {
+		s[i] = s[len(s)-1]
+		s = s[:len(s)-1]
+	}
+	if len(s) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = s
+	}
 }
