@@ -416,7 +416,9 @@ func referenceWatches(rs *resources, cancels map[string]func(), proxyless bool) 
 
 // TestWatchesFollowTheResources: after every push of random sequences, for
 // each persona, the mesh watches what the resources imply, computed whole,
-// starting those and cancelling the others.
+// starting those and cancelling the others; and, after a push applied
+// whole (the others may take the endpoint fast path), it has installed the
+// configuration a fresh translation of what it holds gives.
 func TestWatchesFollowTheResources(t *testing.T) {
 	for _, proxyless := range []bool{false, true} {
 		t.Run(fmt.Sprintf("proxyless=%t", proxyless), func(t *testing.T) {
@@ -428,13 +430,36 @@ func TestWatchesFollowTheResources(t *testing.T) {
 			}
 			m := newTestMesh(t, p, opts...)
 			p.stop() // nothing more arrives but what the test sets
+			compared := 0
+			defer func() {
+				if compared < 100 {
+					t.Errorf("%d configurations compared", compared)
+				}
+			}()
 			for seed := range 10 {
 				g := &randomMesh{r: rand.New(rand.NewPCG(uint64(seed), 19)),
 					hosts: []string{"svc0.test", "svc1.test", "svc2.test"}, ports: []uint32{8080, 9090}}
 				for step := range 40 {
 					scratch := newResources()
-					g.push(t, scratch, &changes{})
 					m.mu.Lock()
+					var names []string // endpoints the configuration uses
+					for _, n := range slices.Sorted(maps.Keys(m.rs.endpoints)) {
+						if len(m.inc.edsHosts(n)) > 0 {
+							names = append(names, n)
+						}
+					}
+					if len(names) > 0 && g.r.IntN(2) == 0 {
+						// New weights for the same endpoints: the endpoint
+						// fast path's case.
+						n := names[g.r.IntN(len(names))]
+						eps := slices.Clone(m.rs.endpoints[n].eps)
+						for i := range eps {
+							eps[i].weight = uint32(1 + g.r.IntN(3))
+						}
+						scratch.endpoints[n] = &endpointsIR{eps: eps}
+					} else {
+						g.push(t, scratch, &changes{})
+					}
 					for n, l := range scratch.listeners {
 						m.setLocked(ldsKey, n, l)
 					}
@@ -447,7 +472,7 @@ func TestWatchesFollowTheResources(t *testing.T) {
 					for n, e := range scratch.endpoints {
 						m.setLocked(edsKey, n, e)
 					}
-					if g.r.IntN(4) == 0 {
+					if g.r.IntN(10) == 0 {
 						// A removal.
 						for n := range m.rs.listeners {
 							m.setLocked(ldsKey, n, nil)
@@ -455,7 +480,15 @@ func TestWatchesFollowTheResources(t *testing.T) {
 						}
 					}
 					want := referenceWatches(m.rs, m.cancels, proxyless)
+					whole := g.r.IntN(2) == 0
+					m.full = m.full || whole
 					m.applyLocked()
+					var fresh, installed *switchyard.Config
+					if whole && m.updateErr == nil {
+						f, i := translateReference(m.rs), m.installed
+						fresh, installed = &f, &i
+						compared++
+					}
 					got := map[string]bool{}
 					for k := range m.cancels {
 						got[k] = true
@@ -465,6 +498,9 @@ func TestWatchesFollowTheResources(t *testing.T) {
 					}
 					m.mu.Unlock()
 					require.Equal(t, want, got, "seed %d step %d", seed, step)
+					if fresh != nil {
+						require.Equal(t, *fresh, *installed, "seed %d step %d", seed, step)
+					}
 				}
 			}
 		})
