@@ -14,10 +14,11 @@ import (
 // A translation is the mesh configuration the resources describe, kept
 // with indexes (by listener, RouteConfiguration, cluster, host) so that a
 // push is translated in proportion to what it changes: update re-translates
-// the listeners and hosts the changed resources touch and edits the
-// configuration's lists in place of rebuilding them. Its result is always
-// the one a fresh translation of the same resources gives
-// (TestIncrementalTranslationIsFresh).
+// the listeners and hosts the changed resources touch and replaces their
+// entries in a copy of the configuration's lists (a copy of the slice, the
+// only part that grows with the mesh) instead of rebuilding them. Its
+// result is always the one a fresh translation of the same resources gives
+// (TestIncrementalTranslationIsFresh, TestWatchesFollowTheResources).
 //
 // How the configuration is assembled (a fresh translation does the same):
 // the virtual hosts, in the order of their listeners' names and their
