@@ -103,6 +103,14 @@ type Mesh struct {
 	tr         *translation
 	installed  switchyard.Config
 	dirty      map[string]bool
+
+	// What else changed since the last application, the translation
+	// kept from push to push (update costs what changed), and the watches
+	// the resources imply.
+	chg       changes
+	inc       *translation
+	wants     wantIndex
+	unwatched map[string]bool // wanted watches the client refused to start: tried again at each application
 }
 
 // Type URL keys of m.cancels.
@@ -153,6 +161,7 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		missing:   map[string]bool{},
 		changed:   make(chan struct{}),
 		full:      true,
+		inc:       newTranslation(),
 	}
 	var meshOpts []switchyard.Option
 	if l := b.Node.Locality; l.Region != "" {
@@ -532,8 +541,13 @@ func (m *Mesh) watchLocked(key, name string) {
 	cancel, err := m.client.Watch(typeURL, name, &named{m: m, key: key, name: name})
 	if err != nil {
 		m.lastErr = err
+		if m.unwatched == nil {
+			m.unwatched = map[string]bool{}
+		}
+		m.unwatched[key+name] = true
 		return
 	}
+	delete(m.unwatched, key+name)
 	m.cancels[key+name] = cancel
 }
 
@@ -550,67 +564,11 @@ func (m *Mesh) applyLocked() {
 		return
 	}
 	m.full = false
-	m.edsChanged = nil // not clear: the initial sync's table would stay
-	want := map[string]bool{}
-	rs := m.rs
-	for name, l := range rs.listeners {
-		if m.proxyless {
-			want[ldsKey+name] = true
-		}
-		if l.rdsName != "" {
-			want[rdsKey+l.rdsName] = true
-		}
-	}
-	if m.proxyless {
-		// Listeners the process asked for stay watched.
-		for k := range m.cancels {
-			if strings.HasPrefix(k, ldsKey) {
-				want[k] = true
-			}
-		}
-		for _, rc := range m.routesInUseLocked() {
-			for _, vh := range rc.vhosts {
-				for _, e := range vh.routes {
-					for _, d := range e.r.Route {
-						want[cdsKey+d.Destination.Host] = true
-					}
-					for _, d := range e.r.Mirrors {
-						want[cdsKey+d.Destination.Host] = true
-					}
-				}
-			}
-		}
-	} else {
-		want[ldsKey+"*"], want[cdsKey+"*"] = true, true
-	}
-	for name, c := range rs.clusters {
-		if (!m.proxyless || want[cdsKey+name]) && c.edsName != "" && !c.ignored {
-			want[edsKey+c.edsName] = true
-		}
-	}
-	for k, cancel := range m.cancels {
-		if !want[k] {
-			cancel()
-			delete(m.cancels, k)
-			key, name := k[:4], k[4:]
-			switch key {
-			case rdsKey:
-				delete(rs.routes, name)
-			case cdsKey:
-				delete(rs.clusters, name)
-			case edsKey:
-				delete(rs.endpoints, name)
-			}
-			delete(m.missing, k)
-			delete(m.rejected, k)
-		}
-	}
-	for k := range want {
-		if _, ok := m.cancels[k]; !ok {
-			m.watchLocked(k[:4], k[4:])
-		}
-	}
-	cfg, tr := translate(rs, m.tr)
+	ch := m.chg
+	ch.endpoints = m.edsChanged
+	m.chg, m.edsChanged = changes{}, nil
+	m.updateWatchesLocked(&ch)
+	cfg, tr := m.inc.update(m.rs, &ch), m.inc
 	if err := m.Mesh.Update(cfg); err != nil {
 		m.updateErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
 		m.tr = nil
@@ -631,16 +589,163 @@ func (m *Mesh) applyLocked() {
 	m.changed = make(chan struct{})
 }
 
-func (m *Mesh) routesInUseLocked() []*routeIR {
-	var out []*routeIR
-	for _, l := range m.rs.listeners {
-		if l.inline != nil {
-			out = append(out, l.inline)
-		} else if rc := m.rs.routes[l.rdsName]; rc != nil {
-			out = append(out, rc)
+// wantIndex counts, for each watch ("type|name"), the resources that imply
+// it, so that a push updates the watches its resources imply, not those of
+// every resource.
+type wantIndex struct {
+	refs    map[string]int
+	by      map[string][]string // the watches each resource implies, by "l|name", "r|name", "c|name"
+	touched map[string]bool     // watches whose count changed since they were last updated
+}
+
+// set records the watches that resource src implies now.
+func (w *wantIndex) set(src string, keys []string) {
+	if slices.Equal(w.by[src], keys) {
+		return
+	}
+	for _, k := range w.by[src] {
+		w.refs[k]--
+		w.touched[k] = true
+	}
+	for _, k := range keys {
+		w.refs[k]++
+		w.touched[k] = true
+	}
+	if len(keys) == 0 {
+		delete(w.by, src)
+	} else {
+		w.by[src] = keys
+	}
+}
+
+// updateWatchesLocked starts the watches the resources ch names imply now
+// and cancels those nothing implies any longer, dropping their resources
+// (which it adds to ch). A listener implies its RouteConfiguration, a
+// cluster its ClusterLoadAssignment; with Proxyless, a listener also its
+// own watch (kept once asked for) and a RouteConfiguration a listener names
+// the clusters its routes name.
+func (m *Mesh) updateWatchesLocked(ch *changes) {
+	w, rs := &m.wants, m.rs
+	if w.refs == nil {
+		w.refs, w.by, w.touched = map[string]int{}, map[string][]string{}, map[string]bool{}
+		if !m.proxyless {
+			w.set("*", []string{ldsKey + "*", cdsKey + "*"})
 		}
 	}
-	return out
+	for n := range ch.listeners {
+		var keys []string
+		if l := rs.listeners[n]; l != nil {
+			if m.proxyless {
+				keys = append(keys, ldsKey+n)
+			}
+			if l.rdsName != "" {
+				keys = append(keys, rdsKey+l.rdsName)
+			}
+			if m.proxyless && l.inline != nil {
+				keys = appendClusterWatches(keys, l.inline)
+			}
+		}
+		w.set("l|"+n, keys)
+	}
+	if m.proxyless {
+		for r := range ch.routes {
+			m.routeWatchesLocked(r)
+		}
+	}
+	for c := range ch.clusters {
+		m.clusterWatchesLocked(c)
+	}
+	// First what the resources imply, settled: a RouteConfiguration
+	// implies clusters only while a listener names it, and (Proxyless) a
+	// cluster its endpoints only while a route names it. Only then the
+	// watches, so that none is cancelled that the settled count keeps.
+	final := map[string]bool{}
+	for k := range m.unwatched {
+		final[k] = true
+	}
+	for len(w.touched) > 0 {
+		for k := range w.touched {
+			delete(w.touched, k)
+			final[k] = true
+			if m.proxyless {
+				switch k[:4] {
+				case rdsKey:
+					m.routeWatchesLocked(k[4:])
+				case cdsKey:
+					m.clusterWatchesLocked(k[4:])
+				}
+			}
+		}
+	}
+	for k := range final {
+		if w.refs[k] > 0 {
+			if _, ok := m.cancels[k]; !ok {
+				m.watchLocked(k[:4], k[4:])
+			}
+			continue
+		}
+		delete(w.refs, k)
+		delete(m.unwatched, k)
+		cancel, ok := m.cancels[k]
+		if !ok || (m.proxyless && strings.HasPrefix(k, ldsKey)) {
+			continue // listeners the process asked for stay watched
+		}
+		cancel()
+		delete(m.cancels, k)
+		// What the resource implied is already out of the count: nothing
+		// names it.
+		key, name := k[:4], k[4:]
+		switch key {
+		case rdsKey:
+			delete(rs.routes, name)
+			ch.note(&ch.routes, name)
+		case cdsKey:
+			delete(rs.clusters, name)
+			ch.note(&ch.clusters, name)
+		case edsKey:
+			delete(rs.endpoints, name)
+			ch.note(&ch.endpoints, name)
+		}
+		delete(m.missing, k)
+		delete(m.rejected, k)
+	}
+}
+
+// routeWatchesLocked records the clusters RouteConfiguration name implies
+// (Proxyless): those its routes name, if a listener names it.
+func (m *Mesh) routeWatchesLocked(name string) {
+	var keys []string
+	if rc := m.rs.routes[name]; rc != nil && m.wants.refs[rdsKey+name] > 0 {
+		keys = appendClusterWatches(nil, rc)
+	}
+	m.wants.set("r|"+name, keys)
+}
+
+// clusterWatchesLocked records the ClusterLoadAssignment cluster name
+// implies (with Proxyless, if a route names the cluster: one delivered
+// after its watch was cancelled implies nothing).
+func (m *Mesh) clusterWatchesLocked(name string) {
+	var keys []string
+	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored && (!m.proxyless || m.wants.refs[cdsKey+name] > 0) {
+		keys = []string{edsKey + c.edsName}
+	}
+	m.wants.set("c|"+name, keys)
+}
+
+// appendClusterWatches appends the watches of the clusters rc's routes
+// name.
+func appendClusterWatches(keys []string, rc *routeIR) []string {
+	for _, vh := range rc.vhosts {
+		for _, e := range vh.routes {
+			for _, d := range e.r.Route {
+				keys = append(keys, cdsKey+d.Destination.Host)
+			}
+			for _, d := range e.r.Mirrors {
+				keys = append(keys, cdsKey+d.Destination.Host)
+			}
+		}
+	}
+	return keys
 }
 
 // applyEndpointsLocked applies a change of endpoints alone through the
@@ -662,7 +767,7 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	hosts := map[string]bool{}
 	for name := range m.edsChanged {
-		for _, h := range tr.edsHosts[name] {
+		for _, h := range tr.edsHosts(name) {
 			hosts[h] = true
 		}
 	}
@@ -714,6 +819,7 @@ func (m *Mesh) applyEndpointsLocked() bool {
 			return false // the full path sets the dirty hosts again
 		}
 		tr.hosts[h] = hs
+		tr.stale[h] = true // its entry in the lists is the last whole translation's
 	}
 	return true
 }
@@ -733,12 +839,20 @@ func sameSlice[T any](a, b []T) bool {
 // changed for the next application.
 func (m *Mesh) setLocked(key, name string, v any) {
 	rs := m.rs
-	if key == edsKey {
+	switch key {
+	case edsKey:
 		if m.edsChanged == nil {
 			m.edsChanged = map[string]bool{}
 		}
 		m.edsChanged[name] = true
-	} else {
+	case ldsKey:
+		m.chg.note(&m.chg.listeners, name)
+	case rdsKey:
+		m.chg.note(&m.chg.routes, name)
+	case cdsKey:
+		m.chg.note(&m.chg.clusters, name)
+	}
+	if key != edsKey {
 		m.full = true
 	}
 	switch key {

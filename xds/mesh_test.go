@@ -70,6 +70,9 @@ type testPlane struct {
 	srv     *grpc.Server
 	version int
 	nacks   []string // error details received
+	// sent, if set, sees each response just before the server sends it
+	// (a *DiscoveryResponse or a *DeltaDiscoveryResponse).
+	sent func(proto.Message)
 }
 
 func startPlane(t testing.TB) *testPlane {
@@ -109,12 +112,27 @@ func (p *testPlane) start(addr string) {
 			return nil
 		},
 	}
+	cb.StreamResponseFunc = func(_ context.Context, _ int64, _ *discoveryv3.DiscoveryRequest, r *discoveryv3.DiscoveryResponse) {
+		p.onSent(r)
+	}
+	cb.StreamDeltaResponseFunc = func(_ int64, _ *discoveryv3.DeltaDiscoveryRequest, r *discoveryv3.DeltaDiscoveryResponse) {
+		p.onSent(r)
+	}
 	srv := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(context.Background(), p.cache, cb))
 	p.mu.Lock()
 	p.srv, p.addr = srv, lis.Addr().String()
 	p.mu.Unlock()
 	go srv.Serve(lis)
+}
+
+func (p *testPlane) onSent(r proto.Message) {
+	p.mu.Lock()
+	f := p.sent
+	p.mu.Unlock()
+	if f != nil {
+		f(r)
+	}
 }
 
 func (p *testPlane) stop() {

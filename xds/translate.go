@@ -115,122 +115,17 @@ func domainHost(d string) string {
 	return d
 }
 
-// translate builds the mesh configuration that the resources describe. It is
-// a pure function of its input. proxyless selects the lossy cluster
-// reading of gRPC's persona.
+// translate builds the mesh configuration that the resources describe,
+// as a fresh translation would, and the translation that gave it. With
+// prev, it updates prev (reusing what it translated from the same decoded
+// resources) and returns it; without, it starts anew. Mesh updates prev by
+// what changed instead (translation.update).
 func translate(rs *resources, prev *translation) (switchyard.Config, *translation) {
-	var cfg switchyard.Config
-
-	// Virtual hosts → VirtualServices, merged by host (the same service on
-	// several ports: each route matches its listener's port).
-	vsIndex := map[string]int{}
-	used := map[string]bool{} // clusters the routes name
-	hashes := map[string]*balancer.ConsistentHash{}
-	vhosts := map[vhostKey]*vhostOut{}
-	registryOnly := false
-	for _, ln := range slices.Sorted(maps.Keys(rs.listeners)) {
-		l := rs.listeners[ln]
-		rc := l.inline
-		if rc == nil && l.rdsName != "" {
-			rc = rs.routes[l.rdsName]
-		}
-		if rc == nil {
-			continue
-		}
-		for vi := range rc.vhosts {
-			key := vhostKey{l, rc, vi}
-			out := prev.vhost(key)
-			if out == nil {
-				out = translateVHost(l, &rc.vhosts[vi])
-			}
-			vhosts[key] = out
-			if len(out.hosts) == 0 {
-				// "*": Istio's allow_any (to PassthroughCluster: unknown
-				// hosts go to the base transport) or, under the Sidecar's
-				// outboundTrafficPolicy REGISTRY_ONLY, block_all (a 502
-				// for every request).
-				registryOnly = registryOnly || out.blocksAll
-				continue
-			}
-			for _, cn := range out.used {
-				used[cn] = true
-			}
-			for cn, h := range out.hashes {
-				if hashes[cn] == nil {
-					hashes[cn] = h
-				}
-			}
-			idx := -1
-			for _, h := range out.hosts {
-				if i, ok := vsIndex[h]; ok {
-					idx = i
-					break
-				}
-			}
-			if idx < 0 {
-				// A virtual host of its own: its slices as translated, so
-				// that an unchanged one is the same VirtualService to the
-				// mesh's Update.
-				for _, h := range out.hosts {
-					vsIndex[h] = len(cfg.VirtualServices)
-				}
-				cfg.VirtualServices = append(cfg.VirtualServices, route.VirtualService{
-					Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
-				})
-				continue
-			}
-			// The same service on another port: merged (the slices are
-			// clipped, so appending copies them).
-			vs := &cfg.VirtualServices[idx]
-			for _, h := range out.hosts {
-				if _, ok := vsIndex[h]; !ok {
-					vsIndex[h] = idx
-					vs.Hosts = append(vs.Hosts, h)
-				}
-			}
-			vs.HTTP = append(vs.HTTP, out.routes...)
-		}
+	t := prev
+	if t == nil {
+		t = newTranslation()
 	}
-
-	// Clusters → ServiceEntries (one per host) and DestinationRules (the
-	// default cluster's policy at the top, one subset per subset cluster).
-	tr := &translation{hostClusters: map[string][]string{}, hashes: hashes, edsHosts: map[string][]string{}, hosts: map[string]*hostState{}, vhosts: vhosts}
-	var hostOrder []string
-	for _, cn := range slices.Sorted(maps.Keys(used)) {
-		h := keyOf(cn).host
-		if _, ok := tr.hostClusters[h]; !ok {
-			hostOrder = append(hostOrder, h)
-		}
-		tr.hostClusters[h] = append(tr.hostClusters[h], cn)
-		if c := rs.clusters[cn]; c != nil && c.edsName != "" {
-			if hs := tr.edsHosts[c.edsName]; len(hs) == 0 || hs[len(hs)-1] != h {
-				tr.edsHosts[c.edsName] = append(hs, h)
-			}
-		}
-	}
-	for _, h := range hostOrder {
-		var hs *hostState
-		in := hostInputs(rs, tr.hostClusters[h], hashes)
-		if prev != nil {
-			if p := prev.hosts[h]; p != nil && slices.Equal(p.inputs, in) {
-				hs = p // the same resources: the same result
-			}
-		}
-		if hs == nil {
-			hs = buildHost(rs, h, tr.hostClusters[h], hashes)
-			hs.inputs = in
-		}
-		tr.hosts[h] = hs
-		if !hs.live {
-			continue
-		}
-		cfg.ServiceEntries = append(cfg.ServiceEntries, *hs.se)
-		cfg.DestinationRules = append(cfg.DestinationRules, *hs.dr)
-	}
-	if registryOnly {
-		cfg.Sidecars = append(cfg.Sidecars, registryOnlySidecar)
-	}
-	return cfg, tr
+	return t.update(rs, t.everything(rs)), t
 }
 
 // registryOnlySidecar is how the translation says what istiod's block_all
@@ -252,16 +147,6 @@ func blocksAll(vh vhostIR) bool {
 		}
 	}
 	return len(vh.routes) > 0
-}
-
-// translation is what a translation keeps to redo one host's part of it
-// when only endpoints change (Mesh.applyEndpointsLocked).
-type translation struct {
-	hostClusters map[string][]string // the clusters the routes use, by host, sorted
-	hashes       map[string]*balancer.ConsistentHash
-	edsHosts     map[string][]string // the hosts of the clusters an EDS resource feeds, by its name
-	hosts        map[string]*hostState
-	vhosts       map[vhostKey]*vhostOut // the virtual hosts, for the next translation
 }
 
 // hostState is one host's part of the translation.
@@ -509,15 +394,6 @@ func localityDistribute(eps []endpointIR, takes func(endpointIR) bool) *balancer
 	return d
 }
 
-// vhostKey names a virtual host in the resources: its listener, its
-// RouteConfiguration and its index there. Decoded resources are immutable,
-// so the same key is the same translation.
-type vhostKey struct {
-	l  *listenerIR
-	rc *routeIR
-	i  int
-}
-
 // vhostOut is a virtual host translated for the assembly.
 type vhostOut struct {
 	hosts        []string          // the VirtualService hosts its domains name; none for "*"
@@ -526,14 +402,6 @@ type vhostOut struct {
 	routes       []route.HTTPRoute // destination hosts resolved from cluster names
 	used         []string          // the clusters the routes name
 	hashes       map[string]*balancer.ConsistentHash
-}
-
-// vhost returns the previous translation's virtual host at key, or nil.
-func (t *translation) vhost(key vhostKey) *vhostOut {
-	if t == nil {
-		return nil
-	}
-	return t.vhosts[key]
 }
 
 // translateVHost translates virtual host vh of listener l: its hosts, and

@@ -1,0 +1,552 @@
+package xds
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/subset"
+)
+
+// A translation is the mesh configuration the resources describe, kept
+// with indexes (by listener, RouteConfiguration, cluster, host) so that a
+// push is translated in proportion to what it changes: update re-translates
+// the listeners and hosts the changed resources touch and replaces their
+// entries in a copy of the configuration's lists (a copy of the slice, the
+// only part that grows with the mesh) instead of rebuilding them. Its
+// result is always the one a fresh translation of the same resources gives
+// (TestIncrementalTranslationIsFresh, TestWatchesFollowTheResources).
+//
+// How the configuration is assembled (a fresh translation does the same):
+// the virtual hosts, in the order of their listeners' names and their
+// index, become VirtualServices; a virtual host one of whose hosts an
+// earlier one named joins that one's VirtualService (the same service on
+// another port). The clusters the routes name, by host, become one
+// ServiceEntry and DestinationRule per host, in the order of the host's
+// first cluster name. A virtual host joins only virtual hosts that share a
+// host with it, directly or through others, so update re-assembles only the
+// virtual hosts so connected to the changed ones.
+type translation struct {
+	listeners map[string]*listenerState
+	// Sets by key are slices: most hold one element.
+
+	routeUsers map[string][]string // listeners by the RouteConfiguration they name (RDS)
+
+	hostVHosts map[string][]vref      // virtual hosts by the hosts they name
+	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host is in
+	vsKeys     []vref                 // the virtual host that began each VirtualService, in order
+	vs         []route.VirtualService // shared with the configurations returned: copied on change
+	blockAll   int                    // "*" virtual hosts that are Istio's block_all
+
+	clusterUsers map[string][]vref // the virtual hosts whose routes name a cluster
+	hashes       map[string]*balancer.ConsistentHash
+	hostClusters map[string][]string // the clusters the routes use, by host, sorted
+	edsClusters  map[string][]string // the clusters received, by the ClusterLoadAssignment they read
+	clusterEDS   map[string]string   // what edsClusters holds each cluster under
+	hosts        map[string]*hostState
+
+	listed map[string]string        // the hosts in se and dr, with their key there (their first cluster)
+	seKeys []string                 // sorted
+	se     []subset.ServiceEntry    // shared with the configurations returned: copied on change
+	dr     []subset.DestinationRule // likewise
+	stale  map[string]bool          // hosts whose entry in se is not hosts[h]'s (the endpoint fast path replaced it)
+}
+
+// listenerState is one listener's part of a translation.
+type listenerState struct {
+	l   *listenerIR
+	rc  *routeIR    // its RouteConfiguration (inline or by RDS); nil: none yet
+	out []*vhostOut // rc's virtual hosts, translated for l
+}
+
+// vref names a virtual host: its listener and its index there. Virtual
+// hosts are assembled in this order.
+type vref struct {
+	l string
+	i int
+}
+
+func (a vref) compare(b vref) int {
+	if c := strings.Compare(a.l, b.l); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.i, b.i)
+}
+
+// changes names the resources that may have changed since the last
+// update, by kind (a name whose resource is the same is harmless).
+type changes struct {
+	listeners, routes, clusters, endpoints map[string]bool
+}
+
+func (c *changes) note(set *map[string]bool, name string) {
+	if *set == nil {
+		*set = map[string]bool{}
+	}
+	(*set)[name] = true
+}
+
+func newTranslation() *translation {
+	return &translation{
+		listeners: map[string]*listenerState{}, routeUsers: map[string][]string{},
+		hostVHosts: map[string][]vref{}, member: map[vref]vref{},
+		clusterUsers: map[string][]vref{}, hashes: map[string]*balancer.ConsistentHash{},
+		hostClusters: map[string][]string{}, edsClusters: map[string][]string{}, clusterEDS: map[string]string{},
+		hosts: map[string]*hostState{}, listed: map[string]string{}, stale: map[string]bool{},
+	}
+}
+
+// everything names every resource of rs and of the translation as changed.
+func (t *translation) everything(rs *resources) *changes {
+	ch := &changes{}
+	for n := range rs.listeners {
+		ch.note(&ch.listeners, n)
+	}
+	for n := range t.listeners {
+		ch.note(&ch.listeners, n)
+	}
+	for n := range rs.clusters {
+		ch.note(&ch.clusters, n)
+	}
+	for n := range t.clusterEDS {
+		ch.note(&ch.clusters, n)
+	}
+	for n := range rs.endpoints {
+		ch.note(&ch.endpoints, n)
+	}
+	for h := range t.hosts {
+		t.stale[h] = true
+	}
+	return ch
+}
+
+// edsHosts returns the hosts whose translation reads the
+// ClusterLoadAssignment name.
+func (t *translation) edsHosts(name string) []string {
+	var out []string
+	for _, cn := range t.edsClusters[name] {
+		if len(t.clusterUsers[cn]) > 0 {
+			out = append(out, keyOf(cn).host)
+		}
+	}
+	return out
+}
+
+// update brings the translation to the resources rs, of which ch names what
+// changed since the last update, and returns the configuration. The slices
+// of a configuration returned before are never modified: an unchanged list
+// is the same slice (so the mesh's Update recognises it at once), a changed
+// one a copy.
+func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
+	dirtyClusters := map[string]bool{}
+	// Clusters: which ClusterLoadAssignment each reads.
+	for cn := range ch.clusters {
+		dirtyClusters[cn] = true
+		eds := ""
+		if c := rs.clusters[cn]; c != nil && c.inline == nil {
+			eds = c.edsName
+		}
+		if old, ok := t.clusterEDS[cn]; ok {
+			if old == eds && rs.clusters[cn] != nil {
+				continue
+			}
+			removeFrom(t.edsClusters, old, cn)
+			delete(t.clusterEDS, cn)
+		}
+		if rs.clusters[cn] == nil {
+			continue
+		}
+		t.clusterEDS[cn] = eds
+		addTo(t.edsClusters, eds, cn)
+	}
+	for name := range ch.endpoints {
+		for _, cn := range t.edsClusters[name] {
+			dirtyClusters[cn] = true
+		}
+	}
+
+	// Listeners: those changed and those whose RouteConfiguration did.
+	lns := map[string]bool{}
+	for n := range ch.listeners {
+		lns[n] = true
+	}
+	for r := range ch.routes {
+		for _, n := range t.routeUsers[r] {
+			lns[n] = true
+		}
+	}
+	seeds := map[string]bool{}  // hosts named before or after by the virtual hosts re-translated
+	gone := map[vref]bool{}     // VirtualServices to assemble again, by the virtual host that began them
+	usedBy := map[string]bool{} // clusters whose users changed
+	for n := range lns {
+		l := rs.listeners[n]
+		var rc *routeIR
+		if l != nil {
+			rc = l.inline
+			if rc == nil && l.rdsName != "" {
+				rc = rs.routes[l.rdsName]
+			}
+		}
+		old := t.listeners[n]
+		if old != nil && old.l == l && old.rc == rc {
+			continue
+		}
+		if old != nil {
+			if old.l.rdsName != "" {
+				removeFrom(t.routeUsers, old.l.rdsName, n)
+			}
+			for i, o := range old.out {
+				t.unlinkVHost(vref{n, i}, o, seeds, gone, usedBy)
+			}
+			delete(t.listeners, n)
+		}
+		if l == nil {
+			continue
+		}
+		st := &listenerState{l: l, rc: rc}
+		t.listeners[n] = st
+		if l.rdsName != "" {
+			addTo(t.routeUsers, l.rdsName, n)
+		}
+		if rc == nil {
+			continue
+		}
+		st.out = make([]*vhostOut, len(rc.vhosts))
+		for i := range rc.vhosts {
+			o := translateVHost(l, &rc.vhosts[i])
+			st.out[i] = o
+			t.linkVHost(vref{n, i}, o, seeds, usedBy)
+		}
+	}
+	if len(seeds) > 0 || len(gone) > 0 {
+		t.assemble(seeds, gone)
+	}
+
+	// The clusters the routes use, and their hash policies.
+	dirtyHosts := map[string]bool{}
+	for cn := range usedBy {
+		h := keyOf(cn).host
+		cs := t.hostClusters[h]
+		i, was := slices.BinarySearch(cs, cn)
+		users := t.clusterUsers[cn]
+		if now := len(users) > 0; now != was {
+			if now {
+				cs = slices.Insert(slices.Clip(cs), i, cn)
+			} else {
+				cs = slices.Delete(slices.Clone(cs), i, i+1)
+			}
+			if len(cs) == 0 {
+				delete(t.hostClusters, h)
+			} else {
+				t.hostClusters[h] = cs
+			}
+			dirtyHosts[h] = true
+		}
+		// The first virtual host (in order) with a hash policy for the
+		// cluster gives it.
+		var hash *balancer.ConsistentHash
+		var first vref
+		for _, r := range users {
+			if hp := t.listeners[r.l].out[r.i].hashes[cn]; hp != nil && (hash == nil || r.compare(first) < 0) {
+				hash, first = hp, r
+			}
+		}
+		if hash != t.hashes[cn] {
+			if hash == nil {
+				delete(t.hashes, cn)
+			} else {
+				t.hashes[cn] = hash
+			}
+			dirtyHosts[h] = true
+		}
+	}
+	for cn := range dirtyClusters {
+		if len(t.clusterUsers[cn]) > 0 {
+			dirtyHosts[keyOf(cn).host] = true
+		}
+	}
+	for h := range t.stale {
+		dirtyHosts[h] = true
+	}
+	clear(t.stale)
+	t.updateHosts(rs, dirtyHosts)
+
+	cfg := switchyard.Config{VirtualServices: t.vs, ServiceEntries: t.se, DestinationRules: t.dr}
+	if t.blockAll > 0 {
+		cfg.Sidecars = append(cfg.Sidecars, registryOnlySidecar)
+	}
+	return cfg
+}
+
+// unlinkVHost takes the virtual host r, translated as o, out of the
+// indexes, noting the hosts it named, the VirtualService it was in and the
+// clusters it used.
+func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, gone map[vref]bool, usedBy map[string]bool) {
+	if len(o.hosts) == 0 {
+		if o.blocksAll {
+			t.blockAll--
+		}
+		return
+	}
+	for _, h := range o.hosts {
+		seeds[h] = true
+		removeFrom(t.hostVHosts, h, r)
+	}
+	if c, ok := t.member[r]; ok {
+		gone[c] = true
+		delete(t.member, r)
+	}
+	for _, cn := range o.used {
+		usedBy[cn] = true
+		removeFrom(t.clusterUsers, cn, r)
+	}
+}
+
+// linkVHost enters the virtual host r, translated as o, in the indexes.
+func (t *translation) linkVHost(r vref, o *vhostOut, seeds map[string]bool, usedBy map[string]bool) {
+	if len(o.hosts) == 0 {
+		if o.blocksAll {
+			t.blockAll++
+		}
+		return
+	}
+	for _, h := range o.hosts {
+		seeds[h] = true
+		addTo(t.hostVHosts, h, r)
+	}
+	for _, cn := range o.used {
+		usedBy[cn] = true
+		addTo(t.clusterUsers, cn, r)
+	}
+}
+
+// assemble builds again the VirtualServices of the virtual hosts connected
+// (through the hosts they name) to the hosts seeds, which the virtual hosts
+// re-translated named before or name now, and drops those gone began.
+func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
+	// The virtual hosts so connected: no other's VirtualService depends
+	// on them, nor theirs on another's.
+	queue := make([]string, 0, len(seeds))
+	visited := map[string]bool{}
+	for h := range seeds {
+		queue = append(queue, h)
+		visited[h] = true
+	}
+	var comp []vref
+	inComp := map[vref]bool{}
+	for len(queue) > 0 {
+		h := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		for _, r := range t.hostVHosts[h] {
+			if inComp[r] {
+				continue
+			}
+			inComp[r] = true
+			comp = append(comp, r)
+			for _, h2 := range t.listeners[r.l].out[r.i].hosts {
+				if !visited[h2] {
+					visited[h2] = true
+					queue = append(queue, h2)
+				}
+			}
+		}
+	}
+	for _, r := range comp {
+		if c, ok := t.member[r]; ok {
+			gone[c] = true
+			delete(t.member, r)
+		}
+	}
+	slices.SortFunc(comp, vref.compare)
+
+	// The same assembly as a fresh translation's, over these alone.
+	var keys []vref
+	var made []route.VirtualService
+	index := map[string]int{}
+	for _, r := range comp {
+		out := t.listeners[r.l].out[r.i]
+		idx := -1
+		for _, h := range out.hosts {
+			if i, ok := index[h]; ok {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			// A virtual host of its own: its slices as translated, so
+			// that an unchanged one is the same VirtualService to the
+			// mesh's Update.
+			for _, h := range out.hosts {
+				index[h] = len(made)
+			}
+			t.member[r] = r
+			keys = append(keys, r)
+			made = append(made, route.VirtualService{
+				Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
+			})
+			continue
+		}
+		// The same service on another port: merged (the slices are
+		// clipped, so appending copies them).
+		t.member[r] = keys[idx]
+		vs := &made[idx]
+		for _, h := range out.hosts {
+			if _, ok := index[h]; !ok {
+				index[h] = idx
+				vs.Hosts = append(vs.Hosts, h)
+			}
+		}
+		vs.HTTP = append(vs.HTTP, out.routes...)
+	}
+
+	// Into the list: copied, the old entries out, the new ones in.
+	gk := make([]vref, 0, len(gone))
+	for k := range gone {
+		gk = append(gk, k)
+	}
+	slices.SortFunc(gk, vref.compare)
+	t.vsKeys, t.vs = mergeSorted(t.vsKeys, t.vs, gk, keys, made, vref.compare)
+}
+
+// mergeSorted returns copies of keys and vals (sorted by keys) without the
+// entries of the keys gone and with the entries newKeys, newVals (sorted),
+// nil when empty.
+func mergeSorted[K, V any](keys []K, vals []V, gone, newKeys []K, newVals []V, compare func(K, K) int) ([]K, []V) {
+	if len(gone) == 0 && len(newKeys) == 0 {
+		return keys, vals
+	}
+	if slices.EqualFunc(gone, newKeys, func(a, b K) bool { return compare(a, b) == 0 }) {
+		// The same entries, new values (a push that changes one service's
+		// routes): the keys stay, the values are copied and replaced.
+		at := make([]int, len(newKeys))
+		found := true
+		for i, k := range newKeys {
+			at[i], found = slices.BinarySearchFunc(keys, k, compare)
+			if !found {
+				break
+			}
+		}
+		if found {
+			ov := slices.Clone(vals)
+			for i, j := range at {
+				ov[j] = newVals[i]
+			}
+			return keys, ov
+		}
+	}
+	n := len(keys) - len(gone) + len(newKeys)
+	if n <= 0 {
+		return nil, nil
+	}
+	ok, ov := make([]K, 0, n), make([]V, 0, n)
+	i := 0
+	// Copy runs of kept entries between the keys gone and new, found by
+	// binary search: a push that changes little costs copies, not
+	// comparisons.
+	next := func(k K) int {
+		j, _ := slices.BinarySearchFunc(keys[i:], k, compare)
+		return i + j
+	}
+	g, a := 0, 0
+	for g < len(gone) || a < len(newKeys) {
+		var k K
+		isGone := a >= len(newKeys) || (g < len(gone) && compare(gone[g], newKeys[a]) <= 0)
+		if isGone {
+			k = gone[g]
+		} else {
+			k = newKeys[a]
+		}
+		j := next(k)
+		ok, ov = append(ok, keys[i:j]...), append(ov, vals[i:j]...)
+		i = j
+		if isGone {
+			if i < len(keys) && compare(keys[i], k) == 0 {
+				i++ // dropped
+			}
+			g++
+		} else {
+			ok, ov = append(ok, newKeys[a]), append(ov, newVals[a])
+			a++
+		}
+	}
+	ok, ov = append(ok, keys[i:]...), append(ov, vals[i:]...)
+	if len(ok) == 0 {
+		return nil, nil
+	}
+	return ok, ov
+}
+
+// updateHosts translates again the hosts dirty (whose clusters, their
+// resources or hash policies may have changed, or whose entries are
+// stale) and updates their entries in se and dr.
+func (t *translation) updateHosts(rs *resources, dirty map[string]bool) {
+	var gone, keys []string
+	var ses []subset.ServiceEntry
+	var drs []subset.DestinationRule
+	type entry struct {
+		key string
+		hs  *hostState
+	}
+	var add []entry
+	for h := range dirty {
+		cs := t.hostClusters[h]
+		var hs *hostState
+		if len(cs) > 0 {
+			in := hostInputs(rs, cs, t.hashes)
+			if p := t.hosts[h]; p != nil && slices.Equal(p.inputs, in) {
+				hs = p // the same resources: the same result
+			} else {
+				hs = buildHost(rs, h, cs, t.hashes)
+				hs.inputs = in
+			}
+			t.hosts[h] = hs
+		} else {
+			delete(t.hosts, h)
+		}
+		if k, ok := t.listed[h]; ok {
+			gone = append(gone, k)
+			delete(t.listed, h)
+		}
+		if hs != nil && hs.live {
+			t.listed[h] = cs[0]
+			add = append(add, entry{cs[0], hs})
+		}
+	}
+	if len(gone) == 0 && len(add) == 0 {
+		return
+	}
+	slices.Sort(gone)
+	slices.SortFunc(add, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	for _, e := range add {
+		keys = append(keys, e.key)
+		ses = append(ses, *e.hs.se)
+		drs = append(drs, *e.hs.dr)
+	}
+	oldKeys := t.seKeys
+	t.seKeys, t.se = mergeSorted(oldKeys, t.se, gone, keys, ses, strings.Compare)
+	_, t.dr = mergeSorted(oldKeys, t.dr, gone, keys, drs, strings.Compare)
+}
+
+// addTo adds v to the set m[k].
+func addTo[K, V comparable](m map[K][]V, k K, v V) {
+	if !slices.Contains(m[k], v) {
+		m[k] = append(m[k], v)
+	}
+}
+
+// removeFrom removes v from the set m[k], and k when its set is empty.
+func removeFrom[K, V comparable](m map[K][]V, k K, v V) {
+	s := m[k]
+	if i := slices.Index(s, v); i >= 0 {
+		s[i] = s[len(s)-1]
+		s = s[:len(s)-1]
+	}
+	if len(s) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = s
+	}
+}
