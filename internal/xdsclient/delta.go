@@ -229,7 +229,7 @@ func (c *Client) decodeDelta(rt ResourceType, resp *discoveryv3.DeltaDiscoveryRe
 			if a.GetTypeUrl() == rt.TypeURL {
 				// Not in an envelope, which is decoded as always.
 				dg = digestOf(a.GetValue())
-				name, data, ok = c.recall(c.state[rt.TypeURL], dg) // sent as cached: decoded already
+				name, data, ok = c.recall(c.state[rt.TypeURL], dg, r.GetName()) // sent as cached: decoded already
 			}
 			if !ok {
 				var raw []byte

@@ -335,7 +335,7 @@ func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (n
 		if a.GetTypeUrl() == rt.TypeURL {
 			// Not in an envelope, which is decoded as always.
 			dg = digestOf(a.GetValue())
-			name, data, ok = c.recall(c.state[rt.TypeURL], dg) // re-sent as cached: decoded already
+			name, data, ok = c.recall(c.state[rt.TypeURL], dg, "") // re-sent as cached: decoded already
 		}
 		if !ok {
 			var raw []byte
