@@ -114,4 +114,4 @@ func (b *bareClient) checkMemo() error {
 type doneWildcard struct{}
 
 func (doneWildcard) ResourcesChanged(_ map[string]ResourceData, _ []string, done func()) { done() }
-func (doneWildcard) AmbientError(_ error, done func())                                  { done() }
+func (doneWildcard) AmbientError(_ error, done func())                                   { done() }
