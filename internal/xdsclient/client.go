@@ -452,7 +452,9 @@ type wildcardWatch struct {
 
 // Watch starts watching the resource of type typeURL called name. Events
 // about it go to w until cancel is called; what is cached is delivered at
-// once. cancel is idempotent and does not block.
+// once. A resource named "*" (the name of the wildcard subscription) cannot
+// be asked for: w hears at once that it does not exist. cancel is idempotent
+// and does not block.
 func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), err error) {
 	ts := c.state[typeURL]
 	switch {
@@ -467,6 +469,18 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
+	}
+	if name == wildcardName {
+		// The name subscribes to every resource of the type: a resource
+		// called so cannot be asked for. It does not exist for the client,
+		// which subscribes to nothing for it (its resourceState is not the
+		// type's).
+		rs := &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
+		nw := &namedWatch{w: w, c: c, ts: ts, rs: rs}
+		rs.watchers = nw
+		err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
+		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
+		return nw.cancel, nil
 	}
 	rs := ts.resources[name]
 	if rs == nil {
