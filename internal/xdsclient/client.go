@@ -636,6 +636,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed = true
+		c.disconnectedLocked(ErrClosed)
 		for _, ts := range c.state {
 			for _, rs := range ts.resources {
 				c.stopTimerLocked(rs)

@@ -13,7 +13,8 @@ type ConnectionState struct {
 	// first answer or failure.
 	Since time.Time
 	// Err, while not Connected, says why the last stream ended or could
-	// not start; nil before the first attempt ends.
+	// not start (ErrClosed once the client is closed); nil before the
+	// first attempt ends.
 	Err error
 }
 
@@ -32,8 +33,12 @@ func (c *Client) answeredLocked(st *adsStream) {
 }
 
 // disconnectedLocked notes that a stream ended, or could not start, with
-// cause.
+// cause; a nil cause (a Delta stream refused, State of the World to follow)
+// changes nothing.
 func (c *Client) disconnectedLocked(cause error) {
+	if cause == nil {
+		return
+	}
 	if c.connected || c.connSince.IsZero() {
 		c.connSince = c.clk.Now()
 	}
