@@ -369,10 +369,17 @@ type typeState struct {
 	// On the current stream:
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
-	// Delta only: whether the last response has been ACKed or NACKed, and
-	// the names subscribed to ("*" for the wildcard).
-	acked    bool
+	// Delta only: the answers (ACK or NACK) still to send, one per
+	// response in order, and the names subscribed to ("*" for the
+	// wildcard).
+	answers  []deltaAnswer
 	onStream map[string]bool
+}
+
+// deltaAnswer is the ACK (nack nil) or NACK of one Delta response.
+type deltaAnswer struct {
+	nonce string
+	nack  error
 }
 
 type watchPhase uint8

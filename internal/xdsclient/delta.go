@@ -97,7 +97,7 @@ func (c *Client) sendDelta(ctx context.Context, cancel context.CancelFunc, st *a
 }
 
 // deltaRequests builds the pending requests of st, in type order: per type,
-// the ACK or NACK of the last response (its nonce alone, as istiod takes an
+// the ACK or NACK of each response not answered yet (its nonce alone, as istiod takes an
 // ACK that changes the subscription for an error), then the subscription
 // changes. The first subscription of a type on the stream names everything
 // wanted and gives the versions cached, which the server need not resend.
@@ -122,15 +122,15 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 			continue
 		}
 		ts.pending = false
-		if !ts.acked {
-			ts.acked = true
-			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResponseNonce: ts.nonce}
-			if ts.nack != nil {
-				req.ErrorDetail = &statuspb.Status{Code: int32(code.Code_INVALID_ARGUMENT), Message: ts.nack.Error()}
-				ts.nack = nil
+		for _, a := range ts.answers {
+			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResponseNonce: a.nonce}
+			if a.nack != nil {
+				req.ErrorDetail = &statuspb.Status{Code: int32(code.Code_INVALID_ARGUMENT), Message: a.nack.Error()}
 			}
 			add(req)
 		}
+		clear(ts.answers)
+		ts.answers = ts.answers[:0]
 
 		// With a wildcard watcher, "*" alone: named resources are part
 		// of the wildcard set.
@@ -289,9 +289,10 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 	if !ts.sent {
 		return nil
 	}
-	ts.nonce = resp.GetNonce()
-	ts.nack = nack
-	ts.acked = false
+	// Each response is answered by its own nonce: a NACK must not be lost
+	// under the ACK of a next response read before the sender ran (each
+	// Delta response carries other resources; Envoy too answers each).
+	ts.answers = append(ts.answers, deltaAnswer{nonce: resp.GetNonce(), nack: nack})
 	c.requestLocked(ts) // the ACK or NACK
 
 	fl := newFlow()

@@ -111,7 +111,7 @@ func (c *Client) beginStream() *adsStream {
 		ts.nonce = ""
 		ts.nack = nil
 		ts.sent, ts.named = false, false
-		ts.acked, ts.onStream = true, nil
+		ts.answers, ts.onStream = nil, nil
 		ts.pending = ts.subscribed()
 	}
 	st.signal()
@@ -284,6 +284,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	for _, ts := range c.state {
 		ts.nonce = ""
 		ts.nack = nil
+		ts.answers = nil
 		ts.pending = false
 		for _, rs := range ts.resources {
 			if rs.phase == phaseRequested {
