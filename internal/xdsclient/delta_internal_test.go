@@ -1,11 +1,15 @@
 package xdsclient
 
 import (
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // TestDeltaEveryResponseAnswered: over Delta each response is ACKed or
@@ -42,5 +46,96 @@ func TestDeltaEveryResponseAnswered(t *testing.T) {
 	}
 	if reqs := b.deltaRequests(b.st); len(reqs) != 0 {
 		t.Fatalf("answered again: %v", reqs)
+	}
+}
+
+// TestWatchCancelRacingResponses: watches start and end while Delta and
+// State-of-the-World responses add, change and remove the resources, and
+// the sender builds requests; under -race nothing is read unguarded, and the
+// memo stays consistent. Bounded in count: 3 watching goroutines × 300
+// watches (one also ending and starting the wildcard watch), 300
+// responses.
+func TestWatchCancelRacingResponses(t *testing.T) {
+	for _, delta := range []bool{true, false} {
+		b := newBareClient(t, DefaultResourceTypes())
+		cancelWild, err := b.WatchWildcard(ClusterTypeURL, doneWildcard{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.flush(delta)
+		names := []string{"a", "b", "c", "d"}
+		anys := map[string][]*anypb.Any{}
+		for _, n := range names {
+			for i := range 2 {
+				a, err := anypb.New(&clusterv3.Cluster{Name: n, ConnectTimeout: durationpb.New(time.Duration(i+1) * time.Second)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				anys[n] = append(anys[n], a)
+			}
+		}
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { // also toggles the wildcard watch
+			defer wg.Done()
+			for i := range 300 {
+				cancel, err := b.Watch(ClusterTypeURL, names[(i+1)%len(names)], doneWatcher{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%3 == 0 {
+					cancelWild()
+					if cancelWild, err = b.WatchWildcard(ClusterTypeURL, doneWildcard{}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				cancel()
+			}
+		}()
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 300 {
+					cancel, err := b.Watch(ClusterTypeURL, names[i%len(names)], doneWatcher{})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					cancel()
+				}
+			}()
+		}
+		go func() {
+			defer close(done)
+			for i := range 300 {
+				n, v := names[i%len(names)], (i/len(names))%2
+				if delta {
+					resp := &discoveryv3.DeltaDiscoveryResponse{TypeUrl: ClusterTypeURL, Nonce: fmt.Sprint(i),
+						Resources: []*discoveryv3.Resource{{Name: n, Version: fmt.Sprint(v), Resource: anys[n][v]}}}
+					if i%5 == 0 {
+						resp.RemovedResources = []string{names[(i+1)%len(names)]}
+					}
+					b.wait(t, b.handleDeltaResponse(b.st, resp))
+				} else {
+					var res []*anypb.Any
+					for j, m := range names {
+						if (i+j)%5 != 0 {
+							res = append(res, anys[m][(v+j)%2])
+						}
+					}
+					b.wait(t, b.handleResponse(b.st, &discoveryv3.DiscoveryResponse{TypeUrl: ClusterTypeURL, VersionInfo: fmt.Sprint(i), Nonce: fmt.Sprint(i), Resources: res}))
+				}
+				b.flush(delta)
+			}
+		}()
+		wg.Wait()
+		<-done
+		if err := b.checkMemo(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
