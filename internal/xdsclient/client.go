@@ -158,6 +158,9 @@ type Client struct {
 	connected bool
 	connSince time.Time
 	connErr   error
+	// deltaHeard: the server has answered a Delta stream of this client,
+	// so that it speaks Delta.
+	deltaHeard bool
 }
 
 // digest identifies a resource's serialised bytes (their SHA-256 and

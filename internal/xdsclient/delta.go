@@ -85,13 +85,17 @@ func (c *Client) sendDelta(ctx context.Context, cancel context.CancelFunc, st *a
 			return
 		case <-st.wake:
 		}
-		for _, req := range c.deltaRequests(st) {
+		reqs := c.deltaRequests(st)
+		for _, req := range reqs {
 			if err := stream.Send(req); err != nil {
 				if err != io.EOF {
 					cancel() // recv sees the stream end
 				} // io.EOF: the server ended the stream; recv reads its status
 				return
 			}
+		}
+		if len(reqs) > 0 {
+			c.subscribedOn(st)
 		}
 	}
 }
@@ -285,6 +289,7 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 		return nil
 	}
 	c.answeredLocked(st)
+	c.deltaHeard = true
 	ts := c.state[rt.TypeURL]
 	if !ts.sent {
 		return nil

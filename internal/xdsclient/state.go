@@ -7,7 +7,9 @@ type ConnectionState struct {
 	// Server is the server's URI.
 	Server string
 	// Connected is true while a stream is up on which the server has
-	// answered.
+	// answered (over Delta, once the server has answered a Delta stream
+	// before, a new stream is up once the client's requests went out on
+	// it: the server need not resend what the client holds).
 	Connected bool
 	// Since is when Connected last changed; the zero time before the
 	// first answer or failure.
@@ -29,6 +31,19 @@ func (c *Client) ConnectionState() ConnectionState {
 func (c *Client) answeredLocked(st *adsStream) {
 	if c.stream == st && !c.connected {
 		c.connected, c.connSince, c.connErr = true, c.clk.Now(), nil
+	}
+}
+
+// subscribedOn notes that requests went out on Delta stream st. A server
+// that has answered Delta before may rightly say nothing on a new stream
+// (nothing changed since the versions the client gave it): the stream being
+// up (gRPC opened it on a ready connection and took the requests) is the
+// answer.
+func (c *Client) subscribedOn(st *adsStream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deltaHeard && !c.closed {
+		c.answeredLocked(st)
 	}
 }
 

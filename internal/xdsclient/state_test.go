@@ -96,3 +96,33 @@ func TestConnectionStateFallback(t *testing.T) {
 		t.Fatalf("after the fallback: %+v", s)
 	}
 }
+
+// TestConnectionStateQuietDeltaReconnect: over Delta a server may rightly
+// say nothing on a new stream (nothing changed since the versions the
+// client gave in initial_resource_versions, as go-control-plane does); the
+// client is connected all the same once its subscription has gone out on a
+// stream to a server that has answered Delta before.
+func TestConnectionStateQuietDeltaReconnect(t *testing.T) {
+	cp := startControlPlane(t)
+	cp.set("1", mesh(9080))
+	c := newClient(t, cp, nil)
+	w := newRecorder(t)
+	watch(t, c, xdsclient.EndpointTypeURL, "reviews-v1", w)
+	w.nextKind("changed")
+	cp.stop()
+	w.nextKind("ambient")
+	down := c.ConnectionState()
+	cp.restart()
+	for deadline := time.Now().Add(eventually); !c.ConnectionState().Connected; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not connected again: %+v", c.ConnectionState())
+		}
+	}
+	if s := c.ConnectionState(); s.Err != nil || s.Since.Before(down.Since) {
+		t.Fatalf("reconnected: %+v", s)
+	}
+	w.quiet()
+	if n := len(cp.requests()); n == 0 {
+		t.Fatal("no request")
+	}
+}
