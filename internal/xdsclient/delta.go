@@ -281,7 +281,13 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 	}
 	named, versions, unnamed := c.decodeDelta(rt, resp)
 	version := resp.GetSystemVersionInfo()
-	nack := nackDetail(rt, version, named, unnamed)
+	// system_version_info is optional (for debugging): the nonce, which
+	// is required, names the response too.
+	what := fmt.Sprintf("response nonce %q", resp.GetNonce())
+	if version != "" {
+		what = fmt.Sprintf("response version %q (nonce %q)", version, resp.GetNonce())
+	}
+	nack := nackDetail(rt, what, named, unnamed)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -303,7 +309,7 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 	fl := newFlow()
 	changed := make(map[string]ResourceData)
 	for _, d := range named {
-		c.applyLocked(ts, d, version, versions[d.name], fl, changed)
+		c.applyLocked(ts, d, versions[d.name], fl, changed)
 	}
 	var removed []string
 	for _, name := range resp.GetRemovedResources() {
@@ -319,7 +325,7 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 		if !inSet && (rs.status == StatusDoesNotExist || !rs.watched()) {
 			continue // nothing to tell
 		}
-		if c.removeLocked(ts, name, rs, fmt.Sprintf("was removed in response version %q", version), fl) && inSet {
+		if c.removeLocked(ts, name, rs, "was removed in "+what, fl) && inSet {
 			removed = append(removed, name)
 		}
 	}

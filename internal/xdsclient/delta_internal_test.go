@@ -1,7 +1,9 @@
 package xdsclient
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,5 +139,31 @@ func TestWatchCancelRacingResponses(t *testing.T) {
 		if err := b.checkMemo(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDeltaNACKNamesResponseAndVersion: a Delta response need not carry a
+// system_version_info (it is for debugging); the NACK then names the
+// response by its nonce, and the rejected resource's error carries the
+// resource's own version.
+func TestDeltaNACKNamesResponseAndVersion(t *testing.T) {
+	b := newBareClient(t, DefaultResourceTypes())
+	if _, err := b.Watch(ClusterTypeURL, "a", doneWatcher{}); err != nil {
+		t.Fatal(err)
+	}
+	b.flush(true)
+	a, err := anypb.New(&clusterv3.Cluster{Name: "a", LbPolicy: clusterv3.Cluster_LbPolicy(99)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.wait(t, b.handleDeltaResponse(b.st, &discoveryv3.DeltaDiscoveryResponse{TypeUrl: ClusterTypeURL, Nonce: "n7",
+		Resources: []*discoveryv3.Resource{{Name: "a", Version: "v7", Resource: a}}}))
+	reqs := b.deltaRequests(b.st)
+	if len(reqs) != 1 || !strings.Contains(reqs[0].GetErrorDetail().GetMessage(), `Cluster response nonce "n7" rejected`) {
+		t.Fatalf("NACK %v", reqs)
+	}
+	var ire *InvalidResourceError
+	if d := b.Dump(); len(d) != 1 || !errors.As(d[0].Err, &ire) || ire.Version != "v7" {
+		t.Fatalf("dump %+v", d)
 	}
 }
