@@ -48,10 +48,11 @@ func (c *Client) subscribedOn(st *adsStream) {
 }
 
 // disconnectedLocked notes that a stream ended, or could not start, with
-// cause; a nil cause (a Delta stream refused, State of the World to follow)
-// changes nothing.
+// cause. A nil cause (a Delta stream refused, State of the World to follow)
+// is no failure: it changes nothing, unless the refused stream was taken
+// for connected (see subscribedOn).
 func (c *Client) disconnectedLocked(cause error) {
-	if cause == nil {
+	if cause == nil && !c.connected {
 		return
 	}
 	if c.connected || c.connSince.IsZero() {
