@@ -462,8 +462,9 @@ func TestDeltaUnchangedNotDecodedAgain(t *testing.T) {
 
 // TestWatchWildcardName: a watch of the resource named "*" (the wildcard
 // subscription's name, which a route may still name) subscribes to
-// nothing, in either protocol, and its watcher hears at once that the
-// resource does not exist; the other watches are unaffected.
+// nothing (its state is not among the type's resources, from which the
+// requests of both protocols are built), and its watcher hears at once
+// that the resource does not exist; the other watches are unaffected.
 func TestWatchWildcardName(t *testing.T) {
 	ss := startScriptedDelta(t)
 	c := scriptedClient(t, &scripted{t: t, addr: ss.addr}, nil)
