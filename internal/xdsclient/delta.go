@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -28,6 +29,10 @@ const (
 	// ProtocolSotW is State-of-the-World xDS (StreamAggregatedResources).
 	ProtocolSotW Protocol = "State of the World"
 )
+
+// maxDeltaAnswers bounds the answers (ACK or NACK) of a type waiting for
+// the sender.
+const maxDeltaAnswers = 32
 
 // wildcardName subscribes to every resource of a type.
 const wildcardName = "*"
@@ -303,6 +308,12 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 	// Each response is answered by its own nonce: a NACK must not be lost
 	// under the ACK of a next response read before the sender ran (each
 	// Delta response carries other resources; Envoy too answers each).
+	if len(ts.answers) >= maxDeltaAnswers {
+		// The sender is stuck (a server that sends without reading):
+		// the oldest ACK goes, or the oldest answer if all are NACKs.
+		i := slices.IndexFunc(ts.answers, func(a deltaAnswer) bool { return a.nack == nil })
+		ts.answers = slices.Delete(ts.answers, max(i, 0), max(i, 0)+1)
+	}
 	ts.answers = append(ts.answers, deltaAnswer{nonce: resp.GetNonce(), nack: nack})
 	c.requestLocked(ts) // the ACK or NACK
 

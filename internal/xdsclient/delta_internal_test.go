@@ -167,3 +167,35 @@ func TestDeltaNACKNamesResponseAndVersion(t *testing.T) {
 		t.Fatalf("dump %+v", d)
 	}
 }
+
+// TestDeltaAnswersBounded: answers waiting for the sender (blocked on a
+// server that does not read) are bounded: the oldest ACKs go first, a NACK
+// and the answer of the last response stay.
+func TestDeltaAnswersBounded(t *testing.T) {
+	b := newBareClient(t, DefaultResourceTypes())
+	if _, err := b.Watch(ClusterTypeURL, "a", doneWatcher{}); err != nil {
+		t.Fatal(err)
+	}
+	b.flush(true)
+	bad, err := anypb.New(&clusterv3.Cluster{Name: "a", LbPolicy: clusterv3.Cluster_LbPolicy(99)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		resp := &discoveryv3.DeltaDiscoveryResponse{TypeUrl: ClusterTypeURL, Nonce: fmt.Sprint(i)}
+		if i == 1 {
+			resp.Resources = []*discoveryv3.Resource{{Name: "a", Version: "1", Resource: bad}}
+		}
+		b.wait(t, b.handleDeltaResponse(b.st, resp))
+	}
+	reqs := b.deltaRequests(b.st)
+	if len(reqs) > maxDeltaAnswers {
+		t.Fatalf("%d answers pending", len(reqs))
+	}
+	if reqs[0].GetResponseNonce() != "1" || reqs[0].GetErrorDetail() == nil {
+		t.Fatalf("the NACK is lost: first answer %v", reqs[0])
+	}
+	if last := reqs[len(reqs)-1]; last.GetResponseNonce() != "999" {
+		t.Fatalf("last answer %v", last)
+	}
+}
