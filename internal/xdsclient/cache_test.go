@@ -1,6 +1,7 @@
 package xdsclient_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -46,4 +47,53 @@ func TestResentUnchangedByDigest(t *testing.T) {
 	}
 	st.recv()
 	w.quiet()
+}
+
+// namelessDecoder decodes as inner but leaves the naming to the envelope
+// (a Delta Resource's name), as a Decoder may.
+type namelessDecoder struct{ inner xdsclient.Decoder }
+
+func (d namelessDecoder) Decode(a *anypb.Any, opts xdsclient.DecodeOptions) (*xdsclient.DecodeResult, error) {
+	res, err := d.inner.Decode(a, opts)
+	if res != nil {
+		res.Name = ""
+	}
+	return res, err
+}
+
+// TestDeltaSameBytesOtherName: over Delta, a resource whose bytes are those
+// of another one cached under another name (a decoder that leaves naming to
+// the Resource) is that other resource, not a misnamed copy of the first:
+// it is accepted and delivered, and the first stays cached.
+func TestDeltaSameBytesOtherName(t *testing.T) {
+	ss := startScriptedDelta(t)
+	c := scriptedClient(t, &scripted{t: t, addr: ss.addr}, func(cfg *xdsclient.Config) {
+		cfg.ResourceTypes = []xdsclient.ResourceType{{
+			TypeURL: xdsclient.ClusterTypeURL, TypeName: "Cluster", AllResourcesRequiredInSotW: true,
+			Decoder: namelessDecoder{xdsclient.DefaultResourceTypes()[2].Decoder},
+		}}
+	})
+	wa, wb := newRecorder(t), newRecorder(t)
+	watch(t, c, xdsclient.ClusterTypeURL, "a", wa)
+	watch(t, c, xdsclient.ClusterTypeURL, "b", wb)
+	st := take(t, ss.streams)
+	st.subscription(map[string]bool{}, has("a", "b"))
+	shared := mustAny(t, cluster("shared"))
+	for i, name := range []string{"a", "b"} {
+		nonce := fmt.Sprint("n", i)
+		st.send(&discoveryv3.DeltaDiscoveryResponse{
+			TypeUrl: xdsclient.ClusterTypeURL, Nonce: nonce,
+			Resources: []*discoveryv3.Resource{{Name: name, Version: "1", Resource: shared}},
+		})
+		if ack := st.recv(); ack.GetResponseNonce() != nonce || ack.GetErrorDetail() != nil {
+			t.Fatalf("%s: answered with %v", name, ack)
+		}
+	}
+	wa.nextKind("changed")
+	wb.nextKind("changed")
+	for _, name := range []string{"a", "b"} {
+		if s := dumpOf(c, xdsclient.ClusterTypeURL, name); s.Status != xdsclient.StatusACKed || s.Resource == nil {
+			t.Fatalf("%s: %s %v", name, s.Status, s.Err)
+		}
+	}
 }

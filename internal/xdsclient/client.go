@@ -158,6 +158,9 @@ type Client struct {
 	connected bool
 	connSince time.Time
 	connErr   error
+	// deltaHeard: the server has answered a Delta stream of this client,
+	// so that it speaks Delta.
+	deltaHeard bool
 }
 
 // digest identifies a resource's serialised bytes (their SHA-256 and
@@ -173,8 +176,9 @@ func digestOf(b []byte) digest { return digest{sha256.Sum256(b), uint32(len(b))}
 // key is where a typeState's memo files the digest.
 func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
 
-// remember files rs, which caches a good version, in its type's memo.
-// Called with c.mu held.
+// remember files rs, which caches a good version, in its type's memo, at
+// the head of the chain of its digest's key (digests that share a key do
+// not shadow each other). Called with c.mu held, rs not filed.
 func (c *Client) remember(ts *typeState, rs *resourceState) {
 	if rs.cache == nil {
 		return
@@ -182,27 +186,56 @@ func (c *Client) remember(ts *typeState, rs *resourceState) {
 	if ts.memo == nil {
 		ts.memo = make(map[uint64]*resourceState)
 	}
-	ts.memo[rs.digest.key()] = rs
+	k := rs.digest.key()
+	rs.memoNext = ts.memo[k]
+	ts.memo[k] = rs
 }
 
 // forget takes rs, whose cached version is about to change or go, out of
 // its type's memo. Called with c.mu held.
 func (c *Client) forget(ts *typeState, rs *resourceState) {
-	if rs.cache != nil && ts.memo[rs.digest.key()] == rs {
-		delete(ts.memo, rs.digest.key())
+	if rs.cache == nil {
+		return
+	}
+	k := rs.digest.key()
+	for p := ts.memo[k]; p != nil; p = p.memoNext {
+		if p == rs {
+			break
+		}
+		if p.memoNext == rs {
+			p.memoNext, rs.memoNext = rs.memoNext, nil
+			return
+		}
+	}
+	if ts.memo[k] == rs {
+		if rs.memoNext == nil {
+			delete(ts.memo, k)
+		} else {
+			ts.memo[k] = rs.memoNext
+		}
+		rs.memoNext = nil
 	}
 }
 
 // recall returns the name and cached version of the resource of ts whose
-// bytes have digest d, if one is cached.
-func (c *Client) recall(ts *typeState, d digest) (name string, data ResourceData, ok bool) {
+// bytes have digest d, if one is cached. A name (a Delta Resource's) limits
+// the search to the resource of that name: the same bytes under another
+// name are another resource (a decoder need not name what it decodes).
+func (c *Client) recall(ts *typeState, d digest, name string) (string, ResourceData, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rs := ts.memo[d.key()]
-	if rs == nil || rs.cache == nil || rs.digest != d {
+	if name != "" {
+		if rs := ts.resources[name]; rs != nil && rs.cache != nil && rs.digest == d {
+			return rs.name, rs.cache, true
+		}
 		return "", nil, false
 	}
-	return rs.name, rs.cache, true
+	for rs := ts.memo[d.key()]; rs != nil; rs = rs.memoNext {
+		if rs.cache != nil && rs.digest == d {
+			return rs.name, rs.cache, true
+		}
+	}
+	return "", nil, false
 }
 
 // New validates cfg and returns a client that connects in the background;
@@ -332,17 +365,24 @@ type typeState struct {
 	resources map[string]*resourceState
 	wildcards map[*wildcardWatch]struct{}
 	// memo files the resources that cache a good version by their
-	// digest's key, so that one re-sent unchanged (a State-of-the-World
+	// digest's key (chained by memoNext), so that one re-sent unchanged (a State-of-the-World
 	// response re-sends every resource of its type) is not decoded again.
 	memo map[uint64]*resourceState
 
 	// On the current stream:
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
-	// Delta only: whether the last response has been ACKed or NACKed, and
-	// the names subscribed to ("*" for the wildcard).
-	acked    bool
+	// Delta only: the answers (ACK or NACK) still to send, one per
+	// response in order, and the names subscribed to ("*" for the
+	// wildcard).
+	answers  []deltaAnswer
 	onStream map[string]bool
+}
+
+// deltaAnswer is the ACK (nack nil) or NACK of one Delta response.
+type deltaAnswer struct {
+	nonce string
+	nack  error
 }
 
 type watchPhase uint8
@@ -364,7 +404,8 @@ type resourceState struct {
 	version         string // version_info that carried cache
 	err             error  // why the last version was rejected
 	timer           clock.Timer
-	watchers        *namedWatch // a list, linked by next
+	watchers        *namedWatch    // a list, linked by next
+	memoNext        *resourceState // the next in the memo with the same digest key
 	timerGen        uint64
 	status          Status
 	digest          digest // of cache's bytes
@@ -421,7 +462,9 @@ type wildcardWatch struct {
 
 // Watch starts watching the resource of type typeURL called name. Events
 // about it go to w until cancel is called; what is cached is delivered at
-// once. cancel is idempotent and does not block.
+// once. A resource named "*" (the name of the wildcard subscription) cannot
+// be asked for: w hears at once that it does not exist. cancel is idempotent
+// and does not block.
 func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), err error) {
 	ts := c.state[typeURL]
 	switch {
@@ -436,6 +479,18 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
+	}
+	if name == wildcardName {
+		// The name subscribes to every resource of the type: a resource
+		// called so cannot be asked for. It does not exist for the client,
+		// which subscribes to nothing for it (its resourceState is not the
+		// type's).
+		rs := &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
+		nw := &namedWatch{w: w, c: c, ts: ts, rs: rs}
+		rs.watchers = nw
+		err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
+		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
+		return nw.cancel, nil
 	}
 	rs := ts.resources[name]
 	if rs == nil {
@@ -591,6 +646,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed = true
+		c.disconnectedLocked(ErrClosed)
 		for _, ts := range c.state {
 			for _, rs := range ts.resources {
 				c.stopTimerLocked(rs)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -28,6 +29,10 @@ const (
 	// ProtocolSotW is State-of-the-World xDS (StreamAggregatedResources).
 	ProtocolSotW Protocol = "State of the World"
 )
+
+// maxDeltaAnswers bounds the answers (ACK or NACK) of a type waiting for
+// the sender.
+const maxDeltaAnswers = 32
 
 // wildcardName subscribes to every resource of a type.
 const wildcardName = "*"
@@ -85,7 +90,8 @@ func (c *Client) sendDelta(ctx context.Context, cancel context.CancelFunc, st *a
 			return
 		case <-st.wake:
 		}
-		for _, req := range c.deltaRequests(st) {
+		reqs := c.deltaRequests(st)
+		for _, req := range reqs {
 			if err := stream.Send(req); err != nil {
 				if err != io.EOF {
 					cancel() // recv sees the stream end
@@ -93,11 +99,14 @@ func (c *Client) sendDelta(ctx context.Context, cancel context.CancelFunc, st *a
 				return
 			}
 		}
+		if len(reqs) > 0 {
+			c.subscribedOn(st)
+		}
 	}
 }
 
 // deltaRequests builds the pending requests of st, in type order: per type,
-// the ACK or NACK of the last response (its nonce alone, as istiod takes an
+// the ACK or NACK of each response not answered yet (its nonce alone, as istiod takes an
 // ACK that changes the subscription for an error), then the subscription
 // changes. The first subscription of a type on the stream names everything
 // wanted and gives the versions cached, which the server need not resend.
@@ -122,15 +131,15 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 			continue
 		}
 		ts.pending = false
-		if !ts.acked {
-			ts.acked = true
-			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResponseNonce: ts.nonce}
-			if ts.nack != nil {
-				req.ErrorDetail = &statuspb.Status{Code: int32(code.Code_INVALID_ARGUMENT), Message: ts.nack.Error()}
-				ts.nack = nil
+		for _, a := range ts.answers {
+			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResponseNonce: a.nonce}
+			if a.nack != nil {
+				req.ErrorDetail = &statuspb.Status{Code: int32(code.Code_INVALID_ARGUMENT), Message: a.nack.Error()}
 			}
 			add(req)
 		}
+		clear(ts.answers)
+		ts.answers = ts.answers[:0]
 
 		// With a wildcard watcher, "*" alone: named resources are part
 		// of the wildcard set.
@@ -229,7 +238,7 @@ func (c *Client) decodeDelta(rt ResourceType, resp *discoveryv3.DeltaDiscoveryRe
 			if a.GetTypeUrl() == rt.TypeURL {
 				// Not in an envelope, which is decoded as always.
 				dg = digestOf(a.GetValue())
-				name, data, ok = c.recall(c.state[rt.TypeURL], dg) // sent as cached: decoded already
+				name, data, ok = c.recall(c.state[rt.TypeURL], dg, r.GetName()) // sent as cached: decoded already
 			}
 			if !ok {
 				var raw []byte
@@ -277,7 +286,13 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 	}
 	named, versions, unnamed := c.decodeDelta(rt, resp)
 	version := resp.GetSystemVersionInfo()
-	nack := nackDetail(rt, version, named, unnamed)
+	// system_version_info is optional (for debugging): the nonce, which
+	// is required, names the response too.
+	what := fmt.Sprintf("response nonce %q", resp.GetNonce())
+	if version != "" {
+		what = fmt.Sprintf("response version %q (nonce %q)", version, resp.GetNonce())
+	}
+	nack := nackDetail(rt, what, named, unnamed)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -285,19 +300,27 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 		return nil
 	}
 	c.answeredLocked(st)
+	c.deltaHeard = true
 	ts := c.state[rt.TypeURL]
 	if !ts.sent {
 		return nil
 	}
-	ts.nonce = resp.GetNonce()
-	ts.nack = nack
-	ts.acked = false
+	// Each response is answered by its own nonce: a NACK must not be lost
+	// under the ACK of a next response read before the sender ran (each
+	// Delta response carries other resources; Envoy too answers each).
+	if len(ts.answers) >= maxDeltaAnswers {
+		// The sender is stuck (a server that sends without reading):
+		// the oldest ACK goes, or the oldest answer if all are NACKs.
+		i := slices.IndexFunc(ts.answers, func(a deltaAnswer) bool { return a.nack == nil })
+		ts.answers = slices.Delete(ts.answers, max(i, 0), max(i, 0)+1)
+	}
+	ts.answers = append(ts.answers, deltaAnswer{nonce: resp.GetNonce(), nack: nack})
 	c.requestLocked(ts) // the ACK or NACK
 
 	fl := newFlow()
 	changed := make(map[string]ResourceData)
 	for _, d := range named {
-		c.applyLocked(ts, d, version, versions[d.name], fl, changed)
+		c.applyLocked(ts, d, versions[d.name], fl, changed)
 	}
 	var removed []string
 	for _, name := range resp.GetRemovedResources() {
@@ -313,7 +336,7 @@ func (c *Client) handleDeltaResponse(st *adsStream, resp *discoveryv3.DeltaDisco
 		if !inSet && (rs.status == StatusDoesNotExist || !rs.watched()) {
 			continue // nothing to tell
 		}
-		if c.removeLocked(ts, name, rs, fmt.Sprintf("was removed in response version %q", version), fl) && inSet {
+		if c.removeLocked(ts, name, rs, "was removed in "+what, fl) && inSet {
 			removed = append(removed, name)
 		}
 	}

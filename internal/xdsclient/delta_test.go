@@ -459,3 +459,32 @@ func TestDeltaUnchangedNotDecodedAgain(t *testing.T) {
 		t.Fatalf("a: %s version %q", s.Status, s.Version)
 	}
 }
+
+// TestWatchWildcardName: a watch of the resource named "*" (the wildcard
+// subscription's name, which a route may still name) subscribes to
+// nothing (its state is not among the type's resources, from which the
+// requests of both protocols are built), and its watcher hears at once
+// that the resource does not exist; the other watches are unaffected.
+func TestWatchWildcardName(t *testing.T) {
+	ss := startScriptedDelta(t)
+	c := scriptedClient(t, &scripted{t: t, addr: ss.addr}, nil)
+	star := newRecorder(t)
+	cancel := watch(t, c, xdsclient.ClusterTypeURL, "*", star)
+	watch(t, c, xdsclient.ClusterTypeURL, "a", newRecorder(t))
+	st := take(t, ss.streams)
+	for _, r := range st.subscription(map[string]bool{}, func(sub map[string]bool) bool { return sub["a"] || sub["*"] }) {
+		if slices.Contains(r.GetResourceNamesSubscribe(), "*") {
+			t.Fatalf("the watch of %q subscribed to every Cluster: %v", "*", r)
+		}
+	}
+	if e := star.nextKind("error"); !isErr(e.err, xdsclient.ErrResourceNotFound) {
+		t.Fatalf("error %v", e.err)
+	}
+	cancel()
+	cancel()
+	for _, s := range c.Dump() {
+		if s.Name == "*" {
+			t.Fatalf("dump: %+v", s)
+		}
+	}
+}

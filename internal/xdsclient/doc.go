@@ -49,9 +49,10 @@
 // (resource_names_subscribe) and unsubscribes as the last watcher of a
 // resource leaves (resource_names_unsubscribe), in requests without a
 // nonce; a wildcard watch subscribes to "*" explicitly (and the named
-// watches of its type ride on it). Every response is ACKed or NACKed by a
-// request carrying its nonce and nothing else (istiod takes a request that
-// both ACKs and changes the subscription for an error), the NACK with an
+// watches of its type ride on it). Every response is ACKed or NACKed, in
+// turn, by a request carrying its nonce and nothing else (istiod takes a
+// request that both ACKs and changes the subscription for an error), the
+// NACK with an
 // error_detail naming each rejected resource; as in SotW the valid
 // resources of a NACKed response are applied. Each resource has its own
 // version, which [Client.Dump] shows. A name in removed_resources is
@@ -61,8 +62,9 @@
 // stream subscribes to everything wanted and gives in
 // initial_resource_versions the version held of each cached resource, so
 // that the server need not send again what did not change (istiod resends
-// Listeners, Routes, Clusters and assignments anyway; the decode memo and
-// ResourceData.Equal keep that from reaching the watchers).
+// Listeners, Routes, Clusters and assignments anyway; the digest of each
+// cached resource keeps what is re-sent unchanged from being decoded again
+// or reaching the watchers).
 //
 // # Expiry, reconnection, callbacks
 //
@@ -79,7 +81,11 @@
 // the client reconnects at once and reports nothing. (In Delta a server
 // may rightly say nothing on a new stream when nothing changed since the
 // versions the client gave; if such a stream ends, the client takes it for
-// a failure: an ambient error and a backoff, no loss of configuration.)
+// a failure: an ambient error and a backoff, no loss of configuration;
+// [Client.ConnectionState] counts it as connected once the client's
+// requests went out on it, if the server has answered Delta before.)
+// Resource aliases, TTLs (and TTL heartbeats, which are NACKed) and
+// dynamic parameters are not supported.
 //
 // Callbacks run one at a time, in order, on a goroutine of the client. Each
 // gets a done func; the client reads the next response only when every watcher

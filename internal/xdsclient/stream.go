@@ -111,7 +111,7 @@ func (c *Client) beginStream() *adsStream {
 		ts.nonce = ""
 		ts.nack = nil
 		ts.sent, ts.named = false, false
-		ts.acked, ts.onStream = true, nil
+		ts.answers, ts.onStream = nil, nil
 		ts.pending = ts.subscribed()
 	}
 	st.signal()
@@ -284,6 +284,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	for _, ts := range c.state {
 		ts.nonce = ""
 		ts.nack = nil
+		ts.answers = nil
 		ts.pending = false
 		for _, rs := range ts.resources {
 			if rs.phase == phaseRequested {
@@ -335,7 +336,7 @@ func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (n
 		if a.GetTypeUrl() == rt.TypeURL {
 			// Not in an envelope, which is decoded as always.
 			dg = digestOf(a.GetValue())
-			name, data, ok = c.recall(c.state[rt.TypeURL], dg) // re-sent as cached: decoded already
+			name, data, ok = c.recall(c.state[rt.TypeURL], dg, "") // re-sent as cached: decoded already
 		}
 		if !ok {
 			var raw []byte
@@ -398,8 +399,9 @@ func decodeOne(rt ResourceType, a *anypb.Any, opts DecodeOptions) (name string, 
 	return name, res.Resource, raw, nil
 }
 
-// nackDetail is the error_detail of a NACK: each rejected resource and why.
-func nackDetail(rt ResourceType, version string, named []decoded, unnamed []error) error {
+// nackDetail is the error_detail of a NACK of the response called what
+// ("response version %q"): each rejected resource and why.
+func nackDetail(rt ResourceType, what string, named []decoded, unnamed []error) error {
 	var parts []string
 	for _, d := range named {
 		if d.err != nil {
@@ -413,7 +415,7 @@ func nackDetail(rt ResourceType, version string, named []decoded, unnamed []erro
 	for _, e := range unnamed {
 		parts = append(parts, e.Error())
 	}
-	return fmt.Errorf("%s response version %q rejected: %s", rt.TypeName, version, strings.Join(parts, "; "))
+	return fmt.Errorf("%s %s rejected: %s", rt.TypeName, what, strings.Join(parts, "; "))
 }
 
 // handleResponse applies a response: valid resources replace the cache,
@@ -429,7 +431,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 	}
 	named, unnamed := c.decode(rt, resp)
 	version := resp.GetVersionInfo()
-	nack := nackDetail(rt, version, named, unnamed)
+	nack := nackDetail(rt, fmt.Sprintf("response version %q", version), named, unnamed)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -453,7 +455,7 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 	seen := make(map[string]bool, len(named))
 	for _, d := range named {
 		seen[d.name] = true
-		c.applyLocked(ts, d, version, version, fl, changed)
+		c.applyLocked(ts, d, version, fl, changed)
 	}
 
 	var removed []string
@@ -476,11 +478,11 @@ func (c *Client) handleResponse(st *adsStream, resp *discoveryv3.DiscoveryRespon
 	return fl
 }
 
-// applyLocked applies one resource of a response of version respVersion:
-// a valid one replaces the cache (and is noted in changed if it differs),
-// with resVersion as its version; an invalid one keeps the last good
-// version. It queues the watchers' callbacks on fl.
-func (c *Client) applyLocked(ts *typeState, d decoded, respVersion, resVersion string, fl *flow, changed map[string]ResourceData) {
+// applyLocked applies one resource sent with version resVersion (the
+// response's in SotW, the resource's own in Delta): a valid one replaces
+// the cache (and is noted in changed if it differs); an invalid one keeps
+// the last good version. It queues the watchers' callbacks on fl.
+func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *flow, changed map[string]ResourceData) {
 	rt := ts.rt
 	rs := ts.resources[d.name]
 	if rs == nil {
@@ -495,7 +497,7 @@ func (c *Client) applyLocked(ts *typeState, d decoded, respVersion, resVersion s
 		rs.phase = phaseReceived
 	}
 	if d.err != nil {
-		var err error = &InvalidResourceError{TypeName: rt.TypeName, Name: d.name, Version: respVersion, Err: d.err}
+		var err error = &InvalidResourceError{TypeName: rt.TypeName, Name: d.name, Version: resVersion, Err: d.err}
 		repeat := rs.status == StatusNACKed && rs.err != nil && rs.err.Error() == err.Error()
 		rs.status, rs.err = StatusNACKed, err
 		if repeat {

@@ -62,14 +62,15 @@ var (
 // wildcard watcher can tell which one.
 type InvalidResourceError struct {
 	// TypeName is the resource type's name ("Cluster"), Name the
-	// resource's and Version the response's.
+	// resource's and Version the one it was sent with (the response's in
+	// State of the World, the resource's own in Delta).
 	TypeName, Name, Version string
 	// Err is why the resource was rejected.
 	Err error
 }
 
 func (e *InvalidResourceError) Error() string {
-	return fmt.Sprintf("%v: %s %q in response version %q: %v", ErrInvalidResource, e.TypeName, e.Name, e.Version, e.Err)
+	return fmt.Sprintf("%v: %s %q version %q: %v", ErrInvalidResource, e.TypeName, e.Name, e.Version, e.Err)
 }
 
 // Is reports ErrInvalidResource.
