@@ -266,13 +266,13 @@ type translation struct {
 
 // hostState is one host's part of the translation.
 type hostState struct {
-	se          *subset.ServiceEntry
-	dr          *subset.DestinationRule
-	byAddr      map[string][]int // endpoint indexes by address
+	se *subset.ServiceEntry
+	dr *subset.DestinationRule
+	// ports and subsets are always nil: what buildHost indexes while it
+	// builds (hostBuilder) is not kept. The fields stay until the endpoint
+	// fast path (mesh.go) stops comparing them.
 	ports       map[uint32]bool
-	subsets     map[string]int // index in dr.Subsets
-	topPort     uint32
-	topIsSet    bool
+	subsets     map[string]int
 	passthrough bool // a cluster of the host is ORIGINAL_DST
 	live        bool // the host enters the configuration
 	// inputs are the resources it was built from: a translation whose
@@ -309,11 +309,11 @@ func hostInputs(rs *resources, clusters []string, hashes map[string]*balancer.Co
 func buildHost(rs *resources, host string, clusters []string, hashes map[string]*balancer.ConsistentHash) *hostState {
 	hs := &hostState{
 		se: &subset.ServiceEntry{Name: host, Hosts: []string{host}, Location: "MESH_INTERNAL", Resolution: "STATIC"},
-		dr: &subset.DestinationRule{Name: host, Host: host}, byAddr: map[string][]int{},
-		ports: map[uint32]bool{}, subsets: map[string]int{},
+		dr: &subset.DestinationRule{Name: host, Host: host},
 	}
+	b := hostBuilder{hostState: hs, byAddr: map[string][]int{}, ports: map[uint32]bool{}, subsets: map[string]int{}}
 	for _, cn := range clusters {
-		hs.addCluster(rs, cn, keyOf(cn), hashes)
+		b.addCluster(rs, cn, keyOf(cn), hashes)
 	}
 	// A host or subset without endpoints stays, as from YAML: its requests
 	// get Envoy's 503 "no healthy upstream" (the mesh warns of a subset
@@ -327,8 +327,17 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 	return hs
 }
 
+// hostBuilder is a host's translation while buildHost builds it, with the
+// indexes that only the building needs.
+type hostBuilder struct {
+	*hostState
+	byAddr  map[string][]int // endpoint indexes by address
+	ports   map[uint32]bool
+	subsets map[string]int // index in dr.Subsets
+}
+
 // addCluster adds cluster cn, of key k, to its host's translation.
-func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes map[string]*balancer.ConsistentHash) {
+func (hs *hostBuilder) addCluster(rs *resources, cn string, k clusterKey, hashes map[string]*balancer.ConsistentHash) {
 	svcPort := k.port
 	if svcPort == 0 {
 		svcPort = 80
@@ -407,8 +416,8 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 		pol.LoadBalancer = &lb
 	}
 	if k.subset == "" {
-		if !hs.topIsSet {
-			hs.dr.TrafficPolicy, hs.topPort, hs.topIsSet = &pol, svcPort, true
+		if hs.dr.TrafficPolicy == nil {
+			hs.dr.TrafficPolicy = &pol
 		} else {
 			hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
 		}
