@@ -529,12 +529,12 @@ type vhostKey struct {
 
 // vhostOut is a virtual host translated for the assembly.
 type vhostOut struct {
-	hosts        []string          // the VirtualService hosts its domains name; none for "*"
-	blocksAll    bool              // a "*" virtual host that is Istio's block_all
-	vsName, vsNS string            // the VirtualService it comes from
-	routes       []route.HTTPRoute // destination hosts resolved from cluster names
-	used         []string          // the clusters the routes name
-	hashes       map[string]*balancer.ConsistentHash
+	hosts        []string                            // the VirtualService hosts its domains name; none for "*"
+	blocksAll    bool                                // a "*" virtual host that is Istio's block_all
+	vsName, vsNS string                              // the VirtualService it comes from
+	routes       []route.HTTPRoute                   // destination hosts resolved from cluster names
+	used         []string                            // the clusters the routes name
+	hashes       map[string]*balancer.ConsistentHash // nil when no route hashes
 }
 
 // vhost returns the previous translation's virtual host at key, or nil.
@@ -550,7 +550,7 @@ func (t *translation) vhost(key vhostKey) *vhostOut {
 // applied and destinations resolved. Its slices are clipped, so that
 // appending to them copies.
 func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
-	out := &vhostOut{vsName: vh.vsName, vsNS: vh.vsNS, hashes: map[string]*balancer.ConsistentHash{}}
+	out := &vhostOut{vsName: vh.vsName, vsNS: vh.vsNS}
 	if out.vsName == "" {
 		out.vsName = vh.name
 	}
@@ -591,6 +591,9 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 			use(cn)
 			r.Route[i].Destination = destinationOf(cn)
 			if h := e.hash[cn]; h != nil && out.hashes[cn] == nil {
+				if out.hashes == nil {
+					out.hashes = map[string]*balancer.ConsistentHash{}
+				}
 				out.hashes[cn] = h
 			}
 		}
