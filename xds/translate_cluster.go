@@ -196,6 +196,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		}
 		lb.Warmup = w
 	}
+	ir.policy.LoadBalancer = sharedBalancer(lb)
 
 	// Circuit breakers: Envoy's defaults apply to absent thresholds; gRPC
 	// enforces only max_requests (default 1024).
@@ -313,7 +314,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, fmt.Errorf("%s.auto_config: not supported by switchyard", kp)
 		}
 	}
-	ir.policy.ConnectionPool = pl
+	ir.policy.ConnectionPool = sharedPool(pl)
 
 	panicThreshold := 50.0 // Envoy's default
 	if cl := c.GetCommonLbConfig(); cl != nil {

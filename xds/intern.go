@@ -1,0 +1,75 @@
+package xds
+
+import (
+	"runtime"
+	"sync"
+	"weak"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/pool"
+)
+
+// canonical maps a value's key to the one copy of it that decoded
+// resources share, for as long as any of them holds it. Shared values are
+// never modified (decoded resources and the configuration built from them
+// are immutable), so a thousand clusters of the same policy can point to
+// one.
+type canonical[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]weak.Pointer[V]
+}
+
+// get returns the canonical value of key k: the one in use, else v, which
+// becomes it.
+func (c *canonical[K, V]) get(k K, v *V) *V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.m[k].Value(); p != nil {
+		return p
+	}
+	if c.m == nil {
+		c.m = map[K]weak.Pointer[V]{}
+	}
+	wp := weak.Make(v)
+	c.m[k] = wp
+	runtime.AddCleanup(v, func(k K) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.m[k] == wp {
+			delete(c.m, k)
+		}
+	}, k)
+	return v
+}
+
+// poolKey is a connection pool's settings by value, for those without
+// pointers of their own.
+type poolKey struct {
+	tcp  pool.TCPSettings
+	http pool.HTTPSettings
+}
+
+var (
+	poolSettings     canonical[poolKey, pool.Settings]
+	balancerSettings canonical[balancer.Settings, balancer.Settings]
+)
+
+// sharedPool returns a connection pool's settings equal to p, shared with
+// the decoded clusters of the same settings when it can be.
+func sharedPool(p *pool.Settings) *pool.Settings {
+	if p.TCP == nil || p.HTTP == nil || p.TCP.TCPKeepalive != nil || p.TCP.IdleTimeout != nil ||
+		p.HTTP.IdleTimeout != nil || p.HTTP.HTTP2KeepAlive != nil {
+		return p
+	}
+	return poolSettings.get(poolKey{*p.TCP, *p.HTTP}, p)
+}
+
+// sharedBalancer returns load-balancer settings equal to lb, shared with
+// the decoded clusters of the same settings when it can be.
+func sharedBalancer(lb *balancer.Settings) *balancer.Settings {
+	if lb.ConsistentHash != nil || lb.LocalityLbSetting != nil || lb.ZoneAwareLbSetting != nil ||
+		lb.Warmup != nil || lb.PeakEWMA != nil {
+		return lb
+	}
+	return balancerSettings.get(*lb, lb)
+}
