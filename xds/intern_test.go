@@ -5,6 +5,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -39,4 +40,42 @@ func TestDecodedClustersShareEqualSettings(t *testing.T) {
 	d1, d2 := decode(keepalive), decode(keepalive)
 	require.NotSame(t, d1.policy.ConnectionPool, d2.policy.ConnectionPool)
 	require.Equal(t, &pool.TCPKeepalive{Probes: 3}, d1.policy.ConnectionPool.TCP.TCPKeepalive)
+}
+
+// A route's matches are bound to its listener's port, whatever the port
+// its RouteConfiguration's name suggests; the translation shares the
+// decoded matches when the two agree.
+func TestRouteMatchesBoundToTheListenerPort(t *testing.T) {
+	rc := func(name string) *routev3.RouteConfiguration {
+		return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{
+			Name: "h", Domains: []string{"h.test"},
+			Routes: []*routev3.Route{{
+				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/api"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "outbound|8080||h.test"}}},
+			}},
+		}}}
+	}
+	for _, tc := range []struct {
+		rc         string
+		port       uint32
+		wantShared bool
+	}{
+		{"8080", 8080, true},
+		{"outbound|8080||h.test", 8080, true},
+		{"8080", 9090, false},
+		{"8080", 0, false},
+		{"routes", 8080, false},
+		{"routes", 0, true},
+	} {
+		ir, err := translateRouteConfig(rc(tc.rc))
+		require.NoError(t, err)
+		vh := &ir.vhosts[0]
+		out := translateVHost(&listenerIR{port: tc.port}, vh)
+		require.Len(t, out.routes, 1)
+		got := out.routes[0].Match
+		require.Len(t, got, 1)
+		require.Equal(t, tc.port, got[0].Port, "RouteConfiguration %q, listener port %d", tc.rc, tc.port)
+		require.Equal(t, tc.wantShared, &got[0] == &vh.routes[0].r.Match[0], "RouteConfiguration %q, listener port %d: shared", tc.rc, tc.port)
+		require.Equal(t, "/api", *got[0].URI.Prefix)
+	}
 }

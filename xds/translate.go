@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
@@ -576,8 +577,10 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 	out.routes = make([]route.HTTPRoute, 0, len(vh.routes))
 	for _, e := range vh.routes {
 		r := e.r
-		r.Match = slices.Clone(r.Match)
-		if l.port != 0 {
+		// The matches bound to the listener's port: the decoded ones when
+		// they are (see routePort).
+		if slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port }) {
+			r.Match = slices.Clone(r.Match)
 			for i := range r.Match {
 				r.Match[i].Port = l.port
 			}
