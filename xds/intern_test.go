@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"strconv"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -78,4 +79,38 @@ func TestRouteMatchesBoundToTheListenerPort(t *testing.T) {
 		require.Equal(t, tc.wantShared, &got[0] == &vh.routes[0].r.Match[0], "RouteConfiguration %q, listener port %d: shared", tc.rc, tc.port)
 		require.Equal(t, "/api", *got[0].URI.Prefix)
 	}
+}
+
+// Decoded resources hold no spare capacity: a RouteConfiguration's virtual
+// hosts and routes, and a ClusterLoadAssignment's endpoints, are allocated
+// at their size.
+func TestDecodedResourcesAreAllocatedAtTheirSize(t *testing.T) {
+	rc := &routev3.RouteConfiguration{Name: "9080"}
+	for i := range 5 {
+		vh := &routev3.VirtualHost{Name: strconv.Itoa(i), Domains: []string{"h" + strconv.Itoa(i) + ".test"}}
+		for range 3 {
+			vh.Routes = append(vh.Routes, &routev3.Route{
+				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}}},
+			})
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	ir, err := translateRouteConfig(rc)
+	require.NoError(t, err)
+	require.Len(t, ir.vhosts, 5)
+	require.Equal(t, 5, cap(ir.vhosts))
+	for _, vh := range ir.vhosts {
+		require.Len(t, vh.routes, 3)
+		require.Equal(t, 3, cap(vh.routes))
+	}
+
+	c := cla("c", "10.0.0.1:80")
+	for i := 2; i <= 5; i++ {
+		c.Endpoints = append(c.Endpoints, cla("c", "10.0.0."+strconv.Itoa(i)+":80").Endpoints...)
+	}
+	eps, err := translateCLA(c, "c", false)
+	require.NoError(t, err)
+	require.Len(t, eps.eps, 5)
+	require.Equal(t, 5, cap(eps.eps))
 }

@@ -186,7 +186,7 @@ func translateRouteConfig(rc *routev3.RouteConfiguration) (*routeIR, error) {
 	if err := checkFields(rc, p, routeConfigFields); err != nil {
 		return nil, err
 	}
-	ir := &routeIR{name: rc.GetName()}
+	ir := &routeIR{name: rc.GetName(), vhosts: make([]vhostIR, 0, len(rc.GetVirtualHosts()))}
 	port := routePort(rc.GetName())
 	for i, vh := range rc.GetVirtualHosts() {
 		vp := fmt.Sprintf("%s: virtual_hosts[%d] (%s)", p, i, vh.GetName())
@@ -221,7 +221,7 @@ func translateVirtualHost(vh *routev3.VirtualHost, p string) (vhostIR, error) {
 	if err := checkFields(vh, p, virtualHostFields); err != nil {
 		return vhostIR{}, err
 	}
-	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains()}
+	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains(), routes: make([]routeEntry, 0, len(vh.GetRoutes()))}
 	vhFault, err := faultOf(vh.GetTypedPerFilterConfig(), p+".typed_per_filter_config")
 	if err != nil {
 		return vhostIR{}, err
