@@ -3,10 +3,12 @@ package xds
 import (
 	"runtime"
 	"sync"
+	"time"
 	"weak"
 
 	"github.com/switchyard-go/switchyard/balancer"
 	"github.com/switchyard-go/switchyard/pool"
+	"github.com/switchyard-go/switchyard/retry"
 )
 
 // canonical maps a value's key to the one copy of it that decoded
@@ -49,9 +51,18 @@ type poolKey struct {
 	http pool.HTTPSettings
 }
 
+// retryKey is a retry policy by value.
+type retryKey struct {
+	attempts          int32
+	perTry, backoff   time.Duration
+	on                string
+	remote, ignorePrv int8 // 0 unset, 1 false, 2 true
+}
+
 var (
 	poolSettings     canonical[poolKey, pool.Settings]
 	balancerSettings canonical[balancer.Settings, balancer.Settings]
+	retryPolicies    canonical[retryKey, retry.Config]
 )
 
 // sharedPool returns a connection pool's settings equal to p, shared with
@@ -72,4 +83,21 @@ func sharedBalancer(lb *balancer.Settings) *balancer.Settings {
 		return lb
 	}
 	return balancerSettings.get(*lb, lb)
+}
+
+// sharedRetry returns a retry policy equal to rc, shared with the decoded
+// routes of the same policy (istiod writes the same one on every route).
+func sharedRetry(rc *retry.Config) *retry.Config {
+	tri := func(b *bool) int8 {
+		switch {
+		case b == nil:
+			return 0
+		case *b:
+			return 2
+		}
+		return 1
+	}
+	k := retryKey{attempts: rc.Attempts, perTry: rc.PerTryTimeout, backoff: rc.Backoff, on: rc.RetryOn,
+		remote: tri(rc.RetryRemoteLocalities), ignorePrv: tri(rc.RetryIgnorePreviousHosts)}
+	return retryPolicies.get(k, rc)
 }

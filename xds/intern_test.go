@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard/pool"
+	"github.com/switchyard-go/switchyard/retry"
 )
 
 // Clusters of the same connection-pool and load-balancer settings share
@@ -113,4 +114,42 @@ func TestDecodedResourcesAreAllocatedAtTheirSize(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, eps.eps, 5)
 	require.Equal(t, 5, cap(eps.eps))
+}
+
+// Routes of the same retry policy (istiod writes the same on every route)
+// share one decoded copy of it; a route of another policy does not.
+func TestDecodedRoutesShareEqualRetryPolicies(t *testing.T) {
+	istio := func() *routev3.RetryPolicy {
+		return &routev3.RetryPolicy{
+			RetryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes", NumRetries: wrapperspb.UInt32(2),
+			RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{Name: previousHostsPredicate}},
+		}
+	}
+	decode := func(rp *routev3.RetryPolicy) *retry.Config {
+		t.Helper()
+		e, err := translateRoute(&routev3.Route{
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}, RetryPolicy: rp}},
+		}, "route", nil, nil)
+		require.NoError(t, err)
+		return e.r.Retries
+	}
+	a, b := decode(istio()), decode(istio())
+	require.Same(t, a, b)
+	require.Equal(t, int32(2), a.Attempts)
+	require.True(t, *a.RetryIgnorePreviousHosts)
+
+	three := istio()
+	three.NumRetries = wrapperspb.UInt32(3)
+	c := decode(three)
+	require.NotSame(t, a, c)
+	require.Equal(t, int32(3), c.Attempts)
+	noPredicate := istio()
+	noPredicate.RetryHostPredicate = nil
+	d := decode(noPredicate)
+	require.NotSame(t, a, d)
+	require.False(t, *d.RetryIgnorePreviousHosts)
+
+	require.Same(t, decode(nil), decode(nil))
+	require.Equal(t, int32(0), decode(nil).Attempts)
 }

@@ -709,7 +709,7 @@ func translateAction(a *routev3.RouteAction, p string, e *routeEntry, vhRetry *r
 	if err != nil {
 		return err
 	}
-	r.Retries = rc
+	r.Retries = sharedRetry(rc)
 
 	for i, m := range a.GetRequestMirrorPolicies() {
 		mp := fmt.Sprintf("%s.request_mirror_policies[%d]", p, i)
