@@ -7,6 +7,7 @@ import (
 	"weak"
 
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
 )
@@ -59,10 +60,17 @@ type retryKey struct {
 	remote, ignorePrv int8 // 0 unset, 1 false, 2 true
 }
 
+// outlierKey is an outlier detection by value.
+type outlierKey struct {
+	c5xx, gateway, localOrigin int64 // -1 unset
+	cfg                        outlier.Config
+}
+
 var (
-	poolSettings     canonical[poolKey, pool.Settings]
-	balancerSettings canonical[balancer.Settings, balancer.Settings]
-	retryPolicies    canonical[retryKey, retry.Config]
+	outlierDetections canonical[outlierKey, outlier.Config]
+	poolSettings      canonical[poolKey, pool.Settings]
+	balancerSettings  canonical[balancer.Settings, balancer.Settings]
+	retryPolicies     canonical[retryKey, retry.Config]
 )
 
 // sharedPool returns a connection pool's settings equal to p, shared with
@@ -100,4 +108,18 @@ func sharedRetry(rc *retry.Config) *retry.Config {
 	k := retryKey{attempts: rc.Attempts, perTry: rc.PerTryTimeout, backoff: rc.Backoff, on: rc.RetryOn,
 		remote: tri(rc.RetryRemoteLocalities), ignorePrv: tri(rc.RetryIgnorePreviousHosts)}
 	return retryPolicies.get(k, rc)
+}
+
+// sharedOutlier returns an outlier detection equal to oc, shared with the
+// decoded clusters of the same one.
+func sharedOutlier(oc *outlier.Config) *outlier.Config {
+	val := func(p *uint32) int64 {
+		if p == nil {
+			return -1
+		}
+		return int64(*p)
+	}
+	k := outlierKey{c5xx: val(oc.Consecutive5xxErrors), gateway: val(oc.ConsecutiveGatewayErrors), localOrigin: val(oc.ConsecutiveLocalOriginFailures), cfg: *oc}
+	k.cfg.Consecutive5xxErrors, k.cfg.ConsecutiveGatewayErrors, k.cfg.ConsecutiveLocalOriginFailures = nil, nil, nil
+	return outlierDetections.get(k, oc)
 }

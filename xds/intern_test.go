@@ -153,3 +153,21 @@ func TestDecodedRoutesShareEqualRetryPolicies(t *testing.T) {
 	require.Same(t, decode(nil), decode(nil))
 	require.Equal(t, int32(0), decode(nil).Attempts)
 }
+
+// Clusters of the same outlier detection share one decoded copy of it; a
+// cluster of another does not.
+func TestDecodedClustersShareEqualOutlierDetection(t *testing.T) {
+	decode := func(consecutive5xx uint32) *clusterIR {
+		t.Helper()
+		c := edsCluster("c")
+		c.OutlierDetection = &clusterv3.OutlierDetection{EnforcingSuccessRate: wrapperspb.UInt32(0), Consecutive_5Xx: wrapperspb.UInt32(consecutive5xx)}
+		ir, err := translateCluster(c, false, nil)
+		require.NoError(t, err)
+		return ir
+	}
+	a, b, c := decode(7), decode(7), decode(8)
+	require.Same(t, a.policy.OutlierDetection, b.policy.OutlierDetection)
+	require.NotSame(t, a.policy.OutlierDetection, c.policy.OutlierDetection)
+	require.Equal(t, uint32(7), *a.policy.OutlierDetection.Consecutive5xxErrors)
+	require.Equal(t, uint32(8), *c.policy.OutlierDetection.Consecutive5xxErrors)
+}

@@ -335,7 +335,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, err
 		}
 		oc.MinHealthPercent = int32(panicThreshold)
-		ir.policy.OutlierDetection = oc
+		ir.policy.OutlierDetection = sharedOutlier(oc)
 	}
 
 	t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
