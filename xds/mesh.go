@@ -805,9 +805,6 @@ func (m *Mesh) applyEndpointsLocked() bool {
 		se := *old.se
 		se.Endpoints = hs.se.Endpoints
 		hs.se, hs.dr = &se, old.dr
-		if maps.Equal(hs.ports, old.ports) && maps.Equal(hs.subsets, old.subsets) {
-			hs.ports, hs.subsets = old.ports, old.subsets
-		}
 		next[h] = hs
 	}
 	if m.dirty == nil {

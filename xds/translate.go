@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/sidecar"
 	"github.com/switchyard-go/switchyard/subset"
@@ -151,13 +152,8 @@ func blocksAll(vh vhostIR) bool {
 
 // hostState is one host's part of the translation.
 type hostState struct {
-	se          *subset.ServiceEntry
-	dr          *subset.DestinationRule
-	byAddr      map[string][]int // endpoint indexes by address
-	ports       map[uint32]bool
-	subsets     map[string]int // index in dr.Subsets
-	topPort     uint32
-	topIsSet    bool
+	se *subset.ServiceEntry
+	dr *subset.DestinationRule
 	passthrough bool // a cluster of the host is ORIGINAL_DST
 	live        bool // the host enters the configuration
 	// inputs are the resources it was built from: a translation whose
@@ -194,11 +190,11 @@ func hostInputs(rs *resources, clusters []string, hashes map[string]*balancer.Co
 func buildHost(rs *resources, host string, clusters []string, hashes map[string]*balancer.ConsistentHash) *hostState {
 	hs := &hostState{
 		se: &subset.ServiceEntry{Name: host, Hosts: []string{host}, Location: "MESH_INTERNAL", Resolution: "STATIC"},
-		dr: &subset.DestinationRule{Name: host, Host: host}, byAddr: map[string][]int{},
-		ports: map[uint32]bool{}, subsets: map[string]int{},
+		dr: &subset.DestinationRule{Name: host, Host: host},
 	}
+	b := hostBuilder{hostState: hs, byAddr: map[string][]int{}, ports: map[uint32]bool{}, subsets: map[string]int{}}
 	for _, cn := range clusters {
-		hs.addCluster(rs, cn, keyOf(cn), hashes)
+		b.addCluster(rs, cn, keyOf(cn), hashes)
 	}
 	// A host or subset without endpoints stays, as from YAML: its requests
 	// get Envoy's 503 "no healthy upstream" (the mesh warns of a subset
@@ -212,8 +208,17 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 	return hs
 }
 
+// hostBuilder is a host's translation while buildHost builds it, with the
+// indexes that only the building needs.
+type hostBuilder struct {
+	*hostState
+	byAddr  map[string][]int // endpoint indexes by address
+	ports   map[uint32]bool
+	subsets map[string]int // index in dr.Subsets
+}
+
 // addCluster adds cluster cn, of key k, to its host's translation.
-func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes map[string]*balancer.ConsistentHash) {
+func (hs *hostBuilder) addCluster(rs *resources, cn string, k clusterKey, hashes map[string]*balancer.ConsistentHash) {
 	svcPort := k.port
 	if svcPort == 0 {
 		svcPort = 80
@@ -292,8 +297,8 @@ func (hs *hostState) addCluster(rs *resources, cn string, k clusterKey, hashes m
 		pol.LoadBalancer = &lb
 	}
 	if k.subset == "" {
-		if !hs.topIsSet {
-			hs.dr.TrafficPolicy, hs.topPort, hs.topIsSet = &pol, svcPort, true
+		if hs.dr.TrafficPolicy == nil {
+			hs.dr.TrafficPolicy = &pol
 		} else {
 			hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
 		}
@@ -396,12 +401,12 @@ func localityDistribute(eps []endpointIR, takes func(endpointIR) bool) *balancer
 
 // vhostOut is a virtual host translated for the assembly.
 type vhostOut struct {
-	hosts        []string          // the VirtualService hosts its domains name; none for "*"
-	blocksAll    bool              // a "*" virtual host that is Istio's block_all
-	vsName, vsNS string            // the VirtualService it comes from
-	routes       []route.HTTPRoute // destination hosts resolved from cluster names
-	used         []string          // the clusters the routes name
-	hashes       map[string]*balancer.ConsistentHash
+	hosts        []string                            // the VirtualService hosts its domains name; none for "*"
+	blocksAll    bool                                // a "*" virtual host that is Istio's block_all
+	vsName, vsNS string                              // the VirtualService it comes from
+	routes       []route.HTTPRoute                   // destination hosts resolved from cluster names
+	used         []string                            // the clusters the routes name
+	hashes       map[string]*balancer.ConsistentHash // nil when no route hashes
 }
 
 // translateVHost translates virtual host vh of listener l: its hosts, and
@@ -409,7 +414,7 @@ type vhostOut struct {
 // applied and destinations resolved. Its slices are clipped, so that
 // appending to them copies.
 func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
-	out := &vhostOut{vsName: vh.vsName, vsNS: vh.vsNS, hashes: map[string]*balancer.ConsistentHash{}}
+	out := &vhostOut{vsName: vh.vsName, vsNS: vh.vsNS}
 	if out.vsName == "" {
 		out.vsName = vh.name
 	}
@@ -435,8 +440,10 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 	out.routes = make([]route.HTTPRoute, 0, len(vh.routes))
 	for _, e := range vh.routes {
 		r := e.r
-		r.Match = slices.Clone(r.Match)
-		if l.port != 0 {
+		// The matches bound to the listener's port: the decoded ones when
+		// they are (see routePort).
+		if slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port }) {
+			r.Match = slices.Clone(r.Match)
 			for i := range r.Match {
 				r.Match[i].Port = l.port
 			}
@@ -450,6 +457,9 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 			use(cn)
 			r.Route[i].Destination = destinationOf(cn)
 			if h := e.hash[cn]; h != nil && out.hashes[cn] == nil {
+				if out.hashes == nil {
+					out.hashes = map[string]*balancer.ConsistentHash{}
+				}
 				out.hashes[cn] = h
 			}
 		}

@@ -26,7 +26,6 @@ const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolO
 // clusterIR is what a Cluster contributes: its endpoints' source and the
 // traffic policy of its subset.
 type clusterIR struct {
-	name    string
 	edsName string       // the ClusterLoadAssignment to watch, or
 	inline  *endpointsIR // endpoints in the cluster itself
 	dns     bool         // STRICT_DNS / LOGICAL_DNS: addresses are host names
@@ -63,7 +62,7 @@ type endpointIR struct {
 // no certificate providers, no workload certificates).
 func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clusterIR, error) {
 	p := "Cluster " + strconv.Quote(c.GetName())
-	ir := &clusterIR{name: c.GetName()}
+	ir := &clusterIR{}
 	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
 		// Istio's PassthroughCluster and InboundPassthroughCluster: the
 		// address the caller asked for, which is what the mesh does for
@@ -196,6 +195,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		}
 		lb.Warmup = w
 	}
+	ir.policy.LoadBalancer = sharedBalancer(lb)
 
 	// Circuit breakers: Envoy's defaults apply to absent thresholds; gRPC
 	// enforces only max_requests (default 1024).
@@ -313,7 +313,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, fmt.Errorf("%s.auto_config: not supported by switchyard", kp)
 		}
 	}
-	ir.policy.ConnectionPool = pl
+	ir.policy.ConnectionPool = sharedPool(pl)
 
 	panicThreshold := 50.0 // Envoy's default
 	if cl := c.GetCommonLbConfig(); cl != nil {
@@ -335,7 +335,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, err
 		}
 		oc.MinHealthPercent = int32(panicThreshold)
-		ir.policy.OutlierDetection = oc
+		ir.policy.OutlierDetection = sharedOutlier(oc)
 	}
 
 	t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
@@ -419,6 +419,11 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 	if cla == nil {
 		return out, nil
 	}
+	n := 0
+	for _, le := range cla.GetEndpoints() {
+		n += len(le.GetLbEndpoints())
+	}
+	out.eps = make([]endpointIR, 0, n)
 	intern := map[string]map[string]string{}
 	if err := checkFields(cla, p, claFields); err != nil {
 		return nil, err

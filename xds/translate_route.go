@@ -186,23 +186,42 @@ func translateRouteConfig(rc *routev3.RouteConfiguration) (*routeIR, error) {
 	if err := checkFields(rc, p, routeConfigFields); err != nil {
 		return nil, err
 	}
-	ir := &routeIR{name: rc.GetName()}
+	ir := &routeIR{name: rc.GetName(), vhosts: make([]vhostIR, 0, len(rc.GetVirtualHosts()))}
+	port := routePort(rc.GetName())
 	for i, vh := range rc.GetVirtualHosts() {
 		vp := fmt.Sprintf("%s: virtual_hosts[%d] (%s)", p, i, vh.GetName())
 		v, err := translateVirtualHost(vh, vp)
 		if err != nil {
 			return nil, err
 		}
+		for _, e := range v.routes {
+			for j := range e.r.Match {
+				e.r.Match[j].Port = port
+			}
+		}
 		ir.vhosts = append(ir.vhosts, v)
 	}
 	return ir, nil
+}
+
+// routePort is the port of the listener a RouteConfiguration's name says
+// it serves: istiod names a sidecar's by the port ("9080") and a
+// proxyless client's by its cluster ("outbound|9080||reviews.default.svc.cluster.local");
+// 0 when the name says none. The routes' matches carry it so that the
+// assembly shares them when the listener's port is the same (it binds
+// them to the listener's port in any case).
+func routePort(name string) uint32 {
+	if n, err := strconv.ParseUint(name, 10, 16); err == nil {
+		return uint32(n)
+	}
+	return keyOf(name).port
 }
 
 func translateVirtualHost(vh *routev3.VirtualHost, p string) (vhostIR, error) {
 	if err := checkFields(vh, p, virtualHostFields); err != nil {
 		return vhostIR{}, err
 	}
-	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains()}
+	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains(), routes: make([]routeEntry, 0, len(vh.GetRoutes()))}
 	vhFault, err := faultOf(vh.GetTypedPerFilterConfig(), p+".typed_per_filter_config")
 	if err != nil {
 		return vhostIR{}, err
@@ -690,7 +709,7 @@ func translateAction(a *routev3.RouteAction, p string, e *routeEntry, vhRetry *r
 	if err != nil {
 		return err
 	}
-	r.Retries = rc
+	r.Retries = sharedRetry(rc)
 
 	for i, m := range a.GetRequestMirrorPolicies() {
 		mp := fmt.Sprintf("%s.request_mirror_policies[%d]", p, i)

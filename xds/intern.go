@@ -1,0 +1,125 @@
+package xds
+
+import (
+	"runtime"
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/outlier"
+	"github.com/switchyard-go/switchyard/pool"
+	"github.com/switchyard-go/switchyard/retry"
+)
+
+// canonical maps a value's key to the one copy of it that decoded
+// resources share, for as long as any of them holds it. Shared values are
+// never modified (decoded resources and the configuration built from them
+// are immutable), so a thousand clusters of the same policy can point to
+// one.
+type canonical[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]weak.Pointer[V]
+}
+
+// get returns the canonical value of key k: the one in use, else v, which
+// becomes it.
+func (c *canonical[K, V]) get(k K, v *V) *V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.m[k].Value(); p != nil {
+		return p
+	}
+	if c.m == nil {
+		c.m = map[K]weak.Pointer[V]{}
+	}
+	wp := weak.Make(v)
+	c.m[k] = wp
+	runtime.AddCleanup(v, func(k K) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.m[k] == wp {
+			delete(c.m, k)
+		}
+	}, k)
+	return v
+}
+
+// poolKey is a connection pool's settings by value, for those without
+// pointers of their own.
+type poolKey struct {
+	tcp  pool.TCPSettings
+	http pool.HTTPSettings
+}
+
+// retryKey is a retry policy by value.
+type retryKey struct {
+	attempts          int32
+	perTry, backoff   time.Duration
+	on                string
+	remote, ignorePrv int8 // 0 unset, 1 false, 2 true
+}
+
+// outlierKey is an outlier detection by value.
+type outlierKey struct {
+	c5xx, gateway, localOrigin int64 // -1 unset
+	cfg                        outlier.Config
+}
+
+var (
+	outlierDetections canonical[outlierKey, outlier.Config]
+	poolSettings      canonical[poolKey, pool.Settings]
+	balancerSettings  canonical[balancer.Settings, balancer.Settings]
+	retryPolicies     canonical[retryKey, retry.Config]
+)
+
+// sharedPool returns a connection pool's settings equal to p, shared with
+// the decoded clusters of the same settings when it can be.
+func sharedPool(p *pool.Settings) *pool.Settings {
+	if p.TCP == nil || p.HTTP == nil || p.TCP.TCPKeepalive != nil || p.TCP.IdleTimeout != nil ||
+		p.HTTP.IdleTimeout != nil || p.HTTP.HTTP2KeepAlive != nil {
+		return p
+	}
+	return poolSettings.get(poolKey{*p.TCP, *p.HTTP}, p)
+}
+
+// sharedBalancer returns load-balancer settings equal to lb, shared with
+// the decoded clusters of the same settings when it can be.
+func sharedBalancer(lb *balancer.Settings) *balancer.Settings {
+	if lb.ConsistentHash != nil || lb.LocalityLbSetting != nil || lb.ZoneAwareLbSetting != nil ||
+		lb.Warmup != nil || lb.PeakEWMA != nil {
+		return lb
+	}
+	return balancerSettings.get(*lb, lb)
+}
+
+// sharedRetry returns a retry policy equal to rc, shared with the decoded
+// routes of the same policy (istiod writes the same one on every route).
+func sharedRetry(rc *retry.Config) *retry.Config {
+	tri := func(b *bool) int8 {
+		switch {
+		case b == nil:
+			return 0
+		case *b:
+			return 2
+		}
+		return 1
+	}
+	k := retryKey{attempts: rc.Attempts, perTry: rc.PerTryTimeout, backoff: rc.Backoff, on: rc.RetryOn,
+		remote: tri(rc.RetryRemoteLocalities), ignorePrv: tri(rc.RetryIgnorePreviousHosts)}
+	return retryPolicies.get(k, rc)
+}
+
+// sharedOutlier returns an outlier detection equal to oc, shared with the
+// decoded clusters of the same one.
+func sharedOutlier(oc *outlier.Config) *outlier.Config {
+	val := func(p *uint32) int64 {
+		if p == nil {
+			return -1
+		}
+		return int64(*p)
+	}
+	k := outlierKey{c5xx: val(oc.Consecutive5xxErrors), gateway: val(oc.ConsecutiveGatewayErrors), localOrigin: val(oc.ConsecutiveLocalOriginFailures), cfg: *oc}
+	k.cfg.Consecutive5xxErrors, k.cfg.ConsecutiveGatewayErrors, k.cfg.ConsecutiveLocalOriginFailures = nil, nil, nil
+	return outlierDetections.get(k, oc)
+}

@@ -1,0 +1,173 @@
+package xds
+
+import (
+	"strconv"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/switchyard-go/switchyard/pool"
+	"github.com/switchyard-go/switchyard/retry"
+)
+
+// Clusters of the same connection-pool and load-balancer settings share
+// one decoded copy of them; clusters that differ do not, and settings with
+// pointers of their own are never shared.
+func TestDecodedClustersShareEqualSettings(t *testing.T) {
+	decode := func(c *clusterv3.Cluster) *clusterIR {
+		t.Helper()
+		ir, err := translateCluster(c, false, nil)
+		require.NoError(t, err)
+		return ir
+	}
+	a, b := decode(edsCluster("a")), decode(edsCluster("b"))
+	require.Same(t, a.policy.ConnectionPool, b.policy.ConnectionPool)
+	require.Same(t, a.policy.LoadBalancer, b.policy.LoadBalancer)
+
+	limited := edsCluster("c")
+	limited.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{MaxRequests: wrapperspb.UInt32(10)}}}
+	limited.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
+	c := decode(limited)
+	require.NotSame(t, a.policy.ConnectionPool, c.policy.ConnectionPool)
+	require.Equal(t, int32(10), c.policy.ConnectionPool.HTTP.HTTP2MaxRequests)
+	require.Equal(t, int32(1024), a.policy.ConnectionPool.HTTP.HTTP2MaxRequests)
+	require.NotSame(t, a.policy.LoadBalancer, c.policy.LoadBalancer)
+
+	keepalive := edsCluster("d")
+	keepalive.UpstreamConnectionOptions = &clusterv3.UpstreamConnectionOptions{TcpKeepalive: &corev3.TcpKeepalive{KeepaliveProbes: wrapperspb.UInt32(3)}}
+	d1, d2 := decode(keepalive), decode(keepalive)
+	require.NotSame(t, d1.policy.ConnectionPool, d2.policy.ConnectionPool)
+	require.Equal(t, &pool.TCPKeepalive{Probes: 3}, d1.policy.ConnectionPool.TCP.TCPKeepalive)
+}
+
+// A route's matches are bound to its listener's port, whatever the port
+// its RouteConfiguration's name suggests; the translation shares the
+// decoded matches when the two agree.
+func TestRouteMatchesBoundToTheListenerPort(t *testing.T) {
+	rc := func(name string) *routev3.RouteConfiguration {
+		return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{
+			Name: "h", Domains: []string{"h.test"},
+			Routes: []*routev3.Route{{
+				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/api"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "outbound|8080||h.test"}}},
+			}},
+		}}}
+	}
+	for _, tc := range []struct {
+		rc         string
+		port       uint32
+		wantShared bool
+	}{
+		{"8080", 8080, true},
+		{"outbound|8080||h.test", 8080, true},
+		{"8080", 9090, false},
+		{"8080", 0, false},
+		{"routes", 8080, false},
+		{"routes", 0, true},
+	} {
+		ir, err := translateRouteConfig(rc(tc.rc))
+		require.NoError(t, err)
+		vh := &ir.vhosts[0]
+		out := translateVHost(&listenerIR{port: tc.port}, vh)
+		require.Len(t, out.routes, 1)
+		got := out.routes[0].Match
+		require.Len(t, got, 1)
+		require.Equal(t, tc.port, got[0].Port, "RouteConfiguration %q, listener port %d", tc.rc, tc.port)
+		require.Equal(t, tc.wantShared, &got[0] == &vh.routes[0].r.Match[0], "RouteConfiguration %q, listener port %d: shared", tc.rc, tc.port)
+		require.Equal(t, "/api", *got[0].URI.Prefix)
+	}
+}
+
+// Decoded resources hold no spare capacity: a RouteConfiguration's virtual
+// hosts and routes, and a ClusterLoadAssignment's endpoints, are allocated
+// at their size.
+func TestDecodedResourcesAreAllocatedAtTheirSize(t *testing.T) {
+	rc := &routev3.RouteConfiguration{Name: "9080"}
+	for i := range 5 {
+		vh := &routev3.VirtualHost{Name: strconv.Itoa(i), Domains: []string{"h" + strconv.Itoa(i) + ".test"}}
+		for range 3 {
+			vh.Routes = append(vh.Routes, &routev3.Route{
+				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}}},
+			})
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	ir, err := translateRouteConfig(rc)
+	require.NoError(t, err)
+	require.Len(t, ir.vhosts, 5)
+	require.Equal(t, 5, cap(ir.vhosts))
+	for _, vh := range ir.vhosts {
+		require.Len(t, vh.routes, 3)
+		require.Equal(t, 3, cap(vh.routes))
+	}
+
+	c := cla("c", "10.0.0.1:80")
+	for i := 2; i <= 5; i++ {
+		c.Endpoints = append(c.Endpoints, cla("c", "10.0.0."+strconv.Itoa(i)+":80").Endpoints...)
+	}
+	eps, err := translateCLA(c, "c", false)
+	require.NoError(t, err)
+	require.Len(t, eps.eps, 5)
+	require.Equal(t, 5, cap(eps.eps))
+}
+
+// Routes of the same retry policy (istiod writes the same on every route)
+// share one decoded copy of it; a route of another policy does not.
+func TestDecodedRoutesShareEqualRetryPolicies(t *testing.T) {
+	istio := func() *routev3.RetryPolicy {
+		return &routev3.RetryPolicy{
+			RetryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes", NumRetries: wrapperspb.UInt32(2),
+			RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{Name: previousHostsPredicate}},
+		}
+	}
+	decode := func(rp *routev3.RetryPolicy) *retry.Config {
+		t.Helper()
+		e, err := translateRoute(&routev3.Route{
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}, RetryPolicy: rp}},
+		}, "route", nil, nil)
+		require.NoError(t, err)
+		return e.r.Retries
+	}
+	a, b := decode(istio()), decode(istio())
+	require.Same(t, a, b)
+	require.Equal(t, int32(2), a.Attempts)
+	require.True(t, *a.RetryIgnorePreviousHosts)
+
+	three := istio()
+	three.NumRetries = wrapperspb.UInt32(3)
+	c := decode(three)
+	require.NotSame(t, a, c)
+	require.Equal(t, int32(3), c.Attempts)
+	noPredicate := istio()
+	noPredicate.RetryHostPredicate = nil
+	d := decode(noPredicate)
+	require.NotSame(t, a, d)
+	require.False(t, *d.RetryIgnorePreviousHosts)
+
+	require.Same(t, decode(nil), decode(nil))
+	require.Equal(t, int32(0), decode(nil).Attempts)
+}
+
+// Clusters of the same outlier detection share one decoded copy of it; a
+// cluster of another does not.
+func TestDecodedClustersShareEqualOutlierDetection(t *testing.T) {
+	decode := func(consecutive5xx uint32) *clusterIR {
+		t.Helper()
+		c := edsCluster("c")
+		c.OutlierDetection = &clusterv3.OutlierDetection{EnforcingSuccessRate: wrapperspb.UInt32(0), Consecutive_5Xx: wrapperspb.UInt32(consecutive5xx)}
+		ir, err := translateCluster(c, false, nil)
+		require.NoError(t, err)
+		return ir
+	}
+	a, b, c := decode(7), decode(7), decode(8)
+	require.Same(t, a.policy.OutlierDetection, b.policy.OutlierDetection)
+	require.NotSame(t, a.policy.OutlierDetection, c.policy.OutlierDetection)
+	require.Equal(t, uint32(7), *a.policy.OutlierDetection.Consecutive5xxErrors)
+	require.Equal(t, uint32(8), *c.policy.OutlierDetection.Consecutive5xxErrors)
+}
