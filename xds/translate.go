@@ -152,8 +152,8 @@ func blocksAll(vh vhostIR) bool {
 
 // hostState is one host's part of the translation.
 type hostState struct {
-	se *subset.ServiceEntry
-	dr *subset.DestinationRule
+	se          *subset.ServiceEntry
+	dr          *subset.DestinationRule
 	passthrough bool // a cluster of the host is ORIGINAL_DST
 	live        bool // the host enters the configuration
 	// inputs are the resources it was built from: a translation whose
