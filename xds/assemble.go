@@ -43,13 +43,15 @@ type translation struct {
 
 	clusterUsers map[string][]vref // the virtual hosts whose routes name a cluster
 	hashes       map[string]*balancer.ConsistentHash
-	hostClusters map[string][]string // the clusters the routes use, by host, sorted
-	edsClusters  map[string][]string // the clusters received, by the ClusterLoadAssignment they read
-	clusterEDS   map[string]string   // what edsClusters holds each cluster under
-	hosts        map[string]*hostState
+	// A cluster received reads the ClusterLoadAssignment of its own name
+	// (as every cluster istiod sends does) unless these name it: the
+	// clusters that read another, by the one they read, and the reverse.
+	edsOther map[string][]string
+	otherEDS map[string]string
+	hosts    map[string]*hostState // the hosts of the clusters the routes use
 
-	listed map[string]string        // the hosts in se and dr, with their key there (their first cluster)
-	seKeys []string                 // sorted
+	// The live hosts' entries, by their first cluster's name (sorted).
+	seKeys []string
 	se     []subset.ServiceEntry    // shared with the configurations returned: copied on change
 	dr     []subset.DestinationRule // likewise
 	stale  map[string]bool          // hosts whose entry in se is not hosts[h]'s (the endpoint fast path replaced it)
@@ -94,8 +96,8 @@ func newTranslation() *translation {
 		listeners: map[string]*listenerState{}, routeUsers: map[string][]string{},
 		hostVHosts: map[string][]vref{}, member: map[vref]vref{},
 		clusterUsers: map[string][]vref{}, hashes: map[string]*balancer.ConsistentHash{},
-		hostClusters: map[string][]string{}, edsClusters: map[string][]string{}, clusterEDS: map[string]string{},
-		hosts: map[string]*hostState{}, listed: map[string]string{}, stale: map[string]bool{},
+		edsOther: map[string][]string{}, otherEDS: map[string]string{},
+		hosts: map[string]*hostState{}, stale: map[string]bool{},
 	}
 }
 
@@ -111,7 +113,10 @@ func (t *translation) everything(rs *resources) *changes {
 	for n := range rs.clusters {
 		ch.note(&ch.clusters, n)
 	}
-	for n := range t.clusterEDS {
+	for n := range t.otherEDS {
+		ch.note(&ch.clusters, n)
+	}
+	for n := range t.clusterUsers {
 		ch.note(&ch.clusters, n)
 	}
 	for n := range rs.endpoints {
@@ -123,14 +128,47 @@ func (t *translation) everything(rs *resources) *changes {
 	return ch
 }
 
+// edsName is the ClusterLoadAssignment cluster c (received) reads, "" for
+// none.
+func edsName(c *clusterIR) string {
+	if c.inline != nil {
+		return ""
+	}
+	return c.edsName
+}
+
+// edsClusters returns the clusters of rs that read the
+// ClusterLoadAssignment name, as the translation last updated knows them.
+func (t *translation) edsClusters(rs *resources, name string) []string {
+	out := t.edsOther[name]
+	if c := rs.clusters[name]; c != nil && edsName(c) == name {
+		out = append(slices.Clip(out), name)
+	}
+	return out
+}
+
 // edsHosts returns the hosts whose translation reads the
 // ClusterLoadAssignment name.
-func (t *translation) edsHosts(name string) []string {
+func (t *translation) edsHosts(rs *resources, name string) []string {
 	var out []string
-	for _, cn := range t.edsClusters[name] {
+	for _, cn := range t.edsClusters(rs, name) {
 		if len(t.clusterUsers[cn]) > 0 {
 			out = append(out, keyOf(cn).host)
 		}
+	}
+	return out
+}
+
+// clustersOf returns the clusters the routes use of host h, sorted (a
+// new slice).
+func (t *translation) clustersOf(h string) []string {
+	hs := t.hosts[h]
+	if hs == nil {
+		return nil
+	}
+	out := make([]string, len(hs.inputs))
+	for i, in := range hs.inputs {
+		out[i] = in.name
 	}
 	return out
 }
@@ -145,25 +183,24 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 	// Clusters: which ClusterLoadAssignment each reads.
 	for cn := range ch.clusters {
 		dirtyClusters[cn] = true
-		eds := ""
-		if c := rs.clusters[cn]; c != nil && c.inline == nil {
-			eds = c.edsName
+		eds := cn
+		if c := rs.clusters[cn]; c != nil {
+			eds = edsName(c)
 		}
-		if old, ok := t.clusterEDS[cn]; ok {
-			if old == eds && rs.clusters[cn] != nil {
+		if old, ok := t.otherEDS[cn]; ok {
+			if old == eds {
 				continue
 			}
-			removeFrom(t.edsClusters, old, cn)
-			delete(t.clusterEDS, cn)
+			removeFrom(t.edsOther, old, cn)
+			delete(t.otherEDS, cn)
 		}
-		if rs.clusters[cn] == nil {
-			continue
+		if eds != cn && eds != "" {
+			t.otherEDS[cn] = eds
+			addTo(t.edsOther, eds, cn)
 		}
-		t.clusterEDS[cn] = eds
-		addTo(t.edsClusters, eds, cn)
 	}
 	for name := range ch.endpoints {
-		for _, cn := range t.edsClusters[name] {
+		for _, cn := range t.edsClusters(rs, name) {
 			dirtyClusters[cn] = true
 		}
 	}
@@ -227,22 +264,22 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 
 	// The clusters the routes use, and their hash policies.
 	dirtyHosts := map[string]bool{}
+	lists := map[string][]string{} // the hosts' clusters that changed
 	for cn := range usedBy {
 		h := keyOf(cn).host
-		cs := t.hostClusters[h]
+		cs, ok := lists[h]
+		if !ok {
+			cs = t.clustersOf(h)
+		}
 		i, was := slices.BinarySearch(cs, cn)
 		users := t.clusterUsers[cn]
 		if now := len(users) > 0; now != was {
 			if now {
-				cs = slices.Insert(slices.Clip(cs), i, cn)
+				cs = slices.Insert(cs, i, cn)
 			} else {
-				cs = slices.Delete(slices.Clone(cs), i, i+1)
+				cs = slices.Delete(cs, i, i+1)
 			}
-			if len(cs) == 0 {
-				delete(t.hostClusters, h)
-			} else {
-				t.hostClusters[h] = cs
-			}
+			lists[h] = cs
 			dirtyHosts[h] = true
 		}
 		// The first virtual host (in order) with a hash policy for the
@@ -272,7 +309,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		dirtyHosts[h] = true
 	}
 	clear(t.stale)
-	t.updateHosts(rs, dirtyHosts)
+	t.updateHosts(rs, dirtyHosts, lists)
 
 	cfg := switchyard.Config{VirtualServices: t.vs, ServiceEntries: t.se, DestinationRules: t.dr}
 	if t.blockAll > 0 {
@@ -481,38 +518,50 @@ func mergeSorted[K, V any](keys []K, vals []V, gone, newKeys []K, newVals []V, c
 
 // updateHosts translates again the hosts dirty (whose clusters, their
 // resources or hash policies may have changed, or whose entries are
-// stale) and updates their entries in se and dr.
-func (t *translation) updateHosts(rs *resources, dirty map[string]bool) {
+// stale) and updates their entries in se and dr. lists holds the hosts'
+// clusters that changed, the others' are those of their hostState.
+func (t *translation) updateHosts(rs *resources, dirty map[string]bool, lists map[string][]string) {
 	var gone, keys []string
 	var ses []subset.ServiceEntry
 	var drs []subset.DestinationRule
 	type entry struct {
 		key string
 		hs  *hostState
+		se  subset.ServiceEntry
+		dr  subset.DestinationRule
 	}
 	var add []entry
 	for h := range dirty {
-		cs := t.hostClusters[h]
+		cs, ok := lists[h]
+		if !ok {
+			cs = t.clustersOf(h)
+		}
+		p := t.hosts[h]
+		var pse *subset.ServiceEntry
+		var pdr *subset.DestinationRule
+		if p != nil && p.live {
+			// Its entries, before they leave the lists.
+			pse, pdr = t.entry(h)
+			gone = append(gone, p.inputs[0].name)
+		}
 		var hs *hostState
 		if len(cs) > 0 {
 			in := hostInputs(rs, cs, t.hashes)
-			if p := t.hosts[h]; p != nil && slices.Equal(p.inputs, in) {
+			if p != nil && slices.Equal(p.inputs, in) {
 				hs = p // the same resources: the same result
 			} else {
 				hs = buildHost(rs, h, cs, t.hashes)
 				hs.inputs = in
+				pse, pdr = hs.se, hs.dr
 			}
 			t.hosts[h] = hs
 		} else {
 			delete(t.hosts, h)
 		}
-		if k, ok := t.listed[h]; ok {
-			gone = append(gone, k)
-			delete(t.listed, h)
-		}
 		if hs != nil && hs.live {
-			t.listed[h] = cs[0]
-			add = append(add, entry{cs[0], hs})
+			add = append(add, entry{cs[0], hs, *pse, *pdr})
+		} else if hs != nil {
+			hs.se, hs.dr = nil, nil
 		}
 	}
 	if len(gone) == 0 && len(add) == 0 {
@@ -522,12 +571,35 @@ func (t *translation) updateHosts(rs *resources, dirty map[string]bool) {
 	slices.SortFunc(add, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	for _, e := range add {
 		keys = append(keys, e.key)
-		ses = append(ses, *e.hs.se)
-		drs = append(drs, *e.hs.dr)
+		ses = append(ses, e.se)
+		drs = append(drs, e.dr)
+		// Its entries are in the lists now: entry finds them there.
+		e.hs.se, e.hs.dr = nil, nil
 	}
 	oldKeys := t.seKeys
 	t.seKeys, t.se = mergeSorted(oldKeys, t.se, gone, keys, ses, strings.Compare)
 	_, t.dr = mergeSorted(oldKeys, t.dr, gone, keys, drs, strings.Compare)
+}
+
+// entry returns the ServiceEntry and DestinationRule of host h in force:
+// nil for a host not in the configuration. They are shared: not to be
+// modified.
+func (t *translation) entry(h string) (*subset.ServiceEntry, *subset.DestinationRule) {
+	hs := t.hosts[h]
+	if hs == nil || !hs.live {
+		return nil, nil
+	}
+	se, dr := hs.se, hs.dr
+	if se == nil || dr == nil {
+		i, _ := slices.BinarySearch(t.seKeys, hs.inputs[0].name)
+		if se == nil {
+			se = &t.se[i]
+		}
+		if dr == nil {
+			dr = &t.dr[i]
+		}
+	}
+	return se, dr
 }
 
 // addTo adds v to the set m[k].

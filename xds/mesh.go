@@ -579,8 +579,8 @@ func (m *Mesh) applyLocked() {
 		// their entry as it was in the configuration, which may be older
 		// than they are: set them again.
 		for h := range m.dirty {
-			if hs := tr.hosts[h]; hs != nil && hs.live && hs.se.Resolution == "STATIC" {
-				_ = m.Mesh.SetEndpoints(h, hs.se.Endpoints) // in the configuration just accepted
+			if se, _ := tr.entry(h); se != nil && se.Resolution == "STATIC" {
+				_ = m.Mesh.SetEndpoints(h, se.Endpoints) // in the configuration just accepted
 			}
 		}
 		m.dirty = nil
@@ -767,13 +767,14 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	hosts := map[string]bool{}
 	for name := range m.edsChanged {
-		for _, h := range tr.edsHosts(name) {
+		for _, h := range tr.edsHosts(m.rs, name) {
 			hosts[h] = true
 		}
 	}
 	next := make(map[string]*hostState, len(hosts))
 	for h := range hosts {
-		old, in := tr.hosts[h], hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
+		cs := tr.clustersOf(h)
+		old, in := tr.hosts[h], hostInputs(m.rs, cs, tr.hashes)
 		if len(in) != len(old.inputs) {
 			return false
 		}
@@ -782,7 +783,7 @@ func (m *Mesh) applyEndpointsLocked() bool {
 				return false // arrived or went
 			}
 		}
-		hs := buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
+		hs := buildHost(m.rs, h, cs, tr.hashes)
 		hs.inputs = in
 		if hs.live != old.live {
 			return false
@@ -790,21 +791,22 @@ func (m *Mesh) applyEndpointsLocked() bool {
 		if !hs.live {
 			continue
 		}
-		if hs.se.Resolution != "STATIC" || old.se.Resolution != "STATIC" || !reflect.DeepEqual(hs.dr, old.dr) {
+		ose, odr := tr.entry(h)
+		if hs.se.Resolution != "STATIC" || ose.Resolution != "STATIC" || !reflect.DeepEqual(hs.dr, odr) {
 			return false
 		}
-		a, b := *hs.se, *old.se
+		a, b := *hs.se, *ose
 		a.Endpoints, b.Endpoints = nil, nil
 		if !reflect.DeepEqual(a, b) {
 			return false
 		}
-		// Share what is unchanged with the translation in force, which the
-		// installed configuration keeps anyway: one copy of the host's
-		// DestinationRule and of its ServiceEntry but the endpoints, not
-		// two (values are never modified once built).
-		se := *old.se
+		// Share what is unchanged with the configuration in force: one
+		// copy of the host's DestinationRule (its entry in the lists) and
+		// of its ServiceEntry but the endpoints, not two (values are never
+		// modified once built).
+		se := *ose
 		se.Endpoints = hs.se.Endpoints
-		hs.se, hs.dr = &se, old.dr
+		hs.se, hs.dr = &se, nil
 		next[h] = hs
 	}
 	if m.dirty == nil {

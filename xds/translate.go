@@ -152,6 +152,10 @@ func blocksAll(vh vhostIR) bool {
 
 // hostState is one host's part of the translation.
 type hostState struct {
+	// se and dr are the host's entries as buildHost built them, until
+	// they enter the translation's lists (translation.entry finds them
+	// there): nil after, unless the endpoint fast path since replaced se
+	// (the host is stale).
 	se          *subset.ServiceEntry
 	dr          *subset.DestinationRule
 	passthrough bool // a cluster of the host is ORIGINAL_DST
