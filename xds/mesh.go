@@ -430,7 +430,7 @@ func (m *Mesh) ensure(ctx context.Context, hostport string) error {
 		return switchyard.ErrClosed
 	}
 	if _, ok := m.cancels[ldsKey+name]; !ok {
-		m.watchLocked(ldsKey, name)
+		m.watchLocked(ldsKey + name)
 	}
 	m.mu.Unlock()
 	if err := m.wait(ctx, func() bool { return m.syncedLocked(name) }); err != nil {
@@ -535,20 +535,32 @@ func (m *Mesh) clusterSyncedLocked(name string) bool {
 	return m.rs.endpoints[c.edsName] != nil || m.missing[edsKey+c.edsName]
 }
 
-// watchLocked starts a named watch.
-func (m *Mesh) watchLocked(key, name string) {
-	typeURL := map[string]string{ldsKey: xdsclient.ListenerTypeURL, rdsKey: xdsclient.RouteTypeURL, cdsKey: xdsclient.ClusterTypeURL, edsKey: xdsclient.EndpointTypeURL}[key]
+// watchLocked starts the named watch k ("type|name"): m.cancels keeps k
+// (the string the watch count holds), the watcher its parts.
+func (m *Mesh) watchLocked(k string) {
+	key, name := k[:4], k[4:]
+	var typeURL string
+	switch key {
+	case ldsKey:
+		typeURL = xdsclient.ListenerTypeURL
+	case rdsKey:
+		typeURL = xdsclient.RouteTypeURL
+	case cdsKey:
+		typeURL = xdsclient.ClusterTypeURL
+	case edsKey:
+		typeURL = xdsclient.EndpointTypeURL
+	}
 	cancel, err := m.client.Watch(typeURL, name, &named{m: m, key: key, name: name})
 	if err != nil {
 		m.lastErr = err
 		if m.unwatched == nil {
 			m.unwatched = map[string]bool{}
 		}
-		m.unwatched[key+name] = true
+		m.unwatched[k] = true
 		return
 	}
-	delete(m.unwatched, key+name)
-	m.cancels[key+name] = cancel
+	delete(m.unwatched, k)
+	m.cancels[k] = cancel
 }
 
 // applyLocked updates the watches the resources imply, translates them and
@@ -593,9 +605,22 @@ func (m *Mesh) applyLocked() {
 // it, so that a push updates the watches its resources imply, not those of
 // every resource.
 type wantIndex struct {
-	refs    map[string]int
-	by      map[string][]string // the watches each resource implies, by "l|name", "r|name", "c|name"
-	touched map[string]bool     // watches whose count changed since they were last updated
+	refs map[string]int
+	by   map[string][]string // the watches listeners and RouteConfigurations imply, by "l|name", "r|name"
+	// The ClusterLoadAssignment each cluster implies: its own name (the
+	// clusters istiod sends), or another.
+	ownEDS   map[string]struct{}
+	otherEDS map[string]string
+	touched  map[string]bool // watches whose count changed since they were last updated
+}
+
+// count adds d to the count of watch k.
+func (w *wantIndex) count(k string, d int) {
+	w.refs[k] += d
+	if w.touched == nil {
+		w.touched = map[string]bool{}
+	}
+	w.touched[k] = true
 }
 
 // set records the watches that resource src implies now.
@@ -604,17 +629,43 @@ func (w *wantIndex) set(src string, keys []string) {
 		return
 	}
 	for _, k := range w.by[src] {
-		w.refs[k]--
-		w.touched[k] = true
+		w.count(k, -1)
 	}
 	for _, k := range keys {
-		w.refs[k]++
-		w.touched[k] = true
+		w.count(k, 1)
 	}
 	if len(keys) == 0 {
 		delete(w.by, src)
 	} else {
 		w.by[src] = keys
+	}
+}
+
+// setEDS records the ClusterLoadAssignment cluster implies now ("" for
+// none).
+func (w *wantIndex) setEDS(cluster, eds string) {
+	old, ok := w.otherEDS[cluster]
+	if !ok {
+		if _, own := w.ownEDS[cluster]; own {
+			old, ok = cluster, true
+		}
+	}
+	if ok && old == eds {
+		return
+	}
+	if ok {
+		w.count(edsKey+old, -1)
+		delete(w.otherEDS, cluster)
+		delete(w.ownEDS, cluster)
+	}
+	if eds == "" {
+		return
+	}
+	w.count(edsKey+eds, 1)
+	if eds == cluster {
+		w.ownEDS[cluster] = struct{}{}
+	} else {
+		w.otherEDS[cluster] = eds
 	}
 }
 
@@ -627,7 +678,8 @@ func (w *wantIndex) set(src string, keys []string) {
 func (m *Mesh) updateWatchesLocked(ch *changes) {
 	w, rs := &m.wants, m.rs
 	if w.refs == nil {
-		w.refs, w.by, w.touched = map[string]int{}, map[string][]string{}, map[string]bool{}
+		w.refs, w.by = map[string]int{}, map[string][]string{}
+		w.ownEDS, w.otherEDS = map[string]struct{}{}, map[string]string{}
 		if !m.proxyless {
 			w.set("*", []string{ldsKey + "*", cdsKey + "*"})
 		}
@@ -664,8 +716,9 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 		final[k] = true
 	}
 	for len(w.touched) > 0 {
-		for k := range w.touched {
-			delete(w.touched, k)
+		touched := w.touched
+		w.touched = nil // a map does not shrink: a new one for each push
+		for k := range touched {
 			final[k] = true
 			if m.proxyless {
 				switch k[:4] {
@@ -680,7 +733,7 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 	for k := range final {
 		if w.refs[k] > 0 {
 			if _, ok := m.cancels[k]; !ok {
-				m.watchLocked(k[:4], k[4:])
+				m.watchLocked(k)
 			}
 			continue
 		}
@@ -725,11 +778,11 @@ func (m *Mesh) routeWatchesLocked(name string) {
 // implies (with Proxyless, if a route names the cluster: one delivered
 // after its watch was cancelled implies nothing).
 func (m *Mesh) clusterWatchesLocked(name string) {
-	var keys []string
+	eds := ""
 	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored && (!m.proxyless || m.wants.refs[cdsKey+name] > 0) {
-		keys = []string{edsKey + c.edsName}
+		eds = c.edsName
 	}
-	m.wants.set("c|"+name, keys)
+	m.wants.setEDS(name, eds)
 }
 
 // appendClusterWatches appends the watches of the clusters rc's routes
