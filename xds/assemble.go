@@ -2,6 +2,7 @@ package xds
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 
@@ -33,15 +34,15 @@ type translation struct {
 	listeners map[string]*listenerState
 	// Sets by key are slices: most hold one element.
 
-	routeUsers map[string][]string // listeners by the RouteConfiguration they name (RDS)
+	routeUsers sets[string] // listeners by the RouteConfiguration they name (RDS)
 
-	hostVHosts map[string][]vref      // virtual hosts by the hosts they name
-	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host is in
+	hostVHosts sets[vref]             // virtual hosts by the hosts they name
+	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host joined
 	vsKeys     []vref                 // the virtual host that began each VirtualService, in order
 	vs         []route.VirtualService // shared with the configurations returned: copied on change
 	blockAll   int                    // "*" virtual hosts that are Istio's block_all
 
-	clusterUsers map[string][]vref // the virtual hosts whose routes name a cluster
+	clusterUsers sets[vref] // the virtual hosts whose routes name a cluster
 	hashes       map[string]*balancer.ConsistentHash
 	// A cluster received reads the ClusterLoadAssignment of its own name
 	// (as every cluster istiod sends does) unless these name it: the
@@ -93,9 +94,8 @@ func (c *changes) note(set *map[string]bool, name string) {
 
 func newTranslation() *translation {
 	return &translation{
-		listeners: map[string]*listenerState{}, routeUsers: map[string][]string{},
-		hostVHosts: map[string][]vref{}, member: map[vref]vref{},
-		clusterUsers: map[string][]vref{}, hashes: map[string]*balancer.ConsistentHash{},
+		listeners: map[string]*listenerState{}, member: map[vref]vref{},
+		hashes:   map[string]*balancer.ConsistentHash{},
 		edsOther: map[string][]string{}, otherEDS: map[string]string{},
 		hosts: map[string]*hostState{}, stale: map[string]bool{},
 	}
@@ -116,7 +116,7 @@ func (t *translation) everything(rs *resources) *changes {
 	for n := range t.otherEDS {
 		ch.note(&ch.clusters, n)
 	}
-	for n := range t.clusterUsers {
+	for n := range t.clusterUsers.keys() {
 		ch.note(&ch.clusters, n)
 	}
 	for n := range rs.endpoints {
@@ -152,7 +152,7 @@ func (t *translation) edsClusters(rs *resources, name string) []string {
 func (t *translation) edsHosts(rs *resources, name string) []string {
 	var out []string
 	for _, cn := range t.edsClusters(rs, name) {
-		if len(t.clusterUsers[cn]) > 0 {
+		if t.clusterUsers.len(cn) > 0 {
 			out = append(out, keyOf(cn).host)
 		}
 	}
@@ -211,7 +211,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		lns[n] = true
 	}
 	for r := range ch.routes {
-		for _, n := range t.routeUsers[r] {
+		for n := range t.routeUsers.all(r) {
 			lns[n] = true
 		}
 	}
@@ -233,7 +233,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 		if old != nil {
 			if old.l.rdsName != "" {
-				removeFrom(t.routeUsers, old.l.rdsName, n)
+				t.routeUsers.remove(old.l.rdsName, n)
 			}
 			for i, o := range old.out {
 				t.unlinkVHost(vref{n, i}, o, seeds, gone, usedBy)
@@ -246,7 +246,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		st := &listenerState{l: l, rc: rc}
 		t.listeners[n] = st
 		if l.rdsName != "" {
-			addTo(t.routeUsers, l.rdsName, n)
+			t.routeUsers.add(l.rdsName, n)
 		}
 		if rc == nil {
 			continue
@@ -272,8 +272,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 			cs = t.clustersOf(h)
 		}
 		i, was := slices.BinarySearch(cs, cn)
-		users := t.clusterUsers[cn]
-		if now := len(users) > 0; now != was {
+		if now := t.clusterUsers.len(cn) > 0; now != was {
 			if now {
 				cs = slices.Insert(cs, i, cn)
 			} else {
@@ -286,7 +285,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		// cluster gives it.
 		var hash *balancer.ConsistentHash
 		var first vref
-		for _, r := range users {
+		for r := range t.clusterUsers.all(cn) {
 			if hp := t.listeners[r.l].out[r.i].hashes[cn]; hp != nil && (hash == nil || r.compare(first) < 0) {
 				hash, first = hp, r
 			}
@@ -301,7 +300,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 	}
 	for cn := range dirtyClusters {
-		if len(t.clusterUsers[cn]) > 0 {
+		if t.clusterUsers.len(cn) > 0 {
 			dirtyHosts[keyOf(cn).host] = true
 		}
 	}
@@ -330,16 +329,27 @@ func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, go
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		removeFrom(t.hostVHosts, h, r)
+		t.hostVHosts.remove(h, r)
 	}
-	if c, ok := t.member[r]; ok {
+	if c, ok := t.memberOf(r); ok {
 		gone[c] = true
 		delete(t.member, r)
 	}
 	for _, cn := range o.used {
 		usedBy[cn] = true
-		removeFrom(t.clusterUsers, cn, r)
+		t.clusterUsers.remove(cn, r)
 	}
+}
+
+// memberOf returns the VirtualService (by the virtual host that began it)
+// virtual host r is in, if it is in one: one r joined, or the one it
+// began (most virtual hosts, which member does not hold).
+func (t *translation) memberOf(r vref) (vref, bool) {
+	if c, ok := t.member[r]; ok {
+		return c, true
+	}
+	_, ok := slices.BinarySearchFunc(t.vsKeys, r, vref.compare)
+	return r, ok
 }
 
 // linkVHost enters the virtual host r, translated as o, in the indexes.
@@ -352,11 +362,11 @@ func (t *translation) linkVHost(r vref, o *vhostOut, seeds map[string]bool, used
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		addTo(t.hostVHosts, h, r)
+		t.hostVHosts.add(h, r)
 	}
 	for _, cn := range o.used {
 		usedBy[cn] = true
-		addTo(t.clusterUsers, cn, r)
+		t.clusterUsers.add(cn, r)
 	}
 }
 
@@ -377,7 +387,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	for len(queue) > 0 {
 		h := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
-		for _, r := range t.hostVHosts[h] {
+		for r := range t.hostVHosts.all(h) {
 			if inComp[r] {
 				continue
 			}
@@ -392,7 +402,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 		}
 	}
 	for _, r := range comp {
-		if c, ok := t.member[r]; ok {
+		if c, ok := t.memberOf(r); ok {
 			gone[c] = true
 			delete(t.member, r)
 		}
@@ -419,7 +429,6 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 			for _, h := range out.hosts {
 				index[h] = len(made)
 			}
-			t.member[r] = r
 			keys = append(keys, r)
 			made = append(made, route.VirtualService{
 				Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
@@ -620,5 +629,102 @@ func removeFrom[K, V comparable](m map[K][]V, k K, v V) {
 		delete(m, k)
 	} else {
 		m[k] = s
+	}
+}
+
+// sets is a set of values by key, most of which hold one value: those are
+// values of one, the others slices of more (a slice of one would cost an
+// allocation per key).
+type sets[V comparable] struct {
+	one  map[string]V
+	more map[string][]V
+}
+
+// add adds v to the set of k.
+func (s *sets[V]) add(k string, v V) {
+	if vs, ok := s.more[k]; ok {
+		if !slices.Contains(vs, v) {
+			s.more[k] = append(vs, v)
+		}
+		return
+	}
+	if s.one == nil {
+		s.one = map[string]V{}
+	}
+	o, ok := s.one[k]
+	if !ok {
+		s.one[k] = v
+		return
+	}
+	if o != v {
+		if s.more == nil {
+			s.more = map[string][]V{}
+		}
+		delete(s.one, k)
+		s.more[k] = []V{o, v}
+	}
+}
+
+// remove removes v from the set of k.
+func (s *sets[V]) remove(k string, v V) {
+	if vs, ok := s.more[k]; ok {
+		if i := slices.Index(vs, v); i >= 0 {
+			vs[i] = vs[len(vs)-1]
+			vs = vs[:len(vs)-1]
+		}
+		if len(vs) == 1 {
+			delete(s.more, k)
+			s.one[k] = vs[0]
+		} else {
+			s.more[k] = vs
+		}
+		return
+	}
+	if o, ok := s.one[k]; ok && o == v {
+		delete(s.one, k)
+	}
+}
+
+// len returns the size of the set of k.
+func (s *sets[V]) len(k string) int {
+	if vs, ok := s.more[k]; ok {
+		return len(vs)
+	}
+	if _, ok := s.one[k]; ok {
+		return 1
+	}
+	return 0
+}
+
+// all returns the values of the set of k.
+func (s *sets[V]) all(k string) iter.Seq[V] {
+	return func(yield func(V) bool) {
+		if vs, ok := s.more[k]; ok {
+			for _, v := range vs {
+				if !yield(v) {
+					return
+				}
+			}
+			return
+		}
+		if v, ok := s.one[k]; ok {
+			yield(v)
+		}
+	}
+}
+
+// keys returns the keys whose sets are not empty.
+func (s *sets[V]) keys() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range s.one {
+			if !yield(k) {
+				return
+			}
+		}
+		for k := range s.more {
+			if !yield(k) {
+				return
+			}
+		}
 	}
 }
