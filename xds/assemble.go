@@ -307,7 +307,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 	for h := range t.stale {
 		dirtyHosts[h] = true
 	}
-	clear(t.stale)
+	t.stale = map[string]bool{} // not cleared: a map does not shrink, and everything marks every host
 	t.updateHosts(rs, dirtyHosts, lists)
 
 	cfg := switchyard.Config{VirtualServices: t.vs, ServiceEntries: t.se, DestinationRules: t.dr}

@@ -606,7 +606,8 @@ func (m *Mesh) applyLocked() {
 // every resource.
 type wantIndex struct {
 	refs map[string]int
-	by   map[string][]string // the watches listeners and RouteConfigurations imply, by "l|name", "r|name"
+	// The watches listeners and RouteConfigurations imply, by name.
+	byListener, byRoute map[string][]string
 	// The ClusterLoadAssignment each cluster implies: its own name (the
 	// clusters istiod sends), or another.
 	ownEDS   map[string]struct{}
@@ -623,21 +624,22 @@ func (w *wantIndex) count(k string, d int) {
 	w.touched[k] = true
 }
 
-// set records the watches that resource src implies now.
-func (w *wantIndex) set(src string, keys []string) {
-	if slices.Equal(w.by[src], keys) {
+// set records the watches that resource src implies now, in by (one of
+// byListener and byRoute).
+func (w *wantIndex) set(by map[string][]string, src string, keys []string) {
+	if slices.Equal(by[src], keys) {
 		return
 	}
-	for _, k := range w.by[src] {
+	for _, k := range by[src] {
 		w.count(k, -1)
 	}
 	for _, k := range keys {
 		w.count(k, 1)
 	}
 	if len(keys) == 0 {
-		delete(w.by, src)
+		delete(by, src)
 	} else {
-		w.by[src] = keys
+		by[src] = keys
 	}
 }
 
@@ -678,10 +680,12 @@ func (w *wantIndex) setEDS(cluster, eds string) {
 func (m *Mesh) updateWatchesLocked(ch *changes) {
 	w, rs := &m.wants, m.rs
 	if w.refs == nil {
-		w.refs, w.by = map[string]int{}, map[string][]string{}
+		w.refs, w.byListener, w.byRoute = map[string]int{}, map[string][]string{}, map[string][]string{}
 		w.ownEDS, w.otherEDS = map[string]struct{}{}, map[string]string{}
 		if !m.proxyless {
-			w.set("*", []string{ldsKey + "*", cdsKey + "*"})
+			// The wildcards, for good.
+			w.count(ldsKey+"*", 1)
+			w.count(cdsKey+"*", 1)
 		}
 	}
 	for n := range ch.listeners {
@@ -697,7 +701,7 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 				keys = appendClusterWatches(keys, l.inline)
 			}
 		}
-		w.set("l|"+n, keys)
+		w.set(w.byListener, n, keys)
 	}
 	if m.proxyless {
 		for r := range ch.routes {
@@ -771,7 +775,7 @@ func (m *Mesh) routeWatchesLocked(name string) {
 	if rc := m.rs.routes[name]; rc != nil && m.wants.refs[rdsKey+name] > 0 {
 		keys = appendClusterWatches(nil, rc)
 	}
-	m.wants.set("r|"+name, keys)
+	m.wants.set(m.wants.byRoute, name, keys)
 }
 
 // clusterWatchesLocked records the ClusterLoadAssignment cluster name
