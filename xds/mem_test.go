@@ -72,6 +72,7 @@ func TestHeapBudget(t *testing.T) {
 	before = liveHeap()
 	m.mu.Lock()
 	cfg, _ := translate(m.rs, nil)
+	cfg = cfg.Clone() // its routes and their lists its own, not the decoded resources'
 	m.mu.Unlock()
 	y, err := switchyard.New(cfg)
 	require.NoError(t, err)
