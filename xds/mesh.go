@@ -500,14 +500,9 @@ func (m *Mesh) syncedLocked(listener string) bool {
 			continue
 		}
 		for _, vh := range rc.vhosts {
-			for _, e := range vh.routes {
-				for _, d := range e.r.Route {
-					if !m.clusterSyncedLocked(d.Destination.Host) {
-						return false
-					}
-				}
-				for _, d := range e.r.Mirrors {
-					if !m.clusterSyncedLocked(d.Destination.Host) {
+			for _, x := range vh.extra {
+				for _, cn := range x.clusters {
+					if !m.clusterSyncedLocked(cn) {
 						return false
 					}
 				}
@@ -793,12 +788,9 @@ func (m *Mesh) clusterWatchesLocked(name string) {
 // name.
 func appendClusterWatches(keys []string, rc *routeIR) []string {
 	for _, vh := range rc.vhosts {
-		for _, e := range vh.routes {
-			for _, d := range e.r.Route {
-				keys = append(keys, cdsKey+d.Destination.Host)
-			}
-			for _, d := range e.r.Mirrors {
-				keys = append(keys, cdsKey+d.Destination.Host)
+		for _, x := range vh.extra {
+			for _, cn := range x.clusters {
+				keys = append(keys, cdsKey+cn)
 			}
 		}
 	}
