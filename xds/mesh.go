@@ -533,9 +533,8 @@ func (m *Mesh) clusterSyncedLocked(name string) bool {
 // watchLocked starts the named watch k ("type|name"): m.cancels keeps k
 // (the string the watch count holds), the watcher its parts.
 func (m *Mesh) watchLocked(k string) {
-	key, name := k[:4], k[4:]
 	var typeURL string
-	switch key {
+	switch k[:4] {
 	case ldsKey:
 		typeURL = xdsclient.ListenerTypeURL
 	case rdsKey:
@@ -545,7 +544,7 @@ func (m *Mesh) watchLocked(k string) {
 	case edsKey:
 		typeURL = xdsclient.EndpointTypeURL
 	}
-	cancel, err := m.client.Watch(typeURL, name, &named{m: m, key: key, name: name})
+	cancel, err := m.client.Watch(typeURL, k[4:], &named{m: m, k: k})
 	if err != nil {
 		m.lastErr = err
 		if m.unwatched == nil {
@@ -931,20 +930,24 @@ func (m *Mesh) setLocked(key, name string, v any) {
 	}
 }
 
-// named watches one resource.
+// named watches one resource: k is its watch, "type|name" (the string
+// m.cancels holds).
 type named struct {
-	m         *Mesh
-	key, name string
+	m *Mesh
+	k string
 }
+
+func (w *named) key() string  { return w.k[:4] }
+func (w *named) name() string { return w.k[4:] }
 
 func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.missing, w.key+w.name)
-	delete(m.missing, w.name)
-	m.setLocked(w.key, w.name, r.(*decoded).ir)
-	m.acceptedLocked(w.key, w.name)
+	delete(m.missing, w.k)
+	delete(m.missing, w.name())
+	m.setLocked(w.key(), w.name(), r.(*decoded).ir)
+	m.acceptedLocked(w.key(), w.name())
 	m.scheduleLocked(done)
 }
 
@@ -952,12 +955,12 @@ func (w *named) ResourceError(err error, done func()) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if w.key == ldsKey {
-		m.missing[w.name] = true
+	if w.key() == ldsKey {
+		m.missing[w.name()] = true
 	}
-	m.missing[w.key+w.name] = true
-	m.setLocked(w.key, w.name, nil)
-	m.noteLocked(w.key, w.name, err)
+	m.missing[w.k] = true
+	m.setLocked(w.key(), w.name(), nil)
+	m.noteLocked(w.key(), w.name(), err)
 	m.scheduleLocked(done)
 }
 
@@ -1001,7 +1004,7 @@ func (m *Mesh) scheduleLocked(done func()) {
 func (w *named) AmbientError(err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.noteLocked(w.key, w.name, err)
+	w.m.noteLocked(w.key(), w.name(), err)
 	w.m.mu.Unlock()
 }
 
