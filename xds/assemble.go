@@ -2,6 +2,7 @@ package xds
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 
@@ -33,23 +34,25 @@ type translation struct {
 	listeners map[string]*listenerState
 	// Sets by key are slices: most hold one element.
 
-	routeUsers map[string][]string // listeners by the RouteConfiguration they name (RDS)
+	routeUsers sets[string] // listeners by the RouteConfiguration they name (RDS)
 
-	hostVHosts map[string][]vref      // virtual hosts by the hosts they name
-	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host is in
+	hostVHosts sets[vref]             // virtual hosts by the hosts they name
+	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host joined
 	vsKeys     []vref                 // the virtual host that began each VirtualService, in order
 	vs         []route.VirtualService // shared with the configurations returned: copied on change
 	blockAll   int                    // "*" virtual hosts that are Istio's block_all
 
-	clusterUsers map[string][]vref // the virtual hosts whose routes name a cluster
+	clusterUsers sets[vref] // the virtual hosts whose routes name a cluster
 	hashes       map[string]*balancer.ConsistentHash
-	hostClusters map[string][]string // the clusters the routes use, by host, sorted
-	edsClusters  map[string][]string // the clusters received, by the ClusterLoadAssignment they read
-	clusterEDS   map[string]string   // what edsClusters holds each cluster under
-	hosts        map[string]*hostState
+	// A cluster received reads the ClusterLoadAssignment of its own name
+	// (as every cluster istiod sends does) unless these name it: the
+	// clusters that read another, by the one they read, and the reverse.
+	edsOther map[string][]string
+	otherEDS map[string]string
+	hosts    map[string]*hostState // the hosts of the clusters the routes use
 
-	listed map[string]string        // the hosts in se and dr, with their key there (their first cluster)
-	seKeys []string                 // sorted
+	// The live hosts' entries, by their first cluster's name (sorted).
+	seKeys []string
 	se     []subset.ServiceEntry    // shared with the configurations returned: copied on change
 	dr     []subset.DestinationRule // likewise
 	stale  map[string]bool          // hosts whose entry in se is not hosts[h]'s (the endpoint fast path replaced it)
@@ -91,11 +94,10 @@ func (c *changes) note(set *map[string]bool, name string) {
 
 func newTranslation() *translation {
 	return &translation{
-		listeners: map[string]*listenerState{}, routeUsers: map[string][]string{},
-		hostVHosts: map[string][]vref{}, member: map[vref]vref{},
-		clusterUsers: map[string][]vref{}, hashes: map[string]*balancer.ConsistentHash{},
-		hostClusters: map[string][]string{}, edsClusters: map[string][]string{}, clusterEDS: map[string]string{},
-		hosts: map[string]*hostState{}, listed: map[string]string{}, stale: map[string]bool{},
+		listeners: map[string]*listenerState{}, member: map[vref]vref{},
+		hashes:   map[string]*balancer.ConsistentHash{},
+		edsOther: map[string][]string{}, otherEDS: map[string]string{},
+		hosts: map[string]*hostState{}, stale: map[string]bool{},
 	}
 }
 
@@ -111,7 +113,10 @@ func (t *translation) everything(rs *resources) *changes {
 	for n := range rs.clusters {
 		ch.note(&ch.clusters, n)
 	}
-	for n := range t.clusterEDS {
+	for n := range t.otherEDS {
+		ch.note(&ch.clusters, n)
+	}
+	for n := range t.clusterUsers.keys() {
 		ch.note(&ch.clusters, n)
 	}
 	for n := range rs.endpoints {
@@ -123,14 +128,47 @@ func (t *translation) everything(rs *resources) *changes {
 	return ch
 }
 
+// edsName is the ClusterLoadAssignment cluster c (received) reads, "" for
+// none.
+func edsName(c *clusterIR) string {
+	if c.inline != nil {
+		return ""
+	}
+	return c.edsName
+}
+
+// edsClusters returns the clusters of rs that read the
+// ClusterLoadAssignment name, as the translation last updated knows them.
+func (t *translation) edsClusters(rs *resources, name string) []string {
+	out := t.edsOther[name]
+	if c := rs.clusters[name]; c != nil && edsName(c) == name {
+		out = append(slices.Clip(out), name)
+	}
+	return out
+}
+
 // edsHosts returns the hosts whose translation reads the
 // ClusterLoadAssignment name.
-func (t *translation) edsHosts(name string) []string {
+func (t *translation) edsHosts(rs *resources, name string) []string {
 	var out []string
-	for _, cn := range t.edsClusters[name] {
-		if len(t.clusterUsers[cn]) > 0 {
+	for _, cn := range t.edsClusters(rs, name) {
+		if t.clusterUsers.len(cn) > 0 {
 			out = append(out, keyOf(cn).host)
 		}
+	}
+	return out
+}
+
+// clustersOf returns the clusters the routes use of host h, sorted (a
+// new slice).
+func (t *translation) clustersOf(h string) []string {
+	hs := t.hosts[h]
+	if hs == nil {
+		return nil
+	}
+	out := make([]string, len(hs.inputs))
+	for i, in := range hs.inputs {
+		out[i] = in.name
 	}
 	return out
 }
@@ -145,25 +183,24 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 	// Clusters: which ClusterLoadAssignment each reads.
 	for cn := range ch.clusters {
 		dirtyClusters[cn] = true
-		eds := ""
-		if c := rs.clusters[cn]; c != nil && c.inline == nil {
-			eds = c.edsName
+		eds := cn
+		if c := rs.clusters[cn]; c != nil {
+			eds = edsName(c)
 		}
-		if old, ok := t.clusterEDS[cn]; ok {
-			if old == eds && rs.clusters[cn] != nil {
+		if old, ok := t.otherEDS[cn]; ok {
+			if old == eds {
 				continue
 			}
-			removeFrom(t.edsClusters, old, cn)
-			delete(t.clusterEDS, cn)
+			removeFrom(t.edsOther, old, cn)
+			delete(t.otherEDS, cn)
 		}
-		if rs.clusters[cn] == nil {
-			continue
+		if eds != cn && eds != "" {
+			t.otherEDS[cn] = eds
+			addTo(t.edsOther, eds, cn)
 		}
-		t.clusterEDS[cn] = eds
-		addTo(t.edsClusters, eds, cn)
 	}
 	for name := range ch.endpoints {
-		for _, cn := range t.edsClusters[name] {
+		for _, cn := range t.edsClusters(rs, name) {
 			dirtyClusters[cn] = true
 		}
 	}
@@ -174,7 +211,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		lns[n] = true
 	}
 	for r := range ch.routes {
-		for _, n := range t.routeUsers[r] {
+		for n := range t.routeUsers.all(r) {
 			lns[n] = true
 		}
 	}
@@ -196,7 +233,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 		if old != nil {
 			if old.l.rdsName != "" {
-				removeFrom(t.routeUsers, old.l.rdsName, n)
+				t.routeUsers.remove(old.l.rdsName, n)
 			}
 			for i, o := range old.out {
 				t.unlinkVHost(vref{n, i}, o, seeds, gone, usedBy)
@@ -209,7 +246,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		st := &listenerState{l: l, rc: rc}
 		t.listeners[n] = st
 		if l.rdsName != "" {
-			addTo(t.routeUsers, l.rdsName, n)
+			t.routeUsers.add(l.rdsName, n)
 		}
 		if rc == nil {
 			continue
@@ -227,29 +264,28 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 
 	// The clusters the routes use, and their hash policies.
 	dirtyHosts := map[string]bool{}
+	lists := map[string][]string{} // the hosts' clusters that changed
 	for cn := range usedBy {
 		h := keyOf(cn).host
-		cs := t.hostClusters[h]
+		cs, ok := lists[h]
+		if !ok {
+			cs = t.clustersOf(h)
+		}
 		i, was := slices.BinarySearch(cs, cn)
-		users := t.clusterUsers[cn]
-		if now := len(users) > 0; now != was {
+		if now := t.clusterUsers.len(cn) > 0; now != was {
 			if now {
-				cs = slices.Insert(slices.Clip(cs), i, cn)
+				cs = slices.Insert(cs, i, cn)
 			} else {
-				cs = slices.Delete(slices.Clone(cs), i, i+1)
+				cs = slices.Delete(cs, i, i+1)
 			}
-			if len(cs) == 0 {
-				delete(t.hostClusters, h)
-			} else {
-				t.hostClusters[h] = cs
-			}
+			lists[h] = cs
 			dirtyHosts[h] = true
 		}
 		// The first virtual host (in order) with a hash policy for the
 		// cluster gives it.
 		var hash *balancer.ConsistentHash
 		var first vref
-		for _, r := range users {
+		for r := range t.clusterUsers.all(cn) {
 			if hp := t.listeners[r.l].out[r.i].hashes[cn]; hp != nil && (hash == nil || r.compare(first) < 0) {
 				hash, first = hp, r
 			}
@@ -264,15 +300,15 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 	}
 	for cn := range dirtyClusters {
-		if len(t.clusterUsers[cn]) > 0 {
+		if t.clusterUsers.len(cn) > 0 {
 			dirtyHosts[keyOf(cn).host] = true
 		}
 	}
 	for h := range t.stale {
 		dirtyHosts[h] = true
 	}
-	clear(t.stale)
-	t.updateHosts(rs, dirtyHosts)
+	t.stale = map[string]bool{} // not cleared: a map does not shrink, and everything marks every host
+	t.updateHosts(rs, dirtyHosts, lists)
 
 	cfg := switchyard.Config{VirtualServices: t.vs, ServiceEntries: t.se, DestinationRules: t.dr}
 	if t.blockAll > 0 {
@@ -293,16 +329,27 @@ func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, go
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		removeFrom(t.hostVHosts, h, r)
+		t.hostVHosts.remove(h, r)
 	}
-	if c, ok := t.member[r]; ok {
+	if c, ok := t.memberOf(r); ok {
 		gone[c] = true
 		delete(t.member, r)
 	}
 	for _, cn := range o.used {
 		usedBy[cn] = true
-		removeFrom(t.clusterUsers, cn, r)
+		t.clusterUsers.remove(cn, r)
 	}
+}
+
+// memberOf returns the VirtualService (by the virtual host that began it)
+// virtual host r is in, if it is in one: one r joined, or the one it
+// began (most virtual hosts, which member does not hold).
+func (t *translation) memberOf(r vref) (vref, bool) {
+	if c, ok := t.member[r]; ok {
+		return c, true
+	}
+	_, ok := slices.BinarySearchFunc(t.vsKeys, r, vref.compare)
+	return r, ok
 }
 
 // linkVHost enters the virtual host r, translated as o, in the indexes.
@@ -315,11 +362,11 @@ func (t *translation) linkVHost(r vref, o *vhostOut, seeds map[string]bool, used
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		addTo(t.hostVHosts, h, r)
+		t.hostVHosts.add(h, r)
 	}
 	for _, cn := range o.used {
 		usedBy[cn] = true
-		addTo(t.clusterUsers, cn, r)
+		t.clusterUsers.add(cn, r)
 	}
 }
 
@@ -340,7 +387,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	for len(queue) > 0 {
 		h := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
-		for _, r := range t.hostVHosts[h] {
+		for r := range t.hostVHosts.all(h) {
 			if inComp[r] {
 				continue
 			}
@@ -355,7 +402,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 		}
 	}
 	for _, r := range comp {
-		if c, ok := t.member[r]; ok {
+		if c, ok := t.memberOf(r); ok {
 			gone[c] = true
 			delete(t.member, r)
 		}
@@ -382,7 +429,6 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 			for _, h := range out.hosts {
 				index[h] = len(made)
 			}
-			t.member[r] = r
 			keys = append(keys, r)
 			made = append(made, route.VirtualService{
 				Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
@@ -481,38 +527,50 @@ func mergeSorted[K, V any](keys []K, vals []V, gone, newKeys []K, newVals []V, c
 
 // updateHosts translates again the hosts dirty (whose clusters, their
 // resources or hash policies may have changed, or whose entries are
-// stale) and updates their entries in se and dr.
-func (t *translation) updateHosts(rs *resources, dirty map[string]bool) {
+// stale) and updates their entries in se and dr. lists holds the hosts'
+// clusters that changed, the others' are those of their hostState.
+func (t *translation) updateHosts(rs *resources, dirty map[string]bool, lists map[string][]string) {
 	var gone, keys []string
 	var ses []subset.ServiceEntry
 	var drs []subset.DestinationRule
 	type entry struct {
 		key string
 		hs  *hostState
+		se  subset.ServiceEntry
+		dr  subset.DestinationRule
 	}
 	var add []entry
 	for h := range dirty {
-		cs := t.hostClusters[h]
+		cs, ok := lists[h]
+		if !ok {
+			cs = t.clustersOf(h)
+		}
+		p := t.hosts[h]
+		var pse *subset.ServiceEntry
+		var pdr *subset.DestinationRule
+		if p != nil && p.live {
+			// Its entries, before they leave the lists.
+			pse, pdr = t.entry(h)
+			gone = append(gone, p.inputs[0].name)
+		}
 		var hs *hostState
 		if len(cs) > 0 {
 			in := hostInputs(rs, cs, t.hashes)
-			if p := t.hosts[h]; p != nil && slices.Equal(p.inputs, in) {
+			if p != nil && slices.Equal(p.inputs, in) {
 				hs = p // the same resources: the same result
 			} else {
 				hs = buildHost(rs, h, cs, t.hashes)
 				hs.inputs = in
+				pse, pdr = hs.se, hs.dr
 			}
 			t.hosts[h] = hs
 		} else {
 			delete(t.hosts, h)
 		}
-		if k, ok := t.listed[h]; ok {
-			gone = append(gone, k)
-			delete(t.listed, h)
-		}
 		if hs != nil && hs.live {
-			t.listed[h] = cs[0]
-			add = append(add, entry{cs[0], hs})
+			add = append(add, entry{cs[0], hs, *pse, *pdr})
+		} else if hs != nil {
+			hs.se, hs.dr = nil, nil
 		}
 	}
 	if len(gone) == 0 && len(add) == 0 {
@@ -522,12 +580,35 @@ func (t *translation) updateHosts(rs *resources, dirty map[string]bool) {
 	slices.SortFunc(add, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	for _, e := range add {
 		keys = append(keys, e.key)
-		ses = append(ses, *e.hs.se)
-		drs = append(drs, *e.hs.dr)
+		ses = append(ses, e.se)
+		drs = append(drs, e.dr)
+		// Its entries are in the lists now: entry finds them there.
+		e.hs.se, e.hs.dr = nil, nil
 	}
 	oldKeys := t.seKeys
 	t.seKeys, t.se = mergeSorted(oldKeys, t.se, gone, keys, ses, strings.Compare)
 	_, t.dr = mergeSorted(oldKeys, t.dr, gone, keys, drs, strings.Compare)
+}
+
+// entry returns the ServiceEntry and DestinationRule of host h in force:
+// nil for a host not in the configuration. They are shared: not to be
+// modified.
+func (t *translation) entry(h string) (*subset.ServiceEntry, *subset.DestinationRule) {
+	hs := t.hosts[h]
+	if hs == nil || !hs.live {
+		return nil, nil
+	}
+	se, dr := hs.se, hs.dr
+	if se == nil || dr == nil {
+		i, _ := slices.BinarySearch(t.seKeys, hs.inputs[0].name)
+		if se == nil {
+			se = &t.se[i]
+		}
+		if dr == nil {
+			dr = &t.dr[i]
+		}
+	}
+	return se, dr
 }
 
 // addTo adds v to the set m[k].
@@ -548,5 +629,102 @@ func removeFrom[K, V comparable](m map[K][]V, k K, v V) {
 		delete(m, k)
 	} else {
 		m[k] = s
+	}
+}
+
+// sets is a set of values by key, most of which hold one value: those are
+// values of one, the others slices of more (a slice of one would cost an
+// allocation per key).
+type sets[V comparable] struct {
+	one  map[string]V
+	more map[string][]V
+}
+
+// add adds v to the set of k.
+func (s *sets[V]) add(k string, v V) {
+	if vs, ok := s.more[k]; ok {
+		if !slices.Contains(vs, v) {
+			s.more[k] = append(vs, v)
+		}
+		return
+	}
+	if s.one == nil {
+		s.one = map[string]V{}
+	}
+	o, ok := s.one[k]
+	if !ok {
+		s.one[k] = v
+		return
+	}
+	if o != v {
+		if s.more == nil {
+			s.more = map[string][]V{}
+		}
+		delete(s.one, k)
+		s.more[k] = []V{o, v}
+	}
+}
+
+// remove removes v from the set of k.
+func (s *sets[V]) remove(k string, v V) {
+	if vs, ok := s.more[k]; ok {
+		if i := slices.Index(vs, v); i >= 0 {
+			vs[i] = vs[len(vs)-1]
+			vs = vs[:len(vs)-1]
+		}
+		if len(vs) == 1 {
+			delete(s.more, k)
+			s.one[k] = vs[0]
+		} else {
+			s.more[k] = vs
+		}
+		return
+	}
+	if o, ok := s.one[k]; ok && o == v {
+		delete(s.one, k)
+	}
+}
+
+// len returns the size of the set of k.
+func (s *sets[V]) len(k string) int {
+	if vs, ok := s.more[k]; ok {
+		return len(vs)
+	}
+	if _, ok := s.one[k]; ok {
+		return 1
+	}
+	return 0
+}
+
+// all returns the values of the set of k.
+func (s *sets[V]) all(k string) iter.Seq[V] {
+	return func(yield func(V) bool) {
+		if vs, ok := s.more[k]; ok {
+			for _, v := range vs {
+				if !yield(v) {
+					return
+				}
+			}
+			return
+		}
+		if v, ok := s.one[k]; ok {
+			yield(v)
+		}
+	}
+}
+
+// keys returns the keys whose sets are not empty.
+func (s *sets[V]) keys() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range s.one {
+			if !yield(k) {
+				return
+			}
+		}
+		for k := range s.more {
+			if !yield(k) {
+				return
+			}
+		}
 	}
 }

@@ -320,9 +320,10 @@ func TestIncrementalTranslationIsFresh(t *testing.T) {
 					// The endpoint fast path: the hosts rebuilt, the
 					// lists left as they are, no update.
 					for name := range ch.endpoints {
-						for _, h := range tr.edsHosts(name) {
-							hs := buildHost(rs, h, tr.hostClusters[h], tr.hashes)
-							hs.inputs = hostInputs(rs, tr.hostClusters[h], tr.hashes)
+						for _, h := range tr.edsHosts(rs, name) {
+							cs := tr.clustersOf(h)
+							hs := buildHost(rs, h, cs, tr.hashes)
+							hs.inputs = hostInputs(rs, cs, tr.hashes)
 							tr.hosts[h], tr.stale[h] = hs, true
 						}
 					}
@@ -444,7 +445,7 @@ func TestWatchesFollowTheResources(t *testing.T) {
 					m.mu.Lock()
 					var names []string // endpoints the configuration uses
 					for _, n := range slices.Sorted(maps.Keys(m.rs.endpoints)) {
-						if len(m.inc.edsHosts(n)) > 0 {
+						if len(m.inc.edsHosts(m.rs, n)) > 0 {
 							names = append(names, n)
 						}
 					}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // Clusters of the same connection-pool and load-balancer settings share
@@ -77,7 +78,12 @@ func TestRouteMatchesBoundToTheListenerPort(t *testing.T) {
 		got := out.routes[0].Match
 		require.Len(t, got, 1)
 		require.Equal(t, tc.port, got[0].Port, "RouteConfiguration %q, listener port %d", tc.rc, tc.port)
-		require.Equal(t, tc.wantShared, &got[0] == &vh.routes[0].r.Match[0], "RouteConfiguration %q, listener port %d: shared", tc.rc, tc.port)
+		require.Equal(t, tc.wantShared, &got[0] == &vh.routes[0].Match[0], "RouteConfiguration %q, listener port %d: shared", tc.rc, tc.port)
+		// The routes too, with their destinations resolved at decoding.
+		require.Equal(t, tc.wantShared, &out.routes[0] == &vh.routes[0], "RouteConfiguration %q, listener port %d: route shared", tc.rc, tc.port)
+		require.Equal(t, cap(out.routes), len(out.routes), "appending to the routes copies them")
+		require.Equal(t, route.Destination{Host: "h.test", Port: &route.PortSelector{Number: 8080}}, out.routes[0].Route[0].Destination)
+		require.Equal(t, []string{"outbound|8080||h.test"}, out.used)
 		require.Equal(t, "/api", *got[0].URI.Prefix)
 	}
 }

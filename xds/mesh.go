@@ -430,7 +430,7 @@ func (m *Mesh) ensure(ctx context.Context, hostport string) error {
 		return switchyard.ErrClosed
 	}
 	if _, ok := m.cancels[ldsKey+name]; !ok {
-		m.watchLocked(ldsKey, name)
+		m.watchLocked(ldsKey + name)
 	}
 	m.mu.Unlock()
 	if err := m.wait(ctx, func() bool { return m.syncedLocked(name) }); err != nil {
@@ -500,14 +500,9 @@ func (m *Mesh) syncedLocked(listener string) bool {
 			continue
 		}
 		for _, vh := range rc.vhosts {
-			for _, e := range vh.routes {
-				for _, d := range e.r.Route {
-					if !m.clusterSyncedLocked(d.Destination.Host) {
-						return false
-					}
-				}
-				for _, d := range e.r.Mirrors {
-					if !m.clusterSyncedLocked(d.Destination.Host) {
+			for _, x := range vh.extra {
+				for _, cn := range x.clusters {
+					if !m.clusterSyncedLocked(cn) {
 						return false
 					}
 				}
@@ -535,20 +530,31 @@ func (m *Mesh) clusterSyncedLocked(name string) bool {
 	return m.rs.endpoints[c.edsName] != nil || m.missing[edsKey+c.edsName]
 }
 
-// watchLocked starts a named watch.
-func (m *Mesh) watchLocked(key, name string) {
-	typeURL := map[string]string{ldsKey: xdsclient.ListenerTypeURL, rdsKey: xdsclient.RouteTypeURL, cdsKey: xdsclient.ClusterTypeURL, edsKey: xdsclient.EndpointTypeURL}[key]
-	cancel, err := m.client.Watch(typeURL, name, &named{m: m, key: key, name: name})
+// watchLocked starts the named watch k ("type|name"): m.cancels keeps k
+// (the string the watch count holds), the watcher its parts.
+func (m *Mesh) watchLocked(k string) {
+	var typeURL string
+	switch k[:4] {
+	case ldsKey:
+		typeURL = xdsclient.ListenerTypeURL
+	case rdsKey:
+		typeURL = xdsclient.RouteTypeURL
+	case cdsKey:
+		typeURL = xdsclient.ClusterTypeURL
+	case edsKey:
+		typeURL = xdsclient.EndpointTypeURL
+	}
+	cancel, err := m.client.Watch(typeURL, k[4:], &named{m: m, k: k})
 	if err != nil {
 		m.lastErr = err
 		if m.unwatched == nil {
 			m.unwatched = map[string]bool{}
 		}
-		m.unwatched[key+name] = true
+		m.unwatched[k] = true
 		return
 	}
-	delete(m.unwatched, key+name)
-	m.cancels[key+name] = cancel
+	delete(m.unwatched, k)
+	m.cancels[k] = cancel
 }
 
 // applyLocked updates the watches the resources imply, translates them and
@@ -579,8 +585,8 @@ func (m *Mesh) applyLocked() {
 		// their entry as it was in the configuration, which may be older
 		// than they are: set them again.
 		for h := range m.dirty {
-			if hs := tr.hosts[h]; hs != nil && hs.live && hs.se.Resolution == "STATIC" {
-				_ = m.Mesh.SetEndpoints(h, hs.se.Endpoints) // in the configuration just accepted
+			if se, _ := tr.entry(h); se != nil && se.Resolution == "STATIC" {
+				_ = m.Mesh.SetEndpoints(h, se.Endpoints) // in the configuration just accepted
 			}
 		}
 		m.dirty = nil
@@ -593,28 +599,69 @@ func (m *Mesh) applyLocked() {
 // it, so that a push updates the watches its resources imply, not those of
 // every resource.
 type wantIndex struct {
-	refs    map[string]int
-	by      map[string][]string // the watches each resource implies, by "l|name", "r|name", "c|name"
-	touched map[string]bool     // watches whose count changed since they were last updated
+	refs map[string]int
+	// The watches listeners and RouteConfigurations imply, by name.
+	byListener, byRoute map[string][]string
+	// The ClusterLoadAssignment each cluster implies: its own name (the
+	// clusters istiod sends), or another.
+	ownEDS   map[string]struct{}
+	otherEDS map[string]string
+	touched  map[string]bool // watches whose count changed since they were last updated
 }
 
-// set records the watches that resource src implies now.
-func (w *wantIndex) set(src string, keys []string) {
-	if slices.Equal(w.by[src], keys) {
+// count adds d to the count of watch k.
+func (w *wantIndex) count(k string, d int) {
+	w.refs[k] += d
+	if w.touched == nil {
+		w.touched = map[string]bool{}
+	}
+	w.touched[k] = true
+}
+
+// set records the watches that resource src implies now, in by (one of
+// byListener and byRoute).
+func (w *wantIndex) set(by map[string][]string, src string, keys []string) {
+	if slices.Equal(by[src], keys) {
 		return
 	}
-	for _, k := range w.by[src] {
-		w.refs[k]--
-		w.touched[k] = true
+	for _, k := range by[src] {
+		w.count(k, -1)
 	}
 	for _, k := range keys {
-		w.refs[k]++
-		w.touched[k] = true
+		w.count(k, 1)
 	}
 	if len(keys) == 0 {
-		delete(w.by, src)
+		delete(by, src)
 	} else {
-		w.by[src] = keys
+		by[src] = keys
+	}
+}
+
+// setEDS records the ClusterLoadAssignment cluster implies now ("" for
+// none).
+func (w *wantIndex) setEDS(cluster, eds string) {
+	old, ok := w.otherEDS[cluster]
+	if !ok {
+		if _, own := w.ownEDS[cluster]; own {
+			old, ok = cluster, true
+		}
+	}
+	if ok && old == eds {
+		return
+	}
+	if ok {
+		w.count(edsKey+old, -1)
+		delete(w.otherEDS, cluster)
+		delete(w.ownEDS, cluster)
+	}
+	if eds == "" {
+		return
+	}
+	w.count(edsKey+eds, 1)
+	if eds == cluster {
+		w.ownEDS[cluster] = struct{}{}
+	} else {
+		w.otherEDS[cluster] = eds
 	}
 }
 
@@ -627,9 +674,12 @@ func (w *wantIndex) set(src string, keys []string) {
 func (m *Mesh) updateWatchesLocked(ch *changes) {
 	w, rs := &m.wants, m.rs
 	if w.refs == nil {
-		w.refs, w.by, w.touched = map[string]int{}, map[string][]string{}, map[string]bool{}
+		w.refs, w.byListener, w.byRoute = map[string]int{}, map[string][]string{}, map[string][]string{}
+		w.ownEDS, w.otherEDS = map[string]struct{}{}, map[string]string{}
 		if !m.proxyless {
-			w.set("*", []string{ldsKey + "*", cdsKey + "*"})
+			// The wildcards, for good.
+			w.count(ldsKey+"*", 1)
+			w.count(cdsKey+"*", 1)
 		}
 	}
 	for n := range ch.listeners {
@@ -645,7 +695,7 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 				keys = appendClusterWatches(keys, l.inline)
 			}
 		}
-		w.set("l|"+n, keys)
+		w.set(w.byListener, n, keys)
 	}
 	if m.proxyless {
 		for r := range ch.routes {
@@ -664,8 +714,9 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 		final[k] = true
 	}
 	for len(w.touched) > 0 {
-		for k := range w.touched {
-			delete(w.touched, k)
+		touched := w.touched
+		w.touched = nil // a map does not shrink: a new one for each push
+		for k := range touched {
 			final[k] = true
 			if m.proxyless {
 				switch k[:4] {
@@ -680,7 +731,7 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 	for k := range final {
 		if w.refs[k] > 0 {
 			if _, ok := m.cancels[k]; !ok {
-				m.watchLocked(k[:4], k[4:])
+				m.watchLocked(k)
 			}
 			continue
 		}
@@ -718,30 +769,27 @@ func (m *Mesh) routeWatchesLocked(name string) {
 	if rc := m.rs.routes[name]; rc != nil && m.wants.refs[rdsKey+name] > 0 {
 		keys = appendClusterWatches(nil, rc)
 	}
-	m.wants.set("r|"+name, keys)
+	m.wants.set(m.wants.byRoute, name, keys)
 }
 
 // clusterWatchesLocked records the ClusterLoadAssignment cluster name
 // implies (with Proxyless, if a route names the cluster: one delivered
 // after its watch was cancelled implies nothing).
 func (m *Mesh) clusterWatchesLocked(name string) {
-	var keys []string
+	eds := ""
 	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored && (!m.proxyless || m.wants.refs[cdsKey+name] > 0) {
-		keys = []string{edsKey + c.edsName}
+		eds = c.edsName
 	}
-	m.wants.set("c|"+name, keys)
+	m.wants.setEDS(name, eds)
 }
 
 // appendClusterWatches appends the watches of the clusters rc's routes
 // name.
 func appendClusterWatches(keys []string, rc *routeIR) []string {
 	for _, vh := range rc.vhosts {
-		for _, e := range vh.routes {
-			for _, d := range e.r.Route {
-				keys = append(keys, cdsKey+d.Destination.Host)
-			}
-			for _, d := range e.r.Mirrors {
-				keys = append(keys, cdsKey+d.Destination.Host)
+		for _, x := range vh.extra {
+			for _, cn := range x.clusters {
+				keys = append(keys, cdsKey+cn)
 			}
 		}
 	}
@@ -767,13 +815,14 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	hosts := map[string]bool{}
 	for name := range m.edsChanged {
-		for _, h := range tr.edsHosts(name) {
+		for _, h := range tr.edsHosts(m.rs, name) {
 			hosts[h] = true
 		}
 	}
 	next := make(map[string]*hostState, len(hosts))
 	for h := range hosts {
-		old, in := tr.hosts[h], hostInputs(m.rs, tr.hostClusters[h], tr.hashes)
+		cs := tr.clustersOf(h)
+		old, in := tr.hosts[h], hostInputs(m.rs, cs, tr.hashes)
 		if len(in) != len(old.inputs) {
 			return false
 		}
@@ -782,7 +831,7 @@ func (m *Mesh) applyEndpointsLocked() bool {
 				return false // arrived or went
 			}
 		}
-		hs := buildHost(m.rs, h, tr.hostClusters[h], tr.hashes)
+		hs := buildHost(m.rs, h, cs, tr.hashes)
 		hs.inputs = in
 		if hs.live != old.live {
 			return false
@@ -790,21 +839,22 @@ func (m *Mesh) applyEndpointsLocked() bool {
 		if !hs.live {
 			continue
 		}
-		if hs.se.Resolution != "STATIC" || old.se.Resolution != "STATIC" || !reflect.DeepEqual(hs.dr, old.dr) {
+		ose, odr := tr.entry(h)
+		if hs.se.Resolution != "STATIC" || ose.Resolution != "STATIC" || !reflect.DeepEqual(hs.dr, odr) {
 			return false
 		}
-		a, b := *hs.se, *old.se
+		a, b := *hs.se, *ose
 		a.Endpoints, b.Endpoints = nil, nil
 		if !reflect.DeepEqual(a, b) {
 			return false
 		}
-		// Share what is unchanged with the translation in force, which the
-		// installed configuration keeps anyway: one copy of the host's
-		// DestinationRule and of its ServiceEntry but the endpoints, not
-		// two (values are never modified once built).
-		se := *old.se
+		// Share what is unchanged with the configuration in force: one
+		// copy of the host's DestinationRule (its entry in the lists) and
+		// of its ServiceEntry but the endpoints, not two (values are never
+		// modified once built).
+		se := *ose
 		se.Endpoints = hs.se.Endpoints
-		hs.se, hs.dr = &se, old.dr
+		hs.se, hs.dr = &se, nil
 		next[h] = hs
 	}
 	if m.dirty == nil {
@@ -880,20 +930,24 @@ func (m *Mesh) setLocked(key, name string, v any) {
 	}
 }
 
-// named watches one resource.
+// named watches one resource: k is its watch, "type|name" (the string
+// m.cancels holds).
 type named struct {
-	m         *Mesh
-	key, name string
+	m *Mesh
+	k string
 }
+
+func (w *named) key() string  { return w.k[:4] }
+func (w *named) name() string { return w.k[4:] }
 
 func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.missing, w.key+w.name)
-	delete(m.missing, w.name)
-	m.setLocked(w.key, w.name, r.(*decoded).ir)
-	m.acceptedLocked(w.key, w.name)
+	delete(m.missing, w.k)
+	delete(m.missing, w.name())
+	m.setLocked(w.key(), w.name(), r.(*decoded).ir)
+	m.acceptedLocked(w.key(), w.name())
 	m.scheduleLocked(done)
 }
 
@@ -901,12 +955,12 @@ func (w *named) ResourceError(err error, done func()) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if w.key == ldsKey {
-		m.missing[w.name] = true
+	if w.key() == ldsKey {
+		m.missing[w.name()] = true
 	}
-	m.missing[w.key+w.name] = true
-	m.setLocked(w.key, w.name, nil)
-	m.noteLocked(w.key, w.name, err)
+	m.missing[w.k] = true
+	m.setLocked(w.key(), w.name(), nil)
+	m.noteLocked(w.key(), w.name(), err)
 	m.scheduleLocked(done)
 }
 
@@ -950,7 +1004,7 @@ func (m *Mesh) scheduleLocked(done func()) {
 func (w *named) AmbientError(err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.noteLocked(w.key, w.name, err)
+	w.m.noteLocked(w.key(), w.name(), err)
 	w.m.mu.Unlock()
 }
 

@@ -142,8 +142,8 @@ var registryOnlySidecar = sidecar.Sidecar{
 // blocksAll reports whether a catch-all virtual host is Istio's block_all:
 // every route a direct 502.
 func blocksAll(vh vhostIR) bool {
-	for _, e := range vh.routes {
-		if d := e.r.DirectResponse; d == nil || d.Status != http.StatusBadGateway {
+	for _, r := range vh.routes {
+		if d := r.DirectResponse; d == nil || d.Status != http.StatusBadGateway {
 			return false
 		}
 	}
@@ -152,6 +152,10 @@ func blocksAll(vh vhostIR) bool {
 
 // hostState is one host's part of the translation.
 type hostState struct {
+	// se and dr are the host's entries as buildHost built them, until
+	// they enter the translation's lists (translation.entry finds them
+	// there): nil after, unless the endpoint fast path since replaced se
+	// (the host is stale).
 	se          *subset.ServiceEntry
 	dr          *subset.DestinationRule
 	passthrough bool // a cluster of the host is ORIGINAL_DST
@@ -431,17 +435,34 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 	}
 	out.hosts = slices.Clip(out.hosts)
 	usedSet := map[string]bool{}
-	use := func(cn string) {
-		if !usedSet[cn] {
-			usedSet[cn] = true
-			out.used = append(out.used, cn)
+	for k, x := range vh.extra {
+		for i, cn := range x.clusters {
+			if !usedSet[cn] {
+				usedSet[cn] = true
+				out.used = append(out.used, cn)
+			}
+			if i >= len(vh.routes[k].Route) {
+				continue // a mirror's
+			}
+			if h := x.hash[cn]; h != nil && out.hashes[cn] == nil {
+				if out.hashes == nil {
+					out.hashes = map[string]*balancer.ConsistentHash{}
+				}
+				out.hashes[cn] = h
+			}
 		}
 	}
+	// The decoded routes when they are the listener's (their matches
+	// bound to its port, see routePort, and the fault filter on or no
+	// fault): the configuration shares them.
+	if !slices.ContainsFunc(vh.routes, func(r route.HTTPRoute) bool {
+		return (r.Fault != nil && !l.faultOn) || slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port })
+	}) {
+		out.routes = slices.Clip(vh.routes)
+		return out
+	}
 	out.routes = make([]route.HTTPRoute, 0, len(vh.routes))
-	for _, e := range vh.routes {
-		r := e.r
-		// The matches bound to the listener's port: the decoded ones when
-		// they are (see routePort).
+	for _, r := range vh.routes {
 		if slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port }) {
 			r.Match = slices.Clone(r.Match)
 			for i := range r.Match {
@@ -450,24 +471,6 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 		}
 		if !l.faultOn {
 			r.Fault = nil
-		}
-		r.Route = slices.Clone(r.Route)
-		for i := range r.Route {
-			cn := r.Route[i].Destination.Host
-			use(cn)
-			r.Route[i].Destination = destinationOf(cn)
-			if h := e.hash[cn]; h != nil && out.hashes[cn] == nil {
-				if out.hashes == nil {
-					out.hashes = map[string]*balancer.ConsistentHash{}
-				}
-				out.hashes[cn] = h
-			}
-		}
-		r.Mirrors = slices.Clone(r.Mirrors)
-		for i := range r.Mirrors {
-			cn := r.Mirrors[i].Destination.Host
-			use(cn)
-			r.Mirrors[i].Destination = destinationOf(cn)
 		}
 		out.routes = append(out.routes, r)
 	}

@@ -71,11 +71,22 @@ type vhostIR struct {
 	domains []string
 	vsName  string // from Istio's metadata, for Explain
 	vsNS    string
-	routes  []routeEntry
+	// The routes, their destinations resolved from the clusters they
+	// name (so that the assembly can share them), and beside each what
+	// the assembly needs of it.
+	routes []route.HTTPRoute
+	extra  []routeExtra
 }
 
-// routeEntry is one Envoy route as a VirtualService HTTP route. Destination
-// hosts hold cluster names until the assembly resolves them.
+// routeExtra is what the assembly needs of a route besides the route.
+type routeExtra struct {
+	clusters []string                            // those its destinations name, then those its mirrors name
+	hash     map[string]*balancer.ConsistentHash // per destination cluster
+}
+
+// routeEntry is one Envoy route as a VirtualService HTTP route, as
+// translateRoute reads it: destination hosts hold cluster names
+// (translateVirtualHost resolves them).
 type routeEntry struct {
 	r    route.HTTPRoute
 	hash map[string]*balancer.ConsistentHash // per destination cluster
@@ -194,9 +205,9 @@ func translateRouteConfig(rc *routev3.RouteConfiguration) (*routeIR, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range v.routes {
-			for j := range e.r.Match {
-				e.r.Match[j].Port = port
+		for _, r := range v.routes {
+			for j := range r.Match {
+				r.Match[j].Port = port
 			}
 		}
 		ir.vhosts = append(ir.vhosts, v)
@@ -221,7 +232,8 @@ func translateVirtualHost(vh *routev3.VirtualHost, p string) (vhostIR, error) {
 	if err := checkFields(vh, p, virtualHostFields); err != nil {
 		return vhostIR{}, err
 	}
-	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains(), routes: make([]routeEntry, 0, len(vh.GetRoutes()))}
+	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains(),
+		routes: make([]route.HTTPRoute, 0, len(vh.GetRoutes())), extra: make([]routeExtra, 0, len(vh.GetRoutes()))}
 	vhFault, err := faultOf(vh.GetTypedPerFilterConfig(), p+".typed_per_filter_config")
 	if err != nil {
 		return vhostIR{}, err
@@ -238,7 +250,17 @@ func translateVirtualHost(vh *routev3.VirtualHost, p string) (vhostIR, error) {
 		if v.vsName == "" {
 			v.vsNS, v.vsName = istioConfigName(r.GetMetadata(), "virtual-service")
 		}
-		v.routes = append(v.routes, e)
+		x := routeExtra{hash: e.hash, clusters: make([]string, 0, len(e.r.Route)+len(e.r.Mirrors))}
+		for i := range e.r.Route {
+			x.clusters = append(x.clusters, e.r.Route[i].Destination.Host)
+			e.r.Route[i].Destination = destinationOf(e.r.Route[i].Destination.Host)
+		}
+		for i := range e.r.Mirrors {
+			x.clusters = append(x.clusters, e.r.Mirrors[i].Destination.Host)
+			e.r.Mirrors[i].Destination = destinationOf(e.r.Mirrors[i].Destination.Host)
+		}
+		v.routes = append(v.routes, e.r)
+		v.extra = append(v.extra, x)
 	}
 	return v, nil
 }
