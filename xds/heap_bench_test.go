@@ -2,13 +2,19 @@ package xds
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,12 +140,12 @@ func liveHeap() uint64 {
 }
 
 // BenchmarkHeap compares the live heap of an xDS-fed mesh of
-// -xds.services services (sidecar persona) with the same mesh built from
-// its configuration by switchyard.New: heap-xds-B and heap-yaml-B per
-// service, and their ratio. The control plane runs in a process of its
-// own, so that only the client's side is measured. The xDS mesh also keeps
-// what it received (to recognise resources re-sent unchanged) and its
-// translation (to translate pushes incrementally).
+// -xds.services services (sidecar persona) with the same mesh read from
+// YAML (yamlMeshHeap): heap-xds-B and heap-yaml-B per service, and their
+// ratio. The control plane runs in a process of its own, so that only the
+// client's side is measured. The xDS mesh also keeps what it received (to
+// recognise resources re-sent unchanged) and its translation (to translate
+// pushes incrementally).
 func BenchmarkHeap(b *testing.B) {
 	bs := startPlaneProcess(b, *benchServices, "127.0.0.1:9")
 	var xdsB, yamlB float64
@@ -152,21 +158,8 @@ func BenchmarkHeap(b *testing.B) {
 			b.Fatal(err)
 		}
 		xdsB = float64(liveHeap() - before)
-		// The same configuration, freshly built, and a mesh of it: what a
-		// process holds that reads it from YAML. Cloned, so that the
-		// routes the translation may share with the decoded resources
-		// (which the xDS mesh holds) count here too.
-		before = liveHeap()
-		m.mu.Lock()
-		cfg, _ := translate(m.rs, nil)
-		cfg = cfg.Clone() // its routes and their lists its own, not the decoded resources'
-		m.mu.Unlock()
-		y, err := switchyard.New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg = switchyard.Config{}
-		yamlB = float64(liveHeap() - before)
+		y, n := yamlMeshHeap(b, m)
+		yamlB = float64(n)
 		y.Close()
 		m.Close()
 	}
@@ -174,4 +167,39 @@ func BenchmarkHeap(b *testing.B) {
 	b.ReportMetric(xdsB/n, "heap-xds-B/service")
 	b.ReportMetric(yamlB/n, "heap-yaml-B/service")
 	b.ReportMetric(xdsB/yamlB, "xds/yaml")
+}
+
+// yamlMeshHeap builds the mesh a process holds that reads m's
+// configuration from YAML: the configuration rendered as Istio's documents
+// (the admin handler's config dump, one document each), parsed, and built
+// by switchyard.New. It returns that mesh and the heap it holds, the
+// documents' bytes dropped after parsing (whatever the parse keeps of them
+// counts).
+func yamlMeshHeap(t testing.TB, m *Mesh) (*switchyard.Mesh, uint64) {
+	t.Helper()
+	before := liveHeap()
+	rec := httptest.NewRecorder()
+	m.Mesh.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config", nil))
+	var dump map[string][]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &dump); err != nil {
+		t.Fatalf("config dump: %v", err)
+	}
+	var docs [][]byte
+	for _, kind := range slices.Sorted(maps.Keys(dump)) {
+		for _, d := range dump[kind] {
+			docs = append(docs, d)
+		}
+	}
+	rec, dump = nil, nil
+	cfg, err := switchyard.Parse(bytes.Join(docs, []byte("\n---\n")))
+	if err != nil {
+		t.Fatalf("the configuration as YAML: %v", err)
+	}
+	docs = nil
+	y, err := switchyard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = switchyard.Config{}
+	return y, liveHeap() - before
 }
