@@ -85,7 +85,7 @@ type Config struct {
 }
 
 // Status is where a watched resource stands.
-type Status int
+type Status uint8
 
 // Statuses of a resource, as in Envoy's client status dump.
 const (
@@ -401,16 +401,51 @@ const (
 type resourceState struct {
 	name            string
 	cache           ResourceData
-	version         string // version_info that carried cache
-	err             error  // why the last version was rejected
-	timer           clock.Timer
+	version         string         // version_info that carried cache
+	aux             *resourceAux   // nil unless a timer runs or a version was rejected
 	watchers        *namedWatch    // a list, linked by next
 	memoNext        *resourceState // the next in the memo with the same digest key
-	timerGen        uint64
+	digest          digest         // of cache's bytes
 	status          Status
-	digest          digest // of cache's bytes
 	phase           watchPhase
 	deletionIgnored bool
+}
+
+// resourceAux is what a resourceState holds only for a while: the expiry
+// timer, while the resource is requested and not yet sent, and why its last
+// version was rejected. Most resources of a mesh need neither, and do not
+// carry their room.
+type resourceAux struct {
+	timer    clock.Timer
+	timerGen uint64 // counts the timers started and stopped: a late expiry is stale
+	err      error  // why the last version was rejected
+}
+
+// rejection is why the resource's last version was rejected (nil if it was
+// not).
+func (rs *resourceState) rejection() error {
+	if rs.aux == nil {
+		return nil
+	}
+	return rs.aux.err
+}
+
+// setRejection records why the last version was rejected (nil: it was not).
+func (rs *resourceState) setRejection(err error) {
+	if err != nil && rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	if rs.aux != nil {
+		rs.aux.err = err
+		rs.trimAux()
+	}
+}
+
+// trimAux drops rs.aux when it holds nothing.
+func (rs *resourceState) trimAux() {
+	if a := rs.aux; a != nil && a.timer == nil && a.err == nil {
+		rs.aux = nil
+	}
 }
 
 // watched reports whether some watcher names the resource.
@@ -508,7 +543,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	}
 	switch rs.status {
 	case StatusNACKed:
-		c.notifyInvalidLocked(nw, rs, rs.err, nil)
+		c.notifyInvalidLocked(nw, rs, rs.rejection(), nil)
 	case StatusDoesNotExist:
 		err := c.notFound(ts, name, rs)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
@@ -626,7 +661,7 @@ func (c *Client) Dump() []ResourceStatus {
 		for name, rs := range ts.resources {
 			out = append(out, ResourceStatus{
 				TypeURL: url, Name: name, Status: rs.status, Version: rs.version,
-				Resource: rs.cache, Err: rs.err,
+				Resource: rs.cache, Err: rs.rejection(),
 			})
 		}
 	}

@@ -3,6 +3,7 @@ package xdsclient
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestDefaultBackoff: gRPC's connection backoff — 1 s, ×1.6 per failure,
@@ -21,5 +22,14 @@ func TestDefaultBackoff(t *testing.T) {
 	bo.Reset()
 	if d := bo.NextBackOff(); d < 800*time.Millisecond || d > 1200*time.Millisecond {
 		t.Fatalf("after Reset: %v", d)
+	}
+}
+
+// TestResourceStateSize: one resourceState exists per watched resource of
+// a mesh (issue 18): what only some resources need for a while (the expiry
+// timer, a rejection) lives in resourceAux, so that the rest stays small.
+func TestResourceStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(resourceState{}); n > 112 {
+		t.Fatalf("resourceState is %d B, want at most 112", n)
 	}
 }
