@@ -373,10 +373,28 @@ type typeState struct {
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
 	// Delta only: the answers (ACK or NACK) still to send, one per
-	// response in order, and the names subscribed to ("*" for the
-	// wildcard).
-	answers  []deltaAnswer
-	onStream map[string]bool
+	// response in order. The names subscribed to are the resources'
+	// onStream, wildOnStream for the wildcard, and offStream: names
+	// subscribed to whose resourceState is gone, their unsubscription not
+	// yet sent (usually none; a set of every name would double what the
+	// resources map holds).
+	answers      []deltaAnswer
+	wildOnStream bool
+	offStream    map[string]struct{}
+}
+
+// dropLocked deletes rs, called name, from the resources of ts: if the
+// name is subscribed to on the current Delta stream, it stays so in
+// offStream until its unsubscription goes out.
+func (ts *typeState) dropLocked(name string, rs *resourceState) {
+	delete(ts.resources, name)
+	if rs.onStream {
+		rs.onStream = false
+		if ts.offStream == nil {
+			ts.offStream = make(map[string]struct{})
+		}
+		ts.offStream[name] = struct{}{}
+	}
 }
 
 // deltaAnswer is the ACK (nack nil) or NACK of one Delta response.
@@ -409,6 +427,7 @@ type resourceState struct {
 	status          Status
 	phase           watchPhase
 	deletionIgnored bool
+	onStream        bool // subscribed to by name on the current Delta stream
 }
 
 // resourceAux is what a resourceState holds only for a while: the expiry
@@ -569,7 +588,7 @@ func (c *Client) unwatch(nw *namedWatch) {
 	}
 	if len(ts.wildcards) == 0 || rs.cache == nil {
 		c.forget(ts, rs)
-		delete(ts.resources, name)
+		ts.dropLocked(name, rs)
 	}
 	c.requestLocked(ts)
 }
@@ -624,7 +643,7 @@ func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
 	for name, rs := range ts.resources {
 		if !rs.watched() {
 			c.forget(ts, rs)
-			delete(ts.resources, name)
+			ts.dropLocked(name, rs)
 		}
 	}
 	c.requestLocked(ts)

@@ -111,7 +111,11 @@ func (c *Client) beginStream() *adsStream {
 		ts.nonce = ""
 		ts.nack = nil
 		ts.sent, ts.named = false, false
-		ts.answers, ts.onStream = nil, nil
+		ts.answers = nil
+		ts.wildOnStream, ts.offStream = false, nil
+		for _, rs := range ts.resources {
+			rs.onStream = false
+		}
 		ts.pending = ts.subscribed()
 	}
 	st.signal()
@@ -568,7 +572,7 @@ func (c *Client) removeLocked(ts *typeState, name string, rs *resourceState, why
 		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 	if !rs.watched() {
-		delete(ts.resources, name)
+		ts.dropLocked(name, rs)
 	}
 	return true
 }
