@@ -301,7 +301,7 @@ func New(cfg Config) (*Client, error) {
 		c.newBackoff = defaultBackoff
 	}
 	for url, rt := range types {
-		c.state[url] = &typeState{rt: rt, resources: make(map[string]*resourceState)}
+		c.state[url] = &typeState{c: c, rt: rt, resources: make(map[string]*resourceState)}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.run()
@@ -357,6 +357,7 @@ func moduleVersion() string {
 // typeState is what the client knows of one resource type. Guarded by
 // Client.mu.
 type typeState struct {
+	c         *Client // whose type it is (a namedWatch reaches its client so)
 	rt        ResourceType
 	version   string // version_info last accepted: survives reconnection
 	nonce     string // nonce of the last response on the current stream
@@ -497,15 +498,15 @@ type namedWatch struct {
 	gone  bool // cancelled; guarded by Client.mu
 	w     ResourceWatcher
 	next  *namedWatch // the resource's next watcher
-	c     *Client
-	ts    *typeState
+	ts    *typeState  // and through it the Client: one pointer less per watch
 	rs    *resourceState
 }
 
 // cancel ends the watch. It is idempotent and does not block.
 func (nw *namedWatch) cancel() {
-	nw.c.cbs.cancel(&nw.entry)
-	nw.c.unwatch(nw)
+	c := nw.ts.c
+	c.cbs.cancel(&nw.entry)
+	c.unwatch(nw)
 }
 
 type wildcardWatch struct {
@@ -540,7 +541,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		// which subscribes to nothing for it (its resourceState is not the
 		// type's).
 		rs := &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
-		nw := &namedWatch{w: w, c: c, ts: ts, rs: rs}
+		nw := &namedWatch{w: w, ts: ts, rs: rs}
 		rs.watchers = nw
 		err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
@@ -551,7 +552,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
-	nw := &namedWatch{w: w, next: rs.watchers, c: c, ts: ts, rs: rs}
+	nw := &namedWatch{w: w, next: rs.watchers, ts: ts, rs: rs}
 	rs.watchers = nw
 	if nw.next == nil {
 		c.requestLocked(ts)

@@ -33,3 +33,11 @@ func TestResourceStateSize(t *testing.T) {
 		t.Fatalf("resourceState is %d B, want at most 112", n)
 	}
 }
+
+// TestNamedWatchSize: one namedWatch exists per Watch (issue 18); it
+// reaches its Client through its typeState, to fit the 48 B size class.
+func TestNamedWatchSize(t *testing.T) {
+	if n := unsafe.Sizeof(namedWatch{}); n > 48 {
+		t.Fatalf("namedWatch is %d B, want at most 48", n)
+	}
+}

@@ -36,7 +36,7 @@ func newBareClient(tb testing.TB, types []ResourceType) *bareClient {
 		}
 		c.types[rt.TypeURL] = rt
 		c.order = append(c.order, rt.TypeURL)
-		c.state[rt.TypeURL] = &typeState{rt: rt, resources: make(map[string]*resourceState)}
+		c.state[rt.TypeURL] = &typeState{c: c, rt: rt, resources: make(map[string]*resourceState)}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	tb.Cleanup(func() {
