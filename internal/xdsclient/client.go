@@ -161,6 +161,10 @@ type Client struct {
 	// deltaHeard: the server has answered a Delta stream of this client,
 	// so that it speaks Delta.
 	deltaHeard bool
+	// memoOn: the typeStates' memos are kept, from the first State of the
+	// World stream on (a Delta response names its resources: it needs
+	// none).
+	memoOn bool
 }
 
 // digest identifies a resource's serialised bytes (their SHA-256 and
@@ -180,7 +184,7 @@ func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
 // the head of the chain of its digest's key (digests that share a key do
 // not shadow each other). Called with c.mu held, rs not filed.
 func (c *Client) remember(ts *typeState, rs *resourceState) {
-	if rs.cache == nil {
+	if rs.cache == nil || !c.memoOn {
 		return
 	}
 	if ts.memo == nil {
@@ -194,7 +198,7 @@ func (c *Client) remember(ts *typeState, rs *resourceState) {
 // forget takes rs, whose cached version is about to change or go, out of
 // its type's memo. Called with c.mu held.
 func (c *Client) forget(ts *typeState, rs *resourceState) {
-	if rs.cache == nil {
+	if rs.cache == nil || !c.memoOn {
 		return
 	}
 	k := rs.digest.key()
@@ -214,6 +218,20 @@ func (c *Client) forget(ts *typeState, rs *resourceState) {
 			ts.memo[k] = rs.memoNext
 		}
 		rs.memoNext = nil
+	}
+}
+
+// memoOnLocked starts keeping the memos, filing every cached resource.
+// Called with c.mu held.
+func (c *Client) memoOnLocked() {
+	if c.memoOn {
+		return
+	}
+	c.memoOn = true
+	for _, ts := range c.state {
+		for _, rs := range ts.resources {
+			c.remember(ts, rs)
+		}
 	}
 }
 

@@ -107,6 +107,9 @@ func (c *Client) beginStream() *adsStream {
 		return nil
 	}
 	c.stream = st
+	if c.sotw.Load() {
+		c.memoOnLocked()
+	}
 	for _, ts := range c.state {
 		ts.nonce = ""
 		ts.nack = nil
