@@ -43,7 +43,9 @@ func TestArrivingEndpointsTakeTheFullPath(t *testing.T) {
 // TestHeapBudget: an xDS-fed mesh (sidecar persona, the control plane in a
 // process of its own) holds at most heapBudget times the heap of the same
 // mesh read from YAML (yamlMeshHeap). Issue 18's goal is 1.2; the budget
-// is what the mesh achieves at this size (1.51) with a margin, so that what
+// is what the mesh achieves at this size (1.43; 1.51 before the ADS client
+// kept its timers and rejections aside, Delta's subscription as flags and
+// the digest memo for State of the World only) with a margin, so that what
 // the client, the watches or the translation keep per resource cannot grow
 // back unnoticed. (Against the configuration translated afresh rather than
 // read from YAML, which shares strings with the decoded resources: 1.75
@@ -53,7 +55,7 @@ func TestHeapBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 300-service mesh three times")
 	}
-	const services, heapBudget = 300, 1.65
+	const services, heapBudget = 300, 1.55
 	bs := startPlaneProcess(t, services, "127.0.0.1:9")
 	ctx, cancel := context.WithTimeout(context.Background(), eventually)
 	defer cancel()

@@ -85,7 +85,7 @@ type Config struct {
 }
 
 // Status is where a watched resource stands.
-type Status int
+type Status uint8
 
 // Statuses of a resource, as in Envoy's client status dump.
 const (
@@ -161,6 +161,10 @@ type Client struct {
 	// deltaHeard: the server has answered a Delta stream of this client,
 	// so that it speaks Delta.
 	deltaHeard bool
+	// memoOn: the typeStates' memos are kept, from the first State of the
+	// World stream on (a Delta response names its resources: it needs
+	// none).
+	memoOn bool
 }
 
 // digest identifies a resource's serialised bytes (their SHA-256 and
@@ -180,7 +184,7 @@ func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
 // the head of the chain of its digest's key (digests that share a key do
 // not shadow each other). Called with c.mu held, rs not filed.
 func (c *Client) remember(ts *typeState, rs *resourceState) {
-	if rs.cache == nil {
+	if rs.cache == nil || !c.memoOn {
 		return
 	}
 	if ts.memo == nil {
@@ -194,7 +198,7 @@ func (c *Client) remember(ts *typeState, rs *resourceState) {
 // forget takes rs, whose cached version is about to change or go, out of
 // its type's memo. Called with c.mu held.
 func (c *Client) forget(ts *typeState, rs *resourceState) {
-	if rs.cache == nil {
+	if rs.cache == nil || !c.memoOn {
 		return
 	}
 	k := rs.digest.key()
@@ -214,6 +218,20 @@ func (c *Client) forget(ts *typeState, rs *resourceState) {
 			ts.memo[k] = rs.memoNext
 		}
 		rs.memoNext = nil
+	}
+}
+
+// memoOnLocked starts keeping the memos, filing every cached resource.
+// Called with c.mu held.
+func (c *Client) memoOnLocked() {
+	if c.memoOn {
+		return
+	}
+	c.memoOn = true
+	for _, ts := range c.state {
+		for _, rs := range ts.resources {
+			c.remember(ts, rs)
+		}
 	}
 }
 
@@ -301,7 +319,7 @@ func New(cfg Config) (*Client, error) {
 		c.newBackoff = defaultBackoff
 	}
 	for url, rt := range types {
-		c.state[url] = &typeState{rt: rt, resources: make(map[string]*resourceState)}
+		c.state[url] = &typeState{c: c, rt: rt, resources: make(map[string]*resourceState)}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.run()
@@ -357,6 +375,7 @@ func moduleVersion() string {
 // typeState is what the client knows of one resource type. Guarded by
 // Client.mu.
 type typeState struct {
+	c         *Client // whose type it is (a namedWatch reaches its client so)
 	rt        ResourceType
 	version   string // version_info last accepted: survives reconnection
 	nonce     string // nonce of the last response on the current stream
@@ -373,10 +392,28 @@ type typeState struct {
 	sent  bool // a request for the type went out
 	named bool // a request naming resources went out: legacy wildcard is over
 	// Delta only: the answers (ACK or NACK) still to send, one per
-	// response in order, and the names subscribed to ("*" for the
-	// wildcard).
-	answers  []deltaAnswer
-	onStream map[string]bool
+	// response in order. The names subscribed to are the resources'
+	// onStream, wildOnStream for the wildcard, and offStream: names
+	// subscribed to whose resourceState is gone, their unsubscription not
+	// yet sent (usually none; a set of every name would double what the
+	// resources map holds).
+	answers      []deltaAnswer
+	wildOnStream bool
+	offStream    map[string]struct{}
+}
+
+// dropLocked deletes rs, called name, from the resources of ts: if the
+// name is subscribed to on the current Delta stream, it stays so in
+// offStream until its unsubscription goes out.
+func (ts *typeState) dropLocked(name string, rs *resourceState) {
+	delete(ts.resources, name)
+	if rs.onStream {
+		rs.onStream = false
+		if ts.offStream == nil {
+			ts.offStream = make(map[string]struct{})
+		}
+		ts.offStream[name] = struct{}{}
+	}
 }
 
 // deltaAnswer is the ACK (nack nil) or NACK of one Delta response.
@@ -401,16 +438,52 @@ const (
 type resourceState struct {
 	name            string
 	cache           ResourceData
-	version         string // version_info that carried cache
-	err             error  // why the last version was rejected
-	timer           clock.Timer
+	version         string         // version_info that carried cache
+	aux             *resourceAux   // nil unless a timer runs or a version was rejected
 	watchers        *namedWatch    // a list, linked by next
 	memoNext        *resourceState // the next in the memo with the same digest key
-	timerGen        uint64
+	digest          digest         // of cache's bytes
 	status          Status
-	digest          digest // of cache's bytes
 	phase           watchPhase
 	deletionIgnored bool
+	onStream        bool // subscribed to by name on the current Delta stream
+}
+
+// resourceAux is what a resourceState holds only for a while: the expiry
+// timer, while the resource is requested and not yet sent, and why its last
+// version was rejected. Most resources of a mesh need neither, and do not
+// carry their room.
+type resourceAux struct {
+	timer    clock.Timer
+	timerGen uint64 // counts the timers started and stopped: a late expiry is stale
+	err      error  // why the last version was rejected
+}
+
+// rejection is why the resource's last version was rejected (nil if it was
+// not).
+func (rs *resourceState) rejection() error {
+	if rs.aux == nil {
+		return nil
+	}
+	return rs.aux.err
+}
+
+// setRejection records why the last version was rejected (nil: it was not).
+func (rs *resourceState) setRejection(err error) {
+	if err != nil && rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	if rs.aux != nil {
+		rs.aux.err = err
+		rs.trimAux()
+	}
+}
+
+// trimAux drops rs.aux when it holds nothing.
+func (rs *resourceState) trimAux() {
+	if a := rs.aux; a != nil && a.timer == nil && a.err == nil {
+		rs.aux = nil
+	}
 }
 
 // watched reports whether some watcher names the resource.
@@ -443,15 +516,15 @@ type namedWatch struct {
 	gone  bool // cancelled; guarded by Client.mu
 	w     ResourceWatcher
 	next  *namedWatch // the resource's next watcher
-	c     *Client
-	ts    *typeState
+	ts    *typeState  // and through it the Client: one pointer less per watch
 	rs    *resourceState
 }
 
 // cancel ends the watch. It is idempotent and does not block.
 func (nw *namedWatch) cancel() {
-	nw.c.cbs.cancel(&nw.entry)
-	nw.c.unwatch(nw)
+	c := nw.ts.c
+	c.cbs.cancel(&nw.entry)
+	c.unwatch(nw)
 }
 
 type wildcardWatch struct {
@@ -486,7 +559,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		// which subscribes to nothing for it (its resourceState is not the
 		// type's).
 		rs := &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
-		nw := &namedWatch{w: w, c: c, ts: ts, rs: rs}
+		nw := &namedWatch{w: w, ts: ts, rs: rs}
 		rs.watchers = nw
 		err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
@@ -497,7 +570,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
-	nw := &namedWatch{w: w, next: rs.watchers, c: c, ts: ts, rs: rs}
+	nw := &namedWatch{w: w, next: rs.watchers, ts: ts, rs: rs}
 	rs.watchers = nw
 	if nw.next == nil {
 		c.requestLocked(ts)
@@ -508,7 +581,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 	}
 	switch rs.status {
 	case StatusNACKed:
-		c.notifyInvalidLocked(nw, rs, rs.err, nil)
+		c.notifyInvalidLocked(nw, rs, rs.rejection(), nil)
 	case StatusDoesNotExist:
 		err := c.notFound(ts, name, rs)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
@@ -534,7 +607,7 @@ func (c *Client) unwatch(nw *namedWatch) {
 	}
 	if len(ts.wildcards) == 0 || rs.cache == nil {
 		c.forget(ts, rs)
-		delete(ts.resources, name)
+		ts.dropLocked(name, rs)
 	}
 	c.requestLocked(ts)
 }
@@ -589,7 +662,7 @@ func (c *Client) unwatchWildcard(ts *typeState, ww *wildcardWatch) {
 	for name, rs := range ts.resources {
 		if !rs.watched() {
 			c.forget(ts, rs)
-			delete(ts.resources, name)
+			ts.dropLocked(name, rs)
 		}
 	}
 	c.requestLocked(ts)
@@ -626,7 +699,7 @@ func (c *Client) Dump() []ResourceStatus {
 		for name, rs := range ts.resources {
 			out = append(out, ResourceStatus{
 				TypeURL: url, Name: name, Status: rs.status, Version: rs.version,
-				Resource: rs.cache, Err: rs.err,
+				Resource: rs.cache, Err: rs.rejection(),
 			})
 		}
 	}

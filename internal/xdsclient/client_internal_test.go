@@ -3,6 +3,7 @@ package xdsclient
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestDefaultBackoff: gRPC's connection backoff — 1 s, ×1.6 per failure,
@@ -21,5 +22,22 @@ func TestDefaultBackoff(t *testing.T) {
 	bo.Reset()
 	if d := bo.NextBackOff(); d < 800*time.Millisecond || d > 1200*time.Millisecond {
 		t.Fatalf("after Reset: %v", d)
+	}
+}
+
+// TestResourceStateSize: one resourceState exists per watched resource of
+// a mesh (issue 18): what only some resources need for a while (the expiry
+// timer, a rejection) lives in resourceAux, so that the rest stays small.
+func TestResourceStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(resourceState{}); n > 112 {
+		t.Fatalf("resourceState is %d B, want at most 112", n)
+	}
+}
+
+// TestNamedWatchSize: one namedWatch exists per Watch (issue 18); it
+// reaches its Client through its typeState, to fit the 48 B size class.
+func TestNamedWatchSize(t *testing.T) {
+	if n := unsafe.Sizeof(namedWatch{}); n > 48 {
+		t.Fatalf("namedWatch is %d B, want at most 48", n)
 	}
 }

@@ -142,31 +142,33 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 		ts.answers = ts.answers[:0]
 
 		// With a wildcard watcher, "*" alone: named resources are part
-		// of the wildcard set.
-		want := make(map[string]bool)
-		if len(ts.wildcards) > 0 {
-			want[wildcardName] = true
-		} else {
-			for name, rs := range ts.resources {
-				if rs.watched() {
-					want[name] = true
-				}
-			}
-		}
+		// of the wildcard set. The subscription changes from what the
+		// flags say is on the stream (see typeState) to what is wanted.
+		wild := len(ts.wildcards) > 0
 		var sub, unsub, resub []string
-		for name := range want {
-			switch {
-			case !ts.onStream[name]:
+		switch {
+		case wild && !ts.wildOnStream:
+			sub = append(sub, wildcardName)
+		case !wild && ts.wildOnStream:
+			unsub = append(unsub, wildcardName)
+		}
+		for name, rs := range ts.resources {
+			_, off := ts.offStream[name]
+			on := rs.onStream || off
+			switch want := !wild && rs.watched(); {
+			case want && !on:
 				sub = append(sub, name)
-			case name != wildcardName && ts.resources[name].phase == phaseStarted:
+			case want && rs.phase == phaseStarted:
 				// Unsubscribed and subscribed again before the
 				// unsubscription went out: the server believes the
 				// client holds it, and would not send it again.
 				resub = append(resub, name)
+			case !want && on:
+				unsub = append(unsub, name)
 			}
 		}
-		for name := range ts.onStream {
-			if !want[name] {
+		for name := range ts.offStream {
+			if ts.resources[name] == nil {
 				unsub = append(unsub, name)
 			}
 		}
@@ -178,7 +180,7 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub}
 			if !ts.sent {
 				for name, rs := range ts.resources {
-					if rs.cache != nil && rs.version != "" && (want[wildcardName] || want[name]) {
+					if rs.cache != nil && rs.version != "" && (wild || rs.watched()) {
 						if req.InitialResourceVersions == nil {
 							req.InitialResourceVersions = make(map[string]string)
 						}
@@ -190,7 +192,10 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 			if len(resub) > 0 {
 				add(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResourceNamesSubscribe: resub})
 			}
-			ts.onStream = want
+			ts.wildOnStream, ts.offStream = wild, nil
+			for _, rs := range ts.resources {
+				rs.onStream = !wild && rs.watched()
+			}
 			ts.sent = true
 		}
 		if !ts.sent {

@@ -36,7 +36,7 @@ func newBareClient(tb testing.TB, types []ResourceType) *bareClient {
 		}
 		c.types[rt.TypeURL] = rt
 		c.order = append(c.order, rt.TypeURL)
-		c.state[rt.TypeURL] = &typeState{rt: rt, resources: make(map[string]*resourceState)}
+		c.state[rt.TypeURL] = &typeState{c: c, rt: rt, resources: make(map[string]*resourceState)}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	tb.Cleanup(func() {
@@ -51,6 +51,7 @@ func newBareClient(tb testing.TB, types []ResourceType) *bareClient {
 		c.cancel()
 		c.cbs.close()
 	})
+	c.memoOn = true // the memo is kept, whichever protocol the test speaks
 	return &bareClient{Client: c, st: c.beginStream()}
 }
 
@@ -83,6 +84,12 @@ func (b *bareClient) checkMemo() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for url, ts := range b.state {
+		if !b.memoOn {
+			if len(ts.memo) > 0 {
+				return fmt.Errorf("%s: %d memo keys while the memo is off", url, len(ts.memo))
+			}
+			continue
+		}
 		for k, rs := range ts.memo {
 			for ; rs != nil; rs = rs.memoNext {
 				switch {

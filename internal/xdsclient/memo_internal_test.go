@@ -57,3 +57,38 @@ func TestMemoKeyCollision(t *testing.T) {
 		t.Fatalf("%d memo keys left after both are forgotten", n)
 	}
 }
+
+// TestMemoOnlyInSotW: a client speaking Delta keeps no memo (a Delta
+// response names its resources; issue 18); on its first State of the World
+// stream, the memo files every resource cached so far.
+func TestMemoOnlyInSotW(t *testing.T) {
+	b := newBareClient(t, DefaultResourceTypes())
+	ts := b.state[ClusterTypeURL]
+	b.mu.Lock()
+	b.memoOn = false
+	clear(ts.memo)
+	for _, name := range []string{"a", "b"} {
+		rs := &resourceState{name: name, cache: name, digest: digestOf([]byte(name)), status: StatusACKed}
+		ts.resources[name] = rs
+		b.remember(ts, rs)
+	}
+	n := len(ts.memo)
+	b.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d memo keys while speaking Delta", n)
+	}
+	if err := b.checkMemo(); err != nil {
+		t.Fatal(err)
+	}
+	b.sotw.Store(true)
+	b.beginStream()
+	if err := b.checkMemo(); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	n = len(ts.memo)
+	b.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d memo keys on a State of the World stream, want 2", n)
+	}
+}

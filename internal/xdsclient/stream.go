@@ -107,11 +107,18 @@ func (c *Client) beginStream() *adsStream {
 		return nil
 	}
 	c.stream = st
+	if c.sotw.Load() {
+		c.memoOnLocked()
+	}
 	for _, ts := range c.state {
 		ts.nonce = ""
 		ts.nack = nil
 		ts.sent, ts.named = false, false
-		ts.answers, ts.onStream = nil, nil
+		ts.answers = nil
+		ts.wildOnStream, ts.offStream = false, nil
+		for _, rs := range ts.resources {
+			rs.onStream = false
+		}
 		ts.pending = ts.subscribed()
 	}
 	st.signal()
@@ -215,30 +222,43 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 
 func (c *Client) startTimerLocked(ts *typeState, name string, rs *resourceState) {
 	rs.phase = phaseRequested
-	rs.timerGen++
-	gen := rs.timerGen
-	rs.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, name, rs, gen) })
+	if rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	a := rs.aux
+	a.timerGen++
+	gen := a.timerGen
+	a.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, name, rs, a, gen) })
 }
 
 func (c *Client) stopTimerLocked(rs *resourceState) {
-	if rs.timer != nil {
-		rs.timer.Stop()
-		rs.timer = nil
-	}
-	rs.timerGen++
-}
-
-// expire runs when a requested resource has not come within the timeout.
-func (c *Client) expire(ts *typeState, name string, rs *resourceState, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || rs.timerGen != gen || rs.phase != phaseRequested || ts.resources[name] != rs {
+	a := rs.aux
+	if a == nil {
 		return
 	}
-	rs.timer = nil
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	a.timerGen++
+	rs.trimAux()
+}
+
+// expire runs when a requested resource has not come within the timeout
+// (the timer gen of a).
+func (c *Client) expire(ts *typeState, name string, rs *resourceState, a *resourceAux, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// a is rs.aux only while it is not dropped, and no new aux can be a
+	// (the closure holds it): a stale timer finds another aux or gen.
+	if c.closed || rs.aux != a || a.timerGen != gen || rs.phase != phaseRequested || ts.resources[name] != rs {
+		return
+	}
+	a.timer = nil
 	rs.phase = phaseTimedOut
 	c.forget(ts, rs)
-	rs.cache, rs.version, rs.err = nil, "", nil
+	rs.cache, rs.version = nil, ""
+	rs.setRejection(nil)
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
 	for nw := range rs.all() {
@@ -498,8 +518,10 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 	}
 	if d.err != nil {
 		var err error = &InvalidResourceError{TypeName: rt.TypeName, Name: d.name, Version: resVersion, Err: d.err}
-		repeat := rs.status == StatusNACKed && rs.err != nil && rs.err.Error() == err.Error()
-		rs.status, rs.err = StatusNACKed, err
+		prev := rs.rejection()
+		repeat := rs.status == StatusNACKed && prev != nil && prev.Error() == err.Error()
+		rs.status = StatusNACKed
+		rs.setRejection(err)
 		if repeat {
 			return
 		}
@@ -524,7 +546,8 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 			c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
 		}
 	}
-	rs.version, rs.status, rs.err = resVersion, StatusACKed, nil
+	rs.version, rs.status = resVersion, StatusACKed
+	rs.setRejection(nil)
 }
 
 // removeLocked deletes a resource the server says is gone (why, for the
@@ -544,14 +567,15 @@ func (c *Client) removeLocked(ts *typeState, name string, rs *resourceState, why
 		return false
 	}
 	c.forget(ts, rs)
-	rs.cache, rs.version, rs.err = nil, "", nil
+	rs.cache, rs.version = nil, ""
+	rs.setRejection(nil)
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
 	for nw := range rs.all() {
 		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 	if !rs.watched() {
-		delete(ts.resources, name)
+		ts.dropLocked(name, rs)
 	}
 	return true
 }
