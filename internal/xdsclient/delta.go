@@ -228,54 +228,27 @@ func (c *Client) recvDelta(ctx context.Context, st *adsStream, stream discoveryv
 // each by name. Resources it cannot name are reported apart, by position.
 func (c *Client) decodeDelta(rt ResourceType, resp *discoveryv3.DeltaDiscoveryResponse) (named []decoded, versions map[string]string, unnamed []error) {
 	opts := DecodeOptions{Server: c.server}
-	index := make(map[string]int, len(resp.GetResources()))
+	set := newDecodedSet(len(resp.GetResources()))
 	versions = make(map[string]string, len(resp.GetResources()))
 	for i, r := range resp.GetResources() {
-		var name string
-		var data ResourceData
-		var dg digest
-		var err error
-		a := r.GetResource()
-		if a == nil {
-			err = errors.New("the Resource carries no resource (TTL heartbeats are not supported)")
+		var d decoded
+		if a := r.GetResource(); a == nil {
+			d.err = errors.New("the Resource carries no resource (TTL heartbeats are not supported)")
 		} else {
-			ok := false
-			if a.GetTypeUrl() == rt.TypeURL {
-				// Not in an envelope, which is decoded as always.
-				dg = digestOf(a.GetValue())
-				name, data, ok = c.recall(c.state[rt.TypeURL], dg, r.GetName()) // sent as cached: decoded already
-			}
-			if !ok {
-				var raw []byte
-				name, data, raw, err = decodeOne(rt, a, opts)
-				if a.GetTypeUrl() != rt.TypeURL {
-					dg = digestOf(raw) // of the resource in the envelope
-				}
-			}
+			d = c.decodeResource(rt, a, r.GetName(), opts)
 		}
 		switch {
-		case name == "":
-			name = r.GetName()
-		case r.GetName() != "" && r.GetName() != name:
-			err = fmt.Errorf("the Resource is named %q but carries a %s named %q", r.GetName(), rt.TypeName, name)
-			name, data = r.GetName(), nil
+		case d.name == "":
+			d.name = r.GetName()
+		case r.GetName() != "" && r.GetName() != d.name:
+			d.err = fmt.Errorf("the Resource is named %q but carries a %s named %q", r.GetName(), rt.TypeName, d.name)
+			d.name, d.data = r.GetName(), nil
 		}
-		if name == "" {
-			if err == nil {
-				err = errors.New("the decoder gave no name")
-			}
-			unnamed = append(unnamed, fmt.Errorf("resource [%d]: %v", i, err))
-			continue
+		if set.add(i, d) {
+			versions[d.name] = r.GetVersion()
 		}
-		if j, dup := index[name]; dup {
-			named[j] = decoded{name: name, err: errors.New("sent more than once in the response")}
-			continue
-		}
-		index[name] = len(named)
-		named = append(named, decoded{name: name, data: data, digest: dg, err: err})
-		versions[name] = r.GetVersion()
 	}
-	return named, versions, unnamed
+	return set.named, versions, set.unnamed
 }
 
 // handleDeltaResponse applies a Delta response: valid resources replace the

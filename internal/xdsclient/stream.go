@@ -256,13 +256,19 @@ func (c *Client) expire(ts *typeState, name string, rs *resourceState, a *resour
 	}
 	a.timer = nil
 	rs.phase = phaseTimedOut
+	c.goneLocked(ts, name, rs, nil)
+}
+
+// goneLocked makes rs a resource that does not exist (its cache and any
+// rejection dropped) and tells its watchers, on fl.
+func (c *Client) goneLocked(ts *typeState, name string, rs *resourceState, fl *flow) {
 	c.forget(ts, rs)
 	rs.cache, rs.version = nil, ""
 	rs.setRejection(nil)
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
 	for nw := range rs.all() {
-		c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
+		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 }
 
@@ -346,40 +352,62 @@ type decoded struct {
 // reported apart, by position.
 func (c *Client) decode(rt ResourceType, resp *discoveryv3.DiscoveryResponse) (named []decoded, unnamed []error) {
 	opts := DecodeOptions{Server: c.server}
-	index := make(map[string]int, len(resp.GetResources()))
+	set := newDecodedSet(len(resp.GetResources()))
 	for i, a := range resp.GetResources() {
-		var name string
-		var data ResourceData
-		var dg digest
-		var err error
-		ok := false
-		if a.GetTypeUrl() == rt.TypeURL {
-			// Not in an envelope, which is decoded as always.
-			dg = digestOf(a.GetValue())
-			name, data, ok = c.recall(c.state[rt.TypeURL], dg, "") // re-sent as cached: decoded already
-		}
-		if !ok {
-			var raw []byte
-			name, data, raw, err = decodeOne(rt, a, opts)
-			if a.GetTypeUrl() != rt.TypeURL {
-				dg = digestOf(raw) // of the resource in the envelope
-			}
-		}
-		if name == "" {
-			if err == nil {
-				err = errors.New("the decoder gave no name")
-			}
-			unnamed = append(unnamed, fmt.Errorf("resource [%d]: %v", i, err))
-			continue
-		}
-		if j, dup := index[name]; dup {
-			named[j] = decoded{name: name, err: errors.New("sent more than once in the response")}
-			continue
-		}
-		index[name] = len(named)
-		named = append(named, decoded{name: name, data: data, digest: dg, err: err})
+		set.add(i, c.decodeResource(rt, a, "", opts))
 	}
-	return named, unnamed
+	return set.named, set.unnamed
+}
+
+// decodeResource decodes a, or recalls it from the memo when it is a
+// cached resource sent again (hint is the name the response gives it, ""
+// if none).
+func (c *Client) decodeResource(rt ResourceType, a *anypb.Any, hint string, opts DecodeOptions) decoded {
+	var d decoded
+	ok := false
+	if a.GetTypeUrl() == rt.TypeURL {
+		// Not in an envelope, which is decoded as always.
+		d.digest = digestOf(a.GetValue())
+		d.name, d.data, ok = c.recall(c.state[rt.TypeURL], d.digest, hint) // sent as cached: decoded already
+	}
+	if !ok {
+		var raw []byte
+		d.name, d.data, raw, d.err = decodeOne(rt, a, opts)
+		if a.GetTypeUrl() != rt.TypeURL {
+			d.digest = digestOf(raw) // of the resource in the envelope
+		}
+	}
+	return d
+}
+
+// decodedSet collects the resources of a response by name: one sent twice
+// is invalid, one that could not be named is reported apart, by position.
+type decodedSet struct {
+	named   []decoded
+	unnamed []error
+	index   map[string]int
+}
+
+func newDecodedSet(n int) *decodedSet { return &decodedSet{index: make(map[string]int, n)} }
+
+// add adds the i-th resource of the response and reports whether it is
+// the first of its name.
+func (s *decodedSet) add(i int, d decoded) bool {
+	if d.name == "" {
+		err := d.err
+		if err == nil {
+			err = errors.New("the decoder gave no name")
+		}
+		s.unnamed = append(s.unnamed, fmt.Errorf("resource [%d]: %v", i, err))
+		return false
+	}
+	if j, dup := s.index[d.name]; dup {
+		s.named[j] = decoded{name: d.name, err: errors.New("sent more than once in the response")}
+		return false
+	}
+	s.index[d.name] = len(s.named)
+	s.named = append(s.named, d)
+	return true
 }
 
 // decodeOne unwraps a discovery Resource envelope if there is one, checks the
@@ -566,14 +594,7 @@ func (c *Client) removeLocked(ts *typeState, name string, rs *resourceState, why
 		}
 		return false
 	}
-	c.forget(ts, rs)
-	rs.cache, rs.version = nil, ""
-	rs.setRejection(nil)
-	rs.status = StatusDoesNotExist
-	err := c.notFound(ts, name, rs)
-	for nw := range rs.all() {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
-	}
+	c.goneLocked(ts, name, rs, fl)
 	if !rs.watched() {
 		ts.dropLocked(name, rs)
 	}
