@@ -353,7 +353,7 @@ func (m *Mesh) Transport(base http.RoundTripper) http.RoundTripper {
 			}
 			host = net.JoinHostPort(strings.Trim(host, "[]"), port)
 		}
-		if err := m.ensure(req.Context(), host); err != nil {
+		if _, err := m.ensure(req.Context(), host); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
@@ -379,15 +379,12 @@ func (m *Mesh) DialOptions() []grpc.DialOption {
 		if i := strings.Index(t, ":///"); i >= 0 {
 			t = t[i+4:]
 		}
-		if err := m.ensure(ctx, t); err != nil {
+		missing, err := m.ensure(ctx, t)
+		if err != nil {
 			return status.FromContextError(err).Err()
 		}
-		name := m.listenerName(t)
-		m.mu.Lock()
-		missing := m.missing[name]
-		m.mu.Unlock()
 		if missing {
-			return status.Errorf(codes.Unavailable, "xds: the control plane has no listener %q for target %q (node %q)", name, t, m.nodeID)
+			return status.Errorf(codes.Unavailable, "xds: the control plane has no listener %q for target %q (node %q)", m.listenerName(t), t, m.nodeID)
 		}
 		return nil
 	}
@@ -421,22 +418,27 @@ func (m *Mesh) listenerName(hostport string) string {
 }
 
 // ensure subscribes to a service's listener and waits until its whole
-// configuration has arrived (or is known not to exist).
-func (m *Mesh) ensure(ctx context.Context, hostport string) error {
+// configuration has arrived, or the listener is known not to exist
+// (missing).
+func (m *Mesh) ensure(ctx context.Context, hostport string) (missing bool, err error) {
 	name := m.listenerName(hostport)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return switchyard.ErrClosed
+		return false, switchyard.ErrClosed
 	}
 	if _, ok := m.cancels[ldsKey+name]; !ok {
 		m.watchLocked(ldsKey + name)
 	}
 	m.mu.Unlock()
-	if err := m.wait(ctx, func() bool { return m.syncedLocked(name) }); err != nil {
-		return fmt.Errorf("xds: waiting for the configuration of %s: %w", hostport, err)
+	err = m.wait(ctx, func() bool {
+		missing = m.missing[name]
+		return m.syncedLocked(name)
+	})
+	if err != nil {
+		return false, fmt.Errorf("xds: waiting for the configuration of %s: %w", hostport, err)
 	}
-	return nil
+	return missing, nil
 }
 
 // wait blocks until done (called with m.mu held) holds, ctx ends or the mesh
