@@ -121,6 +121,21 @@ const (
 	edsKey = "eds|"
 )
 
+// typeURLOf is the type URL of a watch key's type (ldsKey…).
+func typeURLOf(key string) string {
+	switch key {
+	case ldsKey:
+		return xdsclient.ListenerTypeURL
+	case rdsKey:
+		return xdsclient.RouteTypeURL
+	case cdsKey:
+		return xdsclient.ClusterTypeURL
+	case edsKey:
+		return xdsclient.EndpointTypeURL
+	}
+	return ""
+}
+
 // NewMesh connects to the first control plane of the bootstrap and returns
 // a mesh that follows what it pushes. By default it subscribes as a sidecar
 // (every listener and cluster, with full cluster fidelity) and returns once
@@ -535,18 +550,7 @@ func (m *Mesh) clusterSyncedLocked(name string) bool {
 // watchLocked starts the named watch k ("type|name"): m.cancels keeps k
 // (the string the watch count holds), the watcher its parts.
 func (m *Mesh) watchLocked(k string) {
-	var typeURL string
-	switch k[:4] {
-	case ldsKey:
-		typeURL = xdsclient.ListenerTypeURL
-	case rdsKey:
-		typeURL = xdsclient.RouteTypeURL
-	case cdsKey:
-		typeURL = xdsclient.ClusterTypeURL
-	case edsKey:
-		typeURL = xdsclient.EndpointTypeURL
-	}
-	cancel, err := m.client.Watch(typeURL, k[4:], &named{m: m, k: k})
+	cancel, err := m.client.Watch(typeURLOf(k[:4]), k[4:], &named{m: m, k: k})
 	if err != nil {
 		m.lastErr = err
 		if m.unwatched == nil {

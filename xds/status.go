@@ -239,8 +239,7 @@ func (in *instruments) rejected(key string) {
 	if in == nil || in.rejections == nil {
 		return
 	}
-	t := map[string]string{ldsKey: "Listener", rdsKey: "RouteConfiguration", cdsKey: "Cluster", edsKey: "ClusterLoadAssignment"}[key]
-	in.rejections.Add(context.Background(), 1, metric.WithAttributes(in.server, keyXDSType.String(t)))
+	in.rejections.Add(context.Background(), 1, metric.WithAttributes(in.server, keyXDSType.String(typeNames[typeURLOf(key)])))
 }
 
 // close unregisters the gauge's callback.
