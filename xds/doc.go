@@ -32,16 +32,21 @@
 // cluster it belongs to (xds.switchyard.io/subset.<name>), so the host's
 // subsets select the same endpoints.
 //
-// A push that changes only ClusterLoadAssignments costs what it changed:
-// the hosts they feed are translated again alone and, if nothing but their
-// endpoints changed, their endpoints are replaced through
-// switchyard.Mesh.SetEndpoints, keeping each remaining endpoint's live
-// state (a subset or host left without endpoints answers 503 "no healthy
-// upstream", as Envoy does); any other push is translated whole and
-// installed by Update. A route to a cluster not (yet) received, or
-// refused, is a destination nothing backs: 503 with an empty body, as
-// Envoy answers for a cluster it does not know. Config shows the endpoints of the last whole translation, and Warnings
-// describe it; Explain and the admin page show the endpoints in force.
+// A push costs what it changes. One that changes only the endpoints of
+// clusters the mesh already had (ClusterLoadAssignments) translates the
+// hosts they feed again alone and, if nothing but their endpoints changed,
+// replaces those through switchyard.Mesh.SetEndpoints, keeping each
+// remaining endpoint's live state (a subset or host left without
+// endpoints answers 503 "no healthy upstream", as Envoy does). Any other
+// push is translated incrementally — the translation keeps indexes by
+// listener, route configuration, cluster and host, re-translates only what
+// the changed resources touch, and hands the unchanged parts over as they
+// were — and installed by Update, which recompiles only what differs. A
+// route to a cluster not (yet) received, or refused, is a destination
+// nothing backs: 503 with an empty body, as Envoy answers for a cluster it
+// does not know. Config shows the endpoints of the last Update, and
+// Warnings describe it; Explain and the admin page show the endpoints in
+// force.
 //
 // A resource the translation cannot represent faithfully is rejected:
 // the client NACKs it with the resource, the field and the reason, and
