@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/switchyard-go/switchyard/mtls"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // The switchyard package sets these when it is initialised.
@@ -16,4 +17,9 @@ var (
 	// MeterProvider reports whether opt is switchyard.WithMeterProvider,
 	// and its provider.
 	MeterProvider func(opt any) (metric.MeterProvider, bool)
+	// ReviseVirtualServices replaces, in the configuration in force of
+	// mesh (a *switchyard.Mesh), the VirtualServices at the indexes at
+	// (ascending, without repeats) with vals, as Modify would with the
+	// list copied and changed, without copying the list.
+	ReviseVirtualServices func(mesh any, at []int, vals []route.VirtualService) error
 )
