@@ -167,23 +167,29 @@ func (s *snapshot) virtualServices() *patchlist.List[route.VirtualService] {
 // argument's slices or pointed-to values in place; Config.Clone gives a
 // copy it may change.
 func (m *Mesh) Modify(f func(Config) (Config, error)) error {
+	_, err := m.modify(f)
+	return err
+}
+
+// modify is Modify, returning the snapshot installed.
+func (m *Mesh) modify(f func(Config) (Config, error)) (*snapshot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	cur := m.snap.Load()
 	next, err := f(cur.config())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s, err := m.compile(next, cur)
 	m.recordUpdate(counts(next), err)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.install(s)
-	return nil
+	return s, nil
 }
 
 // Explanation says how the mesh would route a request: see [Mesh.Explain].

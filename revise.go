@@ -70,31 +70,47 @@ func (m *Mesh) reviseRoutes(prev, next *snapshot, services func(i int) *route.Vi
 }
 
 func init() {
-	// The xds package applies a push of some services' routes so.
-	meshopt.ReviseVirtualServices = func(mesh any, at []int, vals []route.VirtualService) error {
-		return mesh.(*Mesh).reviseVirtualServices(at, vals)
+	// The xds package installs its translations so: a push of some
+	// services' routes without copying the list, and a token of what it
+	// installed to recognise a configuration changed by someone else. The
+	// token is the snapshot, which only a new configuration replaces.
+	meshopt.Update = func(mesh, cfg any) (any, error) {
+		s, err := mesh.(*Mesh).modify(func(Config) (Config, error) { return cfg.(Config), nil })
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
+	meshopt.ReviseVirtualServices = func(mesh any, at []int, vals []route.VirtualService) (any, error) {
+		s, err := mesh.(*Mesh).reviseVirtualServices(at, vals)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
 }
 
 // reviseVirtualServices replaces the VirtualServices at the indexes at
 // (ascending, without repeats) of the configuration in force with vals, as
-// Modify would with a copy of the list so changed, but without the copy:
+// Modify would with a copy of the list so changed, but without the copy,
+// and returns the snapshot installed:
 // the xDS-fed mesh's push of one service's routes in a mesh of thousands
 // then costs that service. Config flattens the list when called.
-func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) error {
+func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) (*snapshot, error) {
 	if len(at) != len(vals) {
-		return fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
+		return nil, fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	cur := m.snap.Load()
 	old := cur.virtualServices()
 	for k, i := range at {
 		if i < 0 || i >= old.Len() || (k > 0 && at[k-1] >= i) {
-			return fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
+			return nil, fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
 		}
 	}
 	list := old.With(at, vals)
@@ -128,10 +144,10 @@ func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) erro
 	n[virtualServiceKind] = list.Len()
 	m.recordUpdate(n, err)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.install(s)
-	return nil
+	return s, nil
 }
 
 // sameResources reports whether a and b hold equal resources in the same

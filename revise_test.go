@@ -200,7 +200,7 @@ func TestRoutesOnlyUpdateIsAFreshMesh(t *testing.T) {
 							at, vals = append(at, i), append(vals, next.VirtualServices[i])
 						}
 					}
-					err = meshopt.ReviseVirtualServices(m, at, vals)
+					_, err = meshopt.ReviseVirtualServices(m, at, vals)
 				}
 				if freshErr != nil {
 					require.Error(t, err)
@@ -320,8 +320,9 @@ func TestReviseVirtualServicesInTurns(t *testing.T) {
 		case 3:
 			require.NoError(t, m.Update(next.Clone()))
 		default:
-			require.NoError(t, meshopt.ReviseVirtualServices(m, []int{min(a, b), max(a, b)},
-				[]route.VirtualService{next.VirtualServices[min(a, b)], next.VirtualServices[max(a, b)]}))
+			_, err := meshopt.ReviseVirtualServices(m, []int{min(a, b), max(a, b)},
+				[]route.VirtualService{next.VirtualServices[min(a, b)], next.VirtualServices[max(a, b)]})
+			require.NoError(t, err)
 		}
 		want = next
 		if step%3 == 0 {
@@ -335,9 +336,39 @@ func TestReviseVirtualServicesInTurns(t *testing.T) {
 	before := explainAll(m, requests)
 	for _, at := range [][]int{{b, a}, {len(base.VirtualServices)}, {-1}, {a, a}} {
 		vals := make([]route.VirtualService, len(at))
-		require.Error(t, meshopt.ReviseVirtualServices(m, at, vals), "indexes %v", at)
+		_, err := meshopt.ReviseVirtualServices(m, at, vals)
+		require.Error(t, err, "indexes %v", at)
 	}
-	require.Error(t, meshopt.ReviseVirtualServices(m, []int{a}, nil), "one index, no value")
+	_, err = meshopt.ReviseVirtualServices(m, []int{a}, nil)
+	require.Error(t, err, "one index, no value")
 	assert.Equal(t, before, explainAll(m, requests), "a refused revision changes nothing")
 	assert.True(t, reflect.DeepEqual(want, m.Config()), "a refused revision changes nothing")
+}
+
+// TestConfigToken: the token the xds package's installs return is the
+// configuration in force's until another configuration replaces it;
+// endpoints set on it do not.
+func TestConfigToken(t *testing.T) {
+	base, err := switchyard.Parse([]byte(reviseBase))
+	require.NoError(t, err)
+	m, err := switchyard.New(base, switchyard.WithSourceNamespace("shop"))
+	require.NoError(t, err)
+	defer m.Close()
+	tok, err := meshopt.Update(m, base.Clone())
+	require.NoError(t, err)
+	require.Same(t, tok, meshopt.ConfigToken(m))
+	require.NoError(t, m.SetEndpoints("b.shop", []subset.WorkloadEntry{{Address: "10.0.1.9"}}))
+	require.Same(t, tok, meshopt.ConfigToken(m), "endpoints set")
+	vs := base.VirtualServices[0]
+	vs.HTTP = slices.Clone(vs.HTTP)
+	tok2, err := meshopt.ReviseVirtualServices(m, []int{0}, []route.VirtualService{vs})
+	require.NoError(t, err)
+	require.NotSame(t, tok, tok2)
+	require.Same(t, tok2, meshopt.ConfigToken(m))
+	require.NoError(t, m.Update(base))
+	require.NotSame(t, tok2, meshopt.ConfigToken(m), "a configuration installed by someone else")
+	_, err = meshopt.Update(m, base.Clone())
+	require.NoError(t, err)
+	_, err = meshopt.ReviseVirtualServices(m, []int{1, 0}, make([]route.VirtualService, 2))
+	require.Error(t, err)
 }
