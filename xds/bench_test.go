@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,11 +17,13 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/israce"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
 )
 
@@ -364,4 +367,42 @@ func TestPercentile(t *testing.T) {
 	if got := percentile(ds[:1], 0.99); got != 100 {
 		t.Errorf("p99 of one value: %v", got)
 	}
+}
+
+// TestRoutePushAllocationBudget: a push of one service's routes in a mesh
+// of 1,000 allocates what that service's routes need, not a copy of every
+// VirtualService (176 KB at this size; the push costs 24 KB now, most of
+// it the routing table's one pointer per VirtualService).
+func TestRoutePushAllocationBudget(t *testing.T) {
+	if israce.Enabled || testing.Short() {
+		t.Skip("the race detector changes allocation; builds a 1,000-service mesh")
+	}
+	const services, budget = 1000, 64 << 10
+	p := startPlane(t)
+	addr := backend(t, "v")
+	p.push(bigMesh(services, addr, 90, 10))
+	m := newTestMesh(t, p)
+	dec := m.resourceTypes()[1].Decoder
+	var irs []any
+	for _, w := range []uint32{10, 50} {
+		a, err := anypb.New(bigMesh(1, addr, 100-w, w)[resourcev3.RouteType][0].(*routev3.RouteConfiguration))
+		require.NoError(t, err)
+		r, err := dec.Decode(a, xdsclient.DecodeOptions{})
+		require.NoError(t, err)
+		irs = append(irs, r.Resource.(*decoded).ir)
+	}
+	const pushes = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range pushes {
+		m.mu.Lock()
+		m.setLocked(rdsKey, "outbound|8080||svc0.test", irs[i%2])
+		m.applyLocked()
+		m.mu.Unlock()
+	}
+	runtime.ReadMemStats(&after)
+	require.NoError(t, m.Err())
+	perPush := (after.TotalAlloc - before.TotalAlloc) / pushes
+	t.Logf("%d B per route push", perPush)
+	require.LessOrEqual(t, perPush, uint64(budget))
 }
