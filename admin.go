@@ -129,8 +129,9 @@ func (m *Mesh) AdminState() AdminState {
 	for _, w := range s.warnings {
 		st.Warnings = append(st.Warnings, w.Error())
 	}
-	for i := range s.cfg.VirtualServices {
-		st.Routes = append(st.Routes, summarise(&s.cfg.VirtualServices[i]))
+	vs := s.virtualServices()
+	for i := range vs.Len() {
+		st.Routes = append(st.Routes, summarise(vs.At(i)))
 	}
 	for _, svc := range s.registry.All() {
 		for _, c := range svc.Clusters() {

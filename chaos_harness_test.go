@@ -304,7 +304,7 @@ func (r loadResult) from(at time.Duration) summary {
 	}
 	if len(took) > 0 {
 		slices.Sort(took)
-		s.p99 = took[len(took)*99/100]
+		s.p99 = took[(len(took)*99+99)/100-1] // the nearest rank
 	}
 	return s
 }

@@ -64,9 +64,10 @@ func keep[T any](list []T, v T) []T {
 	return append(list, v)
 }
 
-// recordUpdate remembers a configuration update and counts it.
-func (m *Mesh) recordUpdate(cfg Config, err error) {
-	r := UpdateRecord{Time: m.opts.clock.Now(), Applied: err == nil, Resources: counts(cfg)}
+// recordUpdate remembers a configuration update, whose resources
+// counts by kind (as counts does), and counts it.
+func (m *Mesh) recordUpdate(resources map[string]int, err error) {
+	r := UpdateRecord{Time: m.opts.clock.Now(), Applied: err == nil, Resources: resources}
 	if err != nil {
 		r.Error = err.Error()
 	}

@@ -36,7 +36,7 @@ var kinds = []*kind{
 		func(se *subset.ServiceEntry) (*string, *string) { return &se.Name, &se.Namespace }),
 	kindOf("DestinationRule", "destinationRules", func(c *Config) *[]subset.DestinationRule { return &c.DestinationRules },
 		func(dr *subset.DestinationRule) (*string, *string) { return &dr.Name, &dr.Namespace }),
-	kindOf("VirtualService", "virtualServices", func(c *Config) *[]route.VirtualService { return &c.VirtualServices },
+	kindOf(virtualServiceKind, "virtualServices", func(c *Config) *[]route.VirtualService { return &c.VirtualServices },
 		func(vs *route.VirtualService) (*string, *string) { return &vs.Name, &vs.Namespace }),
 	kindOf("Gateway", "gateways", func(c *Config) *[]gateway.Gateway { return &c.Gateways },
 		func(g *gateway.Gateway) (*string, *string) { return &g.Name, &g.Namespace }),
@@ -87,6 +87,9 @@ func kindList() string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
+
+// virtualServiceKind is the name of VirtualService's kind.
+const virtualServiceKind = "VirtualService"
 
 // counts counts cfg's resources by kind.
 func counts(cfg Config) map[string]int {

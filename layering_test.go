@@ -20,7 +20,7 @@ func TestPackageLayering(t *testing.T) {
 	// (internal leaves shared by everyone are in leaves).
 	leaves := []string{"internal/clock", "internal/rng", "internal/fielderr", "internal/httpbody", "internal/reply",
 		"internal/replay", "internal/reqerr", "internal/query", "internal/grpccode", "internal/failure", "internal/wire",
-		"internal/yamlsize", "internal/israce", "internal/telemetry", "internal/stat", "internal/hostname", "internal/visibility"}
+		"internal/yamlsize", "internal/israce", "internal/telemetry", "internal/stat", "internal/hostname", "internal/visibility", "internal/patchlist"}
 	allowed := map[string][]string{
 		// Istio's schema and the standalone policies: no other public
 		// package but the schema they are made of, and no machinery.
@@ -40,7 +40,7 @@ func TestPackageLayering(t *testing.T) {
 		// It builds the workload's certificates from the bootstrap
 		// (mtls), unless the caller's options carry some (meshopt).
 		"xds":              {"internal/xdsclient", "internal/meshopt", "match", "fault", "retry", "route", "balancer", "subset", "outlier", "pool", "mtls", "sidecar"},
-		"internal/meshopt": {"mtls"},
+		"internal/meshopt": {"mtls", "route"},
 		"meshtest":         {"subset"},
 		// The machinery, downwards: router → engine → cluster → ejection.
 		"internal/retrypolicy": nil,

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/dnsresolve"
 	"github.com/switchyard-go/switchyard/internal/fielderr"
+	"github.com/switchyard-go/switchyard/internal/patchlist"
 	"github.com/switchyard-go/switchyard/internal/rng"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/internal/telemetry"
@@ -71,7 +72,10 @@ type endpointTransport struct {
 // snapshot is one compiled configuration. Requests load it once and use it
 // throughout, so an Update never changes a request midway.
 type snapshot struct {
+	// cfg is the configuration, but for its VirtualServices when vs is
+	// set (after reviseVirtualServices): read it with config.
 	cfg      Config
+	vs       *patchlist.List[route.VirtualService]
 	registry *cluster.Registry
 	table    *router.Table
 	gateways map[string]*compiledGateway // by "namespace/name"
@@ -112,7 +116,7 @@ func New(cfg Config, opts ...Option) (*Mesh, error) {
 	m.mu.Lock()
 	m.install(s)
 	m.mu.Unlock()
-	m.recordUpdate(cfg, nil)
+	m.recordUpdate(counts(cfg), nil)
 	return m, nil
 }
 
@@ -137,7 +141,25 @@ func (m *Mesh) Warnings() []*ConfigError {
 
 // Config returns the configuration in force. Its values are shared with the
 // running mesh: copy before changing them (Modify does).
-func (m *Mesh) Config() Config { return m.snap.Load().cfg }
+func (m *Mesh) Config() Config { return m.snap.Load().config() }
+
+// config returns the snapshot's configuration.
+func (s *snapshot) config() Config {
+	c := s.cfg
+	if s.vs != nil {
+		c.VirtualServices = s.vs.Slice()
+	}
+	return c
+}
+
+// virtualServices returns the snapshot's VirtualServices, without
+// flattening a list revised by reviseVirtualServices.
+func (s *snapshot) virtualServices() *patchlist.List[route.VirtualService] {
+	if s.vs != nil {
+		return s.vs
+	}
+	return patchlist.Of(s.cfg.VirtualServices)
+}
 
 // Modify replaces the configuration with f's change to the one in force, as
 // one atomic step: no Update can slip between the read and the write. If f
@@ -145,23 +167,29 @@ func (m *Mesh) Config() Config { return m.snap.Load().cfg }
 // argument's slices or pointed-to values in place; Config.Clone gives a
 // copy it may change.
 func (m *Mesh) Modify(f func(Config) (Config, error)) error {
+	_, err := m.modify(f)
+	return err
+}
+
+// modify is Modify, returning the snapshot installed.
+func (m *Mesh) modify(f func(Config) (Config, error)) (*snapshot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	cur := m.snap.Load()
-	next, err := f(cur.cfg)
+	next, err := f(cur.config())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s, err := m.compile(next, cur)
-	m.recordUpdate(next, err)
+	m.recordUpdate(counts(next), err)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.install(s)
-	return nil
+	return s, nil
 }
 
 // Explanation says how the mesh would route a request: see [Mesh.Explain].

@@ -1,9 +1,11 @@
 package switchyard
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
@@ -22,32 +24,130 @@ import (
 // (TestReviseKnowsEveryKind).
 func (m *Mesh) revise(cfg Config, prev *snapshot) (*snapshot, bool, error) {
 	p := &prev.cfg
+	old := prev.virtualServices()
 	if !sameResources(cfg.ServiceEntries, p.ServiceEntries, cluster.SameEntry) || !sameResources(cfg.DestinationRules, p.DestinationRules, cluster.SameRule) ||
 		!sameResources(cfg.Gateways, p.Gateways, deepEqual) || !sameResources(cfg.Sidecars, p.Sidecars, deepEqual) ||
-		len(cfg.VirtualServices) != len(p.VirtualServices) {
+		len(cfg.VirtualServices) != old.Len() {
 		return nil, false, nil
 	}
 	var changed []int
-	if len(cfg.VirtualServices) > 0 && &cfg.VirtualServices[0] != &p.VirtualServices[0] {
+	if len(cfg.VirtualServices) > 0 && (prev.vs != nil || &cfg.VirtualServices[0] != &p.VirtualServices[0]) {
 		for i := range cfg.VirtualServices {
-			a, b := &p.VirtualServices[i], &cfg.VirtualServices[i]
+			a, b := old.At(i), &cfg.VirtualServices[i]
 			if router.SameVirtualService(a, b) {
 				continue
 			}
-			if !router.SameBinding(a, b) || (len(cfg.Gateways) > 0 && !meshOnly(b)) {
+			if !revisable(prev, a, b) {
 				return nil, false, nil
 			}
 			changed = append(changed, i)
 		}
 	}
+	next := &snapshot{cfg: cfg}
+	return m.reviseRoutes(prev, next, func(i int) *route.VirtualService { return &cfg.VirtualServices[i] }, changed)
+}
+
+// revisable reports whether VirtualService a of prev's configuration can
+// become b by revising the routes alone.
+func revisable(prev *snapshot, a, b *route.VirtualService) bool {
+	return router.SameBinding(a, b) && (len(prev.cfg.Gateways) == 0 || meshOnly(b))
+}
+
+// reviseRoutes completes next, prev's configuration with the VirtualServices
+// at the indexes changed replaced (services(i) is next's i-th), from prev's
+// compiled parts and those VirtualServices recompiled. It reports false for
+// a change the routing table cannot take so.
+func (m *Mesh) reviseRoutes(prev, next *snapshot, services func(i int) *route.VirtualService, changed []int) (*snapshot, bool, error) {
 	src := match.Source{Labels: m.opts.sourceLabels, Namespace: m.opts.sourceNamespace}
-	table, ok, err := prev.table.Revise(cfg.VirtualServices, changed, src, &m.env,
+	table, ok, err := prev.table.Revise(prev.virtualServices().Len(), services, changed, src, &m.env,
 		router.Binding{Admit: prev.scope.admitVirtualService, AdmitService: prev.scope.admitService})
 	if !ok || err != nil {
 		return nil, ok, err
 	}
-	s, err := m.finish(&snapshot{cfg: cfg, registry: prev.registry, table: table, tcp: prev.tcp, gateways: prev.gateways, scope: prev.scope})
+	next.registry, next.table, next.tcp, next.gateways, next.scope = prev.registry, table, prev.tcp, prev.gateways, prev.scope
+	s, err := m.finish(next)
 	return s, true, err
+}
+
+func init() {
+	// The xds package installs its translations so: a push of some
+	// services' routes without copying the list, and a token of what it
+	// installed to recognise a configuration changed by someone else. The
+	// token is the snapshot, which only a new configuration replaces.
+	meshopt.Update = func(mesh, cfg any) (any, error) {
+		s, err := mesh.(*Mesh).modify(func(Config) (Config, error) { return cfg.(Config), nil })
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	meshopt.ReviseVirtualServices = func(mesh any, at []int, vals []route.VirtualService) (any, error) {
+		s, err := mesh.(*Mesh).reviseVirtualServices(at, vals)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
+}
+
+// reviseVirtualServices replaces the VirtualServices at the indexes at
+// (ascending, without repeats) of the configuration in force with vals, as
+// Modify would with a copy of the list so changed, but without the copy,
+// and returns the snapshot installed:
+// the xDS-fed mesh's push of one service's routes in a mesh of thousands
+// then costs that service. Config flattens the list when called.
+func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) (*snapshot, error) {
+	if len(at) != len(vals) {
+		return nil, fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	cur := m.snap.Load()
+	old := cur.virtualServices()
+	for k, i := range at {
+		if i < 0 || i >= old.Len() || (k > 0 && at[k-1] >= i) {
+			return nil, fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
+		}
+	}
+	list := old.With(at, vals)
+	next := &snapshot{cfg: cur.cfg, vs: list}
+	next.cfg.VirtualServices = nil // list holds them
+	var changed []int
+	revise := true
+	for k, i := range at {
+		a, b := old.At(i), &vals[k]
+		if router.SameVirtualService(a, b) {
+			continue
+		}
+		if !revisable(cur, a, b) {
+			revise = false
+			break
+		}
+		changed = append(changed, i)
+	}
+	var s *snapshot
+	var err error
+	ok := false
+	if revise {
+		s, ok, err = m.reviseRoutes(cur, next, list.At, changed)
+	}
+	if !ok {
+		s, err = m.compile(next.config(), cur)
+	}
+	// As many resources of each kind as in cur: counted without
+	// flattening the list.
+	n := counts(cur.cfg)
+	n[virtualServiceKind] = list.Len()
+	m.recordUpdate(n, err)
+	if err != nil {
+		return nil, err
+	}
+	m.install(s)
+	return s, nil
 }
 
 // sameResources reports whether a and b hold equal resources in the same

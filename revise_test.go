@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -117,7 +118,9 @@ func withHTTP(t *testing.T, cfg switchyard.Config, name string, f func([]route.H
 // and of their hosts' placement, a VirtualService not exported here, one
 // also bound to a Gateway (whose gateway must see the change), an invalid
 // change (refused, the running configuration untouched), and warnings as
-// errors.
+// errors. Each change is made twice: by Update, and by the xDS-fed mesh's
+// way, replacing the VirtualServices changed without copying the list
+// (meshopt.ReviseVirtualServices), after which Config flattens the list.
 func TestRoutesOnlyUpdateIsAFreshMesh(t *testing.T) {
 	base, err := switchyard.Parse([]byte(reviseBase))
 	require.NoError(t, err)
@@ -171,35 +174,50 @@ func TestRoutesOnlyUpdateIsAFreshMesh(t *testing.T) {
 			})
 		}, false},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			opts, base := opts, base
-			if tt.strict {
-				// without the VirtualServices that warn
-				opts = append(slices.Clone(opts), switchyard.WithWarningsAsErrors())
-				base.VirtualServices = slices.DeleteFunc(slices.Clone(base.VirtualServices), func(v route.VirtualService) bool {
-					return v.Name == "vs-dup" || v.Name == "vs-hidden"
-				})
-			}
-			m, err := switchyard.New(base, opts...)
-			require.NoError(t, err)
-			defer m.Close()
-			before := explainAll(m, requests)
-			next := tt.change(base)
-			fresh, freshErr := switchyard.New(next, opts...)
-			err = m.Update(next)
-			if freshErr != nil {
-				require.Error(t, err)
-				assert.Equal(t, freshErr.Error(), err.Error())
-				assert.Equal(t, before, explainAll(m, requests), "a refused update changes nothing")
-				assert.True(t, reflect.DeepEqual(base, m.Config()), "a refused update changes nothing")
-				return
-			}
-			defer fresh.Close()
-			require.NoError(t, err)
-			assert.Equal(t, warningTexts(fresh.Warnings()), warningTexts(m.Warnings()))
-			assert.Equal(t, explainAll(fresh, requests), explainAll(m, requests))
-			assert.Equal(t, gatewayStatus(t, fresh), gatewayStatus(t, m))
-		})
+		for _, via := range []string{"Update", "ReviseVirtualServices"} {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				opts, base := opts, base
+				if tt.strict {
+					// without the VirtualServices that warn
+					opts = append(slices.Clone(opts), switchyard.WithWarningsAsErrors())
+					base.VirtualServices = slices.DeleteFunc(slices.Clone(base.VirtualServices), func(v route.VirtualService) bool {
+						return v.Name == "vs-dup" || v.Name == "vs-hidden"
+					})
+				}
+				m, err := switchyard.New(base, opts...)
+				require.NoError(t, err)
+				defer m.Close()
+				before := explainAll(m, requests)
+				next := tt.change(base)
+				fresh, freshErr := switchyard.New(next, opts...)
+				if via == "Update" {
+					err = m.Update(next)
+				} else {
+					var at []int
+					var vals []route.VirtualService
+					for i := range next.VirtualServices {
+						if &next.VirtualServices[i] != &base.VirtualServices[i] {
+							at, vals = append(at, i), append(vals, next.VirtualServices[i])
+						}
+					}
+					_, err = meshopt.ReviseVirtualServices(m, at, vals)
+				}
+				if freshErr != nil {
+					require.Error(t, err)
+					assert.Equal(t, freshErr.Error(), err.Error())
+					assert.Equal(t, before, explainAll(m, requests), "a refused update changes nothing")
+					assert.True(t, reflect.DeepEqual(base, m.Config()), "a refused update changes nothing")
+					return
+				}
+				defer fresh.Close()
+				require.NoError(t, err)
+				assert.Equal(t, warningTexts(fresh.Warnings()), warningTexts(m.Warnings()))
+				assert.Equal(t, explainAll(fresh, requests), explainAll(m, requests))
+				assert.Equal(t, gatewayStatus(t, fresh), gatewayStatus(t, m))
+				assert.True(t, reflect.DeepEqual(next, m.Config()), "Config is the configuration given")
+				assert.Equal(t, fresh.AdminState().Routes, m.AdminState().Routes)
+			})
+		}
 	}
 }
 
@@ -271,4 +289,86 @@ func TestUpdatesReleaseReplacedConfigurations(t *testing.T) {
 			runtime.KeepAlive(m)
 		})
 	}
+}
+
+// TestReviseVirtualServicesInTurns: revisions without copying the list,
+// one after another and mixed with Update (whose comparison then reads a
+// revised list) and Config (which flattens it), leave the mesh as a fresh
+// one at every step; indexes out of order or range are refused, and change
+// nothing.
+func TestReviseVirtualServicesInTurns(t *testing.T) {
+	base, err := switchyard.Parse([]byte(reviseBase))
+	require.NoError(t, err)
+	opts := []switchyard.Option{switchyard.WithSourceNamespace("shop")}
+	var requests []*http.Request
+	for _, host := range []string{"a.shop", "b.shop", "edge.shop"} {
+		requests = append(requests, httptest.NewRequest(http.MethodGet, "http://"+host+"/x", nil))
+	}
+	m, err := switchyard.New(base, opts...)
+	require.NoError(t, err)
+	defer m.Close()
+	a := slices.IndexFunc(base.VirtualServices, func(v route.VirtualService) bool { return v.Name == "vs-a" })
+	b := slices.IndexFunc(base.VirtualServices, func(v route.VirtualService) bool { return v.Name == "vs-b" })
+	want := base
+	for step := range 24 {
+		next := withHTTP(t, want, "vs-b", func(hr []route.HTTPRoute) { hr[0].Timeout = time.Duration(step+1) * time.Second })
+		next = withHTTP(t, next, "vs-a", func(hr []route.HTTPRoute) {
+			hr[1].Route = slices.Clone(hr[1].Route)
+			hr[1].Route[0].Destination.Subset = []string{"v1", "v2"}[step%2]
+		})
+		switch step % 4 {
+		case 3:
+			require.NoError(t, m.Update(next.Clone()))
+		default:
+			_, err := meshopt.ReviseVirtualServices(m, []int{min(a, b), max(a, b)},
+				[]route.VirtualService{next.VirtualServices[min(a, b)], next.VirtualServices[max(a, b)]})
+			require.NoError(t, err)
+		}
+		want = next
+		if step%3 == 0 {
+			require.True(t, reflect.DeepEqual(want, m.Config()), "step %d: Config", step)
+		}
+		fresh, err := switchyard.New(want, opts...)
+		require.NoError(t, err)
+		assert.Equal(t, explainAll(fresh, requests), explainAll(m, requests), "step %d", step)
+		fresh.Close()
+	}
+	before := explainAll(m, requests)
+	for _, at := range [][]int{{b, a}, {len(base.VirtualServices)}, {-1}, {a, a}} {
+		vals := make([]route.VirtualService, len(at))
+		_, err := meshopt.ReviseVirtualServices(m, at, vals)
+		require.Error(t, err, "indexes %v", at)
+	}
+	_, err = meshopt.ReviseVirtualServices(m, []int{a}, nil)
+	require.Error(t, err, "one index, no value")
+	assert.Equal(t, before, explainAll(m, requests), "a refused revision changes nothing")
+	assert.True(t, reflect.DeepEqual(want, m.Config()), "a refused revision changes nothing")
+}
+
+// TestConfigToken: the token the xds package's installs return is the
+// configuration in force's until another configuration replaces it;
+// endpoints set on it do not.
+func TestConfigToken(t *testing.T) {
+	base, err := switchyard.Parse([]byte(reviseBase))
+	require.NoError(t, err)
+	m, err := switchyard.New(base, switchyard.WithSourceNamespace("shop"))
+	require.NoError(t, err)
+	defer m.Close()
+	tok, err := meshopt.Update(m, base.Clone())
+	require.NoError(t, err)
+	require.Same(t, tok, meshopt.ConfigToken(m))
+	require.NoError(t, m.SetEndpoints("b.shop", []subset.WorkloadEntry{{Address: "10.0.1.9"}}))
+	require.Same(t, tok, meshopt.ConfigToken(m), "endpoints set")
+	vs := base.VirtualServices[0]
+	vs.HTTP = slices.Clone(vs.HTTP)
+	tok2, err := meshopt.ReviseVirtualServices(m, []int{0}, []route.VirtualService{vs})
+	require.NoError(t, err)
+	require.NotSame(t, tok, tok2)
+	require.Same(t, tok2, meshopt.ConfigToken(m))
+	require.NoError(t, m.Update(base))
+	require.NotSame(t, tok2, meshopt.ConfigToken(m), "a configuration installed by someone else")
+	_, err = meshopt.Update(m, base.Clone())
+	require.NoError(t, err)
+	_, err = meshopt.ReviseVirtualServices(m, []int{1, 0}, make([]route.VirtualService, 2))
+	require.Error(t, err)
 }

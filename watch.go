@@ -240,7 +240,7 @@ func (w *watcher) reload() bool {
 		cfg, err = w.parse(files, data)
 	}
 	if err != nil {
-		w.m.recordUpdate(Config{}, err)
+		w.m.recordUpdate(counts(Config{}), err)
 		w.report(err)
 		return true
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/balancer"
+	"github.com/switchyard-go/switchyard/internal/patchlist"
 	"github.com/switchyard-go/switchyard/route"
 	"github.com/switchyard-go/switchyard/subset"
 )
@@ -36,11 +37,15 @@ type translation struct {
 
 	routeUsers sets[string] // listeners by the RouteConfiguration they name (RDS)
 
-	hostVHosts sets[vref]             // virtual hosts by the hosts they name
-	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host joined
-	vsKeys     []vref                 // the virtual host that began each VirtualService, in order
-	vs         []route.VirtualService // shared with the configurations returned: copied on change
-	blockAll   int                    // "*" virtual hosts that are Istio's block_all
+	hostVHosts sets[vref]                            // virtual hosts by the hosts they name
+	member     map[vref]vref                         // the VirtualService (by the virtual host that began it) each virtual host joined
+	vsKeys     []vref                                // the virtual host that began each VirtualService, in order
+	vs         *patchlist.List[route.VirtualService] // shared with the configurations returned: never changed in place
+	blockAll   int                                   // "*" virtual hosts that are Istio's block_all
+	// How the last update changed vs: some entries replaced (revised,
+	// their indexes ascending) or the list replaced (relisted).
+	revised  []int
+	relisted bool
 
 	clusterUsers sets[vref] // the virtual hosts whose routes name a cluster
 	hashes       map[string]*balancer.ConsistentHash
@@ -178,7 +183,21 @@ func (t *translation) clustersOf(h string) []string {
 // of a configuration returned before are never modified: an unchanged list
 // is the same slice (so the mesh's Update recognises it at once), a changed
 // one a copy.
-func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
+// vsRevision is how an update changed the configuration when it changed
+// only the routes of some VirtualServices, each where it was: the
+// VirtualServices at the indexes at (ascending) are now vals.
+type vsRevision struct {
+	at   []int
+	vals []route.VirtualService
+}
+
+// update translates what ch says changed. It returns how the configuration
+// changed when that is a vsRevision (one with nothing in it if nothing
+// changed), nil otherwise: then config gives the new configuration to
+// install.
+func (t *translation) update(rs *resources, ch *changes) *vsRevision {
+	se, dr, blockAll := t.se, t.dr, t.blockAll > 0
+	t.revised, t.relisted = nil, false
 	dirtyClusters := map[string]bool{}
 	// Clusters: which ClusterLoadAssignment each reads.
 	for cn := range ch.clusters {
@@ -310,7 +329,19 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 	t.stale = map[string]bool{} // not cleared: a map does not shrink, and everything marks every host
 	t.updateHosts(rs, dirtyHosts, lists)
 
-	cfg := switchyard.Config{VirtualServices: t.vs, ServiceEntries: t.se, DestinationRules: t.dr}
+	if t.relisted || !sameSlice(se, t.se) || !sameSlice(dr, t.dr) || blockAll != (t.blockAll > 0) {
+		return nil
+	}
+	rev := &vsRevision{at: t.revised}
+	for _, i := range t.revised {
+		rev.vals = append(rev.vals, *t.vs.At(i))
+	}
+	return rev
+}
+
+// config returns the configuration translated.
+func (t *translation) config() switchyard.Config {
+	cfg := switchyard.Config{VirtualServices: t.vs.Slice(), ServiceEntries: t.se, DestinationRules: t.dr}
 	if t.blockAll > 0 {
 		cfg.Sidecars = append(cfg.Sidecars, registryOnlySidecar)
 	}
@@ -454,7 +485,45 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 		gk = append(gk, k)
 	}
 	slices.SortFunc(gk, vref.compare)
-	t.vsKeys, t.vs = mergeSorted(t.vsKeys, t.vs, gk, keys, made, vref.compare)
+	if at, ok := sameEntries(t.vsKeys, gk, keys, vref.compare); ok {
+		// The same VirtualServices, new routes (a push that changes one
+		// service's routes): replaced in the list, which is not copied.
+		t.vs = t.vs.With(at, made)
+		t.revised = mergeIndexes(t.revised, at)
+		return
+	}
+	var vs []route.VirtualService
+	t.vsKeys, vs = mergeSorted(t.vsKeys, t.vs.Slice(), gk, keys, made, vref.compare)
+	t.vs, t.relisted = patchlist.Of(vs), true
+}
+
+// sameEntries reports whether the entries gone are those new (both
+// sorted by compare), all among keys (sorted likewise), and returns their
+// indexes in keys.
+func sameEntries[K any](keys, gone, newKeys []K, compare func(K, K) int) ([]int, bool) {
+	if !slices.EqualFunc(gone, newKeys, func(a, b K) bool { return compare(a, b) == 0 }) {
+		return nil, false
+	}
+	at := make([]int, len(newKeys))
+	for i, k := range newKeys {
+		j, found := slices.BinarySearchFunc(keys, k, compare)
+		if !found {
+			return nil, false
+		}
+		at[i] = j
+	}
+	return at, true
+}
+
+// mergeIndexes returns the union of the ascending indexes a and b,
+// ascending.
+func mergeIndexes(a, b []int) []int {
+	if len(a) == 0 {
+		return b
+	}
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // mergeSorted returns copies of keys and vals (sorted by keys) without the
@@ -464,24 +533,14 @@ func mergeSorted[K, V any](keys []K, vals []V, gone, newKeys []K, newVals []V, c
 	if len(gone) == 0 && len(newKeys) == 0 {
 		return keys, vals
 	}
-	if slices.EqualFunc(gone, newKeys, func(a, b K) bool { return compare(a, b) == 0 }) {
-		// The same entries, new values (a push that changes one service's
-		// routes): the keys stay, the values are copied and replaced.
-		at := make([]int, len(newKeys))
-		found := true
-		for i, k := range newKeys {
-			at[i], found = slices.BinarySearchFunc(keys, k, compare)
-			if !found {
-				break
-			}
+	if at, ok := sameEntries(keys, gone, newKeys, compare); ok {
+		// The same entries, new values: the keys stay, the values are
+		// copied and replaced.
+		ov := slices.Clone(vals)
+		for i, j := range at {
+			ov[j] = newVals[i]
 		}
-		if found {
-			ov := slices.Clone(vals)
-			for i, j := range at {
-				ov[j] = newVals[i]
-			}
-			return keys, ov
-		}
+		return keys, ov
 	}
 	n := len(keys) - len(gone) + len(newKeys)
 	if n <= 0 {

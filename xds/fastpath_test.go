@@ -185,3 +185,10 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// sameConfig reports whether a and b are the same configuration value:
+// their slices share their arrays.
+func sameConfig(a, b switchyard.Config) bool {
+	return sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.DestinationRules, b.DestinationRules) &&
+		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.Gateways, b.Gateways) && sameSlice(a.Sidecars, b.Sidecars)
+}

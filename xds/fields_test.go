@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -30,14 +31,33 @@ func TestFieldTables(t *testing.T) {
 	}
 }
 
-// TestFieldReport writes the list of Envoy fields translated, ignored (and
-// why) and refused to the file named by XDS_FIELD_REPORT, when set.
-func TestFieldReport(t *testing.T) {
-	path := os.Getenv("XDS_FIELD_REPORT")
-	if path == "" {
-		t.Skip("set XDS_FIELD_REPORT=file to write the report")
-	}
+var updateFields = flag.Bool("xds.update-fields", false, "rewrite FIELDS.md from the field tables")
+
+// fieldsDoc is the document listing every field of every Envoy message the
+// translation reads: translated, ignored (and why that is safe), or refused
+// with a NACK when set. TestFieldsDocument keeps it as the tables say.
+const fieldsDoc = "FIELDS.md"
+
+// TestFieldsDocument: FIELDS.md lists the fields as the tables in force
+// treat them (go test ./xds -run TestFieldsDocument -xds.update-fields
+// rewrites it after a table changes).
+func TestFieldsDocument(t *testing.T) {
 	var b strings.Builder
+	b.WriteString(`# Envoy fields and the xDS translation
+
+Generated from the field tables in fields.go by ` + "`go test ./xds -run TestFieldsDocument -xds.update-fields`" + `;
+the test fails when this file and the tables disagree, and ` + "`TestFieldTables`" + ` checks every
+name against Envoy's descriptors.
+
+For every message the translation reads, each field is one of:
+- **translated**: it carries an Istio feature switchyard implements, and becomes part of the mesh's
+  configuration;
+- **ignored**, with the reason it is safe to ignore (it changes nothing a client-side mesh does, or
+  it only repeats what another translated field says);
+- **refused**: every other field. A resource that sets one is rejected, and the response NACKed
+  naming the field, so that nothing that changes behaviour is silently dropped.
+
+`)
 	for _, tb := range tables {
 		d, _ := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(tb.message))
 		md := d.(protoreflect.MessageDescriptor)
@@ -65,7 +85,18 @@ func TestFieldReport(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
+	got := strings.TrimSuffix(b.String(), "\n")
+	if *updateFields {
+		if err := os.WriteFile(fieldsDoc, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(fieldsDoc)
+	if err != nil {
+		t.Fatalf("%v (go test ./xds -run TestFieldsDocument -xds.update-fields writes it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s is not what the field tables say: run go test ./xds -run TestFieldsDocument -xds.update-fields", fieldsDoc)
 	}
 }

@@ -96,12 +96,12 @@ type Mesh struct {
 
 	// The endpoint fast path: what changed since the last application,
 	// the translation in force (nil when the last one was refused) and the
-	// configuration it installed, and the hosts whose endpoints were set
-	// since.
+	// token of the configuration it installed (meshopt.ConfigToken), and
+	// the hosts whose endpoints were set since.
 	full       bool            // something other than endpoints changed
 	edsChanged map[string]bool // ClusterLoadAssignments changed, by name
 	tr         *translation
-	installed  switchyard.Config
+	installed  any
 	dirty      map[string]bool
 
 	// What else changed since the last application, the translation
@@ -580,13 +580,23 @@ func (m *Mesh) applyLocked() {
 	ch.endpoints = m.edsChanged
 	m.chg, m.edsChanged = changes{}, nil
 	m.updateWatchesLocked(&ch)
-	cfg, tr := m.inc.update(m.rs, &ch), m.inc
-	if err := m.Mesh.Update(cfg); err != nil {
+	tr := m.inc
+	rev := tr.update(m.rs, &ch)
+	var token any
+	var err error
+	if rev != nil && m.tr != nil && m.installed == meshopt.ConfigToken(m.Mesh) {
+		// Some services' routes, over the translation in force: those
+		// VirtualServices replaced, the list not copied.
+		token, err = meshopt.ReviseVirtualServices(m.Mesh, rev.at, rev.vals)
+	} else {
+		token, err = meshopt.Update(m.Mesh, tr.config())
+	}
+	if err != nil {
 		m.updateErr = fmt.Errorf("xds: the mesh refused the pushed configuration (the previous one stays in force): %w", err)
 		m.tr = nil
 	} else {
 		m.updateErr = nil
-		m.tr, m.installed = tr, cfg
+		m.tr, m.installed = tr, token
 		// The endpoints the fast path set hold over an Update that leaves
 		// their entry as it was in the configuration, which may be older
 		// than they are: set them again.
@@ -816,7 +826,7 @@ func appendClusterWatches(keys []string, rc *routeIR) []string {
 // the translation's (an Update or Modify since).
 func (m *Mesh) applyEndpointsLocked() bool {
 	tr := m.tr
-	if tr == nil || !sameConfig(m.Mesh.Config(), m.installed) {
+	if tr == nil || m.installed != meshopt.ConfigToken(m.Mesh) {
 		return false
 	}
 	hosts := map[string]bool{}
@@ -877,13 +887,8 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	return true
 }
 
-// sameConfig reports whether a and b are the same configuration value:
-// their slices share their arrays.
-func sameConfig(a, b switchyard.Config) bool {
-	return sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.DestinationRules, b.DestinationRules) &&
-		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.Gateways, b.Gateways) && sameSlice(a.Sidecars, b.Sidecars)
-}
-
+// sameSlice reports whether a and b are the same slice value: they share
+// their array.
 func sameSlice[T any](a, b []T) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

@@ -126,7 +126,8 @@ func translate(rs *resources, prev *translation) (switchyard.Config, *translatio
 	if t == nil {
 		t = newTranslation()
 	}
-	return t.update(rs, t.everything(rs)), t
+	t.update(rs, t.everything(rs))
+	return t.config(), t
 }
 
 // registryOnlySidecar is how the translation says what istiod's block_all

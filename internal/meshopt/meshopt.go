@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/switchyard-go/switchyard/mtls"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // The switchyard package sets these when it is initialised.
@@ -16,4 +17,20 @@ var (
 	// MeterProvider reports whether opt is switchyard.WithMeterProvider,
 	// and its provider.
 	MeterProvider func(opt any) (metric.MeterProvider, bool)
+
+	// How the xds package installs its translations in mesh (a
+	// *switchyard.Mesh). Each returns a token of the configuration it
+	// installed, which ConfigToken returns until the configuration in
+	// force changes again (SetEndpoints does not change it), so that a
+	// configuration installed by someone else is recognised.
+
+	// Update is mesh.Update(cfg), cfg a switchyard.Config.
+	Update func(mesh, cfg any) (token any, err error)
+	// ReviseVirtualServices replaces, in the configuration in force, the
+	// VirtualServices at the indexes at (ascending, without repeats) with
+	// vals, as Modify would with the list copied and changed, without
+	// copying the list.
+	ReviseVirtualServices func(mesh any, at []int, vals []route.VirtualService) (token any, err error)
+	// ConfigToken returns the token of the configuration in force.
+	ConfigToken func(mesh any) any
 )

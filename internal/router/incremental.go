@@ -160,15 +160,16 @@ func SameBinding(a, b *route.VirtualService) bool {
 }
 
 // Revise returns t with the virtual hosts of the VirtualServices at the
-// indexes changed recompiled, sharing the rest: services is the
-// configuration t was compiled from but for those, each of which
+// indexes changed recompiled, sharing the rest: the n VirtualServices
+// services(0)…services(n-1) are the configuration t was compiled from but
+// for those, each of which
 // SameBinding with its version in t; src, env and b are those t was
 // compiled with, and t's registry stands. It costs the changed
 // VirtualServices and a copy of one pointer per VirtualService, and
 // returns the same problems as CompileFrom would. It reports false, and
 // does nothing, for a change it cannot take that way.
-func (t *Table) Revise(services []route.VirtualService, changed []int, src match.Source, env *Env, b Binding) (*Table, bool, error) {
-	if t == nil || len(services)+1 != len(t.vhs) {
+func (t *Table) Revise(n int, services func(i int) *route.VirtualService, changed []int, src match.Source, env *Env, b Binding) (*Table, bool, error) {
+	if t == nil || n+1 != len(t.vhs) {
 		return nil, false, nil
 	}
 	if len(changed) == 0 {
@@ -183,7 +184,7 @@ func (t *Table) Revise(services []route.VirtualService, changed []int, src match
 	next.vsWarns = maps.Clone(t.vsWarns)
 	var errs fielderr.List
 	for _, i := range changed {
-		vs, old, warns := &services[i], t.vhs[i+1], t.vsWarns[i]
+		vs, old, warns := services(i), t.vhs[i+1], t.vsWarns[i]
 		if old == nil || len(warns) >= fielderr.MaxReported || len(old.warns) > len(warns) {
 			return nil, false, nil // the placement's warnings may have been cut short
 		}
