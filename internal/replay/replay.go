@@ -16,6 +16,7 @@ package replay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -267,16 +268,20 @@ func (b *Body) closeSrcLocked() {
 	b.src.Close()
 }
 
-// LengthMismatch reports whether the caller's body has turned out longer
-// or shorter than the request's ContentLength: a request the transport
-// rejects whatever the endpoint.
-func (b *Body) LengthMismatch() bool {
+// LengthError reports the caller's body having turned out longer or
+// shorter than the request's ContentLength (a request the transport
+// rejects whatever the endpoint) with net/http's HTTP/1.1 error for it
+// ("http: ContentLength=10 with Body length 3"); nil if it has not.
+func (b *Body) LengthError() error {
 	if b.getBody != nil || b.length <= 0 {
-		return false
+		return nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.n > b.length || b.err == io.EOF && b.n != b.length
+	if b.n > b.length || b.err == io.EOF && b.n != b.length {
+		return fmt.Errorf("http: ContentLength=%d with Body length %d", b.length, b.n)
+	}
+	return nil
 }
 
 // Reader is one attempt's or one copy's view of a [Body].

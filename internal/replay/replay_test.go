@@ -229,13 +229,16 @@ func TestAbortReadOnlyAbortsAReadUnderWay(t *testing.T) {
 	})
 }
 
-func TestLengthMismatch(t *testing.T) {
+func TestLengthError(t *testing.T) {
 	b := New(request(io.NopCloser(strings.NewReader("abc")), 10), 16)
 	io.ReadAll(b.First())
-	assert.True(t, b.LengthMismatch())
+	assert.EqualError(t, b.LengthError(), "http: ContentLength=10 with Body length 3")
+	b = New(request(io.NopCloser(strings.NewReader("0123456789abc")), 10), 16)
+	io.ReadAll(b.First())
+	assert.EqualError(t, b.LengthError(), "http: ContentLength=10 with Body length 13")
 	b = New(request(io.NopCloser(strings.NewReader("abc")), 3), 16)
 	io.ReadAll(b.First())
-	assert.False(t, b.LengthMismatch())
+	assert.NoError(t, b.LengthError())
 }
 
 func TestGetBodyGivesEachAttemptAndCopyItsOwnBody(t *testing.T) {

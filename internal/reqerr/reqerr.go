@@ -8,6 +8,8 @@ package reqerr
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -60,8 +62,22 @@ func Of(req *http.Request, err error) error {
 		// would have returned), or a mirror's copy could not be made.
 		return Wrap(body.Err)
 	}
-	if b := replay.Of(req.Body); b != nil && b.LengthMismatch() {
-		return Wrap(err)
+	// HTTP/1.1 refuses a body that does not match its ContentLength, or a
+	// ContentLength without a body, and closes the connection: its error
+	// can lose the race with the read of the closed connection ("use of
+	// closed network connection", net.ErrClosed). The error it means is
+	// the refusal.
+	closed := errors.Is(err, net.ErrClosed)
+	if b := replay.Of(req.Body); b != nil {
+		if lengthErr := b.LengthError(); lengthErr != nil {
+			if closed {
+				return Wrap(lengthErr)
+			}
+			return Wrap(err)
+		}
+	}
+	if req.Body == nil && req.ContentLength != 0 && closed {
+		return Wrap(fmt.Errorf("http: Request.ContentLength=%d with nil Body", req.ContentLength))
 	}
 	if Invalid(req) != "" || rejected(err) {
 		return Wrap(err)

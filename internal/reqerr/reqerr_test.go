@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard/internal/replay"
 )
@@ -83,6 +84,36 @@ func TestOfTellsTheRequestsFaultsFromTheEndpoints(t *testing.T) {
 		}
 	}
 	assert.Nil(t, Of(good(), nil))
+}
+
+// TestOfSeesAContentLengthWithoutABody: net/http's HTTP/1.1 transport
+// refuses the request and closes its connection, and may report the read
+// of the closed connection instead of the refusal; Of gives the refusal,
+// as the caller's own error. The same error for a request with its body is
+// the connection's.
+func TestOfSeesAContentLengthWithoutABody(t *testing.T) {
+	closed := &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}
+	req, _ := http.NewRequest(http.MethodPost, "http://svc/", nil)
+	req.ContentLength = 5
+	own, ok := Unwrap(Of(req, closed))
+	require.True(t, ok)
+	assert.EqualError(t, own, "http: Request.ContentLength=5 with nil Body")
+
+	withBody, _ := http.NewRequest(http.MethodPost, "http://svc/", strings.NewReader("12345"))
+	assert.Nil(t, Of(withBody, closed))
+	req.ContentLength = 0
+	assert.Nil(t, Of(req, closed))
+
+	// A body shorter than its ContentLength, read whole by the transport.
+	short, _ := http.NewRequest(http.MethodPost, "http://svc/", io.NopCloser(strings.NewReader("abc")))
+	short.ContentLength = 10
+	b := replay.New(short, 64)
+	io.ReadAll(b.First())
+	short.Body = b.First()
+	own, ok = Unwrap(Of(short, closed))
+	require.True(t, ok)
+	assert.EqualError(t, own, "http: ContentLength=10 with Body length 3")
+	b.End(true)
 }
 
 func TestOfSeesABodyThatDoesNotMatchItsLength(t *testing.T) {
