@@ -1,7 +1,10 @@
 package xds
 
 import (
+	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"weak"
@@ -122,4 +125,57 @@ func sharedOutlier(oc *outlier.Config) *outlier.Config {
 	k := outlierKey{c5xx: val(oc.Consecutive5xxErrors), gateway: val(oc.ConsecutiveGatewayErrors), localOrigin: val(oc.ConsecutiveLocalOriginFailures), cfg: *oc}
 	k.cfg.Consecutive5xxErrors, k.cfg.ConsecutiveGatewayErrors, k.cfg.ConsecutiveLocalOriginFailures = nil, nil, nil
 	return outlierDetections.get(k, oc)
+}
+
+// maxSharedMaps bounds a mapTable: past it, the table starts again (the
+// maps in use stay valid; later ones are shared anew).
+const maxSharedMaps = 4096
+
+// A mapTable holds one copy of each of the small maps the translation
+// gives its entries (an endpoint's ports and labels, a subset's labels),
+// by their entries, so that the thousand endpoints and subsets with the
+// same ones share it. The maps are never modified once shared (the
+// configuration built from them is immutable). Their number is what
+// distinct ports and subset names the meshes of the process have, bounded
+// by maxSharedMaps.
+type mapTable[V comparable] struct {
+	mu sync.Mutex
+	m  map[string]map[string]V
+}
+
+var (
+	sharedLabelMaps mapTable[string]
+	sharedPortMaps  mapTable[uint32]
+)
+
+// shared returns a map of the entries of m, which is not modified after:
+// the table's copy, or m, which becomes it.
+func (t *mapTable[V]) shared(m map[string]V) map[string]V {
+	var buf [128]byte
+	key := buf[:0]
+	add := func(k string, v V) {
+		key = append(key, k...)
+		key = append(key, 0)
+		key = fmt.Append(key, v)
+		key = append(key, 0)
+	}
+	if len(m) == 1 {
+		for k, v := range m {
+			add(k, v)
+		}
+	} else {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			add(k, m[k])
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.m[string(key)]; ok {
+		return s
+	}
+	if t.m == nil || len(t.m) >= maxSharedMaps {
+		t.m = map[string]map[string]V{}
+	}
+	t.m[string(key)] = m
+	return m
 }

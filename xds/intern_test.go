@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -176,4 +177,55 @@ func TestDecodedClustersShareEqualOutlierDetection(t *testing.T) {
 	require.NotSame(t, a.policy.OutlierDetection, c.policy.OutlierDetection)
 	require.Equal(t, uint32(7), *a.policy.OutlierDetection.Consecutive5xxErrors)
 	require.Equal(t, uint32(8), *c.policy.OutlierDetection.Consecutive5xxErrors)
+}
+
+// Hosts whose endpoints and subsets have the same ports and labels share
+// one copy of each map (the configuration never modifies them); other
+// ports get their own, and a table full starts again without changing the
+// maps in use.
+func TestHostsShareEqualEndpointMaps(t *testing.T) {
+	rs := newResources()
+	add := func(cn, addr string) {
+		t.Helper()
+		c, err := translateCluster(edsCluster(cn), false, nil)
+		require.NoError(t, err)
+		rs.clusters[cn] = c
+		e, err := translateCLA(cla(cn, addr), cn, false)
+		require.NoError(t, err)
+		rs.endpoints[cn] = e
+	}
+	clusters := func(h string) []string {
+		return []string{"outbound|8080|v1|" + h, "outbound|8080|v2|" + h}
+	}
+	for i, h := range []string{"a.test", "b.test"} {
+		cs := clusters(h)
+		add(cs[0], "10.0.0."+strconv.Itoa(i+1)+":9080")
+		add(cs[1], "10.0.1."+strconv.Itoa(i+1)+":9080")
+	}
+	a, b := buildHost(rs, "a.test", clusters("a.test"), nil), buildHost(rs, "b.test", clusters("b.test"), nil)
+	same := func(x, y any) bool { return reflect.ValueOf(x).UnsafePointer() == reflect.ValueOf(y).UnsafePointer() }
+	require.Len(t, a.se.Endpoints, 2)
+	require.Len(t, b.se.Endpoints, 2)
+	for i := range 2 {
+		require.True(t, same(a.se.Endpoints[i].Ports, b.se.Endpoints[i].Ports))
+		require.True(t, same(a.se.Endpoints[i].Labels, b.se.Endpoints[i].Labels))
+		require.True(t, same(a.dr.Subsets[i].Labels, b.dr.Subsets[i].Labels))
+		require.True(t, same(a.dr.Subsets[i].Labels, a.se.Endpoints[i].Labels), "a subset's labels and its only endpoint's")
+	}
+	require.Equal(t, map[string]uint32{"p8080": 9080}, a.se.Endpoints[0].Ports)
+	require.Equal(t, map[string]string{subsetLabelPrefix + "v1": "true"}, a.se.Endpoints[0].Labels)
+	require.Equal(t, map[string]string{subsetLabelPrefix + "v2": "true"}, b.dr.Subsets[1].Labels)
+
+	add("outbound|8080|v1|c.test", "10.0.2.1:9090")
+	c := buildHost(rs, "c.test", []string{"outbound|8080|v1|c.test"}, nil)
+	require.Equal(t, map[string]uint32{"p8080": 9090}, c.se.Endpoints[0].Ports)
+	require.False(t, same(a.se.Endpoints[0].Ports, c.se.Endpoints[0].Ports))
+
+	for i := range maxSharedMaps {
+		sharedPortMaps.shared(map[string]uint32{"x": uint32(i)})
+	}
+	a2 := buildHost(rs, "a.test", clusters("a.test"), nil)
+	require.Equal(t, a.se, a2.se)
+	require.Equal(t, map[string]uint32{"p8080": 9080}, a.se.Endpoints[0].Ports)
+	require.LessOrEqual(t, len(sharedPortMaps.m), maxSharedMaps)
 }

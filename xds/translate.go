@@ -209,6 +209,16 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 		hs.se.Resolution = "NONE"
 	}
 	slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
+	// The endpoints' and subsets' maps, shared with those of the same
+	// entries (of every host: most have the same few).
+	for i := range hs.se.Endpoints {
+		we := &hs.se.Endpoints[i]
+		we.Ports, we.Labels = sharedPortMaps.shared(we.Ports), sharedLabelMaps.shared(we.Labels)
+	}
+	for i := range hs.dr.Subsets {
+		s := &hs.dr.Subsets[i]
+		s.Labels = sharedLabelMaps.shared(s.Labels)
+	}
 	return hs
 }
 
