@@ -36,20 +36,22 @@ type translation struct {
 
 	routeUsers sets[string] // listeners by the RouteConfiguration they name (RDS)
 
-	hostVHosts sets[vref]             // virtual hosts by the hosts they name
-	member     map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host joined
-	vsKeys     []vref                 // the virtual host that began each VirtualService, in order
-	vs         []route.VirtualService // shared with the configurations returned: copied on change
-	blockAll   int                    // "*" virtual hosts that are Istio's block_all
+	// The virtual hosts by the hosts they name, and by the hosts of the
+	// clusters their routes name (most virtual hosts name one host and
+	// route to its clusters: one entry, not one per host and cluster).
+	byHost   sets[vref]
+	member   map[vref]vref          // the VirtualService (by the virtual host that began it) each virtual host joined
+	vsKeys   []vref                 // the virtual host that began each VirtualService, in order
+	vs       []route.VirtualService // shared with the configurations returned: copied on change
+	blockAll int                    // "*" virtual hosts that are Istio's block_all
 
-	clusterUsers sets[vref] // the virtual hosts whose routes name a cluster
-	hashes       map[string]*balancer.ConsistentHash
+	hashes map[string]*balancer.ConsistentHash // the clusters' hash policies, from the routes
 	// A cluster received reads the ClusterLoadAssignment of its own name
 	// (as every cluster istiod sends does) unless these name it: the
 	// clusters that read another, by the one they read, and the reverse.
 	edsOther map[string][]string
 	otherEDS map[string]string
-	hosts    map[string]*hostState // the hosts of the clusters the routes use
+	hosts    map[string]*hostState // the hosts of the clusters the routes use, with those clusters
 
 	// The live hosts' entries, by their first cluster's name (sorted).
 	seKeys []string
@@ -61,8 +63,21 @@ type translation struct {
 // listenerState is one listener's part of a translation.
 type listenerState struct {
 	l   *listenerIR
-	rc  *routeIR    // its RouteConfiguration (inline or by RDS); nil: none yet
-	out []*vhostOut // rc's virtual hosts, translated for l
+	rc  *routeIR   // its RouteConfiguration (inline or by RDS); nil: none yet
+	out []vhostOut // rc's virtual hosts, translated for l
+}
+
+// vhost returns virtual host r as translated.
+func (t *translation) vhost(r vref) *vhostOut { return &t.listeners[r.l].out[r.i] }
+
+// used reports whether the routes use cluster cn (as the indexes are).
+func (t *translation) used(cn string) bool {
+	for r := range t.byHost.all(keyOf(cn).host) {
+		if t.vhost(r).uses(cn) {
+			return true
+		}
+	}
+	return false
 }
 
 // vref names a virtual host: its listener and its index there. Virtual
@@ -116,8 +131,10 @@ func (t *translation) everything(rs *resources) *changes {
 	for n := range t.otherEDS {
 		ch.note(&ch.clusters, n)
 	}
-	for n := range t.clusterUsers.keys() {
-		ch.note(&ch.clusters, n)
+	for _, hs := range t.hosts {
+		for _, in := range hs.inputs {
+			ch.note(&ch.clusters, in.name)
+		}
 	}
 	for n := range rs.endpoints {
 		ch.note(&ch.endpoints, n)
@@ -152,7 +169,7 @@ func (t *translation) edsClusters(rs *resources, name string) []string {
 func (t *translation) edsHosts(rs *resources, name string) []string {
 	var out []string
 	for _, cn := range t.edsClusters(rs, name) {
-		if t.clusterUsers.len(cn) > 0 {
+		if t.used(cn) {
 			out = append(out, keyOf(cn).host)
 		}
 	}
@@ -235,8 +252,8 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 			if old.l.rdsName != "" {
 				t.routeUsers.remove(old.l.rdsName, n)
 			}
-			for i, o := range old.out {
-				t.unlinkVHost(vref{n, i}, o, seeds, gone, usedBy)
+			for i := range old.out {
+				t.unlinkVHost(vref{n, i}, &old.out[i], seeds, gone, usedBy)
 			}
 			delete(t.listeners, n)
 		}
@@ -251,11 +268,10 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		if rc == nil {
 			continue
 		}
-		st.out = make([]*vhostOut, len(rc.vhosts))
+		st.out = make([]vhostOut, len(rc.vhosts))
 		for i := range rc.vhosts {
-			o := translateVHost(l, &rc.vhosts[i])
-			st.out[i] = o
-			t.linkVHost(vref{n, i}, o, seeds, usedBy)
+			st.out[i] = translateVHost(l, &rc.vhosts[i])
+			t.linkVHost(vref{n, i}, &st.out[i], seeds, usedBy)
 		}
 	}
 	if len(seeds) > 0 || len(gone) > 0 {
@@ -272,7 +288,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 			cs = t.clustersOf(h)
 		}
 		i, was := slices.BinarySearch(cs, cn)
-		if now := t.clusterUsers.len(cn) > 0; now != was {
+		if now := t.used(cn); now != was {
 			if now {
 				cs = slices.Insert(cs, i, cn)
 			} else {
@@ -285,8 +301,8 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		// cluster gives it.
 		var hash *balancer.ConsistentHash
 		var first vref
-		for r := range t.clusterUsers.all(cn) {
-			if hp := t.listeners[r.l].out[r.i].hashes[cn]; hp != nil && (hash == nil || r.compare(first) < 0) {
+		for r := range t.byHost.all(h) {
+			if hp := t.vhost(r).hash(cn); hp != nil && (hash == nil || r.compare(first) < 0) {
 				hash, first = hp, r
 			}
 		}
@@ -300,7 +316,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 	}
 	for cn := range dirtyClusters {
-		if t.clusterUsers.len(cn) > 0 {
+		if t.used(cn) {
 			dirtyHosts[keyOf(cn).host] = true
 		}
 	}
@@ -329,15 +345,15 @@ func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, go
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		t.hostVHosts.remove(h, r)
+		t.byHost.remove(h, r)
 	}
 	if c, ok := t.memberOf(r); ok {
 		gone[c] = true
 		delete(t.member, r)
 	}
-	for _, cn := range o.used {
+	for cn := range o.clusters() {
 		usedBy[cn] = true
-		t.clusterUsers.remove(cn, r)
+		t.byHost.remove(keyOf(cn).host, r)
 	}
 }
 
@@ -362,11 +378,11 @@ func (t *translation) linkVHost(r vref, o *vhostOut, seeds map[string]bool, used
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		t.hostVHosts.add(h, r)
+		t.byHost.add(h, r)
 	}
-	for _, cn := range o.used {
+	for cn := range o.clusters() {
 		usedBy[cn] = true
-		t.clusterUsers.add(cn, r)
+		t.byHost.add(keyOf(cn).host, r)
 	}
 }
 
@@ -387,13 +403,14 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	for len(queue) > 0 {
 		h := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
-		for r := range t.hostVHosts.all(h) {
-			if inComp[r] {
+		for r := range t.byHost.all(h) {
+			o := t.vhost(r)
+			if inComp[r] || !slices.Contains(o.hosts, h) {
 				continue
 			}
 			inComp[r] = true
 			comp = append(comp, r)
-			for _, h2 := range t.listeners[r.l].out[r.i].hosts {
+			for _, h2 := range o.hosts {
 				if !visited[h2] {
 					visited[h2] = true
 					queue = append(queue, h2)
@@ -414,7 +431,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	var made []route.VirtualService
 	index := map[string]int{}
 	for _, r := range comp {
-		out := t.listeners[r.l].out[r.i]
+		out := t.vhost(r)
 		idx := -1
 		for _, h := range out.hosts {
 			if i, ok := index[h]; ok {
@@ -430,8 +447,9 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 				index[h] = len(made)
 			}
 			keys = append(keys, r)
+			name, ns := out.vsName()
 			made = append(made, route.VirtualService{
-				Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
+				Name: name, Namespace: ns, Hosts: out.hosts, HTTP: out.httpRoutes(),
 			})
 			continue
 		}
@@ -445,7 +463,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 				vs.Hosts = append(vs.Hosts, h)
 			}
 		}
-		vs.HTTP = append(vs.HTTP, out.routes...)
+		vs.HTTP = append(vs.HTTP, out.httpRoutes()...)
 	}
 
 	// Into the list: copied, the old entries out, the new ones in.
@@ -685,17 +703,6 @@ func (s *sets[V]) remove(k string, v V) {
 	}
 }
 
-// len returns the size of the set of k.
-func (s *sets[V]) len(k string) int {
-	if vs, ok := s.more[k]; ok {
-		return len(vs)
-	}
-	if _, ok := s.one[k]; ok {
-		return 1
-	}
-	return 0
-}
-
 // all returns the values of the set of k.
 func (s *sets[V]) all(k string) iter.Seq[V] {
 	return func(yield func(V) bool) {
@@ -709,22 +716,6 @@ func (s *sets[V]) all(k string) iter.Seq[V] {
 		}
 		if v, ok := s.one[k]; ok {
 			yield(v)
-		}
-	}
-}
-
-// keys returns the keys whose sets are not empty.
-func (s *sets[V]) keys() iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range s.one {
-			if !yield(k) {
-				return
-			}
-		}
-		for k := range s.more {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }

@@ -48,13 +48,18 @@ func translateReference(rs *resources) switchyard.Config {
 				registryOnly = registryOnly || out.blocksAll
 				continue
 			}
-			for _, cn := range out.used {
-				used[cn] = true
-			}
-			for cn, h := range out.hashes {
-				if hashes[cn] == nil {
-					hashes[cn] = h
+			vh := &rc.vhosts[vi]
+			for k, x := range vh.extra {
+				for i, cn := range x.clusters {
+					used[cn] = true
+					if h := x.hash[cn]; h != nil && i < len(vh.routes[k].Route) && hashes[cn] == nil {
+						hashes[cn] = h
+					}
 				}
+			}
+			name := vh.vsName
+			if name == "" {
+				name = vh.name
 			}
 			idx := -1
 			for _, h := range out.hosts {
@@ -68,7 +73,7 @@ func translateReference(rs *resources) switchyard.Config {
 					vsIndex[h] = len(cfg.VirtualServices)
 				}
 				cfg.VirtualServices = append(cfg.VirtualServices, route.VirtualService{
-					Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
+					Name: name, Namespace: vh.vsNS, Hosts: out.hosts, HTTP: out.httpRoutes(),
 				})
 				continue
 			}
@@ -79,7 +84,7 @@ func translateReference(rs *resources) switchyard.Config {
 					vs.Hosts = append(vs.Hosts, h)
 				}
 			}
-			vs.HTTP = append(vs.HTTP, out.routes...)
+			vs.HTTP = append(vs.HTTP, out.httpRoutes()...)
 		}
 	}
 	hostClusters := map[string][]string{}

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -75,16 +76,17 @@ func TestRouteMatchesBoundToTheListenerPort(t *testing.T) {
 		require.NoError(t, err)
 		vh := &ir.vhosts[0]
 		out := translateVHost(&listenerIR{port: tc.port}, vh)
-		require.Len(t, out.routes, 1)
-		got := out.routes[0].Match
+		routes := out.httpRoutes()
+		require.Len(t, routes, 1)
+		got := routes[0].Match
 		require.Len(t, got, 1)
 		require.Equal(t, tc.port, got[0].Port, "RouteConfiguration %q, listener port %d", tc.rc, tc.port)
 		require.Equal(t, tc.wantShared, &got[0] == &vh.routes[0].Match[0], "RouteConfiguration %q, listener port %d: shared", tc.rc, tc.port)
 		// The routes too, with their destinations resolved at decoding.
-		require.Equal(t, tc.wantShared, &out.routes[0] == &vh.routes[0], "RouteConfiguration %q, listener port %d: route shared", tc.rc, tc.port)
-		require.Equal(t, cap(out.routes), len(out.routes), "appending to the routes copies them")
-		require.Equal(t, route.Destination{Host: "h.test", Port: &route.PortSelector{Number: 8080}}, out.routes[0].Route[0].Destination)
-		require.Equal(t, []string{"outbound|8080||h.test"}, out.used)
+		require.Equal(t, tc.wantShared, &routes[0] == &vh.routes[0], "RouteConfiguration %q, listener port %d: route shared", tc.rc, tc.port)
+		require.Equal(t, cap(routes), len(routes), "appending to the routes copies them")
+		require.Equal(t, route.Destination{Host: "h.test", Port: &route.PortSelector{Number: 8080}}, routes[0].Route[0].Destination)
+		require.Equal(t, []string{"outbound|8080||h.test"}, slices.Collect(out.clusters()))
 		require.Equal(t, "/api", *got[0].URI.Prefix)
 	}
 }
