@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard-go/switchyard/outlier"
 	"github.com/switchyard-go/switchyard/pool"
 	"github.com/switchyard-go/switchyard/retry"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // canonical maps a value's key to the one copy of it that decoded
@@ -76,11 +77,43 @@ var (
 	retryPolicies     canonical[retryKey, retry.Config]
 )
 
+// policyKey is a traffic policy without TLS, port-level settings or retry
+// budget, by its parts (each shared, when it can be, by the clusters of
+// the same settings).
+type policyKey struct {
+	lb *balancer.Settings
+	cp *pool.Settings
+	od *outlier.Config
+}
+
+var trafficPolicies canonical[policyKey, subset.TrafficPolicy]
+
+// sharedPolicy returns a traffic policy equal to p, shared with the decoded
+// clusters of the same one when it can be (its parts shared).
+func sharedPolicy(p *subset.TrafficPolicy) *subset.TrafficPolicy {
+	if p.TLS != nil || p.PortLevelSettings != nil || p.RetryBudget != nil ||
+		(p.LoadBalancer != nil && !balancerShareable(p.LoadBalancer)) || (p.ConnectionPool != nil && !poolShareable(p.ConnectionPool)) {
+		return p
+	}
+	return trafficPolicies.get(policyKey{p.LoadBalancer, p.ConnectionPool, p.OutlierDetection}, p)
+}
+
+// poolShareable reports whether sharedPool shares p.
+func poolShareable(p *pool.Settings) bool {
+	return p.TCP != nil && p.HTTP != nil && p.TCP.TCPKeepalive == nil && p.TCP.IdleTimeout == nil &&
+		p.HTTP.IdleTimeout == nil && p.HTTP.HTTP2KeepAlive == nil
+}
+
+// balancerShareable reports whether sharedBalancer shares lb.
+func balancerShareable(lb *balancer.Settings) bool {
+	return lb.ConsistentHash == nil && lb.LocalityLbSetting == nil && lb.ZoneAwareLbSetting == nil &&
+		lb.Warmup == nil && lb.PeakEWMA == nil
+}
+
 // sharedPool returns a connection pool's settings equal to p, shared with
 // the decoded clusters of the same settings when it can be.
 func sharedPool(p *pool.Settings) *pool.Settings {
-	if p.TCP == nil || p.HTTP == nil || p.TCP.TCPKeepalive != nil || p.TCP.IdleTimeout != nil ||
-		p.HTTP.IdleTimeout != nil || p.HTTP.HTTP2KeepAlive != nil {
+	if !poolShareable(p) {
 		return p
 	}
 	return poolSettings.get(poolKey{*p.TCP, *p.HTTP}, p)
@@ -89,8 +122,7 @@ func sharedPool(p *pool.Settings) *pool.Settings {
 // sharedBalancer returns load-balancer settings equal to lb, shared with
 // the decoded clusters of the same settings when it can be.
 func sharedBalancer(lb *balancer.Settings) *balancer.Settings {
-	if lb.ConsistentHash != nil || lb.LocalityLbSetting != nil || lb.ZoneAwareLbSetting != nil ||
-		lb.Warmup != nil || lb.PeakEWMA != nil {
+	if !balancerShareable(lb) {
 		return lb
 	}
 	return balancerSettings.get(*lb, lb)

@@ -30,6 +30,7 @@ func TestDecodedClustersShareEqualSettings(t *testing.T) {
 	a, b := decode(edsCluster("a")), decode(edsCluster("b"))
 	require.Same(t, a.policy.ConnectionPool, b.policy.ConnectionPool)
 	require.Same(t, a.policy.LoadBalancer, b.policy.LoadBalancer)
+	require.Same(t, a.policy, b.policy)
 
 	limited := edsCluster("c")
 	limited.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{MaxRequests: wrapperspb.UInt32(10)}}}
@@ -39,12 +40,44 @@ func TestDecodedClustersShareEqualSettings(t *testing.T) {
 	require.Equal(t, int32(10), c.policy.ConnectionPool.HTTP.HTTP2MaxRequests)
 	require.Equal(t, int32(1024), a.policy.ConnectionPool.HTTP.HTTP2MaxRequests)
 	require.NotSame(t, a.policy.LoadBalancer, c.policy.LoadBalancer)
+	require.NotSame(t, a.policy, c.policy)
 
 	keepalive := edsCluster("d")
 	keepalive.UpstreamConnectionOptions = &clusterv3.UpstreamConnectionOptions{TcpKeepalive: &corev3.TcpKeepalive{KeepaliveProbes: wrapperspb.UInt32(3)}}
 	d1, d2 := decode(keepalive), decode(keepalive)
 	require.NotSame(t, d1.policy.ConnectionPool, d2.policy.ConnectionPool)
 	require.Equal(t, &pool.TCPKeepalive{Probes: 3}, d1.policy.ConnectionPool.TCP.TCPKeepalive)
+	require.NotSame(t, d1.policy, d2.policy)
+}
+
+// A subset's (or host's) traffic policy is its cluster's decoded one when
+// the host changes none of it; a second port's setting goes to a copy,
+// leaving the decoded policy, which other clusters share, as it was.
+func TestHostsShareTheDecodedPolicy(t *testing.T) {
+	rs := newResources()
+	for _, cn := range []string{"outbound|8080|v1|a.test", "outbound|9090|v1|a.test", "outbound|8080||a.test"} {
+		c, err := translateCluster(edsCluster(cn), false, nil)
+		require.NoError(t, err)
+		rs.clusters[cn] = c
+		e, err := translateCLA(cla(cn, "10.0.0.1:9080"), cn, false)
+		require.NoError(t, err)
+		rs.endpoints[cn] = e
+	}
+	shared := rs.clusters["outbound|8080|v1|a.test"].policy
+	require.Nil(t, shared.PortLevelSettings)
+
+	one := buildHost(rs, "a.test", []string{"outbound|8080|v1|a.test", "outbound|8080||a.test"}, nil)
+	require.Same(t, shared, one.dr.TrafficPolicy)
+	require.Same(t, shared, one.dr.Subsets[0].TrafficPolicy)
+
+	two := buildHost(rs, "a.test", []string{"outbound|8080|v1|a.test", "outbound|9090|v1|a.test"}, nil)
+	tp := two.dr.Subsets[0].TrafficPolicy
+	require.NotSame(t, shared, tp)
+	require.Len(t, tp.PortLevelSettings, 1)
+	require.Equal(t, uint32(9090), tp.PortLevelSettings[0].Port.Number)
+	require.Same(t, shared.LoadBalancer, tp.LoadBalancer)
+	require.Nil(t, shared.PortLevelSettings, "the decoded policy is unchanged")
+	require.Same(t, shared, rs.clusters["outbound|9090|v1|a.test"].policy)
 }
 
 // A route's matches are bound to its listener's port, whatever the port

@@ -284,7 +284,7 @@ func (hs *hostBuilder) addCluster(rs *resources, cn string, k clusterKey, hashes
 			best = min(best, e.priority)
 		}
 	}
-	pol := c.policy
+	pol := *c.policy
 	takes := func(e endpointIR) bool { return pol.OutlierDetection != nil || e.priority == best }
 	if eps != nil {
 		pol.TLS = c.clusterTLS(eps.eps, takes)
@@ -311,20 +311,23 @@ func (hs *hostBuilder) addCluster(rs *resources, cn string, k clusterKey, hashes
 		}
 		pol.LoadBalancer = &lb
 	}
-	if k.subset == "" {
-		if hs.dr.TrafficPolicy == nil {
-			hs.dr.TrafficPolicy = &pol
-		} else {
-			hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
-		}
+	// The decoded policy itself when the host changes none of it: the
+	// configuration shares it (policies are never modified: a port's
+	// setting is added to a copy).
+	tp := c.policy
+	if pol.TLS != tp.TLS || pol.LoadBalancer != tp.LoadBalancer {
+		tp = &pol
+	}
+	at := &hs.dr.TrafficPolicy
+	if k.subset != "" {
+		at = &hs.dr.Subsets[hs.subsets[k.subset]].TrafficPolicy
+	}
+	if *at == nil {
+		*at = tp
 	} else {
-		s := &hs.dr.Subsets[hs.subsets[k.subset]]
-		if s.TrafficPolicy == nil {
-			p := pol
-			s.TrafficPolicy = &p
-		} else {
-			s.TrafficPolicy.PortLevelSettings = append(s.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
-		}
+		p := **at
+		p.PortLevelSettings = append(slices.Clip(p.PortLevelSettings), portPolicy(svcPort, pol))
+		*at = &p
 	}
 
 	if eps == nil {

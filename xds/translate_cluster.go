@@ -35,9 +35,12 @@ type clusterIR struct {
 	// localityWeighted: common_lb_config.locality_weighted_lb_config, the
 	// endpoints' locality weights apply (see localityDistribute).
 	localityWeighted bool
-	policy           subset.TrafficPolicy // LoadBalancer is always set; TLS is the assembly's (clusterTLS)
-	tls              *subset.ClientTLS    // transport_socket; nil for plain text
-	matches          []socketMatch        // transport_socket_matches (auto mTLS)
+	// policy: LoadBalancer is always set; TLS is the assembly's
+	// (clusterTLS). Shared with the clusters of the same policy, and
+	// with the configuration.
+	policy  *subset.TrafficPolicy
+	tls     *subset.ClientTLS // transport_socket; nil for plain text
+	matches []socketMatch     // transport_socket_matches (auto mTLS)
 }
 
 // endpointsIR is a translated ClusterLoadAssignment: the endpoints that take
@@ -122,8 +125,8 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		return nil, fmt.Errorf("%s.cluster_type: custom cluster types are not supported", p)
 	}
 
+	pol := &subset.TrafficPolicy{}
 	lb := &balancer.Settings{}
-	ir.policy.LoadBalancer = lb
 	var slow *clusterv3.Cluster_SlowStartConfig
 	switch c.GetLbPolicy() {
 	case clusterv3.Cluster_ROUND_ROBIN:
@@ -195,7 +198,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		}
 		lb.Warmup = w
 	}
-	ir.policy.LoadBalancer = sharedBalancer(lb)
+	pol.LoadBalancer = sharedBalancer(lb)
 
 	// Circuit breakers: Envoy's defaults apply to absent thresholds; gRPC
 	// enforces only max_requests (default 1024).
@@ -252,7 +255,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		if m := rb.GetMinRetryConcurrency(); m != nil {
 			b.MinRetryConcurrency = m.GetValue()
 		}
-		ir.policy.RetryBudget = b
+		pol.RetryBudget = b
 	}
 	if !proxyless {
 		pl.TCP.ConnectTimeout = durationOr(c.GetConnectTimeout(), 5*time.Second)
@@ -313,7 +316,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, fmt.Errorf("%s.auto_config: not supported by switchyard", kp)
 		}
 	}
-	ir.policy.ConnectionPool = sharedPool(pl)
+	pol.ConnectionPool = sharedPool(pl)
 
 	panicThreshold := 50.0 // Envoy's default
 	if cl := c.GetCommonLbConfig(); cl != nil {
@@ -335,8 +338,9 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, err
 		}
 		oc.MinHealthPercent = int32(panicThreshold)
-		ir.policy.OutlierDetection = sharedOutlier(oc)
+		pol.OutlierDetection = sharedOutlier(oc)
 	}
+	ir.policy = sharedPolicy(pol)
 
 	t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
 	if err != nil {
