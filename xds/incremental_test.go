@@ -57,10 +57,7 @@ func translateReference(rs *resources) switchyard.Config {
 					}
 				}
 			}
-			name := vh.vsName
-			if name == "" {
-				name = vh.name
-			}
+			name := vh.vsName // the virtual host's name when Istio's metadata names none
 			idx := -1
 			for _, h := range out.hosts {
 				if i, ok := vsIndex[h]; ok {

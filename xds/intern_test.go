@@ -264,3 +264,25 @@ func TestHostsShareEqualEndpointMaps(t *testing.T) {
 	require.Equal(t, map[string]uint32{"p8080": 9080}, a.se.Endpoints[0].Ports)
 	require.LessOrEqual(t, len(sharedPortMaps.m), maxSharedMaps)
 }
+
+// A translated virtual host's hosts are its decoded domains' array when
+// they are its first domains as they are (istiod's "host", "host:port"),
+// and a copy otherwise; either way appending to them copies.
+func TestVirtualHostHostsShareTheDomains(t *testing.T) {
+	for _, tc := range []struct {
+		domains []string
+		hosts   []string
+		shared  bool
+	}{
+		{[]string{"a.test", "a.test:8080"}, []string{"a.test"}, true},
+		{[]string{"a.test", "b.test", "b.test:80"}, []string{"a.test", "b.test"}, true},
+		{[]string{"a.test:8080", "a.test"}, []string{"a.test"}, false},
+		{[]string{"A.test"}, []string{"a.test"}, false},
+	} {
+		vh := &vhostIR{domains: tc.domains}
+		out := translateVHost(&listenerIR{}, vh)
+		require.Equal(t, tc.hosts, out.hosts, "%q", tc.domains)
+		require.Equal(t, tc.shared, &out.hosts[0] == &vh.domains[0], "%q: shared", tc.domains)
+		require.Equal(t, len(out.hosts), cap(out.hosts), "%q: clipped", tc.domains)
+	}
+}

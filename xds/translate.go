@@ -423,18 +423,13 @@ func localityDistribute(eps []endpointIR, takes func(endpointIR) bool) *balancer
 // copied.
 type vhostOut struct {
 	vh        *vhostIR
-	hosts     []string          // the VirtualService hosts its domains name; none for "*"
-	routes    []route.HTTPRoute // its routes bound to the listener when they are not vh's (see httpRoutes)
-	blocksAll bool              // a "*" virtual host that is Istio's block_all
+	hosts     []string           // the VirtualService hosts its domains name; none for "*"
+	routes    *[]route.HTTPRoute // its routes bound to the listener when they are not vh's (see httpRoutes)
+	blocksAll bool               // a "*" virtual host that is Istio's block_all
 }
 
 // vsName is the VirtualService the virtual host comes from.
-func (o *vhostOut) vsName() (name, ns string) {
-	if o.vh.vsName == "" {
-		return o.vh.name, o.vh.vsNS
-	}
-	return o.vh.vsName, o.vh.vsNS
-}
+func (o *vhostOut) vsName() (name, ns string) { return o.vh.vsName, o.vh.vsNS }
 
 // httpRoutes returns its routes, destination hosts resolved from cluster
 // names: the decoded ones when they are the listener's (their matches
@@ -443,7 +438,7 @@ func (o *vhostOut) vsName() (name, ns string) {
 // to it copies.
 func (o *vhostOut) httpRoutes() []route.HTTPRoute {
 	if o.routes != nil {
-		return o.routes
+		return *o.routes
 	}
 	return slices.Clip(o.vh.routes)
 }
@@ -501,13 +496,17 @@ func translateVHost(l *listenerIR, vh *vhostIR) vhostOut {
 		out.blocksAll = blocksAll(*vh)
 		return out
 	}
+	if len(out.hosts) <= len(vh.domains) && slices.Equal(out.hosts, vh.domains[:len(out.hosts)]) {
+		out.hosts = vh.domains[:len(out.hosts)] // the decoded domains' array: no copy
+	}
 	out.hosts = slices.Clip(out.hosts)
 	if !slices.ContainsFunc(vh.routes, func(r route.HTTPRoute) bool {
 		return (r.Fault != nil && !l.faultOn) || slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port })
 	}) {
 		return out // vh's routes
 	}
-	out.routes = make([]route.HTTPRoute, 0, len(vh.routes))
+	routes := make([]route.HTTPRoute, 0, len(vh.routes))
+	out.routes = &routes
 	for _, r := range vh.routes {
 		if slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port }) {
 			r.Match = slices.Clone(r.Match)
@@ -518,7 +517,7 @@ func translateVHost(l *listenerIR, vh *vhostIR) vhostOut {
 		if !l.faultOn {
 			r.Fault = nil
 		}
-		out.routes = append(out.routes, r)
+		routes = append(routes, r)
 	}
 	return out
 }

@@ -38,9 +38,20 @@ type clusterIR struct {
 	// policy: LoadBalancer is always set; TLS is the assembly's
 	// (clusterTLS). Shared with the clusters of the same policy, and
 	// with the configuration.
-	policy  *subset.TrafficPolicy
-	tls     *subset.ClientTLS // transport_socket; nil for plain text
-	matches []socketMatch     // transport_socket_matches (auto mTLS)
+	policy *subset.TrafficPolicy
+	// sockets are its transport_socket_matches (Istio's auto mTLS), then
+	// its own transport_socket (with no match: see ownTLS); nil when it
+	// has neither (plain text).
+	sockets []socketMatch
+}
+
+// ownTLS is the TLS of the cluster's own transport_socket: nil for plain
+// text.
+func (c *clusterIR) ownTLS() *subset.ClientTLS {
+	if len(c.sockets) == 0 {
+		return nil
+	}
+	return c.sockets[len(c.sockets)-1].tls
 }
 
 // endpointsIR is a translated ClusterLoadAssignment: the endpoints that take
@@ -346,9 +357,13 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 	if err != nil {
 		return nil, err
 	}
-	ir.tls = t
-	if ir.matches, err = translateSocketMatches(c.GetTransportSocketMatches(), p, env); err != nil {
+	ms, err := translateSocketMatches(c.GetTransportSocketMatches(), p, env)
+	if err != nil {
 		return nil, err
+	}
+	if t != nil || len(ms) > 0 {
+		ir.sockets = append(make([]socketMatch, 0, len(ms)+1), ms...)
+		ir.sockets = append(ir.sockets, socketMatch{tls: t})
 	}
 	return ir, nil
 }

@@ -180,7 +180,8 @@ func TestMissingClusterIsAMissingDestination(t *testing.T) {
 	require.NoError(t, err)
 	e1, err := translateCLA(cla(clusterV1, cn.v1), "cla", false)
 	require.NoError(t, err)
-	rs.listeners[l.name], rs.routes[rir.name], rs.clusters[clusterV1], rs.endpoints[clusterV1] = l, rir, c1, e1
+	ln, rn := res[resourcev3.ListenerType][0].(*listenerv3.Listener).GetName(), res[resourcev3.RouteType][0].(*routev3.RouteConfiguration).GetName()
+	rs.listeners[ln], rs.routes[rn], rs.clusters[clusterV1], rs.endpoints[clusterV1] = l, rir, c1, e1
 
 	cfg, tr := translate(rs, nil) // v2 has not arrived
 	require.Len(t, cfg.VirtualServices[0].HTTP[0].Route, 2)
