@@ -211,3 +211,63 @@ func (t *mapTable[V]) shared(m map[string]V) map[string]V {
 	t.m[string(key)] = m
 	return m
 }
+
+// A sliceTable holds one copy of each of the small slices the translation
+// gives hosts (a ServiceEntry's ports, a DestinationRule's subsets), by a
+// key of their entries, shared like a mapTable's maps: the slices are
+// clipped, and never modified once shared.
+type sliceTable[T any] struct {
+	mu sync.Mutex
+	m  map[string][]T
+}
+
+var (
+	sharedPortLists   sliceTable[subset.Port]
+	sharedSubsetLists sliceTable[subset.Subset]
+)
+
+// shared returns a slice of the entries of s, of key key, which is not
+// modified after: the table's copy, or s clipped, which becomes it.
+func (t *sliceTable[T]) shared(key []byte, s []T) []T {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.m[string(key)]; ok {
+		return c
+	}
+	if t.m == nil || len(t.m) >= maxSharedMaps {
+		t.m = map[string][]T{}
+	}
+	s = slices.Clip(s)
+	t.m[string(key)] = s
+	return s
+}
+
+// sharedPorts returns ports equal to ps, shared with the hosts of the same
+// ones.
+func sharedPorts(ps []subset.Port) []subset.Port {
+	if len(ps) == 0 {
+		return ps
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, p := range ps {
+		key = fmt.Appendf(key, "%d\x00%s\x00%s\x00%d\x00", p.Number, p.Protocol, p.Name, p.TargetPort)
+	}
+	return sharedPortLists.shared(key, ps)
+}
+
+// sharedSubsets returns subsets equal to ss, shared with the hosts of the
+// same ones: of the same names, labels and traffic policies, by identity
+// (the translation shares them, see mapTable and sharedPolicy; the table
+// holds them, so an identity is not reused while it is a key).
+func sharedSubsets(ss []subset.Subset) []subset.Subset {
+	if len(ss) == 0 {
+		return ss
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, s := range ss {
+		key = fmt.Appendf(key, "%s\x00%p\x00%p\x00", s.Name, s.Labels, s.TrafficPolicy)
+	}
+	return sharedSubsetLists.shared(key, ss)
+}

@@ -78,6 +78,8 @@ func TestHostsShareTheDecodedPolicy(t *testing.T) {
 	require.Same(t, shared.LoadBalancer, tp.LoadBalancer)
 	require.Nil(t, shared.PortLevelSettings, "the decoded policy is unchanged")
 	require.Same(t, shared, rs.clusters["outbound|9090|v1|a.test"].policy)
+	require.NotSame(t, &one.dr.Subsets[0], &two.dr.Subsets[0], "subsets of other policies")
+	require.Same(t, shared, one.dr.Subsets[0].TrafficPolicy)
 }
 
 // A route's matches are bound to its listener's port, whatever the port
@@ -255,6 +257,17 @@ func TestHostsShareEqualEndpointMaps(t *testing.T) {
 	c := buildHost(rs, "c.test", []string{"outbound|8080|v1|c.test"}, nil)
 	require.Equal(t, map[string]uint32{"p8080": 9090}, c.se.Endpoints[0].Ports)
 	require.False(t, same(a.se.Endpoints[0].Ports, c.se.Endpoints[0].Ports))
+
+	// The ServiceEntries' ports and DestinationRules' subsets likewise,
+	// clipped.
+	require.Same(t, &a.se.Ports[0], &b.se.Ports[0])
+	require.Same(t, &a.se.Ports[0], &c.se.Ports[0], "the same service port, other endpoint ports")
+	require.Equal(t, len(a.se.Ports), cap(a.se.Ports))
+	require.Same(t, &a.dr.Subsets[0], &b.dr.Subsets[0])
+	require.Equal(t, len(a.dr.Subsets), cap(a.dr.Subsets))
+	require.Len(t, c.dr.Subsets, 1)
+	require.NotSame(t, &a.dr.Subsets[0], &c.dr.Subsets[0], "other subsets")
+	require.Equal(t, a.dr.Subsets[0], c.dr.Subsets[0])
 
 	for i := range maxSharedMaps {
 		sharedPortMaps.shared(map[string]uint32{"x": uint32(i)})

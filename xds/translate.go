@@ -211,7 +211,8 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 	}
 	slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
 	// The endpoints' and subsets' maps, shared with those of the same
-	// entries (of every host: most have the same few).
+	// entries (of every host: most have the same few). Nothing modifies
+	// them after: the configuration is immutable.
 	for i := range hs.se.Endpoints {
 		we := &hs.se.Endpoints[i]
 		we.Ports, we.Labels = sharedPortMaps.shared(we.Ports), sharedLabelMaps.shared(we.Labels)
@@ -220,6 +221,9 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 		s := &hs.dr.Subsets[i]
 		s.Labels = sharedLabelMaps.shared(s.Labels)
 	}
+	// Its ports and subsets likewise (most hosts of a mesh have the same:
+	// their subsets' policies are the decoded clusters', see addCluster).
+	hs.se.Ports, hs.dr.Subsets = sharedPorts(hs.se.Ports), sharedSubsets(hs.dr.Subsets)
 	return hs
 }
 
