@@ -110,6 +110,12 @@ func balancerShareable(lb *balancer.Settings) bool {
 		lb.Warmup == nil && lb.PeakEWMA == nil
 }
 
+var localities canonical[localityIR, localityIR]
+
+// sharedLocality returns a locality equal to l, shared with the decoded
+// endpoints of the same one.
+func sharedLocality(l *localityIR) *localityIR { return localities.get(*l, l) }
+
 // sharedPool returns a connection pool's settings equal to p, shared with
 // the decoded clusters of the same settings when it can be.
 func sharedPool(p *pool.Settings) *pool.Settings {

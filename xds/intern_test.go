@@ -8,6 +8,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -298,4 +299,27 @@ func TestVirtualHostHostsShareTheDomains(t *testing.T) {
 		require.Equal(t, tc.shared, &out.hosts[0] == &vh.domains[0], "%q: shared", tc.domains)
 		require.Equal(t, len(out.hosts), cap(out.hosts), "%q: clipped", tc.domains)
 	}
+}
+
+// Endpoints of the same locality, priority and locality weight share one
+// decoded copy of them, across ClusterLoadAssignments.
+func TestDecodedEndpointsShareTheirLocality(t *testing.T) {
+	decode := func(c *endpointv3.ClusterLoadAssignment) *endpointsIR {
+		t.Helper()
+		e, err := translateCLA(c, "cla", false)
+		require.NoError(t, err)
+		return e
+	}
+	a, b := cla("a", "10.0.0.1:80"), cla("b", "10.0.0.2:80")
+	for _, c := range []*endpointv3.ClusterLoadAssignment{a, b} {
+		c.Endpoints[0].Locality = &corev3.Locality{Region: "r", Zone: "z"}
+	}
+	ea, eb := decode(a), decode(b)
+	require.Same(t, ea.eps[0].localityIR, eb.eps[0].localityIR)
+	require.Equal(t, localityIR{locality: "r/z"}, *ea.eps[0].localityIR)
+
+	b.Endpoints[0].Priority = 1
+	eb = decode(b)
+	require.NotSame(t, ea.eps[0].localityIR, eb.eps[0].localityIR)
+	require.Equal(t, localityIR{locality: "r/z", priority: 1}, *eb.eps[0].localityIR)
 }

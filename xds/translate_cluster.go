@@ -61,13 +61,19 @@ type endpointsIR struct {
 }
 
 type endpointIR struct {
-	address  string
-	port     uint32
-	weight   uint32
+	address string
+	socket  map[string]string // envoy.transport_socket_match metadata; shared, read only
+	*localityIR
+	port   uint32
+	weight uint32
+}
+
+// localityIR is what an endpoint has of its LocalityLbEndpoints, shared
+// with the endpoints of the same (sharedLocality).
+type localityIR struct {
 	locality string
 	priority uint32
-	socket   map[string]string // envoy.transport_socket_match metadata; shared, read only
-	// localityWeight is its locality's load_balancing_weight (0: none).
+	// localityWeight is the locality's load_balancing_weight (0: none).
 	localityWeight uint32
 }
 
@@ -464,15 +470,18 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 		if le.GetLoadBalancerEndpoints() != nil || le.GetLedsClusterLocalityConfig() != nil {
 			return nil, fmt.Errorf("%s: LEDS is not supported", lp)
 		}
-		loc := ""
+		loc := &localityIR{priority: le.GetPriority(), localityWeight: le.GetLoadBalancingWeight().GetValue()}
 		if l := le.GetLocality(); l != nil && l.GetRegion() != "" {
-			loc = l.GetRegion()
+			loc.locality = l.GetRegion()
 			if l.GetZone() != "" {
-				loc += "/" + l.GetZone()
+				loc.locality += "/" + l.GetZone()
 				if l.GetSubZone() != "" {
-					loc += "/" + l.GetSubZone()
+					loc.locality += "/" + l.GetSubZone()
 				}
 			}
+		}
+		if len(le.GetLbEndpoints()) > 0 {
+			loc = sharedLocality(loc)
 		}
 		for j, lbe := range le.GetLbEndpoints() {
 			ep := fmt.Sprintf("%s.lb_endpoints[%d]", lp, j)
@@ -511,8 +520,8 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 			if lw := lbe.GetLoadBalancingWeight(); lw != nil {
 				w = lw.GetValue()
 			}
-			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority(),
-				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern), localityWeight: le.GetLoadBalancingWeight().GetValue()})
+			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, localityIR: loc,
+				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern)})
 		}
 	}
 	return out, nil

@@ -98,7 +98,7 @@ func TestRefusedByName(t *testing.T) {
 func TestLocalityDistribute(t *testing.T) {
 	all := func(endpointIR) bool { return true }
 	ep := func(loc string, w uint32) endpointIR {
-		return endpointIR{address: "10.0.0.1", locality: loc, localityWeight: w}
+		return endpointIR{address: "10.0.0.1", localityIR: &localityIR{locality: loc, localityWeight: w}}
 	}
 	for _, tc := range []struct {
 		name string
@@ -126,7 +126,7 @@ func TestLocalityDistribute(t *testing.T) {
 	}
 	// Endpoints that take no traffic (a lower priority without outlier
 	// detection) do not count.
-	eps := []endpointIR{ep("r/a", 1), {address: "10.0.0.2", locality: "r/b", localityWeight: 5, priority: 1}}
+	eps := []endpointIR{ep("r/a", 1), {address: "10.0.0.2", localityIR: &localityIR{locality: "r/b", localityWeight: 5, priority: 1}}}
 	if d := localityDistribute(eps, func(e endpointIR) bool { return e.priority == 0 }); d != nil {
 		t.Errorf("got %+v, want none", d)
 	}
