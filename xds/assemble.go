@@ -34,7 +34,10 @@ type translation struct {
 	listeners map[string]*listenerState
 	// Sets by key are slices: most hold one element.
 
-	routeUsers sets[string] // listeners by the RouteConfiguration they name (RDS)
+	// The listeners by the RouteConfiguration they name (RDS), but those
+	// that name it as Istio's conventions do (see istioListener), which
+	// are found by name.
+	routeUsers sets[string]
 
 	// The virtual hosts by the hosts they name, and by the hosts of the
 	// clusters their routes name (most virtual hosts name one host and
@@ -78,6 +81,59 @@ func (t *translation) used(cn string) bool {
 		}
 	}
 	return false
+}
+
+// istioListener returns the listener that Istio's conventions name after
+// RouteConfiguration r, "" for none: a proxyless client's "host:port" for
+// "outbound|port||host", a sidecar's "0.0.0.0_port" for "port".
+func istioListener(r string) string {
+	if host, port, ok := istioRouteParts(r); ok {
+		return host + ":" + port
+	}
+	if isPort(r) {
+		return "0.0.0.0_" + r
+	}
+	return ""
+}
+
+// isIstioListener reports whether n is istioListener(r), without
+// building it.
+func isIstioListener(n, r string) bool {
+	if host, port, ok := istioRouteParts(r); ok {
+		return len(n) == len(host)+1+len(port) && n[:len(host)] == host && n[len(host)] == ':' && n[len(host)+1:] == port
+	}
+	if isPort(r) {
+		p, ok := strings.CutPrefix(n, "0.0.0.0_")
+		return ok && p == r
+	}
+	return false
+}
+
+// istioRouteParts splits "outbound|port||host".
+func istioRouteParts(r string) (host, port string, ok bool) {
+	rest, ok := strings.CutPrefix(r, "outbound|")
+	if !ok {
+		return "", "", false
+	}
+	port, rest, ok = strings.Cut(rest, "|")
+	if !ok || !isPort(port) {
+		return "", "", false
+	}
+	host, ok = strings.CutPrefix(rest, "|")
+	return host, port, ok && host != "" && !strings.Contains(host, "|")
+}
+
+// isPort reports whether s is a decimal number of 1 to 5 digits.
+func isPort(s string) bool {
+	if len(s) == 0 || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // vref names a virtual host: its listener and its index there. Virtual
@@ -231,6 +287,11 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		for n := range t.routeUsers.all(r) {
 			lns[n] = true
 		}
+		if n := istioListener(r); n != "" {
+			if st := t.listeners[n]; st != nil && st.l.rdsName == r {
+				lns[n] = true
+			}
+		}
 	}
 	seeds := map[string]bool{}  // hosts named before or after by the virtual hosts re-translated
 	gone := map[vref]bool{}     // VirtualServices to assemble again, by the virtual host that began them
@@ -249,7 +310,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 			continue
 		}
 		if old != nil {
-			if old.l.rdsName != "" {
+			if old.l.rdsName != "" && !isIstioListener(n, old.l.rdsName) {
 				t.routeUsers.remove(old.l.rdsName, n)
 			}
 			for i := range old.out {
@@ -262,7 +323,7 @@ func (t *translation) update(rs *resources, ch *changes) switchyard.Config {
 		}
 		st := &listenerState{l: l, rc: rc}
 		t.listeners[n] = st
-		if l.rdsName != "" {
+		if l.rdsName != "" && !isIstioListener(n, l.rdsName) {
 			t.routeUsers.add(l.rdsName, n)
 		}
 		if rc == nil {

@@ -116,9 +116,21 @@ type randomMesh struct {
 	ports []uint32
 }
 
-func (g *randomMesh) host() string      { return g.hosts[g.r.IntN(len(g.hosts))] }
-func (g *randomMesh) port() uint32      { return g.ports[g.r.IntN(len(g.ports))] }
-func (g *randomMesh) routeName() string { return "rc" + strconv.Itoa(g.r.IntN(4)) }
+func (g *randomMesh) host() string { return g.hosts[g.r.IntN(len(g.hosts))] }
+func (g *randomMesh) port() uint32 { return g.ports[g.r.IntN(len(g.ports))] }
+
+// routeName is a RouteConfiguration's name: some as Istio names them after
+// their listeners (see istioListener), which the translation does not
+// index.
+func (g *randomMesh) routeName() string {
+	switch g.r.IntN(3) {
+	case 0:
+		return fmt.Sprintf("outbound|%d||%s", g.port(), g.host())
+	case 1:
+		return strconv.Itoa(int(g.port()))
+	}
+	return "rc" + strconv.Itoa(g.r.IntN(4))
+}
 
 func (g *randomMesh) clusterName() string {
 	switch g.r.IntN(8) {
@@ -130,7 +142,12 @@ func (g *randomMesh) clusterName() string {
 	return fmt.Sprintf("outbound|%d|%s|%s", g.port(), []string{"", "v1", "v2"}[g.r.IntN(3)], g.host())
 }
 
-func (g *randomMesh) listenerName() string { return fmt.Sprintf("%s:%d", g.host(), g.port()) }
+func (g *randomMesh) listenerName() string {
+	if g.r.IntN(4) == 0 {
+		return fmt.Sprintf("0.0.0.0_%d", g.port()) // a sidecar's
+	}
+	return fmt.Sprintf("%s:%d", g.host(), g.port())
+}
 
 func (g *randomMesh) listener(name string) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
@@ -507,5 +524,27 @@ func TestWatchesFollowTheResources(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The listener Istio's conventions name after a RouteConfiguration, which
+// the translation finds by name instead of indexing it.
+func TestIstioListenerNames(t *testing.T) {
+	for _, tc := range []struct{ route, listener string }{
+		{"outbound|9080||reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local:9080"},
+		{"9080", "0.0.0.0_9080"},
+		{"outbound|9080|v1|reviews.test", ""},
+		{"outbound|http||reviews.test", ""},
+		{"outbound|9080||", ""},
+		{"outbound|9080||a|b", ""},
+		{"inbound|9080||reviews.test", ""},
+		{"123456", ""},
+		{"rc0", ""},
+		{"", ""},
+	} {
+		require.Equal(t, tc.listener, istioListener(tc.route), "%q", tc.route)
+		for _, n := range []string{"reviews.test:9080", "0.0.0.0_9080", "reviews.default.svc.cluster.local:9080", "reviews.default.svc.cluster.local:90800", ""} {
+			require.Equal(t, tc.listener != "" && n == tc.listener, isIstioListener(n, tc.route), "listener %q, route %q", n, tc.route)
+		}
 	}
 }
