@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"runtime"
@@ -176,7 +177,7 @@ const maxSharedMaps = 4096
 // configuration built from them is immutable). Their number is what
 // distinct ports and subset names the meshes of the process have, bounded
 // by maxSharedMaps.
-type mapTable[V comparable] struct {
+type mapTable[V string | uint32] struct {
 	mu sync.Mutex
 	m  map[string]map[string]V
 }
@@ -191,11 +192,16 @@ var (
 func (t *mapTable[V]) shared(m map[string]V) map[string]V {
 	var buf [128]byte
 	key := buf[:0]
-	add := func(k string, v V) {
+	add := func(k string, v V) { // unambiguous: strings prefixed by their length
+		key = binary.AppendUvarint(key, uint64(len(k)))
 		key = append(key, k...)
-		key = append(key, 0)
-		key = fmt.Append(key, v)
-		key = append(key, 0)
+		switch v := any(v).(type) {
+		case string:
+			key = binary.AppendUvarint(key, uint64(len(v)))
+			key = append(key, v...)
+		case uint32:
+			key = binary.AppendUvarint(key, uint64(v))
+		}
 	}
 	if len(m) == 1 {
 		for k, v := range m {
@@ -257,7 +263,7 @@ func sharedPorts(ps []subset.Port) []subset.Port {
 	var buf [128]byte
 	key := buf[:0]
 	for _, p := range ps {
-		key = fmt.Appendf(key, "%d\x00%s\x00%s\x00%d\x00", p.Number, p.Protocol, p.Name, p.TargetPort)
+		key = fmt.Appendf(key, "%d %q %q %d;", p.Number, p.Protocol, p.Name, p.TargetPort)
 	}
 	return sharedPortLists.shared(key, ps)
 }
@@ -273,7 +279,7 @@ func sharedSubsets(ss []subset.Subset) []subset.Subset {
 	var buf [128]byte
 	key := buf[:0]
 	for _, s := range ss {
-		key = fmt.Appendf(key, "%s\x00%p\x00%p\x00", s.Name, s.Labels, s.TrafficPolicy)
+		key = fmt.Appendf(key, "%q %p %p;", s.Name, s.Labels, s.TrafficPolicy)
 	}
 	return sharedSubsetLists.shared(key, ss)
 }

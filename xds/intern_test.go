@@ -323,3 +323,21 @@ func TestDecodedEndpointsShareTheirLocality(t *testing.T) {
 	require.NotSame(t, ea.eps[0].localityIR, eb.eps[0].localityIR)
 	require.Equal(t, localityIR{locality: "r/z", priority: 1}, *eb.eps[0].localityIR)
 }
+
+// Maps of different entries are never shared, however their keys and
+// values split the same bytes.
+func TestSharedMapsAreKeyedByTheirEntries(t *testing.T) {
+	var tbl mapTable[string]
+	maps := []map[string]string{
+		{"ab": "c"}, {"a": "bc"}, {"a\x00b": "c"}, {"a": "b\x00c"}, {"a": "b", "c": "d"}, {"a": "bcd"}, {},
+	}
+	got := make([]map[string]string, len(maps))
+	for i, m := range maps {
+		got[i] = tbl.shared(m)
+		require.Equal(t, m, got[i])
+	}
+	for i := range maps {
+		require.Equal(t, maps[i], tbl.shared(map[string]string(maps[i])), "%q", maps[i])
+	}
+	require.Len(t, tbl.m, len(maps))
+}
