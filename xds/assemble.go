@@ -35,26 +35,31 @@ type translation struct {
 	listeners map[string]*listenerState
 	// Sets by key are slices: most hold one element.
 
-	routeUsers sets[string] // listeners by the RouteConfiguration they name (RDS)
+	// The listeners by the RouteConfiguration they name (RDS), but those
+	// that name it as Istio's conventions do (see istioListener), which
+	// are found by name.
+	routeUsers sets[string]
 
-	hostVHosts sets[vref]                            // virtual hosts by the hosts they name
-	member     map[vref]vref                         // the VirtualService (by the virtual host that began it) each virtual host joined
-	vsKeys     []vref                                // the virtual host that began each VirtualService, in order
-	vs         *patchlist.List[route.VirtualService] // shared with the configurations returned: never changed in place
-	blockAll   int                                   // "*" virtual hosts that are Istio's block_all
+	// The virtual hosts by the hosts they name, and by the hosts of the
+	// clusters their routes name (most virtual hosts name one host and
+	// route to its clusters: one entry, not one per host and cluster).
+	byHost   sets[vref]
+	member   map[vref]vref                         // the VirtualService (by the virtual host that began it) each virtual host joined
+	vsKeys   []vref                                // the virtual host that began each VirtualService, in order
+	vs       *patchlist.List[route.VirtualService] // shared with the configurations returned: never changed in place
+	blockAll int                                   // "*" virtual hosts that are Istio's block_all
 	// How the last update changed vs: some entries replaced (revised,
 	// their indexes ascending) or the list replaced (relisted).
 	revised  []int
 	relisted bool
 
-	clusterUsers sets[vref] // the virtual hosts whose routes name a cluster
-	hashes       map[string]*balancer.ConsistentHash
+	hashes map[string]*balancer.ConsistentHash // the clusters' hash policies, from the routes
 	// A cluster received reads the ClusterLoadAssignment of its own name
 	// (as every cluster istiod sends does) unless these name it: the
 	// clusters that read another, by the one they read, and the reverse.
 	edsOther map[string][]string
 	otherEDS map[string]string
-	hosts    map[string]*hostState // the hosts of the clusters the routes use
+	hosts    map[string]*hostState // the hosts of the clusters the routes use, with those clusters
 
 	// The live hosts' entries, by their first cluster's name (sorted).
 	seKeys []string
@@ -66,8 +71,74 @@ type translation struct {
 // listenerState is one listener's part of a translation.
 type listenerState struct {
 	l   *listenerIR
-	rc  *routeIR    // its RouteConfiguration (inline or by RDS); nil: none yet
-	out []*vhostOut // rc's virtual hosts, translated for l
+	rc  *routeIR   // its RouteConfiguration (inline or by RDS); nil: none yet
+	out []vhostOut // rc's virtual hosts, translated for l
+}
+
+// vhost returns virtual host r as translated.
+func (t *translation) vhost(r vref) *vhostOut { return &t.listeners[r.l].out[r.i] }
+
+// used reports whether the routes use cluster cn (as the indexes are).
+func (t *translation) used(cn string) bool {
+	for r := range t.byHost.all(keyOf(cn).host) {
+		if t.vhost(r).uses(cn) {
+			return true
+		}
+	}
+	return false
+}
+
+// istioListener returns the listener that Istio's conventions name after
+// RouteConfiguration r, "" for none: a proxyless client's "host:port" for
+// "outbound|port||host", a sidecar's "0.0.0.0_port" for "port".
+func istioListener(r string) string {
+	if host, port, ok := istioRouteParts(r); ok {
+		return host + ":" + port
+	}
+	if isPort(r) {
+		return "0.0.0.0_" + r
+	}
+	return ""
+}
+
+// isIstioListener reports whether n is istioListener(r), without
+// building it.
+func isIstioListener(n, r string) bool {
+	if host, port, ok := istioRouteParts(r); ok {
+		return len(n) == len(host)+1+len(port) && n[:len(host)] == host && n[len(host)] == ':' && n[len(host)+1:] == port
+	}
+	if isPort(r) {
+		p, ok := strings.CutPrefix(n, "0.0.0.0_")
+		return ok && p == r
+	}
+	return false
+}
+
+// istioRouteParts splits "outbound|port||host".
+func istioRouteParts(r string) (host, port string, ok bool) {
+	rest, ok := strings.CutPrefix(r, "outbound|")
+	if !ok {
+		return "", "", false
+	}
+	port, rest, ok = strings.Cut(rest, "|")
+	if !ok || !isPort(port) {
+		return "", "", false
+	}
+	host, ok = strings.CutPrefix(rest, "|")
+	return host, port, ok && host != "" && !strings.Contains(host, "|")
+}
+
+// isPort reports whether s is a decimal number of 1 to 5 digits.
+func isPort(s string) bool {
+	if len(s) == 0 || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // vref names a virtual host: its listener and its index there. Virtual
@@ -121,8 +192,10 @@ func (t *translation) everything(rs *resources) *changes {
 	for n := range t.otherEDS {
 		ch.note(&ch.clusters, n)
 	}
-	for n := range t.clusterUsers.keys() {
-		ch.note(&ch.clusters, n)
+	for _, hs := range t.hosts {
+		for _, in := range hs.inputs {
+			ch.note(&ch.clusters, in.name)
+		}
 	}
 	for n := range rs.endpoints {
 		ch.note(&ch.endpoints, n)
@@ -157,7 +230,7 @@ func (t *translation) edsClusters(rs *resources, name string) []string {
 func (t *translation) edsHosts(rs *resources, name string) []string {
 	var out []string
 	for _, cn := range t.edsClusters(rs, name) {
-		if t.clusterUsers.len(cn) > 0 {
+		if t.used(cn) {
 			out = append(out, keyOf(cn).host)
 		}
 	}
@@ -233,6 +306,11 @@ func (t *translation) update(rs *resources, ch *changes) *vsRevision {
 		for n := range t.routeUsers.all(r) {
 			lns[n] = true
 		}
+		if n := istioListener(r); n != "" {
+			if st := t.listeners[n]; st != nil && st.l.rdsName == r {
+				lns[n] = true
+			}
+		}
 	}
 	seeds := map[string]bool{}  // hosts named before or after by the virtual hosts re-translated
 	gone := map[vref]bool{}     // VirtualServices to assemble again, by the virtual host that began them
@@ -251,11 +329,11 @@ func (t *translation) update(rs *resources, ch *changes) *vsRevision {
 			continue
 		}
 		if old != nil {
-			if old.l.rdsName != "" {
+			if old.l.rdsName != "" && !isIstioListener(n, old.l.rdsName) {
 				t.routeUsers.remove(old.l.rdsName, n)
 			}
-			for i, o := range old.out {
-				t.unlinkVHost(vref{n, i}, o, seeds, gone, usedBy)
+			for i := range old.out {
+				t.unlinkVHost(vref{n, i}, &old.out[i], seeds, gone, usedBy)
 			}
 			delete(t.listeners, n)
 		}
@@ -264,17 +342,16 @@ func (t *translation) update(rs *resources, ch *changes) *vsRevision {
 		}
 		st := &listenerState{l: l, rc: rc}
 		t.listeners[n] = st
-		if l.rdsName != "" {
+		if l.rdsName != "" && !isIstioListener(n, l.rdsName) {
 			t.routeUsers.add(l.rdsName, n)
 		}
 		if rc == nil {
 			continue
 		}
-		st.out = make([]*vhostOut, len(rc.vhosts))
+		st.out = make([]vhostOut, len(rc.vhosts))
 		for i := range rc.vhosts {
-			o := translateVHost(l, &rc.vhosts[i])
-			st.out[i] = o
-			t.linkVHost(vref{n, i}, o, seeds, usedBy)
+			st.out[i] = translateVHost(l, &rc.vhosts[i])
+			t.linkVHost(vref{n, i}, &st.out[i], seeds, usedBy)
 		}
 	}
 	if len(seeds) > 0 || len(gone) > 0 {
@@ -291,7 +368,7 @@ func (t *translation) update(rs *resources, ch *changes) *vsRevision {
 			cs = t.clustersOf(h)
 		}
 		i, was := slices.BinarySearch(cs, cn)
-		if now := t.clusterUsers.len(cn) > 0; now != was {
+		if now := t.used(cn); now != was {
 			if now {
 				cs = slices.Insert(cs, i, cn)
 			} else {
@@ -304,8 +381,8 @@ func (t *translation) update(rs *resources, ch *changes) *vsRevision {
 		// cluster gives it.
 		var hash *balancer.ConsistentHash
 		var first vref
-		for r := range t.clusterUsers.all(cn) {
-			if hp := t.listeners[r.l].out[r.i].hashes[cn]; hp != nil && (hash == nil || r.compare(first) < 0) {
+		for r := range t.byHost.all(h) {
+			if hp := t.vhost(r).hash(cn); hp != nil && (hash == nil || r.compare(first) < 0) {
 				hash, first = hp, r
 			}
 		}
@@ -319,7 +396,7 @@ func (t *translation) update(rs *resources, ch *changes) *vsRevision {
 		}
 	}
 	for cn := range dirtyClusters {
-		if t.clusterUsers.len(cn) > 0 {
+		if t.used(cn) {
 			dirtyHosts[keyOf(cn).host] = true
 		}
 	}
@@ -360,15 +437,15 @@ func (t *translation) unlinkVHost(r vref, o *vhostOut, seeds map[string]bool, go
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		t.hostVHosts.remove(h, r)
+		t.byHost.remove(h, r)
 	}
 	if c, ok := t.memberOf(r); ok {
 		gone[c] = true
 		delete(t.member, r)
 	}
-	for _, cn := range o.used {
+	for cn := range o.clusters() {
 		usedBy[cn] = true
-		t.clusterUsers.remove(cn, r)
+		t.byHost.remove(keyOf(cn).host, r)
 	}
 }
 
@@ -393,11 +470,11 @@ func (t *translation) linkVHost(r vref, o *vhostOut, seeds map[string]bool, used
 	}
 	for _, h := range o.hosts {
 		seeds[h] = true
-		t.hostVHosts.add(h, r)
+		t.byHost.add(h, r)
 	}
-	for _, cn := range o.used {
+	for cn := range o.clusters() {
 		usedBy[cn] = true
-		t.clusterUsers.add(cn, r)
+		t.byHost.add(keyOf(cn).host, r)
 	}
 }
 
@@ -418,13 +495,14 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	for len(queue) > 0 {
 		h := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
-		for r := range t.hostVHosts.all(h) {
-			if inComp[r] {
+		for r := range t.byHost.all(h) {
+			o := t.vhost(r)
+			if inComp[r] || !slices.Contains(o.hosts, h) {
 				continue
 			}
 			inComp[r] = true
 			comp = append(comp, r)
-			for _, h2 := range t.listeners[r.l].out[r.i].hosts {
+			for _, h2 := range o.hosts {
 				if !visited[h2] {
 					visited[h2] = true
 					queue = append(queue, h2)
@@ -445,7 +523,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 	var made []route.VirtualService
 	index := map[string]int{}
 	for _, r := range comp {
-		out := t.listeners[r.l].out[r.i]
+		out := t.vhost(r)
 		idx := -1
 		for _, h := range out.hosts {
 			if i, ok := index[h]; ok {
@@ -461,8 +539,9 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 				index[h] = len(made)
 			}
 			keys = append(keys, r)
+			name, ns := out.vsName()
 			made = append(made, route.VirtualService{
-				Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
+				Name: name, Namespace: ns, Hosts: out.hosts, HTTP: out.httpRoutes(),
 			})
 			continue
 		}
@@ -476,7 +555,7 @@ func (t *translation) assemble(seeds map[string]bool, gone map[vref]bool) {
 				vs.Hosts = append(vs.Hosts, h)
 			}
 		}
-		vs.HTTP = append(vs.HTTP, out.routes...)
+		vs.HTTP = append(vs.HTTP, out.httpRoutes()...)
 	}
 
 	// Into the list: copied, the old entries out, the new ones in.
@@ -744,17 +823,6 @@ func (s *sets[V]) remove(k string, v V) {
 	}
 }
 
-// len returns the size of the set of k.
-func (s *sets[V]) len(k string) int {
-	if vs, ok := s.more[k]; ok {
-		return len(vs)
-	}
-	if _, ok := s.one[k]; ok {
-		return 1
-	}
-	return 0
-}
-
 // all returns the values of the set of k.
 func (s *sets[V]) all(k string) iter.Seq[V] {
 	return func(yield func(V) bool) {
@@ -768,22 +836,6 @@ func (s *sets[V]) all(k string) iter.Seq[V] {
 		}
 		if v, ok := s.one[k]; ok {
 			yield(v)
-		}
-	}
-}
-
-// keys returns the keys whose sets are not empty.
-func (s *sets[V]) keys() iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k := range s.one {
-			if !yield(k) {
-				return
-			}
-		}
-		for k := range s.more {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }

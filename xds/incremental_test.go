@@ -49,14 +49,16 @@ func translateReference(rs *resources) switchyard.Config {
 				registryOnly = registryOnly || out.blocksAll
 				continue
 			}
-			for _, cn := range out.used {
-				used[cn] = true
-			}
-			for cn, h := range out.hashes {
-				if hashes[cn] == nil {
-					hashes[cn] = h
+			vh := &rc.vhosts[vi]
+			for k, x := range vh.extra {
+				for i, cn := range x.clusters {
+					used[cn] = true
+					if h := x.hash[cn]; h != nil && i < len(vh.routes[k].Route) && hashes[cn] == nil {
+						hashes[cn] = h
+					}
 				}
 			}
+			name := vh.vsName // the virtual host's name when Istio's metadata names none
 			idx := -1
 			for _, h := range out.hosts {
 				if i, ok := vsIndex[h]; ok {
@@ -69,7 +71,7 @@ func translateReference(rs *resources) switchyard.Config {
 					vsIndex[h] = len(cfg.VirtualServices)
 				}
 				cfg.VirtualServices = append(cfg.VirtualServices, route.VirtualService{
-					Name: out.vsName, Namespace: out.vsNS, Hosts: out.hosts, HTTP: out.routes,
+					Name: name, Namespace: vh.vsNS, Hosts: out.hosts, HTTP: out.httpRoutes(),
 				})
 				continue
 			}
@@ -80,7 +82,7 @@ func translateReference(rs *resources) switchyard.Config {
 					vs.Hosts = append(vs.Hosts, h)
 				}
 			}
-			vs.HTTP = append(vs.HTTP, out.routes...)
+			vs.HTTP = append(vs.HTTP, out.httpRoutes()...)
 		}
 	}
 	hostClusters := map[string][]string{}
@@ -115,9 +117,21 @@ type randomMesh struct {
 	ports []uint32
 }
 
-func (g *randomMesh) host() string      { return g.hosts[g.r.IntN(len(g.hosts))] }
-func (g *randomMesh) port() uint32      { return g.ports[g.r.IntN(len(g.ports))] }
-func (g *randomMesh) routeName() string { return "rc" + strconv.Itoa(g.r.IntN(4)) }
+func (g *randomMesh) host() string { return g.hosts[g.r.IntN(len(g.hosts))] }
+func (g *randomMesh) port() uint32 { return g.ports[g.r.IntN(len(g.ports))] }
+
+// routeName is a RouteConfiguration's name: some as Istio names them after
+// their listeners (see istioListener), which the translation does not
+// index.
+func (g *randomMesh) routeName() string {
+	switch g.r.IntN(3) {
+	case 0:
+		return fmt.Sprintf("outbound|%d||%s", g.port(), g.host())
+	case 1:
+		return strconv.Itoa(int(g.port()))
+	}
+	return "rc" + strconv.Itoa(g.r.IntN(4))
+}
 
 func (g *randomMesh) clusterName() string {
 	switch g.r.IntN(8) {
@@ -129,7 +143,12 @@ func (g *randomMesh) clusterName() string {
 	return fmt.Sprintf("outbound|%d|%s|%s", g.port(), []string{"", "v1", "v2"}[g.r.IntN(3)], g.host())
 }
 
-func (g *randomMesh) listenerName() string { return fmt.Sprintf("%s:%d", g.host(), g.port()) }
+func (g *randomMesh) listenerName() string {
+	if g.r.IntN(4) == 0 {
+		return fmt.Sprintf("0.0.0.0_%d", g.port()) // a sidecar's
+	}
+	return fmt.Sprintf("%s:%d", g.host(), g.port())
+}
 
 func (g *randomMesh) listener(name string) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
@@ -525,5 +544,27 @@ func TestWatchesFollowTheResources(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The listener Istio's conventions name after a RouteConfiguration, which
+// the translation finds by name instead of indexing it.
+func TestIstioListenerNames(t *testing.T) {
+	for _, tc := range []struct{ route, listener string }{
+		{"outbound|9080||reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local:9080"},
+		{"9080", "0.0.0.0_9080"},
+		{"outbound|9080|v1|reviews.test", ""},
+		{"outbound|http||reviews.test", ""},
+		{"outbound|9080||", ""},
+		{"outbound|9080||a|b", ""},
+		{"inbound|9080||reviews.test", ""},
+		{"123456", ""},
+		{"rc0", ""},
+		{"", ""},
+	} {
+		require.Equal(t, tc.listener, istioListener(tc.route), "%q", tc.route)
+		for _, n := range []string{"reviews.test:9080", "0.0.0.0_9080", "reviews.default.svc.cluster.local:9080", "reviews.default.svc.cluster.local:90800", ""} {
+			require.Equal(t, tc.listener != "" && n == tc.listener, isIstioListener(n, tc.route), "listener %q, route %q", n, tc.route)
+		}
 	}
 }

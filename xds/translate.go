@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"maps"
 	"net"
 	"net/http"
@@ -210,6 +211,20 @@ func buildHost(rs *resources, host string, clusters []string, hashes map[string]
 		hs.se.Resolution = "NONE"
 	}
 	slices.SortFunc(hs.se.Ports, func(a, b subset.Port) int { return cmp.Compare(a.Number, b.Number) })
+	// The endpoints' and subsets' maps, shared with those of the same
+	// entries (of every host: most have the same few). Nothing modifies
+	// them after: the configuration is immutable.
+	for i := range hs.se.Endpoints {
+		we := &hs.se.Endpoints[i]
+		we.Ports, we.Labels = sharedPortMaps.shared(we.Ports), sharedLabelMaps.shared(we.Labels)
+	}
+	for i := range hs.dr.Subsets {
+		s := &hs.dr.Subsets[i]
+		s.Labels = sharedLabelMaps.shared(s.Labels)
+	}
+	// Its ports and subsets likewise (most hosts of a mesh have the same:
+	// their subsets' policies are the decoded clusters', see addCluster).
+	hs.se.Ports, hs.dr.Subsets = sharedPorts(hs.se.Ports), sharedSubsets(hs.dr.Subsets)
 	return hs
 }
 
@@ -274,7 +289,7 @@ func (hs *hostBuilder) addCluster(rs *resources, cn string, k clusterKey, hashes
 			best = min(best, e.priority)
 		}
 	}
-	pol := c.policy
+	pol := *c.policy
 	takes := func(e endpointIR) bool { return pol.OutlierDetection != nil || e.priority == best }
 	if eps != nil {
 		pol.TLS = c.clusterTLS(eps.eps, takes)
@@ -301,20 +316,23 @@ func (hs *hostBuilder) addCluster(rs *resources, cn string, k clusterKey, hashes
 		}
 		pol.LoadBalancer = &lb
 	}
-	if k.subset == "" {
-		if hs.dr.TrafficPolicy == nil {
-			hs.dr.TrafficPolicy = &pol
-		} else {
-			hs.dr.TrafficPolicy.PortLevelSettings = append(hs.dr.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
-		}
+	// The decoded policy itself when the host changes none of it: the
+	// configuration shares it (policies are never modified: a port's
+	// setting is added to a copy).
+	tp := c.policy
+	if pol.TLS != tp.TLS || pol.LoadBalancer != tp.LoadBalancer {
+		tp = &pol
+	}
+	at := &hs.dr.TrafficPolicy
+	if k.subset != "" {
+		at = &hs.dr.Subsets[hs.subsets[k.subset]].TrafficPolicy
+	}
+	if *at == nil {
+		*at = tp
 	} else {
-		s := &hs.dr.Subsets[hs.subsets[k.subset]]
-		if s.TrafficPolicy == nil {
-			p := pol
-			s.TrafficPolicy = &p
-		} else {
-			s.TrafficPolicy.PortLevelSettings = append(s.TrafficPolicy.PortLevelSettings, portPolicy(svcPort, pol))
-		}
+		p := **at
+		p.PortLevelSettings = append(slices.Clip(p.PortLevelSettings), portPolicy(svcPort, pol))
+		*at = &p
 	}
 
 	if eps == nil {
@@ -404,29 +422,78 @@ func localityDistribute(eps []endpointIR, takes func(endpointIR) bool) *balancer
 	return d
 }
 
-// vhostOut is a virtual host translated for the assembly.
+// vhostOut is a virtual host translated for the assembly. What the
+// decoded virtual host gives as it is (its name, the clusters its routes
+// name, their hash policies, most often its routes) is read there, not
+// copied.
 type vhostOut struct {
-	hosts        []string                            // the VirtualService hosts its domains name; none for "*"
-	blocksAll    bool                                // a "*" virtual host that is Istio's block_all
-	vsName, vsNS string                              // the VirtualService it comes from
-	routes       []route.HTTPRoute                   // destination hosts resolved from cluster names
-	used         []string                            // the clusters the routes name
-	hashes       map[string]*balancer.ConsistentHash // nil when no route hashes
+	vh        *vhostIR
+	hosts     []string           // the VirtualService hosts its domains name; none for "*"
+	routes    *[]route.HTTPRoute // its routes bound to the listener when they are not vh's (see httpRoutes)
+	blocksAll bool               // a "*" virtual host that is Istio's block_all
+}
+
+// vsName is the VirtualService the virtual host comes from.
+func (o *vhostOut) vsName() (name, ns string) { return o.vh.vsName, o.vh.vsNS }
+
+// httpRoutes returns its routes, destination hosts resolved from cluster
+// names: the decoded ones when they are the listener's (their matches
+// bound to its port, see routePort, and the fault filter on or no fault),
+// which the configuration shares. The slice is clipped, so that appending
+// to it copies.
+func (o *vhostOut) httpRoutes() []route.HTTPRoute {
+	if o.routes != nil {
+		return *o.routes
+	}
+	return slices.Clip(o.vh.routes)
+}
+
+// clusters yields the clusters its routes name (destinations and mirrors;
+// a cluster named twice, twice).
+func (o *vhostOut) clusters() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, x := range o.vh.extra {
+			for _, cn := range x.clusters {
+				if !yield(cn) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// uses reports whether its routes name cluster cn.
+func (o *vhostOut) uses(cn string) bool {
+	for c := range o.clusters() {
+		if c == cn {
+			return true
+		}
+	}
+	return false
+}
+
+// hash returns the hash policy of its first route (in order) that has one
+// for destination cluster cn; nil for none.
+func (o *vhostOut) hash(cn string) *balancer.ConsistentHash {
+	for _, x := range o.vh.extra {
+		if x.hash == nil {
+			continue
+		}
+		if h := x.hash[cn]; h != nil { // its destinations' only
+			return h
+		}
+	}
+	return nil
 }
 
 // translateVHost translates virtual host vh of listener l: its hosts, and
 // its routes bound to the listener's port, with the fault filter's presence
-// applied and destinations resolved. Its slices are clipped, so that
+// applied and destinations resolved. Its hosts are clipped, so that
 // appending to them copies.
-func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
-	out := &vhostOut{vsName: vh.vsName, vsNS: vh.vsNS}
-	if out.vsName == "" {
-		out.vsName = vh.name
-	}
-	seen := map[string]bool{}
+func translateVHost(l *listenerIR, vh *vhostIR) vhostOut {
+	out := vhostOut{vh: vh}
 	for _, d := range vh.domains {
-		if h := domainHost(d); h != "" && !seen[h] {
-			seen[h] = true
+		if h := domainHost(d); h != "" && !slices.Contains(out.hosts, h) {
 			out.hosts = append(out.hosts, h)
 		}
 	}
@@ -434,35 +501,17 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 		out.blocksAll = blocksAll(*vh)
 		return out
 	}
-	out.hosts = slices.Clip(out.hosts)
-	usedSet := map[string]bool{}
-	for k, x := range vh.extra {
-		for i, cn := range x.clusters {
-			if !usedSet[cn] {
-				usedSet[cn] = true
-				out.used = append(out.used, cn)
-			}
-			if i >= len(vh.routes[k].Route) {
-				continue // a mirror's
-			}
-			if h := x.hash[cn]; h != nil && out.hashes[cn] == nil {
-				if out.hashes == nil {
-					out.hashes = map[string]*balancer.ConsistentHash{}
-				}
-				out.hashes[cn] = h
-			}
-		}
+	if len(out.hosts) <= len(vh.domains) && slices.Equal(out.hosts, vh.domains[:len(out.hosts)]) {
+		out.hosts = vh.domains[:len(out.hosts)] // the decoded domains' array: no copy
 	}
-	// The decoded routes when they are the listener's (their matches
-	// bound to its port, see routePort, and the fault filter on or no
-	// fault): the configuration shares them.
+	out.hosts = slices.Clip(out.hosts)
 	if !slices.ContainsFunc(vh.routes, func(r route.HTTPRoute) bool {
 		return (r.Fault != nil && !l.faultOn) || slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port })
 	}) {
-		out.routes = slices.Clip(vh.routes)
-		return out
+		return out // vh's routes
 	}
-	out.routes = make([]route.HTTPRoute, 0, len(vh.routes))
+	routes := make([]route.HTTPRoute, 0, len(vh.routes))
+	out.routes = &routes
 	for _, r := range vh.routes {
 		if slices.ContainsFunc(r.Match, func(m match.Request) bool { return m.Port != l.port }) {
 			r.Match = slices.Clone(r.Match)
@@ -473,7 +522,7 @@ func translateVHost(l *listenerIR, vh *vhostIR) *vhostOut {
 		if !l.faultOn {
 			r.Fault = nil
 		}
-		out.routes = append(out.routes, r)
+		routes = append(routes, r)
 	}
 	return out
 }

@@ -35,9 +35,23 @@ type clusterIR struct {
 	// localityWeighted: common_lb_config.locality_weighted_lb_config, the
 	// endpoints' locality weights apply (see localityDistribute).
 	localityWeighted bool
-	policy           subset.TrafficPolicy // LoadBalancer is always set; TLS is the assembly's (clusterTLS)
-	tls              *subset.ClientTLS    // transport_socket; nil for plain text
-	matches          []socketMatch        // transport_socket_matches (auto mTLS)
+	// policy: LoadBalancer is always set; TLS is the assembly's
+	// (clusterTLS). Shared with the clusters of the same policy, and
+	// with the configuration.
+	policy *subset.TrafficPolicy
+	// sockets are its transport_socket_matches (Istio's auto mTLS), then
+	// its own transport_socket (with no match: see ownTLS); nil when it
+	// has neither (plain text).
+	sockets []socketMatch
+}
+
+// ownTLS is the TLS of the cluster's own transport_socket: nil for plain
+// text.
+func (c *clusterIR) ownTLS() *subset.ClientTLS {
+	if len(c.sockets) == 0 {
+		return nil
+	}
+	return c.sockets[len(c.sockets)-1].tls
 }
 
 // endpointsIR is a translated ClusterLoadAssignment: the endpoints that take
@@ -47,13 +61,19 @@ type endpointsIR struct {
 }
 
 type endpointIR struct {
-	address  string
-	port     uint32
-	weight   uint32
+	address string
+	socket  map[string]string // envoy.transport_socket_match metadata; shared, read only
+	*localityIR
+	port   uint32
+	weight uint32
+}
+
+// localityIR is what an endpoint has of its LocalityLbEndpoints, shared
+// with the endpoints of the same (sharedLocality).
+type localityIR struct {
 	locality string
 	priority uint32
-	socket   map[string]string // envoy.transport_socket_match metadata; shared, read only
-	// localityWeight is its locality's load_balancing_weight (0: none).
+	// localityWeight is the locality's load_balancing_weight (0: none).
 	localityWeight uint32
 }
 
@@ -122,8 +142,8 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		return nil, fmt.Errorf("%s.cluster_type: custom cluster types are not supported", p)
 	}
 
+	pol := &subset.TrafficPolicy{}
 	lb := &balancer.Settings{}
-	ir.policy.LoadBalancer = lb
 	var slow *clusterv3.Cluster_SlowStartConfig
 	switch c.GetLbPolicy() {
 	case clusterv3.Cluster_ROUND_ROBIN:
@@ -195,7 +215,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		}
 		lb.Warmup = w
 	}
-	ir.policy.LoadBalancer = sharedBalancer(lb)
+	pol.LoadBalancer = sharedBalancer(lb)
 
 	// Circuit breakers: Envoy's defaults apply to absent thresholds; gRPC
 	// enforces only max_requests (default 1024).
@@ -252,7 +272,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 		if m := rb.GetMinRetryConcurrency(); m != nil {
 			b.MinRetryConcurrency = m.GetValue()
 		}
-		ir.policy.RetryBudget = b
+		pol.RetryBudget = b
 	}
 	if !proxyless {
 		pl.TCP.ConnectTimeout = durationOr(c.GetConnectTimeout(), 5*time.Second)
@@ -313,7 +333,7 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, fmt.Errorf("%s.auto_config: not supported by switchyard", kp)
 		}
 	}
-	ir.policy.ConnectionPool = sharedPool(pl)
+	pol.ConnectionPool = sharedPool(pl)
 
 	panicThreshold := 50.0 // Envoy's default
 	if cl := c.GetCommonLbConfig(); cl != nil {
@@ -335,16 +355,21 @@ func translateCluster(c *clusterv3.Cluster, proxyless bool, env *tlsEnv) (*clust
 			return nil, err
 		}
 		oc.MinHealthPercent = int32(panicThreshold)
-		ir.policy.OutlierDetection = sharedOutlier(oc)
+		pol.OutlierDetection = sharedOutlier(oc)
 	}
+	ir.policy = sharedPolicy(pol)
 
 	t, err := translateTransportSocket(c.GetTransportSocket(), p+".transport_socket", env)
 	if err != nil {
 		return nil, err
 	}
-	ir.tls = t
-	if ir.matches, err = translateSocketMatches(c.GetTransportSocketMatches(), p, env); err != nil {
+	ms, err := translateSocketMatches(c.GetTransportSocketMatches(), p, env)
+	if err != nil {
 		return nil, err
+	}
+	if t != nil || len(ms) > 0 {
+		ir.sockets = append(make([]socketMatch, 0, len(ms)+1), ms...)
+		ir.sockets = append(ir.sockets, socketMatch{tls: t})
 	}
 	return ir, nil
 }
@@ -445,15 +470,18 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 		if le.GetLoadBalancerEndpoints() != nil || le.GetLedsClusterLocalityConfig() != nil {
 			return nil, fmt.Errorf("%s: LEDS is not supported", lp)
 		}
-		loc := ""
+		loc := &localityIR{priority: le.GetPriority(), localityWeight: le.GetLoadBalancingWeight().GetValue()}
 		if l := le.GetLocality(); l != nil && l.GetRegion() != "" {
-			loc = l.GetRegion()
+			loc.locality = l.GetRegion()
 			if l.GetZone() != "" {
-				loc += "/" + l.GetZone()
+				loc.locality += "/" + l.GetZone()
 				if l.GetSubZone() != "" {
-					loc += "/" + l.GetSubZone()
+					loc.locality += "/" + l.GetSubZone()
 				}
 			}
+		}
+		if len(le.GetLbEndpoints()) > 0 {
+			loc = sharedLocality(loc)
 		}
 		for j, lbe := range le.GetLbEndpoints() {
 			ep := fmt.Sprintf("%s.lb_endpoints[%d]", lp, j)
@@ -492,8 +520,8 @@ func translateCLA(cla *endpointv3.ClusterLoadAssignment, p string, dns bool) (*e
 			if lw := lbe.GetLoadBalancingWeight(); lw != nil {
 				w = lw.GetValue()
 			}
-			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, locality: loc, priority: le.GetPriority(),
-				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern), localityWeight: le.GetLoadBalancingWeight().GetValue()})
+			out.eps = append(out.eps, endpointIR{address: sa.GetAddress(), port: sa.GetPortValue(), weight: w, localityIR: loc,
+				socket: socketMetadata(lbe.GetMetadata(), le.GetMetadata(), intern)})
 		}
 	}
 	return out, nil

@@ -51,26 +51,24 @@ var ignoredHTTPFilters = map[string]string{
 // listenerIR is what a Listener contributes: the route configuration its HTTP
 // connection manager uses, and its port.
 type listenerIR struct {
-	name      string
-	port      uint32
 	rdsName   string   // RouteConfiguration by RDS, or
 	inline    *routeIR // inline
-	faultOn   bool     // the fault filter is in the chain
-	ignoredOK bool     // no HTTP connection manager: nothing to route
+	port      uint32
+	faultOn   bool // the fault filter is in the chain
+	ignoredOK bool // no HTTP connection manager: nothing to route
 }
 
 // routeIR is a translated RouteConfiguration.
 type routeIR struct {
-	name   string
 	vhosts []vhostIR
 }
 
 // vhostIR is a translated virtual host.
 type vhostIR struct {
-	name    string
 	domains []string
-	vsName  string // from Istio's metadata, for Explain
-	vsNS    string
+	// The VirtualService it comes from, for Explain: from Istio's
+	// metadata, else the virtual host's name.
+	vsName, vsNS string
 	// The routes, their destinations resolved from the clusters they
 	// name (so that the assembly can share them), and beside each what
 	// the assembly needs of it.
@@ -95,7 +93,7 @@ type routeEntry struct {
 // translateListener reads a Listener.
 func translateListener(l *listenerv3.Listener) (*listenerIR, error) {
 	p := "Listener " + strconv.Quote(l.GetName())
-	ir := &listenerIR{name: l.GetName(), port: l.GetAddress().GetSocketAddress().GetPortValue()}
+	ir := &listenerIR{port: l.GetAddress().GetSocketAddress().GetPortValue()}
 	if l.GetTrafficDirection() == corev3.TrafficDirection_INBOUND || l.GetUseOriginalDst().GetValue() {
 		// A sidecar's inbound listener, and the iptables capture listener
 		// (Istio's virtualInbound and virtualOutbound): nothing the
@@ -197,7 +195,7 @@ func translateRouteConfig(rc *routev3.RouteConfiguration) (*routeIR, error) {
 	if err := checkFields(rc, p, routeConfigFields); err != nil {
 		return nil, err
 	}
-	ir := &routeIR{name: rc.GetName(), vhosts: make([]vhostIR, 0, len(rc.GetVirtualHosts()))}
+	ir := &routeIR{vhosts: make([]vhostIR, 0, len(rc.GetVirtualHosts()))}
 	port := routePort(rc.GetName())
 	for i, vh := range rc.GetVirtualHosts() {
 		vp := fmt.Sprintf("%s: virtual_hosts[%d] (%s)", p, i, vh.GetName())
@@ -232,7 +230,7 @@ func translateVirtualHost(vh *routev3.VirtualHost, p string) (vhostIR, error) {
 	if err := checkFields(vh, p, virtualHostFields); err != nil {
 		return vhostIR{}, err
 	}
-	v := vhostIR{name: vh.GetName(), domains: vh.GetDomains(),
+	v := vhostIR{domains: vh.GetDomains(),
 		routes: make([]route.HTTPRoute, 0, len(vh.GetRoutes())), extra: make([]routeExtra, 0, len(vh.GetRoutes()))}
 	vhFault, err := faultOf(vh.GetTypedPerFilterConfig(), p+".typed_per_filter_config")
 	if err != nil {
@@ -261,6 +259,9 @@ func translateVirtualHost(vh *routev3.VirtualHost, p string) (vhostIR, error) {
 		}
 		v.routes = append(v.routes, e.r)
 		v.extra = append(v.extra, x)
+	}
+	if v.vsName == "" {
+		v.vsNS, v.vsName = "", vh.GetName()
 	}
 	return v, nil
 }

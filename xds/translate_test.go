@@ -98,7 +98,7 @@ func TestRefusedByName(t *testing.T) {
 func TestLocalityDistribute(t *testing.T) {
 	all := func(endpointIR) bool { return true }
 	ep := func(loc string, w uint32) endpointIR {
-		return endpointIR{address: "10.0.0.1", locality: loc, localityWeight: w}
+		return endpointIR{address: "10.0.0.1", localityIR: &localityIR{locality: loc, localityWeight: w}}
 	}
 	for _, tc := range []struct {
 		name string
@@ -126,7 +126,7 @@ func TestLocalityDistribute(t *testing.T) {
 	}
 	// Endpoints that take no traffic (a lower priority without outlier
 	// detection) do not count.
-	eps := []endpointIR{ep("r/a", 1), {address: "10.0.0.2", locality: "r/b", localityWeight: 5, priority: 1}}
+	eps := []endpointIR{ep("r/a", 1), {address: "10.0.0.2", localityIR: &localityIR{locality: "r/b", localityWeight: 5, priority: 1}}}
 	if d := localityDistribute(eps, func(e endpointIR) bool { return e.priority == 0 }); d != nil {
 		t.Errorf("got %+v, want none", d)
 	}
@@ -180,7 +180,8 @@ func TestMissingClusterIsAMissingDestination(t *testing.T) {
 	require.NoError(t, err)
 	e1, err := translateCLA(cla(clusterV1, cn.v1), "cla", false)
 	require.NoError(t, err)
-	rs.listeners[l.name], rs.routes[rir.name], rs.clusters[clusterV1], rs.endpoints[clusterV1] = l, rir, c1, e1
+	ln, rn := res[resourcev3.ListenerType][0].(*listenerv3.Listener).GetName(), res[resourcev3.RouteType][0].(*routev3.RouteConfiguration).GetName()
+	rs.listeners[ln], rs.routes[rn], rs.clusters[clusterV1], rs.endpoints[clusterV1] = l, rir, c1, e1
 
 	cfg, tr := translate(rs, nil) // v2 has not arrived
 	require.Len(t, cfg.VirtualServices[0].HTTP[0].Route, 2)

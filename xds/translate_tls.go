@@ -629,30 +629,25 @@ func socketFor(ms []socketMatch, md map[string]string) int {
 // fails the handshake (a connect failure, retried and ejected as such)
 // instead of receiving plain text meant to be encrypted.
 func (c *clusterIR) clusterTLS(eps []endpointIR, take func(endpointIR) bool) *subset.ClientTLS {
-	if len(c.matches) == 0 {
-		return c.tls
+	if len(c.sockets) <= 1 {
+		return c.ownTLS()
 	}
-	at := func(i int) *subset.ClientTLS {
-		if i < len(c.matches) {
-			return c.matches[i].tls
-		}
-		return c.tls
-	}
+	matches := c.sockets[:len(c.sockets)-1]
 	chosen := -1
 	for _, e := range eps {
 		if !take(e) {
 			continue
 		}
-		i := socketFor(c.matches, e.socket)
+		i := socketFor(matches, e.socket)
 		if i < 0 {
-			i = len(c.matches) // the cluster's own socket ranks after every match
+			i = len(matches) // the cluster's own socket ranks after every match
 		}
-		if at(i) != nil && (chosen < 0 || i < chosen) {
+		if c.sockets[i].tls != nil && (chosen < 0 || i < chosen) {
 			chosen = i
 		}
 	}
 	if chosen < 0 {
 		return nil // every endpoint in plain text, or none
 	}
-	return at(chosen)
+	return c.sockets[chosen].tls
 }

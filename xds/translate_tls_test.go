@@ -142,15 +142,15 @@ func TestTranslateUpstreamTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(ir.tls, tc.want) {
-				t.Errorf("got %+v, want %+v", ir.tls, tc.want)
+			if !reflect.DeepEqual(ir.ownTLS(), tc.want) {
+				t.Errorf("got %+v, want %+v", ir.ownTLS(), tc.want)
 			}
 		})
 	}
 
 	c := edsCluster("c")
 	c.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.raw_buffer", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&rawbufferv3.RawBuffer{})}}
-	if ir, err := translateCluster(c, false, nil); err != nil || ir.tls != nil {
+	if ir, err := translateCluster(c, false, nil); err != nil || ir.ownTLS() != nil {
 		t.Errorf("raw buffer: %+v, %v; want plain text", ir, err)
 	}
 }
