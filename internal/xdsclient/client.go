@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -438,25 +439,49 @@ const (
 type resourceState struct {
 	name            string
 	cache           ResourceData
-	version         string         // version_info that carried cache
-	aux             *resourceAux   // nil unless a timer runs or a version was rejected
-	watchers        *namedWatch    // a list, linked by next
+	version         string         // version that carried cache; "" when versionIsDigest
+	aux             *resourceAux   // nil unless a timer runs, a version was rejected or a Watch names it
 	memoNext        *resourceState // the next in the memo with the same digest key
 	digest          digest         // of cache's bytes
 	status          Status
 	phase           watchPhase
 	deletionIgnored bool
 	onStream        bool // subscribed to by name on the current Delta stream
+	// versionIsDigest: the version that carried cache is the hexadecimal
+	// SHA-256 of its bytes (as go-control-plane versions a Delta
+	// resource): digest holds it, and version is "".
+	versionIsDigest bool
 }
 
-// resourceAux is what a resourceState holds only for a while: the expiry
-// timer, while the resource is requested and not yet sent, and why its last
-// version was rejected. Most resources of a mesh need neither, and do not
-// carry their room.
+// setVersion records v as the version that carried the cache.
+func (rs *resourceState) setVersion(v string) {
+	rs.version, rs.versionIsDigest = v, false
+	if len(v) == 2*len(rs.digest.sum) && rs.cache != nil {
+		var h [2 * sha256.Size]byte
+		hex.Encode(h[:], rs.digest.sum[:])
+		if string(h[:]) == v {
+			rs.version, rs.versionIsDigest = "", true
+		}
+	}
+}
+
+// versionString is the version that carried the cache ("" if none).
+func (rs *resourceState) versionString() string {
+	if rs.versionIsDigest {
+		return hex.EncodeToString(rs.digest.sum[:])
+	}
+	return rs.version
+}
+
+// resourceAux is what a resourceState holds only for a while or for some
+// resources: the expiry timer, while the resource is requested and not yet
+// sent, why its last version was rejected, and the Watches that name it.
+// Most resources of a mesh need none of them, and do not carry their room.
 type resourceAux struct {
 	timer    clock.Timer
-	timerGen uint64 // counts the timers started and stopped: a late expiry is stale
-	err      error  // why the last version was rejected
+	timerGen uint64      // counts the timers started and stopped: a late expiry is stale
+	err      error       // why the last version was rejected
+	watchers *namedWatch // a list, linked by next
 }
 
 // rejection is why the resource's last version was rejected (nil if it was
@@ -481,18 +506,21 @@ func (rs *resourceState) setRejection(err error) {
 
 // trimAux drops rs.aux when it holds nothing.
 func (rs *resourceState) trimAux() {
-	if a := rs.aux; a != nil && a.timer == nil && a.err == nil {
+	if a := rs.aux; a != nil && a.timer == nil && a.err == nil && a.watchers == nil {
 		rs.aux = nil
 	}
 }
 
 // watched reports whether some watcher names the resource.
-func (rs *resourceState) watched() bool { return rs.watchers != nil }
+func (rs *resourceState) watched() bool { return rs.aux != nil && rs.aux.watchers != nil }
 
 // all iterates over the resource's watchers.
 func (rs *resourceState) all() iter.Seq[*namedWatch] {
 	return func(yield func(*namedWatch) bool) {
-		for nw := rs.watchers; nw != nil; nw = nw.next {
+		if rs.aux == nil {
+			return
+		}
+		for nw := rs.aux.watchers; nw != nil; nw = nw.next {
 			if !yield(nw) {
 				return
 			}
@@ -502,12 +530,27 @@ func (rs *resourceState) all() iter.Seq[*namedWatch] {
 
 // remove takes nw out of the resource's watchers.
 func (rs *resourceState) remove(nw *namedWatch) {
-	for p := &rs.watchers; *p != nil; p = &(*p).next {
+	if rs.aux == nil {
+		return
+	}
+	for p := &rs.aux.watchers; *p != nil; p = &(*p).next {
 		if *p == nw {
 			*p, nw.next = nw.next, nil
+			rs.trimAux()
 			return
 		}
 	}
+}
+
+// add adds nw to the resource's watchers and reports whether it is the
+// first.
+func (rs *resourceState) add(nw *namedWatch) bool {
+	if rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	nw.next = rs.aux.watchers
+	rs.aux.watchers = nw
+	return nw.next == nil
 }
 
 // namedWatch is one Watch: its cancel func is the method value of cancel.
@@ -560,7 +603,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		// type's).
 		rs := &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
 		nw := &namedWatch{w: w, ts: ts, rs: rs}
-		rs.watchers = nw
+		rs.add(nw)
 		err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
 		return nw.cancel, nil
@@ -570,9 +613,8 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
-	nw := &namedWatch{w: w, next: rs.watchers, ts: ts, rs: rs}
-	rs.watchers = nw
-	if nw.next == nil {
+	nw := &namedWatch{w: w, ts: ts, rs: rs}
+	if rs.add(nw) {
 		c.requestLocked(ts)
 	}
 	if rs.cache != nil {
@@ -698,7 +740,7 @@ func (c *Client) Dump() []ResourceStatus {
 		ts := c.state[url]
 		for name, rs := range ts.resources {
 			out = append(out, ResourceStatus{
-				TypeURL: url, Name: name, Status: rs.status, Version: rs.version,
+				TypeURL: url, Name: name, Status: rs.status, Version: rs.versionString(),
 				Resource: rs.cache, Err: rs.rejection(),
 			})
 		}

@@ -263,7 +263,8 @@ func (c *Client) expire(ts *typeState, name string, rs *resourceState, a *resour
 // rejection dropped) and tells its watchers, on fl.
 func (c *Client) goneLocked(ts *typeState, name string, rs *resourceState, fl *flow) {
 	c.forget(ts, rs)
-	rs.cache, rs.version = nil, ""
+	rs.cache = nil
+	rs.setVersion("")
 	rs.setRejection(nil)
 	rs.status = StatusDoesNotExist
 	err := c.notFound(ts, name, rs)
@@ -574,7 +575,8 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 			c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
 		}
 	}
-	rs.version, rs.status = resVersion, StatusACKed
+	rs.setVersion(resVersion)
+	rs.status = StatusACKed
 	rs.setRejection(nil)
 }
 
