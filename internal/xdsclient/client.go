@@ -384,6 +384,7 @@ type typeState struct {
 	pending   bool   // a request must go out on the current stream
 	resources map[string]*resourceState
 	wildcards map[*wildcardWatch]struct{}
+	names     *NamesWatch // the type's, if any: its members are flagged in their resourceState
 	// memo files the resources that cache a good version by their
 	// digest's key (chained by memoNext), so that one re-sent unchanged (a State-of-the-World
 	// response re-sends every resource of its type) is not decoded again.
@@ -451,7 +452,14 @@ type resourceState struct {
 	// SHA-256 of its bytes (as go-control-plane versions a Delta
 	// resource): digest holds it, and version is "".
 	versionIsDigest bool
+	// member is odd while the type's NamesWatch names the resource; it
+	// counts each Add and Remove, so that a call queued before a Remove
+	// finds it changed and does not start. Written under Client.mu.
+	member atomic.Uint32
 }
+
+// inNames reports whether the type's NamesWatch names the resource.
+func (rs *resourceState) inNames() bool { return rs.member.Load()&1 == 1 }
 
 // setVersion records v as the version that carried the cache.
 func (rs *resourceState) setVersion(v string) {
@@ -512,7 +520,9 @@ func (rs *resourceState) trimAux() {
 }
 
 // watched reports whether some watcher names the resource.
-func (rs *resourceState) watched() bool { return rs.aux != nil && rs.aux.watchers != nil }
+func (rs *resourceState) watched() bool {
+	return rs.inNames() || (rs.aux != nil && rs.aux.watchers != nil)
+}
 
 // all iterates over the resource's watchers.
 func (rs *resourceState) all() iter.Seq[*namedWatch] {
@@ -618,15 +628,13 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		c.requestLocked(ts)
 	}
 	if rs.cache != nil {
-		data := rs.cache
-		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceChanged(data, done) })
+		c.tellNamedLocked(nw, nil, evChanged, rs.cache, nil)
 	}
 	switch rs.status {
 	case StatusNACKed:
-		c.notifyInvalidLocked(nw, rs, rs.rejection(), nil)
+		c.tellNamedLocked(nw, nil, invalidKind(rs), nil, rs.rejection())
 	case StatusDoesNotExist:
-		err := c.notFound(ts, name, rs)
-		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
+		c.tellNamedLocked(nw, nil, evError, nil, c.notFound(ts, name, rs))
 	}
 	return nw.cancel, nil
 }
@@ -638,8 +646,15 @@ func (c *Client) unwatch(nw *namedWatch) {
 		return
 	}
 	nw.gone = true
-	ts, rs, name := nw.ts, nw.rs, nw.rs.name
-	rs.remove(nw)
+	nw.rs.remove(nw)
+	c.unwantedLocked(nw.ts, nw.rs)
+}
+
+// unwantedLocked follows a watcher of rs going: if none names it any
+// longer, it is not requested, and it is dropped unless a wildcard watch
+// keeps its cached version.
+func (c *Client) unwantedLocked(ts *typeState, rs *resourceState) {
+	name := rs.name
 	if rs.watched() || ts.resources[name] != rs || c.closed {
 		return
 	}
@@ -652,6 +667,209 @@ func (c *Client) unwatch(nw *namedWatch) {
 		ts.dropLocked(name, rs)
 	}
 	c.requestLocked(ts)
+}
+
+// NamesWatch watches a set of resources of one type, by name, for one
+// [NamesWatcher]: what a Watch per name does, for a flag per resource
+// instead of a watch, a cancel func and a watcher each. A type has at most
+// one. Its methods are safe for concurrent use and do not block.
+type NamesWatch struct {
+	c     *Client
+	ts    *typeState
+	w     NamesWatcher
+	entry watchEntry     // of every call: cancelled by Cancel
+	star  *resourceState // the resource named "*", while named
+	gone  bool           // cancelled; guarded by Client.mu
+}
+
+// WatchNames starts a NamesWatch of type typeURL naming nothing yet; Add
+// names the resources to watch. It is an error if the type has one
+// already.
+func (c *Client) WatchNames(typeURL string, w NamesWatcher) (*NamesWatch, error) {
+	ts := c.state[typeURL]
+	switch {
+	case ts == nil:
+		return nil, fmt.Errorf("xdsclient: names watch: unknown resource type %q", typeURL)
+	case w == nil:
+		return nil, fmt.Errorf("xdsclient: names watch of %s: nil watcher", ts.rt.TypeName)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, ErrClosed
+	case ts.names != nil:
+		return nil, fmt.Errorf("xdsclient: names watch of %s: the type has one already", ts.rt.TypeName)
+	}
+	ts.names = &NamesWatch{c: c, ts: ts, w: w}
+	return ts.names, nil
+}
+
+// Add adds the resource called name to the set, as [Client.Watch] would
+// watch it: what is cached is delivered at once, and a resource named "*"
+// (the name of the wildcard subscription) is at once reported not to
+// exist. Adding a name the set has is a no-op.
+func (s *NamesWatch) Add(name string) error {
+	c, ts := s.c, s.ts
+	if name == "" {
+		return fmt.Errorf("xdsclient: names watch of %s: an empty name", ts.rt.TypeName)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case s.gone:
+		return fmt.Errorf("xdsclient: names watch of %s: cancelled", ts.rt.TypeName)
+	}
+	if name == wildcardName {
+		// Not the type's resource, as for Watch.
+		if s.star == nil {
+			s.star = &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
+			s.star.member.Add(1)
+			err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
+			c.tellNamesLocked(s, s.star, nil, evError, nil, err)
+		}
+		return nil
+	}
+	rs := ts.resources[name]
+	if rs == nil {
+		rs = &resourceState{name: name, status: StatusRequested}
+		ts.resources[name] = rs
+	}
+	if rs.inNames() {
+		return nil
+	}
+	first := !rs.watched()
+	rs.member.Add(1)
+	if first {
+		c.requestLocked(ts)
+	}
+	if rs.cache != nil {
+		c.tellNamesLocked(s, rs, nil, evChanged, rs.cache, nil)
+	}
+	switch rs.status {
+	case StatusNACKed:
+		c.tellNamesLocked(s, rs, nil, invalidKind(rs), nil, rs.rejection())
+	case StatusDoesNotExist:
+		c.tellNamesLocked(s, rs, nil, evError, nil, c.notFound(ts, name, rs))
+	}
+	return nil
+}
+
+// Remove takes the resource called name out of the set: no call about it
+// starts once Remove has returned (until it is added again).
+func (s *NamesWatch) Remove(name string) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.removeLocked(name)
+}
+
+func (s *NamesWatch) removeLocked(name string) {
+	if name == wildcardName {
+		if s.star != nil {
+			s.star.member.Add(1)
+			s.star = nil
+		}
+		return
+	}
+	rs := s.ts.resources[name]
+	if rs == nil || !rs.inNames() {
+		return
+	}
+	rs.member.Add(1)
+	s.c.unwantedLocked(s.ts, rs)
+}
+
+// Cancel ends the watch, removing every name; no call of its watcher starts
+// once it has returned. It is idempotent.
+func (s *NamesWatch) Cancel() {
+	c, ts := s.c, s.ts
+	c.cbs.cancel(&s.entry)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.gone {
+		return
+	}
+	s.gone = true
+	s.removeLocked(wildcardName)
+	var names []string
+	for name, rs := range ts.resources {
+		if rs.inNames() {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		s.removeLocked(name)
+	}
+	if ts.names == s {
+		ts.names = nil
+	}
+}
+
+// eventKind is which watcher method a call is.
+type eventKind uint8
+
+const (
+	evChanged eventKind = iota // ResourceChanged
+	evError                    // ResourceError
+	evAmbient                  // AmbientError
+)
+
+// invalidKind is how a rejection of rs is told: an ambient error if a
+// good version is cached, a resource error otherwise.
+func invalidKind(rs *resourceState) eventKind {
+	if rs.cache != nil {
+		return evAmbient
+	}
+	return evError
+}
+
+// tellLocked queues an event about rs for every watcher that names it (its
+// Watches and its type's NamesWatch), on fl.
+func (c *Client) tellLocked(ts *typeState, rs *resourceState, fl *flow, k eventKind, data ResourceData, err error) {
+	for nw := range rs.all() {
+		c.tellNamedLocked(nw, fl, k, data, err)
+	}
+	if s := ts.names; s != nil && rs.inNames() {
+		c.tellNamesLocked(s, rs, fl, k, data, err)
+	}
+}
+
+// tellNamedLocked queues an event for the Watch nw.
+func (c *Client) tellNamedLocked(nw *namedWatch, fl *flow, k eventKind, data ResourceData, err error) {
+	w := nw.w
+	c.schedule(&nw.entry, fl, func(done func()) {
+		switch k {
+		case evChanged:
+			w.ResourceChanged(data, done)
+		case evError:
+			w.ResourceError(err, done)
+		default:
+			w.AmbientError(err, done)
+		}
+	})
+}
+
+// tellNamesLocked queues an event about rs, which s names, for s: it
+// starts only if rs is still in the set as it is now.
+func (c *Client) tellNamesLocked(s *NamesWatch, rs *resourceState, fl *flow, k eventKind, data ResourceData, err error) {
+	w, name, member := s.w, rs.name, rs.member.Load()
+	c.schedule(&s.entry, fl, func(done func()) {
+		if rs.member.Load() != member {
+			done() // removed since
+			return
+		}
+		switch k {
+		case evChanged:
+			w.ResourceChanged(name, data, done)
+		case evError:
+			w.ResourceError(name, err, done)
+		default:
+			w.AmbientError(name, err, done)
+		}
+	})
 }
 
 // WatchWildcard starts watching every resource of type typeURL, which must

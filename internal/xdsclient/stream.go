@@ -267,10 +267,7 @@ func (c *Client) goneLocked(ts *typeState, name string, rs *resourceState, fl *f
 	rs.setVersion("")
 	rs.setRejection(nil)
 	rs.status = StatusDoesNotExist
-	err := c.notFound(ts, name, rs)
-	for nw := range rs.all() {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
-	}
+	c.tellLocked(ts, rs, fl, evError, nil, c.notFound(ts, name, rs))
 }
 
 // notFound is the error of a resource in StatusDoesNotExist.
@@ -327,13 +324,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	for _, url := range c.order {
 		ts := c.state[url]
 		for _, rs := range ts.resources {
-			for nw := range rs.all() {
-				if rs.cache == nil {
-					c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
-				} else {
-					c.schedule(&nw.entry, nil, func(done func()) { nw.w.AmbientError(err, done) })
-				}
-			}
+			c.tellLocked(ts, rs, nil, invalidKind(rs), nil, err)
 		}
 		for ww := range ts.wildcards {
 			c.schedule(&ww.entry, nil, func(done func()) { ww.w.AmbientError(err, done) })
@@ -554,9 +545,7 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 		if repeat {
 			return
 		}
-		for nw := range rs.all() {
-			c.notifyInvalidLocked(nw, rs, err, fl)
-		}
+		c.tellLocked(ts, rs, fl, invalidKind(rs), nil, err)
 		// A wildcard watcher hears of it even before its first set
 		// (which leaves the resource out), so that it can tell.
 		for ww := range ts.wildcards {
@@ -570,10 +559,7 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 		rs.cache, rs.digest = d.data, d.digest
 		c.remember(ts, rs)
 		changed[d.name] = d.data
-		for nw := range rs.all() {
-			data := d.data
-			c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
-		}
+		c.tellLocked(ts, rs, fl, evChanged, d.data, nil)
 	}
 	rs.setVersion(resVersion)
 	rs.status = StatusACKed
@@ -590,9 +576,7 @@ func (c *Client) removeLocked(ts *typeState, name string, rs *resourceState, why
 		if !rs.deletionIgnored {
 			rs.deletionIgnored = true
 			err := fmt.Errorf("%s %q %s; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, why)
-			for nw := range rs.all() {
-				c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
-			}
+			c.tellLocked(ts, rs, fl, evAmbient, nil, err)
 		}
 		return false
 	}
@@ -615,15 +599,5 @@ func (c *Client) notifyWildcardsLocked(ts *typeState, changed map[string]Resourc
 			ch, rm := maps.Clone(changed), slices.Clone(removed)
 			c.schedule(&ww.entry, fl, func(done func()) { ww.w.ResourcesChanged(ch, rm, done) })
 		}
-	}
-}
-
-// notifyInvalidLocked tells nw that the resource was rejected: an ambient
-// error if a good version is cached, a resource error otherwise.
-func (c *Client) notifyInvalidLocked(nw *namedWatch, rs *resourceState, err error, fl *flow) {
-	if rs.cache != nil {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
-	} else {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 }
