@@ -75,3 +75,20 @@ func TestHeapBudget(t *testing.T) {
 	t.Logf("per service: xDS %.0f B, YAML %.0f B: %.2f×", xdsB/services, yamlB/services, xdsB/yamlB)
 	require.LessOrEqual(t, xdsB/yamlB, heapBudget)
 }
+
+// watchKeys is the "type|name" of every watch of m, "*" for a wildcard
+// one. Called with m.mu held.
+func watchKeys(m *Mesh) map[string]bool {
+	got := map[string]bool{}
+	for k, refs := range m.wants.refs {
+		for name, e := range refs {
+			if e.watched {
+				got[watch{kind(k), name}.String()] = true
+			}
+		}
+	}
+	if len(m.wildcards) > 0 {
+		got[ldsKey+"*"], got[cdsKey+"*"] = true, true
+	}
+	return got
+}
