@@ -666,21 +666,24 @@ func (m *Mesh) applyLocked() {
 // that imply it, so that a push updates the watches its resources imply,
 // not those of every resource. It is keyed per type by the names the
 // resources hold: a watch costs an entry of its type's map, no key built.
+//
+// What a listener implies, and a cluster of the sidecar, is counted when
+// it is set (setLocked), from the resource replaced and the one replacing
+// it: a function of the resource alone, it needs no record. What a
+// RouteConfiguration (Proxyless) implies is recorded in byRoute, and
+// whether a proxyless cluster's ClusterLoadAssignment is counted in the
+// cluster's entry: both also depend on whether something names them.
 type wantIndex struct {
-	refs [nKinds]map[string]want
-	// The watches listeners and RouteConfigurations imply, by name.
-	byListener, byRoute map[string][]watch
-	// The ClusterLoadAssignment each cluster implies: its own name (the
-	// clusters istiod sends), or another.
-	ownEDS   map[string]struct{}
-	otherEDS map[string]string
-	touched  map[watch]bool // watches whose count changed since they were last updated
+	refs    [nKinds]map[string]want
+	byRoute map[string][]watch
+	touched map[watch]bool // watches whose count changed since they were last updated
 }
 
 // want is a resource's entry in a wantIndex.
 type want struct {
 	n       int32 // the resources that imply it
 	watched bool  // its name is in its type's set (a proxyless listener stays so, once asked for)
+	eds     bool  // (a proxyless cluster) the ClusterLoadAssignment it implies is counted
 }
 
 // init makes the index's maps.
@@ -688,8 +691,7 @@ func (w *wantIndex) init() {
 	for k := range w.refs {
 		w.refs[k] = map[string]want{}
 	}
-	w.byListener, w.byRoute = map[string][]watch{}, map[string][]watch{}
-	w.ownEDS, w.otherEDS = map[string]struct{}{}, map[string]string{}
+	w.byRoute = map[string][]watch{}
 }
 
 // count adds d to the count of k.
@@ -709,11 +711,15 @@ func (w *wantIndex) n(k watch) int32 { return w.refs[k.k][k.name].n }
 // watched reports whether k is watched.
 func (w *wantIndex) watched(k watch) bool { return w.refs[k.k][k.name].watched }
 
-// setWatched records whether k is watched, dropping its entry when it is
-// neither watched nor counted.
+// setWatched records whether k is watched.
 func (w *wantIndex) setWatched(k watch, on bool) {
 	e := w.refs[k.k][k.name]
 	e.watched = on
+	w.put(k, e)
+}
+
+// put stores k's entry, or drops it when it holds nothing.
+func (w *wantIndex) put(k watch, e want) {
 	if e == (want{}) {
 		delete(w.refs[k.k], k.name)
 		return
@@ -721,18 +727,25 @@ func (w *wantIndex) setWatched(k watch, on bool) {
 	w.refs[k.k][k.name] = e
 }
 
-// set records the watches that resource src implies now, in by (one of
-// byListener and byRoute).
-func (w *wantIndex) set(by map[string][]watch, src string, keys []watch) {
-	if slices.Equal(by[src], keys) {
+// replace counts keys instead of old.
+func (w *wantIndex) replace(old, keys []watch) {
+	if slices.Equal(old, keys) {
 		return
 	}
-	for _, k := range by[src] {
+	for _, k := range old {
 		w.count(k, -1)
 	}
 	for _, k := range keys {
 		w.count(k, 1)
 	}
+}
+
+// set records the watches that resource src implies now, in by (byRoute).
+func (w *wantIndex) set(by map[string][]watch, src string, keys []watch) {
+	if slices.Equal(by[src], keys) {
+		return
+	}
+	w.replace(by[src], keys)
 	if len(keys) == 0 {
 		delete(by, src)
 	} else {
@@ -740,31 +753,53 @@ func (w *wantIndex) set(by map[string][]watch, src string, keys []watch) {
 	}
 }
 
-// setEDS records the ClusterLoadAssignment cluster implies now ("" for
-// none).
-func (w *wantIndex) setEDS(cluster, eds string) {
-	old, ok := w.otherEDS[cluster]
-	if !ok {
-		if _, own := w.ownEDS[cluster]; own {
-			old, ok = cluster, true
+// listenerWatches appends the watches listener l, called name, implies (none
+// for nil).
+func (m *Mesh) listenerWatches(keys []watch, name string, l *listenerIR) []watch {
+	if l == nil {
+		return keys
+	}
+	if m.proxyless {
+		keys = append(keys, watch{kLDS, name})
+	}
+	if l.rdsName != "" {
+		keys = append(keys, watch{kRDS, l.rdsName})
+	}
+	if m.proxyless && l.inline != nil {
+		keys = appendClusterWatches(keys, l.inline)
+	}
+	return keys
+}
+
+// edsOf is the ClusterLoadAssignment cluster c implies by itself ("" for
+// none, or for nil).
+func edsOf(c *clusterIR) string {
+	if c == nil || c.edsName == "" || c.ignored {
+		return ""
+	}
+	return c.edsName
+}
+
+// setClusterLocked counts the ClusterLoadAssignment of cluster name
+// replacing old by c: the sidecar's at once; a proxyless cluster's old one
+// goes, and clusterWatchesLocked counts the new one if a route names it.
+func (m *Mesh) setClusterLocked(name string, old, c *clusterIR) {
+	w := &m.wants
+	if !m.proxyless {
+		if o, n := edsOf(old), edsOf(c); o != n {
+			if o != "" {
+				w.count(watch{kEDS, o}, -1)
+			}
+			if n != "" {
+				w.count(watch{kEDS, n}, 1)
+			}
 		}
-	}
-	if ok && old == eds {
 		return
 	}
-	if ok {
-		w.count(watch{kEDS, old}, -1)
-		delete(w.otherEDS, cluster)
-		delete(w.ownEDS, cluster)
-	}
-	if eds == "" {
-		return
-	}
-	w.count(watch{kEDS, eds}, 1)
-	if eds == cluster {
-		w.ownEDS[cluster] = struct{}{}
-	} else {
-		w.otherEDS[cluster] = eds
+	if e := w.refs[kCDS][name]; e.eds && old != c {
+		w.count(watch{kEDS, edsOf(old)}, -1)
+		e.eds = false
+		w.put(watch{kCDS, name}, e)
 	}
 }
 
@@ -777,28 +812,13 @@ func (w *wantIndex) setEDS(cluster, eds string) {
 // watched by wildcard, for good.)
 func (m *Mesh) updateWatchesLocked(ch *changes) {
 	w, rs := &m.wants, m.rs
-	for n := range ch.listeners {
-		var keys []watch
-		if l := rs.listeners[n]; l != nil {
-			if m.proxyless {
-				keys = append(keys, watch{kLDS, n})
-			}
-			if l.rdsName != "" {
-				keys = append(keys, watch{kRDS, l.rdsName})
-			}
-			if m.proxyless && l.inline != nil {
-				keys = appendClusterWatches(keys, l.inline)
-			}
-		}
-		w.set(w.byListener, n, keys)
-	}
 	if m.proxyless {
 		for r := range ch.routes {
 			m.routeWatchesLocked(r)
 		}
-	}
-	for c := range ch.clusters {
-		m.clusterWatchesLocked(c)
+		for c := range ch.clusters {
+			m.clusterWatchesLocked(c)
+		}
 	}
 	// First what the resources imply, settled: a RouteConfiguration
 	// implies clusters only while a listener names it, and (Proxyless) a
@@ -867,15 +887,27 @@ func (m *Mesh) routeWatchesLocked(name string) {
 	m.wants.set(m.wants.byRoute, name, keys)
 }
 
-// clusterWatchesLocked records the ClusterLoadAssignment cluster name
-// implies (with Proxyless, if a route names the cluster: one delivered
-// after its watch was cancelled implies nothing).
+// clusterWatchesLocked counts the ClusterLoadAssignment proxyless cluster
+// name implies, if a route names the cluster (one delivered after its
+// watch was cancelled implies nothing), and no longer counts it if none
+// does.
 func (m *Mesh) clusterWatchesLocked(name string) {
+	w, k := &m.wants, watch{kCDS, name}
+	e := w.refs[kCDS][name]
 	eds := ""
-	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored && (!m.proxyless || m.wants.n(watch{kCDS, name}) > 0) {
-		eds = c.edsName
+	if e.n > 0 {
+		eds = edsOf(m.rs.clusters[name])
 	}
-	m.wants.setEDS(name, eds)
+	if e.eds == (eds != "") {
+		return // the cluster in force is the one counted (setClusterLocked)
+	}
+	if e.eds {
+		w.count(watch{kEDS, edsOf(m.rs.clusters[name])}, -1)
+	} else {
+		w.count(watch{kEDS, eds}, 1)
+	}
+	e.eds = !e.eds
+	w.put(k, e)
 }
 
 // appendClusterWatches appends the watches of the clusters rc's routes
@@ -999,10 +1031,13 @@ func (m *Mesh) setLocked(key, name string, v any) {
 	}
 	switch key {
 	case ldsKey:
+		l, _ := v.(*listenerIR)
+		var a, b [2]watch
+		m.wants.replace(m.listenerWatches(a[:0], name, rs.listeners[name]), m.listenerWatches(b[:0], name, l))
 		if v == nil {
 			delete(rs.listeners, name)
 		} else {
-			rs.listeners[name] = v.(*listenerIR)
+			rs.listeners[name] = l
 		}
 	case rdsKey:
 		if v == nil {
@@ -1011,10 +1046,12 @@ func (m *Mesh) setLocked(key, name string, v any) {
 			rs.routes[name] = v.(*routeIR)
 		}
 	case cdsKey:
+		c, _ := v.(*clusterIR)
+		m.setClusterLocked(name, rs.clusters[name], c)
 		if v == nil {
 			delete(rs.clusters, name)
 		} else {
-			rs.clusters[name] = v.(*clusterIR)
+			rs.clusters[name] = c
 		}
 	case edsKey:
 		if v == nil {
