@@ -54,12 +54,12 @@ func TestDeltaEveryResponseAnswered(t *testing.T) {
 	}
 }
 
-// TestWatchCancelRacingResponses: watches start and end while Delta and
-// State-of-the-World responses add, change and remove the resources, and
-// the sender builds requests; under -race nothing is read unguarded, and the
-// memo stays consistent. Bounded in count: 3 watching goroutines × 300
-// watches (one also ending and starting the wildcard watch), 300
-// responses.
+// TestWatchCancelRacingResponses: watches start and end, and names join
+// and leave a NamesWatch, while Delta and State-of-the-World responses
+// add, change and remove the resources, and the sender builds requests;
+// under -race nothing is read unguarded, and the memo stays consistent.
+// Bounded in count: 4 watching goroutines × 300 watches or names (one also
+// ending and starting the wildcard watch), 300 responses.
 func TestWatchCancelRacingResponses(t *testing.T) {
 	for _, delta := range []bool{true, false} {
 		b := newBareClient(t, DefaultResourceTypes())
@@ -114,6 +114,22 @@ func TestWatchCancelRacingResponses(t *testing.T) {
 				}
 			}()
 		}
+		set, err := b.WatchNames(ClusterTypeURL, doneNames{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { // names joining and leaving a NamesWatch
+			defer wg.Done()
+			for i := range 300 {
+				if err := set.Add(names[(i+2)%len(names)]); err != nil {
+					t.Error(err)
+					return
+				}
+				set.Remove(names[(i+1)%len(names)])
+			}
+			set.Cancel()
+		}()
 		go func() {
 			defer close(done)
 			for i := range 300 {
