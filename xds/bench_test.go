@@ -272,7 +272,7 @@ func BenchmarkEDSPushOneCluster(b *testing.B) {
 			b.Fatal(err)
 		}
 		m.mu.Lock()
-		m.setLocked(edsKey, r.Name, r.Resource.(*decoded).ir)
+		m.setLocked(edsKey, r.Name, r.Resource)
 		m.applyLocked()
 		m.mu.Unlock()
 	}
@@ -305,7 +305,7 @@ func BenchmarkRoutePushOneService(b *testing.B) {
 			b.Fatal(err)
 		}
 		m.mu.Lock()
-		m.setLocked(rdsKey, r.Name, r.Resource.(*decoded).ir)
+		m.setLocked(rdsKey, r.Name, r.Resource)
 		m.applyLocked()
 		m.mu.Unlock()
 	}

@@ -1073,7 +1073,7 @@ func (w *named) ResourceChanged(name string, r xdsclient.ResourceData, done func
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.missing, watch{kindOf(w.key), name})
-	m.setLocked(w.key, name, r.(*decoded).ir)
+	m.setLocked(w.key, name, r)
 	m.acceptedLocked(w.key, name)
 	m.scheduleLocked(done)
 }
@@ -1143,7 +1143,7 @@ func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, r
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, r := range changed {
-		m.setLocked(w.key, name, r.(*decoded).ir)
+		m.setLocked(w.key, name, r)
 		m.acceptedLocked(w.key, name)
 	}
 	for _, name := range removed {
@@ -1164,15 +1164,12 @@ func (w *wildcard) AmbientError(err error, done func()) {
 	w.m.mu.Unlock()
 }
 
-// decoded is a resource as translated: neither its bytes (the client
-// recognises a re-sent resource by their digest) nor its message are kept.
-type decoded struct {
-	ir any
-}
-
 // decoder deserialises, checks Envoy's field rules, and translates; a
 // resource the translation cannot represent is rejected with the reason,
-// which becomes the NACK's detail.
+// which becomes the NACK's detail. The ResourceData of a resource is its
+// translation (*listenerIR, *routeIR, *clusterIR or *endpointsIR): neither
+// its bytes (the client recognises a re-sent resource by their digest) nor
+// its message are kept.
 type decoder[M interface {
 	proto.Message
 	ValidateAll() error
@@ -1207,7 +1204,7 @@ func (d *decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclie
 		}
 		return res, err
 	}
-	res.Resource = &decoded{ir: ir}
+	res.Resource = ir
 	return res, nil
 }
 
