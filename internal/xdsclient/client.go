@@ -168,15 +168,14 @@ type Client struct {
 	memoOn bool
 }
 
-// digest identifies a resource's serialised bytes (their SHA-256 and
-// length): the cache keeps it instead of the bytes, to recognise a resource
-// re-sent unchanged.
+// digest identifies a resource's serialised bytes (their SHA-256): the
+// cache keeps it instead of the bytes, to recognise a resource re-sent
+// unchanged.
 type digest struct {
 	sum [sha256.Size]byte
-	n   uint32 // mod 2³²
 }
 
-func digestOf(b []byte) digest { return digest{sha256.Sum256(b), uint32(len(b))} }
+func digestOf(b []byte) digest { return digest{sha256.Sum256(b)} }
 
 // key is where a typeState's memo files the digest.
 func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
@@ -192,7 +191,7 @@ func (c *Client) remember(ts *typeState, rs *resourceState) {
 		ts.memo = make(map[uint64]*resourceState)
 	}
 	k := rs.digest.key()
-	rs.memoNext = ts.memo[k]
+	rs.setMemoNext(ts.memo[k])
 	ts.memo[k] = rs
 }
 
@@ -203,22 +202,23 @@ func (c *Client) forget(ts *typeState, rs *resourceState) {
 		return
 	}
 	k := rs.digest.key()
-	for p := ts.memo[k]; p != nil; p = p.memoNext {
+	for p := ts.memo[k]; p != nil; p = p.memoNext() {
 		if p == rs {
 			break
 		}
-		if p.memoNext == rs {
-			p.memoNext, rs.memoNext = rs.memoNext, nil
+		if p.memoNext() == rs {
+			p.setMemoNext(rs.memoNext())
+			rs.setMemoNext(nil)
 			return
 		}
 	}
 	if ts.memo[k] == rs {
-		if rs.memoNext == nil {
+		if next := rs.memoNext(); next == nil {
 			delete(ts.memo, k)
 		} else {
-			ts.memo[k] = rs.memoNext
+			ts.memo[k] = next
 		}
-		rs.memoNext = nil
+		rs.setMemoNext(nil)
 	}
 }
 
@@ -249,7 +249,7 @@ func (c *Client) recall(ts *typeState, d digest, name string) (string, ResourceD
 		}
 		return "", nil, false
 	}
-	for rs := ts.memo[d.key()]; rs != nil; rs = rs.memoNext {
+	for rs := ts.memo[d.key()]; rs != nil; rs = rs.memoNext() {
 		if rs.cache != nil && rs.digest == d {
 			return rs.name, rs.cache, true
 		}
@@ -435,47 +435,48 @@ const (
 
 // resourceState is one resource: its watchers and its cache. It exists while
 // some watcher names it, or while it is part of a wildcard set.
-// One exists per watched RouteConfiguration and ClusterLoadAssignment of a
-// mesh: its fields are ordered to pack it small.
+// One exists per resource of a mesh: its fields are ordered to pack it in
+// the 96 B size class, what only some resources need being in aux.
 type resourceState struct {
-	name            string
-	cache           ResourceData
-	version         string         // version that carried cache; "" when versionIsDigest
-	aux             *resourceAux   // nil unless a timer runs, a version was rejected or a Watch names it
-	memoNext        *resourceState // the next in the memo with the same digest key
-	digest          digest         // of cache's bytes
+	name    string
+	cache   ResourceData
+	version string       // version that carried cache; digestVersion for the digest's
+	aux     *resourceAux // nil unless a timer runs, a version was rejected, a Watch names it, or the memo chains it
+	digest  digest       // of cache's bytes
+	// member is odd while the type's NamesWatch names the resource; it
+	// counts each Add and Remove, so that a call queued before a Remove
+	// finds it changed and does not start. Written under Client.mu.
+	member          atomic.Uint32
 	status          Status
 	phase           watchPhase
 	deletionIgnored bool
 	onStream        bool // subscribed to by name on the current Delta stream
-	// versionIsDigest: the version that carried cache is the hexadecimal
-	// SHA-256 of its bytes (as go-control-plane versions a Delta
-	// resource): digest holds it, and version is "".
-	versionIsDigest bool
-	// member is odd while the type's NamesWatch names the resource; it
-	// counts each Add and Remove, so that a call queued before a Remove
-	// finds it changed and does not start. Written under Client.mu.
-	member atomic.Uint32
 }
+
+// digestVersion stands, as a resource's version, for the hexadecimal
+// SHA-256 of its bytes (as go-control-plane versions a Delta resource),
+// which its digest holds. It is not valid UTF-8, so that it cannot be a
+// version a server sent (a protobuf string is).
+const digestVersion = "\xff"
 
 // inNames reports whether the type's NamesWatch names the resource.
 func (rs *resourceState) inNames() bool { return rs.member.Load()&1 == 1 }
 
 // setVersion records v as the version that carried the cache.
 func (rs *resourceState) setVersion(v string) {
-	rs.version, rs.versionIsDigest = v, false
+	rs.version = v
 	if len(v) == 2*len(rs.digest.sum) && rs.cache != nil {
 		var h [2 * sha256.Size]byte
 		hex.Encode(h[:], rs.digest.sum[:])
 		if string(h[:]) == v {
-			rs.version, rs.versionIsDigest = "", true
+			rs.version = digestVersion
 		}
 	}
 }
 
 // versionString is the version that carried the cache ("" if none).
 func (rs *resourceState) versionString() string {
-	if rs.versionIsDigest {
+	if rs.version == digestVersion {
 		return hex.EncodeToString(rs.digest.sum[:])
 	}
 	return rs.version
@@ -483,13 +484,34 @@ func (rs *resourceState) versionString() string {
 
 // resourceAux is what a resourceState holds only for a while or for some
 // resources: the expiry timer, while the resource is requested and not yet
-// sent, why its last version was rejected, and the Watches that name it.
-// Most resources of a mesh need none of them, and do not carry their room.
+// sent, why its last version was rejected, the Watches that name it, and
+// the next resource in the memo whose digest has the same key. Most
+// resources of a mesh need none of them, and do not carry their room.
 type resourceAux struct {
 	timer    clock.Timer
-	timerGen uint64      // counts the timers started and stopped: a late expiry is stale
-	err      error       // why the last version was rejected
-	watchers *namedWatch // a list, linked by next
+	timerGen uint64         // counts the timers started and stopped: a late expiry is stale
+	err      error          // why the last version was rejected
+	watchers *namedWatch    // a list, linked by next
+	memoNext *resourceState // the next in the memo with the same digest key
+}
+
+// memoNext is the next resource in the memo with the same digest key.
+func (rs *resourceState) memoNext() *resourceState {
+	if rs.aux == nil {
+		return nil
+	}
+	return rs.aux.memoNext
+}
+
+// setMemoNext sets the next resource in the memo with the same digest key.
+func (rs *resourceState) setMemoNext(next *resourceState) {
+	if next != nil && rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	if rs.aux != nil {
+		rs.aux.memoNext = next
+		rs.trimAux()
+	}
 }
 
 // rejection is why the resource's last version was rejected (nil if it was
@@ -514,7 +536,7 @@ func (rs *resourceState) setRejection(err error) {
 
 // trimAux drops rs.aux when it holds nothing.
 func (rs *resourceState) trimAux() {
-	if a := rs.aux; a != nil && a.timer == nil && a.err == nil && a.watchers == nil {
+	if a := rs.aux; a != nil && a.timer == nil && a.err == nil && a.watchers == nil && a.memoNext == nil {
 		rs.aux = nil
 	}
 }

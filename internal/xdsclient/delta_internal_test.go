@@ -256,8 +256,8 @@ func TestDeltaVersionOfItsDigest(t *testing.T) {
 	b.mu.Lock()
 	for name, want := range map[string]bool{"a": true, "b": false, "c": false} {
 		rs := b.state[ClusterTypeURL].resources[name]
-		if rs.versionIsDigest != want || (want && rs.version != "") {
-			t.Errorf("%s: version %q, of its digest %v; want of its digest %v", name, rs.version, rs.versionIsDigest, want)
+		if got := rs.version == digestVersion; got != want {
+			t.Errorf("%s: version %q, of its digest %v; want of its digest %v", name, rs.version, got, want)
 		}
 	}
 	b.mu.Unlock()
