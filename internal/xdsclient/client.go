@@ -488,8 +488,7 @@ func (rs *resourceState) versionString() string {
 // the next resource in the memo whose digest has the same key. Most
 // resources of a mesh need none of them, and do not carry their room.
 type resourceAux struct {
-	timer    clock.Timer
-	timerGen uint64         // counts the timers started and stopped: a late expiry is stale
+	expiry   *expiry        // the expiry timer it waits for
 	err      error          // why the last version was rejected
 	watchers *namedWatch    // a list, linked by next
 	memoNext *resourceState // the next in the memo with the same digest key
@@ -536,7 +535,7 @@ func (rs *resourceState) setRejection(err error) {
 
 // trimAux drops rs.aux when it holds nothing.
 func (rs *resourceState) trimAux() {
-	if a := rs.aux; a != nil && a.timer == nil && a.err == nil && a.watchers == nil && a.memoNext == nil {
+	if a := rs.aux; a != nil && a.expiry == nil && a.err == nil && a.watchers == nil && a.memoNext == nil {
 		rs.aux = nil
 	}
 }

@@ -201,11 +201,7 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 		if !ts.sent {
 			continue
 		}
-		for name, rs := range ts.resources {
-			if rs.watched() && rs.phase == phaseStarted {
-				c.startTimerLocked(ts, name, rs)
-			}
-		}
+		c.startExpiryLocked(ts)
 	}
 	return reqs
 }

@@ -1,6 +1,7 @@
 package xdsclient
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -93,4 +94,67 @@ func (b *bareClient) drain(t *testing.T) {
 	ran := make(chan struct{})
 	b.cbs.schedule(callback{fn: func() { close(ran) }})
 	<-ran
+}
+
+// TestOneExpiryTimerPerRequest: the resources a request names for the
+// first time share one expiry timer, stopped once none of them waits any
+// longer (all arrived, or the stream ended); those that have not arrived
+// when it fires, and only those, do not exist.
+func TestOneExpiryTimerPerRequest(t *testing.T) {
+	b := newBareClient(t, DefaultResourceTypes())
+	clk := b.clk.(*clock.Fake)
+	h := &heldNames{first: make(chan struct{}), hold: make(chan struct{})}
+	close(h.hold)
+	s, err := b.WatchNames(ClusterTypeURL, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if err := s.Add(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.flush(true)
+	}
+	send := func(nonce string, names ...string) {
+		t.Helper()
+		var res []*discoveryv3.Resource
+		for _, n := range names {
+			a, err := anypb.New(&clusterv3.Cluster{Name: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, &discoveryv3.Resource{Name: n, Version: "1", Resource: a})
+		}
+		b.wait(t, b.handleDeltaResponse(b.st, &discoveryv3.DeltaDiscoveryResponse{TypeUrl: ClusterTypeURL, Nonce: nonce, Resources: res}))
+		b.flush(true)
+	}
+	pending := func(want int) {
+		t.Helper()
+		if n := clk.Pending(); n != want {
+			t.Fatalf("%d timers pending, want %d", n, want)
+		}
+	}
+	add("a", "b")
+	pending(1)
+	add("c")
+	pending(2)
+	send("n1", "a", "c")
+	pending(1) // b's request's, which b waits for
+	clk.Advance(b.expiry)
+	pending(0)
+	b.drain(t)
+	h.mu.Lock()
+	heard := slices.Clone(h.heard)
+	h.mu.Unlock()
+	if want := []string{"changed a", "changed c", "error b"}; !slices.Equal(heard, want) {
+		t.Fatalf("heard %q, want %q", heard, want)
+	}
+
+	add("d", "e")
+	pending(1)
+	b.streamEnded(b.st, errors.New("gone"), true)
+	pending(0)
 }

@@ -210,53 +210,85 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 		if !legacy {
 			ts.named = true
 		}
-		for name, rs := range ts.resources {
-			if rs.watched() && rs.phase == phaseStarted {
-				c.startTimerLocked(ts, name, rs)
-			}
-		}
+		c.startExpiryLocked(ts)
 		reqs = append(reqs, req)
 	}
 	return reqs
 }
 
-func (c *Client) startTimerLocked(ts *typeState, name string, rs *resourceState) {
-	rs.phase = phaseRequested
-	if rs.aux == nil {
-		rs.aux = &resourceAux{}
-	}
-	a := rs.aux
-	a.timerGen++
-	gen := a.timerGen
-	a.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, name, rs, a, gen) })
+// expiry is the expiry timer of the resources of one type that a request
+// named for the first time: one timer per request, not per resource (a
+// runtime timer each would grow the runtime's timer heaps by thousands at
+// a mesh's initial sync, which they keep). It is stopped once none of its
+// resources waits any longer.
+type expiry struct {
+	timer clock.Timer
+	rss   []*resourceState // those whose aux.expiry is this one wait
+	live  int              // how many wait
 }
 
+// startExpiryLocked starts the expiry timer of the watched resources of ts
+// not requested yet on the current stream, which the request going out
+// names.
+func (c *Client) startExpiryLocked(ts *typeState) {
+	var e *expiry
+	for _, rs := range ts.resources {
+		if !rs.watched() || rs.phase != phaseStarted {
+			continue
+		}
+		if e == nil {
+			e = &expiry{}
+		}
+		rs.phase = phaseRequested
+		if rs.aux == nil {
+			rs.aux = &resourceAux{}
+		}
+		rs.aux.expiry = e
+		e.rss = append(e.rss, rs)
+		e.live++
+	}
+	if e != nil {
+		e.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, e) })
+	}
+}
+
+// stopTimerLocked takes rs out of its expiry timer, if it waits for one,
+// stopping the timer if nothing else does.
 func (c *Client) stopTimerLocked(rs *resourceState) {
 	a := rs.aux
-	if a == nil {
+	if a == nil || a.expiry == nil {
 		return
 	}
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer = nil
+	e := a.expiry
+	a.expiry = nil
+	if e.live--; e.live == 0 {
+		e.timer.Stop()
+		e.rss = nil
 	}
-	a.timerGen++
 	rs.trimAux()
 }
 
-// expire runs when a requested resource has not come within the timeout
-// (the timer gen of a).
-func (c *Client) expire(ts *typeState, name string, rs *resourceState, a *resourceAux, gen uint64) {
+// expire runs when the resources of e have not come within the timeout:
+// those still waiting for e do not exist.
+func (c *Client) expire(ts *typeState, e *expiry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// a is rs.aux only while it is not dropped, and no new aux can be a
-	// (the closure holds it): a stale timer finds another aux or gen.
-	if c.closed || rs.aux != a || a.timerGen != gen || rs.phase != phaseRequested || ts.resources[name] != rs {
+	if c.closed {
 		return
 	}
-	a.timer = nil
-	rs.phase = phaseTimedOut
-	c.goneLocked(ts, name, rs, nil)
+	rss := e.rss
+	e.rss = nil
+	for _, rs := range rss {
+		// rs waits for e only until it is stopped (received, unwatched,
+		// the stream ended), which takes it out.
+		if rs.aux == nil || rs.aux.expiry != e || rs.phase != phaseRequested || ts.resources[rs.name] != rs {
+			continue
+		}
+		rs.aux.expiry = nil
+		e.live--
+		rs.phase = phaseTimedOut
+		c.goneLocked(ts, rs.name, rs, nil)
+	}
 }
 
 // goneLocked makes rs a resource that does not exist (its cache and any
