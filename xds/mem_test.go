@@ -80,15 +80,14 @@ func TestHeapBudget(t *testing.T) {
 	require.LessOrEqual(t, xdsB/yamlB, heapBudget)
 }
 
-// watchKeys is the "type|name" of every watch of m, "*" for a wildcard
-// one. Called with m.mu held.
+// watchKeys is the "type|name" of every watch of m, as its NamesWatches
+// and wildcard watches stand, "*" for a wildcard one. Called with m.mu
+// held.
 func watchKeys(m *Mesh) map[string]bool {
 	got := map[string]bool{}
-	for k, refs := range m.wants.refs {
-		for name, e := range refs {
-			if e.watched {
-				got[watch{kind(k), name}.String()] = true
-			}
+	for k, nw := range m.names {
+		for _, name := range nw.Names() {
+			got[watch{kind(k), name}.String()] = true
 		}
 	}
 	if len(m.wildcards) > 0 {

@@ -505,8 +505,8 @@ func (m *Mesh) ensure(ctx context.Context, hostport string) (missing bool, err e
 		m.mu.Unlock()
 		return false, switchyard.ErrClosed
 	}
-	if w := (watch{kLDS, name}); !m.wants.watched(w) {
-		m.watchLocked(w)
+	if !m.names[kLDS].Has(name) {
+		m.watchLocked(watch{kLDS, name})
 	}
 	m.mu.Unlock()
 	err = m.wait(ctx, func() bool {
@@ -621,7 +621,6 @@ func (m *Mesh) watchLocked(w watch) {
 		return
 	}
 	delete(m.unwatched, w)
-	m.wants.setWatched(w, true)
 }
 
 // applyLocked updates the watches the resources imply, translates them and
@@ -666,10 +665,13 @@ func (m *Mesh) applyLocked() {
 // that imply it, so that a push updates the watches its resources imply,
 // not those of every resource. It is keyed per type by the names the
 // resources hold: a watch costs an entry of its type's map, no key built.
+// (Whether a resource is watched is its type's NamesWatch's to say.)
 //
 // What a listener implies, and a cluster of the sidecar, is counted when
 // it is set (setLocked), from the resource replaced and the one replacing
-// it: a function of the resource alone, it needs no record. What a
+// it: a function of the resource alone, it needs no record. A sidecar's
+// cluster that implies its own ClusterLoadAssignment (as every cluster
+// istiod sends) counts without an entry (wantedLocked). What a
 // RouteConfiguration (Proxyless) implies is recorded in byRoute, and
 // whether a proxyless cluster's ClusterLoadAssignment is counted in the
 // cluster's entry: both also depend on whether something names them.
@@ -681,9 +683,8 @@ type wantIndex struct {
 
 // want is a resource's entry in a wantIndex.
 type want struct {
-	n       int32 // the resources that imply it
-	watched bool  // its name is in its type's set (a proxyless listener stays so, once asked for)
-	eds     bool  // (a proxyless cluster) the ClusterLoadAssignment it implies is counted
+	n   int32 // the resources that imply it (but a sidecar cluster's own)
+	eds bool  // (a proxyless cluster) the ClusterLoadAssignment it implies is counted
 }
 
 // init makes the index's maps.
@@ -698,7 +699,12 @@ func (w *wantIndex) init() {
 func (w *wantIndex) count(k watch, d int) {
 	e := w.refs[k.k][k.name]
 	e.n += int32(d)
-	w.refs[k.k][k.name] = e
+	w.put(k, e)
+	w.touch(k)
+}
+
+// touch notes that whether k is wanted may have changed.
+func (w *wantIndex) touch(k watch) {
 	if w.touched == nil {
 		w.touched = map[watch]bool{}
 	}
@@ -707,16 +713,6 @@ func (w *wantIndex) count(k watch, d int) {
 
 // n is the count of k.
 func (w *wantIndex) n(k watch) int32 { return w.refs[k.k][k.name].n }
-
-// watched reports whether k is watched.
-func (w *wantIndex) watched(k watch) bool { return w.refs[k.k][k.name].watched }
-
-// setWatched records whether k is watched.
-func (w *wantIndex) setWatched(k watch, on bool) {
-	e := w.refs[k.k][k.name]
-	e.watched = on
-	w.put(k, e)
-}
 
 // put stores k's entry, or drops it when it holds nothing.
 func (w *wantIndex) put(k watch, e want) {
@@ -781,17 +777,24 @@ func edsOf(c *clusterIR) string {
 }
 
 // setClusterLocked counts the ClusterLoadAssignment of cluster name
-// replacing old by c: the sidecar's at once; a proxyless cluster's old one
+// replacing old by c (before rs.clusters has c): the sidecar's at once (its
+// own by its name alone: see wantedLocked); a proxyless cluster's old one
 // goes, and clusterWatchesLocked counts the new one if a route names it.
 func (m *Mesh) setClusterLocked(name string, old, c *clusterIR) {
 	w := &m.wants
 	if !m.proxyless {
 		if o, n := edsOf(old), edsOf(c); o != n {
-			if o != "" {
-				w.count(watch{kEDS, o}, -1)
-			}
-			if n != "" {
-				w.count(watch{kEDS, n}, 1)
+			for _, x := range []struct {
+				eds string
+				d   int
+			}{{o, -1}, {n, 1}} {
+				switch x.eds {
+				case "":
+				case name:
+					w.touch(watch{kEDS, name})
+				default:
+					w.count(watch{kEDS, x.eds}, x.d)
+				}
 			}
 		}
 		return
@@ -844,21 +847,18 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 		}
 	}
 	for k := range final {
-		e := w.refs[k.k][k.name]
-		if e.n > 0 {
-			if !e.watched {
+		watched := m.names[k.k].Has(k.name)
+		if m.wantedLocked(k) {
+			if !watched {
 				m.watchLocked(k)
 			}
 			continue
 		}
 		delete(m.unwatched, k)
-		if !e.watched || (m.proxyless && k.k == kLDS) {
-			// Listeners the process asked for stay watched.
-			w.setWatched(k, e.watched)
-			continue
+		if !watched || (m.proxyless && k.k == kLDS) {
+			continue // listeners the process asked for stay watched
 		}
 		m.names[k.k].Remove(k.name)
-		w.setWatched(k, false)
 		// What the resource implied is already out of the count: nothing
 		// names it.
 		switch k.k {
@@ -875,6 +875,15 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 		delete(m.missing, k)
 		m.unrejectLocked(kindKeys[k.k], k.name)
 	}
+}
+
+// wantedLocked reports whether something implies k: its count, or (the
+// sidecar) the cluster of its name, implying its own ClusterLoadAssignment.
+func (m *Mesh) wantedLocked(k watch) bool {
+	if m.wants.n(k) > 0 {
+		return true
+	}
+	return !m.proxyless && k.k == kEDS && edsOf(m.rs.clusters[k.name]) == k.name
 }
 
 // routeWatchesLocked records the clusters RouteConfiguration name implies

@@ -829,6 +829,36 @@ func (s *NamesWatch) Cancel() {
 	}
 }
 
+// Has reports whether the set names the resource called name.
+func (s *NamesWatch) Has(name string) bool {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == wildcardName {
+		return s.star != nil
+	}
+	rs := s.ts.resources[name]
+	return rs != nil && rs.inNames()
+}
+
+// Names returns the names in the set, sorted.
+func (s *NamesWatch) Names() []string {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	if s.star != nil {
+		names = append(names, wildcardName)
+	}
+	for name, rs := range s.ts.resources {
+		if rs.inNames() {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // eventKind is which watcher method a call is.
 type eventKind uint8
 

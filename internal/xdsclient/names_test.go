@@ -88,6 +88,9 @@ func TestNamesWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if got := s.Names(); !slices.Equal(got, []string{"*", "a", "b"}) || !s.Has("a") || !s.Has("*") || s.Has("c") {
+		t.Fatalf("names %q", got)
+	}
 	if e := r.next("*", "error"); !errors.Is(e.err, xdsclient.ErrResourceNotFound) {
 		t.Fatalf("*: %v", e.err)
 	}
@@ -124,6 +127,9 @@ func TestNamesWatch(t *testing.T) {
 	// subscribed again.
 	s.Remove("b")
 	s.Remove("never-added")
+	if s.Has("b") {
+		t.Fatal("b is still in the set")
+	}
 	if req := st.recv(); !slices.Equal(req.GetResourceNamesUnsubscribe(), []string{"b"}) || len(req.GetResourceNamesSubscribe()) > 0 {
 		t.Fatalf("unsubscription %v", req)
 	}
@@ -162,6 +168,9 @@ func TestNamesWatch(t *testing.T) {
 	// keeps, and its watcher hears nothing more.
 	s.Cancel()
 	s.Cancel()
+	if got := s.Names(); len(got) != 0 {
+		t.Fatalf("names after Cancel %q", got)
+	}
 	if req := st.recv(); !slices.Equal(req.GetResourceNamesUnsubscribe(), []string{"a", "b"}) {
 		t.Fatalf("unsubscription %v", req)
 	}
