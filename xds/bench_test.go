@@ -310,7 +310,7 @@ func BenchmarkEDSPushOneCluster(b *testing.B) {
 			b.Fatal(err)
 		}
 		m.mu.Lock()
-		m.setLocked(edsKey, r.Name, r.Resource.(*decoded).ir)
+		m.setLocked(edsKey, r.Name, r.Resource)
 		m.applyLocked()
 		m.mu.Unlock()
 	}
@@ -343,7 +343,7 @@ func BenchmarkRoutePushOneService(b *testing.B) {
 			b.Fatal(err)
 		}
 		m.mu.Lock()
-		m.setLocked(rdsKey, r.Name, r.Resource.(*decoded).ir)
+		m.setLocked(rdsKey, r.Name, r.Resource)
 		m.applyLocked()
 		m.mu.Unlock()
 	}
@@ -389,7 +389,7 @@ func TestRoutePushAllocationBudget(t *testing.T) {
 		require.NoError(t, err)
 		r, err := dec.Decode(a, xdsclient.DecodeOptions{})
 		require.NoError(t, err)
-		irs = append(irs, r.Resource.(*decoded).ir)
+		irs = append(irs, r.Resource)
 	}
 	const pushes = 50
 	var before, after runtime.MemStats

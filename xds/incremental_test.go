@@ -416,7 +416,7 @@ func explained(m *switchyard.Mesh, req *http.Request) route.Explanation {
 // referenceWatches is the watches a mesh wants for rs, computed whole as
 // applyLocked did before it counted them: the oracle of
 // TestWatchesFollowTheResources.
-func referenceWatches(rs *resources, cancels map[string]func(), proxyless bool) map[string]bool {
+func referenceWatches(rs *resources, cancels map[string]bool, proxyless bool) map[string]bool {
 	want := map[string]bool{}
 	for name, l := range rs.listeners {
 		if proxyless {
@@ -439,7 +439,7 @@ func referenceWatches(rs *resources, cancels map[string]func(), proxyless bool) 
 			}
 			if rc != nil {
 				for _, k := range appendClusterWatches(nil, rc) {
-					want[k] = true
+					want[k.String()] = true
 				}
 			}
 		}
@@ -519,7 +519,7 @@ func TestWatchesFollowTheResources(t *testing.T) {
 							break
 						}
 					}
-					want := referenceWatches(m.rs, m.cancels, proxyless)
+					want := referenceWatches(m.rs, watchKeys(m), proxyless)
 					whole := g.r.IntN(2) == 0
 					m.full = m.full || whole
 					m.applyLocked()
@@ -530,11 +530,11 @@ func TestWatchesFollowTheResources(t *testing.T) {
 						compared++
 					}
 					got := map[string]bool{}
-					for k := range m.cancels {
+					for k := range watchKeys(m) {
 						got[k] = true
 					}
 					for k := range m.unwatched {
-						got[k] = true
+						got[k.String()] = true
 					}
 					m.mu.Unlock()
 					require.Equal(t, want, got, "seed %d step %d", seed, step)

@@ -81,15 +81,16 @@ type Mesh struct {
 
 	mu             sync.Mutex
 	rs             *resources
-	cancels        map[string]func() // watches by "type|name"
-	missing        map[string]bool   // listeners known not to exist
-	changed        chan struct{}     // closed and replaced at each change
-	lastErr        error             // the control plane unreachable, or a watch refused
-	updateErr      error             // the mesh refused the last translation
-	rejected       map[string]error  // resources rejected (NACKed) now, by "type|name"
-	wildcardSynced map[string]bool   // wildcard watches that have had their first answer
-	pending        []func()          // done funcs of the changes not yet applied
-	applying       bool              // an applier goroutine runs
+	names          [nKinds]*xdsclient.NamesWatch // the named watches, one set per type
+	wildcards      []func()                      // the wildcard watches' cancel funcs
+	missing        map[watch]bool                // resources known not to exist
+	changed        chan struct{}                 // closed and replaced at each change
+	lastErr        error                         // the control plane unreachable, or a watch refused
+	updateErr      error                         // the mesh refused the last translation
+	rejected       map[string]error              // resources rejected (NACKed) now, by "type|name"
+	wildcardSynced map[string]bool               // wildcard watches that have had their first answer
+	pending        []func()                      // done funcs of the changes not yet applied
+	applying       bool                          // an applier goroutine runs
 	appliers       sync.WaitGroup
 	closed         bool
 	closeOnce      sync.Once
@@ -110,10 +111,11 @@ type Mesh struct {
 	chg       changes
 	inc       *translation
 	wants     wantIndex
-	unwatched map[string]bool // wanted watches the client refused to start: tried again at each application
+	unwatched map[watch]bool // wanted watches the client refused to start: tried again at each application
 }
 
-// Type URL keys of m.cancels.
+// The types' keys: the prefix of a resource's "type|name" (in Err's
+// order) and the type in the telemetry.
 const (
 	ldsKey = "lds|"
 	rdsKey = "rds|"
@@ -121,7 +123,34 @@ const (
 	edsKey = "eds|"
 )
 
-// typeURLOf is the type URL of a watch key's type (ldsKey…).
+// kind is a resource type, as an index.
+type kind uint8
+
+const (
+	kLDS kind = iota
+	kRDS
+	kCDS
+	kEDS
+	nKinds
+)
+
+// kindKeys are the kinds' keys.
+var kindKeys = [nKinds]string{ldsKey, rdsKey, cdsKey, edsKey}
+
+// kindOf is the kind of a type's key.
+func kindOf(key string) kind {
+	switch key {
+	case ldsKey:
+		return kLDS
+	case rdsKey:
+		return kRDS
+	case cdsKey:
+		return kCDS
+	}
+	return kEDS
+}
+
+// typeURLOf is the type URL of a type's key (ldsKey…).
 func typeURLOf(key string) string {
 	switch key {
 	case ldsKey:
@@ -135,6 +164,15 @@ func typeURLOf(key string) string {
 	}
 	return ""
 }
+
+// watch is a resource watched (or wanted) by name.
+type watch struct {
+	k    kind
+	name string
+}
+
+// String is the watch's "type|name".
+func (w watch) String() string { return kindKeys[w.k] + w.name }
 
 // NewMesh connects to the first control plane of the bootstrap and returns
 // a mesh that follows what it pushes. By default it subscribes as a sidecar
@@ -172,8 +210,7 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		template:  b.ClientDefaultListenerResourceNameTemplate,
 		nodeID:    b.Node.ID,
 		rs:        newResources(),
-		cancels:   map[string]func(){},
-		missing:   map[string]bool{},
+		missing:   map[watch]bool{},
 		changed:   make(chan struct{}),
 		full:      true,
 		inc:       newTranslation(),
@@ -225,19 +262,33 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 	}
 	m.client = c
 	m.inst = m.newInstruments(meterProvider(o.meshOpts), cfg.Server.URI)
-	if o.proxyless {
-		return m, nil
-	}
+	m.wants.init()
 	m.mu.Lock()
-	lc, err1 := c.WatchWildcard(xdsclient.ListenerTypeURL, &wildcard{m: m, key: ldsKey})
-	cc, err2 := c.WatchWildcard(xdsclient.ClusterTypeURL, &wildcard{m: m, key: cdsKey})
-	if err := errors.Join(err1, err2); err != nil {
+	var errs []error
+	for k, key := range kindKeys {
+		var err error
+		m.names[k], err = c.WatchNames(typeURLOf(key), &named{m: m, key: key})
+		errs = append(errs, err)
+	}
+	if !o.proxyless {
+		lc, err1 := c.WatchWildcard(xdsclient.ListenerTypeURL, &wildcard{m: m, key: ldsKey})
+		cc, err2 := c.WatchWildcard(xdsclient.ClusterTypeURL, &wildcard{m: m, key: cdsKey})
+		errs = append(errs, err1, err2)
+		for _, cancel := range []func(){lc, cc} {
+			if cancel != nil {
+				m.wildcards = append(m.wildcards, cancel)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		m.mu.Unlock()
 		m.Close()
 		return nil, fmt.Errorf("xds: %w", err)
 	}
-	m.cancels[ldsKey+"*"], m.cancels[cdsKey+"*"] = lc, cc
 	m.mu.Unlock()
+	if o.proxyless {
+		return m, nil
+	}
 	if err := m.wait(ctx, func() bool { return m.syncedLocked("") }); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("xds: initial configuration: %w", err)
@@ -289,8 +340,13 @@ func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.closed = true
-		cancels := m.cancels
-		m.cancels = map[string]func(){}
+		cancels := m.wildcards
+		m.wildcards = nil
+		for _, nw := range m.names {
+			if nw != nil {
+				cancels = append(cancels, nw.Cancel)
+			}
+		}
 		close(m.changed)
 		m.mu.Unlock()
 		for _, c := range cancels {
@@ -335,7 +391,7 @@ func (m *Mesh) noteLocked(key, name string, err error) {
 		}
 		m.rejected[key+invalid.Name] = err
 	case errors.Is(err, xdsclient.ErrResourceNotFound):
-		delete(m.rejected, key+name)
+		m.unrejectLocked(key, name)
 	default:
 		m.lastErr = err
 	}
@@ -344,8 +400,15 @@ func (m *Mesh) noteLocked(key, name string, err error) {
 // acceptedLocked notes that a version of the resource was accepted (or it
 // was removed): it is no longer rejected, and the control plane answers.
 func (m *Mesh) acceptedLocked(key, name string) {
-	delete(m.rejected, key+name)
+	m.unrejectLocked(key, name)
 	m.lastErr = nil
+}
+
+// unrejectLocked notes that the resource is not rejected (any longer).
+func (m *Mesh) unrejectLocked(key, name string) {
+	if len(m.rejected) > 0 { // usually none: no key to build
+		delete(m.rejected, key+name)
+	}
 }
 
 // Transport is switchyard.Mesh's Transport. With Proxyless, the first
@@ -442,12 +505,12 @@ func (m *Mesh) ensure(ctx context.Context, hostport string) (missing bool, err e
 		m.mu.Unlock()
 		return false, switchyard.ErrClosed
 	}
-	if _, ok := m.cancels[ldsKey+name]; !ok {
-		m.watchLocked(ldsKey + name)
+	if !m.names[kLDS].Has(name) {
+		m.watchLocked(watch{kLDS, name})
 	}
 	m.mu.Unlock()
 	err = m.wait(ctx, func() bool {
-		missing = m.missing[name]
+		missing = m.missing[watch{kLDS, name}]
 		return m.syncedLocked(name)
 	})
 	if err != nil {
@@ -493,7 +556,7 @@ func (m *Mesh) syncedLocked(listener string) bool {
 	}
 	var ls []*listenerIR
 	if listener != "" {
-		if m.missing[listener] {
+		if m.missing[watch{kLDS, listener}] {
 			return true
 		}
 		l := rs.listeners[listener]
@@ -509,7 +572,7 @@ func (m *Mesh) syncedLocked(listener string) bool {
 	for _, l := range ls {
 		rc := l.inline
 		if rc == nil && l.rdsName != "" {
-			if rc = rs.routes[l.rdsName]; rc == nil && !m.missing[rdsKey+l.rdsName] {
+			if rc = rs.routes[l.rdsName]; rc == nil && !m.missing[watch{kRDS, l.rdsName}] {
 				return false
 			}
 		}
@@ -539,28 +602,25 @@ func (m *Mesh) syncedLocked(listener string) bool {
 func (m *Mesh) clusterSyncedLocked(name string) bool {
 	c := m.rs.clusters[name]
 	if c == nil {
-		return m.missing[cdsKey+name] || (!m.proxyless && m.wildcardSynced[cdsKey])
+		return m.missing[watch{kCDS, name}] || (!m.proxyless && m.wildcardSynced[cdsKey])
 	}
 	if c.edsName == "" || c.ignored {
 		return true
 	}
-	return m.rs.endpoints[c.edsName] != nil || m.missing[edsKey+c.edsName]
+	return m.rs.endpoints[c.edsName] != nil || m.missing[watch{kEDS, c.edsName}]
 }
 
-// watchLocked starts the named watch k ("type|name"): m.cancels keeps k
-// (the string the watch count holds), the watcher its parts.
-func (m *Mesh) watchLocked(k string) {
-	cancel, err := m.client.Watch(typeURLOf(k[:4]), k[4:], &named{m: m, k: k})
-	if err != nil {
-		m.lastErr = err
+// watchLocked starts watching w: its name joins its type's set.
+func (m *Mesh) watchLocked(w watch) {
+	if err := m.names[w.k].Add(w.name); err != nil {
+		m.lastErr = fmt.Errorf("xds: watch of %q: %w", w.name, err)
 		if m.unwatched == nil {
-			m.unwatched = map[string]bool{}
+			m.unwatched = map[watch]bool{}
 		}
-		m.unwatched[k] = true
+		m.unwatched[w] = true
 		return
 	}
-	delete(m.unwatched, k)
-	m.cancels[k] = cancel
+	delete(m.unwatched, w)
 }
 
 // applyLocked updates the watches the resources imply, translates them and
@@ -611,41 +671,87 @@ func (m *Mesh) applyLocked() {
 	m.changed = make(chan struct{})
 }
 
-// wantIndex counts, for each watch ("type|name"), the resources that imply
-// it, so that a push updates the watches its resources imply, not those of
-// every resource.
+// wantIndex counts, for each resource watched by name, the resources
+// that imply it, so that a push updates the watches its resources imply,
+// not those of every resource. It is keyed per type by the names the
+// resources hold: a watch costs an entry of its type's map, no key built.
+// (Whether a resource is watched is its type's NamesWatch's to say.)
+//
+// What a listener implies, and a cluster of the sidecar, is counted when
+// it is set (setLocked), from the resource replaced and the one replacing
+// it: a function of the resource alone, it needs no record. A sidecar's
+// cluster that implies its own ClusterLoadAssignment (as every cluster
+// istiod sends) counts without an entry (wantedLocked). What a
+// RouteConfiguration (Proxyless) implies is recorded in byRoute, and
+// whether a proxyless cluster's ClusterLoadAssignment is counted in the
+// cluster's entry: both also depend on whether something names them.
 type wantIndex struct {
-	refs map[string]int
-	// The watches listeners and RouteConfigurations imply, by name.
-	byListener, byRoute map[string][]string
-	// The ClusterLoadAssignment each cluster implies: its own name (the
-	// clusters istiod sends), or another.
-	ownEDS   map[string]struct{}
-	otherEDS map[string]string
-	touched  map[string]bool // watches whose count changed since they were last updated
+	refs    [nKinds]map[string]want
+	byRoute map[string][]watch
+	touched map[watch]bool // watches whose count changed since they were last updated
 }
 
-// count adds d to the count of watch k.
-func (w *wantIndex) count(k string, d int) {
-	w.refs[k] += d
+// want is a resource's entry in a wantIndex.
+type want struct {
+	n   int32 // the resources that imply it (but a sidecar cluster's own)
+	eds bool  // (a proxyless cluster) the ClusterLoadAssignment it implies is counted
+}
+
+// init makes the index's maps.
+func (w *wantIndex) init() {
+	for k := range w.refs {
+		w.refs[k] = map[string]want{}
+	}
+	w.byRoute = map[string][]watch{}
+}
+
+// count adds d to the count of k.
+func (w *wantIndex) count(k watch, d int) {
+	e := w.refs[k.k][k.name]
+	e.n += int32(d)
+	w.put(k, e)
+	w.touch(k)
+}
+
+// touch notes that whether k is wanted may have changed.
+func (w *wantIndex) touch(k watch) {
 	if w.touched == nil {
-		w.touched = map[string]bool{}
+		w.touched = map[watch]bool{}
 	}
 	w.touched[k] = true
 }
 
-// set records the watches that resource src implies now, in by (one of
-// byListener and byRoute).
-func (w *wantIndex) set(by map[string][]string, src string, keys []string) {
-	if slices.Equal(by[src], keys) {
+// n is the count of k.
+func (w *wantIndex) n(k watch) int32 { return w.refs[k.k][k.name].n }
+
+// put stores k's entry, or drops it when it holds nothing.
+func (w *wantIndex) put(k watch, e want) {
+	if e == (want{}) {
+		delete(w.refs[k.k], k.name)
 		return
 	}
-	for _, k := range by[src] {
+	w.refs[k.k][k.name] = e
+}
+
+// replace counts keys instead of old.
+func (w *wantIndex) replace(old, keys []watch) {
+	if slices.Equal(old, keys) {
+		return
+	}
+	for _, k := range old {
 		w.count(k, -1)
 	}
 	for _, k := range keys {
 		w.count(k, 1)
 	}
+}
+
+// set records the watches that resource src implies now, in by (byRoute).
+func (w *wantIndex) set(by map[string][]watch, src string, keys []watch) {
+	if slices.Equal(by[src], keys) {
+		return
+	}
+	w.replace(by[src], keys)
 	if len(keys) == 0 {
 		delete(by, src)
 	} else {
@@ -653,31 +759,60 @@ func (w *wantIndex) set(by map[string][]string, src string, keys []string) {
 	}
 }
 
-// setEDS records the ClusterLoadAssignment cluster implies now ("" for
-// none).
-func (w *wantIndex) setEDS(cluster, eds string) {
-	old, ok := w.otherEDS[cluster]
-	if !ok {
-		if _, own := w.ownEDS[cluster]; own {
-			old, ok = cluster, true
+// listenerWatches appends the watches listener l, called name, implies (none
+// for nil).
+func (m *Mesh) listenerWatches(keys []watch, name string, l *listenerIR) []watch {
+	if l == nil {
+		return keys
+	}
+	if m.proxyless {
+		keys = append(keys, watch{kLDS, name})
+	}
+	if l.rdsName != "" {
+		keys = append(keys, watch{kRDS, l.rdsName})
+	}
+	if m.proxyless && l.inline != nil {
+		keys = appendClusterWatches(keys, l.inline)
+	}
+	return keys
+}
+
+// edsOf is the ClusterLoadAssignment cluster c implies by itself ("" for
+// none, or for nil).
+func edsOf(c *clusterIR) string {
+	if c == nil || c.edsName == "" || c.ignored {
+		return ""
+	}
+	return c.edsName
+}
+
+// setClusterLocked counts the ClusterLoadAssignment of cluster name
+// replacing old by c (before rs.clusters has c): the sidecar's at once (its
+// own by its name alone: see wantedLocked); a proxyless cluster's old one
+// goes, and clusterWatchesLocked counts the new one if a route names it.
+func (m *Mesh) setClusterLocked(name string, old, c *clusterIR) {
+	w := &m.wants
+	if !m.proxyless {
+		if o, n := edsOf(old), edsOf(c); o != n {
+			for _, x := range []struct {
+				eds string
+				d   int
+			}{{o, -1}, {n, 1}} {
+				switch x.eds {
+				case "":
+				case name:
+					w.touch(watch{kEDS, name})
+				default:
+					w.count(watch{kEDS, x.eds}, x.d)
+				}
+			}
 		}
-	}
-	if ok && old == eds {
 		return
 	}
-	if ok {
-		w.count(edsKey+old, -1)
-		delete(w.otherEDS, cluster)
-		delete(w.ownEDS, cluster)
-	}
-	if eds == "" {
-		return
-	}
-	w.count(edsKey+eds, 1)
-	if eds == cluster {
-		w.ownEDS[cluster] = struct{}{}
-	} else {
-		w.otherEDS[cluster] = eds
+	if e := w.refs[kCDS][name]; e.eds && old != c {
+		w.count(watch{kEDS, edsOf(old)}, -1)
+		e.eds = false
+		w.put(watch{kCDS, name}, e)
 	}
 }
 
@@ -686,46 +821,23 @@ func (w *wantIndex) setEDS(cluster, eds string) {
 // (which it adds to ch). A listener implies its RouteConfiguration, a
 // cluster its ClusterLoadAssignment; with Proxyless, a listener also its
 // own watch (kept once asked for) and a RouteConfiguration a listener names
-// the clusters its routes name.
+// the clusters its routes name. (The sidecar's listeners and clusters are
+// watched by wildcard, for good.)
 func (m *Mesh) updateWatchesLocked(ch *changes) {
 	w, rs := &m.wants, m.rs
-	if w.refs == nil {
-		w.refs, w.byListener, w.byRoute = map[string]int{}, map[string][]string{}, map[string][]string{}
-		w.ownEDS, w.otherEDS = map[string]struct{}{}, map[string]string{}
-		if !m.proxyless {
-			// The wildcards, for good.
-			w.count(ldsKey+"*", 1)
-			w.count(cdsKey+"*", 1)
-		}
-	}
-	for n := range ch.listeners {
-		var keys []string
-		if l := rs.listeners[n]; l != nil {
-			if m.proxyless {
-				keys = append(keys, ldsKey+n)
-			}
-			if l.rdsName != "" {
-				keys = append(keys, rdsKey+l.rdsName)
-			}
-			if m.proxyless && l.inline != nil {
-				keys = appendClusterWatches(keys, l.inline)
-			}
-		}
-		w.set(w.byListener, n, keys)
-	}
 	if m.proxyless {
 		for r := range ch.routes {
 			m.routeWatchesLocked(r)
 		}
-	}
-	for c := range ch.clusters {
-		m.clusterWatchesLocked(c)
+		for c := range ch.clusters {
+			m.clusterWatchesLocked(c)
+		}
 	}
 	// First what the resources imply, settled: a RouteConfiguration
 	// implies clusters only while a listener names it, and (Proxyless) a
 	// cluster its endpoints only while a route names it. Only then the
 	// watches, so that none is cancelled that the settled count keeps.
-	final := map[string]bool{}
+	final := map[watch]bool{}
 	for k := range m.unwatched {
 		final[k] = true
 	}
@@ -735,77 +847,95 @@ func (m *Mesh) updateWatchesLocked(ch *changes) {
 		for k := range touched {
 			final[k] = true
 			if m.proxyless {
-				switch k[:4] {
-				case rdsKey:
-					m.routeWatchesLocked(k[4:])
-				case cdsKey:
-					m.clusterWatchesLocked(k[4:])
+				switch k.k {
+				case kRDS:
+					m.routeWatchesLocked(k.name)
+				case kCDS:
+					m.clusterWatchesLocked(k.name)
 				}
 			}
 		}
 	}
 	for k := range final {
-		if w.refs[k] > 0 {
-			if _, ok := m.cancels[k]; !ok {
+		watched := m.names[k.k].Has(k.name)
+		if m.wantedLocked(k) {
+			if !watched {
 				m.watchLocked(k)
 			}
 			continue
 		}
-		delete(w.refs, k)
 		delete(m.unwatched, k)
-		cancel, ok := m.cancels[k]
-		if !ok || (m.proxyless && strings.HasPrefix(k, ldsKey)) {
+		if !watched || (m.proxyless && k.k == kLDS) {
 			continue // listeners the process asked for stay watched
 		}
-		cancel()
-		delete(m.cancels, k)
+		m.names[k.k].Remove(k.name)
 		// What the resource implied is already out of the count: nothing
 		// names it.
-		key, name := k[:4], k[4:]
-		switch key {
-		case rdsKey:
-			delete(rs.routes, name)
-			ch.note(&ch.routes, name)
-		case cdsKey:
-			delete(rs.clusters, name)
-			ch.note(&ch.clusters, name)
-		case edsKey:
-			delete(rs.endpoints, name)
-			ch.note(&ch.endpoints, name)
+		switch k.k {
+		case kRDS:
+			delete(rs.routes, k.name)
+			ch.note(&ch.routes, k.name)
+		case kCDS:
+			delete(rs.clusters, k.name)
+			ch.note(&ch.clusters, k.name)
+		case kEDS:
+			delete(rs.endpoints, k.name)
+			ch.note(&ch.endpoints, k.name)
 		}
 		delete(m.missing, k)
-		delete(m.rejected, k)
+		m.unrejectLocked(kindKeys[k.k], k.name)
 	}
+}
+
+// wantedLocked reports whether something implies k: its count, or (the
+// sidecar) the cluster of its name, implying its own ClusterLoadAssignment.
+func (m *Mesh) wantedLocked(k watch) bool {
+	if m.wants.n(k) > 0 {
+		return true
+	}
+	return !m.proxyless && k.k == kEDS && edsOf(m.rs.clusters[k.name]) == k.name
 }
 
 // routeWatchesLocked records the clusters RouteConfiguration name implies
 // (Proxyless): those its routes name, if a listener names it.
 func (m *Mesh) routeWatchesLocked(name string) {
-	var keys []string
-	if rc := m.rs.routes[name]; rc != nil && m.wants.refs[rdsKey+name] > 0 {
+	var keys []watch
+	if rc := m.rs.routes[name]; rc != nil && m.wants.n(watch{kRDS, name}) > 0 {
 		keys = appendClusterWatches(nil, rc)
 	}
 	m.wants.set(m.wants.byRoute, name, keys)
 }
 
-// clusterWatchesLocked records the ClusterLoadAssignment cluster name
-// implies (with Proxyless, if a route names the cluster: one delivered
-// after its watch was cancelled implies nothing).
+// clusterWatchesLocked counts the ClusterLoadAssignment proxyless cluster
+// name implies, if a route names the cluster (one delivered after its
+// watch was cancelled implies nothing), and no longer counts it if none
+// does.
 func (m *Mesh) clusterWatchesLocked(name string) {
+	w, k := &m.wants, watch{kCDS, name}
+	e := w.refs[kCDS][name]
 	eds := ""
-	if c := m.rs.clusters[name]; c != nil && c.edsName != "" && !c.ignored && (!m.proxyless || m.wants.refs[cdsKey+name] > 0) {
-		eds = c.edsName
+	if e.n > 0 {
+		eds = edsOf(m.rs.clusters[name])
 	}
-	m.wants.setEDS(name, eds)
+	if e.eds == (eds != "") {
+		return // the cluster in force is the one counted (setClusterLocked)
+	}
+	if e.eds {
+		w.count(watch{kEDS, edsOf(m.rs.clusters[name])}, -1)
+	} else {
+		w.count(watch{kEDS, eds}, 1)
+	}
+	e.eds = !e.eds
+	w.put(k, e)
 }
 
 // appendClusterWatches appends the watches of the clusters rc's routes
 // name.
-func appendClusterWatches(keys []string, rc *routeIR) []string {
+func appendClusterWatches(keys []watch, rc *routeIR) []watch {
 	for _, vh := range rc.vhosts {
 		for _, x := range vh.extra {
 			for _, cn := range x.clusters {
-				keys = append(keys, cdsKey+cn)
+				keys = append(keys, watch{kCDS, cn})
 			}
 		}
 	}
@@ -915,10 +1045,13 @@ func (m *Mesh) setLocked(key, name string, v any) {
 	}
 	switch key {
 	case ldsKey:
+		l, _ := v.(*listenerIR)
+		var a, b [2]watch
+		m.wants.replace(m.listenerWatches(a[:0], name, rs.listeners[name]), m.listenerWatches(b[:0], name, l))
 		if v == nil {
 			delete(rs.listeners, name)
 		} else {
-			rs.listeners[name] = v.(*listenerIR)
+			rs.listeners[name] = l
 		}
 	case rdsKey:
 		if v == nil {
@@ -927,10 +1060,12 @@ func (m *Mesh) setLocked(key, name string, v any) {
 			rs.routes[name] = v.(*routeIR)
 		}
 	case cdsKey:
+		c, _ := v.(*clusterIR)
+		m.setClusterLocked(name, rs.clusters[name], c)
 		if v == nil {
 			delete(rs.clusters, name)
 		} else {
-			rs.clusters[name] = v.(*clusterIR)
+			rs.clusters[name] = c
 		}
 	case edsKey:
 		if v == nil {
@@ -941,37 +1076,29 @@ func (m *Mesh) setLocked(key, name string, v any) {
 	}
 }
 
-// named watches one resource: k is its watch, "type|name" (the string
-// m.cancels holds).
+// named hears of the resources of one type watched by name.
 type named struct {
-	m *Mesh
-	k string
+	m   *Mesh
+	key string
 }
 
-func (w *named) key() string  { return w.k[:4] }
-func (w *named) name() string { return w.k[4:] }
-
-func (w *named) ResourceChanged(r xdsclient.ResourceData, done func()) {
+func (w *named) ResourceChanged(name string, r xdsclient.ResourceData, done func()) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.missing, w.k)
-	delete(m.missing, w.name())
-	m.setLocked(w.key(), w.name(), r.(*decoded).ir)
-	m.acceptedLocked(w.key(), w.name())
+	delete(m.missing, watch{kindOf(w.key), name})
+	m.setLocked(w.key, name, r)
+	m.acceptedLocked(w.key, name)
 	m.scheduleLocked(done)
 }
 
-func (w *named) ResourceError(err error, done func()) {
+func (w *named) ResourceError(name string, err error, done func()) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if w.key() == ldsKey {
-		m.missing[w.name()] = true
-	}
-	m.missing[w.k] = true
-	m.setLocked(w.key(), w.name(), nil)
-	m.noteLocked(w.key(), w.name(), err)
+	m.missing[watch{kindOf(w.key), name}] = true
+	m.setLocked(w.key, name, nil)
+	m.noteLocked(w.key, name, err)
 	m.scheduleLocked(done)
 }
 
@@ -1012,10 +1139,10 @@ func (m *Mesh) scheduleLocked(done func()) {
 	}()
 }
 
-func (w *named) AmbientError(err error, done func()) {
+func (w *named) AmbientError(name string, err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.noteLocked(w.key(), w.name(), err)
+	w.m.noteLocked(w.key, name, err)
 	w.m.mu.Unlock()
 }
 
@@ -1030,7 +1157,7 @@ func (w *wildcard) ResourcesChanged(changed map[string]xdsclient.ResourceData, r
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, r := range changed {
-		m.setLocked(w.key, name, r.(*decoded).ir)
+		m.setLocked(w.key, name, r)
 		m.acceptedLocked(w.key, name)
 	}
 	for _, name := range removed {
@@ -1051,15 +1178,12 @@ func (w *wildcard) AmbientError(err error, done func()) {
 	w.m.mu.Unlock()
 }
 
-// decoded is a resource as translated: neither its bytes (the client
-// recognises a re-sent resource by their digest) nor its message are kept.
-type decoded struct {
-	ir any
-}
-
 // decoder deserialises, checks Envoy's field rules, and translates; a
 // resource the translation cannot represent is rejected with the reason,
-// which becomes the NACK's detail.
+// which becomes the NACK's detail. The ResourceData of a resource is its
+// translation (*listenerIR, *routeIR, *clusterIR or *endpointsIR): neither
+// its bytes (the client recognises a re-sent resource by their digest) nor
+// its message are kept.
 type decoder[M interface {
 	proto.Message
 	ValidateAll() error
@@ -1094,7 +1218,7 @@ func (d *decoder[M]) Decode(raw *anypb.Any, _ xdsclient.DecodeOptions) (*xdsclie
 		}
 		return res, err
 	}
-	res.Resource = &decoded{ir: ir}
+	res.Resource = ir
 	return res, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -167,15 +168,14 @@ type Client struct {
 	memoOn bool
 }
 
-// digest identifies a resource's serialised bytes (their SHA-256 and
-// length): the cache keeps it instead of the bytes, to recognise a resource
-// re-sent unchanged.
+// digest identifies a resource's serialised bytes (their SHA-256): the
+// cache keeps it instead of the bytes, to recognise a resource re-sent
+// unchanged.
 type digest struct {
 	sum [sha256.Size]byte
-	n   uint32 // mod 2³²
 }
 
-func digestOf(b []byte) digest { return digest{sha256.Sum256(b), uint32(len(b))} }
+func digestOf(b []byte) digest { return digest{sha256.Sum256(b)} }
 
 // key is where a typeState's memo files the digest.
 func (d digest) key() uint64 { return binary.LittleEndian.Uint64(d.sum[:8]) }
@@ -191,7 +191,7 @@ func (c *Client) remember(ts *typeState, rs *resourceState) {
 		ts.memo = make(map[uint64]*resourceState)
 	}
 	k := rs.digest.key()
-	rs.memoNext = ts.memo[k]
+	rs.setMemoNext(ts.memo[k])
 	ts.memo[k] = rs
 }
 
@@ -202,22 +202,23 @@ func (c *Client) forget(ts *typeState, rs *resourceState) {
 		return
 	}
 	k := rs.digest.key()
-	for p := ts.memo[k]; p != nil; p = p.memoNext {
+	for p := ts.memo[k]; p != nil; p = p.memoNext() {
 		if p == rs {
 			break
 		}
-		if p.memoNext == rs {
-			p.memoNext, rs.memoNext = rs.memoNext, nil
+		if p.memoNext() == rs {
+			p.setMemoNext(rs.memoNext())
+			rs.setMemoNext(nil)
 			return
 		}
 	}
 	if ts.memo[k] == rs {
-		if rs.memoNext == nil {
+		if next := rs.memoNext(); next == nil {
 			delete(ts.memo, k)
 		} else {
-			ts.memo[k] = rs.memoNext
+			ts.memo[k] = next
 		}
-		rs.memoNext = nil
+		rs.setMemoNext(nil)
 	}
 }
 
@@ -248,7 +249,7 @@ func (c *Client) recall(ts *typeState, d digest, name string) (string, ResourceD
 		}
 		return "", nil, false
 	}
-	for rs := ts.memo[d.key()]; rs != nil; rs = rs.memoNext {
+	for rs := ts.memo[d.key()]; rs != nil; rs = rs.memoNext() {
 		if rs.cache != nil && rs.digest == d {
 			return rs.name, rs.cache, true
 		}
@@ -383,6 +384,7 @@ type typeState struct {
 	pending   bool   // a request must go out on the current stream
 	resources map[string]*resourceState
 	wildcards map[*wildcardWatch]struct{}
+	names     *NamesWatch // the type's, if any: its members are flagged in their resourceState
 	// memo files the resources that cache a good version by their
 	// digest's key (chained by memoNext), so that one re-sent unchanged (a State-of-the-World
 	// response re-sends every resource of its type) is not decoded again.
@@ -433,30 +435,82 @@ const (
 
 // resourceState is one resource: its watchers and its cache. It exists while
 // some watcher names it, or while it is part of a wildcard set.
-// One exists per watched RouteConfiguration and ClusterLoadAssignment of a
-// mesh: its fields are ordered to pack it small.
+// One exists per resource of a mesh: its fields are ordered to pack it in
+// the 96 B size class, what only some resources need being in aux.
 type resourceState struct {
-	name            string
-	cache           ResourceData
-	version         string         // version_info that carried cache
-	aux             *resourceAux   // nil unless a timer runs or a version was rejected
-	watchers        *namedWatch    // a list, linked by next
-	memoNext        *resourceState // the next in the memo with the same digest key
-	digest          digest         // of cache's bytes
+	name    string
+	cache   ResourceData
+	version string       // version that carried cache; digestVersion for the digest's
+	aux     *resourceAux // nil unless a timer runs, a version was rejected, a Watch names it, or the memo chains it
+	digest  digest       // of cache's bytes
+	// member is odd while the type's NamesWatch names the resource; it
+	// counts each Add and Remove, so that a call queued before a Remove
+	// finds it changed and does not start. Written under Client.mu.
+	member          atomic.Uint32
 	status          Status
 	phase           watchPhase
 	deletionIgnored bool
 	onStream        bool // subscribed to by name on the current Delta stream
 }
 
-// resourceAux is what a resourceState holds only for a while: the expiry
-// timer, while the resource is requested and not yet sent, and why its last
-// version was rejected. Most resources of a mesh need neither, and do not
-// carry their room.
+// digestVersion stands, as a resource's version, for the hexadecimal
+// SHA-256 of its bytes (as go-control-plane versions a Delta resource),
+// which its digest holds. It is not valid UTF-8, so that it cannot be a
+// version a server sent (a protobuf string is).
+const digestVersion = "\xff"
+
+// inNames reports whether the type's NamesWatch names the resource.
+func (rs *resourceState) inNames() bool { return rs.member.Load()&1 == 1 }
+
+// setVersion records v as the version that carried the cache.
+func (rs *resourceState) setVersion(v string) {
+	rs.version = v
+	if len(v) == 2*len(rs.digest.sum) && rs.cache != nil {
+		var h [2 * sha256.Size]byte
+		hex.Encode(h[:], rs.digest.sum[:])
+		if string(h[:]) == v {
+			rs.version = digestVersion
+		}
+	}
+}
+
+// versionString is the version that carried the cache ("" if none).
+func (rs *resourceState) versionString() string {
+	if rs.version == digestVersion {
+		return hex.EncodeToString(rs.digest.sum[:])
+	}
+	return rs.version
+}
+
+// resourceAux is what a resourceState holds only for a while or for some
+// resources: the expiry timer, while the resource is requested and not yet
+// sent, why its last version was rejected, the Watches that name it, and
+// the next resource in the memo whose digest has the same key. Most
+// resources of a mesh need none of them, and do not carry their room.
 type resourceAux struct {
-	timer    clock.Timer
-	timerGen uint64 // counts the timers started and stopped: a late expiry is stale
-	err      error  // why the last version was rejected
+	expiry   *expiry        // the expiry timer it waits for
+	err      error          // why the last version was rejected
+	watchers *namedWatch    // a list, linked by next
+	memoNext *resourceState // the next in the memo with the same digest key
+}
+
+// memoNext is the next resource in the memo with the same digest key.
+func (rs *resourceState) memoNext() *resourceState {
+	if rs.aux == nil {
+		return nil
+	}
+	return rs.aux.memoNext
+}
+
+// setMemoNext sets the next resource in the memo with the same digest key.
+func (rs *resourceState) setMemoNext(next *resourceState) {
+	if next != nil && rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	if rs.aux != nil {
+		rs.aux.memoNext = next
+		rs.trimAux()
+	}
 }
 
 // rejection is why the resource's last version was rejected (nil if it was
@@ -481,18 +535,23 @@ func (rs *resourceState) setRejection(err error) {
 
 // trimAux drops rs.aux when it holds nothing.
 func (rs *resourceState) trimAux() {
-	if a := rs.aux; a != nil && a.timer == nil && a.err == nil {
+	if a := rs.aux; a != nil && a.expiry == nil && a.err == nil && a.watchers == nil && a.memoNext == nil {
 		rs.aux = nil
 	}
 }
 
 // watched reports whether some watcher names the resource.
-func (rs *resourceState) watched() bool { return rs.watchers != nil }
+func (rs *resourceState) watched() bool {
+	return rs.inNames() || (rs.aux != nil && rs.aux.watchers != nil)
+}
 
 // all iterates over the resource's watchers.
 func (rs *resourceState) all() iter.Seq[*namedWatch] {
 	return func(yield func(*namedWatch) bool) {
-		for nw := rs.watchers; nw != nil; nw = nw.next {
+		if rs.aux == nil {
+			return
+		}
+		for nw := rs.aux.watchers; nw != nil; nw = nw.next {
 			if !yield(nw) {
 				return
 			}
@@ -502,12 +561,27 @@ func (rs *resourceState) all() iter.Seq[*namedWatch] {
 
 // remove takes nw out of the resource's watchers.
 func (rs *resourceState) remove(nw *namedWatch) {
-	for p := &rs.watchers; *p != nil; p = &(*p).next {
+	if rs.aux == nil {
+		return
+	}
+	for p := &rs.aux.watchers; *p != nil; p = &(*p).next {
 		if *p == nw {
 			*p, nw.next = nw.next, nil
+			rs.trimAux()
 			return
 		}
 	}
+}
+
+// add adds nw to the resource's watchers and reports whether it is the
+// first.
+func (rs *resourceState) add(nw *namedWatch) bool {
+	if rs.aux == nil {
+		rs.aux = &resourceAux{}
+	}
+	nw.next = rs.aux.watchers
+	rs.aux.watchers = nw
+	return nw.next == nil
 }
 
 // namedWatch is one Watch: its cancel func is the method value of cancel.
@@ -560,7 +634,7 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		// type's).
 		rs := &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
 		nw := &namedWatch{w: w, ts: ts, rs: rs}
-		rs.watchers = nw
+		rs.add(nw)
 		err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
 		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
 		return nw.cancel, nil
@@ -570,21 +644,18 @@ func (c *Client) Watch(typeURL, name string, w ResourceWatcher) (cancel func(), 
 		rs = &resourceState{name: name, status: StatusRequested}
 		ts.resources[name] = rs
 	}
-	nw := &namedWatch{w: w, next: rs.watchers, ts: ts, rs: rs}
-	rs.watchers = nw
-	if nw.next == nil {
+	nw := &namedWatch{w: w, ts: ts, rs: rs}
+	if rs.add(nw) {
 		c.requestLocked(ts)
 	}
 	if rs.cache != nil {
-		data := rs.cache
-		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceChanged(data, done) })
+		c.tellNamedLocked(nw, nil, evChanged, rs.cache, nil)
 	}
 	switch rs.status {
 	case StatusNACKed:
-		c.notifyInvalidLocked(nw, rs, rs.rejection(), nil)
+		c.tellNamedLocked(nw, nil, invalidKind(rs), nil, rs.rejection())
 	case StatusDoesNotExist:
-		err := c.notFound(ts, name, rs)
-		c.schedule(&nw.entry, nil, func(done func()) { w.ResourceError(err, done) })
+		c.tellNamedLocked(nw, nil, evError, nil, c.notFound(ts, name, rs))
 	}
 	return nw.cancel, nil
 }
@@ -596,8 +667,15 @@ func (c *Client) unwatch(nw *namedWatch) {
 		return
 	}
 	nw.gone = true
-	ts, rs, name := nw.ts, nw.rs, nw.rs.name
-	rs.remove(nw)
+	nw.rs.remove(nw)
+	c.unwantedLocked(nw.ts, nw.rs)
+}
+
+// unwantedLocked follows a watcher of rs going: if none names it any
+// longer, it is not requested, and it is dropped unless a wildcard watch
+// keeps its cached version.
+func (c *Client) unwantedLocked(ts *typeState, rs *resourceState) {
+	name := rs.name
 	if rs.watched() || ts.resources[name] != rs || c.closed {
 		return
 	}
@@ -610,6 +688,239 @@ func (c *Client) unwatch(nw *namedWatch) {
 		ts.dropLocked(name, rs)
 	}
 	c.requestLocked(ts)
+}
+
+// NamesWatch watches a set of resources of one type, by name, for one
+// [NamesWatcher]: what a Watch per name does, for a flag per resource
+// instead of a watch, a cancel func and a watcher each. A type has at most
+// one. Its methods are safe for concurrent use and do not block.
+type NamesWatch struct {
+	c     *Client
+	ts    *typeState
+	w     NamesWatcher
+	entry watchEntry     // of every call: cancelled by Cancel
+	star  *resourceState // the resource named "*", while named
+	gone  bool           // cancelled; guarded by Client.mu
+}
+
+// WatchNames starts a NamesWatch of type typeURL naming nothing yet; Add
+// names the resources to watch. It is an error if the type has one
+// already.
+func (c *Client) WatchNames(typeURL string, w NamesWatcher) (*NamesWatch, error) {
+	ts := c.state[typeURL]
+	switch {
+	case ts == nil:
+		return nil, fmt.Errorf("xdsclient: names watch: unknown resource type %q", typeURL)
+	case w == nil:
+		return nil, fmt.Errorf("xdsclient: names watch of %s: nil watcher", ts.rt.TypeName)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, ErrClosed
+	case ts.names != nil:
+		return nil, fmt.Errorf("xdsclient: names watch of %s: the type has one already", ts.rt.TypeName)
+	}
+	ts.names = &NamesWatch{c: c, ts: ts, w: w}
+	return ts.names, nil
+}
+
+// Add adds the resource called name to the set, as [Client.Watch] would
+// watch it: what is cached is delivered at once, and a resource named "*"
+// (the name of the wildcard subscription) is at once reported not to
+// exist. Adding a name the set has is a no-op.
+func (s *NamesWatch) Add(name string) error {
+	c, ts := s.c, s.ts
+	if name == "" {
+		return fmt.Errorf("xdsclient: names watch of %s: an empty name", ts.rt.TypeName)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrClosed
+	case s.gone:
+		return fmt.Errorf("xdsclient: names watch of %s: cancelled", ts.rt.TypeName)
+	}
+	if name == wildcardName {
+		// Not the type's resource, as for Watch.
+		if s.star == nil {
+			s.star = &resourceState{name: name, status: StatusDoesNotExist, phase: phaseReceived}
+			s.star.member.Add(1)
+			err := fmt.Errorf("%w: %s %q: the name subscribes to every resource of the type and cannot be watched by name", ErrResourceNotFound, ts.rt.TypeName, name)
+			c.tellNamesLocked(s, s.star, nil, evError, nil, err)
+		}
+		return nil
+	}
+	rs := ts.resources[name]
+	if rs == nil {
+		rs = &resourceState{name: name, status: StatusRequested}
+		ts.resources[name] = rs
+	}
+	if rs.inNames() {
+		return nil
+	}
+	first := !rs.watched()
+	rs.member.Add(1)
+	if first {
+		c.requestLocked(ts)
+	}
+	if rs.cache != nil {
+		c.tellNamesLocked(s, rs, nil, evChanged, rs.cache, nil)
+	}
+	switch rs.status {
+	case StatusNACKed:
+		c.tellNamesLocked(s, rs, nil, invalidKind(rs), nil, rs.rejection())
+	case StatusDoesNotExist:
+		c.tellNamesLocked(s, rs, nil, evError, nil, c.notFound(ts, name, rs))
+	}
+	return nil
+}
+
+// Remove takes the resource called name out of the set: no call about it
+// starts once Remove has returned (until it is added again).
+func (s *NamesWatch) Remove(name string) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.removeLocked(name)
+}
+
+func (s *NamesWatch) removeLocked(name string) {
+	if name == wildcardName {
+		if s.star != nil {
+			s.star.member.Add(1)
+			s.star = nil
+		}
+		return
+	}
+	rs := s.ts.resources[name]
+	if rs == nil || !rs.inNames() {
+		return
+	}
+	rs.member.Add(1)
+	s.c.unwantedLocked(s.ts, rs)
+}
+
+// Cancel ends the watch, removing every name; no call of its watcher starts
+// once it has returned. It is idempotent.
+func (s *NamesWatch) Cancel() {
+	c, ts := s.c, s.ts
+	c.cbs.cancel(&s.entry)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.gone {
+		return
+	}
+	s.gone = true
+	s.removeLocked(wildcardName)
+	var names []string
+	for name, rs := range ts.resources {
+		if rs.inNames() {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		s.removeLocked(name)
+	}
+	if ts.names == s {
+		ts.names = nil
+	}
+}
+
+// Has reports whether the set names the resource called name.
+func (s *NamesWatch) Has(name string) bool {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == wildcardName {
+		return s.star != nil
+	}
+	rs := s.ts.resources[name]
+	return rs != nil && rs.inNames()
+}
+
+// Names returns the names in the set, sorted.
+func (s *NamesWatch) Names() []string {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	if s.star != nil {
+		names = append(names, wildcardName)
+	}
+	for name, rs := range s.ts.resources {
+		if rs.inNames() {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// eventKind is which watcher method a call is.
+type eventKind uint8
+
+const (
+	evChanged eventKind = iota // ResourceChanged
+	evError                    // ResourceError
+	evAmbient                  // AmbientError
+)
+
+// invalidKind is how a rejection of rs is told: an ambient error if a
+// good version is cached, a resource error otherwise.
+func invalidKind(rs *resourceState) eventKind {
+	if rs.cache != nil {
+		return evAmbient
+	}
+	return evError
+}
+
+// tellLocked queues an event about rs for every watcher that names it (its
+// Watches and its type's NamesWatch), on fl.
+func (c *Client) tellLocked(ts *typeState, rs *resourceState, fl *flow, k eventKind, data ResourceData, err error) {
+	for nw := range rs.all() {
+		c.tellNamedLocked(nw, fl, k, data, err)
+	}
+	if s := ts.names; s != nil && rs.inNames() {
+		c.tellNamesLocked(s, rs, fl, k, data, err)
+	}
+}
+
+// tellNamedLocked queues an event for the Watch nw.
+func (c *Client) tellNamedLocked(nw *namedWatch, fl *flow, k eventKind, data ResourceData, err error) {
+	w := nw.w
+	c.schedule(&nw.entry, fl, func(done func()) {
+		switch k {
+		case evChanged:
+			w.ResourceChanged(data, done)
+		case evError:
+			w.ResourceError(err, done)
+		default:
+			w.AmbientError(err, done)
+		}
+	})
+}
+
+// tellNamesLocked queues an event about rs, which s names, for s: it
+// starts only if rs is still in the set as it is now.
+func (c *Client) tellNamesLocked(s *NamesWatch, rs *resourceState, fl *flow, k eventKind, data ResourceData, err error) {
+	w, name, member := s.w, rs.name, rs.member.Load()
+	c.schedule(&s.entry, fl, func(done func()) {
+		if rs.member.Load() != member {
+			done() // removed since
+			return
+		}
+		switch k {
+		case evChanged:
+			w.ResourceChanged(name, data, done)
+		case evError:
+			w.ResourceError(name, err, done)
+		default:
+			w.AmbientError(name, err, done)
+		}
+	})
 }
 
 // WatchWildcard starts watching every resource of type typeURL, which must
@@ -698,7 +1009,7 @@ func (c *Client) Dump() []ResourceStatus {
 		ts := c.state[url]
 		for name, rs := range ts.resources {
 			out = append(out, ResourceStatus{
-				TypeURL: url, Name: name, Status: rs.status, Version: rs.version,
+				TypeURL: url, Name: name, Status: rs.status, Version: rs.versionString(),
 				Resource: rs.cache, Err: rs.rejection(),
 			})
 		}

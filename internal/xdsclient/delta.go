@@ -180,11 +180,11 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 			req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: url, ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub}
 			if !ts.sent {
 				for name, rs := range ts.resources {
-					if rs.cache != nil && rs.version != "" && (wild || rs.watched()) {
+					if v := rs.versionString(); rs.cache != nil && v != "" && (wild || rs.watched()) {
 						if req.InitialResourceVersions == nil {
 							req.InitialResourceVersions = make(map[string]string)
 						}
-						req.InitialResourceVersions[name] = rs.version
+						req.InitialResourceVersions[name] = v
 					}
 				}
 			}
@@ -201,11 +201,7 @@ func (c *Client) deltaRequests(st *adsStream) []*discoveryv3.DeltaDiscoveryReque
 		if !ts.sent {
 			continue
 		}
-		for name, rs := range ts.resources {
-			if rs.watched() && rs.phase == phaseStarted {
-				c.startTimerLocked(ts, name, rs)
-			}
-		}
+		c.startExpiryLocked(ts)
 	}
 	return reqs
 }

@@ -1,8 +1,11 @@
 package xdsclient
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -51,12 +54,12 @@ func TestDeltaEveryResponseAnswered(t *testing.T) {
 	}
 }
 
-// TestWatchCancelRacingResponses: watches start and end while Delta and
-// State-of-the-World responses add, change and remove the resources, and
-// the sender builds requests; under -race nothing is read unguarded, and the
-// memo stays consistent. Bounded in count: 3 watching goroutines × 300
-// watches (one also ending and starting the wildcard watch), 300
-// responses.
+// TestWatchCancelRacingResponses: watches start and end, and names join
+// and leave a NamesWatch, while Delta and State-of-the-World responses
+// add, change and remove the resources, and the sender builds requests;
+// under -race nothing is read unguarded, and the memo stays consistent.
+// Bounded in count: 4 watching goroutines × 300 watches or names (one also
+// ending and starting the wildcard watch), 300 responses.
 func TestWatchCancelRacingResponses(t *testing.T) {
 	for _, delta := range []bool{true, false} {
 		b := newBareClient(t, DefaultResourceTypes())
@@ -111,6 +114,22 @@ func TestWatchCancelRacingResponses(t *testing.T) {
 				}
 			}()
 		}
+		set, err := b.WatchNames(ClusterTypeURL, doneNames{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { // names joining and leaving a NamesWatch
+			defer wg.Done()
+			for i := range 300 {
+				if err := set.Add(names[(i+2)%len(names)]); err != nil {
+					t.Error(err)
+					return
+				}
+				set.Remove(names[(i+1)%len(names)])
+			}
+			set.Cancel()
+		}()
 		go func() {
 			defer close(done)
 			for i := range 300 {
@@ -197,5 +216,65 @@ func TestDeltaAnswersBounded(t *testing.T) {
 	}
 	if last := reqs[len(reqs)-1]; last.GetResponseNonce() != "999" {
 		t.Fatalf("last answer %v", last)
+	}
+}
+
+// TestDeltaVersionOfItsDigest: a Delta resource whose version is the
+// hexadecimal SHA-256 of its bytes (go-control-plane versions every
+// resource so) keeps no copy of that version, which the digest already
+// holds: one string less per resource. Dump and the resubscription of a new
+// stream still give every version as the server sent it, that one and any
+// other (here one of the same length that is not the digest, and one
+// that is the digest in capitals).
+func TestDeltaVersionOfItsDigest(t *testing.T) {
+	b := newBareClient(t, DefaultResourceTypes())
+	for _, name := range []string{"a", "b", "c"} {
+		if _, err := b.Watch(ClusterTypeURL, name, doneWatcher{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.flush(true)
+	versions := map[string]string{}
+	var res []*discoveryv3.Resource
+	for i, name := range []string{"a", "b", "c"} {
+		a, err := anypb.New(&clusterv3.Cluster{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(a.GetValue())
+		v := hex.EncodeToString(sum[:])
+		switch i {
+		case 1:
+			v = strings.Repeat("0", len(v))
+		case 2:
+			v = strings.ToUpper(v)
+		}
+		versions[name] = v
+		res = append(res, &discoveryv3.Resource{Name: name, Version: v, Resource: a})
+	}
+	b.wait(t, b.handleDeltaResponse(b.st, &discoveryv3.DeltaDiscoveryResponse{TypeUrl: ClusterTypeURL, Nonce: "n1", Resources: res}))
+	b.mu.Lock()
+	for name, want := range map[string]bool{"a": true, "b": false, "c": false} {
+		rs := b.state[ClusterTypeURL].resources[name]
+		if got := rs.version == digestVersion; got != want {
+			t.Errorf("%s: version %q, of its digest %v; want of its digest %v", name, rs.version, got, want)
+		}
+	}
+	b.mu.Unlock()
+	for _, s := range b.Dump() {
+		if s.Version != versions[s.Name] {
+			t.Errorf("dump of %s: version %q, want %q", s.Name, s.Version, versions[s.Name])
+		}
+	}
+	b.streamEnded(b.st, errors.New("gone"), true)
+	b.st = b.beginStream()
+	var got map[string]string
+	for _, r := range b.deltaRequests(b.st) {
+		if r.GetTypeUrl() == ClusterTypeURL {
+			got = r.GetInitialResourceVersions()
+		}
+	}
+	if !maps.Equal(got, versions) {
+		t.Fatalf("initial_resource_versions %v, want %v", got, versions)
 	}
 }

@@ -14,6 +14,10 @@
 //     not exist, was removed, or is invalid and no good version is cached) and
 //     AmbientError (trouble that does not invalidate the cached version: the
 //     control plane is unreachable, or a newer version was NACKed);
+//   - a [NamesWatcher] hears the same of each resource a [NamesWatch] names
+//     (one per type, names added and removed as the caller's resources imply
+//     them), each call naming its resource: a flag per resource rather than a
+//     watch, a watcher and a cancel func, for a caller that watches thousands;
 //   - a [WildcardWatcher] watches every resource of a type (LDS and CDS, the
 //     sidecar persona), hearing the set change as a whole.
 //

@@ -53,8 +53,9 @@ func mustMarshal(tb testing.TB, m proto.Message) []byte {
 	return b
 }
 
-// fuzzClient is a bare client of the default types watching fuzzNames, and
-// every Cluster if wildcard, with its subscriptions sent.
+// fuzzClient is a bare client of the default types watching fuzzNames
+// (each by Watch and in a NamesWatch, with "other"), and every Cluster if
+// wildcard, with its subscriptions sent.
 func fuzzClient(t *testing.T, delta, wildcard bool) (*bareClient, []func()) {
 	b := newBareClient(t, DefaultResourceTypes())
 	var cancels []func()
@@ -64,6 +65,17 @@ func fuzzClient(t *testing.T, delta, wildcard bool) (*bareClient, []func()) {
 			t.Fatal(err)
 		}
 		cancels = append(cancels, cancel)
+		// The same name, and another, in a names watch of the type.
+		s, err := b.WatchNames(url, doneNames{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{name, "other"} {
+			if err := s.Add(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancels = append(cancels, s.Cancel)
 	}
 	if wildcard {
 		cancel, err := b.WatchWildcard(ClusterTypeURL, doneWildcard{})
@@ -161,3 +173,9 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+type doneNames struct{}
+
+func (doneNames) ResourceChanged(_ string, _ ResourceData, done func()) { done() }
+func (doneNames) ResourceError(_ string, _ error, done func())          { done() }
+func (doneNames) AmbientError(_ string, _ error, done func())           { done() }

@@ -91,7 +91,7 @@ func (b *bareClient) checkMemo() error {
 			continue
 		}
 		for k, rs := range ts.memo {
-			for ; rs != nil; rs = rs.memoNext {
+			for ; rs != nil; rs = rs.memoNext() {
 				switch {
 				case ts.resources[rs.name] != rs:
 					return fmt.Errorf("%s: memo entry %q is not a resource of the type (deleted?)", url, rs.name)
@@ -107,7 +107,7 @@ func (b *bareClient) checkMemo() error {
 				continue
 			}
 			found := false
-			for m := ts.memo[rs.digest.key()]; m != nil; m = m.memoNext {
+			for m := ts.memo[rs.digest.key()]; m != nil; m = m.memoNext() {
 				found = found || m == rs
 			}
 			if !found {

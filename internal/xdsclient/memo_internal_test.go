@@ -6,14 +6,14 @@ import (
 
 // TestMemoKeyCollision: two cached resources whose digests share the memo
 // key (the first 8 bytes) are both found by their digests; neither shadows
-// the other, and forgetting one leaves the other.
+// the other, and forgetting one leaves the other. (The chain lives in the
+// resources' resourceAux, dropped when the chain goes.)
 func TestMemoKeyCollision(t *testing.T) {
 	b := newBareClient(t, DefaultResourceTypes())
 	ts := b.state[ClusterTypeURL]
 	var da, db digest
 	copy(da.sum[:], "samekey!-a")
 	copy(db.sum[:], "samekey!-b")
-	da.n, db.n = 10, 10
 	if da.key() != db.key() || da == db {
 		t.Fatal("the digests must collide on the key only")
 	}
@@ -55,6 +55,9 @@ func TestMemoKeyCollision(t *testing.T) {
 	b.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d memo keys left after both are forgotten", n)
+	}
+	if a.aux != nil || bb.aux != nil {
+		t.Fatal("a resource out of the memo keeps the aux of its chain")
 	}
 }
 

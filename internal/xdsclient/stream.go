@@ -210,66 +210,96 @@ func (c *Client) requests(st *adsStream) []*discoveryv3.DiscoveryRequest {
 		if !legacy {
 			ts.named = true
 		}
-		for name, rs := range ts.resources {
-			if rs.watched() && rs.phase == phaseStarted {
-				c.startTimerLocked(ts, name, rs)
-			}
-		}
+		c.startExpiryLocked(ts)
 		reqs = append(reqs, req)
 	}
 	return reqs
 }
 
-func (c *Client) startTimerLocked(ts *typeState, name string, rs *resourceState) {
-	rs.phase = phaseRequested
-	if rs.aux == nil {
-		rs.aux = &resourceAux{}
-	}
-	a := rs.aux
-	a.timerGen++
-	gen := a.timerGen
-	a.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, name, rs, a, gen) })
+// expiry is the expiry timer of the resources of one type that a request
+// named for the first time: one timer per request, not per resource (a
+// runtime timer each would grow the runtime's timer heaps by thousands at
+// a mesh's initial sync, which they keep). It is stopped once none of its
+// resources waits any longer.
+type expiry struct {
+	timer clock.Timer
+	rss   []*resourceState // those whose aux.expiry is this one wait
+	live  int              // how many wait
 }
 
+// startExpiryLocked starts the expiry timer of the watched resources of ts
+// not requested yet on the current stream, which the request going out
+// names.
+func (c *Client) startExpiryLocked(ts *typeState) {
+	var e *expiry
+	for _, rs := range ts.resources {
+		if !rs.watched() || rs.phase != phaseStarted {
+			continue
+		}
+		if e == nil {
+			e = &expiry{}
+		}
+		rs.phase = phaseRequested
+		if rs.aux == nil {
+			rs.aux = &resourceAux{}
+		}
+		rs.aux.expiry = e
+		e.rss = append(e.rss, rs)
+		e.live++
+	}
+	if e != nil {
+		e.timer = c.clk.AfterFunc(c.expiry, func() { c.expire(ts, e) })
+	}
+}
+
+// stopTimerLocked takes rs out of its expiry timer, if it waits for one,
+// stopping the timer if nothing else does.
 func (c *Client) stopTimerLocked(rs *resourceState) {
 	a := rs.aux
-	if a == nil {
+	if a == nil || a.expiry == nil {
 		return
 	}
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer = nil
+	e := a.expiry
+	a.expiry = nil
+	if e.live--; e.live == 0 {
+		e.timer.Stop()
+		e.rss = nil
 	}
-	a.timerGen++
 	rs.trimAux()
 }
 
-// expire runs when a requested resource has not come within the timeout
-// (the timer gen of a).
-func (c *Client) expire(ts *typeState, name string, rs *resourceState, a *resourceAux, gen uint64) {
+// expire runs when the resources of e have not come within the timeout:
+// those still waiting for e do not exist.
+func (c *Client) expire(ts *typeState, e *expiry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// a is rs.aux only while it is not dropped, and no new aux can be a
-	// (the closure holds it): a stale timer finds another aux or gen.
-	if c.closed || rs.aux != a || a.timerGen != gen || rs.phase != phaseRequested || ts.resources[name] != rs {
+	if c.closed {
 		return
 	}
-	a.timer = nil
-	rs.phase = phaseTimedOut
-	c.goneLocked(ts, name, rs, nil)
+	rss := e.rss
+	e.rss = nil
+	for _, rs := range rss {
+		// rs waits for e only until it is stopped (received, unwatched,
+		// the stream ended), which takes it out.
+		if rs.aux == nil || rs.aux.expiry != e || rs.phase != phaseRequested || ts.resources[rs.name] != rs {
+			continue
+		}
+		rs.aux.expiry = nil
+		e.live--
+		rs.phase = phaseTimedOut
+		c.goneLocked(ts, rs.name, rs, nil)
+	}
 }
 
 // goneLocked makes rs a resource that does not exist (its cache and any
 // rejection dropped) and tells its watchers, on fl.
 func (c *Client) goneLocked(ts *typeState, name string, rs *resourceState, fl *flow) {
 	c.forget(ts, rs)
-	rs.cache, rs.version = nil, ""
+	rs.cache = nil
+	rs.setVersion("")
 	rs.setRejection(nil)
 	rs.status = StatusDoesNotExist
-	err := c.notFound(ts, name, rs)
-	for nw := range rs.all() {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
-	}
+	c.tellLocked(ts, rs, fl, evError, nil, c.notFound(ts, name, rs))
 }
 
 // notFound is the error of a resource in StatusDoesNotExist.
@@ -326,13 +356,7 @@ func (c *Client) streamEnded(st *adsStream, cause error, received bool) {
 	for _, url := range c.order {
 		ts := c.state[url]
 		for _, rs := range ts.resources {
-			for nw := range rs.all() {
-				if rs.cache == nil {
-					c.schedule(&nw.entry, nil, func(done func()) { nw.w.ResourceError(err, done) })
-				} else {
-					c.schedule(&nw.entry, nil, func(done func()) { nw.w.AmbientError(err, done) })
-				}
-			}
+			c.tellLocked(ts, rs, nil, invalidKind(rs), nil, err)
 		}
 		for ww := range ts.wildcards {
 			c.schedule(&ww.entry, nil, func(done func()) { ww.w.AmbientError(err, done) })
@@ -553,9 +577,7 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 		if repeat {
 			return
 		}
-		for nw := range rs.all() {
-			c.notifyInvalidLocked(nw, rs, err, fl)
-		}
+		c.tellLocked(ts, rs, fl, invalidKind(rs), nil, err)
 		// A wildcard watcher hears of it even before its first set
 		// (which leaves the resource out), so that it can tell.
 		for ww := range ts.wildcards {
@@ -569,12 +591,10 @@ func (c *Client) applyLocked(ts *typeState, d decoded, resVersion string, fl *fl
 		rs.cache, rs.digest = d.data, d.digest
 		c.remember(ts, rs)
 		changed[d.name] = d.data
-		for nw := range rs.all() {
-			data := d.data
-			c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceChanged(data, done) })
-		}
+		c.tellLocked(ts, rs, fl, evChanged, d.data, nil)
 	}
-	rs.version, rs.status = resVersion, StatusACKed
+	rs.setVersion(resVersion)
+	rs.status = StatusACKed
 	rs.setRejection(nil)
 }
 
@@ -588,9 +608,7 @@ func (c *Client) removeLocked(ts *typeState, name string, rs *resourceState, why
 		if !rs.deletionIgnored {
 			rs.deletionIgnored = true
 			err := fmt.Errorf("%s %q %s; deletion ignored (server feature ignore_resource_deletion)", rt.TypeName, name, why)
-			for nw := range rs.all() {
-				c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
-			}
+			c.tellLocked(ts, rs, fl, evAmbient, nil, err)
 		}
 		return false
 	}
@@ -613,15 +631,5 @@ func (c *Client) notifyWildcardsLocked(ts *typeState, changed map[string]Resourc
 			ch, rm := maps.Clone(changed), slices.Clone(removed)
 			c.schedule(&ww.entry, fl, func(done func()) { ww.w.ResourcesChanged(ch, rm, done) })
 		}
-	}
-}
-
-// notifyInvalidLocked tells nw that the resource was rejected: an ambient
-// error if a good version is cached, a resource error otherwise.
-func (c *Client) notifyInvalidLocked(nw *namedWatch, rs *resourceState, err error, fl *flow) {
-	if rs.cache != nil {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.AmbientError(err, done) })
-	} else {
-		c.schedule(&nw.entry, fl, func(done func()) { nw.w.ResourceError(err, done) })
 	}
 }

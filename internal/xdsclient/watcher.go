@@ -28,6 +28,22 @@ type ResourceWatcher interface {
 	AmbientError(err error, done func())
 }
 
+// NamesWatcher hears about the resources of one type that a [NamesWatch]
+// names, each call naming its resource. Its calls follow the rules of
+// [ResourceWatcher], per name: none about a name starts after the Remove of
+// that name has returned (a call already running finishes).
+type NamesWatcher interface {
+	// ResourceChanged is [ResourceWatcher.ResourceChanged] of the
+	// resource called name.
+	ResourceChanged(name string, r ResourceData, done func())
+	// ResourceError is [ResourceWatcher.ResourceError] of the resource
+	// called name.
+	ResourceError(name string, err error, done func())
+	// AmbientError is [ResourceWatcher.AmbientError] of the resource
+	// called name.
+	AmbientError(name string, err error, done func())
+}
+
 // WildcardWatcher hears about every resource of one type (LDS or CDS, for
 // the sidecar persona). Its calls follow the rules of [ResourceWatcher].
 type WildcardWatcher interface {
