@@ -168,6 +168,17 @@ func (c *changes) note(set *map[string]bool, name string) {
 	(*set)[name] = true
 }
 
+// add notes every change o notes.
+func (c *changes) add(o *changes) {
+	for _, s := range []struct{ to, from *map[string]bool }{
+		{&c.listeners, &o.listeners}, {&c.routes, &o.routes}, {&c.clusters, &o.clusters}, {&c.endpoints, &o.endpoints},
+	} {
+		for n := range *s.from {
+			c.note(s.to, n)
+		}
+	}
+}
+
 func newTranslation() *translation {
 	return &translation{
 		listeners: map[string]*listenerState{}, member: map[vref]vref{},

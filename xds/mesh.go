@@ -108,8 +108,12 @@ type Mesh struct {
 	// What else changed since the last application, the translation
 	// kept from push to push (update costs what changed), and the watches
 	// the resources imply.
-	chg       changes
-	inc       *translation
+	chg changes
+	inc *translation
+	// The sidecar persona's initial sync, until it is whole: what changed
+	// meanwhile, to translate and install at once.
+	syncing   bool
+	deferred  changes
 	wants     wantIndex
 	unwatched map[watch]bool // wanted watches the client refused to start: tried again at each application
 }
@@ -214,6 +218,7 @@ func NewMesh(ctx context.Context, b *Bootstrap, opts ...Option) (*Mesh, error) {
 		changed:   make(chan struct{}),
 		full:      true,
 		inc:       newTranslation(),
+		syncing:   !o.proxyless,
 	}
 	var meshOpts []switchyard.Option
 	if l := b.Node.Locality; l.Region != "" {
@@ -543,11 +548,18 @@ func (m *Mesh) wait(ctx context.Context, done func() bool) error {
 }
 
 // syncedLocked reports whether every resource the listener (or, for "",
-// every listener) implies has arrived.
+// every listener) implies has arrived and is in force.
 func (m *Mesh) syncedLocked(listener string) bool {
-	if m.applying {
+	if m.applying || m.syncing {
 		return false // received, not yet in force
 	}
+	return m.receivedLocked(listener)
+}
+
+// receivedLocked is syncedLocked but for what is in force: whether
+// everything listener (every listener: "") implies has been received or is
+// known not to exist.
+func (m *Mesh) receivedLocked(listener string) bool {
 	rs := m.rs
 	if listener == "" {
 		if !m.wildcardSynced[ldsKey] || !m.wildcardSynced[cdsKey] {
@@ -640,6 +652,19 @@ func (m *Mesh) applyLocked() {
 	ch.endpoints = m.edsChanged
 	m.chg, m.edsChanged = changes{}, nil
 	m.updateWatchesLocked(&ch)
+	if m.syncing {
+		// The initial sync: translated and installed once whole, not at
+		// each step of the LDS→RDS→CDS→EDS walk (each would compile the
+		// mesh for nothing: NewMesh returns only once it is whole).
+		m.deferred.add(&ch)
+		if !m.receivedLocked("") {
+			m.full = true
+			close(m.changed)
+			m.changed = make(chan struct{})
+			return
+		}
+		ch, m.deferred, m.syncing = m.deferred, changes{}, false
+	}
 	tr := m.inc
 	rev := tr.update(m.rs, &ch)
 	var token any

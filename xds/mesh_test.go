@@ -29,6 +29,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -796,4 +797,29 @@ func TestErrForgetsARejectedResourceThatIsGone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInitialSyncInstallsOnce: the sidecar persona's initial sync is
+// translated and installed once whole, not at each step of the
+// LDS→RDS→CDS→EDS walk; pushes after it are installed as they come.
+func TestInitialSyncInstallsOnce(t *testing.T) {
+	p := startPlane(t)
+	p.push(canary{v1: backend(t, "v1"), v2: backend(t, "v2")}.resources(90, 10))
+	m := newTestMesh(t, p)
+	applied := func() int {
+		n := 0
+		for _, u := range m.AdminState().Updates {
+			if u.Applied && u.Resources["VirtualService"] > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 1, applied(), "updates installed by the initial sync: %+v", m.AdminState().Updates)
+	require.Equal(t, "v1=90 v2=10", shares(m))
+	require.Empty(t, m.Warnings())
+
+	p.push(canary{v1: backend(t, "v1"), v2: backend(t, "v2")}.resources(50, 50))
+	require.Eventually(t, func() bool { return shares(m) == "v1=50 v2=50" }, eventually, time.Millisecond)
+	require.Equal(t, 2, applied())
 }
