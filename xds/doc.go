@@ -41,7 +41,10 @@
 // push is translated incrementally — the translation keeps indexes by
 // listener, route configuration, cluster and host, re-translates only what
 // the changed resources touch, and hands the unchanged parts over as they
-// were — and installed by Update, which recompiles only what differs. A
+// were — and installed by Update, which recompiles only what differs (a
+// push that changes only some services' routes replaces their
+// VirtualServices without copying the list of them). NewMesh's initial
+// sync is translated and installed once whole. A
 // route to a cluster not (yet) received, or refused, is a destination
 // nothing backs: 503 with an empty body, as Envoy answers for a cluster it
 // does not know. Config shows the endpoints of the last Update, and
