@@ -499,7 +499,30 @@ func newYAMLSide(t *testing.T, cfg switchyard.Config) *side {
 		t.Fatalf("yaml: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
+	awaitDNS(t, "yaml", m)
 	return &side{name: "yaml", explain: m.Explain, client: &http.Client{Transport: m.Transport(be.net.Transport()), CheckRedirect: noRedirects}, be: be}
+}
+
+// awaitDNS waits until every host name m resolves by DNS has resolved
+// (the resolver answers at once, but in the background of the update
+// that installed the name): until then a name is its own endpoint, on
+// both sides alike, and the sides would differ by when they were built.
+func awaitDNS(t *testing.T, side string, m *switchyard.Mesh) {
+	t.Helper()
+	for deadline := time.Now().Add(adsWalkTimeout); ; time.Sleep(time.Millisecond) {
+		pending := ""
+		for _, d := range m.AdminState().DNS {
+			if !d.Resolved {
+				pending = d.Name
+			}
+		}
+		if pending == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s never resolved", side, pending)
+		}
+	}
 }
 
 func newXDSSide(t *testing.T, addr string, p persona, cfg switchyard.Config) *side {
@@ -535,6 +558,7 @@ func newXDSSide(t *testing.T, addr string, p persona, cfg switchyard.Config) *si
 		t.Fatalf("xds: the mesh refuses what istiod sends: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
+	awaitDNS(t, "xds", m.Mesh)
 	s := &side{name: "xds", explain: m.Explain, client: &http.Client{Transport: m.Transport(be.net.Transport()), CheckRedirect: noRedirects}, be: be}
 	if p == proxyless {
 		// Subscribe to every service the probes call before comparing, as
