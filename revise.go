@@ -81,12 +81,12 @@ func init() {
 		}
 		return s, nil
 	}
-	meshopt.ReviseVirtualServices = func(mesh any, at []int, vals []route.VirtualService) (any, error) {
-		s, err := mesh.(*Mesh).reviseVirtualServices(at, vals)
-		if err != nil {
-			return nil, err
+	meshopt.ReviseVirtualServices = func(mesh, token any, at []int, vals []route.VirtualService) (any, bool, error) {
+		s, ok, err := mesh.(*Mesh).reviseVirtualServices(token, at, vals)
+		if s == nil {
+			return nil, ok, err
 		}
-		return s, nil
+		return s, ok, err
 	}
 	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
 }
@@ -96,21 +96,27 @@ func init() {
 // Modify would with a copy of the list so changed, but without the copy,
 // and returns the snapshot installed:
 // the xDS-fed mesh's push of one service's routes in a mesh of thousands
-// then costs that service. Config flattens the list when called.
-func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) (*snapshot, error) {
+// then costs that service. Config flattens the list when called. It
+// changes nothing, and reports false, unless the snapshot in force is
+// token (the one the caller's indexes are of): checked under m.mu, so no
+// Update can slip between the check and the change.
+func (m *Mesh) reviseVirtualServices(token any, at []int, vals []route.VirtualService) (*snapshot, bool, error) {
 	if len(at) != len(vals) {
-		return nil, fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
+		return nil, true, fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return nil, ErrClosed
+		return nil, true, ErrClosed
 	}
 	cur := m.snap.Load()
+	if token != any(cur) {
+		return nil, false, nil
+	}
 	old := cur.virtualServices()
 	for k, i := range at {
 		if i < 0 || i >= old.Len() || (k > 0 && at[k-1] >= i) {
-			return nil, fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
+			return nil, true, fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
 		}
 	}
 	list := old.With(at, vals)
@@ -144,10 +150,10 @@ func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) (*sn
 	n[virtualServiceKind] = list.Len()
 	m.recordUpdate(n, err)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	m.install(s)
-	return s, nil
+	return s, true, nil
 }
 
 // sameResources reports whether a and b hold equal resources in the same

@@ -669,11 +669,14 @@ func (m *Mesh) applyLocked() {
 	rev := tr.update(m.rs, &ch)
 	var token any
 	var err error
+	revised := false
 	if rev != nil && m.tr != nil && m.installed == meshopt.ConfigToken(m.Mesh) {
 		// Some services' routes, over the translation in force: those
-		// VirtualServices replaced, the list not copied.
-		token, err = meshopt.ReviseVirtualServices(m.Mesh, rev.at, rev.vals)
-	} else {
+		// VirtualServices replaced, the list not copied. Unless an Update
+		// or Modify got in since the check: then translated whole.
+		token, revised, err = meshopt.ReviseVirtualServices(m.Mesh, m.installed, rev.at, rev.vals)
+	}
+	if !revised {
 		token, err = meshopt.Update(m.Mesh, tr.config())
 	}
 	if err != nil {
