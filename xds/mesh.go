@@ -1110,9 +1110,22 @@ type named struct {
 	key string
 }
 
+// watchingLocked reports whether the name is in the watch's set: a call
+// that passed the client's check (xdsclient.NamesWatch.Remove) before an
+// application removed the name, then waited for m.mu, is about a resource
+// no longer watched, which must not come back among the resources.
+func (w *named) watchingLocked(name string) bool {
+	return w.m.names[kindOf(w.key)].Has(name)
+}
+
 func (w *named) ResourceChanged(name string, r xdsclient.ResourceData, done func()) {
 	m := w.m
 	m.mu.Lock()
+	if !w.watchingLocked(name) {
+		m.mu.Unlock()
+		done()
+		return
+	}
 	defer m.mu.Unlock()
 	delete(m.missing, watch{kindOf(w.key), name})
 	m.setLocked(w.key, name, r)
@@ -1123,6 +1136,11 @@ func (w *named) ResourceChanged(name string, r xdsclient.ResourceData, done func
 func (w *named) ResourceError(name string, err error, done func()) {
 	m := w.m
 	m.mu.Lock()
+	if !w.watchingLocked(name) {
+		m.mu.Unlock()
+		done()
+		return
+	}
 	defer m.mu.Unlock()
 	m.missing[watch{kindOf(w.key), name}] = true
 	m.setLocked(w.key, name, nil)
@@ -1170,7 +1188,9 @@ func (m *Mesh) scheduleLocked(done func()) {
 func (w *named) AmbientError(name string, err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.noteLocked(w.key, name, err)
+	if w.watchingLocked(name) {
+		w.m.noteLocked(w.key, name, err)
+	}
 	w.m.mu.Unlock()
 }
 

@@ -863,3 +863,40 @@ func TestUpdateBetweenTheTokenCheckAndTheRevision(t *testing.T) {
 	require.NoError(t, m.Err())
 	requireRoutesAsTranslated(t, m)
 }
+
+// TestNoLateCallbackForARemovedName: a NamesWatch call that passed the
+// client's membership check before the mesh removed the name (the
+// applier holds m.mu while it removes names; the call then waits for
+// m.mu) changes nothing: the resource stays out of the mesh's resources,
+// is not marked missing or rejected, and the call's done is called.
+func TestNoLateCallbackForARemovedName(t *testing.T) {
+	for _, ps := range personas {
+		t.Run(ps.name, func(t *testing.T) {
+			p := startPlane(t)
+			p.push(canary{v1: backend(t, "v1"), v2: backend(t, "v2")}.resources(90, 10))
+			m := newTestMesh(t, p, ps.opts...)
+			const name = "removed-before-the-call"
+			m.mu.Lock()
+			require.False(t, m.names[kEDS].Has(name))
+			m.mu.Unlock()
+
+			var dones atomic.Int32
+			done := func() { dones.Add(1) }
+			w := &named{m: m, key: edsKey}
+			w.ResourceChanged(name, &endpointsIR{}, done)
+			require.Eventually(t, func() bool { return dones.Load() == 1 }, eventually, time.Millisecond)
+			m.mu.Lock()
+			_, stored := m.rs.endpoints[name]
+			m.mu.Unlock()
+			require.False(t, stored, "a late ResourceChanged stored the resource")
+			w.ResourceError(name, fmt.Errorf("%w: gone", xdsclient.ErrResourceNotFound), done)
+			w.AmbientError(name, &xdsclient.InvalidResourceError{Name: name, Err: errors.New("bad")}, done)
+			require.Eventually(t, func() bool { return dones.Load() == 3 }, eventually, time.Millisecond)
+			m.mu.Lock()
+			missing, rejected := m.missing[watch{kEDS, name}], len(m.rejected)
+			m.mu.Unlock()
+			require.False(t, missing, "a late ResourceError marked the resource missing")
+			require.Zero(t, rejected, "a late AmbientError noted a rejection")
+		})
+	}
+}
