@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // revise is compile for the common update that changes nothing, or only
@@ -89,6 +90,18 @@ func init() {
 		return s, ok, err
 	}
 	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
+	meshopt.SetEndpoints = func(mesh, token any, host string, endpoints []subset.WorkloadEntry) (bool, error) {
+		m := mesh.(*Mesh)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.closed.Load() {
+			return true, ErrClosed
+		}
+		if token != any(m.snap.Load()) {
+			return false, nil
+		}
+		return true, m.setEndpointsLocked(host, endpoints)
+	}
 }
 
 // reviseVirtualServices replaces the VirtualServices at the indexes at

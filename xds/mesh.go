@@ -1036,7 +1036,9 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	for h, hs := range next {
 		m.dirty[h] = true
-		if err := m.Mesh.SetEndpoints(h, hs.se.Endpoints); err != nil {
+		// Only on the translation's configuration: an Update or Modify
+		// may have got in since the check above.
+		if ok, err := meshopt.SetEndpoints(m.Mesh, m.installed, h, hs.se.Endpoints); !ok || err != nil {
 			return false // the full path sets the dirty hosts again
 		}
 		tr.hosts[h] = hs
