@@ -90,7 +90,7 @@ func init() {
 		return s, ok, err
 	}
 	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
-	meshopt.SetEndpoints = func(mesh, token any, host string, endpoints []subset.WorkloadEntry) (bool, error) {
+	meshopt.SetEndpoints = func(mesh, token any, host string, endpoints any) (bool, error) {
 		m := mesh.(*Mesh)
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -100,7 +100,7 @@ func init() {
 		if token != any(m.snap.Load()) {
 			return false, nil
 		}
-		return true, m.setEndpointsLocked(host, endpoints)
+		return true, m.setEndpointsLocked(host, endpoints.([]subset.WorkloadEntry))
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/switchyard-go/switchyard/mtls"
 	"github.com/switchyard-go/switchyard/route"
-	"github.com/switchyard-go/switchyard/subset"
 )
 
 // The switchyard package sets these when it is initialised.
@@ -37,8 +36,9 @@ var (
 	ReviseVirtualServices func(mesh, token any, at []int, vals []route.VirtualService) (next any, ok bool, err error)
 	// ConfigToken returns the token of the configuration in force.
 	ConfigToken func(mesh any) any
-	// SetEndpoints is mesh.SetEndpoints(host, endpoints) while the
-	// configuration in force is that of token (checked as one step with
-	// the change); it reports false, changing nothing, otherwise.
-	SetEndpoints func(mesh, token any, host string, endpoints []subset.WorkloadEntry) (bool, error)
+	// SetEndpoints is mesh.SetEndpoints(host, endpoints), endpoints a
+	// []subset.WorkloadEntry, while the configuration in force is that of
+	// token (checked as one step with the change); it reports false,
+	// changing nothing, otherwise.
+	SetEndpoints func(mesh, token any, host string, endpoints any) (bool, error)
 )
