@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
+	"github.com/switchyard-go/switchyard/subset"
 )
 
 // revise is compile for the common update that changes nothing, or only
@@ -81,14 +82,26 @@ func init() {
 		}
 		return s, nil
 	}
-	meshopt.ReviseVirtualServices = func(mesh any, at []int, vals []route.VirtualService) (any, error) {
-		s, err := mesh.(*Mesh).reviseVirtualServices(at, vals)
-		if err != nil {
-			return nil, err
+	meshopt.ReviseVirtualServices = func(mesh, token any, at []int, vals []route.VirtualService) (any, bool, error) {
+		s, ok, err := mesh.(*Mesh).reviseVirtualServices(token, at, vals)
+		if s == nil {
+			return nil, ok, err
 		}
-		return s, nil
+		return s, ok, err
 	}
 	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
+	meshopt.SetEndpoints = func(mesh, token any, host string, endpoints any) (bool, error) {
+		m := mesh.(*Mesh)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.closed.Load() {
+			return true, ErrClosed
+		}
+		if token != any(m.snap.Load()) {
+			return false, nil
+		}
+		return true, m.setEndpointsLocked(host, endpoints.([]subset.WorkloadEntry))
+	}
 }
 
 // reviseVirtualServices replaces the VirtualServices at the indexes at
@@ -96,21 +109,27 @@ func init() {
 // Modify would with a copy of the list so changed, but without the copy,
 // and returns the snapshot installed:
 // the xDS-fed mesh's push of one service's routes in a mesh of thousands
-// then costs that service. Config flattens the list when called.
-func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) (*snapshot, error) {
+// then costs that service. Config flattens the list when called. It
+// changes nothing, and reports false, unless the snapshot in force is
+// token (the one the caller's indexes are of): checked under m.mu, so no
+// Update can slip between the check and the change.
+func (m *Mesh) reviseVirtualServices(token any, at []int, vals []route.VirtualService) (*snapshot, bool, error) {
 	if len(at) != len(vals) {
-		return nil, fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
+		return nil, true, fmt.Errorf("switchyard: %d indexes for %d VirtualServices", len(at), len(vals))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
-		return nil, ErrClosed
+		return nil, true, ErrClosed
 	}
 	cur := m.snap.Load()
+	if token != any(cur) {
+		return nil, false, nil
+	}
 	old := cur.virtualServices()
 	for k, i := range at {
 		if i < 0 || i >= old.Len() || (k > 0 && at[k-1] >= i) {
-			return nil, fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
+			return nil, true, fmt.Errorf("switchyard: VirtualService indexes %v: not ascending within the %d in force", at, old.Len())
 		}
 	}
 	list := old.With(at, vals)
@@ -144,10 +163,10 @@ func (m *Mesh) reviseVirtualServices(at []int, vals []route.VirtualService) (*sn
 	n[virtualServiceKind] = list.Len()
 	m.recordUpdate(n, err)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	m.install(s)
-	return s, nil
+	return s, true, nil
 }
 
 // sameResources reports whether a and b hold equal resources in the same

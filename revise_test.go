@@ -200,7 +200,7 @@ func TestRoutesOnlyUpdateIsAFreshMesh(t *testing.T) {
 							at, vals = append(at, i), append(vals, next.VirtualServices[i])
 						}
 					}
-					_, err = meshopt.ReviseVirtualServices(m, at, vals)
+					_, _, err = meshopt.ReviseVirtualServices(m, meshopt.ConfigToken(m), at, vals)
 				}
 				if freshErr != nil {
 					require.Error(t, err)
@@ -320,7 +320,7 @@ func TestReviseVirtualServicesInTurns(t *testing.T) {
 		case 3:
 			require.NoError(t, m.Update(next.Clone()))
 		default:
-			_, err := meshopt.ReviseVirtualServices(m, []int{min(a, b), max(a, b)},
+			_, _, err := meshopt.ReviseVirtualServices(m, meshopt.ConfigToken(m), []int{min(a, b), max(a, b)},
 				[]route.VirtualService{next.VirtualServices[min(a, b)], next.VirtualServices[max(a, b)]})
 			require.NoError(t, err)
 		}
@@ -336,10 +336,10 @@ func TestReviseVirtualServicesInTurns(t *testing.T) {
 	before := explainAll(m, requests)
 	for _, at := range [][]int{{b, a}, {len(base.VirtualServices)}, {-1}, {a, a}} {
 		vals := make([]route.VirtualService, len(at))
-		_, err := meshopt.ReviseVirtualServices(m, at, vals)
+		_, _, err := meshopt.ReviseVirtualServices(m, meshopt.ConfigToken(m), at, vals)
 		require.Error(t, err, "indexes %v", at)
 	}
-	_, err = meshopt.ReviseVirtualServices(m, []int{a}, nil)
+	_, _, err = meshopt.ReviseVirtualServices(m, meshopt.ConfigToken(m), []int{a}, nil)
 	require.Error(t, err, "one index, no value")
 	assert.Equal(t, before, explainAll(m, requests), "a refused revision changes nothing")
 	assert.True(t, reflect.DeepEqual(want, m.Config()), "a refused revision changes nothing")
@@ -361,14 +361,26 @@ func TestConfigToken(t *testing.T) {
 	require.Same(t, tok, meshopt.ConfigToken(m), "endpoints set")
 	vs := base.VirtualServices[0]
 	vs.HTTP = slices.Clone(vs.HTTP)
-	tok2, err := meshopt.ReviseVirtualServices(m, []int{0}, []route.VirtualService{vs})
+	tok2, ok, err := meshopt.ReviseVirtualServices(m, tok, []int{0}, []route.VirtualService{vs})
 	require.NoError(t, err)
+	require.True(t, ok)
 	require.NotSame(t, tok, tok2)
 	require.Same(t, tok2, meshopt.ConfigToken(m))
 	require.NoError(t, m.Update(base))
 	require.NotSame(t, tok2, meshopt.ConfigToken(m), "a configuration installed by someone else")
+
+	// A revision of the configuration of a token no longer in force (an
+	// Update got in since the caller looked) changes nothing.
+	user := meshopt.ConfigToken(m)
+	tok3, ok, err := meshopt.ReviseVirtualServices(m, tok2, []int{0}, []route.VirtualService{vs})
+	require.NoError(t, err)
+	require.False(t, ok, "revised a configuration installed by someone else")
+	require.Nil(t, tok3)
+	require.Same(t, user, meshopt.ConfigToken(m))
+	require.True(t, reflect.DeepEqual(base, m.Config()))
+
 	_, err = meshopt.Update(m, base.Clone())
 	require.NoError(t, err)
-	_, err = meshopt.ReviseVirtualServices(m, []int{1, 0}, make([]route.VirtualService, 2))
+	_, _, err = meshopt.ReviseVirtualServices(m, meshopt.ConfigToken(m), []int{1, 0}, make([]route.VirtualService, 2))
 	require.Error(t, err)
 }

@@ -5,8 +5,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/route"
 )
 
@@ -191,4 +194,64 @@ func waitFor(t *testing.T, cond func() bool) {
 func sameConfig(a, b switchyard.Config) bool {
 	return sameSlice(a.ServiceEntries, b.ServiceEntries) && sameSlice(a.DestinationRules, b.DestinationRules) &&
 		sameSlice(a.VirtualServices, b.VirtualServices) && sameSlice(a.Gateways, b.Gateways) && sameSlice(a.Sidecars, b.Sidecars)
+}
+
+// TestUpdateBetweenTheTokenCheckAndTheFastPath: a user's Update that lands
+// after the endpoint fast path saw its translation in force, but before it
+// set the endpoints, does not get the push's endpoints set on it: the push
+// is translated whole, as after any Update.
+func TestUpdateBetweenTheTokenCheckAndTheFastPath(t *testing.T) {
+	a, b, v2 := backend(t, "v1"), backend(t, "v1b"), backend(t, "v2")
+	p := startPlane(t)
+	push := func(v1 string) {
+		res := canary{v1: a, v2: v2}.resources(50, 50)
+		res[resourcev3.EndpointType] = []types.Resource{claOf(clusterV1, v1), claOf(clusterV2, v2)}
+		p.push(res)
+	}
+	push(a)
+	m := newTestMesh(t, p)
+	requireRoutesAsTranslated(t, m)
+
+	var armed, fired atomic.Bool
+	orig := meshopt.ConfigToken
+	m.mu.Lock() // the appliers read ConfigToken under m.mu: after this
+	meshopt.ConfigToken = func(mesh any) any {
+		token := orig(mesh)
+		if mesh == any(m.Mesh) && armed.CompareAndSwap(true, false) {
+			// The user's, right after the check: the hosts, no routes.
+			cfg := m.Mesh.Config()
+			if err := m.Mesh.Update(switchyard.Config{ServiceEntries: cfg.ServiceEntries, DestinationRules: cfg.DestinationRules}); err != nil {
+				t.Error(err)
+			}
+			fired.Store(true)
+		}
+		return token
+	}
+	m.mu.Unlock()
+	t.Cleanup(func() {
+		m.Close() // waits for the appliers
+		meshopt.ConfigToken = orig
+	})
+
+	armed.Store(true)
+	push(b) // endpoints alone: the fast path
+	require.Eventually(t, fired.Load, eventually, time.Millisecond)
+	deadline := time.Now().Add(eventually)
+	for !routesAsTranslated(m) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	requireRoutesAsTranslated(t, m)
+}
+
+// routesAsTranslated is requireRoutesAsTranslated's test.
+func routesAsTranslated(m *Mesh) bool {
+	m.mu.Lock()
+	cfg, _ := translate(m.rs, nil)
+	m.mu.Unlock()
+	fresh, err := switchyard.New(cfg)
+	if err != nil {
+		return false
+	}
+	defer fresh.Close()
+	return reflect.DeepEqual(explainNow(fresh), explainNow(m.Mesh))
 }

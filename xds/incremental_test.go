@@ -368,7 +368,9 @@ func TestIncrementalTranslationIsFresh(t *testing.T) {
 				fresh, errNew := switchyard.New(want)
 				var errUpdate error
 				if rev != nil && installed != nil && installed == meshopt.ConfigToken(live) {
-					installed, errUpdate = meshopt.ReviseVirtualServices(live, rev.at, rev.vals)
+					var ok bool
+					installed, ok, errUpdate = meshopt.ReviseVirtualServices(live, installed, rev.at, rev.vals)
+					require.True(t, ok, "step %d", step)
 					revisions++
 				} else {
 					installed, errUpdate = meshopt.Update(live, got)

@@ -669,11 +669,14 @@ func (m *Mesh) applyLocked() {
 	rev := tr.update(m.rs, &ch)
 	var token any
 	var err error
+	revised := false
 	if rev != nil && m.tr != nil && m.installed == meshopt.ConfigToken(m.Mesh) {
 		// Some services' routes, over the translation in force: those
-		// VirtualServices replaced, the list not copied.
-		token, err = meshopt.ReviseVirtualServices(m.Mesh, rev.at, rev.vals)
-	} else {
+		// VirtualServices replaced, the list not copied. Unless an Update
+		// or Modify got in since the check: then translated whole.
+		token, revised, err = meshopt.ReviseVirtualServices(m.Mesh, m.installed, rev.at, rev.vals)
+	}
+	if !revised {
 		token, err = meshopt.Update(m.Mesh, tr.config())
 	}
 	if err != nil {
@@ -1033,7 +1036,9 @@ func (m *Mesh) applyEndpointsLocked() bool {
 	}
 	for h, hs := range next {
 		m.dirty[h] = true
-		if err := m.Mesh.SetEndpoints(h, hs.se.Endpoints); err != nil {
+		// Only on the translation's configuration: an Update or Modify
+		// may have got in since the check above.
+		if ok, err := meshopt.SetEndpoints(m.Mesh, m.installed, h, hs.se.Endpoints); !ok || err != nil {
 			return false // the full path sets the dirty hosts again
 		}
 		tr.hosts[h] = hs
@@ -1107,9 +1112,22 @@ type named struct {
 	key string
 }
 
+// watchingLocked reports whether the name is in the watch's set: a call
+// that passed the client's check (xdsclient.NamesWatch.Remove) before an
+// application removed the name, then waited for m.mu, is about a resource
+// no longer watched, which must not come back among the resources.
+func (w *named) watchingLocked(name string) bool {
+	return w.m.names[kindOf(w.key)].Has(name)
+}
+
 func (w *named) ResourceChanged(name string, r xdsclient.ResourceData, done func()) {
 	m := w.m
 	m.mu.Lock()
+	if !w.watchingLocked(name) {
+		m.mu.Unlock()
+		done()
+		return
+	}
 	defer m.mu.Unlock()
 	delete(m.missing, watch{kindOf(w.key), name})
 	m.setLocked(w.key, name, r)
@@ -1120,6 +1138,11 @@ func (w *named) ResourceChanged(name string, r xdsclient.ResourceData, done func
 func (w *named) ResourceError(name string, err error, done func()) {
 	m := w.m
 	m.mu.Lock()
+	if !w.watchingLocked(name) {
+		m.mu.Unlock()
+		done()
+		return
+	}
 	defer m.mu.Unlock()
 	m.missing[watch{kindOf(w.key), name}] = true
 	m.setLocked(w.key, name, nil)
@@ -1167,7 +1190,9 @@ func (m *Mesh) scheduleLocked(done func()) {
 func (w *named) AmbientError(name string, err error, done func()) {
 	defer done()
 	w.m.mu.Lock()
-	w.m.noteLocked(w.key, name, err)
+	if w.watchingLocked(name) {
+		w.m.noteLocked(w.key, name, err)
+	}
 	w.m.mu.Unlock()
 }
 

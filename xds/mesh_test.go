@@ -43,6 +43,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/switchyard-go/switchyard"
+	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
 )
 
@@ -822,4 +823,80 @@ func TestInitialSyncInstallsOnce(t *testing.T) {
 	p.push(canary{v1: backend(t, "v1"), v2: backend(t, "v2")}.resources(50, 50))
 	require.Eventually(t, func() bool { return shares(m) == "v1=50 v2=50" }, eventually, time.Millisecond)
 	require.Equal(t, 2, applied())
+}
+
+// TestUpdateBetweenTheTokenCheckAndTheRevision: a user's Update that lands
+// after applyLocked saw its translation in force, but before it revised
+// that translation's routes, is not revised as if it were the
+// translation's (a configuration neither the user's nor the control
+// plane's): the push is translated whole, as after any Update.
+func TestUpdateBetweenTheTokenCheckAndTheRevision(t *testing.T) {
+	p := startPlane(t)
+	cn := canary{v1: backend(t, "v1"), v2: backend(t, "v2")}
+	p.push(cn.resources(90, 10))
+	m := newTestMesh(t, p)
+	require.Equal(t, "v1=90 v2=10", shares(m))
+
+	var armed, fired atomic.Bool
+	orig := meshopt.ConfigToken
+	m.mu.Lock() // the appliers read ConfigToken under m.mu: after this
+	meshopt.ConfigToken = func(mesh any) any {
+		token := orig(mesh)
+		if mesh == any(m.Mesh) && armed.CompareAndSwap(true, false) {
+			if err := m.Mesh.Update(switchyard.Config{}); err != nil { // the user's, right after the check
+				t.Error(err)
+			}
+			fired.Store(true)
+		}
+		return token
+	}
+	m.mu.Unlock()
+	t.Cleanup(func() {
+		m.Close() // waits for the appliers
+		meshopt.ConfigToken = orig
+	})
+
+	armed.Store(true)
+	p.push(cn.resources(50, 50)) // the routes alone: a revision
+	waitShares(t, m, "v1=50 v2=50")
+	require.True(t, fired.Load())
+	require.NoError(t, m.Err())
+	requireRoutesAsTranslated(t, m)
+}
+
+// TestNoLateCallbackForARemovedName: a NamesWatch call that passed the
+// client's membership check before the mesh removed the name (the
+// applier holds m.mu while it removes names; the call then waits for
+// m.mu) changes nothing: the resource stays out of the mesh's resources,
+// is not marked missing or rejected, and the call's done is called.
+func TestNoLateCallbackForARemovedName(t *testing.T) {
+	for _, ps := range personas {
+		t.Run(ps.name, func(t *testing.T) {
+			p := startPlane(t)
+			p.push(canary{v1: backend(t, "v1"), v2: backend(t, "v2")}.resources(90, 10))
+			m := newTestMesh(t, p, ps.opts...)
+			const name = "removed-before-the-call"
+			m.mu.Lock()
+			require.False(t, m.names[kEDS].Has(name))
+			m.mu.Unlock()
+
+			var dones atomic.Int32
+			done := func() { dones.Add(1) }
+			w := &named{m: m, key: edsKey}
+			w.ResourceChanged(name, &endpointsIR{}, done)
+			require.Eventually(t, func() bool { return dones.Load() == 1 }, eventually, time.Millisecond)
+			m.mu.Lock()
+			_, stored := m.rs.endpoints[name]
+			m.mu.Unlock()
+			require.False(t, stored, "a late ResourceChanged stored the resource")
+			w.ResourceError(name, fmt.Errorf("%w: gone", xdsclient.ErrResourceNotFound), done)
+			w.AmbientError(name, &xdsclient.InvalidResourceError{Name: name, Err: errors.New("bad")}, done)
+			require.Eventually(t, func() bool { return dones.Load() == 3 }, eventually, time.Millisecond)
+			m.mu.Lock()
+			missing, rejected := m.missing[watch{kEDS, name}], len(m.rejected)
+			m.mu.Unlock()
+			require.False(t, missing, "a late ResourceError marked the resource missing")
+			require.Zero(t, rejected, "a late AmbientError noted a rejection")
+		})
+	}
 }

@@ -29,8 +29,16 @@ var (
 	// ReviseVirtualServices replaces, in the configuration in force, the
 	// VirtualServices at the indexes at (ascending, without repeats) with
 	// vals, as Modify would with the list copied and changed, without
-	// copying the list.
-	ReviseVirtualServices func(mesh any, at []int, vals []route.VirtualService) (token any, err error)
+	// copying the list. It does so only while the configuration in force
+	// is that of token (checked as one step with the change, so that an
+	// Update by someone else between the caller's check and the change is
+	// not revised), and reports false otherwise, changing nothing.
+	ReviseVirtualServices func(mesh, token any, at []int, vals []route.VirtualService) (next any, ok bool, err error)
 	// ConfigToken returns the token of the configuration in force.
 	ConfigToken func(mesh any) any
+	// SetEndpoints is mesh.SetEndpoints(host, endpoints), endpoints a
+	// []subset.WorkloadEntry, while the configuration in force is that of
+	// token (checked as one step with the change); it reports false,
+	// changing nothing, otherwise.
+	SetEndpoints func(mesh, token any, host string, endpoints any) (bool, error)
 )
