@@ -2,10 +2,13 @@ package switchyard
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
+	"slices"
 
 	"github.com/switchyard-go/switchyard/internal/cluster"
 	"github.com/switchyard-go/switchyard/internal/meshopt"
+	"github.com/switchyard-go/switchyard/internal/patchlist"
 	"github.com/switchyard-go/switchyard/internal/router"
 	"github.com/switchyard-go/switchyard/match"
 	"github.com/switchyard-go/switchyard/route"
@@ -31,27 +34,40 @@ func (m *Mesh) revise(cfg Config, prev *snapshot) (*snapshot, bool, error) {
 		len(cfg.VirtualServices) != old.Len() {
 		return nil, false, nil
 	}
+	services := func(i int) *route.VirtualService { return &cfg.VirtualServices[i] }
 	var changed []int
 	if len(cfg.VirtualServices) > 0 && (prev.vs != nil || &cfg.VirtualServices[0] != &p.VirtualServices[0]) {
-		for i := range cfg.VirtualServices {
-			a, b := old.At(i), &cfg.VirtualServices[i]
-			if router.SameVirtualService(a, b) {
-				continue
+		var ok bool
+		if changed, ok = revisedRoutes(prev, old, services, func(yield func(int) bool) {
+			for i := range cfg.VirtualServices {
+				if !yield(i) {
+					return
+				}
 			}
-			if !revisable(prev, a, b) {
-				return nil, false, nil
-			}
-			changed = append(changed, i)
+		}); !ok {
+			return nil, false, nil
 		}
 	}
-	next := &snapshot{cfg: cfg}
-	return m.reviseRoutes(prev, next, func(i int) *route.VirtualService { return &cfg.VirtualServices[i] }, changed)
+	return m.reviseRoutes(prev, &snapshot{cfg: cfg}, services, changed)
 }
 
-// revisable reports whether VirtualService a of prev's configuration can
-// become b by revising the routes alone.
-func revisable(prev *snapshot, a, b *route.VirtualService) bool {
-	return router.SameBinding(a, b) && (len(prev.cfg.Gateways) == 0 || meshOnly(b))
+// revisedRoutes returns the indexes among those of idx at which the
+// VirtualService of services differs from old's (prev's configuration),
+// and false if one differs by more than its routes (or, with Gateways,
+// serves one), which revising cannot take.
+func revisedRoutes(prev *snapshot, old *patchlist.List[route.VirtualService], services func(int) *route.VirtualService, idx iter.Seq[int]) ([]int, bool) {
+	var changed []int
+	for i := range idx {
+		a, b := old.At(i), services(i)
+		if router.SameVirtualService(a, b) {
+			continue
+		}
+		if !router.SameBinding(a, b) || (len(prev.cfg.Gateways) > 0 && !meshOnly(b)) {
+			return nil, false
+		}
+		changed = append(changed, i)
+	}
+	return changed, true
 }
 
 // reviseRoutes completes next, prev's configuration with the VirtualServices
@@ -77,17 +93,11 @@ func init() {
 	// token is the snapshot, which only a new configuration replaces.
 	meshopt.Update = func(mesh, cfg any) (any, error) {
 		s, err := mesh.(*Mesh).modify(func(Config) (Config, error) { return cfg.(Config), nil })
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+		return tokenOf(s), err
 	}
 	meshopt.ReviseVirtualServices = func(mesh, token any, at []int, vals []route.VirtualService) (any, bool, error) {
 		s, ok, err := mesh.(*Mesh).reviseVirtualServices(token, at, vals)
-		if s == nil {
-			return nil, ok, err
-		}
-		return s, ok, err
+		return tokenOf(s), ok, err
 	}
 	meshopt.ConfigToken = func(mesh any) any { return mesh.(*Mesh).snap.Load() }
 	meshopt.SetEndpoints = func(mesh, token any, host string, endpoints any) (bool, error) {
@@ -102,6 +112,15 @@ func init() {
 		}
 		return true, m.setEndpointsLocked(host, endpoints.([]subset.WorkloadEntry))
 	}
+}
+
+// tokenOf is s as a token: nil, not a nil *snapshot, when none was
+// installed.
+func tokenOf(s *snapshot) any {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // reviseVirtualServices replaces the VirtualServices at the indexes at
@@ -135,23 +154,10 @@ func (m *Mesh) reviseVirtualServices(token any, at []int, vals []route.VirtualSe
 	list := old.With(at, vals)
 	next := &snapshot{cfg: cur.cfg, vs: list}
 	next.cfg.VirtualServices = nil // list holds them
-	var changed []int
-	revise := true
-	for k, i := range at {
-		a, b := old.At(i), &vals[k]
-		if router.SameVirtualService(a, b) {
-			continue
-		}
-		if !revisable(cur, a, b) {
-			revise = false
-			break
-		}
-		changed = append(changed, i)
-	}
 	var s *snapshot
 	var err error
-	ok := false
-	if revise {
+	changed, ok := revisedRoutes(cur, old, list.At, slices.Values(at))
+	if ok {
 		s, ok, err = m.reviseRoutes(cur, next, list.At, changed)
 	}
 	if !ok {

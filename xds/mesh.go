@@ -670,10 +670,11 @@ func (m *Mesh) applyLocked() {
 	var token any
 	var err error
 	revised := false
-	if rev != nil && m.tr != nil && m.installed == meshopt.ConfigToken(m.Mesh) {
+	if rev != nil && m.tr != nil {
 		// Some services' routes, over the translation in force: those
 		// VirtualServices replaced, the list not copied. Unless an Update
-		// or Modify got in since the check: then translated whole.
+		// or Modify installed another configuration since: then
+		// translated whole.
 		token, revised, err = meshopt.ReviseVirtualServices(m.Mesh, m.installed, rev.at, rev.vals)
 	}
 	if !revised {

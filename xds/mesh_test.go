@@ -45,6 +45,7 @@ import (
 	"github.com/switchyard-go/switchyard"
 	"github.com/switchyard-go/switchyard/internal/meshopt"
 	"github.com/switchyard-go/switchyard/internal/xdsclient"
+	"github.com/switchyard-go/switchyard/route"
 )
 
 // eventually bounds waits for what must happen: only a hang fails.
@@ -826,10 +827,10 @@ func TestInitialSyncInstallsOnce(t *testing.T) {
 }
 
 // TestUpdateBetweenTheTokenCheckAndTheRevision: a user's Update that lands
-// after applyLocked saw its translation in force, but before it revised
-// that translation's routes, is not revised as if it were the
-// translation's (a configuration neither the user's nor the control
-// plane's): the push is translated whole, as after any Update.
+// after applyLocked chose to revise its translation's routes, but before
+// the revision, is not revised as if it were the translation's (a
+// configuration neither the user's nor the control plane's): the push is
+// translated whole, as after any Update.
 func TestUpdateBetweenTheTokenCheckAndTheRevision(t *testing.T) {
 	p := startPlane(t)
 	cn := canary{v1: backend(t, "v1"), v2: backend(t, "v2")}
@@ -838,22 +839,21 @@ func TestUpdateBetweenTheTokenCheckAndTheRevision(t *testing.T) {
 	require.Equal(t, "v1=90 v2=10", shares(m))
 
 	var armed, fired atomic.Bool
-	orig := meshopt.ConfigToken
-	m.mu.Lock() // the appliers read ConfigToken under m.mu: after this
-	meshopt.ConfigToken = func(mesh any) any {
-		token := orig(mesh)
+	orig := meshopt.ReviseVirtualServices
+	m.mu.Lock() // the appliers call ReviseVirtualServices under m.mu: after this
+	meshopt.ReviseVirtualServices = func(mesh, token any, at []int, vals []route.VirtualService) (any, bool, error) {
 		if mesh == any(m.Mesh) && armed.CompareAndSwap(true, false) {
-			if err := m.Mesh.Update(switchyard.Config{}); err != nil { // the user's, right after the check
+			if err := m.Mesh.Update(switchyard.Config{}); err != nil { // the user's, right before the revision
 				t.Error(err)
 			}
 			fired.Store(true)
 		}
-		return token
+		return orig(mesh, token, at, vals)
 	}
 	m.mu.Unlock()
 	t.Cleanup(func() {
 		m.Close() // waits for the appliers
-		meshopt.ConfigToken = orig
+		meshopt.ReviseVirtualServices = orig
 	})
 
 	armed.Store(true)
