@@ -118,7 +118,7 @@ func runPlaneProcess(spec string) int {
 		out   = bufio.NewWriter(os.Stdout)
 		want  string // the version whose send is awaited
 	)
-	println := func(s string) {
+	printLine := func(s string) {
 		outMu.Lock()
 		defer outMu.Unlock()
 		out.WriteString(s + "\n")
@@ -127,16 +127,11 @@ func runPlaneProcess(spec string) int {
 	sent := func(r proto.Message) {
 		now := time.Now()
 		outMu.Lock()
-		v := want
-		outMu.Unlock()
-		if v != "" && carriesPush(r, v) {
-			outMu.Lock()
-			if want == v {
-				want = ""
-				fmt.Fprintf(out, "sent %d\n", now.UnixNano())
-				out.Flush()
-			}
-			outMu.Unlock()
+		defer outMu.Unlock()
+		if want != "" && carriesPush(r, want) {
+			want = ""
+			fmt.Fprintf(out, "sent %d\n", now.UnixNano())
+			out.Flush()
 		}
 	}
 	cb := serverv3.CallbackFuncs{
@@ -164,7 +159,7 @@ func runPlaneProcess(spec string) int {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(context.Background(), cache, cb))
 	go srv.Serve(lis)
 	defer srv.Stop()
-	println(lis.Addr().String())
+	printLine(lis.Addr().String())
 
 	lines := make(chan string)
 	go func() {
