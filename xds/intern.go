@@ -238,9 +238,18 @@ var (
 	sharedSubsetLists sliceTable[subset.Subset]
 )
 
-// shared returns a slice of the entries of s, of key key, which is not
-// modified after: the table's copy, or s clipped, which becomes it.
-func (t *sliceTable[T]) shared(key []byte, s []T) []T {
+// shared returns a slice of the entries of s, which is not modified
+// after: the table's copy, or s clipped, which becomes it. Its key is
+// what entry appends of each element.
+func (t *sliceTable[T]) shared(s []T, entry func([]byte, T) []byte) []T {
+	if len(s) == 0 {
+		return s
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, e := range s {
+		key = entry(key, e)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if c, ok := t.m[string(key)]; ok {
@@ -257,15 +266,9 @@ func (t *sliceTable[T]) shared(key []byte, s []T) []T {
 // sharedPorts returns ports equal to ps, shared with the hosts of the same
 // ones.
 func sharedPorts(ps []subset.Port) []subset.Port {
-	if len(ps) == 0 {
-		return ps
-	}
-	var buf [128]byte
-	key := buf[:0]
-	for _, p := range ps {
-		key = fmt.Appendf(key, "%d %q %q %d;", p.Number, p.Protocol, p.Name, p.TargetPort)
-	}
-	return sharedPortLists.shared(key, ps)
+	return sharedPortLists.shared(ps, func(key []byte, p subset.Port) []byte {
+		return fmt.Appendf(key, "%d %q %q %d;", p.Number, p.Protocol, p.Name, p.TargetPort)
+	})
 }
 
 // sharedSubsets returns subsets equal to ss, shared with the hosts of the
@@ -273,13 +276,7 @@ func sharedPorts(ps []subset.Port) []subset.Port {
 // (the translation shares them, see mapTable and sharedPolicy; the table
 // holds them, so an identity is not reused while it is a key).
 func sharedSubsets(ss []subset.Subset) []subset.Subset {
-	if len(ss) == 0 {
-		return ss
-	}
-	var buf [128]byte
-	key := buf[:0]
-	for _, s := range ss {
-		key = fmt.Appendf(key, "%q %p %p;", s.Name, s.Labels, s.TrafficPolicy)
-	}
-	return sharedSubsetLists.shared(key, ss)
+	return sharedSubsetLists.shared(ss, func(key []byte, s subset.Subset) []byte {
+		return fmt.Appendf(key, "%q %p %p;", s.Name, s.Labels, s.TrafficPolicy)
+	})
 }
